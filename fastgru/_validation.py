@@ -1,0 +1,128 @@
+"""Input checks shared by the layer and the estimators.
+
+Every public entry point converts and checks its arguments here, before any
+kernel runs, and raises a ValueError or TypeError that names the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype) -> np.dtype:
+    """Resolve the ``dtype`` argument to ``np.float32`` or ``np.float64``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return resolved
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(name: str, value, low: float, high: float, high_inclusive=False) -> float:
+    """A real number in ``[low, high)`` (or ``[low, high]``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = low <= value <= high if high_inclusive else low <= value < high
+    if not ok:
+        bracket = "]" if high_inclusive else ")"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value}")
+    return value
+
+
+def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
+    """Convert ``value`` to a C-contiguous array of ``dtype`` and check it.
+
+    Refuses complex, object, string and datetime data, the wrong number of
+    dimensions, empty arrays and NaN/inf, each with a message naming ``name``.
+    """
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+        want = " or ".join(str(n) for n in np.atleast_1d(ndim))
+        raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def as_sequences(x, input_size: int, dtype):
+    """Normalise a batch of sequences for the layer.
+
+    ``x`` is ``(batch, time, input_size)`` or a list of ``(time_i, input_size)``
+    arrays of different lengths (right-padded with zeros here). Returns the
+    time-major C-contiguous array ``(time, batch, input_size)`` and the lengths
+    of a ragged list (or None).
+    """
+    if isinstance(x, (list, tuple)):
+        if len(x) == 0:
+            raise ValueError("x is an empty list of sequences")
+        seqs = [as_float_array(f"x[{i}]", s, dtype, ndim=2) for i, s in enumerate(x)]
+        for i, s in enumerate(seqs):
+            if s.shape[1] != input_size:
+                raise ValueError(
+                    f"x[{i}] has {s.shape[1]} features per step, expected input_size={input_size}"
+                )
+        lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
+        x_tm = np.zeros((lengths.max(), len(seqs), input_size), dtype=dtype)
+        for i, s in enumerate(seqs):
+            x_tm[: s.shape[0], i] = s
+        return x_tm, lengths
+    arr = as_float_array("x", x, dtype, ndim=3)
+    if arr.shape[2] != input_size:
+        raise ValueError(
+            f"x has {arr.shape[2]} features per step (shape {arr.shape}), "
+            f"expected input_size={input_size}"
+        )
+    return np.ascontiguousarray(arr.transpose(1, 0, 2)), None
+
+
+def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
+    """``lengths``: integers in ``1..time``, one per sequence, as int64."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},) (one per sequence), got {arr.shape}")
+    if arr.min() < 1 or arr.max() > time:
+        bad = arr[(arr < 1) | (arr > time)][0]
+        raise ValueError(
+            f"lengths must be in 1..{time} (the number of time steps); got {bad}: "
+            "zero-length sequences are not supported"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_state(name: str, value, shape: tuple, dtype) -> np.ndarray:
+    """A state or state gradient of exactly ``shape``."""
+    arr = as_float_array(name, value, dtype, ndim=len(shape))
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr

@@ -1,0 +1,99 @@
+"""The gate variants: their parameters and how they map onto the kernel modes.
+
+Each variant stores, per layer and direction, an input weight ``weight_ih``
+(row blocks for the gates that see ``x``), a recurrent weight ``weight_hh``
+(row blocks for the gates that see ``h``) and biases. The kernels see every
+variant as a cell with ``G`` gate blocks of ``H`` rows whose input projection
+``xproj = W x + b`` carries every additive bias; this module folds the biases
+into that vector and maps the kernels' gradients back onto the named biases.
+
+========  ===========  ==================  =========================  =====================
+variant   weight_ih    weight_hh           biases                     parameters per cell
+========  ===========  ==================  =========================  =====================
+torch     (3H, I) rzn  (3H, H) rzn         bias_ih, bias_hh (3H,)     3H(I + H) + 6H
+cho       (3H, I) rzn  (3H, H) rzn         bias_ih, bias_hh (3H,)     3H(I + H) + 6H
+gru1      (H, I) n     (3H, H) rzn         bias (3H,) rzn             HI + 3H^2 + 3H
+gru2      (H, I) n     (3H, H) rzn         bias (H,) n                HI + 3H^2 + H
+gru3      (H, I) n     (H, H) n            bias (3H,) rzn             HI + H^2 + 3H
+mgu       (2H, I) fn   (2H, H) fn          bias (2H,) fn              2H(I + H) + 2H
+========  ===========  ==================  =========================  =====================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+
+VARIANTS = ("torch", "cho", "gru1", "gru2", "gru3", "mgu")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    mode: int
+    n_gates: int  # G: gate blocks in xproj (3, or 2 for mgu)
+    ih_blocks: int  # row blocks of weight_ih (the last ones of xproj)
+    hh_blocks: int  # row blocks of weight_hh
+    bias_names: tuple  # stored bias names (without the layer suffix)
+    bias_blocks: tuple  # row blocks of each bias
+
+    def param_shapes(self, input_size: int, hidden_size: int, bias: bool) -> dict:
+        """Shapes of one cell's parameters, by name without the layer suffix."""
+        H = hidden_size
+        shapes = {
+            "weight_ih": (self.ih_blocks * H, input_size),
+            "weight_hh": (self.hh_blocks * H, H),
+        }
+        if bias:
+            for name, blocks in zip(self.bias_names, self.bias_blocks):
+                shapes[name] = (blocks * H,)
+        return shapes
+
+    def fold_biases(self, cell: dict, hidden_size: int, dtype) -> tuple:
+        """Return ``(xbias (G*H,), b_hn (H,))`` for the kernels."""
+        H = hidden_size
+        xbias = np.zeros(self.n_gates * H, dtype=dtype)
+        b_hn = np.zeros(H, dtype=dtype)
+        if self.bias_names[0] not in cell:  # bias=False
+            return xbias, b_hn
+        if self.name == "torch":
+            xbias += cell["bias_ih"]
+            xbias[: 2 * H] += cell["bias_hh"][: 2 * H]
+            b_hn[:] = cell["bias_hh"][2 * H :]
+        elif self.name == "cho":
+            xbias += cell["bias_ih"]
+            xbias += cell["bias_hh"]
+        else:
+            b = cell["bias"]
+            xbias[xbias.shape[0] - b.shape[0] :] = b
+        return xbias, b_hn
+
+    def bias_grads(self, dxbias: np.ndarray, db_hn: np.ndarray) -> dict:
+        """Map the gradients of the folded biases back onto the stored ones."""
+        H = db_hn.shape[0]
+        if self.name == "torch":
+            return {"bias_ih": dxbias.copy(), "bias_hh": np.concatenate([dxbias[: 2 * H], db_hn])}
+        if self.name == "cho":
+            return {"bias_ih": dxbias.copy(), "bias_hh": dxbias.copy()}
+        n = self.bias_blocks[0] * H
+        return {"bias": dxbias[dxbias.shape[0] - n :].copy()}
+
+
+_TABLE = {
+    "torch": Variant("torch", _kernels.RESET_AFTER, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "cho": Variant("cho", _kernels.RESET_BEFORE, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "gru1": Variant("gru1", _kernels.RESET_BEFORE, 3, 1, 3, ("bias",), (3,)),
+    "gru2": Variant("gru2", _kernels.RESET_BEFORE, 3, 1, 3, ("bias",), (1,)),
+    "gru3": Variant("gru3", _kernels.BIAS_GATES, 3, 1, 1, ("bias",), (3,)),
+    "mgu": Variant("mgu", _kernels.MGU, 2, 2, 2, ("bias",), (2,)),
+}
+
+
+def get_variant(name) -> Variant:
+    """Look up a variant by name; raise a ValueError naming the choices."""
+    if not isinstance(name, str) or name not in _TABLE:
+        raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}; got {name!r}")
+    return _TABLE[name]

@@ -1,0 +1,436 @@
+"""The public GRU layer: stacked, bidirectional, variable-length, streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _engine, _kernels
+from ._validation import (
+    as_float_array,
+    as_sequences,
+    check_dtype,
+    check_int,
+    check_lengths,
+    check_real,
+    check_state,
+)
+from ._variants import get_variant
+
+__all__ = ["GRU"]
+
+
+class GRU:
+    """A multi-layer gated recurrent unit, run by Numba kernels on the CPU.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step of the input.
+    hidden_size : int
+        Size H of the hidden state.
+    num_layers : int, default 1
+        Stacked layers; layer k > 0 reads the outputs of layer k - 1.
+    bidirectional : bool, default False
+        Add a reverse-time direction per layer; outputs are concatenated
+        (forward half first).
+    variant : {"torch", "cho", "gru1", "gru2", "gru3", "mgu"}, default "torch"
+        The gate equations (see the README). "torch" equals ``torch.nn.GRU``.
+    bias : bool, default True
+        Whether the cells have biases.
+    dropout : float in [0, 1), default 0
+        Dropout on the outputs of every layer but the last, in training only.
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of parameters and computation; inputs are converted once.
+    random_state : int, numpy Generator or None
+        Seeds the initialisation U(-1/sqrt(H), 1/sqrt(H)) and dropout masks.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        Parameters with PyTorch's names (``weight_ih_l0``, ``weight_hh_l0``,
+        ``bias_ih_l0``, ``bias_hh_l0``, suffix ``_reverse``); the variants
+        "gru1", "gru2", "gru3" and "mgu" have a single ``bias_l{k}``.
+    grads : dict of str to ndarray
+        Parameter gradients written by :meth:`backward` (same keys and shapes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgru
+    >>> layer = fastgru.GRU(input_size=3, hidden_size=8, random_state=0)
+    >>> x = np.random.default_rng(0).normal(size=(4, 10, 3))
+    >>> y, h_n = layer.forward(x, training=True)
+    >>> y.shape, h_n.shape
+    ((4, 10, 8), (1, 4, 8))
+    >>> dx, dh0 = layer.backward(np.ones_like(y))
+    >>> layer.grads["weight_hh_l0"].shape
+    (24, 8)
+    """
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        bidirectional=False,
+        variant="torch",
+        bias=True,
+        dropout=0.0,
+        dtype="float32",
+        random_state=None,
+    ):
+        self.input_size = check_int("input_size", input_size)
+        self.hidden_size = check_int("hidden_size", hidden_size)
+        self.num_layers = check_int("num_layers", num_layers)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be a bool, got {bidirectional!r}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be a bool, got {bias!r}")
+        self.bidirectional = bool(bidirectional)
+        self.bias = bool(bias)
+        self.variant = get_variant(variant).name
+        self.dropout = check_real("dropout", dropout, 0.0, 1.0)
+        self.dtype = check_dtype(dtype)
+        self._rng = np.random.default_rng(random_state)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self.params = {
+            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            for name, shape in self._param_shapes().items()
+        }
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._cache = None
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _param_shapes(self) -> dict:
+        v = get_variant(self.variant)
+        shapes = {}
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            for d in range(self.num_directions):
+                for base, shape in v.param_shapes(n_in, self.hidden_size, self.bias).items():
+                    shapes[base + self._suffix(layer, d)] = shape
+        return shapes
+
+    def _cell(self, layer: int, direction: int) -> dict:
+        """One cell's parameters keyed by base name (``weight_ih``, ...)."""
+        suffix = self._suffix(layer, direction)
+        v = get_variant(self.variant)
+        names = ("weight_ih", "weight_hh") + (v.bias_names if self.bias else ())
+        return {n: self.params[n + suffix] for n in names}
+
+    @property
+    def n_params(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={getattr(self, k)!r}"
+            for k, default in (("bidirectional", False), ("bias", True), ("dropout", 0.0))
+            if getattr(self, k) != default
+        )
+        return (
+            f"GRU({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"variant={self.variant!r}{extra}, dtype={self.dtype.name!r})"
+        )
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, x, h0=None, lengths=None, training=False):
+        """Run the layer over whole sequences.
+
+        Parameters
+        ----------
+        x : array-like (batch, time, input_size) or list of (time_i, input_size)
+            Batch-first sequences; a list of arrays of different lengths is
+            right-padded internally (its lengths are used).
+        h0 : array-like (num_layers * D, batch, hidden_size), optional
+            Initial states, layer-major, direction-minor; zeros by default.
+        lengths : array-like of int (batch,), optional
+            Valid steps of each right-padded sequence, each in 1..time.
+        training : bool, default False
+            Keep what :meth:`backward` needs and apply dropout.
+
+        Returns
+        -------
+        y : ndarray (batch, time, D * hidden_size)
+            Outputs of the last layer; 0 past each sequence's length.
+        h_n : ndarray (num_layers * D, batch, hidden_size)
+            Each sequence's state at its own last valid step (for the reverse
+            direction: after its first step).
+        """
+        x_tm, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        T, B, _ = x_tm.shape
+        if ragged_lengths is not None:
+            if lengths is not None:
+                raise ValueError("lengths must not be given with a ragged list x")
+            lengths = ragged_lengths
+        elif lengths is None:
+            lengths = np.full(B, T, dtype=np.int64)
+        else:
+            lengths = check_lengths(lengths, B, T)
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        if h0 is None:
+            h0 = np.zeros((L * D, B, H), dtype=self.dtype)
+        else:
+            h0 = check_state("h0", h0, (L * D, B, H), self.dtype)
+        training = bool(training)
+        if training and self.dropout > 0.0 and L > 1:
+            keep = 1.0 - self.dropout
+            masks = [
+                (self._rng.random((T, B, D * H)) < keep).astype(self.dtype) / self.dtype.type(keep)
+                for _ in range(L - 1)
+            ]
+        else:
+            masks = None
+
+        variant = get_variant(self.variant)
+        layer_in = x_tm
+        h_n = np.empty((L * D, B, H), dtype=self.dtype)
+        caches = []
+        for layer in range(L):
+            if masks is not None and layer > 0:
+                layer_in = layer_in * masks[layer - 1]
+            outs = []
+            for d in range(D):
+                y_d, h_n[layer * D + d], cache = _engine.direction_forward(
+                    variant, self._cell(layer, d), layer_in, h0[layer * D + d],
+                    lengths, bool(d), training,
+                )
+                outs.append(y_d)
+                caches.append(cache)
+            layer_in = outs[0] if D == 1 else np.concatenate(outs, axis=2)
+        self._cache = (
+            {"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
+            if training
+            else None
+        )
+        return np.ascontiguousarray(layer_in.transpose(1, 0, 2)), h_n
+
+    __call__ = forward
+
+    # ---------------------------------------------------------------- backward
+    def backward(self, dy, dh_n=None):
+        """Backpropagation through time after ``forward(..., training=True)``.
+
+        Parameters
+        ----------
+        dy : array-like (batch, time, D * hidden_size)
+            Gradient of the loss with respect to ``y`` (ignored past lengths).
+        dh_n : array-like (num_layers * D, batch, hidden_size), optional
+            Gradient with respect to ``h_n``; zeros by default.
+
+        Returns
+        -------
+        dx : ndarray (batch, time, input_size)
+            Gradient with respect to ``x`` (padded form for a ragged list).
+        dh0 : ndarray (num_layers * D, batch, hidden_size)
+            Gradient with respect to ``h0``.
+
+        The parameter gradients are written to :attr:`grads`, overwriting them.
+        """
+        if self._cache is None:
+            raise RuntimeError(
+                "backward needs a preceding forward(..., training=True); "
+                "call forward with training=True first"
+            )
+        B, T = self._cache["shape"]
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        dy = check_state("dy", dy, (B, T, D * H), self.dtype)
+        if dh_n is None:
+            dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
+        else:
+            dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
+        caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
+        variant = get_variant(self.variant)
+
+        d_out = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        dh0 = np.empty_like(dh_n)
+        for layer in range(L - 1, -1, -1):
+            d_in = None
+            for d in range(D):
+                dy_d = d_out if D == 1 else np.ascontiguousarray(d_out[:, :, d * H : (d + 1) * H])
+                dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
+                    variant, self._cell(layer, d), caches[layer * D + d], dy_d,
+                    dh_n[layer * D + d], lengths, bool(d), self.bias,
+                )
+                for base, g in grads.items():
+                    self.grads[base + self._suffix(layer, d)] = g
+                d_in = dx_d if d_in is None else d_in + dx_d
+            if masks is not None and layer > 0:
+                d_in *= masks[layer - 1]
+            d_out = d_in
+        return np.ascontiguousarray(d_out.transpose(1, 0, 2)), dh0
+
+    # -------------------------------------------------------------------- step
+    def step(self, x_t, h=None, *, out=None):
+        """Advance every layer by one time step (streaming inference).
+
+        Parameters
+        ----------
+        x_t : array-like (batch, input_size)
+            The inputs of one time step.
+        h : array-like (num_layers, batch, hidden_size), optional
+            The current states; zeros by default.
+        out : ndarray (num_layers, batch, hidden_size), optional
+            Where to write the new states (may be ``h`` itself), so that a
+            serving loop allocates nothing.
+
+        Returns
+        -------
+        ndarray (num_layers, batch, hidden_size)
+            The new states; stepping through a sequence gives ``forward``'s
+            ``h_n``.
+
+        Examples
+        --------
+        >>> import numpy as np, fastgru
+        >>> layer = fastgru.GRU(2, 4, random_state=0)
+        >>> h = None
+        >>> for x_t in np.ones((5, 1, 2)):
+        ...     h = layer.step(x_t, h)
+        >>> h.shape
+        (1, 1, 4)
+        """
+        if self.bidirectional:
+            raise ValueError("step is not defined for a bidirectional layer (it needs the future)")
+        x_t = as_float_array("x_t", x_t, self.dtype, ndim=2)
+        B = x_t.shape[0]
+        if x_t.shape[1] != self.input_size:
+            raise ValueError(
+                f"x_t has {x_t.shape[1]} features, expected input_size={self.input_size}"
+            )
+        shape = (self.num_layers, B, self.hidden_size)
+        if h is None:
+            h = np.zeros(shape, dtype=self.dtype)
+        elif not (
+            isinstance(h, np.ndarray) and h.dtype == self.dtype and h.flags.c_contiguous
+            and h.shape == shape and np.isfinite(h).all()
+        ):
+            h = check_state("h", h, shape, self.dtype)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif not (
+            isinstance(out, np.ndarray) and out.dtype == self.dtype
+            and out.flags.c_contiguous and out.shape == shape
+        ):
+            raise ValueError(f"out must be a C-contiguous {self.dtype.name} array of shape {shape}")
+        variant = get_variant(self.variant)
+        cells = [self._cell(layer, 0) for layer in range(self.num_layers)]
+        folded = [variant.fold_biases(c, self.hidden_size, self.dtype) for c in cells]
+        _kernels.step_layers(
+            variant.mode, x_t, h, out,
+            tuple(c["weight_ih"] for c in cells), tuple(c["weight_hh"] for c in cells),
+            tuple(f[0] for f in folded), tuple(f[1] for f in folded),
+        )
+        return out
+
+    # ----------------------------------------------------------- state dicts
+    def state_dict(self) -> dict:
+        """A copy of the parameters, keyed by PyTorch's names (numpy arrays)."""
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict) -> None:
+        """Copy parameters in, after checking names, shapes and values.
+
+        Accepts numpy arrays or torch tensors; values are converted to the
+        layer's dtype. Nothing is changed unless every entry is valid.
+        """
+        expected = self._param_shapes()
+        given = set(state_dict)
+        missing, unexpected = sorted(set(expected) - given), sorted(given - set(expected))
+        if missing or unexpected:
+            raise ValueError(
+                f"state_dict does not match this {self!r}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        new = {}
+        for name, shape in expected.items():
+            arr = as_float_array(f"state_dict[{name!r}]", state_dict[name], self.dtype)
+            if arr.shape != shape:
+                raise ValueError(f"state_dict[{name!r}] has shape {arr.shape}, expected {shape}")
+            new[name] = arr.copy()
+        self.params = new
+        self.grads = {name: np.zeros_like(p) for name, p in new.items()}
+        self._cache = None
+
+    @classmethod
+    def from_torch(cls, module_or_state_dict, *, dtype=None):
+        """Build a layer with the exact weights of a ``torch.nn.GRU``.
+
+        Parameters
+        ----------
+        module_or_state_dict : torch.nn.GRU or dict
+            The module, or its ``state_dict()`` (tensors or numpy arrays).
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' dtype (float64 stays float64).
+
+        Examples
+        --------
+        >>> import torch, fastgru  # doctest: +SKIP
+        >>> layer = fastgru.GRU.from_torch(torch.nn.GRU(3, 8, num_layers=2))  # doctest: +SKIP
+        """
+        dropout = 0.0
+        if hasattr(module_or_state_dict, "state_dict") and hasattr(module_or_state_dict, "mode"):
+            module = module_or_state_dict
+            if module.mode != "GRU":
+                raise ValueError(f"expected a torch.nn.GRU, got mode {module.mode!r}")
+            if getattr(module, "proj_size", 0):
+                raise ValueError("proj_size is not supported")
+            state = module.state_dict()
+            dropout = float(module.dropout)
+        elif isinstance(module_or_state_dict, dict):
+            state = module_or_state_dict
+        else:
+            raise TypeError(
+                "from_torch expects a torch.nn.GRU or its state_dict, "
+                f"got {type(module_or_state_dict).__name__}"
+            )
+        if "weight_ih_l0" not in state:
+            raise ValueError("state_dict has no 'weight_ih_l0': not a GRU state_dict")
+        w0 = np.asarray(state["weight_ih_l0"].detach().cpu() if hasattr(state["weight_ih_l0"], "detach") else state["weight_ih_l0"])
+        if w0.ndim != 2 or w0.shape[0] % 3:
+            raise ValueError(f"weight_ih_l0 has shape {w0.shape}; a GRU's is (3*hidden, input)")
+        hidden, inputs = w0.shape[0] // 3, w0.shape[1]
+        num_layers = 1
+        while f"weight_ih_l{num_layers}" in state:
+            num_layers += 1
+        if dtype is None:
+            dtype = "float64" if w0.dtype == np.float64 else "float32"
+        layer = cls(
+            inputs, hidden, num_layers,
+            bidirectional="weight_ih_l0_reverse" in state,
+            bias="bias_ih_l0" in state,
+            dropout=dropout,
+            dtype=dtype,
+        )
+        layer.load_state_dict(state)
+        return layer
+
+    def to_torch(self):
+        """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
+
+        Only the "torch" variant is what ``torch.nn.GRU`` computes; other
+        variants are refused with a ValueError.
+        """
+        if self.variant != "torch":
+            raise ValueError(
+                f"torch.nn.GRU computes the 'torch' variant only; this layer is {self.variant!r}"
+            )
+        import torch
+
+        module = torch.nn.GRU(
+            self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+            batch_first=True, dropout=self.dropout, bidirectional=self.bidirectional,
+            dtype=torch.float64 if self.dtype == np.float64 else torch.float32,
+        )
+        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.params.items()})
+        return module
