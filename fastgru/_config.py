@@ -12,6 +12,7 @@ this reason).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -35,6 +36,10 @@ def parallel_kernel(func):
     """Compile ``func`` as a ``parallel=True`` kernel (``prange`` loops)."""
     return numba.njit(parallel=True, **_OPTIONS)(func)
 
+
+#: Row blocks of the batch-parallel kernels: fixed by the machine, not by
+#: set_num_threads, so that results do not depend on the thread count.
+MAX_BLOCKS = numba.config.NUMBA_NUM_THREADS
 
 # Numba's default "workqueue" threading layer aborts the process when two Python
 # threads launch parallel kernels at the same time; the lock serialises parallel
@@ -78,3 +83,57 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Return how many threads fastgru's parallel kernels use."""
     return _num_threads
+
+
+# ----------------------------------------------------------------- BLAS threads
+# Inside a fastgru call every matrix product runs in single-threaded BLAS from
+# Numba's threads; a multi-threaded BLAS would oversubscribe the cores, and its
+# worker threads keep spinning after a call, slowing the next parallel kernel
+# by 2-3x. The limit is reference-counted so that concurrent calls from several
+# Python threads set it once and restore it once.
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = []
+
+
+def _blas_controllers():
+    global _BLAS_CONTROLLERS
+    if _BLAS_CONTROLLERS is None:
+        try:
+            # Numba's np.dot calls SciPy's BLAS: load it before listing libraries.
+            import scipy.linalg.cython_blas  # noqa: F401
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLERS = [
+                c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"
+            ]
+        except Exception:  # threadpoolctl missing or failing: run unlimited
+            _BLAS_CONTROLLERS = []
+    return _BLAS_CONTROLLERS
+
+
+_BLAS_CONTROLLERS = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Limit every loaded BLAS to one thread for the duration of the block."""
+    global _blas_users
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved[:] = []
+            for c in _blas_controllers():
+                n = c.get_num_threads()
+                _blas_saved.append((c, n))
+                if n != 1:
+                    c.set_num_threads(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for c, n in _blas_saved:
+                    if n != 1:
+                        c.set_num_threads(n)

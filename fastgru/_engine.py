@@ -1,19 +1,24 @@
 """Orchestration of one layer and direction: big products around the kernels.
 
-The input projection of all time steps is one matrix product before the
-recurrence, and the weight gradients are a few matrix products over all T*B
-rows after BPTT; only the recurrence itself runs in the Numba kernels. Inputs
-here are already validated, time-major and C-contiguous in the layer's dtype.
+The input projection of all time steps is one blocked matrix product before
+the recurrence, and the weight gradients are a few blocked products over all
+T*B rows after BPTT; only the recurrence itself steps through time. Inputs here
+are already validated, time-major and C-contiguous in the layer's dtype. The
+caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from . import _config, _kernels
 from ._variants import Variant
+
+# Rows per block below which splitting a large product is not worth a thread.
+_MIN_ROWS_PER_BLOCK = 64
 
 
 @dataclass
@@ -26,35 +31,33 @@ class DirectionCache:
     aux: np.ndarray  # (T, B, H) U_n h + b_hn, or the gated state r*h / f*h
 
 
-def _launch(parallel_kernel, serial_rows, args_before, args_after, n_rows):
-    """Run a batch-parallel kernel, or its serial body when one chunk suffices.
+def _n_blocks(rows: int, min_rows: int = 1) -> int:
+    return max(1, min(_config.MAX_BLOCKS, rows // min_rows))
 
-    Parallel launches are serialised by a lock, because Numba's default
-    threading layer aborts on concurrent launches; the serial path (one row
-    chunk) needs no lock and releases the GIL.
+
+def _launch(parallel, serial, args_before, args_after, n_rows):
+    """Run a batch-parallel sequence kernel, or its serial body for one block.
+
+    The blocks depend on the batch and the machine only. Parallel launches
+    are serialised by a lock (Numba's default threading layer aborts on
+    concurrent launches); the serial path needs no lock and releases the GIL.
     """
-    n_chunks = min(n_rows, _config.get_num_threads())
-    if n_chunks <= 1:
-        serial_rows(*args_before, 0, n_rows, *args_after)
+    n_blocks = _n_blocks(n_rows)
+    if n_blocks == 1 or _config.get_num_threads() == 1:
+        for b in range(n_blocks):
+            serial(*args_before, b * n_rows // n_blocks, (b + 1) * n_rows // n_blocks,
+                   *args_after)
         return
+    _run_parallel(parallel, *args_before, n_blocks, *args_after)
+
+
+def _run_parallel(kernel, *args):
     with _config.parallel_launch_lock:
-        parallel_kernel(*args_before, n_chunks, *args_after)
+        numba.set_num_threads(_config.get_num_threads())
+        kernel(*args)
 
 
-def _input_projection(variant: Variant, cell: dict, x2d: np.ndarray, hidden_size: int):
-    """``xproj = W x + b`` for all steps at once, plus the unfoldable ``b_hn``."""
-    W = cell["weight_ih"]
-    xbias, b_hn = variant.fold_biases(cell, hidden_size, x2d.dtype)
-    gh = variant.n_gates * hidden_size
-    xproj = np.empty((x2d.shape[0], gh), dtype=x2d.dtype)
-    x_col0 = gh - W.shape[0]  # weight_ih feeds the last row blocks
-    np.matmul(x2d, W.T, out=xproj[:, x_col0:])
-    xproj[:, :x_col0] = 0.0
-    xproj += xbias
-    return xproj, b_hn
-
-
-def direction_forward(variant, cell, x_tm, h0, lengths, reverse, training):
+def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, training):
     """Forward of one layer and direction.
 
     Returns ``(y (T, B, H), h_last (B, H), cache or None)``.
@@ -63,7 +66,10 @@ def direction_forward(variant, cell, x_tm, h0, lengths, reverse, training):
     H = h0.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
-    xproj, b_hn = _input_projection(variant, cell, x2d, H)
+    xbias, b_hn = variant.fold_biases(cell, H, dtype)
+    xproj = np.empty((T * B, variant.n_gates * H), dtype=dtype)
+    _run_parallel(_kernels.project, x2d, cell["weight_ih"], xbias,
+                  _n_blocks(T * B, _MIN_ROWS_PER_BLOCK), xproj)
     xproj = xproj.reshape(T, B, -1)
     y = np.empty((T, B, H), dtype=dtype)
     h_last = h0.copy()
@@ -75,14 +81,23 @@ def direction_forward(variant, cell, x_tm, h0, lengths, reverse, training):
     else:
         gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _launch(
-        _kernels.sequence_forward,
-        _kernels._forward_rows,
+        _kernels.forward_parallel,
+        _kernels.forward_rows,
         (variant.mode, xproj, cell["weight_hh"], b_hn, lengths, reverse, training),
         (y, h_last, gates, hprev, aux),
         B,
     )
     cache = DirectionCache(x2d, hprev, gates, aux) if training else None
     return y, h_last, cache
+
+
+def _weight_grad(d, col0, col1, inp):
+    """``d[:, col0:col1].T @ inp`` as a blocked product."""
+    rows = d.shape[0]
+    n_blocks = _n_blocks(rows, _MIN_ROWS_PER_BLOCK)
+    partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
+    _run_parallel(_kernels.weight_grad, d, col0, col1, inp, n_blocks, partial)
+    return partial[0] if n_blocks == 1 else partial.sum(axis=0)
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias):
@@ -95,38 +110,42 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     T, B, H = dy.shape
     dtype = dy.dtype
     gh = cache.gates.shape[2]
-    dxp = np.zeros((T, B, gh), dtype=dtype)
-    daux = np.zeros((T, B, H), dtype=dtype)
+    mode = variant.mode
+    dxp = np.empty((T, B, gh), dtype=dtype)
+    dhh = np.empty((T, B, _kernels.dhh_width(mode, H)), dtype=dtype)
     dh = dh_last.copy()
     U = cell["weight_hh"]
     _launch(
-        _kernels.sequence_backward,
-        _kernels._backward_rows,
-        (variant.mode, U, dy, lengths, reverse, cache.hprev, cache.gates, cache.aux),
-        (dxp, daux, dh),
+        _kernels.backward_parallel,
+        _kernels.backward_rows,
+        (mode, U, dy, lengths, reverse, cache.hprev, cache.gates, cache.aux),
+        (dxp, dhh, dh),
         B,
     )
-    dxp = dxp.reshape(T * B, gh)
-    daux = daux.reshape(T * B, H)
-    hprev = cache.hprev.reshape(T * B, H)
-    aux = cache.aux.reshape(T * B, H)
+    R = T * B
+    dxp = dxp.reshape(R, gh)
+    dhh = dhh.reshape(R, -1)
+    hprev = cache.hprev.reshape(R, H)
+    aux = cache.aux.reshape(R, H)
 
     W = cell["weight_ih"]
-    dxp_x = dxp[:, gh - W.shape[0] :]
-    grads = {"weight_ih": dxp_x.T @ cache.x2d}
-    dx = (dxp_x @ W).reshape(T, B, -1)
+    col0 = gh - W.shape[0]  # weight_ih feeds the last row blocks
+    grads = {"weight_ih": _weight_grad(dxp, col0, gh, cache.x2d)}
+    dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
+    dx = np.empty((R, W.shape[1]), dtype=dtype)
+    _run_parallel(_kernels.matmul_blocks, dxp_x, W, _n_blocks(R, _MIN_ROWS_PER_BLOCK), dx)
 
-    # Recurrent weights: every block is (gradient of its output)^T @ (its input).
-    mode = variant.mode
+    # Recurrent weights: every row block of U gets (its output's gradient)^T @ (its input).
     if mode == _kernels.RESET_AFTER:
-        blocks = [(dxp[:, : 2 * H], hprev), (daux, hprev)]
-    elif mode == _kernels.RESET_BEFORE:
-        blocks = [(dxp[:, : 2 * H], hprev), (dxp[:, 2 * H :], aux)]
+        dU = _weight_grad(dhh, 0, 3 * H, hprev)
     elif mode == _kernels.BIAS_GATES:
-        blocks = [(dxp[:, 2 * H :], aux)]
-    else:  # MGU
-        blocks = [(dxp[:, :H], hprev), (dxp[:, H:], aux)]
-    grads["weight_hh"] = np.concatenate([g.T @ inp for g, inp in blocks], axis=0)
+        dU = _weight_grad(dxp, 2 * H, 3 * H, aux)
+    else:  # RESET_BEFORE: [r, z] see h, n sees r*h; MGU: f sees h, n sees f*h
+        dU = np.concatenate(
+            [_weight_grad(dhh, 0, dhh.shape[1], hprev), _weight_grad(dxp, gh - H, gh, aux)]
+        )
+    grads["weight_hh"] = dU
     if has_bias:
-        grads.update(variant.bias_grads(dxp.sum(axis=0), daux.sum(axis=0)))
-    return dx, dh, grads
+        db_hn = dhh[:, 2 * H :].sum(axis=0) if mode == _kernels.RESET_AFTER else None
+        grads.update(variant.bias_grads(dxp.sum(axis=0), db_hn, H))
+    return dx.reshape(T, B, -1), dh, grads

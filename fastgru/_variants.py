@@ -71,9 +71,10 @@ class Variant:
             xbias[xbias.shape[0] - b.shape[0] :] = b
         return xbias, b_hn
 
-    def bias_grads(self, dxbias: np.ndarray, db_hn: np.ndarray) -> dict:
-        """Map the gradients of the folded biases back onto the stored ones."""
-        H = db_hn.shape[0]
+    def bias_grads(self, dxbias: np.ndarray, db_hn, hidden_size: int) -> dict:
+        """Map the gradients of the folded biases (and of ``b_hn``, "torch"
+        only) back onto the stored biases."""
+        H = hidden_size
         if self.name == "torch":
             return {"bias_ih": dxbias.copy(), "bias_hh": np.concatenate([dxbias[: 2 * H], db_hn])}
         if self.name == "cho":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
-from . import _engine, _kernels
+from . import _config, _engine, _kernels
 from ._validation import (
     as_float_array,
     as_sequences,
@@ -101,6 +103,11 @@ class GRU:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_local", None)  # per-thread scratch of step(); not picklable
+        return state
+
     # ------------------------------------------------------------------ layout
     @property
     def num_directions(self) -> int:
@@ -168,6 +175,12 @@ class GRU:
             direction: after its first step).
         """
         x_tm, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        with _config.single_threaded_blas():
+            return self._forward(x_tm, ragged_lengths, h0, lengths, training)
+
+    __call__ = forward
+
+    def _forward(self, x_tm, ragged_lengths, h0, lengths, training):
         T, B, _ = x_tm.shape
         if ragged_lengths is not None:
             if lengths is not None:
@@ -215,8 +228,6 @@ class GRU:
         )
         return np.ascontiguousarray(layer_in.transpose(1, 0, 2)), h_n
 
-    __call__ = forward
-
     # ---------------------------------------------------------------- backward
     def backward(self, dy, dh_n=None):
         """Backpropagation through time after ``forward(..., training=True)``.
@@ -249,6 +260,11 @@ class GRU:
             dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
         else:
             dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
+        with _config.single_threaded_blas():
+            return self._backward(dy, dh_n)
+
+    def _backward(self, dy, dh_n):
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
         caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
         variant = get_variant(self.variant)
 
@@ -330,8 +346,21 @@ class GRU:
             variant.mode, x_t, h, out,
             tuple(c["weight_ih"] for c in cells), tuple(c["weight_hh"] for c in cells),
             tuple(f[0] for f in folded), tuple(f[1] for f in folded),
+            *self._step_scratch(B),
         )
         return out
+
+    def _step_scratch(self, batch: int) -> tuple:
+        """Per-thread scratch arrays of :meth:`step`, reused across calls."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        scratch = getattr(local, "scratch", None)
+        if scratch is None or scratch[0].shape[0] != batch:
+            v, H = get_variant(self.variant), self.hidden_size
+            widths = (v.n_gates * H, v.ih_blocks * H, v.n_gates * H,
+                      (3 if v.mode == _kernels.RESET_AFTER else 2) * H, H, H, H, H)
+            scratch = tuple(np.empty((batch, w), dtype=self.dtype) for w in widths)
+            local.scratch = scratch
+        return scratch
 
     # ----------------------------------------------------------- state dicts
     def state_dict(self) -> dict:

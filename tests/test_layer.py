@@ -1,0 +1,116 @@
+"""The layer's contract beyond the equations: init, layout, ragged input, threads."""
+
+import numpy as np
+import pytest
+from conftest import VARIANTS, make_layer_and_inputs
+
+import fastgru
+
+# parameters of one cell with I inputs and H hidden units (README's table)
+CELL_PARAMS = {
+    "torch": lambda i, h: 3 * h * (i + h) + 6 * h,
+    "cho": lambda i, h: 3 * h * (i + h) + 6 * h,
+    "gru1": lambda i, h: h * i + 3 * h * h + 3 * h,
+    "gru2": lambda i, h: h * i + 3 * h * h + h,
+    "gru3": lambda i, h: h * i + h * h + 3 * h,
+    "mgu": lambda i, h: 2 * h * (i + h) + 2 * h,
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_parameter_count_and_names(variant):
+    layer = fastgru.GRU(5, 6, 2, bidirectional=True, variant=variant)
+    count = CELL_PARAMS[variant]
+    assert layer.n_params == 2 * count(5, 6) + 2 * count(12, 6)
+    names = set(layer.params)
+    assert {"weight_ih_l0", "weight_hh_l0", "weight_ih_l1_reverse"} <= names
+    assert set(layer.grads) == names
+    no_bias = fastgru.GRU(5, 6, variant=variant, bias=False)
+    assert set(no_bias.params) == {"weight_ih_l0", "weight_hh_l0"}
+
+
+def test_torch_names_and_shapes():
+    layer = fastgru.GRU(5, 6, 2, bidirectional=True)
+    assert layer.params["weight_ih_l0"].shape == (18, 5)
+    assert layer.params["weight_ih_l1"].shape == (18, 12)
+    assert layer.params["weight_hh_l1_reverse"].shape == (18, 6)
+    assert layer.params["bias_hh_l0_reverse"].shape == (18,)
+
+
+def test_initialisation_is_seeded_uniform():
+    a = fastgru.GRU(4, 100, random_state=3)
+    b = fastgru.GRU(4, 100, random_state=3)
+    c = fastgru.GRU(4, 100, random_state=4)
+    w = a.params["weight_hh_l0"]
+    np.testing.assert_array_equal(w, b.params["weight_hh_l0"])
+    assert not np.array_equal(w, c.params["weight_hh_l0"])
+    assert w.dtype == np.float32
+    assert np.abs(w).max() <= 0.1 and np.abs(w).max() > 0.099  # U(-1/sqrt(H), 1/sqrt(H))
+    assert abs(w.mean()) < 0.005
+
+
+def test_ragged_list_equals_padded_with_lengths():
+    layer, x, _, _ = make_layer_and_inputs("cho", "float64", 2, True, False, batch=3, time=6)
+    lengths = [6, 2, 4]
+    seqs = [x[i, :n] for i, n in enumerate(lengths)]
+    y_list, h_list = layer.forward(seqs)
+    y_pad, h_pad = layer.forward(x, lengths=lengths)
+    np.testing.assert_array_equal(y_list, y_pad)
+    np.testing.assert_array_equal(h_list, h_pad)
+    # and each sequence alone gives the same result
+    for i, s in enumerate(seqs):
+        y1, h1 = layer.forward(s[None])
+        np.testing.assert_allclose(y1[0], y_pad[i, : lengths[i]], atol=1e-14)
+        np.testing.assert_allclose(h1[:, 0], h_pad[:, i], atol=1e-14)
+
+
+@pytest.mark.parametrize("variant", ["torch", "cho", "mgu"])
+def test_thread_count_does_not_change_results(variant):
+    layer, x, h0, lengths = make_layer_and_inputs(variant, "float32", 2, True, True, batch=7)
+    fastgru.set_num_threads(1)
+    y1, h1 = layer.forward(x, h0, lengths=lengths, training=True)
+    g1 = layer.backward(np.ones_like(y1))
+    grads1 = {k: v.copy() for k, v in layer.grads.items()}
+    fastgru.set_num_threads(2)
+    y2, h2 = layer.forward(x, h0, lengths=lengths, training=True)
+    g2 = layer.backward(np.ones_like(y2))
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(g1[0], g2[0])
+    for k in grads1:
+        np.testing.assert_allclose(grads1[k], layer.grads[k], rtol=1e-6, atol=1e-7)
+
+
+def test_float32_close_to_float64():
+    l64, x, h0, lengths = make_layer_and_inputs("torch", "float64", 2, True, True)
+    l32 = fastgru.GRU(4, 3, 2, bidirectional=True, dtype="float32")
+    l32.load_state_dict(l64.state_dict())
+    np.testing.assert_allclose(l32.forward(x, h0, lengths)[0], l64.forward(x, h0, lengths)[0],
+                               atol=1e-5)
+
+
+def test_backward_overwrites_grads():
+    layer, x, _, _ = make_layer_and_inputs("torch", "float64", 1, False, False)
+    y, _ = layer.forward(x, training=True)
+    layer.backward(np.ones_like(y))
+    first = layer.grads["weight_hh_l0"].copy()
+    layer.forward(x, training=True)
+    layer.backward(np.ones_like(y))
+    np.testing.assert_allclose(layer.grads["weight_hh_l0"], first)  # not accumulated
+
+
+def test_state_dict_round_trip_is_a_copy():
+    layer = fastgru.GRU(3, 4, variant="mgu", random_state=0)
+    sd = layer.state_dict()
+    sd["weight_ih_l0"][:] = 0
+    assert layer.params["weight_ih_l0"].any()
+    other = fastgru.GRU(3, 4, variant="mgu", random_state=1)
+    other.load_state_dict(layer.state_dict())
+    x = np.ones((1, 3, 3))
+    np.testing.assert_array_equal(other.forward(x)[0], layer.forward(x)[0])
+
+
+def test_repr():
+    assert repr(fastgru.GRU(3, 4, 2, bidirectional=True)) == (
+        "GRU(3, 4, num_layers=2, variant='torch', bidirectional=True, dtype='float32')"
+    )

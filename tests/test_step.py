@@ -1,0 +1,37 @@
+"""Streaming: stepping through a sequence reproduces forward's h_n."""
+
+import numpy as np
+import pytest
+from conftest import DTYPES, VARIANTS, make_layer_and_inputs
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_step_equals_forward(variant, dtype, num_layers):
+    layer, x, h0, _ = make_layer_and_inputs(variant, dtype, num_layers, False, False)
+    y, h_n = layer.forward(x, h0)
+    h = h0.astype(dtype)
+    for t in range(x.shape[1]):
+        h = layer.step(x[:, t], h)
+        np.testing.assert_allclose(h[-1], y[:, t], atol=1e-6 if dtype == "float32" else 1e-13)
+    np.testing.assert_allclose(h, h_n, atol=1e-6 if dtype == "float32" else 1e-13)
+
+
+def test_step_in_place_and_default_state():
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
+    h = np.zeros((2, x.shape[0], layer.hidden_size), dtype=np.float32)
+    for t in range(x.shape[1]):
+        out = layer.step(x[:, t], h, out=h)
+        assert out is h
+    np.testing.assert_allclose(h, layer.forward(x)[1], atol=1e-6)
+    np.testing.assert_allclose(layer.step(x[:, 0]), layer.forward(x[:, :1])[1], atol=1e-6)
+
+
+def test_step_refuses_bidirectional_and_bad_out():
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 1, True, False)
+    with pytest.raises(ValueError, match="bidirectional"):
+        layer.step(x[:, 0])
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 1, False, False)
+    with pytest.raises(ValueError, match="out must be"):
+        layer.step(x[:, 0], out=np.zeros((1, 3, 3)))  # float64, not float32
