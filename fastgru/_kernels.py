@@ -91,6 +91,10 @@ def _matmul_add(a, b, out, tmp):
 
 
 # ------------------------------------------------------------------ the cell
+# The gate loops run over 1-D views of one row and gate block each, and touch
+# at most a few arrays per loop: LLVM vectorises a loop only when it can prove
+# (or cheaply check at run time) that its stores do not overlap its loads, and
+# a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
 @kernel
 def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
     """One step for a block of rows: ``h`` (n, H) = cell(``xp``, ``hp``).
@@ -104,47 +108,54 @@ def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
     if mode == RESET_AFTER:
         _matmul_nt(hp, U, acc_wide)
         for i in range(n_rows):
+            g_rz, x_rz, a_rz = gates[i, : 2 * H], xp[i, : 2 * H], acc_wide[i, : 2 * H]
+            for j in range(2 * H):
+                g_rz[j] = sigmoid(x_rz[j] + a_rz[j])
+            r, z, c = gates[i, :H], gates[i, H : 2 * H], gates[i, 2 * H :]
+            x_n, a_n, aux_i, h_i, hp_i = xp[i, 2 * H :], acc_wide[i, 2 * H :], aux[i], h[i], hp[i]
             for j in range(H):
-                r = sigmoid(xp[i, j] + acc_wide[i, j])
-                z = sigmoid(xp[i, H + j] + acc_wide[i, H + j])
-                hn = acc_wide[i, 2 * H + j] + b_hn[j]
-                c = tanh(xp[i, 2 * H + j] + r * hn)
-                gates[i, j] = r
-                gates[i, H + j] = z
-                gates[i, 2 * H + j] = c
-                aux[i, j] = hn
-                h[i, j] = c + z * (hp[i, j] - c)
+                aux_i[j] = a_n[j] + b_hn[j]
+            for j in range(H):
+                c[j] = tanh(x_n[j] + r[j] * aux_i[j])
+            for j in range(H):
+                h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
+        return
+    # RESET_BEFORE, BIAS_GATES, MGU: the gates first, then the candidate from
+    # the gated state aux = r * h (or f * h).
+    n_gate = H if mode == MGU else 2 * H
+    if mode == RESET_BEFORE:
+        _matmul_nt(hp, U[: 2 * H], acc_wide)
     elif mode == MGU:
         _matmul_nt(hp, U[:H], acc_1)
-        for i in range(n_rows):
-            for j in range(H):
-                f = sigmoid(xp[i, j] + acc_1[i, j])
-                gates[i, j] = f
-                aux[i, j] = f * hp[i, j]
-        _matmul_nt(aux, U[H:], acc_2)
-        for i in range(n_rows):
-            for j in range(H):
-                c = tanh(xp[i, H + j] + acc_2[i, j])
-                gates[i, H + j] = c
-                h[i, j] = hp[i, j] + gates[i, j] * (c - hp[i, j])
-    else:  # RESET_BEFORE, BIAS_GATES
-        if mode == RESET_BEFORE:
-            _matmul_nt(hp, U[: 2 * H], acc_wide)
+    for i in range(n_rows):
+        g, x_g = gates[i, :n_gate], xp[i, :n_gate]
+        if mode == BIAS_GATES:
+            for j in range(n_gate):
+                g[j] = sigmoid(x_g[j])
         else:
-            acc_wide[:] = 0.0
-        for i in range(n_rows):
+            a_g = acc_wide[i, :n_gate] if mode == RESET_BEFORE else acc_1[i]
+            for j in range(n_gate):
+                g[j] = sigmoid(x_g[j] + a_g[j])
+        r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
+        for j in range(H):
+            aux_i[j] = r[j] * hp_i[j]
+    _matmul_nt(aux, U[U.shape[0] - H :], acc_2)
+    c0 = n_gate  # the candidate's block
+    for i in range(n_rows):
+        c, x_n, a_n = gates[i, c0 : c0 + H], xp[i, c0 : c0 + H], acc_2[i]
+        for j in range(H):
+            c[j] = tanh(x_n[j] + a_n[j])
+        h_i, hp_i = h[i], hp[i]
+        # "torch"-direction update h' = c + z (h - c); MGU's h' = h + f (c - h)
+        # is the same with z = 1 - f.
+        if mode == MGU:
+            f = gates[i, :H]
             for j in range(H):
-                r = sigmoid(xp[i, j] + acc_wide[i, j])
-                gates[i, j] = r
-                gates[i, H + j] = sigmoid(xp[i, H + j] + acc_wide[i, H + j])
-                aux[i, j] = r * hp[i, j]
-        _matmul_nt(aux, U[U.shape[0] - H :], acc_1)
-        for i in range(n_rows):
+                h_i[j] = hp_i[j] + f[j] * (c[j] - hp_i[j])
+        else:
+            z = gates[i, H : 2 * H]
             for j in range(H):
-                c = tanh(xp[i, 2 * H + j] + acc_1[i, j])
-                z = gates[i, H + j]
-                gates[i, 2 * H + j] = c
-                h[i, j] = c + z * (hp[i, j] - c)
+                h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
 
 
 @kernel
@@ -154,8 +165,8 @@ def cell_backward(mode, U, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp):
     ``dh`` (n, H): gradient of the new states. Rows with ``active[i]`` False
     pass ``dh`` through unchanged and get zero gate gradients. Writes ``dxp``
     (n, G*H): gradient of the gate pre-activations (= of ``xproj``); ``dhh``
-    (n, Gh*H or 2H): gradient of the recurrent products' outputs, in ``U``'s
-    row-block order (RESET_AFTER: ``[dr, dz, d(U_n h + b_hn)]``; RESET_BEFORE:
+    (n, dhh_width): gradient of the outputs of ``U``'s gate row blocks
+    (RESET_AFTER: ``[dr, dz, d(U_n h + b_hn)]``; RESET_BEFORE and BIAS_GATES:
     ``[dr, dz]``; MGU: ``[df]``); ``dhp`` (n, H): gradient of the previous
     states. ``d_1`` and ``tmp`` (n, H) are scratch.
     """
@@ -171,65 +182,68 @@ def cell_backward(mode, U, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp):
         for i in range(n_rows):
             if not active[i]:
                 continue
+            r, z, c = gates[i, :H], gates[i, H : 2 * H], gates[i, 2 * H :]
+            dr, dz, dc = dxp[i, :H], dxp[i, H : 2 * H], dxp[i, 2 * H :]
+            dh_i, hp_i, hn, dhn = dh[i], hp[i], aux[i], dhh[i, 2 * H :]
             for j in range(H):
-                r = gates[i, j]
-                z = gates[i, H + j]
-                c = gates[i, 2 * H + j]
-                dc_pre = dh[i, j] * (one - z) * (one - c * c)
-                dr_pre = dc_pre * aux[i, j] * r * (one - r)
-                dz_pre = dh[i, j] * (hp[i, j] - c) * z * (one - z)
-                dxp[i, j] = dr_pre
-                dxp[i, H + j] = dz_pre
-                dxp[i, 2 * H + j] = dc_pre
-                dhh[i, j] = dr_pre
-                dhh[i, H + j] = dz_pre
-                dhh[i, 2 * H + j] = dc_pre * r
-                dhp[i, j] = dh[i, j] * z
+                dc[j] = dh_i[j] * (one - z[j]) * (one - c[j] * c[j])
+            for j in range(H):
+                dr[j] = dc[j] * hn[j] * r[j] * (one - r[j])
+            for j in range(H):
+                dz[j] = dh_i[j] * (hp_i[j] - c[j]) * z[j] * (one - z[j])
+            for j in range(H):
+                dhn[j] = dc[j] * r[j]
+            dhh_rz, dxp_rz, dhp_i = dhh[i, : 2 * H], dxp[i, : 2 * H], dhp[i]
+            for j in range(2 * H):
+                dhh_rz[j] = dxp_rz[j]
+            for j in range(H):
+                dhp_i[j] = dh_i[j] * z[j]
         _matmul_add(dhh, U, dhp, tmp)
-    elif mode == MGU:
-        for i in range(n_rows):
-            if not active[i]:
-                continue
+        return
+    n_gate = H if mode == MGU else 2 * H
+    c0 = n_gate  # the candidate's block
+    for i in range(n_rows):
+        if not active[i]:
+            continue
+        c, dc, d1, dh_i, dhp_i = gates[i, c0 : c0 + H], dxp[i, c0 : c0 + H], d_1[i], dh[i], dhp[i]
+        if mode == MGU:
+            f = gates[i, :H]
             for j in range(H):
-                f = gates[i, j]
-                c = gates[i, H + j]
-                d_1[i, j] = dh[i, j] * f * (one - c * c)
-                dxp[i, H + j] = d_1[i, j]
-                dhp[i, j] = dh[i, j] * (one - f)
-        _matmul_nn(d_1, U[H:], tmp)
-        for i in range(n_rows):
-            if not active[i]:
-                continue
+                d1[j] = dh_i[j] * f[j] * (one - c[j] * c[j])
             for j in range(H):
-                f = gates[i, j]
-                df = dh[i, j] * (gates[i, H + j] - hp[i, j]) + tmp[i, j] * hp[i, j]
-                dxp[i, j] = df * f * (one - f)
-                dhh[i, j] = dxp[i, j]
-                dhp[i, j] += tmp[i, j] * f
-        _matmul_add(dhh, U[:H], dhp, tmp)
-    else:  # RESET_BEFORE, BIAS_GATES
-        for i in range(n_rows):
-            if not active[i]:
-                continue
+                dhp_i[j] = dh_i[j] * (one - f[j])
+        else:
+            z, dz, hp_i = gates[i, H : 2 * H], dxp[i, H : 2 * H], hp[i]
             for j in range(H):
-                z = gates[i, H + j]
-                c = gates[i, 2 * H + j]
-                d_1[i, j] = dh[i, j] * (one - z) * (one - c * c)
-                dxp[i, 2 * H + j] = d_1[i, j]
-                dxp[i, H + j] = dh[i, j] * (hp[i, j] - c) * z * (one - z)
-                dhp[i, j] = dh[i, j] * z
-        _matmul_nn(d_1, U[U.shape[0] - H :], tmp)
-        for i in range(n_rows):
-            if not active[i]:
-                continue
+                d1[j] = dh_i[j] * (one - z[j]) * (one - c[j] * c[j])
             for j in range(H):
-                r = gates[i, j]
-                dxp[i, j] = tmp[i, j] * hp[i, j] * r * (one - r)
-                dhp[i, j] += tmp[i, j] * r
-                dhh[i, j] = dxp[i, j]
-                dhh[i, H + j] = dxp[i, H + j]
-        if mode == RESET_BEFORE:
-            _matmul_add(dhh, U[: 2 * H], dhp, tmp)
+                dz[j] = dh_i[j] * (hp_i[j] - c[j]) * z[j] * (one - z[j])
+            for j in range(H):
+                dhp_i[j] = dh_i[j] * z[j]
+        for j in range(H):
+            dc[j] = d1[j]
+    # gradient of the gated state aux = r * h (or f * h), through U_n
+    _matmul_nn(d_1, U[U.shape[0] - H :], tmp)
+    for i in range(n_rows):
+        if not active[i]:
+            continue
+        g, dg, t_i, hp_i, dhp_i = gates[i, :H], dxp[i, :H], tmp[i], hp[i], dhp[i]
+        if mode == MGU:
+            c, dh_i = gates[i, c0 : c0 + H], dh[i]
+            for j in range(H):
+                dg[j] = dh_i[j] * (c[j] - hp_i[j])
+            for j in range(H):
+                dg[j] = (dg[j] + t_i[j] * hp_i[j]) * g[j] * (one - g[j])
+        else:
+            for j in range(H):
+                dg[j] = t_i[j] * hp_i[j] * g[j] * (one - g[j])
+        for j in range(H):
+            dhp_i[j] += t_i[j] * g[j]
+        dhh_i, dxp_g = dhh[i], dxp[i, :n_gate]
+        for j in range(n_gate):
+            dhh_i[j] = dxp_g[j]
+    if mode != BIAS_GATES:
+        _matmul_add(dhh, U[:n_gate], dhp, tmp)
 
 
 def dhh_width(mode, H):
