@@ -66,7 +66,9 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     H = h0.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
-    xbias, b_hn = variant.fold_biases(cell, H, dtype)
+    xbias = np.empty(_kernels.xbias_width(variant.mode, H), dtype=dtype)
+    b_hn = np.empty(H, dtype=dtype)
+    _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     xproj = np.empty((T * B, variant.n_gates * H), dtype=dtype)
     _run_parallel(_kernels.project, x2d, cell["weight_ih"], xbias,
                   _n_blocks(T * B, _MIN_ROWS_PER_BLOCK), xproj)

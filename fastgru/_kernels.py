@@ -402,27 +402,89 @@ def weight_grad(d, col0, col1, inp, n_blocks, partial):
 
 # ------------------------------------------------------------------ streaming
 @kernel
-def step_layers(mode, x, h, h_out, weights_ih, weights_hh, xbiases, b_hns,
-                xp, xw, gates, acc_wide, aux, acc_1, acc_2, hp):
+def fold_biases(mode, b1, b2, xbias, b_hn):
+    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+
+    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
+    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
+    and "cho", else empty) is added to the first entries, except that
+    RESET_AFTER keeps its candidate block apart as ``b_hn``.
+    """
+    H = b_hn.shape[0]
+    xbias[:] = 0.0
+    b_hn[:] = 0.0
+    off = xbias.shape[0] - b1.shape[0]
+    for j in range(b1.shape[0]):
+        xbias[off + j] += b1[j]
+    n2 = min(b2.shape[0], 2 * H) if mode == RESET_AFTER else b2.shape[0]
+    for j in range(n2):
+        xbias[j] += b2[j]
+    if mode == RESET_AFTER and b2.shape[0] > 0:
+        b_hn[:] = b2[2 * H :]
+
+
+@kernel
+def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     """One time step through every layer of a unidirectional stack.
 
     ``x`` (B, I); ``h`` and ``h_out`` (L, B, H) (may be the same array); the
-    per-layer weights come as tuples. The remaining arguments are scratch
-    arrays (B, width) reused across calls, so nothing is allocated here:
-    ``xp``, ``gates`` (G*H), ``xw`` (rows of ``weight_ih``), ``acc_wide``
-    (3H or 2H), ``aux``, ``acc_1``, ``acc_2``, ``hp`` (H).
+    per-layer weights and stored biases come as tuples; ``scratch`` is a flat
+    buffer of at least ``step_scratch_size`` elements, reused across calls, so
+    nothing is allocated. Returns False, before writing anything, when ``x``
+    or ``h`` holds NaN or inf.
     """
-    GH = xp.shape[1]
-    for layer in range(h.shape[0]):
-        W = weights_ih[layer]
-        xbias = xbiases[layer]
-        col0 = GH - W.shape[0]
-        _matmul_nt(x if layer == 0 else h_out[layer - 1], W, xw)
-        for i in range(xp.shape[0]):
+    L, B, H = h.shape
+    GH = 2 * H if mode == MGU else 3 * H
+    for v in x.ravel():
+        if not np.isfinite(v):
+            return False
+    for v in h.ravel():
+        if not np.isfinite(v):
+            return False
+    wide = 3 * H if mode == RESET_AFTER else 2 * H
+    n_w = weights_ih[0].shape[0]
+    o = 0
+    xp = scratch[o : o + B * GH].reshape(B, GH)
+    o += B * GH
+    gates = scratch[o : o + B * GH].reshape(B, GH)
+    o += B * GH
+    xw = scratch[o : o + B * n_w].reshape(B, n_w)
+    o += B * n_w
+    acc_wide = scratch[o : o + B * wide].reshape(B, wide)
+    o += B * wide
+    aux = scratch[o : o + B * H].reshape(B, H)
+    o += B * H
+    acc_1 = scratch[o : o + B * H].reshape(B, H)
+    o += B * H
+    acc_2 = scratch[o : o + B * H].reshape(B, H)
+    o += B * H
+    hp = scratch[o : o + B * H].reshape(B, H)
+    o += B * H
+    xbias = scratch[o : o + GH]
+    o += GH
+    b_hn = scratch[o : o + H]
+    for layer in range(L):
+        fold_biases(mode, b1s[layer], b2s[layer], xbias, b_hn)
+        col0 = GH - n_w
+        _matmul_nt(x if layer == 0 else h_out[layer - 1], weights_ih[layer], xw)
+        for i in range(B):
             for j in range(col0):
                 xp[i, j] = xbias[j]
             for j in range(col0, GH):
                 xp[i, j] = xw[i, j - col0] + xbias[j]
         hp[:] = h[layer]
-        cell_forward(mode, xp, weights_hh[layer], b_hns[layer], hp, h_out[layer],
+        cell_forward(mode, xp, weights_hh[layer], b_hn, hp, h_out[layer],
                      gates, aux, acc_wide, acc_1, acc_2)
+    return True
+
+
+def xbias_width(mode, H):
+    """G*H: the width of ``xproj`` (2H for MGU, else 3H)."""
+    return 2 * H if mode == MGU else 3 * H
+
+
+def step_scratch_size(mode, batch, hidden, ih_rows):
+    """Elements of the flat scratch buffer :func:`step_layers` needs."""
+    GH = xbias_width(mode, hidden)
+    wide = 3 * hidden if mode == RESET_AFTER else 2 * hidden
+    return batch * (2 * GH + ih_rows + wide + 4 * hidden) + GH + hidden

@@ -52,24 +52,18 @@ class Variant:
                 shapes[name] = (blocks * H,)
         return shapes
 
-    def fold_biases(self, cell: dict, hidden_size: int, dtype) -> tuple:
-        """Return ``(xbias (G*H,), b_hn (H,))`` for the kernels."""
-        H = hidden_size
-        xbias = np.zeros(self.n_gates * H, dtype=dtype)
-        b_hn = np.zeros(H, dtype=dtype)
+    def bias_arrays(self, cell: dict, dtype) -> tuple:
+        """The stored biases as ``(b1, b2)`` for :func:`fastgru._kernels.fold_biases`.
+
+        ``b1``: ``bias_ih`` ("torch", "cho") or ``bias``; ``b2``: ``bias_hh``
+        ("torch", "cho"); empty arrays where a cell has no such bias.
+        """
+        empty = np.zeros(0, dtype=dtype)
         if self.bias_names[0] not in cell:  # bias=False
-            return xbias, b_hn
-        if self.name == "torch":
-            xbias += cell["bias_ih"]
-            xbias[: 2 * H] += cell["bias_hh"][: 2 * H]
-            b_hn[:] = cell["bias_hh"][2 * H :]
-        elif self.name == "cho":
-            xbias += cell["bias_ih"]
-            xbias += cell["bias_hh"]
-        else:
-            b = cell["bias"]
-            xbias[xbias.shape[0] - b.shape[0] :] = b
-        return xbias, b_hn
+            return empty, empty
+        if len(self.bias_names) == 2:
+            return cell["bias_ih"], cell["bias_hh"]
+        return cell["bias"], empty
 
     def bias_grads(self, dxbias: np.ndarray, db_hn, hidden_size: int) -> dict:
         """Map the gradients of the folded biases (and of ``b_hn``, "torch"

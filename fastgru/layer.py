@@ -21,6 +21,31 @@ from ._variants import get_variant
 __all__ = ["GRU"]
 
 
+class ParamDict(dict):
+    """A dict of parameter arrays that counts item assignments.
+
+    :meth:`GRU.step` caches its kernel arguments; the counter tells it cheaply
+    when an array was replaced (arrays changed in place need no notice).
+    """
+
+    version = 0
+
+    def __setitem__(self, key, value):
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.version += 1
+        super().__delitem__(key)
+
+    def update(self, *args, **kwargs):
+        self.version += 1
+        super().update(*args, **kwargs)
+
+    def __reduce__(self):
+        return (ParamDict, (dict(self),))
+
+
 class GRU:
     """A multi-layer gated recurrent unit, run by Numba kernels on the CPU.
 
@@ -96,10 +121,10 @@ class GRU:
         self.dtype = check_dtype(dtype)
         self._rng = np.random.default_rng(random_state)
         bound = 1.0 / np.sqrt(self.hidden_size)
-        self.params = {
-            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+        self.params = ParamDict(
+            (name, self._rng.uniform(-bound, bound, size=shape).astype(self.dtype))
             for name, shape in self._param_shapes().items()
-        }
+        )
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
 
@@ -316,51 +341,71 @@ class GRU:
         >>> h.shape
         (1, 1, 4)
         """
+        args = self._step_args(x_t, h, out)
+        if not _kernels.step_layers(*args):
+            bad = "x_t" if not np.isfinite(args[1]).all() else "h"
+            raise ValueError(f"{bad} contains NaN or inf")
+        return args[3]
+
+    def _step_args(self, x_t, h, out):
+        """Validate step's arguments; reuse the weights' tuples and scratch.
+
+        The common serving call (arrays of the right dtype, shape and layout)
+        costs a few attribute checks; anything else goes through the full
+        conversion with clear errors. NaN/inf is checked in the kernel, before
+        it writes anything.
+        """
         if self.bidirectional:
             raise ValueError("step is not defined for a bidirectional layer (it needs the future)")
-        x_t = as_float_array("x_t", x_t, self.dtype, ndim=2)
-        B = x_t.shape[0]
-        if x_t.shape[1] != self.input_size:
-            raise ValueError(
-                f"x_t has {x_t.shape[1]} features, expected input_size={self.input_size}"
-            )
-        shape = (self.num_layers, B, self.hidden_size)
+        dtype, L, H = self.dtype, self.num_layers, self.hidden_size
+        if not (type(x_t) is np.ndarray and x_t.dtype == dtype and x_t.ndim == 2
+                and x_t.flags.c_contiguous and x_t.shape[1] == self.input_size):
+            x_t = as_float_array("x_t", x_t, dtype, ndim=2)
+            if x_t.shape[1] != self.input_size:
+                raise ValueError(
+                    f"x_t has {x_t.shape[1]} features, expected input_size={self.input_size}"
+                )
+        shape = (L, x_t.shape[0], H)
         if h is None:
-            h = np.zeros(shape, dtype=self.dtype)
-        elif not (
-            isinstance(h, np.ndarray) and h.dtype == self.dtype and h.flags.c_contiguous
-            and h.shape == shape and np.isfinite(h).all()
-        ):
-            h = check_state("h", h, shape, self.dtype)
+            h = np.zeros(shape, dtype=dtype)
+        elif not (type(h) is np.ndarray and h.dtype == dtype and h.shape == shape
+                  and h.flags.c_contiguous):
+            h = check_state("h", h, shape, dtype)
         if out is None:
-            out = np.empty(shape, dtype=self.dtype)
-        elif not (
-            isinstance(out, np.ndarray) and out.dtype == self.dtype
-            and out.flags.c_contiguous and out.shape == shape
-        ):
-            raise ValueError(f"out must be a C-contiguous {self.dtype.name} array of shape {shape}")
-        variant = get_variant(self.variant)
-        cells = [self._cell(layer, 0) for layer in range(self.num_layers)]
-        folded = [variant.fold_biases(c, self.hidden_size, self.dtype) for c in cells]
-        _kernels.step_layers(
-            variant.mode, x_t, h, out,
-            tuple(c["weight_ih"] for c in cells), tuple(c["weight_hh"] for c in cells),
-            tuple(f[0] for f in folded), tuple(f[1] for f in folded),
-            *self._step_scratch(B),
-        )
-        return out
+            out = np.empty(shape, dtype=dtype)
+        elif not (type(out) is np.ndarray and out.dtype == dtype and out.shape == shape
+                  and out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous {dtype.name} array of shape {shape}")
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        cached = getattr(local, "step", None)
+        params = self.params
+        version = getattr(params, "version", None)
+        if (cached is None or cached[0] is not params or cached[1] != shape[1]
+                or cached[2] != version or version is None
+                and any(a is not params[name] for a, name in cached[3])):
+            cached = local.step = self._build_step_cache(shape[1])
+        args = cached[4]
+        return (args[0], x_t, h, out) + args[1:]
 
-    def _step_scratch(self, batch: int) -> tuple:
-        """Per-thread scratch arrays of :meth:`step`, reused across calls."""
-        local = self.__dict__.setdefault("_local", threading.local())
-        scratch = getattr(local, "scratch", None)
-        if scratch is None or scratch[0].shape[0] != batch:
-            v, H = get_variant(self.variant), self.hidden_size
-            widths = (v.n_gates * H, v.ih_blocks * H, v.n_gates * H,
-                      (3 if v.mode == _kernels.RESET_AFTER else 2) * H, H, H, H, H)
-            scratch = tuple(np.empty((batch, w), dtype=self.dtype) for w in widths)
-            local.scratch = scratch
-        return scratch
+    def _build_step_cache(self, batch: int) -> tuple:
+        """``(params, batch, params version, [(array, name)], kernel args)`` for step."""
+        v = get_variant(self.variant)
+        cells = [self._cell(layer, 0) for layer in range(self.num_layers)]
+        biases = [v.bias_arrays(c, self.dtype) for c in cells]
+        size = _kernels.step_scratch_size(v.mode, batch, self.hidden_size,
+                                          cells[0]["weight_ih"].shape[0])
+        args = (
+            v.mode,
+            tuple(c["weight_ih"] for c in cells),
+            tuple(c["weight_hh"] for c in cells),
+            tuple(b[0] for b in biases),
+            tuple(b[1] for b in biases),
+            np.empty(size, dtype=self.dtype),
+        )
+        used = [(c[k], k + self._suffix(layer, 0)) for layer, c in enumerate(cells) for k in c]
+        return (self.params, batch, getattr(self.params, "version", None), used, args)
 
     # ----------------------------------------------------------- state dicts
     def state_dict(self) -> dict:
@@ -387,7 +432,7 @@ class GRU:
             if arr.shape != shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {arr.shape}, expected {shape}")
             new[name] = arr.copy()
-        self.params = new
+        self.params = ParamDict(new)
         self.grads = {name: np.zeros_like(p) for name, p in new.items()}
         self._cache = None
 

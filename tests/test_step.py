@@ -35,3 +35,17 @@ def test_step_refuses_bidirectional_and_bad_out():
     layer, x, _, _ = make_layer_and_inputs("torch", "float32", 1, False, False)
     with pytest.raises(ValueError, match="out must be"):
         layer.step(x[:, 0], out=np.zeros((1, 3, 3)))  # float64, not float32
+
+
+def test_step_sees_replaced_and_modified_parameters():
+    """step caches its kernel arguments; replacing or editing a weight is seen."""
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
+    first = layer.step(x[:, 0])
+    layer.params["weight_hh_l1"] = layer.params["weight_hh_l1"] * 2  # replaced
+    np.testing.assert_allclose(layer.step(x[:, 0]), layer.forward(x[:, :1])[1], atol=1e-6)
+    layer.params["bias_hh_l0"] += 1.0  # in place
+    np.testing.assert_allclose(layer.step(x[:, 0]), layer.forward(x[:, :1])[1], atol=1e-6)
+    layer.params = dict(layer.params)  # a plain dict
+    layer.params["weight_ih_l0"] = np.zeros_like(layer.params["weight_ih_l0"])
+    np.testing.assert_allclose(layer.step(x[:, 0]), layer.forward(x[:, :1])[1], atol=1e-6)
+    assert not np.allclose(first, layer.step(x[:, 0]))

@@ -142,3 +142,16 @@ def test_set_num_threads_rejects():
         fastgru.set_num_threads(0)
     with pytest.raises(TypeError, match="integer"):
         fastgru.set_num_threads(1.5)
+
+
+@pytest.mark.parametrize("where", ["x_t", "h"])
+def test_step_fast_path_rejects_nan_without_writing(layer, where):
+    """Arrays already in the layer's dtype skip conversion; the kernel checks
+    NaN/inf before it writes anything."""
+    x_t = np.zeros((2, 3), np.float32)
+    h = np.zeros((2, 2, 4), np.float32)
+    {"x_t": x_t, "h": h}[where][0, 0] = np.inf
+    out = np.full((2, 2, 4), 7.0, np.float32)
+    with pytest.raises(ValueError, match=f"{where} contains NaN or inf"):
+        layer.step(x_t, h, out=out)
+    assert (out == 7.0).all()

@@ -1,0 +1,122 @@
+"""Turn a pytest-benchmark JSON into the ratio table (markdown) and a plot (PNG).
+
+Usage: ``python bench/report.py bench.json [--plot bench/ratios.png]``. Ratios are
+fastgru's median time divided by the anchor's, from the same run: below 1 means
+fastgru is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    groups = defaultdict(dict)
+    for b in data["benchmarks"]:
+        params = b.get("params") or {}
+        impl = params.get("impl") or params.get("cache") or b["name"]
+        groups[b["group"]][impl] = b
+    return data, groups
+
+
+def gemm_gflops(groups):
+    ref = groups.get("reference numpy-sgemm-1024", {})
+    for b in ref.values():
+        return b["extra_info"]["flop"] / b["stats"]["median"] / 1e9
+    return None
+
+
+def gru_forward_flop(cfg):
+    B, T, I, H = cfg
+    return 2 * B * T * 3 * H * (I + H)
+
+
+def table(groups):
+    rows = ["| benchmark | fastgru | torch | onnxruntime | fastgru/torch | fastgru/ort |",
+            "|---|---:|---:|---:|---:|---:|"]
+    ratios = {}
+    for group in sorted(groups, key=_order):
+        impls = groups[group]
+        if "fastgru" not in impls:
+            continue
+        med = {k: v["stats"]["median"] for k, v in impls.items()}
+        fg = med["fastgru"]
+        r_t = fg / med["torch"] if "torch" in med else None
+        r_o = fg / med["onnxruntime"] if "onnxruntime" in med else None
+        ratios[group] = (r_t, r_o)
+        rows.append(f"| {group} | {_fmt_t(fg)} | {_fmt_t(med.get('torch'))} | "
+                    f"{_fmt_t(med.get('onnxruntime'))} | {_fmt_r(r_t)} | {_fmt_r(r_o)} |")
+    return "\n".join(rows), ratios
+
+
+def _order(group):
+    kind, _, cfg = group.partition(" ")
+    return (["inference", "training", "training-float64", "step"].index(kind)
+            if kind in ("inference", "training", "training-float64", "step") else 9, group)
+
+
+def _fmt_t(t):
+    if t is None:
+        return "-"
+    return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+
+
+def _fmt_r(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json")
+    parser.add_argument("--plot", default=None, help="write a PNG bar chart of the ratios")
+    args = parser.parse_args(argv)
+    data, groups = load(args.json)
+    md, ratios = table(groups)
+    machine = data.get("machine_info", {})
+    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
+          f"{machine.get('cpu', {}).get('count', '?')} cores, python {machine.get('python_version')}")
+    print(md)
+    peak = gemm_gflops(groups)
+    big = groups.get("inference B64-T50-I256-H512", {}).get("fastgru")
+    if peak and big:
+        achieved = gru_forward_flop((64, 50, 256, 512)) / big["stats"]["median"] / 1e9
+        print(f"\nnumpy float32 matmul: {peak:.0f} GFLOP/s; fastgru inference at "
+              f"(64, 50, 256, 512): {achieved:.0f} GFLOP/s = {100 * achieved / peak:.0f}% of it")
+    cold = groups.get("cold-start import+first-forward", {})
+    for name in ("warm", "cold"):
+        if name in cold:
+            print(f"cold start ({name} cache): {cold[name]['stats']['median']:.2f} s "
+                  "(process launch + import + first forward)")
+    if args.plot:
+        _plot(ratios, args.plot)
+        print(f"\nplot written to {args.plot}")
+
+
+def _plot(ratios, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [g for g in sorted(ratios, key=_order) if ratios[g][0] is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(names) + 1.5))
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], [ratios[n][0] for n in names], height=0.4, label="vs torch")
+    ax.barh([i - 0.2 for i in y], [ratios[n][1] or 0 for n in names], height=0.4,
+            label="vs onnxruntime")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_yticks(list(y), [re.sub(r"^(\S+) ", r"\1\n", n) for n in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("fastgru time / anchor time (below 1: fastgru faster)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
