@@ -1,26 +1,6 @@
-import numpy as np
 import pytest
 
 import fastgru
-
-VARIANTS = fastgru.VARIANTS
-DTYPES = ["float32", "float64"]
-
-
-def make_layer_and_inputs(variant, dtype, num_layers, bidirectional, with_lengths,
-                          batch=3, time=5, input_size=4, hidden=3, seed=0):
-    """A small layer with non-zero biases, inputs, h0 and (optionally) lengths."""
-    layer = fastgru.GRU(input_size, hidden, num_layers, bidirectional=bidirectional,
-                        variant=variant, dtype=dtype, random_state=seed)
-    rng = np.random.default_rng(seed + 1)
-    # widen the parameters beyond the init range so that every gate matters
-    for p in layer.params.values():
-        p[...] = rng.uniform(-0.8, 0.8, size=p.shape)
-    D = 2 if bidirectional else 1
-    x = rng.normal(size=(batch, time, input_size))
-    h0 = rng.normal(scale=0.5, size=(num_layers * D, batch, hidden))
-    lengths = np.array([time, 2, 1][:batch] + [time] * max(0, batch - 3)) if with_lengths else None
-    return layer, x, h0, lengths
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import VARIANTS, make_layer_and_inputs
+from _helpers import VARIANTS, make_layer_and_inputs
 
 import fastgru
 

@@ -7,7 +7,7 @@ tensor equals a float64 central difference of the *reference* forward.
 
 import numpy as np
 import pytest
-from conftest import DTYPES, VARIANTS, make_layer_and_inputs
+from _helpers import DTYPES, VARIANTS, make_layer_and_inputs
 from reference import gru_forward
 
 CASES = [

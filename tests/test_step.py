@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import DTYPES, VARIANTS, make_layer_and_inputs
+from _helpers import DTYPES, VARIANTS, make_layer_and_inputs
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
