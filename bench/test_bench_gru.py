@@ -91,7 +91,7 @@ def _training(module, layer, x, impl):
             y, _ = module(xt)
             loss = torch.mean((y - tt) ** 2)
             loss.backward()
-            return float(loss)
+            return float(loss.detach())
     return run
 
 

@@ -94,12 +94,15 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
 
 
 def _weight_grad(d, col0, col1, inp):
-    """``d[:, col0:col1].T @ inp`` as a blocked product."""
+    """``(d[:, col0:col1].T @ inp, column sums of d[:, col0:col1])``, blocked."""
     rows = d.shape[0]
     n_blocks = _n_blocks(rows, _MIN_ROWS_PER_BLOCK)
     partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
-    _run_parallel(_kernels.weight_grad, d, col0, col1, inp, n_blocks, partial)
-    return partial[0] if n_blocks == 1 else partial.sum(axis=0)
+    sums = np.empty((n_blocks, col1 - col0), dtype=d.dtype)
+    _run_parallel(_kernels.weight_grad, d, col0, col1, inp, n_blocks, partial, sums)
+    if n_blocks == 1:
+        return partial[0], sums[0]
+    return partial.sum(axis=0), sums.sum(axis=0)
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias):
@@ -132,22 +135,28 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
 
     W = cell["weight_ih"]
     col0 = gh - W.shape[0]  # weight_ih feeds the last row blocks
-    grads = {"weight_ih": _weight_grad(dxp, col0, gh, cache.x2d)}
+    # Each product's column sums come with it: they give the bias gradients.
+    grads = {}
+    grads["weight_ih"], x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
     dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
     dx = np.empty((R, W.shape[1]), dtype=dtype)
     _run_parallel(_kernels.matmul_blocks, dxp_x, W, _n_blocks(R, _MIN_ROWS_PER_BLOCK), dx)
 
     # Recurrent weights: every row block of U gets (its output's gradient)^T @ (its input).
+    d_bhn = None
     if mode == _kernels.RESET_AFTER:
-        dU = _weight_grad(dhh, 0, 3 * H, hprev)
+        grads["weight_hh"], dhh_sums = _weight_grad(dhh, 0, 3 * H, hprev)
+        d_bhn = dhh_sums[2 * H :]
     elif mode == _kernels.BIAS_GATES:
-        dU = _weight_grad(dxp, 2 * H, 3 * H, aux)
+        grads["weight_hh"], _ = _weight_grad(dxp, 2 * H, 3 * H, aux)
+        dhh_sums = dhh.sum(axis=0)
     else:  # RESET_BEFORE: [r, z] see h, n sees r*h; MGU: f sees h, n sees f*h
-        dU = np.concatenate(
-            [_weight_grad(dhh, 0, dhh.shape[1], hprev), _weight_grad(dxp, gh - H, gh, aux)]
-        )
-    grads["weight_hh"] = dU
+        dU_gates, dhh_sums = _weight_grad(dhh, 0, dhh.shape[1], hprev)
+        dU_cand, _ = _weight_grad(dxp, gh - H, gh, aux)
+        grads["weight_hh"] = np.concatenate([dU_gates, dU_cand])
     if has_bias:
-        db_hn = dhh[:, 2 * H :].sum(axis=0) if mode == _kernels.RESET_AFTER else None
-        grads.update(variant.bias_grads(dxp.sum(axis=0), db_hn, H))
+        # dxp's column sums: the x-side product's, plus for "gru1-3" the gates'
+        # (which dhh repeats) where weight_ih does not reach.
+        dxbias = x_sums if col0 == 0 else np.concatenate([dhh_sums[:col0], x_sums])
+        grads.update(variant.bias_grads(dxbias, d_bhn, H))
     return dx.reshape(T, B, -1), dh, grads

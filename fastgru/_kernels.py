@@ -385,19 +385,29 @@ def matmul_blocks(a, b, n_blocks, out):
 
 
 @parallel_kernel
-def weight_grad(d, col0, col1, inp, n_blocks, partial):
-    """``partial[p] = d[rows_p, col0:col1].T @ inp[rows_p]`` over row blocks p.
+def weight_grad(d, col0, col1, inp, n_blocks, partial, partial_sums):
+    """Blocked ``d[:, col0:col1].T @ inp`` and the column sums of ``d[:, col0:col1]``.
 
-    Summing ``partial`` over its first axis gives ``d[:, col0:col1].T @ inp``;
-    the blocks depend only on ``n_blocks``, so the result does not depend on
-    how many threads run them.
+    ``partial[p]`` and ``partial_sums[p]`` receive row block p's share; their
+    sums over the first axis are the results. The blocks depend only on
+    ``n_blocks``, so results do not depend on how many threads run them.
     """
     R = d.shape[0]
+    full = col0 == 0 and col1 == d.shape[1]
     for p in prange(n_blocks):
         r0 = p * R // n_blocks
         r1 = (p + 1) * R // n_blocks
-        block = np.ascontiguousarray(d[r0:r1, col0:col1])
-        np.dot(block.T, inp[r0:r1], partial[p])
+        if full:
+            np.dot(d[r0:r1].T, inp[r0:r1], partial[p])
+        else:
+            block = np.ascontiguousarray(d[r0:r1, col0:col1])
+            np.dot(block.T, inp[r0:r1], partial[p])
+        sums = partial_sums[p]
+        sums[:] = 0.0
+        for r in range(r0, r1):
+            row = d[r, col0:col1]
+            for j in range(col1 - col0):
+                sums[j] += row[j]
 
 
 # ------------------------------------------------------------------ streaming
