@@ -31,6 +31,19 @@ class DirectionCache:
     aux: np.ndarray  # (T, B, H) U_n h + b_hn, or the gated state r*h / f*h
 
 
+def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
+    """A reusable array from ``workspace`` (a per-thread dict held by the layer).
+
+    Reusing large buffers across calls avoids the page faults of fresh ones
+    (several ms for a training step of a few tens of MB). New buffers are
+    zeroed, so padded steps that a kernel skips always hold finite values.
+    """
+    arr = workspace.get(key)
+    if arr is None or arr.shape != shape or arr.dtype != dtype:
+        arr = workspace[key] = np.zeros(shape, dtype=dtype)
+    return arr
+
+
 def _n_blocks(rows: int, min_rows: int = 1) -> int:
     return max(1, min(_config.MAX_BLOCKS, rows // min_rows))
 
@@ -57,10 +70,12 @@ def _run_parallel(kernel, *args):
         kernel(*args)
 
 
-def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, training):
+def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, training,
+                      workspace, key):
     """Forward of one layer and direction.
 
-    Returns ``(y (T, B, H), h_last (B, H), cache or None)``.
+    Returns ``(y (T, B, H), h_last (B, H), cache or None)``; ``y`` and the
+    cache live in ``workspace`` under ``key`` until the next call.
     """
     T, B, _ = x_tm.shape
     H = h0.shape[1]
@@ -69,17 +84,18 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     xbias = np.empty(_kernels.xbias_width(variant.mode, H), dtype=dtype)
     b_hn = np.empty(H, dtype=dtype)
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
-    xproj = np.empty((T * B, variant.n_gates * H), dtype=dtype)
+    xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
     _run_parallel(_kernels.project, x2d, cell["weight_ih"], xbias,
                   _n_blocks(T * B, _MIN_ROWS_PER_BLOCK), xproj)
     xproj = xproj.reshape(T, B, -1)
-    y = np.empty((T, B, H), dtype=dtype)
+    y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     h_last = h0.copy()
     if training:
-        # zeros: padded steps must hold finite values for the weight products
-        gates = np.zeros((T, B, xproj.shape[2]), dtype=dtype)
-        hprev = np.zeros((T, B, H), dtype=dtype)
-        aux = np.zeros((T, B, H), dtype=dtype)
+        # padded steps are skipped: they keep finite values (see buffer) that
+        # the weight products multiply by zero gradients
+        gates = buffer(workspace, (key, "gates"), (T, B, xproj.shape[2]), dtype)
+        hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
+        aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
     else:
         gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _launch(
@@ -105,7 +121,8 @@ def _weight_grad(d, col0, col1, inp):
     return partial.sum(axis=0), sums.sum(axis=0)
 
 
-def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias):
+def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
+                       workspace):
     """BPTT of one layer and direction.
 
     ``dy`` (T, B, H) and ``dh_last`` (B, H) are gradients of the outputs.
@@ -116,8 +133,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dtype = dy.dtype
     gh = cache.gates.shape[2]
     mode = variant.mode
-    dxp = np.empty((T, B, gh), dtype=dtype)
-    dhh = np.empty((T, B, _kernels.dhh_width(mode, H)), dtype=dtype)
+    dxp = buffer(workspace, "dxp", (T, B, gh), dtype)
+    dhh = buffer(workspace, "dhh", (T, B, _kernels.dhh_width(mode, H)), dtype)
     dh = dh_last.copy()
     U = cell["weight_hh"]
     _launch(

@@ -87,7 +87,10 @@ def _matmul_nn(a, b, out):
 def _matmul_add(a, b, out, tmp):
     """``out += a @ b``; ``tmp`` is scratch shaped like ``out``."""
     _matmul_nn(a, b, tmp)
-    out += tmp
+    for i in range(out.shape[0]):
+        out_i, tmp_i = out[i], tmp[i]
+        for j in range(out.shape[1]):
+            out_i[j] += tmp_i[j]
 
 
 # ------------------------------------------------------------------ the cell
@@ -333,7 +336,9 @@ def backward_rows(mode, U, dy, lengths, reverse, hprev, gates, aux, r0, r1, dxp,
         for i in range(n):
             active[i] = t < lens[i]
             if active[i]:
-                dh_c[i] += dy[t, r0 + i]
+                dh_i, dy_i = dh_c[i], dy[t, r0 + i]
+                for j in range(H):
+                    dh_i[j] += dy_i[j]
         cell_backward(mode, U, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1], dh_c,
                       active, dxp[t, r0:r1], dhh[t, r0:r1], dhp, d_1, tmp)
         dh_c[:] = dhp
@@ -365,13 +370,18 @@ def project(x2d, W, xbias, n_blocks, out):
         r1 = (c + 1) * R // n_blocks
         if col0 == 0:
             np.dot(x2d[r0:r1], W.T, out[r0:r1])
+            for i in range(r0, r1):
+                row = out[i]
+                for j in range(GH):
+                    row[j] += xbias[j]
         else:
             part = np.dot(x2d[r0:r1], W.T)
             for i in range(r1 - r0):
-                out[r0 + i, :col0] = 0.0
-                out[r0 + i, col0:] = part[i]
-        for i in range(r0, r1):
-            out[i] += xbias
+                row, part_i = out[r0 + i], part[i]
+                for j in range(col0):
+                    row[j] = xbias[j]
+                for j in range(col0, GH):
+                    row[j] = part_i[j - col0] + xbias[j]
 
 
 @parallel_kernel

@@ -130,7 +130,7 @@ class GRU:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_local", None)  # per-thread scratch of step(); not picklable
+        state.pop("_local", None)  # per-thread buffers; not picklable
         return state
 
     # ------------------------------------------------------------------ layout
@@ -231,6 +231,7 @@ class GRU:
             masks = None
 
         variant = get_variant(self.variant)
+        workspace = self._workspace()
         layer_in = x_tm
         h_n = np.empty((L * D, B, H), dtype=self.dtype)
         caches = []
@@ -241,7 +242,7 @@ class GRU:
             for d in range(D):
                 y_d, h_n[layer * D + d], cache = _engine.direction_forward(
                     variant, self._cell(layer, d), layer_in, h0[layer * D + d],
-                    lengths, bool(d), training,
+                    lengths, bool(d), training, workspace, (layer, d),
                 )
                 outs.append(y_d)
                 caches.append(cache)
@@ -251,7 +252,23 @@ class GRU:
             if training
             else None
         )
-        return np.ascontiguousarray(layer_in.transpose(1, 0, 2)), h_n
+        # copy(): the last layer's output lives in the workspace
+        return layer_in.transpose(1, 0, 2).copy(), h_n
+
+    def _thread_local(self) -> threading.local:
+        """Per-thread state: the workspace of forward/backward and step's cache."""
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        return local
+
+    def _workspace(self) -> dict:
+        """This thread's reusable buffers (see ``fastgru._engine.buffer``)."""
+        local = self._thread_local()
+        ws = getattr(local, "workspace", None)
+        if ws is None:
+            ws = local.workspace = {}
+        return ws
 
     # ---------------------------------------------------------------- backward
     def backward(self, dy, dh_n=None):
@@ -293,6 +310,7 @@ class GRU:
         caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
         variant = get_variant(self.variant)
 
+        workspace = self._workspace()
         d_out = np.ascontiguousarray(dy.transpose(1, 0, 2))
         dh0 = np.empty_like(dh_n)
         for layer in range(L - 1, -1, -1):
@@ -301,7 +319,7 @@ class GRU:
                 dy_d = d_out if D == 1 else np.ascontiguousarray(d_out[:, :, d * H : (d + 1) * H])
                 dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
                     variant, self._cell(layer, d), caches[layer * D + d], dy_d,
-                    dh_n[layer * D + d], lengths, bool(d), self.bias,
+                    dh_n[layer * D + d], lengths, bool(d), self.bias, workspace,
                 )
                 for base, g in grads.items():
                     self.grads[base + self._suffix(layer, d)] = g
@@ -309,7 +327,7 @@ class GRU:
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
             d_out = d_in
-        return np.ascontiguousarray(d_out.transpose(1, 0, 2)), dh0
+        return d_out.transpose(1, 0, 2).copy(), dh0
 
     # -------------------------------------------------------------------- step
     def step(self, x_t, h=None, *, out=None):
@@ -376,9 +394,7 @@ class GRU:
         elif not (type(out) is np.ndarray and out.dtype == dtype and out.shape == shape
                   and out.flags.c_contiguous):
             raise ValueError(f"out must be a C-contiguous {dtype.name} array of shape {shape}")
-        local = self.__dict__.get("_local")
-        if local is None:
-            local = self.__dict__.setdefault("_local", threading.local())
+        local = self._thread_local()
         cached = getattr(local, "step", None)
         params = self.params
         version = getattr(params, "version", None)

@@ -114,3 +114,30 @@ def test_repr():
     assert repr(fastgru.GRU(3, 4, 2, bidirectional=True)) == (
         "GRU(3, 4, num_layers=2, variant='torch', bidirectional=True, dtype='float32')"
     )
+
+
+@pytest.mark.parametrize("shape", [(1, 6, 4), (3, 1, 4), (3, 6, 4)])
+def test_results_do_not_alias_reused_buffers(shape):
+    """forward/backward reuse internal buffers; what they return stays the caller's."""
+    layer = fastgru.GRU(4, 3, 2, random_state=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=shape), rng.normal(size=shape)
+    y1, h1 = layer.forward(x1, training=True)
+    dx1, _ = layer.backward(np.ones_like(y1))
+    kept = y1.copy(), h1.copy(), dx1.copy()
+    y2, _ = layer.forward(x2, training=True)
+    layer.backward(2 * np.ones_like(y2))
+    for a, b in zip((y1, h1, dx1), kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip_after_use():
+    import pickle
+
+    layer = fastgru.GRU(4, 3, variant="cho", random_state=0)
+    x = np.ones((2, 5, 4))
+    y, _ = layer.forward(x, training=True)
+    layer.step(x[:, 0])  # creates per-thread buffers
+    clone = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(clone.forward(x)[0], y)
+    np.testing.assert_array_equal(clone.step(x[:, 0]), layer.step(x[:, 0]))
