@@ -121,6 +121,21 @@ def _weight_grad(d, col0, col1, inp):
     return partial.sum(axis=0), sums.sum(axis=0)
 
 
+def _transposed_blocks(mode, U, H):
+    """Contiguous transposes of ``U``'s gate rows and candidate rows for BPTT.
+
+    RESET_AFTER multiplies by all of ``U`` at once (its first result).
+    """
+    if mode == _kernels.RESET_AFTER:
+        gate_rows, cand_rows = U, U[2 * H :]
+    elif mode == _kernels.BIAS_GATES:
+        gate_rows = cand_rows = U
+    else:
+        n_gate = H if mode == _kernels.MGU else 2 * H
+        gate_rows, cand_rows = U[:n_gate], U[n_gate:]
+    return np.ascontiguousarray(gate_rows.T), np.ascontiguousarray(cand_rows.T)
+
+
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
                        workspace):
     """BPTT of one layer and direction.
@@ -136,11 +151,10 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dxp = buffer(workspace, "dxp", (T, B, gh), dtype)
     dhh = buffer(workspace, "dhh", (T, B, _kernels.dhh_width(mode, H)), dtype)
     dh = dh_last.copy()
-    U = cell["weight_hh"]
     _launch(
         _kernels.backward_parallel,
         _kernels.backward_rows,
-        (mode, U, dy, lengths, reverse, cache.hprev, cache.gates, cache.aux),
+        (mode, *_transposed_blocks(mode, cell["weight_hh"], H), dy, lengths, reverse, cache.hprev, cache.gates, cache.aux),
         (dxp, dhh, dh),
         B,
     )
