@@ -22,6 +22,10 @@ import numba
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 #: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``.
+#: Numba keys a kernel's cache on its own source file only: after editing a
+#: module that kernels call (``_activations.py``, this file), delete
+#: ``fastgru/__pycache__`` (an installed upgrade replaces every file, so users'
+#: caches are refreshed).
 CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
