@@ -77,10 +77,11 @@ def _training(module, layer, x, impl):
         x.dtype)
     if impl == "fastgru":
         def run():
-            y, _ = layer.forward(x, training=True)
-            diff = y - target
-            loss = float(np.vdot(diff, diff)) / diff.size
-            layer.backward(diff * (2.0 / diff.size))
+            with fastgru.threads():  # the documented way to write a training loop
+                y, _ = layer.forward(x, training=True)
+                diff = y - target
+                loss = float(np.vdot(diff, diff)) / diff.size
+                layer.backward(diff * (2.0 / diff.size))
             return loss
     else:
         xt, tt = torch.from_numpy(x), torch.from_numpy(target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from scipy import sparse
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -79,19 +80,8 @@ def as_sequences(x, input_size: int, dtype):
     of a ragged list (or None).
     """
     if isinstance(x, (list, tuple)):
-        if len(x) == 0:
-            raise ValueError("x is an empty list of sequences")
-        seqs = [as_float_array(f"x[{i}]", s, dtype, ndim=2) for i, s in enumerate(x)]
-        for i, s in enumerate(seqs):
-            if s.shape[1] != input_size:
-                raise ValueError(
-                    f"x[{i}] has {s.shape[1]} features per step, expected input_size={input_size}"
-                )
-        lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
-        x_tm = np.zeros((lengths.max(), len(seqs), input_size), dtype=dtype)
-        for i, s in enumerate(seqs):
-            x_tm[: s.shape[0], i] = s
-        return x_tm, lengths
+        padded, lengths = pad_sequences("x", x, dtype, input_size, allow_1d=False)
+        return np.ascontiguousarray(padded.transpose(1, 0, 2)), lengths
     arr = as_float_array("x", x, dtype, ndim=3)
     if arr.shape[2] != input_size:
         raise ValueError(
@@ -99,6 +89,59 @@ def as_sequences(x, input_size: int, dtype):
             f"expected input_size={input_size}"
         )
     return np.ascontiguousarray(arr.transpose(1, 0, 2)), None
+
+
+def pad_sequences(name: str, seqs, dtype, n_features: int | None = None, allow_1d=True):
+    """Right-pad a list of sequences into ``(n, max_time, n_features)`` with lengths.
+
+    Each item is ``(time_i, n_features)``, or with ``allow_1d`` a 1-D univariate
+    sequence ``(time_i,)``. Every item is checked (NaN/inf, empty, dtype) and
+    must have ``n_features`` features (by default, those of the first item).
+    """
+    if len(seqs) == 0:
+        raise ValueError(f"{name} is an empty list of sequences")
+    ndim = (1, 2) if allow_1d else 2
+    arrays = []
+    for i, s in enumerate(seqs):
+        arr = as_float_array(f"{name}[{i}]", s, dtype, ndim=ndim)
+        arrays.append(arr[:, None] if arr.ndim == 1 else arr)
+    if n_features is None:
+        n_features = arrays[0].shape[1]
+    for i, arr in enumerate(arrays):
+        if arr.shape[1] != n_features:
+            raise ValueError(
+                f"{name}[{i}] has {arr.shape[1]} features per step, expected {n_features}"
+                + (" (input_size)" if not allow_1d else "")
+            )
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    padded = np.zeros((len(arrays), lengths.max(), n_features), dtype=dtype)
+    for i, arr in enumerate(arrays):
+        padded[i, : arr.shape[0]] = arr
+    return padded, lengths
+
+
+def sequence_form(X) -> str:
+    """How the estimators read ``X``: "ragged", "3d" or "2d".
+
+    A list or tuple is "ragged" unless it is rectangular (then it is read as
+    the array it makes, as scikit-learn reads nested lists); anything that is
+    not 3-D is "2d" and left to scikit-learn's ``validate_data`` to check.
+    """
+    if isinstance(X, (list, tuple)):
+        try:
+            ndim = np.asarray(X).ndim
+        except (ValueError, TypeError):  # inhomogeneous: sequences of different lengths
+            return "ragged"
+        return {3: "3d", 2: "2d"}.get(ndim, "ragged")
+    if sparse.issparse(X):
+        return "2d"
+    ndim = getattr(X, "ndim", None)
+    if ndim is None:
+        try:
+            ndim = np.asarray(X).ndim
+        except (ValueError, TypeError):
+            return "2d"  # validate_data says what is wrong
+    return "3d" if ndim == 3 else "2d"
 
 
 def check_lengths(lengths, batch: int, time: int) -> np.ndarray:

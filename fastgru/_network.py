@@ -1,0 +1,71 @@
+"""A GRU stack with a linear output head on its final states.
+
+The head reads the last layer's final state of every direction (each
+sequence's state at its own last valid step; for the reverse direction, after
+its first step), concatenated: ``features (batch, D*H)``, ``out = features @
+W.T + b``. This is what the estimators train; it knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import GRU
+
+
+def init_head(n_inputs: int, n_outputs: int, dtype, rng: np.random.Generator) -> dict:
+    """A linear head initialised as ``torch.nn.Linear``: U(-1/sqrt(n_inputs), ...)."""
+    bound = 1.0 / np.sqrt(n_inputs)
+    return {
+        "weight": rng.uniform(-bound, bound, size=(n_outputs, n_inputs)).astype(dtype),
+        "bias": rng.uniform(-bound, bound, size=n_outputs).astype(dtype),
+    }
+
+
+class SequenceNet:
+    """``gru`` followed by the linear ``head`` (a dict with "weight", "bias").
+
+    ``params`` and ``grads`` expose every trainable array under one flat
+    namespace ("gru.<name>", "head.weight", "head.bias") for the optimisers;
+    the arrays are the layer's and the head's own (updated in place).
+    """
+
+    def __init__(self, gru: GRU, head: dict):
+        self.gru = gru
+        self.head = head
+        self.grads = {}
+        self._features = None
+
+    @property
+    def params(self) -> dict:
+        out = {"gru." + k: v for k, v in self.gru.params.items()}
+        out.update({"head." + k: v for k, v in self.head.items()})
+        return out
+
+    def _final_features(self, h_n: np.ndarray) -> np.ndarray:
+        D = self.gru.num_directions
+        last = h_n[h_n.shape[0] - D :]  # (D, B, H) of the last layer
+        return np.ascontiguousarray(last.transpose(1, 0, 2).reshape(last.shape[1], -1))
+
+    def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
+        """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
+        _, h_n = self.gru.forward(x, lengths=lengths, training=training)
+        features = self._final_features(h_n)
+        self._features = features if training else None
+        return features @ self.head["weight"].T + self.head["bias"]
+
+    def backward(self, d_out: np.ndarray) -> None:
+        """Fill :attr:`grads` from the gradient of the outputs of a training forward."""
+        features = self._features
+        W = self.head["weight"]
+        gru = self.gru
+        D, H = gru.num_directions, gru.hidden_size
+        B = features.shape[0]
+        d_features = d_out @ W  # (B, D*H)
+        dh_n = np.zeros((gru.num_layers * D, B, H), dtype=gru.dtype)
+        dh_n[dh_n.shape[0] - D :] = d_features.reshape(B, D, H).transpose(1, 0, 2)
+        T = gru._cache["shape"][1]
+        gru.backward(np.zeros((B, T, D * H), dtype=gru.dtype), dh_n)
+        self.grads = {"gru." + k: v for k, v in gru.grads.items()}
+        self.grads["head.weight"] = d_out.T @ features
+        self.grads["head.bias"] = d_out.sum(axis=0)

@@ -1,0 +1,151 @@
+"""The minibatch training loop: epochs, shuffling, clipping, stopping, Ctrl-C.
+
+It drives a :class:`fastgru._network.SequenceNet` with a loss from
+:mod:`fastgru._losses` and an optimiser from :mod:`fastgru._optim`, and knows
+nothing of scikit-learn: the estimators give it arrays and read its history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._optim import clip_grad_norm
+
+
+@dataclass
+class TrainOptions:
+    max_epochs: int = 200
+    batch_size: int = 32
+    shuffle: bool = True
+    clip_grad_norm: float | None = 1.0
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+
+
+@dataclass
+class History:
+    """What a run of :func:`train` leaves behind (kept across ``warm_start``)."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = np.inf
+    best_validation_score: float = -np.inf
+    n_epochs: int = 0
+    interrupted: bool = False
+    converged: bool = False
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the model keeps its last finite weights."""
+
+
+def _snapshot(params: dict) -> dict:
+    return {k: v.copy() for k, v in params.items()}
+
+
+def _restore(params: dict, snapshot: dict) -> None:
+    for k, v in params.items():
+        v[...] = snapshot[k]  # in place: the layer keeps its arrays
+
+
+def _batches(n_rows: int, batch_size: int, shuffle: bool, rng: np.random.Generator):
+    order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+    for start in range(0, n_rows, batch_size):
+        yield order[start : start + batch_size]
+
+
+def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, rng,
+                epoch: int) -> float:
+    """One pass over the data in minibatches; returns the mean training loss.
+
+    Raises :class:`NonFiniteLossError` (before the offending update) when a
+    batch's loss or gradient is NaN or infinite.
+    """
+    total = 0.0
+    for idx in _batches(x.shape[0], options.batch_size, options.shuffle, rng):
+        steps = int(lengths[idx].max())  # trim the padding no row of the batch needs
+        out = net.forward(x[idx, :steps], lengths[idx], training=True)
+        loss, d_out = loss_fn(out, targets[idx])
+        net.backward(d_out)
+        norm = clip_grad_norm(net.grads, options.clip_grad_norm)
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            what = "loss" if not np.isfinite(loss) else "gradient norm"
+            raise NonFiniteLossError(
+                f"the training {what} became {loss if what == 'loss' else norm} in epoch "
+                f"{epoch}: lower learning_rate, keep clip_grad_norm set (e.g. 1.0), or "
+                "standardise the inputs (fastgru.SequenceScaler). The model keeps its last "
+                "finite weights."
+            )
+        optimizer.update(net.params, net.grads)
+        total += loss * len(idx)
+    return total / x.shape[0]
+
+
+def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, rng,
+          history: History, validation_score: Callable[[], float] | None = None,
+          log: Callable[[str], None] = print) -> History:
+    """Train ``net`` for up to ``options.max_epochs`` epochs, updating ``history``.
+
+    Without ``validation_score`` the run stops when the training loss has not
+    improved by ``tol`` for ``n_iter_no_change`` epochs; with it, when the
+    validation score has not, and the weights of the best validation epoch are
+    restored at the end. Ctrl-C ends the run early and keeps the best weights
+    seen so far (by validation score, else by training loss).
+    """
+    params = net.params
+    best = _snapshot(params)
+    no_improvement = 0
+    start = last_log = time.perf_counter()
+    epoch = history.n_epochs
+    try:
+        for _ in range(options.max_epochs):
+            epoch += 1
+            loss = train_epoch(net, loss_fn, optimizer, x, lengths, targets, options, rng, epoch)
+            history.n_epochs = epoch
+            history.loss_curve.append(loss)
+            if validation_score is None:
+                improved = loss < history.best_loss - options.tol
+                if loss < history.best_loss:
+                    history.best_loss = loss
+                    best = _snapshot(params)
+                score_text = ""
+            else:
+                score = float(validation_score())
+                history.validation_scores.append(score)
+                history.best_loss = min(history.best_loss, loss)
+                improved = score > history.best_validation_score + options.tol
+                if score > history.best_validation_score:
+                    history.best_validation_score = score
+                    best = _snapshot(params)
+                score_text = f", validation score {score:.4f}"
+            no_improvement = 0 if improved else no_improvement + 1
+            now = time.perf_counter()
+            stop = no_improvement > options.n_iter_no_change
+            if options.verbose >= 2 or options.verbose and (
+                now - last_log >= 1.0 or epoch == 1 or stop or _ == options.max_epochs - 1
+            ):
+                log(f"epoch {epoch}: loss {loss:.6f}{score_text}, {now - start:.1f} s")
+                last_log = now
+            if stop:
+                history.converged = True
+                if options.verbose:
+                    log(f"stopped: no improvement over tol={options.tol} for "
+                        f"{options.n_iter_no_change} epochs")
+                break
+    except KeyboardInterrupt:
+        _restore(params, best)
+        history.interrupted = True
+        log(f"interrupted in epoch {epoch}: keeping the best weights so far")
+        return history
+    except NonFiniteLossError:
+        if not all(np.isfinite(v).all() for v in params.values()):
+            _restore(params, best)
+        raise
+    if validation_score is not None:
+        _restore(params, best)
+    return history

@@ -1,0 +1,535 @@
+"""scikit-learn estimators built on :class:`fastgru.GRU`: regression and classification.
+
+Each estimator is a GRU stack whose last layer's final state (both directions
+when bidirectional) feeds a linear head, trained with minibatch Adam or SGD.
+
+Input ``X`` may be
+
+* a 3-D array ``(n_samples, n_timesteps, n_features)``;
+* a 2-D array or pandas DataFrame ``(n_samples, n_timesteps)``: a batch of
+  univariate sequences. As everywhere in scikit-learn, ``n_features_in_`` is
+  then the number of columns, and ``predict`` needs the same number;
+* a list of ``(n_timesteps_i, n_features)`` (or 1-D) arrays of different
+  lengths; they are right-padded and each sequence is read to its own end.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _config, _losses, _optim
+from ._network import SequenceNet, init_head
+from ._training import History, TrainOptions, train, train_epoch
+from ._validation import as_float_array, pad_sequences, sequence_form
+from ._variants import VARIANTS
+from .layer import GRU
+
+__all__ = ["GRURegressor", "GRUClassifier"]
+
+#: Rows per call of the layer in predict: bounds the memory of large inputs.
+PREDICT_CHUNK = 4096
+
+
+class _BaseGRUEstimator(BaseEstimator):
+    """Parameters, input handling and the training driver shared by the estimators."""
+
+    _parameter_constraints: dict = {
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "variant": [StrOptions(set(VARIANTS))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "n_jobs": [numbers.Integral, None],
+    }
+
+    def __init__(
+        self,
+        hidden_size=64,
+        num_layers=1,
+        *,
+        bidirectional=False,
+        variant="torch",
+        dropout=0.0,
+        max_epochs=200,
+        batch_size=32,
+        learning_rate=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        clip_grad_norm=1.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        dtype="float32",
+        n_jobs=None,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.variant = variant
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _validate_X(self, X, reset: bool):
+        """Padded ``(n, T, F)`` sequences of the model's dtype and their lengths.
+
+        2-D input goes through scikit-learn's ``validate_data`` (feature names,
+        ``n_features_in_``, its messages); 3-D and ragged input through
+        fastgru's checks. ``reset`` records the input's shape; otherwise it is
+        checked against what ``fit`` saw.
+        """
+        dtype = self._model_dtype(reset)
+        form = sequence_form(X)
+        if reset:
+            self._input_form = form
+            if form != "2d" and hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        if form == "ragged":
+            expected = None if reset else self.gru_.input_size
+            x, lengths = pad_sequences("X", X, dtype, expected)
+            if reset:
+                self.n_features_in_ = x.shape[2]
+            return x, lengths
+        if form == "3d":
+            x = as_float_array("X", X, dtype, ndim=3)
+            features = x.shape[2]
+            if reset:
+                self.n_features_in_ = features
+            elif features != self.gru_.input_size:
+                raise ValueError(
+                    f"X has {features} features per time step, but {type(self).__name__} "
+                    f"was fitted with {self.gru_.input_size}"
+                )
+        else:  # 2-D univariate sequences (or something validate_data rejects)
+            if not reset and self.gru_.input_size != 1:
+                raise ValueError(
+                    f"X is 2-D (univariate sequences), but {type(self).__name__} was fitted "
+                    f"with {self.gru_.input_size} features per time step: pass a 3-D array"
+                )
+            if reset or self._input_form == "2d":
+                x = validate_data(self, X, reset=reset, dtype=dtype, order="C")
+            else:  # fitted on 3-D or ragged input: any number of time steps
+                x = check_array(X, dtype=dtype, order="C", input_name="X")
+            x = x[:, :, None]
+        x = np.array(x, dtype=dtype, order="C")  # own, writable copy: one kernel signature
+        return x, np.full(x.shape[0], x.shape[1], dtype=np.int64)
+
+    def _model_dtype(self, reset: bool):
+        if reset or not hasattr(self, "gru_"):
+            return np.dtype(self.dtype)
+        return self.gru_.dtype
+
+    # --------------------------------------------------------------- training
+    def _make_optimizer(self):
+        if self.optimizer == "adam":
+            return _optim.Adam(learning_rate=self.learning_rate, weight_decay=self.weight_decay)
+        return _optim.SGD(learning_rate=self.learning_rate, momentum=0.9,
+                          weight_decay=self.weight_decay)
+
+    def _train_options(self, max_epochs: int) -> TrainOptions:
+        return TrainOptions(
+            max_epochs=max_epochs,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            clip_grad_norm=self.clip_grad_norm,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            verbose=self.verbose,
+        )
+
+    def _initialize(self, input_size: int, n_outputs: int) -> None:
+        seed = self._random_state.randint(np.iinfo(np.int32).max)
+        rng = np.random.default_rng(seed)
+        self.gru_ = GRU(
+            input_size, self.hidden_size, self.num_layers, bidirectional=self.bidirectional,
+            variant=self.variant, dropout=self.dropout, dtype=self.dtype, random_state=rng,
+        )
+        width = self.hidden_size * (2 if self.bidirectional else 1)
+        self.head_ = init_head(width, n_outputs, np.dtype(self.dtype), rng)
+        self._history = History()
+        self._optimizer = None
+        self._rng = rng
+
+    def _fit(self, X, y, incremental: bool, classes=None):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
+        first = incremental and not hasattr(self, "gru_")
+        reset = not incremental or first
+        x, lengths = self._validate_X(X, reset=reset)
+        targets = self._encode_targets(y, x.shape[0], reset=reset, classes=classes)
+        with _config.threads(self.n_jobs):
+            if reset:
+                self._random_state = check_random_state(self.random_state)
+            if reset and not (self.warm_start and self._can_warm_start(x, targets)):
+                self._initialize(x.shape[2], targets.shape[1] if targets.ndim == 2 else
+                                 len(self.classes_))
+            if not incremental or self._optimizer is None:
+                self._optimizer = self._make_optimizer()
+            net = SequenceNet(self.gru_, self.head_)
+            history = self._history
+            if incremental:
+                options = self._train_options(1)
+                loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
+                                   options, self._rng, history.n_epochs + 1)
+                history.n_epochs += 1
+                history.loss_curve.append(loss)
+                history.best_loss = min(history.best_loss, loss)
+            else:
+                validation = None
+                if self.early_stopping:
+                    x, lengths, targets, validation = self._split_validation(
+                        net, x, lengths, targets)
+                train(net, self._loss, self._optimizer, x, lengths, targets,
+                      self._train_options(self.max_epochs), self._rng, history, validation)
+        self.n_iter_ = history.n_epochs
+        self.loss_curve_ = list(history.loss_curve)
+        self.best_loss_ = float(history.best_loss)
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = list(history.validation_scores)
+            self.best_validation_score_ = float(history.best_validation_score)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    def _can_warm_start(self, x, targets) -> bool:
+        if not hasattr(self, "gru_"):
+            return False
+        n_out = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        return self.gru_.input_size == x.shape[2] and self.head_["weight"].shape[0] == n_out
+
+    def _split_validation(self, net, x, lengths, targets):
+        n = x.shape[0]
+        stratify = targets if targets.ndim == 1 else None
+        try:
+            train_idx, val_idx = train_test_split(
+                np.arange(n), test_size=self.validation_fraction, stratify=stratify,
+                random_state=self._random_state)
+        except ValueError:  # a class too small to stratify, or too few rows
+            train_idx, val_idx = train_test_split(
+                np.arange(n), test_size=self.validation_fraction,
+                random_state=self._random_state)
+        if len(val_idx) < 2 or len(train_idx) < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 validation samples; {n} samples with "
+                f"validation_fraction={self.validation_fraction} give {len(val_idx)}"
+            )
+        x_val, len_val, t_val = x[val_idx], lengths[val_idx], targets[val_idx]
+
+        def validation_score():
+            return self._validation_score(self._raw_predict_padded(x_val, len_val), t_val)
+
+        return x[train_idx], lengths[train_idx], targets[train_idx], validation_score
+
+    # ------------------------------------------------------------- prediction
+    def _raw_predict_padded(self, x, lengths):
+        net = SequenceNet(self.gru_, self.head_)
+        outs = []
+        for start in range(0, x.shape[0], PREDICT_CHUNK):
+            stop = start + PREDICT_CHUNK
+            steps = int(lengths[start:stop].max())
+            outs.append(net.forward(x[start:stop, :steps], lengths[start:stop]))
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+    def _raw_predict(self, X):
+        check_is_fitted(self, "gru_")
+        x, lengths = self._validate_X(X, reset=False)
+        with _config.threads(self.n_jobs):
+            return self._raw_predict_padded(x, lengths)
+
+
+class GRURegressor(RegressorMixin, _BaseGRUEstimator):
+    """Sequence regression: a GRU stack and a linear head on its final state.
+
+    Targets are standardised internally (per output), so the default
+    learning rate suits targets of any scale; predictions are returned on the
+    original scale. The loss is half the mean squared error of the
+    standardised targets.
+
+    Parameters
+    ----------
+    hidden_size : int, default 64
+        Units of each GRU layer.
+    num_layers : int, default 1
+        Stacked GRU layers.
+    bidirectional : bool, default False
+        Read each sequence in both directions; the head sees both final states.
+    variant : {"torch", "cho", "gru1", "gru2", "gru3", "mgu"}, default "torch"
+        Gate equations (see the README).
+    dropout : float, default 0.0
+        Dropout between stacked layers, in training only.
+    max_epochs : int, default 200
+        Most passes over the training data in ``fit``.
+    batch_size : int, default 32
+        Sequences per minibatch.
+    learning_rate : float, default 1e-3
+        Step size of the optimiser.
+    optimizer : {"adam", "sgd"}, default "adam"
+        Adam, or SGD with momentum 0.9.
+    weight_decay : float, default 0.0
+        L2 penalty added to the gradients (as ``torch.optim``).
+    clip_grad_norm : float or None, default 1.0
+        Clip the global gradient norm of every step to this value.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the data, stop when its score has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the
+        weights of the best epoch.
+    validation_fraction : float, default 0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default 10
+        Epochs without improvement before stopping.
+    tol : float, default 1e-4
+        Least improvement of the loss (or validation score) that counts.
+    shuffle : bool, default True
+        Shuffle the sequences every epoch.
+    random_state : int, RandomState instance or None, default None
+        Seeds initialisation, shuffling, dropout and the validation split;
+        two fits with the same integer give identical models.
+    verbose : int, default 0
+        1: a line per epoch at most every second, with loss, validation score
+        and time; 2: a line for every epoch.
+    warm_start : bool, default False
+        ``fit`` continues from the current weights instead of starting anew.
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of the model.
+    n_jobs : int or None, default None
+        Threads of fit and predict (None: ``fastgru.get_num_threads()``;
+        -1: every core).
+
+    Attributes
+    ----------
+    gru_ : fastgru.GRU
+        The trained GRU stack.
+    head_ : dict
+        The linear head: ``"weight"`` ``(n_outputs, D*hidden_size)``, ``"bias"``.
+    n_features_in_ : int
+        Features per time step (3-D or ragged X), or columns of 2-D X.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame X.
+    n_outputs_ : int
+        Number of targets.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Training loss of each epoch.
+    best_loss_ : float
+        Lowest training loss.
+    validation_scores_ : list of float or None
+        R^2 on the held-out data each epoch (``early_stopping`` only).
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgru import GRURegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 10, 2))
+    >>> y = X[:, :, 0].sum(axis=1)
+    >>> model = GRURegressor(hidden_size=16, max_epochs=30, random_state=0).fit(X, y)
+    >>> model.predict(X[:3]).shape
+    (3,)
+    """
+
+    _loss = staticmethod(_losses.mean_squared_error)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _encode_targets(self, y, n_samples, reset, classes=None):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        if y.shape[0] != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}")
+        y2 = y.reshape(n_samples, -1)
+        if reset:
+            self.n_outputs_ = y2.shape[1]
+            self._y_ndim = y.ndim
+            self.y_mean_ = y2.mean(axis=0)
+            scale = y2.std(axis=0)
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} outputs, the model was fitted with "
+                             f"{self.n_outputs_}")
+        return ((y2 - self.y_mean_) / self.y_scale_).astype(self.gru_.dtype if not reset
+                                                            else np.dtype(self.dtype))
+
+    def _validation_score(self, pred, target):
+        resid = ((target - pred) ** 2).sum(axis=0)
+        total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
+        total = np.where(total > 0, total, 1.0)
+        return float(np.mean(1.0 - resid / total))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on sequences ``X`` and targets ``y`` ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """One epoch over ``X, y``, continuing from the current state (for streams
+        of data that do not fit in memory). Targets are standardised with the
+        statistics of the first call."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted targets, ``(n_samples,)`` or ``(n_samples, n_outputs)``."""
+        out = self._raw_predict(X).astype(np.float64) * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self._y_ndim == 1 else out
+
+
+class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
+    """Sequence classification: a GRU stack and a softmax head on its final state.
+
+    Binary and multi-class, with labels of any type (``classes_`` holds them
+    sorted). Trained on the cross-entropy. Parameters and the fitted GRU and
+    head are as in :class:`GRURegressor`; ``validation_scores_`` hold the
+    accuracy on the held-out data.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels.
+    gru_, head_, n_features_in_, n_iter_, loss_curve_, best_loss_, validation_scores_
+        As in :class:`GRURegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgru import GRUClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 12, 1))
+    >>> y = np.where(X[:, 0, 0] > 0, "up", "down")   # decided by the first step
+    >>> clf = GRUClassifier(hidden_size=16, max_epochs=40, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['down', 'up'], dtype='<U4')
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _loss = staticmethod(_losses.softmax_cross_entropy)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+    def _encode_targets(self, y, n_samples, reset, classes=None):
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}")
+        check_classification_targets(y)
+        if reset:
+            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"GRUClassifier needs samples of at least 2 classes; got 1 class "
+                    f"({self.classes_[0]!r})"
+                )
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unknown = self.classes_[index] != y
+        if unknown.any():
+            raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}: "
+                             f"{np.unique(y[unknown]).tolist()}")
+        return index.astype(np.int64)
+
+    def _validation_score(self, logits, target):
+        return float(np.mean(logits.argmax(axis=1) == target))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on sequences ``X`` and labels ``y`` ``(n_samples,)``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``X, y``, continuing from the current state.
+
+        ``classes`` (every label that will ever be seen) is required on the
+        first call.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_log_proba(self, X):
+        """Log-probabilities of each class, ``(n_samples, n_classes)``."""
+        return _losses.log_softmax(self._raw_predict(X).astype(np.float64))
+
+    def predict_proba(self, X):
+        """Probabilities of each class, ``(n_samples, n_classes)``; rows sum to 1."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each sequence."""
+        best = self._raw_predict(X).argmax(axis=1)
+        return self.classes_[best]

@@ -1,0 +1,141 @@
+"""``SequenceScaler``: per-feature standardisation of sequences over samples and time."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import as_float_array, pad_sequences, sequence_form
+
+__all__ = ["SequenceScaler"]
+
+
+class SequenceScaler(TransformerMixin, BaseEstimator):
+    """Standardise each feature of a batch of sequences: ``(x - mean_) / scale_``.
+
+    The statistics pool every valid time step of every sample (padding is not
+    counted), so a feature keeps one scale over time, as a GRU needs. A
+    feature of zero variance gets ``scale_ = 1``.
+
+    Input is a 3-D array ``(n_samples, n_timesteps, n_features)``, a list of
+    ``(n_timesteps_i, n_features)`` (or 1-D) arrays of different lengths, or a
+    2-D array/DataFrame ``(n_samples, n_timesteps)`` of univariate sequences
+    (one feature: all its values share one mean and scale). Output has the
+    input's form; float32 stays float32, anything else becomes float64.
+
+    Parameters
+    ----------
+    with_mean : bool, default True
+        Subtract the mean.
+    with_std : bool, default True
+        Divide by the standard deviation.
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_step_features,)
+        Mean of each feature per time step.
+    scale_ : ndarray (n_step_features,)
+        Standard deviation of each feature per time step (1 where it is 0).
+    n_features_in_ : int
+        Features per step (3-D or ragged input), or columns of 2-D input.
+    n_samples_seen_ : int
+        Sequences seen by ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgru import SequenceScaler
+    >>> X = np.random.default_rng(0).normal(5.0, 2.0, size=(50, 20, 3))
+    >>> Xt = SequenceScaler().fit_transform(X)
+    >>> np.allclose(Xt.reshape(-1, 3).mean(axis=0), 0), Xt.shape
+    (True, (50, 20, 3))
+    """
+
+    _parameter_constraints: dict = {"with_mean": ["boolean"], "with_std": ["boolean"]}
+
+    def __init__(self, *, with_mean=True, with_std=True):
+        self.with_mean = with_mean
+        self.with_std = with_std
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _values(self, X, reset: bool):
+        """``(kind, data)``: the input as float arrays, with its form remembered."""
+        form = sequence_form(X)
+        if form == "ragged":
+            dtype = _float_dtype(np.asarray(X[0]).dtype) if len(X) else np.float64
+            n_features = None if reset else self._step_features
+            padded, lengths = pad_sequences("X", X, dtype, n_features)
+            return "ragged", (padded, lengths, [np.ndim(s) for s in X])
+        if form == "3d":
+            x = as_float_array("X", X, _float_dtype(np.asarray(X).dtype), ndim=3)
+            if not reset and x.shape[2] != self._step_features:
+                raise ValueError(f"X has {x.shape[2]} features per time step, but "
+                                 f"SequenceScaler was fitted with {self._step_features}")
+            return "3d", x
+        if not reset and self._step_features != 1:
+            raise ValueError(f"X is 2-D (univariate sequences), but SequenceScaler was "
+                             f"fitted with {self._step_features} features per time step")
+        x = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return "2d", x
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Compute each feature's mean and standard deviation over samples and time."""
+        kind, data = self._values(X, reset=True)
+        if kind == "ragged":
+            padded, lengths, _ = data
+            mask = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+            values = padded[mask]  # (total valid steps, F)
+            self.n_features_in_ = padded.shape[2]
+            n_samples = padded.shape[0]
+        elif kind == "3d":
+            values = data.reshape(-1, data.shape[2])
+            self.n_features_in_ = data.shape[2]
+            n_samples = data.shape[0]
+        else:
+            values = data.reshape(-1, 1)
+            n_samples = data.shape[0]
+        values = values.astype(np.float64)
+        self._step_features = values.shape[1]
+        self.mean_ = values.mean(axis=0) if self.with_mean else np.zeros(values.shape[1])
+        std = values.std(axis=0) if self.with_std else np.ones(values.shape[1])
+        self.scale_ = np.where(std > 0, std, 1.0)
+        self.n_samples_seen_ = n_samples
+        return self
+
+    def transform(self, X):
+        """Standardised sequences, in the input's form."""
+        return self._apply(X, inverse=False)
+
+    def inverse_transform(self, X):
+        """Undo :meth:`transform`."""
+        return self._apply(X, inverse=True)
+
+    def _apply(self, X, inverse: bool):
+        check_is_fitted(self, "mean_")
+        kind, data = self._values(X, reset=False)
+
+        def scaled(a):
+            mean, scale = self.mean_.astype(a.dtype), self.scale_.astype(a.dtype)
+            return a * scale + mean if inverse else (a - mean) / scale
+
+        if kind == "ragged":
+            padded, lengths, ndims = data
+            return [
+                scaled(padded[i, :n]).reshape(-1) if nd == 1 else scaled(padded[i, :n])
+                for i, (n, nd) in enumerate(zip(lengths, ndims))
+            ]
+        if kind == "3d":
+            return scaled(data)
+        return scaled(data[:, :, None])[:, :, 0]
+
+
+def _float_dtype(dtype) -> type:
+    return np.float32 if dtype == np.float32 else np.float64
