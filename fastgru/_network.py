@@ -61,7 +61,10 @@ class SequenceNet:
         gru = self.gru
         D, H = gru.num_directions, gru.hidden_size
         B = features.shape[0]
-        d_features = d_out @ W  # (B, D*H)
+        with np.errstate(over="ignore", invalid="ignore"):
+            d_features = d_out @ W  # (B, D*H)
+        if not np.isfinite(d_features).all():
+            raise FloatingPointError("the gradient of the GRU's final states overflowed")
         dh_n = np.zeros((gru.num_layers * D, B, H), dtype=gru.dtype)
         dh_n[dh_n.shape[0] - D :] = d_features.reshape(B, D, H).transpose(1, 0, 2)
         T = gru._cache["shape"][1]

@@ -59,6 +59,14 @@ def _batches(n_rows: int, batch_size: int, shuffle: bool, rng: np.random.Generat
         yield order[start : start + batch_size]
 
 
+def _non_finite(what: str, value, epoch: int) -> NonFiniteLossError:
+    return NonFiniteLossError(
+        f"the training {what} became {value} in epoch {epoch}: lower learning_rate, keep "
+        "clip_grad_norm set (e.g. 1.0), or standardise the inputs (fastgru.SequenceScaler). "
+        "The model keeps its last finite weights."
+    )
+
+
 def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, rng,
                 epoch: int) -> float:
     """One pass over the data in minibatches; returns the mean training loss.
@@ -69,18 +77,18 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
     total = 0.0
     for idx in _batches(x.shape[0], options.batch_size, options.shuffle, rng):
         steps = int(lengths[idx].max())  # trim the padding no row of the batch needs
-        out = net.forward(x[idx, :steps], lengths[idx], training=True)
-        loss, d_out = loss_fn(out, targets[idx])
-        net.backward(d_out)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = net.forward(x[idx, :steps], lengths[idx], training=True)
+            loss, d_out = loss_fn(out, targets[idx])
+        if not np.isfinite(loss):
+            raise _non_finite("loss", loss, epoch)
+        try:
+            net.backward(d_out)
+        except FloatingPointError:
+            raise _non_finite("gradient", np.inf, epoch) from None
         norm = clip_grad_norm(net.grads, options.clip_grad_norm)
-        if not (np.isfinite(loss) and np.isfinite(norm)):
-            what = "loss" if not np.isfinite(loss) else "gradient norm"
-            raise NonFiniteLossError(
-                f"the training {what} became {loss if what == 'loss' else norm} in epoch "
-                f"{epoch}: lower learning_rate, keep clip_grad_norm set (e.g. 1.0), or "
-                "standardise the inputs (fastgru.SequenceScaler). The model keeps its last "
-                "finite weights."
-            )
+        if not np.isfinite(norm):
+            raise _non_finite("gradient norm", norm, epoch)
         optimizer.update(net.params, net.grads)
         total += loss * len(idx)
     return total / x.shape[0]
