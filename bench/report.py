@@ -56,8 +56,8 @@ def table(groups):
 
 def _order(group):
     kind, _, cfg = group.partition(" ")
-    return (["inference", "training", "training-float64", "step"].index(kind)
-            if kind in ("inference", "training", "training-float64", "step") else 9, group)
+    return (["inference", "training", "training-float64", "step", "fit"].index(kind)
+            if kind in ("inference", "training", "training-float64", "step", "fit") else 9, group)
 
 
 def _fmt_t(t):
