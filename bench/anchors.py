@@ -10,7 +10,6 @@ import numpy as np
 
 def onnx_gru_session(module, threads):
     """An onnxruntime session running ``module`` (1 layer, unidirectional)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

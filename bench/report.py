@@ -78,8 +78,9 @@ def main(argv=None):
     data, groups = load(args.json)
     md, ratios = table(groups)
     machine = data.get("machine_info", {})
-    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
-          f"{machine.get('cpu', {}).get('count', '?')} cores, python {machine.get('python_version')}")
+    cpu = machine.get("cpu", {})
+    print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores, "
+          f"python {machine.get('python_version')}")
     print(md)
     peak = gemm_gflops(groups)
     big = groups.get("inference B64-T50-I256-H512", {}).get("fastgru")

@@ -18,9 +18,14 @@ _LAZY = {
     "GRURegressor": "estimators",
     "GRUClassifier": "estimators",
     "SequenceScaler": "preprocessing",
+    "GRUForecaster": "forecasting",
+    "save": "serialization",
+    "load": "serialization",
 }
 
-__all__ = ["GRU", "VARIANTS", "get_num_threads", "set_num_threads", "threads", "__version__", *_LAZY]
+__all__ = [
+    "GRU", "VARIANTS", "get_num_threads", "set_num_threads", "threads", "__version__", *_LAZY,
+]
 
 
 def __getattr__(name):

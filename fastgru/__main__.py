@@ -11,7 +11,7 @@ def main(argv=None) -> int:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="forecast a held-out year of airline passengers")
-    demo.add_argument("--epochs", type=int, default=400, help="training epochs (default 400)")
+    demo.add_argument("--epochs", type=int, default=300, help="most training epochs (default 300)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_parser("info", help="print versions, threads and the Numba threading layer")
     args = parser.parse_args(argv)
@@ -26,7 +26,8 @@ def main(argv=None) -> int:
 
         import fastgru
 
-        print(f"fastgru {fastgru.__version__}, numpy {numpy.__version__}, numba {numba.__version__}")
+        print(f"fastgru {fastgru.__version__}, numpy {numpy.__version__}, "
+              f"numba {numba.__version__}")
         print(f"threads: {fastgru.get_num_threads()} (NUMBA_NUM_THREADS "
               f"{numba.config.NUMBA_NUM_THREADS}), kernel cache: {fastgru._config.CACHE}")
         return 0

@@ -154,7 +154,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     _launch(
         _kernels.backward_parallel,
         _kernels.backward_rows,
-        (mode, *_transposed_blocks(mode, cell["weight_hh"], H), dy, lengths, reverse, cache.hprev, cache.gates, cache.aux),
+        (mode, *_transposed_blocks(mode, cell["weight_hh"], H), dy, lengths, reverse,
+         cache.hprev, cache.gates, cache.aux),
         (dxp, dhh, dh),
         B,
     )

@@ -8,8 +8,8 @@ nothing of scikit-learn: the estimators give it arrays and read its history.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -276,6 +276,22 @@ class _BaseGRUEstimator(BaseEstimator):
 
         return x[train_idx], lengths[train_idx], targets[train_idx], validation_score
 
+    def _check_restored(self) -> None:
+        """After :func:`fastgru.load`: check the fitted state hangs together and
+        prepare for ``partial_fit`` (with a fresh optimiser)."""
+        if self._input_form not in ("2d", "3d", "ragged"):
+            raise ValueError(f"unknown input form {self._input_form!r}")
+        if self._input_form != "2d" and self.n_features_in_ != self.gru_.input_size:
+            raise ValueError("n_features_in_ does not match the layer's input_size")
+        curve = [float(v) for v in self.loss_curve_]
+        if len(curve) != self.n_iter_:
+            raise ValueError("loss_curve_ does not have n_iter_ entries")
+        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
+                                best_loss=float(self.best_loss_))
+        self._optimizer = None
+        self._random_state = check_random_state(None)
+        self._rng = np.random.default_rng()
+
     # ------------------------------------------------------------- prediction
     def _raw_predict_padded(self, x, lengths):
         net = SequenceNet(self.gru_, self.head_)
@@ -412,6 +428,14 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         return ((y2 - self.y_mean_) / self.y_scale_).astype(self.gru_.dtype if not reset
                                                             else np.dtype(self.dtype))
 
+    def _check_restored(self) -> None:
+        super()._check_restored()
+        self.y_mean_ = np.asarray(self.y_mean_, dtype=np.float64)
+        self.y_scale_ = np.asarray(self.y_scale_, dtype=np.float64)
+        if self._y_ndim not in (1, 2) or self.y_mean_.shape != (self.n_outputs_,) or \
+                self.y_scale_.shape != (self.n_outputs_,) or not (self.y_scale_ > 0).all():
+            raise ValueError("target statistics do not match n_outputs_")
+
     def _validation_score(self, pred, target):
         resid = ((target - pred) ** 2).sum(axis=0)
         total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)
@@ -420,7 +444,7 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Train on sequences ``X`` and targets ``y`` ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+        """Train on sequences ``X`` and targets ``y``, ``(n_samples,)`` or ``(n_samples, k)``.
 
         Returns
         -------
@@ -496,6 +520,12 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
             raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(y[unknown]).tolist()}")
         return index.astype(np.int64)
+
+    def _check_restored(self) -> None:
+        super()._check_restored()
+        if self.classes_.ndim != 1 or len(self.classes_) < 2 or \
+                not (self.classes_[1:] > self.classes_[:-1]).all():
+            raise ValueError("classes_ must be sorted, unique labels (at least 2)")
 
     def _validation_score(self, logits, target):
         return float(np.mean(logits.argmax(axis=1) == target))

@@ -486,7 +486,8 @@ class GRU:
             )
         if "weight_ih_l0" not in state:
             raise ValueError("state_dict has no 'weight_ih_l0': not a GRU state_dict")
-        w0 = np.asarray(state["weight_ih_l0"].detach().cpu() if hasattr(state["weight_ih_l0"], "detach") else state["weight_ih_l0"])
+        w0 = state["weight_ih_l0"]
+        w0 = np.asarray(w0.detach().cpu() if hasattr(w0, "detach") else w0)
         if w0.ndim != 2 or w0.shape[0] % 3:
             raise ValueError(f"weight_ih_l0 has shape {w0.shape}; a GRU's is (3*hidden, input)")
         hidden, inputs = w0.shape[0] // 3, w0.shape[1]

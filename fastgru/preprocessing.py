@@ -110,6 +110,13 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
         self.n_samples_seen_ = n_samples
         return self
 
+    def _check_restored(self) -> None:
+        """After :func:`fastgru.load`: the statistics must fit together."""
+        shape = (self._step_features,)
+        if self.mean_.shape != shape or self.scale_.shape != shape or \
+                not (self.scale_ > 0).all():
+            raise ValueError("mean_ and scale_ do not match the number of features")
+
     def transform(self, X):
         """Standardised sequences, in the input's form."""
         return self._apply(X, inverse=False)

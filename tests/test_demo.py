@@ -13,13 +13,13 @@ def test_demo_command_runs_and_prints_both_errors():
     out = subprocess.run([sys.executable, "-m", "fastgru", "demo", "--epochs", "60"],
                          capture_output=True, text=True, timeout=600, check=True).stdout
     assert "MAE on 1960: GRU" in out and "seasonal naive" in out
-    assert "epoch   50/60" in out
+    assert "epoch 1: loss" in out and "training:" in out
 
 
 def test_demo_beats_seasonal_naive():
     result = run(verbose=False)  # the settings of `python -m fastgru demo`
     assert result["mae_naive"] > 47 and result["mae_naive"] < 48  # 1959 repeated
-    assert result["mae_gru"] < 0.6 * result["mae_naive"]
+    assert result["mae_gru"] < 0.6 * result["mae_naive"]  # MASE vs seasonal naive < 0.6
 
 
 def test_help_lists_commands():

@@ -1,0 +1,183 @@
+"""fastgru.save / fastgru.load: exact round trips, and clean errors on bad files."""
+
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru import GRUClassifier, GRUForecaster, GRURegressor, SequenceScaler
+
+
+def _fitted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6, 2))
+    y = X[:, -1, 0]
+    labels = np.where(y > 0, "up", "down")
+    kw = dict(hidden_size=5, max_epochs=2, random_state=0)
+    return {
+        "layer": fastgru.GRU(2, 5, 2, bidirectional=True, variant="mgu", random_state=0),
+        "regressor": GRURegressor(num_layers=2, **kw).fit(X, np.c_[y, 2 * y]),
+        "classifier": GRUClassifier(bidirectional=True, dtype="float64", **kw).fit(X, labels),
+        "scaler": SequenceScaler().fit(X),
+        "forecaster": GRUForecaster(window=5, horizon=2, **kw).fit(np.sin(np.arange(60.0))),
+    }, X
+
+
+def _predict(obj, X):
+    if isinstance(obj, fastgru.GRU):
+        return obj.forward(X)[0]
+    if isinstance(obj, GRUClassifier):
+        return obj.predict_proba(X)
+    if isinstance(obj, SequenceScaler):
+        return obj.transform(X)
+    if isinstance(obj, GRUForecaster):
+        return obj.predict()
+    return obj.predict(X)
+
+
+@pytest.mark.parametrize("name", ["layer", "regressor", "classifier", "scaler", "forecaster"])
+def test_round_trip_is_bit_exact(tmp_path, name):
+    objs, X = _fitted()
+    obj = objs[name]
+    path = tmp_path / "model.npz"
+    fastgru.save(obj, path)
+    loaded = fastgru.load(path)
+    assert type(loaded) is type(obj)
+    np.testing.assert_array_equal(_predict(loaded, X), _predict(obj, X))
+    with np.load(path, allow_pickle=False) as data:  # plain arrays, no pickles
+        meta = json.loads(data["__meta__"].tobytes())
+    assert meta["format_version"] == fastgru.serialization.FORMAT_VERSION
+    assert meta["fastgru_version"] == fastgru.__version__
+    if name in ("regressor", "classifier"):
+        assert loaded.get_params() == obj.get_params()
+        assert loaded.loss_curve_ == obj.loss_curve_
+        loaded.partial_fit(X, *([obj.predict(X)] if name == "classifier" else
+                                [np.c_[X[:, -1, 0], X[:, -1, 0]]]))
+    pickled = pickle.loads(pickle.dumps(obj))
+    np.testing.assert_array_equal(_predict(pickled, X), _predict(obj, X))
+
+
+def test_refuses_unfitted_and_foreign_objects(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        fastgru.save(GRURegressor(), tmp_path / "a.npz")
+    with pytest.raises(TypeError, match="fastgru.GRU or a fitted"):
+        fastgru.save({"weights": 1}, tmp_path / "a.npz")
+
+
+def _rewrite(path, out, edit_meta=None, edit_arrays=None):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    if edit_meta:
+        edit_meta(meta)
+    if edit_arrays:
+        edit_arrays(arrays)
+    with open(out, "wb") as f:
+        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+
+
+def _set(d, key, value):
+    d[key] = value
+
+
+TAMPERS = {
+    "future version": (lambda m: _set(m, "format_version", 99), None, "upgrade fastgru"),
+    "other format": (lambda m: _set(m, "format", "pickle"), None, "fastgru format"),
+    "unknown kind": (lambda m: _set(m, "kind", "os.system"), None, "unknown kind"),
+    "bad variant": (lambda m: m["layer"].update(variant="lstm"), None, "variant"),
+    "bad hidden": (lambda m: m["layer"].update(hidden_size=-3), None, "hidden_size"),
+    "bad param": (lambda m: m["params"].update(max_epochs="x"), None, "max_epochs"),
+    "nan weight": (None, lambda a: a["gru/weight_hh_l0"].__setitem__(0, np.nan), "NaN"),
+    "wrong shape": (None, lambda a: a.__setitem__("gru/weight_hh_l0", np.zeros((2, 2))),
+                    "shape"),
+    "missing weight": (None, lambda a: a.pop("gru/bias_hh_l1"), "missing"),
+    "extra weight": (None, lambda a: a.__setitem__("gru/evil", np.zeros(3)), "unexpected"),
+    "head shape": (None, lambda a: a.__setitem__("head/weight", np.zeros((2, 3), np.float32)),
+                   "head"),
+    "nan target stats": (None, lambda a: a["attr/y_mean_"].__setitem__(0, np.nan), "NaN"),
+    "stats shape": (None, lambda a: a.__setitem__("attr/y_scale_", np.ones(5)), "inconsistent"),
+    "missing attr": (lambda m: m["attributes"].pop("n_iter_"), None, "missing"),
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_tampered_files_get_clear_errors(tmp_path, tamper):
+    objs, _ = _fitted()
+    good = tmp_path / "good.npz"
+    fastgru.save(objs["regressor"], good)
+    edit_meta, edit_arrays, match = TAMPERS[tamper]
+    bad = tmp_path / "bad.npz"
+    _rewrite(good, bad, edit_meta, edit_arrays)
+    with pytest.raises(ValueError, match=match):
+        fastgru.load(bad)
+
+
+def test_pickled_array_inside_is_never_loaded(tmp_path):
+    """An archive entry holding a pickled object array is refused, not unpickled."""
+    path = tmp_path / "evil.npz"
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__meta__.npy", buf.getvalue())
+    with pytest.raises(ValueError, match="not a valid fastgru file"):
+        fastgru.load(path)
+
+
+def test_fuzzed_files_always_fail_cleanly(tmp_path):
+    """Hundreds of truncated and bit-flipped files: a ValueError every time, no crash."""
+    objs, _ = _fitted()
+    good = tmp_path / "good.npz"
+    fastgru.save(objs["classifier"], good)
+    blob = good.read_bytes()
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "bad.npz"
+    outcomes = {"error": 0, "loaded": 0}
+    for i in range(300):
+        data = bytearray(blob)
+        if i % 3 == 0:
+            data = data[: rng.integers(0, len(data))]
+        else:
+            for pos in rng.integers(0, len(data), size=rng.integers(1, 8)):
+                data[pos] ^= 1 << int(rng.integers(0, 8))
+        bad.write_bytes(bytes(data))
+        try:
+            loaded = fastgru.load(bad)
+        except ValueError as exc:
+            assert "not a valid fastgru file" in str(exc)
+            outcomes["error"] += 1
+        else:  # a flip in padding or unused bytes can leave a valid file
+            assert isinstance(loaded, GRUClassifier)
+            outcomes["loaded"] += 1
+    assert outcomes["error"] > 200, outcomes
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fastgru.load(tmp_path / "nope.npz")
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a valid fastgru file"):
+        fastgru.load(empty)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    objs, X = _fitted()
+    path = tmp_path / "m.npz"
+    fastgru.save(objs["layer"], path)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        fastgru.save(objs["layer"], path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.npz"]
