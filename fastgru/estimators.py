@@ -302,6 +302,21 @@ class _BaseGRUEstimator(BaseEstimator):
             outs.append(net.forward(x[start:stop, :steps], lengths[start:stop]))
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
+    def to_onnx(self, path=None, *, with_lengths: bool = False):
+        """Export the fitted model (GRU and head) as one ONNX graph (needs ``onnx``).
+
+        Input ``x``: (batch, time, n_features) float32, or (batch, time) when
+        fitted on 2-D input; with ``with_lengths`` also ``lengths`` (batch,)
+        int32. Output: ``predictions`` (regressor, on the original scale) or
+        ``probabilities`` (classifier, columns in ``classes_`` order). The
+        "torch" and "cho" variants only. Returns the ``onnx.ModelProto`` and
+        writes it to ``path`` if given.
+        """
+        check_is_fitted(self, "gru_")
+        from ._onnx import estimator_to_onnx
+
+        return estimator_to_onnx(self, path, with_lengths)
+
     def _raw_predict(self, X):
         check_is_fitted(self, "gru_")
         x, lengths = self._validate_X(X, reset=False)

@@ -506,6 +506,25 @@ class GRU:
         layer.load_state_dict(state)
         return layer
 
+    def to_onnx(self, path=None, *, with_lengths: bool = False):
+        """Export as an ONNX model (needs the ``onnx`` package).
+
+        One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
+        "cho": 0; other variants have no ONNX operator and are refused). Inputs
+        ``x`` (batch, time, input_size) float32 and, with ``with_lengths``,
+        ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``); outputs ``y`` and
+        ``h_n`` as :meth:`forward`; batch and time are dynamic. Returns the
+        ``onnx.ModelProto`` and writes it to ``path`` if given.
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> model = fastgru.GRU(3, 8, num_layers=2).to_onnx("gru.onnx")  # doctest: +SKIP
+        """
+        from ._onnx import layer_to_onnx
+
+        return layer_to_onnx(self, path, with_lengths)
+
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
 
