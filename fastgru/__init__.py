@@ -21,6 +21,7 @@ _LAZY = {
     "GRUForecaster": "forecasting",
     "save": "serialization",
     "load": "serialization",
+    "warmup": "_warmup",
 }
 
 __all__ = [

@@ -31,21 +31,40 @@ CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
 
 
+def _jit(func, **extra):
+    try:
+        return numba.njit(**_OPTIONS, **extra)(func)
+    except RuntimeError as exc:
+        if "cannot cache" not in str(exc):
+            raise
+        # A read-only install with no writable cache directory: compile in
+        # memory on each start instead of failing to import.
+        return numba.njit(**{**_OPTIONS, "cache": False}, **extra)(func)
+
+
 def kernel(func):
     """Compile ``func`` as a serial nopython kernel with fastgru's options."""
-    return numba.njit(**_OPTIONS)(func)
+    return _jit(func)
 
 
 def parallel_kernel(func):
     """Compile ``func`` as a ``parallel=True`` kernel (``prange`` loops)."""
-    return numba.njit(parallel=True, **_OPTIONS)(func)
+    return _jit(func, parallel=True)
 
 
 #: Row blocks of the batch-parallel kernels: fixed by the machine, not by
 #: set_num_threads, so that results do not depend on the thread count.
 MAX_BLOCKS = numba.config.NUMBA_NUM_THREADS
 
-# Numba's default "workqueue" threading layer aborts the process when two Python
+# Numba's default choice on Linux is GNU OpenMP when TBB is missing, and GNU
+# OpenMP kills a child process forked after a parallel region ran ("fork()
+# called from a process already using GNU OpenMP"), which breaks servers that
+# fork workers (gunicorn, multiprocessing). Unless the user chose a layer with
+# NUMBA_THREADING_LAYER, ask for a fork-safe one (TBB, else workqueue).
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "forksafe"
+
+# Numba's "workqueue" threading layer aborts the process when two Python
 # threads launch parallel kernels at the same time; the lock serialises parallel
 # launches (serial kernels release the GIL and run concurrently).
 parallel_launch_lock = threading.Lock()

@@ -506,6 +506,39 @@ class GRU:
         layer.load_state_dict(state)
         return layer
 
+    @classmethod
+    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype="float32"):
+        """Build a layer with the exact weights of a Keras ``GRU`` layer.
+
+        Parameters
+        ----------
+        layer_or_weights : keras.layers.GRU or list
+            The (built) Keras layer, or its ``get_weights()``:
+            ``[kernel (I, 3H), recurrent_kernel (H, 3H), bias]``.
+        reset_after : bool, default True
+            Used with a list only (a layer says it itself): True maps to the
+            "torch" variant (bias (2, 3H)), False to "cho" (bias (3H,)).
+        dtype : {"float32", "float64"}, default "float32"
+
+        A Keras layer that cannot be mapped exactly (another activation or
+        recurrent activation, ``go_backwards=True``) is refused with a
+        ValueError. Keras' ``return_sequences`` output is ``forward``'s ``y``
+        and its final state is ``h_n[0]``.
+
+        Examples
+        --------
+        >>> import keras, fastgru  # doctest: +SKIP
+        >>> k = keras.layers.GRU(8); k.build((None, 10, 3))  # doctest: +SKIP
+        >>> layer = fastgru.GRU.from_keras(k)  # doctest: +SKIP
+        """
+        from ._keras import keras_to_state_dict, keras_weights
+
+        weights, reset_after = keras_weights(layer_or_weights, reset_after)
+        state, inputs, hidden, variant, has_bias = keras_to_state_dict(weights, reset_after)
+        layer = cls(inputs, hidden, variant=variant, bias=has_bias, dtype=dtype)
+        layer.load_state_dict(state)
+        return layer
+
     def to_onnx(self, path=None, *, with_lengths: bool = False):
         """Export as an ONNX model (needs the ``onnx`` package).
 

@@ -1,0 +1,128 @@
+"""Serving: many Python threads on one model, each Numba threading layer, fork,
+warm-up, and an install whose kernel cache cannot be written."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru import GRUClassifier
+
+
+def _hammer(fn, n_threads=8, calls=25):
+    """Run ``fn`` from ``n_threads`` threads at once; return every result."""
+    results, errors = [], []
+    barrier = threading.Barrier(n_threads)
+
+    def work():
+        barrier.wait()
+        try:
+            for _ in range(calls):
+                results.append(fn())
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+def test_forward_predict_and_step_from_many_threads_equal_serial():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 10, 3)).astype(np.float32)
+    y = np.where(X[:, 0, 0] > 0, 1, 0)
+    clf = GRUClassifier(hidden_size=8, num_layers=2, max_epochs=2, random_state=0).fit(X, y)
+    layer = clf.gru_
+    serial_proba = clf.predict_proba(X)
+    serial_y, serial_h = layer.forward(X)
+    x_t = X[:1, 0]
+    serial_step = layer.step(x_t)
+    for got in _hammer(lambda: clf.predict_proba(X)):
+        np.testing.assert_array_equal(got, serial_proba)
+    for got_y, got_h in _hammer(lambda: layer.forward(X)):
+        np.testing.assert_array_equal(got_y, serial_y)
+        np.testing.assert_array_equal(got_h, serial_h)
+    for got in _hammer(lambda: layer.step(x_t)):
+        np.testing.assert_array_equal(got, serial_step)
+
+
+SCRIPT = textwrap.dedent("""
+    import threading, numpy as np, numba, fastgru
+    layer = fastgru.GRU(4, 16, 2, random_state=0)
+    x = np.random.default_rng(0).normal(size=(40, 12, 4)).astype(np.float32)
+    ref = layer.forward(x)[0]
+    bad = []
+    def work():
+        for _ in range(20):
+            if not np.array_equal(layer.forward(x)[0], ref):
+                bad.append(1)
+            layer.step(x[:1, 0])
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    print("layer", numba.threading_layer(), "mismatches", len(bad))
+""")
+
+
+@pytest.mark.parametrize("threading_layer", ["workqueue", "omp", "tbb"])
+def test_each_threading_layer_in_a_subprocess(threading_layer):
+    env = {**os.environ, "NUMBA_THREADING_LAYER": threading_layer}
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    if out.returncode != 0 and "No threading layer could be loaded" in out.stderr:
+        pytest.skip(f"the {threading_layer} threading layer is not installed here")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"layer {threading_layer} mismatches 0" in out.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("threading_layer", [None, "workqueue"])
+def test_forked_child_keeps_working(threading_layer):
+    """The default (fastgru asks Numba for a fork-safe layer) and workqueue."""
+    script = textwrap.dedent("""
+        import os, numpy as np, fastgru
+        layer = fastgru.GRU(3, 8, random_state=0)
+        x = np.ones((16, 5, 3), np.float32)
+        ref = layer.forward(x)[0]   # parallel kernels ran in the parent
+        pid = os.fork()
+        if pid == 0:
+            ok = np.array_equal(layer.forward(x)[0], ref) and layer.step(x[:1, 0]).shape
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+    """)
+    env = dict(os.environ)
+    env.pop("NUMBA_THREADING_LAYER", None)
+    if threading_layer:
+        env["NUMBA_THREADING_LAYER"] = threading_layer
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert "child exit 0" in out.stdout, out.stderr[-2000:]
+
+
+def test_warmup_compiles_and_reports_time():
+    seconds = fastgru.warmup(("float32", "float64"), training=True)
+    assert seconds >= 0
+
+
+def test_import_works_without_any_writable_cache():
+    """A read-only install: Numba finds no cache location; kernels compile in memory."""
+    script = textwrap.dedent("""
+        from numba.core import caching
+        caching.CacheImpl._locator_classes = []   # no cache location is usable
+        import numpy as np, fastgru
+        y, h = fastgru.GRU(2, 3, random_state=0).forward(np.ones((1, 2, 2)))
+        print("ok", y.shape)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600)
+    assert "ok (1, 2, 3)" in out.stdout, out.stderr[-2000:]
