@@ -174,6 +174,24 @@ class _BaseGRUEstimator(BaseEstimator):
         return self.gru_.dtype
 
     # --------------------------------------------------------------- training
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : 3-D array, 2-D array or DataFrame, or list of 2-D (or 1-D) arrays
+            The sequences (see the module docstring).
+        y : array-like
+            Regressor: ``(n_samples,)`` or ``(n_samples, n_outputs)``;
+            classifier: labels ``(n_samples,)``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False)
+
     def _make_optimizer(self):
         if self.optimizer == "adam":
             return _optim.Adam(learning_rate=self.learning_rate, weight_decay=self.weight_decay)
@@ -458,16 +476,6 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         return float(np.mean(1.0 - resid / total))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train on sequences ``X`` and targets ``y``, ``(n_samples,)`` or ``(n_samples, k)``.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
         """One epoch over ``X, y``, continuing from the current state (for streams
         of data that do not fit in memory). Targets are standardised with the
@@ -544,16 +552,6 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
 
     def _validation_score(self, logits, target):
         return float(np.mean(logits.argmax(axis=1) == target))
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train on sequences ``X`` and labels ``y`` ``(n_samples,)``.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
