@@ -19,7 +19,7 @@ FLOAT32_ORDER = (
 
 
 def _expected_failed_checks(estimator):
-    if isinstance(estimator, GRURegressor) and estimator.dtype == "float32":
+    if isinstance(estimator, (GRURegressor, GRUClassifier)) and estimator.dtype == "float32":
         return {
             "check_methods_sample_order_invariance": FLOAT32_ORDER,
             "check_methods_subset_invariance": FLOAT32_ORDER,
