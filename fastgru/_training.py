@@ -111,7 +111,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
     try:
-        for _ in range(options.max_epochs):
+        for i in range(options.max_epochs):
             epoch += 1
             loss = train_epoch(net, loss_fn, optimizer, x, lengths, targets, options, rng, epoch)
             history.n_epochs = epoch
@@ -135,7 +135,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
             now = time.perf_counter()
             stop = no_improvement > options.n_iter_no_change
             if options.verbose >= 2 or options.verbose and (
-                now - last_log >= 1.0 or epoch == 1 or stop or _ == options.max_epochs - 1
+                now - last_log >= 1.0 or epoch == 1 or stop or i == options.max_epochs - 1
             ):
                 log(f"epoch {epoch}: loss {loss:.6f}{score_text}, {now - start:.1f} s")
                 last_log = now

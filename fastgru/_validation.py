@@ -144,6 +144,22 @@ def sequence_form(X) -> str:
     return "3d" if ndim == 3 else "2d"
 
 
+def check_step_features(owner: str, form: str, n_features: int, expected: int | None) -> None:
+    """At predict/transform: ``X`` must have the features per step seen at fit.
+
+    2-D input is univariate (one feature per step); ``expected`` None skips
+    the check (at fit).
+    """
+    if expected is None:
+        return
+    if form == "2d" and expected != 1:
+        raise ValueError(f"X is 2-D (univariate sequences), but {owner} was fitted with "
+                         f"{expected} features per time step: pass a 3-D array")
+    if form != "2d" and n_features != expected:
+        raise ValueError(f"X has {n_features} features per time step, but {owner} was "
+                         f"fitted with {expected}")
+
+
 def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
     """``lengths``: integers in ``1..time``, one per sequence, as int64."""
     arr = np.asarray(lengths)

@@ -33,7 +33,7 @@ from sklearn.utils.validation import (
 from . import _config, _losses, _optim
 from ._network import SequenceNet, init_head
 from ._training import History, TrainOptions, train, train_epoch
-from ._validation import as_float_array, pad_sequences, sequence_form
+from ._validation import as_float_array, check_step_features, pad_sequences, sequence_form
 from ._variants import VARIANTS
 from .layer import GRU
 
@@ -134,32 +134,23 @@ class _BaseGRUEstimator(BaseEstimator):
         """
         dtype = self._model_dtype(reset)
         form = sequence_form(X)
+        expected = None if reset else self.gru_.input_size
         if reset:
             self._input_form = form
             if form != "2d" and hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         if form == "ragged":
-            expected = None if reset else self.gru_.input_size
             x, lengths = pad_sequences("X", X, dtype, expected)
             if reset:
                 self.n_features_in_ = x.shape[2]
             return x, lengths
         if form == "3d":
             x = as_float_array("X", X, dtype, ndim=3)
-            features = x.shape[2]
+            check_step_features(type(self).__name__, form, x.shape[2], expected)
             if reset:
-                self.n_features_in_ = features
-            elif features != self.gru_.input_size:
-                raise ValueError(
-                    f"X has {features} features per time step, but {type(self).__name__} "
-                    f"was fitted with {self.gru_.input_size}"
-                )
+                self.n_features_in_ = x.shape[2]
         else:  # 2-D univariate sequences (or something validate_data rejects)
-            if not reset and self.gru_.input_size != 1:
-                raise ValueError(
-                    f"X is 2-D (univariate sequences), but {type(self).__name__} was fitted "
-                    f"with {self.gru_.input_size} features per time step: pass a 3-D array"
-                )
+            check_step_features(type(self).__name__, form, 1, expected)
             if reset or self._input_form == "2d":
                 x = validate_data(self, X, reset=reset, dtype=dtype, order="C")
             else:  # fitted on 3-D or ragged input: any number of time steps
@@ -230,12 +221,22 @@ class _BaseGRUEstimator(BaseEstimator):
         reset = not incremental or first
         x, lengths = self._validate_X(X, reset=reset)
         targets = self._encode_targets(y, x.shape[0], reset=reset, classes=classes)
+        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        return self._train_arrays(x, lengths, targets, n_outputs, incremental, reset)
+
+    def _train_arrays(self, x, lengths, targets, n_outputs, incremental, reset):
+        """Train on padded sequences and encoded targets; set the fitted attributes.
+
+        ``reset`` starts anew (unless ``warm_start`` and the shapes still fit);
+        ``incremental`` runs one epoch and keeps the optimiser's state.
+        """
         with _config.threads(self.n_jobs):
             if reset:
                 self._random_state = check_random_state(self.random_state)
-            if reset and not (self.warm_start and self._can_warm_start(x, targets)):
-                self._initialize(x.shape[2], targets.shape[1] if targets.ndim == 2 else
-                                 len(self.classes_))
+                fits = (hasattr(self, "gru_") and self.gru_.input_size == x.shape[2]
+                        and self.head_["weight"].shape[0] == n_outputs)
+                if not (self.warm_start and fits):
+                    self._initialize(x.shape[2], n_outputs)
             if not incremental or self._optimizer is None:
                 self._optimizer = self._make_optimizer()
             net = SequenceNet(self.gru_, self.head_)
@@ -251,7 +252,7 @@ class _BaseGRUEstimator(BaseEstimator):
                 validation = None
                 if self.early_stopping:
                     x, lengths, targets, validation = self._split_validation(
-                        net, x, lengths, targets)
+                        x, lengths, targets)
                 train(net, self._loss, self._optimizer, x, lengths, targets,
                       self._train_options(self.max_epochs), self._rng, history, validation)
         self.n_iter_ = history.n_epochs
@@ -265,13 +266,7 @@ class _BaseGRUEstimator(BaseEstimator):
             self.best_validation_score_ = None
         return self
 
-    def _can_warm_start(self, x, targets) -> bool:
-        if not hasattr(self, "gru_"):
-            return False
-        n_out = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
-        return self.gru_.input_size == x.shape[2] and self.head_["weight"].shape[0] == n_out
-
-    def _split_validation(self, net, x, lengths, targets):
+    def _split_validation(self, x, lengths, targets):
         n = x.shape[0]
         stratify = targets if targets.ndim == 1 else None
         try:

@@ -19,7 +19,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _config, _losses
 from ._network import SequenceNet
-from ._training import train
 from ._validation import as_float_array, check_int
 from .estimators import _BaseGRUEstimator
 
@@ -247,28 +246,10 @@ class GRUForecaster(_BaseGRUEstimator):
         inputs = self._window_inputs(z_in, e_in)
         targets = (z_out - z_in[:, -1:, :]).reshape(len(z_in), -1).astype(self.dtype)
         lengths = np.full(len(inputs), self.window, dtype=np.int64)
-
-        with _config.threads(self.n_jobs):
-            from sklearn.utils import check_random_state
-
-            self._random_state = check_random_state(self.random_state)
-            if not (self.warm_start and hasattr(self, "gru_")
-                    and self.gru_.input_size == inputs.shape[2]
-                    and self.head_["weight"].shape[0] == targets.shape[1]):
-                self._initialize(inputs.shape[2], targets.shape[1])
-            self._optimizer = self._make_optimizer()
-            net = SequenceNet(self.gru_, self.head_)
-            validation = None
-            if self.early_stopping:
-                inputs, lengths, targets, validation = self._split_validation(
-                    net, inputs, lengths, targets)
-            train(net, self._loss, self._optimizer, inputs, lengths, targets,
-                  self._train_options(self.max_epochs), self._rng, self._history, validation)
+        self._train_arrays(inputs, lengths, targets, targets.shape[1], incremental=False,
+                           reset=True)
         self.history_ = values[-self.window:].copy()
         self.exog_history_ = None if exog is None else exog[-self.window:].copy()
-        self.n_iter_ = self._history.n_epochs
-        self.loss_curve_ = list(self._history.loss_curve)
-        self.best_loss_ = float(self._history.best_loss)
         return self
 
     def _validation_score(self, pred, target):

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import as_float_array, pad_sequences, sequence_form
+from ._validation import as_float_array, check_step_features, pad_sequences, sequence_form
 
 __all__ = ["SequenceScaler"]
 
@@ -68,20 +68,16 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     def _values(self, X, reset: bool):
         """``(kind, data)``: the input as float arrays, with its form remembered."""
         form = sequence_form(X)
+        n_features = None if reset else self._step_features
         if form == "ragged":
             dtype = _float_dtype(np.asarray(X[0]).dtype) if len(X) else np.float64
-            n_features = None if reset else self._step_features
             padded, lengths = pad_sequences("X", X, dtype, n_features)
             return "ragged", (padded, lengths, [np.ndim(s) for s in X])
         if form == "3d":
             x = as_float_array("X", X, _float_dtype(np.asarray(X).dtype), ndim=3)
-            if not reset and x.shape[2] != self._step_features:
-                raise ValueError(f"X has {x.shape[2]} features per time step, but "
-                                 f"SequenceScaler was fitted with {self._step_features}")
+            check_step_features("SequenceScaler", form, x.shape[2], n_features)
             return "3d", x
-        if not reset and self._step_features != 1:
-            raise ValueError(f"X is 2-D (univariate sequences), but SequenceScaler was "
-                             f"fitted with {self._step_features} features per time step")
+        check_step_features("SequenceScaler", form, 1, n_features)
         x = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         return "2d", x
 
