@@ -48,6 +48,11 @@ def _n_blocks(rows: int, min_rows: int = 1) -> int:
     return max(1, min(_config.MAX_BLOCKS, rows // min_rows))
 
 
+def _max_block_rows(n_rows: int) -> int:
+    """The most rows one block of :func:`_launch` gets."""
+    return -(-n_rows // _n_blocks(n_rows))
+
+
 def _launch(parallel, serial, args_before, args_after, n_rows):
     """Run a batch-parallel sequence kernel, or its serial body for one block.
 
@@ -90,6 +95,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     h_last = h0.copy()
+    U = cell["weight_hh"]
+    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=_max_block_rows(B))
     if training:
         # padded steps are skipped: they keep finite values (see buffer) that
         # the weight products multiply by zero gradients
@@ -101,7 +108,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     _launch(
         _kernels.forward_parallel,
         _kernels.forward_rows,
-        (variant.mode, xproj, cell["weight_hh"], b_hn, lengths, reverse, training),
+        (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training),
         (y, h_last, gates, hprev, aux),
         B,
     )
@@ -121,10 +128,14 @@ def _weight_grad(d, col0, col1, inp):
     return partial.sum(axis=0), sums.sum(axis=0)
 
 
-def _transposed_blocks(mode, U, H):
-    """Contiguous transposes of ``U``'s gate rows and candidate rows for BPTT.
+def _transposed_blocks(mode, U, H, blas, rows):
+    """Contiguous transposes of ``U``'s gate rows and candidate rows, or empty.
 
-    RESET_AFTER multiplies by all of ``U`` at once (its first result).
+    The recurrent products (``_kernels.matmul``) run in BLAS on ``x @ U.T``
+    (forward: ``blas=True``) or ``dx @ U`` (BPTT: ``blas=False``), and
+    otherwise in ``gemm_nt`` on the other layout. The transposes are made only
+    when a block of ``rows`` rows will read them; otherwise 0-row arrays
+    stand in. RESET_AFTER multiplies by all of ``U`` at once (its first result).
     """
     if mode == _kernels.RESET_AFTER:
         gate_rows, cand_rows = U, U[2 * H :]
@@ -133,6 +144,8 @@ def _transposed_blocks(mode, U, H):
     else:
         n_gate = H if mode == _kernels.MGU else 2 * H
         gate_rows, cand_rows = U[:n_gate], U[n_gate:]
+    if _kernels.blas_small(rows, gate_rows.shape[0], H) != blas:
+        return U[:0], U[:0]
     return np.ascontiguousarray(gate_rows.T), np.ascontiguousarray(cand_rows.T)
 
 
@@ -148,13 +161,15 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dtype = dy.dtype
     gh = cache.gates.shape[2]
     mode = variant.mode
+    U = cell["weight_hh"]
     dxp = buffer(workspace, "dxp", (T, B, gh), dtype)
     dhh = buffer(workspace, "dhh", (T, B, _kernels.dhh_width(mode, H)), dtype)
     dh = dh_last.copy()
     _launch(
         _kernels.backward_parallel,
         _kernels.backward_rows,
-        (mode, *_transposed_blocks(mode, cell["weight_hh"], H), dy, lengths, reverse,
+        (mode, U, *_transposed_blocks(mode, U, H, blas=False, rows=_max_block_rows(B)), dy,
+         lengths, reverse,
          cache.hprev, cache.gates, cache.aux),
         (dxp, dhh, dh),
         B,

@@ -119,23 +119,66 @@ def gemm_nt(a, b, out, accumulate):
         i += 1
 
 
+# The products of a time step (a block of rows times a weight matrix) run in
+# OpenBLAS's small-matrix path where it applies: up to 1M multiply-adds per
+# call it reads the operands in place, without packing, at 90-115 GFLOP/s
+# single-threaded here (AMD Zen 4/5, float32; float64 about half), 1.5-3x
+# gemm_nt. Beyond that, gemm_nt wins in the forward and backward passes as a
+# whole (measured): OpenBLAS's packed path packs the weights on every call,
+# and cutting a block into small calls costs more than it gains.
+BLAS_SMALL_MACS = 1 << 20
+
+
+@kernel
+def blas_small(m, n, k):
+    """Whether an (m, k) @ (k, n) product runs in BLAS (else in gemm_nt)."""
+    return m * n * k <= BLAS_SMALL_MACS
+
+
+@kernel
+def matmul(a, b, b_t, out, accumulate, scratch):
+    """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
+
+    Both layouts of the weights are passed so that each routine reads its
+    own contiguously; the one it will not read may be empty (0 rows), as
+    :func:`blas_small` decides; with ``b`` empty gemm_nt runs. ``scratch``
+    (m, n) receives the BLAS product before it is added to ``out`` when
+    ``accumulate``.
+    """
+    m = a.shape[0]
+    n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
+    if b.shape[0] == 0 or not blas_small(m, n, a.shape[1]):
+        gemm_nt(a, b_t, out, accumulate)
+        return
+    if not accumulate:
+        np.dot(a, b, out)
+        return
+    np.dot(a, b, scratch)
+    for i in range(m):
+        o_i, s_i = out[i], scratch[i]
+        for j in range(n):
+            o_i[j] += s_i[j]
+
+
 # ------------------------------------------------------------------ the cell
 # The gate loops run over 1-D views of one row and gate block each, and touch
 # at most a few arrays per loop: LLVM vectorises a loop only when it can prove
 # (or cheaply check at run time) that its stores do not overlap its loads, and
 # a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
 @kernel
-def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
+def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
     """One step for a block of rows: ``h`` (n, H) = cell(``xp``, ``hp``).
 
     ``xp`` (n, G*H) input projections with folded biases; ``hp`` (n, H) the
     previous states (not aliased with ``h``); ``gates`` (n, G*H) and ``aux``
     (n, H) receive what BPTT needs; ``acc_wide`` (n, 3H or 2H) and ``acc_1``,
-    ``acc_2`` (n, H) are scratch.
+    ``acc_2`` (n, H) are scratch. ``UT_g`` and ``UT_c`` are contiguous
+    transposes of ``U``'s gate rows (all rows for RESET_AFTER) and candidate
+    rows, or empty (see :func:`matmul`).
     """
     n_rows, H = hp.shape
     if mode == RESET_AFTER:
-        gemm_nt(hp, U, acc_wide, False)
+        matmul(hp, UT_g, U, acc_wide, False, acc_wide)
         for i in range(n_rows):
             g_rz, x_rz, a_rz = gates[i, : 2 * H], xp[i, : 2 * H], acc_wide[i, : 2 * H]
             for j in range(2 * H):
@@ -153,9 +196,9 @@ def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
     # the gated state aux = r * h (or f * h).
     n_gate = H if mode == MGU else 2 * H
     if mode == RESET_BEFORE:
-        gemm_nt(hp, U[: 2 * H], acc_wide, False)
+        matmul(hp, UT_g, U[: 2 * H], acc_wide, False, acc_wide)
     elif mode == MGU:
-        gemm_nt(hp, U[:H], acc_1, False)
+        matmul(hp, UT_g, U[:H], acc_1, False, acc_1)
     for i in range(n_rows):
         g, x_g = gates[i, :n_gate], xp[i, :n_gate]
         if mode == BIAS_GATES:
@@ -168,7 +211,7 @@ def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
         r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
         for j in range(H):
             aux_i[j] = r[j] * hp_i[j]
-    gemm_nt(aux, U[U.shape[0] - H :], acc_2, False)
+    matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, False, acc_2)
     c0 = n_gate  # the candidate's block
     for i in range(n_rows):
         c, x_n, a_n = gates[i, c0 : c0 + H], xp[i, c0 : c0 + H], acc_2[i]
@@ -188,7 +231,7 @@ def cell_forward(mode, xp, U, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
 
 
 @kernel
-def cell_backward(mode, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp):
+def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp):
     """Gradients of one step for a block of rows (twin of :func:`cell_forward`).
 
     ``dh`` (n, H): gradient of the new states. Rows with ``active[i]`` False
@@ -198,9 +241,9 @@ def cell_backward(mode, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d
     (RESET_AFTER: ``[dr, dz, d(U_n h + b_hn)]``; RESET_BEFORE and BIAS_GATES:
     ``[dr, dz]``; MGU: ``[df]``); ``dhp`` (n, H): gradient of the previous
     states. ``UT_g`` and ``UT_c`` are the transposes (contiguous) of ``U``'s
-    gate rows (all rows for RESET_AFTER) and candidate rows, so that the
-    products with ``U`` run in :func:`gemm_nt`. ``d_1`` and ``tmp`` (n, H)
-    are scratch.
+    gate rows (all rows for RESET_AFTER) and candidate rows, so that each
+    product with ``U`` has both layouts (:func:`matmul`). ``d_1`` and ``tmp``
+    (n, H) are scratch.
     """
     n_rows, H = hp.shape
     one = hp.dtype.type(1.0)
@@ -230,7 +273,7 @@ def cell_backward(mode, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d
                 dhh_rz[j] = dxp_rz[j]
             for j in range(H):
                 dhp_i[j] = dh_i[j] * z[j]
-        gemm_nt(dhh, UT_g, dhp, True)
+        matmul(dhh, U, UT_g, dhp, True, tmp)
         return
     n_gate = H if mode == MGU else 2 * H
     c0 = n_gate  # the candidate's block
@@ -255,7 +298,7 @@ def cell_backward(mode, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d
         for j in range(H):
             dc[j] = d1[j]
     # gradient of the gated state aux = r * h (or f * h), through U_n
-    gemm_nt(d_1, UT_c, tmp, False)
+    matmul(d_1, U[U.shape[0] - H :], UT_c, tmp, False, tmp)
     for i in range(n_rows):
         if not active[i]:
             continue
@@ -274,8 +317,8 @@ def cell_backward(mode, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d
         dhh_i, dxp_g = dhh[i], dxp[i, :n_gate]
         for j in range(n_gate):
             dhh_i[j] = dxp_g[j]
-    if mode != BIAS_GATES:
-        gemm_nt(dhh, UT_g, dhp, True)
+    if mode != BIAS_GATES:  # tmp is free again
+        matmul(dhh, U[:n_gate], UT_g, dhp, True, tmp)
 
 
 def dhh_width(mode, H):
@@ -289,7 +332,7 @@ def dhh_width(mode, H):
 
 # ------------------------------------------------------------- whole sequences
 @kernel
-def forward_rows(mode, xproj, U, b_hn, lengths, reverse, training, r0, r1,
+def forward_rows(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, r0, r1,
                  y, h_last, gates, hprev, aux):
     """Run rows ``r0:r1`` through all steps; ``h_last`` holds h0 on entry."""
     T = xproj.shape[0]
@@ -319,7 +362,8 @@ def forward_rows(mode, xproj, U, b_hn, lengths, reverse, training, r0, r1,
         else:
             g, a, hp = gates_scratch, aux_scratch, hp_scratch
         hp[:] = h
-        cell_forward(mode, xproj[t, r0:r1], U, b_hn, hp, h, g, a, acc_wide, acc_1, acc_2)
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, g, a, acc_wide, acc_1,
+                     acc_2)
         y_t[:] = h
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
@@ -329,18 +373,18 @@ def forward_rows(mode, xproj, U, b_hn, lengths, reverse, training, r0, r1,
 
 
 @parallel_kernel
-def forward_parallel(mode, xproj, U, b_hn, lengths, reverse, training, n_blocks,
+def forward_parallel(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, n_blocks,
                      y, h_last, gates, hprev, aux):
     """:func:`forward_rows` over ``n_blocks`` row blocks in parallel."""
     B = h_last.shape[0]
     for c in prange(n_blocks):
-        forward_rows(mode, xproj, U, b_hn, lengths, reverse, training,
+        forward_rows(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training,
                      c * B // n_blocks, (c + 1) * B // n_blocks,
                      y, h_last, gates, hprev, aux)
 
 
 @kernel
-def backward_rows(mode, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, r0, r1,
+def backward_rows(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, r0, r1,
                   dxp, dhh, dh):
     """BPTT for rows ``r0:r1``; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
@@ -369,18 +413,18 @@ def backward_rows(mode, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, r0,
                 dh_i, dy_i = dh_c[i], dy[t, r0 + i]
                 for j in range(H):
                     dh_i[j] += dy_i[j]
-        cell_backward(mode, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1], dh_c,
-                      active, dxp[t, r0:r1], dhh[t, r0:r1], dhp, d_1, tmp)
+        cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
+                      dh_c, active, dxp[t, r0:r1], dhh[t, r0:r1], dhp, d_1, tmp)
         dh_c[:] = dhp
 
 
 @parallel_kernel
-def backward_parallel(mode, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, n_blocks,
+def backward_parallel(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, n_blocks,
                       dxp, dhh, dh):
     """:func:`backward_rows` over ``n_blocks`` row blocks in parallel."""
     B = dh.shape[0]
     for c in prange(n_blocks):
-        backward_rows(mode, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
+        backward_rows(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
                       c * B // n_blocks, (c + 1) * B // n_blocks, dxp, dhh, dh)
 
 
@@ -516,14 +560,17 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     for layer in range(L):
         fold_biases(mode, b1s[layer], b2s[layer], xbias, b_hn)
         col0 = GH - n_w
-        gemm_nt(x if layer == 0 else h_out[layer - 1], weights_ih[layer], xw, False)
+        # no transposed copies of the weights here (they may change in place
+        # between calls): empty row slices select the forms that need none
+        W, U = weights_ih[layer], weights_hh[layer]
+        matmul(x if layer == 0 else h_out[layer - 1], W[:0], W, xw, False, xw)
         for i in range(B):
             for j in range(col0):
                 xp[i, j] = xbias[j]
             for j in range(col0, GH):
                 xp[i, j] = xw[i, j - col0] + xbias[j]
         hp[:] = h[layer]
-        cell_forward(mode, xp, weights_hh[layer], b_hn, hp, h_out[layer],
+        cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer],
                      gates, aux, acc_wide, acc_1, acc_2)
     return True
 
