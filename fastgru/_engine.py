@@ -49,30 +49,28 @@ def _n_blocks(rows: int, min_rows: int = 1) -> int:
 
 
 def _max_block_rows(n_rows: int) -> int:
-    """The most rows one block of :func:`_launch` gets."""
+    """The most rows one block of a sequence kernel gets (``_n_blocks(n_rows)`` blocks)."""
     return -(-n_rows // _n_blocks(n_rows))
 
 
-def _launch(parallel, serial, args_before, args_after, n_rows):
-    """Run a batch-parallel sequence kernel, or its serial body for one block.
+def _run_blocks(parallel, serial, args_before, args_after, n_blocks):
+    """Run a blocked kernel: ``parallel(*args_before, n_blocks, *args_after)``,
+    or ``serial(*args_before, block, n_blocks, *args_after)`` for each block
+    in this thread when there is one block or one thread.
 
-    The blocks depend on the batch and the machine only. Parallel launches
-    are serialised by a lock (Numba's default threading layer aborts on
-    concurrent launches); the serial path needs no lock and releases the GIL.
+    The blocks depend on the sizes and the machine only (see
+    ``_kernels.block_rows``). Parallel launches are serialised by a lock
+    (Numba's default threading layer aborts on concurrent launches); the
+    serial path needs no lock, releases the GIL and skips the thread pool's
+    start-up cost, which dominates small calls.
     """
-    n_blocks = _n_blocks(n_rows)
     if n_blocks == 1 or _config.get_num_threads() == 1:
-        for b in range(n_blocks):
-            serial(*args_before, b * n_rows // n_blocks, (b + 1) * n_rows // n_blocks,
-                   *args_after)
+        for block in range(n_blocks):
+            serial(*args_before, block, n_blocks, *args_after)
         return
-    _run_parallel(parallel, *args_before, n_blocks, *args_after)
-
-
-def _run_parallel(kernel, *args):
     with _config.parallel_launch_lock:
         numba.set_num_threads(_config.get_num_threads())
-        kernel(*args)
+        parallel(*args_before, n_blocks, *args_after)
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, training,
@@ -90,8 +88,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     b_hn = np.empty(H, dtype=dtype)
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
-    _run_parallel(_kernels.project, x2d, cell["weight_ih"], xbias,
-                  _n_blocks(T * B, _MIN_ROWS_PER_BLOCK), xproj)
+    _run_blocks(_kernels.project, _kernels.project_block, (x2d, cell["weight_ih"], xbias),
+                (xproj,), _n_blocks(T * B, _MIN_ROWS_PER_BLOCK))
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     h_last = h0.copy()
@@ -105,12 +103,12 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
     else:
         gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
-    _launch(
+    _run_blocks(
         _kernels.forward_parallel,
-        _kernels.forward_rows,
+        _kernels.forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training),
         (y, h_last, gates, hprev, aux),
-        B,
+        _n_blocks(B),
     )
     cache = DirectionCache(x2d, hprev, gates, aux) if training else None
     return y, h_last, cache
@@ -122,7 +120,8 @@ def _weight_grad(d, col0, col1, inp):
     n_blocks = _n_blocks(rows, _MIN_ROWS_PER_BLOCK)
     partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
     sums = np.empty((n_blocks, col1 - col0), dtype=d.dtype)
-    _run_parallel(_kernels.weight_grad, d, col0, col1, inp, n_blocks, partial, sums)
+    _run_blocks(_kernels.weight_grad, _kernels.weight_grad_block, (d, col0, col1, inp),
+                (partial, sums), n_blocks)
     if n_blocks == 1:
         return partial[0], sums[0]
     return partial.sum(axis=0), sums.sum(axis=0)
@@ -165,14 +164,13 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dxp = buffer(workspace, "dxp", (T, B, gh), dtype)
     dhh = buffer(workspace, "dhh", (T, B, _kernels.dhh_width(mode, H)), dtype)
     dh = dh_last.copy()
-    _launch(
+    _run_blocks(
         _kernels.backward_parallel,
-        _kernels.backward_rows,
+        _kernels.backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, blas=False, rows=_max_block_rows(B)), dy,
-         lengths, reverse,
-         cache.hprev, cache.gates, cache.aux),
+         lengths, reverse, cache.hprev, cache.gates, cache.aux),
         (dxp, dhh, dh),
-        B,
+        _n_blocks(B),
     )
     R = T * B
     dxp = dxp.reshape(R, gh)
@@ -187,7 +185,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     grads["weight_ih"], x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
     dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
     dx = np.empty((R, W.shape[1]), dtype=dtype)
-    _run_parallel(_kernels.matmul_blocks, dxp_x, W, _n_blocks(R, _MIN_ROWS_PER_BLOCK), dx)
+    _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (dxp_x, W), (dx,),
+                _n_blocks(R, _MIN_ROWS_PER_BLOCK))
 
     # Recurrent weights: every row block of U gets (its output's gradient)^T @ (its input).
     d_bhn = None

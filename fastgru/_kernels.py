@@ -38,6 +38,7 @@ limits BLAS to one thread), so Numba's threads are the only ones working.
 
 import numpy as np
 from numba import prange
+from numba.extending import register_jitable
 
 from ._activations import sigmoid, tanh
 from ._config import kernel, parallel_kernel
@@ -108,31 +109,54 @@ def gemm_nt(a, b, out, accumulate):
                 s3 += o3[j]
             o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
         i += 4
-    while i < m:
+    while i < m:  # the last rows (all of them for the streaming step's one row)
         ai, oi = a[i], out[i]
-        for j in range(n):
+        j = 0
+        while j + 4 <= n:
+            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+            s0 = s1 = s2 = s3 = zero
+            for kk in range(k):
+                x = ai[kk]
+                s0 += x * b0[kk]
+                s1 += x * b1[kk]
+                s2 += x * b2[kk]
+                s3 += x * b3[kk]
+            if accumulate:
+                s0 += oi[j]
+                s1 += oi[j + 1]
+                s2 += oi[j + 2]
+                s3 += oi[j + 3]
+            oi[j], oi[j + 1], oi[j + 2], oi[j + 3] = s0, s1, s2, s3
+            j += 4
+        while j < n:
             bj = b[j]
             s = zero
             for kk in range(k):
                 s += ai[kk] * bj[kk]
             oi[j] = s + oi[j] if accumulate else s
+            j += 1
         i += 1
 
 
 # The products of a time step (a block of rows times a weight matrix) run in
 # OpenBLAS's small-matrix path where it applies: up to 1M multiply-adds per
-# call it reads the operands in place, without packing, at 90-115 GFLOP/s
-# single-threaded here (AMD Zen 4/5, float32; float64 about half), 1.5-3x
-# gemm_nt. Beyond that, gemm_nt wins in the forward and backward passes as a
+# call it reads the operands in place, without packing, at 75-115 GFLOP/s
+# single-threaded here for 2 rows or more (AMD Zen 4/5, float32; float64
+# about half), 1.5-3x gemm_nt. Beyond that, gemm_nt wins in the forward and backward passes as a
 # whole (measured): OpenBLAS's packed path packs the weights on every call,
 # and cutting a block into small calls costs more than it gains.
 BLAS_SMALL_MACS = 1 << 20
 
 
-@kernel
+@register_jitable
 def blas_small(m, n, k):
-    """Whether an (m, k) @ (k, n) product runs in BLAS (else in gemm_nt)."""
-    return m * n * k <= BLAS_SMALL_MACS
+    """Whether an (m, k) @ (k, n) product runs in BLAS (else in gemm_nt).
+
+    Plain Python too: the engine asks it which weight layouts to prepare.
+    A single row stays in gemm_nt: BLAS is only ~10% faster there, less than
+    the transposed copy of the weights costs a short sequence.
+    """
+    return m >= 2 and m * n * k <= BLAS_SMALL_MACS
 
 
 @kernel
@@ -140,14 +164,15 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
-    own contiguously; the one it will not read may be empty (0 rows), as
-    :func:`blas_small` decides; with ``b`` empty gemm_nt runs. ``scratch``
+    own contiguously; :func:`blas_small` picks the routine. Either may be
+    empty (0 rows) where the caller knows it will not be read; then the
+    routine of the other runs. ``scratch``
     (m, n) receives the BLAS product before it is added to ``out`` when
     ``accumulate``.
     """
     m = a.shape[0]
     n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
-    if b.shape[0] == 0 or not blas_small(m, n, a.shape[1]):
+    if b.shape[0] == 0 or b_t.shape[0] > 0 and not blas_small(m, n, a.shape[1]):
         gemm_nt(a, b_t, out, accumulate)
         return
     if not accumulate:
@@ -332,9 +357,10 @@ def dhh_width(mode, H):
 
 # ------------------------------------------------------------- whole sequences
 @kernel
-def forward_rows(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, r0, r1,
-                 y, h_last, gates, hprev, aux):
-    """Run rows ``r0:r1`` through all steps; ``h_last`` holds h0 on entry."""
+def forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, block,
+                  n_blocks, y, h_last, gates, hprev, aux):
+    """Run one row block through all steps; ``h_last`` holds h0 on entry."""
+    r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     GH = xproj.shape[2]
     H = h_last.shape[1]
@@ -375,21 +401,20 @@ def forward_rows(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, r
 @parallel_kernel
 def forward_parallel(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, n_blocks,
                      y, h_last, gates, hprev, aux):
-    """:func:`forward_rows` over ``n_blocks`` row blocks in parallel."""
-    B = h_last.shape[0]
+    """:func:`forward_block` over ``n_blocks`` row blocks in parallel."""
     for c in prange(n_blocks):
-        forward_rows(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training,
-                     c * B // n_blocks, (c + 1) * B // n_blocks,
-                     y, h_last, gates, hprev, aux)
+        forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, c, n_blocks,
+                      y, h_last, gates, hprev, aux)
 
 
 @kernel
-def backward_rows(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, r0, r1,
-                  dxp, dhh, dh):
-    """BPTT for rows ``r0:r1``; ``dh`` holds d(h_last) on entry, d(h0) on exit.
+def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, block,
+                   n_blocks, dxp, dhh, dh):
+    """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     Padded steps leave ``dxp`` and ``dhh`` at zero (they are written here).
     """
+    r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = dy.shape[0]
     H = dy.shape[2]
     n = r1 - r0
@@ -421,77 +446,92 @@ def backward_rows(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, 
 @parallel_kernel
 def backward_parallel(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, n_blocks,
                       dxp, dhh, dh):
-    """:func:`backward_rows` over ``n_blocks`` row blocks in parallel."""
-    B = dh.shape[0]
+    """:func:`backward_block` over ``n_blocks`` row blocks in parallel."""
     for c in prange(n_blocks):
-        backward_rows(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
-                      c * B // n_blocks, (c + 1) * B // n_blocks, dxp, dhh, dh)
+        backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, c,
+                       n_blocks, dxp, dhh, dh)
 
 
 # ------------------------------------------------------ large products, blocked
-@parallel_kernel
-def project(x2d, W, xbias, n_blocks, out):
-    """``out (R, G*H) = [0 | x2d @ W.T] + xbias``, rows in parallel blocks.
+@register_jitable
+def block_rows(n_rows, block, n_blocks):
+    """Rows ``(r0, r1)`` of block ``block`` of ``n_blocks``: fixed by the sizes
+    alone, so that results never depend on how many threads run the blocks."""
+    return block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks
+
+
+@kernel
+def project_block(x2d, W, xbias, block, n_blocks, out):
+    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
 
     ``W`` feeds the last ``W.shape[0]`` columns (the variants "gru1-3" have an
     input weight for the candidate only).
     """
-    R = x2d.shape[0]
+    r0, r1 = block_rows(x2d.shape[0], block, n_blocks)
     GH = out.shape[1]
     col0 = GH - W.shape[0]
+    if col0 == 0:
+        np.dot(x2d[r0:r1], W.T, out[r0:r1])
+        for i in range(r0, r1):
+            row = out[i]
+            for j in range(GH):
+                row[j] += xbias[j]
+    else:
+        part = np.dot(x2d[r0:r1], W.T)
+        for i in range(r1 - r0):
+            row, part_i = out[r0 + i], part[i]
+            for j in range(col0):
+                row[j] = xbias[j]
+            for j in range(col0, GH):
+                row[j] = part_i[j - col0] + xbias[j]
+
+
+@parallel_kernel
+def project(x2d, W, xbias, n_blocks, out):
+    """:func:`project_block` over ``n_blocks`` row blocks in parallel."""
     for c in prange(n_blocks):
-        r0 = c * R // n_blocks
-        r1 = (c + 1) * R // n_blocks
-        if col0 == 0:
-            np.dot(x2d[r0:r1], W.T, out[r0:r1])
-            for i in range(r0, r1):
-                row = out[i]
-                for j in range(GH):
-                    row[j] += xbias[j]
-        else:
-            part = np.dot(x2d[r0:r1], W.T)
-            for i in range(r1 - r0):
-                row, part_i = out[r0 + i], part[i]
-                for j in range(col0):
-                    row[j] = xbias[j]
-                for j in range(col0, GH):
-                    row[j] = part_i[j - col0] + xbias[j]
+        project_block(x2d, W, xbias, c, n_blocks, out)
+
+
+@kernel
+def matmul_block(a, b, block, n_blocks, out):
+    """Rows of one block of ``out (R, N) = a (R, K) @ b (K, N)``."""
+    r0, r1 = block_rows(a.shape[0], block, n_blocks)
+    np.dot(a[r0:r1], b, out[r0:r1])
 
 
 @parallel_kernel
 def matmul_blocks(a, b, n_blocks, out):
-    """``out (R, N) = a (R, K) @ b (K, N)``, rows in parallel blocks."""
-    R = a.shape[0]
+    """:func:`matmul_block` over ``n_blocks`` row blocks in parallel."""
     for c in prange(n_blocks):
-        r0 = c * R // n_blocks
-        r1 = (c + 1) * R // n_blocks
-        np.dot(a[r0:r1], b, out[r0:r1])
+        matmul_block(a, b, c, n_blocks, out)
+
+
+@kernel
+def weight_grad_block(d, col0, col1, inp, block, n_blocks, partial, partial_sums):
+    """Row block ``block``'s share of ``d[:, col0:col1].T @ inp`` and of the
+    column sums of ``d[:, col0:col1]``, into ``partial[block]`` and
+    ``partial_sums[block]``; their sums over the first axis are the results.
+    """
+    r0, r1 = block_rows(d.shape[0], block, n_blocks)
+    out = partial[block]
+    if col0 == 0 and col1 == d.shape[1]:
+        np.dot(d[r0:r1].T, inp[r0:r1], out)
+    else:
+        np.dot(np.ascontiguousarray(d[r0:r1, col0:col1]).T, inp[r0:r1], out)
+    sums = partial_sums[block]
+    sums[:] = 0.0
+    for r in range(r0, r1):
+        row = d[r, col0:col1]
+        for j in range(col1 - col0):
+            sums[j] += row[j]
 
 
 @parallel_kernel
 def weight_grad(d, col0, col1, inp, n_blocks, partial, partial_sums):
-    """Blocked ``d[:, col0:col1].T @ inp`` and the column sums of ``d[:, col0:col1]``.
-
-    ``partial[p]`` and ``partial_sums[p]`` receive row block p's share; their
-    sums over the first axis are the results. The blocks depend only on
-    ``n_blocks``, so results do not depend on how many threads run them.
-    """
-    R = d.shape[0]
-    full = col0 == 0 and col1 == d.shape[1]
-    for p in prange(n_blocks):
-        r0 = p * R // n_blocks
-        r1 = (p + 1) * R // n_blocks
-        if full:
-            np.dot(d[r0:r1].T, inp[r0:r1], partial[p])
-        else:
-            block = np.ascontiguousarray(d[r0:r1, col0:col1])
-            np.dot(block.T, inp[r0:r1], partial[p])
-        sums = partial_sums[p]
-        sums[:] = 0.0
-        for r in range(r0, r1):
-            row = d[r, col0:col1]
-            for j in range(col1 - col0):
-                sums[j] += row[j]
+    """:func:`weight_grad_block` over ``n_blocks`` row blocks in parallel."""
+    for c in prange(n_blocks):
+        weight_grad_block(d, col0, col1, inp, c, n_blocks, partial, partial_sums)
 
 
 # ------------------------------------------------------------------ streaming

@@ -14,7 +14,7 @@ def no_kernels(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a kernel ran before the input was rejected")
 
-    monkeypatch.setattr(_engine, "_launch", forbidden)
+    monkeypatch.setattr(_engine, "_run_blocks", forbidden)
     monkeypatch.setattr(_kernels, "step_layers", forbidden)
 
 
