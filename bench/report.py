@@ -36,9 +36,27 @@ def gru_forward_flop(cfg):
     return 2 * B * T * 3 * H * (I + H)
 
 
-def table(groups):
-    rows = ["| benchmark | fastgru | torch | onnxruntime | fastgru/torch | fastgru/ort |",
-            "|---|---:|---:|---:|---:|---:|"]
+def group_flop(group):
+    """Floating-point operations of one call of a GRU benchmark group, or None.
+
+    A training step (forward, and backward with the input, state and weight
+    gradients) does three times the forward's products: BPTT's product with
+    U, and the gradients of U, W and x, each as large as a forward product.
+    """
+    kind, _, cfg = group.partition(" ")
+    match = re.fullmatch(r"B(\d+)-T(\d+)-I(\d+)-H(\d+)", cfg)
+    if not match or kind not in ("inference", "training", "training-float64"):
+        return None
+    flop = gru_forward_flop(tuple(int(v) for v in match.groups()))
+    return flop if kind == "inference" else 3 * flop
+
+
+def table(groups, peak=None):
+    """The markdown ratio table; with ``peak`` (GFLOP/s of numpy's float32
+    matmul in the same run) also fastgru's GFLOP/s and their share of it."""
+    rows = ["| benchmark | fastgru | torch | onnxruntime | fastgru/torch | fastgru/ort "
+            "| fastgru GFLOP/s | % of sgemm |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     ratios = {}
     for group in sorted(groups, key=_order):
         impls = groups[group]
@@ -49,8 +67,12 @@ def table(groups):
         r_t = fg / med["torch"] if "torch" in med else None
         r_o = fg / med["onnxruntime"] if "onnxruntime" in med else None
         ratios[group] = (r_t, r_o)
+        flop = group_flop(group)
+        gflops = flop / fg / 1e9 if flop else None
+        share = f"{100 * gflops / peak:.0f}%" if gflops and peak else "-"
         rows.append(f"| {group} | {_fmt_t(fg)} | {_fmt_t(med.get('torch'))} | "
-                    f"{_fmt_t(med.get('onnxruntime'))} | {_fmt_r(r_t)} | {_fmt_r(r_o)} |")
+                    f"{_fmt_t(med.get('onnxruntime'))} | {_fmt_r(r_t)} | {_fmt_r(r_o)} | "
+                    f"{'-' if gflops is None else f'{gflops:.0f}'} | {share} |")
     return "\n".join(rows), ratios
 
 
@@ -76,13 +98,13 @@ def main(argv=None):
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of the ratios")
     args = parser.parse_args(argv)
     data, groups = load(args.json)
-    md, ratios = table(groups)
+    peak = gemm_gflops(groups)
+    md, ratios = table(groups, peak)
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {})
     print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores, "
           f"python {machine.get('python_version')}")
     print(md)
-    peak = gemm_gflops(groups)
     big = groups.get("inference B64-T50-I256-H512", {}).get("fastgru")
     if peak and big:
         achieved = gru_forward_flop((64, 50, 256, 512)) / big["stats"]["median"] / 1e9

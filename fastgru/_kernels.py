@@ -603,12 +603,18 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         # no transposed copies of the weights here (they may change in place
         # between calls): empty row slices select the forms that need none
         W, U = weights_ih[layer], weights_hh[layer]
-        matmul(x if layer == 0 else h_out[layer - 1], W[:0], W, xw, False, xw)
-        for i in range(B):
-            for j in range(col0):
-                xp[i, j] = xbias[j]
-            for j in range(col0, GH):
-                xp[i, j] = xw[i, j - col0] + xbias[j]
+        inp = x if layer == 0 else h_out[layer - 1]
+        if col0 == 0:  # the product adds onto the biases
+            for i in range(B):
+                xp[i] = xbias
+            matmul(inp, W[:0], W, xp, True, xw)
+        else:
+            matmul(inp, W[:0], W, xw, False, xw)
+            for i in range(B):
+                for j in range(col0):
+                    xp[i, j] = xbias[j]
+                for j in range(col0, GH):
+                    xp[i, j] = xw[i, j - col0] + xbias[j]
         hp[:] = h[layer]
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer],
                      gates, aux, acc_wide, acc_1, acc_2)
