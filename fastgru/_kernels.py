@@ -22,18 +22,22 @@ Four cell *modes* cover the six public variants (see :mod:`fastgru._variants`):
 
 Batch rows are independent, so a sequence kernel takes a block of rows and
 runs it through all time steps; each step does the block's recurrent product
-as one matrix product (``(rows, H) @ (H, G*H)``, :func:`gemm_nt`) on
-contiguous time-major slices, then the gate arithmetic in loops that LLVM vectorises. The forward
-pass stores the gate activations (``gates``), the previous state (``hprev``)
-and one auxiliary vector (``aux``: ``U_n h + b_hn`` for RESET_AFTER, the gated
-state ``r*h`` or ``f*h`` otherwise), so BPTT recomputes no product. BPTT
+as one matrix product (``(rows, H) @ (H, G*H)``, :func:`matmul`: OpenBLAS's
+small-matrix path or the register-blocked :func:`gemm_nt`) on contiguous
+time-major slices, then the gate arithmetic in loops that LLVM vectorises. The
+forward pass stores the gate activations (``gates``), the previous state
+(``hprev``) and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
+RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
+recomputes no product. BPTT
 returns the gradient of every step's pre-activations (``dxp``) and of the
 recurrent products (``dhh``); the weight gradients are then a few large
 products over all T*B rows (:func:`weight_grad`).
 
-The ``*_parallel`` kernels split rows into blocks with ``prange``; the large
-products around the recurrence run single-threaded BLAS per block (the caller
-limits BLAS to one thread), so Numba's threads are the only ones working.
+Each blocked kernel has a serial body for one block (``*_block``, the rows
+from :func:`block_rows`) and a twin that runs the blocks with ``prange``
+(``*_parallel`` and the large products); the engine calls the body directly
+when there is one block or one thread. BLAS inside runs single-threaded (the
+caller limits BLAS to one thread), so Numba's threads are the only ones working.
 """
 
 import numpy as np
@@ -142,9 +146,10 @@ def gemm_nt(a, b, out, accumulate):
 # OpenBLAS's small-matrix path where it applies: up to 1M multiply-adds per
 # call it reads the operands in place, without packing, at 75-115 GFLOP/s
 # single-threaded here for 2 rows or more (AMD Zen 4/5, float32; float64
-# about half), 1.5-3x gemm_nt. Beyond that, gemm_nt wins in the forward and backward passes as a
-# whole (measured): OpenBLAS's packed path packs the weights on every call,
-# and cutting a block into small calls costs more than it gains.
+# about half), 1.5-3x gemm_nt. Beyond that gemm_nt wins over the forward and
+# backward passes as a whole (measured): OpenBLAS's packed path packs the
+# weights on every call, and cutting a block into small calls costs more
+# than it gains.
 BLAS_SMALL_MACS = 1 << 20
 
 
@@ -166,9 +171,8 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     Both layouts of the weights are passed so that each routine reads its
     own contiguously; :func:`blas_small` picks the routine. Either may be
     empty (0 rows) where the caller knows it will not be read; then the
-    routine of the other runs. ``scratch``
-    (m, n) receives the BLAS product before it is added to ``out`` when
-    ``accumulate``.
+    routine of the other runs. ``scratch`` (m, n) receives the BLAS product
+    before it is added to ``out`` when ``accumulate``.
     """
     m = a.shape[0]
     n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
