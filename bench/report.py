@@ -1,6 +1,7 @@
 """Turn a pytest-benchmark JSON into the ratio table (markdown) and a plot (PNG).
 
-Usage: ``python bench/report.py bench.json [--plot bench/ratios.png]``. Ratios are
+Usage: ``python bench/report.py bench.json [--plot bench/ratios.png]
+[--compact bench/results.json]``. Ratios are
 fastgru's median time divided by the anchor's, from the same run: below 1 means
 fastgru is faster.
 """
@@ -96,8 +97,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of the ratios")
+    parser.add_argument("--compact", default=None, metavar="PATH",
+                        help="write the run without its raw timings to PATH "
+                        "(what bench/results.json holds)")
     args = parser.parse_args(argv)
     data, groups = load(args.json)
+    if args.compact:
+        for b in data["benchmarks"]:
+            b["stats"].pop("data", None)
+        with open(args.compact, "w") as f:
+            json.dump(data, f, indent=1)
     peak = gemm_gflops(groups)
     md, ratios = table(groups, peak)
     machine = data.get("machine_info", {})
