@@ -151,6 +151,9 @@ def gemm_nt(a, b, out, accumulate):
 # weights on every call, and cutting a block into small calls costs more
 # than it gains.
 BLAS_SMALL_MACS = 1 << 20
+# A single row times weights larger than L2 (hidden sizes above ~400): BLAS's
+# matrix-vector product streams them twice as fast as gemm_nt.
+GEMV_MIN_MACS = 1 << 19
 
 
 @register_jitable
@@ -169,24 +172,27 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
-    own contiguously; :func:`blas_small` picks the routine. Either may be
-    empty (0 rows) where the caller knows it will not be read; then the
-    routine of the other runs. ``scratch`` (m, n) receives the BLAS product
-    before it is added to ``out`` when ``accumulate``.
+    own contiguously; :func:`blas_small` picks the routine (and a single row
+    against large weights takes BLAS's matrix-vector product on ``b_t``).
+    Either may be empty (0 rows) where the caller knows it will not be read;
+    then the routine of the other runs. ``scratch`` (m, n) receives a BLAS
+    product before it is added to ``out`` when ``accumulate``.
     """
-    m = a.shape[0]
+    m, k = a.shape
     n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
-    if b.shape[0] == 0 or b_t.shape[0] > 0 and not blas_small(m, n, a.shape[1]):
+    target = scratch if accumulate else out
+    if m == 1 and b_t.shape[0] > 0 and n * k >= GEMV_MIN_MACS:
+        np.dot(b_t, a[0], target[0])
+    elif b.shape[0] > 0 and (b_t.shape[0] == 0 or blas_small(m, n, k)):
+        np.dot(a, b, target)
+    else:
         gemm_nt(a, b_t, out, accumulate)
         return
-    if not accumulate:
-        np.dot(a, b, out)
-        return
-    np.dot(a, b, scratch)
-    for i in range(m):
-        o_i, s_i = out[i], scratch[i]
-        for j in range(n):
-            o_i[j] += s_i[j]
+    if accumulate:
+        for i in range(m):
+            o_i, s_i = out[i], scratch[i]
+            for j in range(n):
+                o_i[j] += s_i[j]
 
 
 # ------------------------------------------------------------------ the cell

@@ -60,7 +60,7 @@ def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
         raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
     if kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+    if ndim is not None and arr.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
         want = " or ".join(str(n) for n in np.atleast_1d(ndim))
         raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
     if arr.size == 0:

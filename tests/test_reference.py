@@ -27,9 +27,30 @@ def _ids(case):
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_matches_reference(case):
-    variant, dtype, num_layers, bidirectional, with_lengths = case
+    _check_against_reference(*case)
+
+
+# Sizes that send the recurrent products down each routine of
+# fastgru._kernels.matmul, in blocks of rows of the batch (2 blocks where
+# the batch allows): (batch, hidden) -> rows per block, routine
+ROUTINE_SIZES = [
+    (5, 40),  # 2-3 rows, a few thousand multiply-adds: OpenBLAS's small-matrix path
+    (64, 128),  # 32 rows, 1.6M multiply-adds: gemm_nt's 4-row register blocks
+    (1, 420),  # 1 row against 1260 x 420 weights: BLAS's matrix-vector product
+    (3, 420),  # 1 row (gemv) and 2 rows over 1M multiply-adds (gemm_nt's last rows)
+]
+
+
+@pytest.mark.parametrize("batch,hidden", ROUTINE_SIZES)
+@pytest.mark.parametrize("variant", ["torch", "cho", "mgu"])
+def test_matches_reference_in_every_product_routine(variant, batch, hidden):
+    _check_against_reference(variant, "float64", 1, False, True, batch=batch, time=3,
+                             input_size=5, hidden=hidden)
+
+
+def _check_against_reference(variant, dtype, num_layers, bidirectional, with_lengths, **sizes):
     layer, x, h0, lengths = make_layer_and_inputs(variant, dtype, num_layers, bidirectional,
-                                                  with_lengths)
+                                                  with_lengths, **sizes)
     B, T, _ = x.shape
     full = lengths if lengths is not None else np.full(B, T)
     params64 = {k: v.astype(np.float64) for k, v in layer.params.items()}
