@@ -17,8 +17,10 @@ import numpy as np
 from . import _config, _kernels
 from ._variants import Variant
 
-# Rows per block below which splitting a large product is not worth a thread.
-_MIN_ROWS_PER_BLOCK = 64
+# Multiply-adds per block below which splitting a large product is not worth a
+# thread: starting the thread pool costs ~10-20 us, about as much as 1M
+# multiply-adds take on one core.
+_MIN_MACS_PER_BLOCK = 1 << 20
 
 
 @dataclass
@@ -46,6 +48,11 @@ def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
 
 def _n_blocks(rows: int, min_rows: int = 1) -> int:
     return max(1, min(_config.MAX_BLOCKS, rows // min_rows))
+
+
+def _product_blocks(rows: int, macs_per_row: int) -> int:
+    """Row blocks of a large product: each worth starting a thread for."""
+    return _n_blocks(rows, max(1, -(-_MIN_MACS_PER_BLOCK // macs_per_row)))
 
 
 def _max_block_rows(n_rows: int) -> int:
@@ -89,7 +96,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
     _run_blocks(_kernels.project, _kernels.project_block, (x2d, cell["weight_ih"], xbias),
-                (xproj,), _n_blocks(T * B, _MIN_ROWS_PER_BLOCK))
+                (xproj,), _product_blocks(T * B, x2d.shape[1] * xbias.shape[0]))
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     h_last = h0.copy()
@@ -117,7 +124,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
 def _weight_grad(d, col0, col1, inp):
     """``(d[:, col0:col1].T @ inp, column sums of d[:, col0:col1])``, blocked."""
     rows = d.shape[0]
-    n_blocks = _n_blocks(rows, _MIN_ROWS_PER_BLOCK)
+    n_blocks = _product_blocks(rows, (col1 - col0) * inp.shape[1])
     partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
     sums = np.empty((n_blocks, col1 - col0), dtype=d.dtype)
     _run_blocks(_kernels.weight_grad, _kernels.weight_grad_block, (d, col0, col1, inp),
@@ -186,7 +193,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
     dx = np.empty((R, W.shape[1]), dtype=dtype)
     _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (dxp_x, W), (dx,),
-                _n_blocks(R, _MIN_ROWS_PER_BLOCK))
+                _product_blocks(R, W.size))
 
     # Recurrent weights: every row block of U gets (its output's gradient)^T @ (its input).
     d_bhn = None
