@@ -387,6 +387,19 @@ def forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, 
     lens = lengths[r0:r1]
     max_len = lens.max()
     min_len = lens.min()
+    if not training and min_len == T:
+        # Every row runs every step and nothing is kept for BPTT: each step
+        # reads its states from the previous step's outputs and writes the
+        # new ones straight into y, with no copies.
+        hp = h
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            y_t = y[t, r0:r1]
+            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, gates_scratch,
+                         aux_scratch, acc_wide, acc_1, acc_2)
+            hp = y_t
+        h[:] = hp
+        return
     for s in range(T):
         t = T - 1 - s if reverse else s
         y_t = y[t, r0:r1]
