@@ -431,11 +431,16 @@ def forward_parallel(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, trainin
 
 
 @kernel
-def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, block,
-                   n_blocks, dxp, dhh, dh):
+def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W, fused,
+                   block, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
-    Padded steps leave ``dxp`` and ``dhh`` at zero (they are written here).
+    Without ``fused``, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
+    ...); padded steps leave them at zero. With ``fused``, ``dxp`` and ``dhh``
+    hold one step (1, B, ...) and each step adds its share of the weight
+    gradients at once, while its rows are in cache (:func:`step_weight_grads`),
+    and writes ``dx``: large batches of small hidden sizes otherwise stream
+    these arrays through memory twice more.
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = dy.shape[0]
@@ -449,11 +454,22 @@ def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
     dh_c = dh[r0:r1]
     lens = lengths[r0:r1]
     max_len = lens.max()
+    scratch_w = np.empty((n if fused else 0, W.shape[0]), dtype=dt)
+    if fused:
+        g_w[block] = 0.0
+        g_xs[block] = 0.0
+        g_uh[block] = 0.0
+        g_hs[block] = 0.0
+        g_uc[block] = 0.0
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
+        k = 0 if fused else t
         if t >= max_len:
-            dxp[t, r0:r1] = 0.0
-            dhh[t, r0:r1] = 0.0
+            if fused:
+                dx[t, r0:r1] = 0.0
+            else:
+                dxp[t, r0:r1] = 0.0
+                dhh[t, r0:r1] = 0.0
             continue
         for i in range(n):
             active[i] = t < lens[i]
@@ -462,17 +478,61 @@ def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
                 for j in range(H):
                     dh_i[j] += dy_i[j]
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
-                      dh_c, active, dxp[t, r0:r1], dhh[t, r0:r1], dhp, d_1, tmp)
+                      dh_c, active, dxp[k, r0:r1], dhh[k, r0:r1], dhp, d_1, tmp)
         dh_c[:] = dhp
+        if fused:
+            step_weight_grads(mode, dxp[k, r0:r1], dhh[k, r0:r1], x[t, r0:r1],
+                              hprev[t, r0:r1], aux[t, r0:r1], W, dx[t, r0:r1], g_w[block],
+                              g_xs[block], g_uh[block], g_hs[block], g_uc[block], scratch_w,
+                              tmp)
+
+
+@kernel
+def step_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, g_uc,
+                      scratch_w, scratch_h):
+    """One step's share of the weight and bias gradients, and its ``dx``.
+
+    Adds ``dxp[:, col0:].T @ x`` to ``g_w`` (``weight_ih`` feeds the last
+    ``W.shape[0]`` columns), ``dhh.T @ hp`` to ``g_uh`` (U's gate rows; all of
+    U for RESET_AFTER), ``dxp[:, cand].T @ aux`` to ``g_uc`` (the candidate's
+    rows of U for the other modes), the column sums of ``dxp[:, col0:]`` and
+    ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W``.
+    """
+    n, GH = dxp.shape
+    H = hp.shape[1]
+    GW = W.shape[0]
+    col0 = GH - GW
+    if col0 == 0:
+        d_w = dxp
+    else:
+        d_w = scratch_w
+        for i in range(n):
+            d_w[i] = dxp[i, col0:]
+    g_w += np.dot(d_w.T, x)
+    np.dot(d_w, W, dx)
+    for i in range(n):
+        row = d_w[i]
+        for j in range(GW):
+            g_xs[j] += row[j]
+        row_h = dhh[i]
+        for j in range(dhh.shape[1]):
+            g_hs[j] += row_h[j]
+    if mode != BIAS_GATES:
+        g_uh += np.dot(dhh.T, hp)
+    if mode != RESET_AFTER:
+        cand = scratch_h
+        for i in range(n):
+            cand[i] = dxp[i, GH - H :]
+        g_uc += np.dot(cand.T, aux)
 
 
 @parallel_kernel
-def backward_parallel(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, n_blocks,
-                      dxp, dhh, dh):
+def backward_parallel(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W,
+                      fused, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
     """:func:`backward_block` over ``n_blocks`` row blocks in parallel."""
     for c in prange(n_blocks):
-        backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, c,
-                       n_blocks, dxp, dhh, dh)
+        backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W,
+                       fused, c, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc)
 
 
 # ------------------------------------------------------ large products, blocked

@@ -48,6 +48,20 @@ def test_matches_reference_in_every_product_routine(variant, batch, hidden):
                              input_size=5, hidden=hidden)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_weight_gradients_match_reference(monkeypatch, variant, dtype, bidirectional):
+    """BPTT's step-by-step weight gradients (used for large batches of small
+    hidden sizes) against the reference, forced on small sizes here."""
+    from fastgru import _engine
+
+    monkeypatch.setattr(_engine, "_FUSE_MIN_BYTES", 0)
+    monkeypatch.setattr(_engine, "_FUSE_MIN_ROWS", 1)
+    assert _engine._fused_weight_grads(5, 3, 9, 3, 8)
+    _check_against_reference(variant, dtype, 2, bidirectional, True)
+
+
 def _check_against_reference(variant, dtype, num_layers, bidirectional, with_lengths, **sizes):
     layer, x, h0, lengths = make_layer_and_inputs(variant, dtype, num_layers, bidirectional,
                                                   with_lengths, **sizes)
