@@ -13,8 +13,9 @@ from fastgru import GRUClassifier, GRURegressor, SequenceScaler
 FLOAT32_ORDER = (
     "float32 model: a sequence's prediction can change in the last float32 bits "
     "(~1e-7 relative) with its position in the batch, because the vectorised "
-    "products sum in a different order for the rows of a 4-row block and the rest; "
-    "this check asks for rtol=1e-7. The float64 instance of the same estimator passes it."
+    "products sum in an order that depends on the block of rows a sequence falls in "
+    "(gemm_nt's 4-row blocks and the rest, BLAS's kernels by block size); this check "
+    "asks for rtol=1e-7. The float64 instance of the same estimator passes it."
 )
 
 
