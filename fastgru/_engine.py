@@ -55,6 +55,25 @@ def _product_blocks(rows: int, macs_per_row: int) -> int:
     return _n_blocks(rows, max(1, -(-_MIN_MACS_PER_BLOCK // macs_per_row)))
 
 
+def compile_large_products(dtype) -> None:
+    """Run the parallel twins of the large products once on tiny inputs.
+
+    Calls reach them only when a product is large (:func:`_product_blocks`);
+    :func:`fastgru.warmup` compiles them here so that a server's first large
+    request does not.
+    """
+    rows, cols, width = 4, 3, 6
+    a = np.zeros((rows, cols), dtype=dtype)
+    W = np.zeros((width, cols), dtype=dtype)
+    out = np.zeros((rows, width), dtype=dtype)
+    with _config.parallel_launch_lock:
+        numba.set_num_threads(_config.get_num_threads())
+        _kernels.project(a, W, np.zeros(width, dtype=dtype), 2, out)
+        _kernels.matmul_blocks(out, W, 2, a)
+        _kernels.weight_grad(out, 0, width, a, 2, np.zeros((2, width, cols), dtype=dtype),
+                             np.zeros((2, width), dtype=dtype))
+
+
 def _max_block_rows(n_rows: int) -> int:
     """The most rows one block of a sequence kernel gets (``_n_blocks(n_rows)`` blocks)."""
     return -(-n_rows // _n_blocks(n_rows))

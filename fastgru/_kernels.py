@@ -189,10 +189,7 @@ def matmul(a, b, b_t, out, accumulate, scratch):
         gemm_nt(a, b_t, out, accumulate)
         return
     if accumulate:
-        for i in range(m):
-            o_i, s_i = out[i], scratch[i]
-            for j in range(n):
-                o_i[j] += s_i[j]
+        add_into(out, scratch)
 
 
 # ------------------------------------------------------------------ the cell
@@ -454,7 +451,10 @@ def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
     dh_c = dh[r0:r1]
     lens = lengths[r0:r1]
     max_len = lens.max()
+    # the fused path's scratch (empty otherwise)
     scratch_w = np.empty((n if fused else 0, W.shape[0]), dtype=dt)
+    products = (np.empty(g_w.shape[1:], dtype=dt), np.empty(g_uh.shape[1:], dtype=dt),
+                np.empty(g_uc.shape[1:], dtype=dt))
     if fused:
         g_w[block] = 0.0
         g_xs[block] = 0.0
@@ -484,12 +484,12 @@ def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
             step_weight_grads(mode, dxp[k, r0:r1], dhh[k, r0:r1], x[t, r0:r1],
                               hprev[t, r0:r1], aux[t, r0:r1], W, dx[t, r0:r1], g_w[block],
                               g_xs[block], g_uh[block], g_hs[block], g_uc[block], scratch_w,
-                              tmp)
+                              tmp, products)
 
 
 @kernel
 def step_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, g_uc,
-                      scratch_w, scratch_h):
+                      scratch_w, scratch_h, products):
     """One step's share of the weight and bias gradients, and its ``dx``.
 
     Adds ``dxp[:, col0:].T @ x`` to ``g_w`` (``weight_ih`` feeds the last
@@ -497,18 +497,23 @@ def step_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, 
     U for RESET_AFTER), ``dxp[:, cand].T @ aux`` to ``g_uc`` (the candidate's
     rows of U for the other modes), the column sums of ``dxp[:, col0:]`` and
     ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W``.
+    ``products`` is a tuple of scratch arrays shaped like ``g_w``, ``g_uh``
+    and ``g_uc``: each product lands there before it is added (the same
+    ``np.dot`` forms as the rest of the kernels, so nothing new compiles).
     """
     n, GH = dxp.shape
     H = hp.shape[1]
     GW = W.shape[0]
     col0 = GH - GW
+    p_w, p_uh, p_uc = products
     if col0 == 0:
         d_w = dxp
     else:
         d_w = scratch_w
         for i in range(n):
             d_w[i] = dxp[i, col0:]
-    g_w += np.dot(d_w.T, x)
+    np.dot(d_w.T, x, p_w)
+    add_into(g_w, p_w)
     np.dot(d_w, W, dx)
     for i in range(n):
         row = d_w[i]
@@ -518,12 +523,23 @@ def step_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, 
         for j in range(dhh.shape[1]):
             g_hs[j] += row_h[j]
     if mode != BIAS_GATES:
-        g_uh += np.dot(dhh.T, hp)
+        np.dot(dhh.T, hp, p_uh)
+        add_into(g_uh, p_uh)
     if mode != RESET_AFTER:
         cand = scratch_h
         for i in range(n):
             cand[i] = dxp[i, GH - H :]
-        g_uc += np.dot(cand.T, aux)
+        np.dot(cand.T, aux, p_uc)
+        add_into(g_uc, p_uc)
+
+
+@kernel
+def add_into(out, a):
+    """``out += a`` for 2-D arrays of one shape."""
+    for i in range(out.shape[0]):
+        o_i, a_i = out[i], a[i]
+        for j in range(out.shape[1]):
+            o_i[j] += a_i[j]
 
 
 @parallel_kernel

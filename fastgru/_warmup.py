@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import _config
+from . import _config, _engine
 from .layer import GRU
 
 
@@ -15,8 +15,9 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
 
     The kernels take the cell mode as an argument, so one layer per dtype
     reaches every variant's code; the serial (batch 1, ``step``) and the
-    batch-parallel paths are both run. With the on-disk cache warm this takes
-    well under a second; in a fresh environment, about ten seconds per dtype.
+    batch-parallel paths are both run, and the parallel large products. With
+    the on-disk cache warm this takes well under a second; in a fresh
+    environment, about ten seconds per dtype (some 25 more with ``training``).
 
     Parameters
     ----------
@@ -49,4 +50,5 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
                 for rows in (1, batch):
                     y, _ = layer.forward(x[:rows], training=True)
                     layer.backward(np.ones_like(y))
+            _engine.compile_large_products(dtype)
     return time.perf_counter() - start

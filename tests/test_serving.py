@@ -114,6 +114,23 @@ def test_warmup_compiles_and_reports_time():
     assert seconds >= 0
 
 
+def test_warmup_reaches_every_kernel():
+    """In a fresh process, warmup leaves no kernel a later call could compile."""
+    script = textwrap.dedent("""
+        import fastgru
+        from fastgru import _kernels
+        fastgru.warmup(("float32",), training=True)
+        names = ["fold_biases", "project", "project_block", "forward_parallel",
+                 "forward_block", "backward_parallel", "backward_block", "weight_grad",
+                 "weight_grad_block", "matmul_blocks", "matmul_block", "step_layers"]
+        missing = [n for n in names if not getattr(_kernels, n).signatures]
+        print("missing", missing)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600)
+    assert "missing []" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
 def test_import_works_without_any_writable_cache():
     """A read-only install: Numba finds no cache location; kernels compile in memory."""
     script = textwrap.dedent("""
