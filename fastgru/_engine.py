@@ -66,12 +66,13 @@ def compile_large_products(dtype) -> None:
     a = np.zeros((rows, cols), dtype=dtype)
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
-    with _config.parallel_launch_lock:
-        numba.set_num_threads(_config.get_num_threads())
-        _kernels.project(a, W, np.zeros(width, dtype=dtype), 2, out)
-        _kernels.matmul_blocks(out, W, 2, a)
-        _kernels.weight_grad(out, 0, width, a, 2, np.zeros((2, width, cols), dtype=dtype),
-                             np.zeros((2, width), dtype=dtype))
+    n_blocks = _n_blocks(rows)  # what a large product would get on this machine
+    _run_blocks(_kernels.project, _kernels.project_block,
+                (a, W, np.zeros(width, dtype=dtype)), (out,), n_blocks)
+    _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (out, W), (a,), n_blocks)
+    _run_blocks(_kernels.weight_grad, _kernels.weight_grad_block, (out, 0, width, a),
+                (np.zeros((n_blocks, width, cols), dtype=dtype),
+                 np.zeros((n_blocks, width), dtype=dtype)), n_blocks)
 
 
 def _max_block_rows(n_rows: int) -> int:
