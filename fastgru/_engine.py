@@ -232,8 +232,6 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         n_blocks,
     )
     R = T * B
-    hprev = cache.hprev.reshape(R, H)
-    aux = cache.aux.reshape(R, H)
     if fused:
         dW, x_sums = g_w.sum(axis=0), g_xs.sum(axis=0)
         dU_gates, dhh_sums, dU_cand = g_uh.sum(axis=0), g_hs.sum(axis=0), g_uc.sum(axis=0)
@@ -241,6 +239,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         # Each product's column sums come with it: they give the bias gradients.
         dxp = dxp.reshape(R, gh)
         dhh = dhh.reshape(R, dw)
+        hprev = cache.hprev.reshape(R, H)
+        aux = cache.aux.reshape(R, H)
         dW, x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
         dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
         dx = np.empty((R, I), dtype=dtype)

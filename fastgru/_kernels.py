@@ -453,8 +453,9 @@ def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux,
     max_len = lens.max()
     # the fused path's scratch (empty otherwise)
     scratch_w = np.empty((n if fused else 0, W.shape[0]), dtype=dt)
-    products = (np.empty(g_w.shape[1:], dtype=dt), np.empty(g_uh.shape[1:], dtype=dt),
-                np.empty(g_uc.shape[1:], dtype=dt))
+    products = (np.empty(g_w.shape[1:] if fused else (0, 0), dtype=dt),
+                np.empty(g_uh.shape[1:] if fused else (0, 0), dtype=dt),
+                np.empty(g_uc.shape[1:] if fused else (0, 0), dtype=dt))
     if fused:
         g_w[block] = 0.0
         g_xs[block] = 0.0
