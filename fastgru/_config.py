@@ -142,54 +142,85 @@ def thread_limit(n: int | None):
 # Inside a fastgru call every matrix product runs in single-threaded BLAS from
 # Numba's threads; a multi-threaded BLAS would oversubscribe the cores, and its
 # worker threads keep spinning after a call, slowing the next parallel kernel
-# by 2-3x. The limit is reference-counted so that concurrent calls from several
-# Python threads set it once and restore it once.
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_saved = []
+# by 2-3x. Every call sets and restores the limit through the libraries' own
+# get/set functions, resolved once (through threadpoolctl's controllers that
+# cost ~5 us a call, a fifth of a batch-1 forward).
 
 
-def _blas_controllers():
-    global _BLAS_CONTROLLERS
-    if _BLAS_CONTROLLERS is None:
+def _thread_functions(controller):
+    """``(get_num_threads, set_num_threads)`` of one BLAS library: its own
+    C functions where threadpoolctl found an OpenBLAS with its own threads,
+    else the controller's methods."""
+    if getattr(controller, "internal_api", None) == "openblas" and getattr(
+            controller, "threading_layer", None) != "openmp":
+        dynlib = getattr(controller, "dynlib", None)
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_", "_64"):
+                get = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    return get, set_
+    return controller.get_num_threads, controller.set_num_threads
+
+
+def _blas_thread_functions():
+    global _BLAS_FUNCTIONS
+    if _BLAS_FUNCTIONS is None:
         try:
             # Numba's np.dot calls SciPy's BLAS: load it before listing libraries.
             import scipy.linalg.cython_blas  # noqa: F401
             from threadpoolctl import ThreadpoolController
 
-            _BLAS_CONTROLLERS = [
-                c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"
+            _BLAS_FUNCTIONS = [
+                _thread_functions(c)
+                for c in ThreadpoolController().lib_controllers
+                if c.user_api == "blas"
             ]
         except Exception:  # threadpoolctl missing or failing: run unlimited
-            _BLAS_CONTROLLERS = []
-    return _BLAS_CONTROLLERS
+            _BLAS_FUNCTIONS = []
+    return _BLAS_FUNCTIONS
 
 
-_BLAS_CONTROLLERS = None
+_BLAS_FUNCTIONS = None
 
 
-@contextlib.contextmanager
-def single_threaded_blas():
-    """Limit every loaded BLAS to one thread for the duration of the block."""
-    global _blas_users
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_saved[:] = []
-            for c in _blas_controllers():
-                n = c.get_num_threads()
-                _blas_saved.append((c, n))
-                if n != 1:
-                    c.set_num_threads(1)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                for c, n in _blas_saved:
+class _SingleThreadedBlas:
+    """Reference-counted, so that concurrent calls from several Python
+    threads set the limit once and restore it once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = []
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                saved = self._saved = []
+                for get, set_ in _blas_thread_functions():
+                    n = get()
                     if n != 1:
-                        c.set_num_threads(n)
+                        set_(1)
+                        saved.append((set_, n))
+            self._users += 1
+        return self
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for set_, n in self._saved:
+                    set_(n)
+                self._saved = []
+        return False
+
+
+_SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+def single_threaded_blas():
+    """Limit every loaded BLAS to one thread for the duration of a ``with`` block."""
+    return _SINGLE_THREADED_BLAS
 
 
 @contextlib.contextmanager

@@ -100,15 +100,16 @@ def _run_blocks(parallel, serial, args_before, args_after, n_blocks):
         parallel(*args_before, n_blocks, *args_after)
 
 
-def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, training,
+def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,
                       workspace, key):
     """Forward of one layer and direction.
 
-    Returns ``(y (T, B, H), h_last (B, H), cache or None)``; ``y`` and the
-    cache live in ``workspace`` under ``key`` until the next call.
+    ``h0`` (B, H) is the initial state, or None for zeros; ``h_last`` (B, H)
+    receives each row's last state. Returns ``(y (T, B, H), cache or None)``;
+    ``y`` and the cache live in ``workspace`` under ``key`` until the next call.
     """
     T, B, _ = x_tm.shape
-    H = h0.shape[1]
+    H = h_last.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
     xbias = np.empty(_kernels.xbias_width(variant.mode, H), dtype=dtype)
@@ -119,9 +120,13 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
                 (xproj,), _product_blocks(T * B, x2d.shape[1] * xbias.shape[0]))
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
-    h_last = h0.copy()
+    if h0 is None:
+        h_last.fill(0.0)
+    else:
+        h_last[:] = h0
     U = cell["weight_hh"]
-    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=_max_block_rows(B))
+    n_blocks = _n_blocks(B)
+    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=-(-B // n_blocks))
     if training:
         # padded steps are skipped: they keep finite values (see buffer) that
         # the weight products multiply by zero gradients
@@ -135,10 +140,10 @@ def direction_forward(variant: Variant, cell, x_tm, h0, lengths, reverse, traini
         _kernels.forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training),
         (y, h_last, gates, hprev, aux),
-        _n_blocks(B),
+        n_blocks,
     )
     cache = DirectionCache(x2d, hprev, gates, aux) if training else None
-    return y, h_last, cache
+    return y, cache
 
 
 def _weight_grad(d, col0, col1, inp):
@@ -163,15 +168,17 @@ def _transposed_blocks(mode, U, H, blas, rows):
     when a block of ``rows`` rows will read them; otherwise 0-row arrays
     stand in. RESET_AFTER multiplies by all of ``U`` at once (its first result).
     """
+    n_gate = H if mode == _kernels.MGU else (
+        U.shape[0] if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES) else 2 * H)
+    if _kernels.blas_small(rows, n_gate, H) != blas:
+        empty = U[:0]
+        return empty, empty
     if mode == _kernels.RESET_AFTER:
         gate_rows, cand_rows = U, U[2 * H :]
     elif mode == _kernels.BIAS_GATES:
         gate_rows = cand_rows = U
     else:
-        n_gate = H if mode == _kernels.MGU else 2 * H
         gate_rows, cand_rows = U[:n_gate], U[n_gate:]
-    if _kernels.blas_small(rows, gate_rows.shape[0], H) != blas:
-        return U[:0], U[:0]
     return np.ascontiguousarray(gate_rows.T), np.ascontiguousarray(cand_rows.T)
 
 
@@ -195,12 +202,13 @@ def _fused_weight_grads(T, B, gh, H, itemsize) -> bool:
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
-                       workspace):
+                       workspace, key):
     """BPTT of one layer and direction.
 
     ``dy`` (T, B, H) and ``dh_last`` (B, H) are gradients of the outputs.
     Returns ``(dx (T, B, I), dh0 (B, H), grads)`` with grads keyed by the
-    parameter names without the layer suffix.
+    parameter names without the layer suffix; ``dx`` lives in ``workspace``
+    under ``key`` until the next call.
     """
     T, B, H = dy.shape
     dtype = dy.dtype
@@ -218,7 +226,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dhh = buffer(workspace, "dhh", (steps, B, dw), dtype)
     dh = dh_last.copy()
     nb = n_blocks if fused else 0  # the per-block partial sums of the fused path
-    dx = np.empty((T, B, I) if fused else (0, 0, 0), dtype=dtype)
+    # every path writes all of dx (padded steps: zeros)
+    dx = buffer(workspace, (key, "dx"), (T, B, I), dtype)
     g_w, g_xs = np.empty((nb, GW, I), dtype=dtype), np.empty((nb, GW), dtype=dtype)
     g_uh, g_hs = np.empty((nb, dw, H), dtype=dtype), np.empty((nb, dw), dtype=dtype)
     g_uc = np.empty((nb, H, H), dtype=dtype)
@@ -243,9 +252,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         aux = cache.aux.reshape(R, H)
         dW, x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
         dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
-        dx = np.empty((R, I), dtype=dtype)
-        _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (dxp_x, W), (dx,),
-                    _product_blocks(R, W.size))
+        _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (dxp_x, W),
+                    (dx.reshape(R, I),), _product_blocks(R, W.size))
         # every row block of U gets (its output's gradient)^T @ (its input)
         if mode == _kernels.BIAS_GATES:
             dU_gates, dhh_sums = None, dhh.sum(axis=0)

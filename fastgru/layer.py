@@ -131,6 +131,7 @@ class GRU:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_local", None)  # per-thread buffers; not picklable
+        state.pop("_cells_cache", None)
         return state
 
     # ------------------------------------------------------------------ layout
@@ -154,10 +155,29 @@ class GRU:
 
     def _cell(self, layer: int, direction: int) -> dict:
         """One cell's parameters keyed by base name (``weight_ih``, ...)."""
-        suffix = self._suffix(layer, direction)
-        v = get_variant(self.variant)
-        names = ("weight_ih", "weight_hh") + (v.bias_names if self.bias else ())
-        return {n: self.params[n + suffix] for n in names}
+        return self._cells()[layer * self.num_directions + direction]
+
+    def _cells(self) -> list:
+        """Every cell's parameters, layer-major, direction-minor.
+
+        Rebuilt only when an array of :attr:`params` is replaced (its counter
+        moves; arrays changed in place are the same objects): building them
+        costs about a microsecond, a tenth of a short forward's fixed cost.
+        """
+        params = self.params
+        version = getattr(params, "version", None)
+        cached = self.__dict__.get("_cells_cache")
+        if (cached is not None and cached[0] is params and cached[1] == version
+                and version is not None):
+            return cached[2]
+        names = ("weight_ih", "weight_hh") + (
+            get_variant(self.variant).bias_names if self.bias else ())
+        cells = [
+            {n: params[n + self._suffix(layer, d)] for n in names}
+            for layer in range(self.num_layers) for d in range(self.num_directions)
+        ]
+        self._cells_cache = (params, version, cells)
+        return cells
 
     @property
     def n_params(self) -> int:
@@ -217,9 +237,7 @@ class GRU:
         else:
             lengths = check_lengths(lengths, B, T)
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        if h0 is None:
-            h0 = np.zeros((L * D, B, H), dtype=self.dtype)
-        else:
+        if h0 is not None:
             h0 = check_state("h0", h0, (L * D, B, H), self.dtype)
         training = bool(training)
         if training and self.dropout > 0.0 and L > 1:
@@ -235,14 +253,16 @@ class GRU:
         workspace = self._workspace()
         layer_in = x_tm
         h_n = np.empty((L * D, B, H), dtype=self.dtype)
+        cells = self._cells()
         caches = []
         for layer in range(L):
             if masks is not None and layer > 0:
                 layer_in = layer_in * masks[layer - 1]
             outs = []
             for d in range(D):
-                y_d, h_n[layer * D + d], cache = _engine.direction_forward(
-                    variant, self._cell(layer, d), layer_in, h0[layer * D + d],
+                i = layer * D + d
+                y_d, cache = _engine.direction_forward(
+                    variant, cells[i], layer_in, None if h0 is None else h0[i], h_n[i],
                     lengths, bool(d), training, workspace, (layer, d),
                 )
                 outs.append(y_d)
@@ -312,7 +332,10 @@ class GRU:
         variant = get_variant(self.variant)
 
         workspace = self._workspace()
-        d_out = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        # time-major copy of dy, in a reused buffer (fresh pages cost more)
+        d_out = _engine.buffer(workspace, "dy", (dy.shape[1], dy.shape[0], dy.shape[2]),
+                               self.dtype)
+        np.copyto(d_out, dy.transpose(1, 0, 2))
         dh0 = np.empty_like(dh_n)
         for layer in range(L - 1, -1, -1):
             d_in = None
@@ -320,7 +343,7 @@ class GRU:
                 dy_d = d_out if D == 1 else np.ascontiguousarray(d_out[:, :, d * H : (d + 1) * H])
                 dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
                     variant, self._cell(layer, d), caches[layer * D + d], dy_d,
-                    dh_n[layer * D + d], lengths, bool(d), self.bias, workspace,
+                    dh_n[layer * D + d], lengths, bool(d), self.bias, workspace, (layer, d),
                 )
                 for base, g in grads.items():
                     self.grads[base + self._suffix(layer, d)] = g

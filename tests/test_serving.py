@@ -143,3 +143,37 @@ def test_import_works_without_any_writable_cache():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=600)
     assert "ok (1, 2, 3)" in out.stdout, out.stderr[-2000:]
+
+
+def _blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return {i["filepath"]: i["num_threads"]
+            for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_blas_is_single_threaded_inside_calls_and_restored_after(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernels call)
+
+    from fastgru import _engine
+
+    seen = []
+    original = _engine.direction_forward
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "direction_forward", spy)
+    layer = fastgru.GRU(3, 4, random_state=0)
+    x = np.ones((2, 5, 3))
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = _blas_threads()
+        assert before and set(before.values()) == {2}
+        layer.forward(x)
+        with fastgru.threads():  # nested: the inner call must not restore early
+            layer.forward(x)
+            assert set(_blas_threads().values()) == {1}
+        assert _blas_threads() == before
+    assert len(seen) == 2 and all(set(s.values()) == {1} for s in seen)
+    assert set(seen[0]) == set(before)
