@@ -56,6 +56,13 @@ BIAS_GATES = 2
 MGU = 3
 
 # ------------------------------------------------------- the per-step product
+# The ``accumulate`` flag of the products. As NumPy booleans they reach the
+# kernels as plain ``bool``: with the literals True/False Numba compiles
+# matmul and gemm_nt once per value (measured: ~1 s more from an empty cache).
+OVERWRITE = np.bool_(False)
+ACCUMULATE = np.bool_(True)
+
+
 @kernel
 def gemm_nt(a, b, out, accumulate):
     """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k), ``out`` (m, n).
@@ -213,7 +220,7 @@ def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc
     """
     n_rows, H = hp.shape
     if mode == RESET_AFTER:
-        matmul(hp, UT_g, U, acc_wide, False, acc_wide)
+        matmul(hp, UT_g, U, acc_wide, OVERWRITE, acc_wide)
         for i in range(n_rows):
             g_rz, x_rz, a_rz = gates[i, : 2 * H], xp[i, : 2 * H], acc_wide[i, : 2 * H]
             for j in range(2 * H):
@@ -231,9 +238,9 @@ def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc
     # the gated state aux = r * h (or f * h).
     n_gate = H if mode == MGU else 2 * H
     if mode == RESET_BEFORE:
-        matmul(hp, UT_g, U[: 2 * H], acc_wide, False, acc_wide)
+        matmul(hp, UT_g, U[: 2 * H], acc_wide, OVERWRITE, acc_wide)
     elif mode == MGU:
-        matmul(hp, UT_g, U[:H], acc_1, False, acc_1)
+        matmul(hp, UT_g, U[:H], acc_1, OVERWRITE, acc_1)
     for i in range(n_rows):
         g, x_g = gates[i, :n_gate], xp[i, :n_gate]
         if mode == BIAS_GATES:
@@ -246,7 +253,7 @@ def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc
         r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
         for j in range(H):
             aux_i[j] = r[j] * hp_i[j]
-    matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, False, acc_2)
+    matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, OVERWRITE, acc_2)
     c0 = n_gate  # the candidate's block
     for i in range(n_rows):
         c, x_n, a_n = gates[i, c0 : c0 + H], xp[i, c0 : c0 + H], acc_2[i]
@@ -308,7 +315,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
                 dhh_rz[j] = dxp_rz[j]
             for j in range(H):
                 dhp_i[j] = dh_i[j] * z[j]
-        matmul(dhh, U, UT_g, dhp, True, tmp)
+        matmul(dhh, U, UT_g, dhp, ACCUMULATE, tmp)
         return
     n_gate = H if mode == MGU else 2 * H
     c0 = n_gate  # the candidate's block
@@ -333,7 +340,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
         for j in range(H):
             dc[j] = d1[j]
     # gradient of the gated state aux = r * h (or f * h), through U_n
-    matmul(d_1, U[U.shape[0] - H :], UT_c, tmp, False, tmp)
+    matmul(d_1, U[U.shape[0] - H :], UT_c, tmp, OVERWRITE, tmp)
     for i in range(n_rows):
         if not active[i]:
             continue
@@ -353,7 +360,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
         for j in range(n_gate):
             dhh_i[j] = dxp_g[j]
     if mode != BIAS_GATES:  # tmp is free again
-        matmul(dhh, U[:n_gate], UT_g, dhp, True, tmp)
+        matmul(dhh, U[:n_gate], UT_g, dhp, ACCUMULATE, tmp)
 
 
 def dhh_width(mode, H):
@@ -723,9 +730,9 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         if col0 == 0:  # the product adds onto the biases
             for i in range(B):
                 xp[i] = xbias
-            matmul(inp, W[:0], W, xp, True, xw)
+            matmul(inp, W[:0], W, xp, ACCUMULATE, xw)
         else:
-            matmul(inp, W[:0], W, xw, False, xw)
+            matmul(inp, W[:0], W, xw, OVERWRITE, xw)
             for i in range(B):
                 for j in range(col0):
                     xp[i, j] = xbias[j]
