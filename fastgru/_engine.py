@@ -13,6 +13,13 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numba.core import types as nb_types
+from numba.core.types import WrapperAddressProtocol
+
+try:  # the type key Numba's dispatcher computes for a value (C, ~0.1 us)
+    from numba._dispatcher import compute_fingerprint as _type_key
+except ImportError:  # pragma: no cover - a Numba without it
+    _type_key = numba.typeof
 
 from . import _config, _kernels
 from ._variants import Variant
@@ -56,22 +63,21 @@ def _product_blocks(rows: int, macs_per_row: int) -> int:
 
 
 def compile_large_products(dtype) -> None:
-    """Run the parallel twins of the large products once on tiny inputs.
+    """Run the large products' block kernels in parallel once on tiny inputs.
 
-    Calls reach them only when a product is large (:func:`_product_blocks`);
-    :func:`fastgru.warmup` compiles them here so that a server's first large
-    request does not.
+    Calls reach the parallel run only when a product is large
+    (:func:`_product_blocks`); :func:`fastgru.warmup` compiles it here so
+    that a server's first large request does not.
     """
     rows, cols, width = 4, 3, 6
     a = np.zeros((rows, cols), dtype=dtype)
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
-    _run_blocks(_kernels.project, _kernels.project_block,
-                (a, W, np.zeros(width, dtype=dtype)), (out,), n_blocks)
-    _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (out, W), (a,), n_blocks)
-    _run_blocks(_kernels.weight_grad, _kernels.weight_grad_block, (out, 0, width, a),
-                (np.zeros((n_blocks, width, cols), dtype=dtype),
+    _run_blocks(_kernels.project_block, (a, W, np.zeros(width, dtype=dtype), out), n_blocks)
+    _run_blocks(_kernels.matmul_block, (out, W, a), n_blocks)
+    _run_blocks(_kernels.weight_grad_block,
+                (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
                  np.zeros((n_blocks, width), dtype=dtype)), n_blocks)
 
 
@@ -80,24 +86,62 @@ def _max_block_rows(n_rows: int) -> int:
     return -(-n_rows // _n_blocks(n_rows))
 
 
-def _run_blocks(parallel, serial, args_before, args_after, n_blocks):
-    """Run a blocked kernel: ``parallel(*args_before, n_blocks, *args_after)``,
-    or ``serial(*args_before, block, n_blocks, *args_after)`` for each block
-    in this thread when there is one block or one thread.
+class BlockFunction(WrapperAddressProtocol):
+    """A compiled ``*_block`` kernel as a first-class function for
+    :func:`fastgru._kernels.run_parallel` (Numba's wrapper address protocol).
+
+    Holds the address of the kernel's compiled C wrapper for one signature
+    and the entry point of ``run_parallel`` compiled for it (both from the
+    on-disk cache once warm). The kernel is compiled, or loaded, here.
+    """
+
+    def __init__(self, block_kernel, args):
+        sig = nb_types.none(nb_types.int64, nb_types.int64, *map(numba.typeof, args))
+        compiled = block_kernel.get_compile_result(sig)
+        self._address = compiled.library.get_pointer_to_function(
+            compiled.fndesc.llvm_cfunc_wrapper_name)
+        self._signature = sig
+        self._kernel = block_kernel  # keeps the compiled code alive
+        self.run = _kernels.run_parallel.compile(
+            (nb_types.FunctionType(sig), nb_types.int64, nb_types.Tuple(sig.args[2:])))
+
+    def __wrapper_address__(self):
+        return self._address
+
+    def signature(self):
+        return self._signature
+
+
+_BLOCK_FUNCTIONS: dict = {}
+
+
+def _block_function(block_kernel, args) -> BlockFunction:
+    """The :class:`BlockFunction` of ``block_kernel`` for these arguments' types."""
+    key = (block_kernel, *map(_type_key, args))
+    fn = _BLOCK_FUNCTIONS.get(key)
+    if fn is None:
+        fn = _BLOCK_FUNCTIONS[key] = BlockFunction(block_kernel, args)
+    return fn
+
+
+def _run_blocks(block_kernel, args, n_blocks):
+    """Run ``block_kernel(block, n_blocks, *args)`` for every block.
 
     The blocks depend on the sizes and the machine only (see
-    ``_kernels.block_rows``). Parallel launches are serialised by a lock
-    (Numba's default threading layer aborts on concurrent launches); the
-    serial path needs no lock, releases the GIL and skips the thread pool's
-    start-up cost, which dominates small calls.
+    ``_kernels.block_rows``). With one block or one thread each block runs
+    in this thread: no lock, the GIL released, and no thread pool start-up
+    (which dominates small calls). Otherwise the blocks run in parallel
+    through ``_kernels.run_parallel``, serialised by a lock (Numba's default
+    threading layer aborts on concurrent launches).
     """
     if n_blocks == 1 or _config.get_num_threads() == 1:
         for block in range(n_blocks):
-            serial(*args_before, block, n_blocks, *args_after)
+            block_kernel(block, n_blocks, *args)
         return
+    fn = _block_function(block_kernel, args)
     with _config.parallel_launch_lock:
         numba.set_num_threads(_config.get_num_threads())
-        parallel(*args_before, n_blocks, *args_after)
+        fn.run(fn, n_blocks, args)
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,
@@ -116,8 +160,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     b_hn = np.empty(H, dtype=dtype)
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
-    _run_blocks(_kernels.project, _kernels.project_block, (x2d, cell["weight_ih"], xbias),
-                (xproj,), _product_blocks(T * B, x2d.shape[1] * xbias.shape[0]))
+    _run_blocks(_kernels.project_block, (x2d, cell["weight_ih"], xbias, xproj),
+                _product_blocks(T * B, x2d.shape[1] * xbias.shape[0]))
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     if h0 is None:
@@ -136,10 +180,9 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     else:
         gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(
-        _kernels.forward_parallel,
         _kernels.forward_block,
-        (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training),
-        (y, h_last, gates, hprev, aux),
+        (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
+         y, h_last, gates, hprev, aux),
         n_blocks,
     )
     cache = DirectionCache(x2d, hprev, gates, aux) if training else None
@@ -152,8 +195,7 @@ def _weight_grad(d, col0, col1, inp):
     n_blocks = _product_blocks(rows, (col1 - col0) * inp.shape[1])
     partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
     sums = np.empty((n_blocks, col1 - col0), dtype=d.dtype)
-    _run_blocks(_kernels.weight_grad, _kernels.weight_grad_block, (d, col0, col1, inp),
-                (partial, sums), n_blocks)
+    _run_blocks(_kernels.weight_grad_block, (d, col0, col1, inp, partial, sums), n_blocks)
     if n_blocks == 1:
         return partial[0], sums[0]
     return partial.sum(axis=0), sums.sum(axis=0)
@@ -233,11 +275,10 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     g_uc = np.empty((nb, H, H), dtype=dtype)
     x_tm = cache.x2d.reshape(T, B, I)
     _run_blocks(
-        _kernels.backward_parallel,
         _kernels.backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, blas=False, rows=_max_block_rows(B)), dy,
-         lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, fused),
-        (dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc),
+         lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, fused,
+         dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc),
         n_blocks,
     )
     R = T * B
@@ -252,8 +293,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         aux = cache.aux.reshape(R, H)
         dW, x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
         dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
-        _run_blocks(_kernels.matmul_blocks, _kernels.matmul_block, (dxp_x, W),
-                    (dx.reshape(R, I),), _product_blocks(R, W.size))
+        _run_blocks(_kernels.matmul_block, (dxp_x, W, dx.reshape(R, I)),
+                    _product_blocks(R, W.size))
         # every row block of U gets (its output's gradient)^T @ (its input)
         if mode == _kernels.BIAS_GATES:
             dU_gates, dhh_sums = None, dhh.sum(axis=0)

@@ -28,19 +28,17 @@ time-major slices, then the gate arithmetic in loops that LLVM vectorises. The
 forward pass stores the gate activations (``gates``), the previous state
 (``hprev``) and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
 RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
-recomputes no product. BPTT
-returns the gradient of every step's pre-activations (``dxp``) and of the
-recurrent products (``dhh``); the weight gradients are then a few large
-products over all T*B rows (:func:`weight_grad`).
+recomputes no product. BPTT returns the gradient of every step's
+pre-activations (``dxp``) and of the recurrent products (``dhh``); the weight
+gradients are then a few large products over all T*B rows
+(:func:`weight_grad_block`).
 
-Each blocked kernel has a serial body for one block (``*_block``, the rows
-from :func:`block_rows`) and a twin that runs the blocks with ``prange``
-(``*_parallel`` and the large products); the engine calls the body directly
-when there is one block or one thread. BLAS inside runs single-threaded (the
-caller limits BLAS to one thread), so Numba's threads are the only ones working.
-A ``prange`` index is typed int64 and later uint64, so each twin passes its
-block as ``np.int64``: otherwise the body compiles twice (measured: 2 s more
-for the first forward, 2.5 s for the first backward, from an empty cache).
+Each blocked kernel is a serial body for one row block, ``*_block(block,
+n_blocks, ...)`` (its rows from :func:`block_rows`). The engine calls it
+directly when there is one block or one thread, and otherwise hands it to
+:func:`run_parallel`, the one ``prange`` kernel, as a first-class function.
+BLAS inside runs single-threaded (the caller limits BLAS to one thread), so
+Numba's threads are the only ones working.
 """
 
 import numpy as np
@@ -374,8 +372,8 @@ def dhh_width(mode, H):
 
 # ------------------------------------------------------------- whole sequences
 @kernel
-def forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, block,
-                  n_blocks, y, h_last, gates, hprev, aux):
+def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                  training, y, h_last, gates, hprev, aux):
     """Run one row block through all steps; ``h_last`` holds h0 on entry."""
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
@@ -428,19 +426,9 @@ def forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, 
                     y_t[i] = 0.0
 
 
-@parallel_kernel
-def forward_parallel(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, n_blocks,
-                     y, h_last, gates, hprev, aux):
-    """:func:`forward_block` over ``n_blocks`` row blocks in parallel."""
-    for c in prange(n_blocks):
-        block = np.int64(c)  # see _kernels' docstring
-        forward_block(mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse, training, block,
-                      n_blocks, y, h_last, gates, hprev, aux)
-
-
 @kernel
-def backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W, fused,
-                   block, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
+def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates,
+                   aux, x, W, fused, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     Without ``fused``, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
@@ -554,14 +542,21 @@ def add_into(out, a):
             o_i[j] += a_i[j]
 
 
+# ------------------------------------------------------------ the parallel run
 @parallel_kernel
-def backward_parallel(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W,
-                      fused, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
-    """:func:`backward_block` over ``n_blocks`` row blocks in parallel."""
+def run_parallel(block_fn, n_blocks, args):
+    """``block_fn(block, n_blocks, *args)`` for every block, in parallel.
+
+    ``block_fn`` is a compiled ``*_block`` kernel passed as a first-class
+    function (``fastgru._engine.BlockFunction``), so this loop is compiled
+    once per block signature in well under a second. With the blocks called
+    directly, Numba re-optimised each body (and everything it calls) twice
+    more in the parallel wrapper: 15 s of the 30 s that the first forward and
+    backward compiled from an empty cache. The ``prange`` index is typed
+    int64 and later uint64, hence the cast.
+    """
     for c in prange(n_blocks):
-        block = np.int64(c)  # see _kernels' docstring
-        backward_block(mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates, aux, x, W,
-                       fused, block, n_blocks, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc)
+        block_fn(np.int64(c), n_blocks, *args)
 
 
 # ------------------------------------------------------ large products, blocked
@@ -573,7 +568,7 @@ def block_rows(n_rows, block, n_blocks):
 
 
 @kernel
-def project_block(x2d, W, xbias, block, n_blocks, out):
+def project_block(block, n_blocks, x2d, W, xbias, out):
     """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
 
     ``W`` feeds the last ``W.shape[0]`` columns (the variants "gru1-3" have an
@@ -598,31 +593,15 @@ def project_block(x2d, W, xbias, block, n_blocks, out):
                 row[j] = part_i[j - col0] + xbias[j]
 
 
-@parallel_kernel
-def project(x2d, W, xbias, n_blocks, out):
-    """:func:`project_block` over ``n_blocks`` row blocks in parallel."""
-    for c in prange(n_blocks):
-        block = np.int64(c)  # see _kernels' docstring
-        project_block(x2d, W, xbias, block, n_blocks, out)
-
-
 @kernel
-def matmul_block(a, b, block, n_blocks, out):
+def matmul_block(block, n_blocks, a, b, out):
     """Rows of one block of ``out (R, N) = a (R, K) @ b (K, N)``."""
     r0, r1 = block_rows(a.shape[0], block, n_blocks)
     np.dot(a[r0:r1], b, out[r0:r1])
 
 
-@parallel_kernel
-def matmul_blocks(a, b, n_blocks, out):
-    """:func:`matmul_block` over ``n_blocks`` row blocks in parallel."""
-    for c in prange(n_blocks):
-        block = np.int64(c)  # see _kernels' docstring
-        matmul_block(a, b, block, n_blocks, out)
-
-
 @kernel
-def weight_grad_block(d, col0, col1, inp, block, n_blocks, partial, partial_sums):
+def weight_grad_block(block, n_blocks, d, col0, col1, inp, partial, partial_sums):
     """Row block ``block``'s share of ``d[:, col0:col1].T @ inp`` and of the
     column sums of ``d[:, col0:col1]``, into ``partial[block]`` and
     ``partial_sums[block]``; their sums over the first axis are the results.
@@ -639,14 +618,6 @@ def weight_grad_block(d, col0, col1, inp, block, n_blocks, partial, partial_sums
         row = d[r, col0:col1]
         for j in range(col1 - col0):
             sums[j] += row[j]
-
-
-@parallel_kernel
-def weight_grad(d, col0, col1, inp, n_blocks, partial, partial_sums):
-    """:func:`weight_grad_block` over ``n_blocks`` row blocks in parallel."""
-    for c in prange(n_blocks):
-        block = np.int64(c)  # see _kernels' docstring
-        weight_grad_block(d, col0, col1, inp, block, n_blocks, partial, partial_sums)
 
 
 # ------------------------------------------------------------------ streaming

@@ -120,9 +120,9 @@ def test_warmup_reaches_every_kernel():
         import fastgru
         from fastgru import _kernels
         fastgru.warmup(("float32",), training=True)
-        names = ["fold_biases", "project", "project_block", "forward_parallel",
-                 "forward_block", "backward_parallel", "backward_block", "weight_grad",
-                 "weight_grad_block", "matmul_blocks", "matmul_block", "step_layers"]
+        names = ["fold_biases", "project_block", "run_parallel",
+                 "forward_block", "backward_block",
+                 "weight_grad_block", "matmul_block", "step_layers"]
         missing = [n for n in names if not getattr(_kernels, n).signatures]
         print("missing", missing)
     """)
