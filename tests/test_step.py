@@ -49,3 +49,50 @@ def test_step_sees_replaced_and_modified_parameters():
     layer.params["weight_ih_l0"] = np.zeros_like(layer.params["weight_ih_l0"])
     np.testing.assert_allclose(layer.step(x[:, 0]), layer.forward(x[:, :1])[1], atol=1e-6)
     assert not np.allclose(first, layer.step(x[:, 0]))
+
+
+def test_step_fast_path_matches_the_checked_path(monkeypatch):
+    """The serving call (contiguous arrays of the right dtype and shape) skips
+    _step_args; it still sees replaced or edited weights, a plain params dict,
+    a new batch size and NaN in the input, like the checked path."""
+    from fastgru import GRU
+
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
+    xs = [np.ascontiguousarray(x[:, t], dtype=np.float32) for t in range(x.shape[1])]
+    checked = []
+    original = GRU._step_args
+
+    def spy(self, *args):
+        checked.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(GRU, "_step_args", spy)
+    h = np.zeros((2, x.shape[0], layer.hidden_size), dtype=np.float32)
+    for x_t in xs:
+        h = layer.step(x_t, h)
+    assert len(checked) == 1  # only the first call builds the cache
+    np.testing.assert_allclose(h, layer.forward(x)[1], atol=1e-6)
+
+    def stepped():
+        h = np.zeros((2, x.shape[0], layer.hidden_size), dtype=np.float32)
+        for x_t in xs:
+            layer.step(x_t, h, out=h)
+        return h
+
+    layer.params["weight_hh_l1"] = layer.params["weight_hh_l1"] * 2  # replaced
+    np.testing.assert_allclose(stepped(), layer.forward(x)[1], atol=1e-6)
+    layer.params["bias_hh_l0"] += 1.0  # in place
+    np.testing.assert_allclose(stepped(), layer.forward(x)[1], atol=1e-6)
+    layer.params = dict(layer.params)  # a plain dict: no version counter
+    layer.params["weight_ih_l0"] = np.zeros_like(layer.params["weight_ih_l0"])
+    np.testing.assert_allclose(stepped(), layer.forward(x)[1], atol=1e-6)
+
+    h = np.zeros((2, 1, layer.hidden_size), dtype=np.float32)  # another batch size
+    np.testing.assert_allclose(layer.step(xs[0][:1], h), layer.forward(x[:1, :1])[1],
+                               atol=1e-6)
+    bad = xs[0][:1].copy()
+    bad[0, 0] = np.nan
+    before = h.copy()
+    with pytest.raises(ValueError, match="x_t contains NaN or inf"):
+        layer.step(bad, h, out=h)
+    np.testing.assert_array_equal(h, before)
