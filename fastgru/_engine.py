@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from numba.core import types as nb_types
-from numba.core.types import WrapperAddressProtocol
 
 try:  # the type key Numba's dispatcher computes for a value (C, ~0.1 us)
     from numba._dispatcher import compute_fingerprint as _type_key
@@ -86,42 +85,21 @@ def _max_block_rows(n_rows: int) -> int:
     return -(-n_rows // _n_blocks(n_rows))
 
 
-class BlockFunction(WrapperAddressProtocol):
-    """A compiled ``*_block`` kernel as a first-class function for
-    :func:`fastgru._kernels.run_parallel` (Numba's wrapper address protocol).
+_BLOCK_ADDRESSES: dict = {}
 
-    Holds the address of the kernel's compiled C wrapper for one signature
-    and the entry point of ``run_parallel`` compiled for it (both from the
-    on-disk cache once warm). The kernel is compiled, or loaded, here.
-    """
 
-    def __init__(self, block_kernel, args):
+def block_kernel_address(block_kernel, args) -> int:
+    """Address of ``block_kernel``'s compiled C wrapper for these arguments'
+    types, for :func:`fastgru._kernels.run_parallel`; the kernel is compiled,
+    or loaded from the cache, on first use."""
+    key = (block_kernel, *map(_type_key, args))
+    address = _BLOCK_ADDRESSES.get(key)
+    if address is None:
         sig = nb_types.none(nb_types.int64, nb_types.int64, *map(numba.typeof, args))
         compiled = block_kernel.get_compile_result(sig)
-        self._address = compiled.library.get_pointer_to_function(
+        address = _BLOCK_ADDRESSES[key] = compiled.library.get_pointer_to_function(
             compiled.fndesc.llvm_cfunc_wrapper_name)
-        self._signature = sig
-        self._kernel = block_kernel  # keeps the compiled code alive
-        self.run = _kernels.run_parallel.compile(
-            (nb_types.FunctionType(sig), nb_types.int64, nb_types.Tuple(sig.args[2:])))
-
-    def __wrapper_address__(self):
-        return self._address
-
-    def signature(self):
-        return self._signature
-
-
-_BLOCK_FUNCTIONS: dict = {}
-
-
-def _block_function(block_kernel, args) -> BlockFunction:
-    """The :class:`BlockFunction` of ``block_kernel`` for these arguments' types."""
-    key = (block_kernel, *map(_type_key, args))
-    fn = _BLOCK_FUNCTIONS.get(key)
-    if fn is None:
-        fn = _BLOCK_FUNCTIONS[key] = BlockFunction(block_kernel, args)
-    return fn
+    return address
 
 
 def _run_blocks(block_kernel, args, n_blocks):
@@ -138,10 +116,10 @@ def _run_blocks(block_kernel, args, n_blocks):
         for block in range(n_blocks):
             block_kernel(block, n_blocks, *args)
         return
-    fn = _block_function(block_kernel, args)
+    address = block_kernel_address(block_kernel, args)
     with _config.parallel_launch_lock:
         numba.set_num_threads(_config.get_num_threads())
-        fn.run(fn, n_blocks, args)
+        _kernels.run_parallel(address, n_blocks, args)
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,

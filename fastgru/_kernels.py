@@ -36,14 +36,16 @@ gradients are then a few large products over all T*B rows
 Each blocked kernel is a serial body for one row block, ``*_block(block,
 n_blocks, ...)`` (its rows from :func:`block_rows`). The engine calls it
 directly when there is one block or one thread, and otherwise hands it to
-:func:`run_parallel`, the one ``prange`` kernel, as a first-class function.
+:func:`run_parallel`, the one ``prange`` kernel, as a function pointer.
 BLAS inside runs single-threaded (the caller limits BLAS to one thread), so
 Numba's threads are the only ones working.
 """
 
 import numpy as np
 from numba import prange
-from numba.extending import register_jitable
+from numba.core import cgutils
+from numba.core import types as nb_types
+from numba.extending import intrinsic, register_jitable
 
 from ._activations import sigmoid, tanh
 from ._config import kernel, parallel_kernel
@@ -543,18 +545,41 @@ def add_into(out, a):
 
 
 # ------------------------------------------------------------ the parallel run
-@parallel_kernel
-def run_parallel(block_fn, n_blocks, args):
-    """``block_fn(block, n_blocks, *args)`` for every block, in parallel.
+@intrinsic
+def _as_block_function(typingctx, address, args):
+    """The compiled C wrapper of a ``*_block`` kernel at ``address`` (an
+    integer) as a first-class function of ``(block, n_blocks, *args)``.
 
-    ``block_fn`` is a compiled ``*_block`` kernel passed as a first-class
-    function (``fastgru._engine.BlockFunction``), so this loop is compiled
-    once per block signature in well under a second. With the blocks called
-    directly, Numba re-optimised each body (and everything it calls) twice
-    more in the parallel wrapper: 15 s of the 30 s that the first forward and
-    backward compiled from an empty cache. The ``prange`` index is typed
-    int64 and later uint64, hence the cast.
+    What Numba builds when it unboxes a first-class function argument, made
+    here from a plain integer: unboxing one per call cost ~5 us. Uses the
+    layout of Numba's FunctionType (``c_addr``, the C wrapper; the others
+    left null, so calls go through it).
     """
+    fn_type = nb_types.FunctionType(nb_types.none(nb_types.int64, nb_types.int64, *args.types))
+
+    def codegen(context, builder, signature, llargs):
+        fn = cgutils.create_struct_proxy(fn_type)(context, builder)  # zero-filled
+        fn.c_addr = builder.inttoptr(llargs[0], context.get_value_type(nb_types.voidptr))
+        return fn._getvalue()
+
+    return fn_type(address, args), codegen
+
+
+@parallel_kernel
+def run_parallel(address, n_blocks, args):
+    """``block(block, n_blocks, *args)`` for every block, in parallel, where
+    ``address`` is the block kernel's compiled C wrapper
+    (``fastgru._engine.block_kernel_address``).
+
+    Calling the block kernel through a function pointer keeps its code out
+    of this one, so this loop compiles once per block signature in well
+    under a second. With the blocks called directly, Numba re-optimised each
+    body (and everything it calls) twice more in a ``prange`` wrapper: 15 s
+    of the 30 s that the first forward and backward compiled from an empty
+    cache. The ``prange`` index is typed int64 and later uint64, hence the
+    cast.
+    """
+    block_fn = _as_block_function(address, args)
     for c in prange(n_blocks):
         block_fn(np.int64(c), n_blocks, *args)
 
