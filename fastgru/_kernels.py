@@ -551,16 +551,17 @@ def _as_block_function(typingctx, address, args):
     integer) as a first-class function of ``(block, n_blocks, *args)``.
 
     What Numba builds when it unboxes a first-class function argument, made
-    here from a plain integer: unboxing one per call cost ~5 us. Uses the
-    layout of Numba's FunctionType (``c_addr``, the C wrapper; the others
-    left null, so calls go through it).
+    here from a plain integer: unboxing one per call cost ~5 us. Numba's
+    FunctionType value is a struct whose first member is the C wrapper's
+    address, which its calls read (the other members, null here, are
+    fallbacks).
     """
     fn_type = nb_types.FunctionType(nb_types.none(nb_types.int64, nb_types.int64, *args.types))
 
     def codegen(context, builder, signature, llargs):
-        fn = cgutils.create_struct_proxy(fn_type)(context, builder)  # zero-filled
-        fn.c_addr = builder.inttoptr(llargs[0], context.get_value_type(nb_types.voidptr))
-        return fn._getvalue()
+        struct_type = context.get_value_type(fn_type)
+        address = builder.inttoptr(llargs[0], struct_type.elements[0])
+        return builder.insert_value(cgutils.get_null_value(struct_type), address, 0)
 
     return fn_type(address, args), codegen
 
