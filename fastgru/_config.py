@@ -1,8 +1,8 @@
 """The one place for Numba compile options and thread control.
 
-Every kernel in fastgru is decorated through :func:`kernel` or
-:func:`parallel_kernel`, so the fastmath flag set and the cache switch are defined
-exactly once.
+Every kernel in fastgru is decorated through :func:`kernel`,
+:func:`inlined_kernel` or :func:`parallel_kernel`, so the fastmath flag set
+and the cache switch are defined exactly once.
 
 The fastmath flags deliberately omit ``nnan`` and ``ninf``: with them LLVM may
 assume that no value is NaN or infinite and silently drop the checks that let a
@@ -45,6 +45,17 @@ def _jit(func, **extra):
 def kernel(func):
     """Compile ``func`` as a serial nopython kernel with fastgru's options."""
     return _jit(func)
+
+
+def inlined_kernel(func):
+    """Compile ``func`` as a kernel that Numba inlines into its callers.
+
+    For the per-step cell only: inlined, the array views it takes and the
+    calls it makes are optimised with the caller's time loop (measured: a
+    batch-1 forward 5-17% faster, batched forwards ~5%), for ~2-3.5 s more of
+    first-forward compile from an empty cache.
+    """
+    return _jit(func, inline="always")
 
 
 def parallel_kernel(func):

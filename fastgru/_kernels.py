@@ -48,7 +48,7 @@ from numba.core import types as nb_types
 from numba.extending import intrinsic, register_jitable
 
 from ._activations import sigmoid, tanh
-from ._config import kernel, parallel_kernel
+from ._config import inlined_kernel, kernel, parallel_kernel
 
 RESET_AFTER = 0
 RESET_BEFORE = 1
@@ -207,7 +207,7 @@ def matmul(a, b, b_t, out, accumulate, scratch):
 # at most a few arrays per loop: LLVM vectorises a loop only when it can prove
 # (or cheaply check at run time) that its stores do not overlap its loads, and
 # a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
-@kernel
+@inlined_kernel
 def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
     """One step for a block of rows: ``h`` (n, H) = cell(``xp``, ``hp``).
 

@@ -17,7 +17,7 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
     reaches every variant's code; the serial (batch 1, ``step``) and the
     batch-parallel paths are both run, and the parallel large products. With
     the on-disk cache warm this takes well under a second; in a fresh
-    environment, about 14 s for the first dtype (7 s more with ``training``).
+    environment, about 16 s for the first dtype (7 s more with ``training``).
 
     Parameters
     ----------
