@@ -399,7 +399,7 @@ class GRU:
                      and out.dtype == cache.dtype and out.flags.c_contiguous)):
             if out is None:
                 out = np.empty(cache.h_shape, dtype=cache.dtype)
-            args = (cache.mode, x_t, h, out, *cache.weights)
+            args = (cache.mode, x_t, h, out, *cache.kernel_args)
         else:
             args = self._step_args(x_t, h, out)
         if not _kernels.step_layers(*args):
@@ -441,7 +441,7 @@ class GRU:
                 or cache.version != version or version is None
                 and any(a is not params[name] for a, name in cache.used)):
             cache = local.step = _StepCache(self, shape[1])
-        return (cache.mode, x_t, h, out, *cache.weights)
+        return (cache.mode, x_t, h, out, *cache.kernel_args)
 
     # ----------------------------------------------------------- state dicts
     def state_dict(self) -> dict:
@@ -601,11 +601,12 @@ class GRU:
 
 class _StepCache:
     """What :meth:`GRU.step` reuses across calls in one thread, for one batch
-    size: the weights' tuples, the kernel's scratch, and what the serving
-    call's arrays must match. ``params`` and its ``version`` tell when an
-    array was replaced (a plain dict has no version: ``used`` is compared)."""
+    size: the kernel's arguments besides x, h and out (the weights' tuples
+    and its scratch), and the shapes and dtype the serving call's arrays
+    must have. ``params`` and its ``version`` tell when an array was
+    replaced (a plain dict has no version: ``used`` is compared)."""
 
-    __slots__ = ("params", "version", "used", "mode", "weights", "x_shape", "h_shape",
+    __slots__ = ("params", "version", "used", "mode", "kernel_args", "x_shape", "h_shape",
                  "dtype")
 
     def __init__(self, layer, batch: int):
@@ -619,7 +620,7 @@ class _StepCache:
         self.used = [(c[name], name + layer._suffix(k, 0))
                      for k, c in enumerate(cells) for name in c]
         self.mode = v.mode
-        self.weights = (
+        self.kernel_args = (  # after x, h and out
             tuple(c["weight_ih"] for c in cells),
             tuple(c["weight_hh"] for c in cells),
             tuple(b[0] for b in biases),
