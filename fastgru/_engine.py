@@ -148,7 +148,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
         h_last[:] = h0
     U = cell["weight_hh"]
     n_blocks = _n_blocks(B)
-    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=-(-B // n_blocks))
+    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=_max_block_rows(B))
     if training:
         # padded steps are skipped: they keep finite values (see buffer) that
         # the weight products multiply by zero gradients
@@ -188,18 +188,16 @@ def _transposed_blocks(mode, U, H, blas, rows):
     when a block of ``rows`` rows will read them; otherwise 0-row arrays
     stand in. RESET_AFTER multiplies by all of ``U`` at once (its first result).
     """
-    n_gate = H if mode == _kernels.MGU else (
-        U.shape[0] if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES) else 2 * H)
+    if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES):
+        n_gate = U.shape[0]  # all of U (BIAS_GATES' U holds U_n alone)
+    else:
+        n_gate = H if mode == _kernels.MGU else 2 * H
     if _kernels.blas_small(rows, n_gate, H) != blas:
         empty = U[:0]
         return empty, empty
-    if mode == _kernels.RESET_AFTER:
-        gate_rows, cand_rows = U, U[2 * H :]
-    elif mode == _kernels.BIAS_GATES:
-        gate_rows = cand_rows = U
-    else:
-        gate_rows, cand_rows = U[:n_gate], U[n_gate:]
-    return np.ascontiguousarray(gate_rows.T), np.ascontiguousarray(cand_rows.T)
+    # the candidate's rows are U's last H in every mode (all of U for BIAS_GATES)
+    return (np.ascontiguousarray(U[:n_gate].T),
+            np.ascontiguousarray(U[U.shape[0] - H :].T))
 
 
 # BPTT adds each step's weight gradients at once, while the step's rows are in
