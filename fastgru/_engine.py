@@ -1,8 +1,9 @@
 """Orchestration of one layer and direction: big products around the kernels.
 
 The input projection of all time steps is one blocked matrix product before
-the recurrence, and the weight gradients are a few blocked products over all
-T*B rows after BPTT; only the recurrence itself steps through time. Inputs here
+the recurrence; only the recurrence itself steps through time. BPTT adds the
+weight gradients chunk by chunk of steps (:func:`_chunk_steps`), or leaves
+them to a few blocked products over all T*B rows after the loop. Inputs here
 are already validated, time-major and C-contiguous in the layer's dtype. The
 caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 """
@@ -200,23 +201,28 @@ def _transposed_blocks(mode, U, H, blas, rows):
             np.ascontiguousarray(U[U.shape[0] - H :].T))
 
 
-# BPTT adds each step's weight gradients at once, while the step's rows are in
-# cache, when the gradients of all steps (T*B*G*H) would take more than this
-# and each block has enough rows for efficient per-step products that stay in
-# BLAS's small-matrix path: large batches of small hidden sizes, where the
-# large products after the time loop are memory-bound (measured: a training
-# step at batch 256, hidden 32 in 0.62x the time). Otherwise the weight
-# gradients are a few large products after the time loop.
-_FUSE_MIN_BYTES = 1 << 20
-_FUSE_MIN_ROWS = 32
+# BPTT adds the weight gradients of every chunk of steps as soon as the chunk
+# is done, while its rows are in cache, in products of about this many rows
+# (single-threaded BLAS reaches 70-100 GFLOP/s from ~128 rows, measured). The
+# alternative, a few large products over all T*B rows after the time loop,
+# reads every gradient back from memory: at batch 64, hidden 128 (T*B*G*H*4
+# bytes: 10 MB per array) the products ran at 95-130 GFLOP/s in a training
+# step and 155-175 on data in cache, and the whole step takes 0.9x the time
+# in chunks. Each chunk also reads and writes the block's weight-gradient
+# sums: chunks pay only while those stay in cache (hidden 512, input 256:
+# 4.7 MB, and the step took 1.03x the time in chunks).
+_CHUNK_ROWS = 128
+_CHUNK_MAX_GRAD_BYTES = 1 << 20
 
 
-def _fused_weight_grads(T, B, gh, H, itemsize) -> bool:
-    """Whether BPTT adds the weight gradients step by step (large batches of
-    small hidden sizes: memory-bound, and each step's products are efficient)."""
-    rows = _max_block_rows(B)
-    return (rows >= _FUSE_MIN_ROWS and T * B * gh * itemsize >= _FUSE_MIN_BYTES
-            and _kernels.blas_small(rows, gh, H))
+def _chunk_steps(T, B, weight_elements, itemsize) -> int:
+    """Steps per chunk of BPTT's weight gradients (``_kernels.backward_block``),
+    or 0 for large products after the time loop. Those are taken when the
+    gradients of the weights (``weight_elements``) are large, or when there
+    is one row block (batch 1): then they split over every thread."""
+    if _n_blocks(B) == 1 or weight_elements * itemsize > _CHUNK_MAX_GRAD_BYTES:
+        return 0
+    return min(T, -(-_CHUNK_ROWS // _max_block_rows(B)))
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
@@ -238,27 +244,39 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     col0 = gh - GW  # weight_ih feeds the last row blocks
     dw = _kernels.dhh_width(mode, H)
     n_blocks = _n_blocks(B)
-    fused = _fused_weight_grads(T, B, gh, H, dy.itemsize)
-    steps = 1 if fused else T
-    dxp = buffer(workspace, "dxp", (steps, B, gh), dtype)
-    dhh = buffer(workspace, "dhh", (steps, B, dw), dtype)
-    dh = dh_last.copy()
-    nb = n_blocks if fused else 0  # the per-block partial sums of the fused path
+    chunk = _chunk_steps(T, B, W.size + U.size, dy.itemsize)
     # every path writes all of dx (padded steps: zeros)
     dx = buffer(workspace, (key, "dx"), (T, B, I), dtype)
+    x_tm = cache.x2d.reshape(T, B, I)
+    if chunk:
+        rows = chunk * _max_block_rows(B)
+        dxp = buffer(workspace, "dxp", (n_blocks, rows, gh), dtype)
+        dhh = buffer(workspace, "dhh", (n_blocks, rows, dw), dtype)
+        aux_width = 0 if mode == _kernels.RESET_AFTER else H
+        # the rows of x, hprev, aux and dx, and scratch (kernel's docstring);
+        # keyed by width too, as the first layer's input width differs
+        widths = (I, H, aux_width, I, GW if col0 else 0, aux_width)
+        stage = tuple(buffer(workspace, ("stage", i, w), (n_blocks, rows, w), dtype)
+                      for i, w in enumerate(widths))
+        nb = n_blocks  # the per-block partial sums
+    else:
+        dxp = buffer(workspace, "dxp", (T, B, gh), dtype)
+        dhh = buffer(workspace, "dhh", (T, B, dw), dtype)
+        stage = (np.empty((0, 0, 0), dtype=dtype),) * 6
+        nb = 0
+    dh = dh_last.copy()
     g_w, g_xs = np.empty((nb, GW, I), dtype=dtype), np.empty((nb, GW), dtype=dtype)
     g_uh, g_hs = np.empty((nb, dw, H), dtype=dtype), np.empty((nb, dw), dtype=dtype)
     g_uc = np.empty((nb, H, H), dtype=dtype)
-    x_tm = cache.x2d.reshape(T, B, I)
     _run_blocks(
         _kernels.backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, blas=False, rows=_max_block_rows(B)), dy,
-         lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, fused,
-         dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc),
+         lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, chunk,
+         dxp, dhh, dh, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
         n_blocks,
     )
     R = T * B
-    if fused:
+    if chunk:
         dW, x_sums = g_w.sum(axis=0), g_xs.sum(axis=0)
         dU_gates, dhh_sums, dU_cand = g_uh.sum(axis=0), g_hs.sum(axis=0), g_uc.sum(axis=0)
     else:

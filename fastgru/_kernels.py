@@ -28,10 +28,11 @@ time-major slices, then the gate arithmetic in loops that LLVM vectorises. The
 forward pass stores the gate activations (``gates``), the previous state
 (``hprev``) and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
 RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
-recomputes no product. BPTT returns the gradient of every step's
+recomputes no product. BPTT computes the gradient of every step's
 pre-activations (``dxp``) and of the recurrent products (``dhh``); the weight
-gradients are then a few large products over all T*B rows
-(:func:`weight_grad_block`).
+gradients are products of these with the steps' inputs, either every few
+steps inside BPTT (:func:`chunk_weight_grads`) or as a few large products
+over all T*B rows after it (:func:`weight_grad_block`).
 
 Each blocked kernel is a serial body for one row block, ``*_block(block,
 n_blocks, ...)`` (its rows from :func:`block_rows`). The engine calls it
@@ -430,15 +431,23 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates,
-                   aux, x, W, fused, dxp, dhh, dh, dx, g_w, g_xs, g_uh, g_hs, g_uc):
+                   aux, x, W, chunk, dxp, dhh, dh, dx, x_c, hp_c, aux_c, dx_c, scratch_w,
+                   scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
-    Without ``fused``, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
-    ...); padded steps leave them at zero. With ``fused``, ``dxp`` and ``dhh``
-    hold one step (1, B, ...) and each step adds its share of the weight
-    gradients at once, while its rows are in cache (:func:`step_weight_grads`),
-    and writes ``dx``: large batches of small hidden sizes otherwise stream
-    these arrays through memory twice more.
+    With ``chunk`` 0, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
+    ...), for the caller's large products after the loop; padded steps leave
+    them at zero. With ``chunk`` k > 0, ``dxp[block]`` and ``dhh[block]``
+    (k*n, ...) collect k steps of this block's n rows, and each full chunk
+    adds its share of the weight gradients to ``g_*[block]`` and writes its
+    ``dx`` while its rows are still in cache (:func:`chunk_weight_grads`):
+    after the loop, the T*B rows of every gradient come back from memory
+    (products a quarter to a third slower, measured). ``x_c``, ``hp_c``, ``aux_c`` and ``dx_c``
+    (n_blocks, k*n, width) collect the chunk's rows of ``x``, ``hprev``,
+    ``aux`` (other modes than RESET_AFTER) and ``dx``; ``scratch_w`` and
+    ``scratch_h`` take the columns of ``dxp`` of ``weight_ih`` ("gru1-3")
+    and of the candidate (other modes than RESET_AFTER). Unused ones may be
+    empty.
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = dy.shape[0]
@@ -452,22 +461,23 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
     dh_c = dh[r0:r1]
     lens = lengths[r0:r1]
     max_len = lens.max()
-    # the fused path's scratch (empty otherwise)
-    scratch_w = np.empty((n if fused else 0, W.shape[0]), dtype=dt)
-    products = (np.empty(g_w.shape[1:] if fused else (0, 0), dtype=dt),
-                np.empty(g_uh.shape[1:] if fused else (0, 0), dtype=dt),
-                np.empty(g_uc.shape[1:] if fused else (0, 0), dtype=dt))
-    if fused:
+    # the chunked path's per-block rows, and the steps they came from
+    steps = np.empty(chunk, dtype=np.int64)
+    products = (np.empty(g_w.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
+                np.empty(g_uh.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
+                np.empty(g_uc.shape[1:] if chunk > 0 else (0, 0), dtype=dt))
+    stage = (x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h)
+    if chunk > 0:
         g_w[block] = 0.0
         g_xs[block] = 0.0
         g_uh[block] = 0.0
         g_hs[block] = 0.0
         g_uc[block] = 0.0
+    filled = 0  # steps in the current chunk
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        k = 0 if fused else t
         if t >= max_len:
-            if fused:
+            if chunk > 0:
                 dx[t, r0:r1] = 0.0
             else:
                 dxp[t, r0:r1] = 0.0
@@ -479,29 +489,64 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
                 dh_i, dy_i = dh_c[i], dy[t, r0 + i]
                 for j in range(H):
                     dh_i[j] += dy_i[j]
+        if chunk > 0:
+            o = filled * n
+            dxp_t, dhh_t = dxp[block, o : o + n], dhh[block, o : o + n]
+        else:
+            dxp_t, dhh_t = dxp[t, r0:r1], dhh[t, r0:r1]
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
-                      dh_c, active, dxp[k, r0:r1], dhh[k, r0:r1], dhp, d_1, tmp)
+                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp)
         dh_c[:] = dhp
-        if fused:
-            step_weight_grads(mode, dxp[k, r0:r1], dhh[k, r0:r1], x[t, r0:r1],
-                              hprev[t, r0:r1], aux[t, r0:r1], W, dx[t, r0:r1], g_w[block],
-                              g_xs[block], g_uh[block], g_hs[block], g_uc[block], scratch_w,
-                              tmp, products)
+        if chunk == 1:  # the step's rows in place: nothing to collect
+            chunk_weight_grads(mode, dxp_t, dhh_t, x[t, r0:r1], hprev[t, r0:r1],
+                               aux[t, r0:r1], W, dx[t, r0:r1], g_w[block], g_xs[block],
+                               g_uh[block], g_hs[block], g_uc[block], scratch_w[block, :n],
+                               scratch_h[block, :n], products)
+        elif chunk > 1:
+            x_c[block, o : o + n] = x[t, r0:r1]
+            hp_c[block, o : o + n] = hprev[t, r0:r1]
+            if mode != RESET_AFTER:
+                aux_c[block, o : o + n] = aux[t, r0:r1]
+            steps[filled] = t
+            filled += 1
+            if filled == chunk:
+                _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, dx, g_w,
+                             g_xs, g_uh, g_hs, g_uc, products)
+                filled = 0
+    if filled > 0:
+        _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, dx, g_w, g_xs,
+                     g_uh, g_hs, g_uc, products)
 
 
 @kernel
-def step_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, g_uc,
-                      scratch_w, scratch_h, products):
-    """One step's share of the weight and bias gradients, and its ``dx``.
+def _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, dx, g_w, g_xs, g_uh,
+                 g_hs, g_uc, products):
+    """The weight gradients and ``dx`` of a chunk's first ``filled`` steps."""
+    rows = filled * n
+    x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
+    chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], x_c[block, :rows],
+                       hp_c[block, :rows], aux_c[block, :rows], W, dx_c[block, :rows],
+                       g_w[block], g_xs[block], g_uh[block], g_hs[block], g_uc[block],
+                       scratch_w[block, :rows], scratch_h[block, :rows], products)
+    for k in range(filled):
+        dx[steps[k], r0 : r0 + n] = dx_c[block, k * n : (k + 1) * n]
+
+
+@kernel
+def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, g_uc,
+                       scratch_w, scratch_h, products):
+    """A chunk of rows' share of the weight and bias gradients, and its ``dx``.
 
     Adds ``dxp[:, col0:].T @ x`` to ``g_w`` (``weight_ih`` feeds the last
     ``W.shape[0]`` columns), ``dhh.T @ hp`` to ``g_uh`` (U's gate rows; all of
     U for RESET_AFTER), ``dxp[:, cand].T @ aux`` to ``g_uc`` (the candidate's
     rows of U for the other modes), the column sums of ``dxp[:, col0:]`` and
     ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W``.
-    ``products`` is a tuple of scratch arrays shaped like ``g_w``, ``g_uh``
-    and ``g_uc``: each product lands there before it is added (the same
-    ``np.dot`` forms as the rest of the kernels, so nothing new compiles).
+    ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
+    of ``dxp`` that BLAS needs contiguous. ``products`` is a tuple of scratch
+    arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``: each product lands
+    there before it is added (the same ``np.dot`` forms as the rest of the
+    kernels, so nothing new compiles).
     """
     n, GH = dxp.shape
     H = hp.shape[1]

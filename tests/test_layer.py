@@ -64,16 +64,16 @@ def test_ragged_list_equals_padded_with_lengths():
         np.testing.assert_allclose(h1[:, 0], h_pad[:, i], atol=1e-14)
 
 
-@pytest.mark.parametrize("paths", ["default", "split-products-fused-grads"])
+@pytest.mark.parametrize("paths", ["default", "split-products-short-chunks"])
 @pytest.mark.parametrize("variant", ["torch", "cho", "mgu"])
 def test_thread_count_does_not_change_results(monkeypatch, variant, paths):
-    if paths != "default":  # every large product in 2 blocks, weight gradients inside BPTT
+    if paths != "default":  # every large product in 2 blocks, BPTT's chunks 2 steps long
         from fastgru import _engine
 
         monkeypatch.setattr(_engine, "_MIN_MACS_PER_BLOCK", 1)
-        monkeypatch.setattr(_engine, "_FUSE_MIN_BYTES", 0)
-        monkeypatch.setattr(_engine, "_FUSE_MIN_ROWS", 1)
+        monkeypatch.setattr(_engine, "_CHUNK_ROWS", 8)
         assert _engine._product_blocks(35, 1) == _engine._n_blocks(35)
+        assert _engine._chunk_steps(5, 7, 10, 4) == 2
     layer, x, h0, lengths = make_layer_and_inputs(variant, "float32", 2, True, True, batch=7)
     fastgru.set_num_threads(1)
     y1, h1 = layer.forward(x, h0, lengths=lengths, training=True)

@@ -48,17 +48,33 @@ def test_matches_reference_in_every_product_routine(variant, batch, hidden):
                              input_size=5, hidden=hidden)
 
 
+# BPTT's weight gradients (fastgru._engine._chunk_steps), forced on the small
+# sizes here (batch 3 in 2 row blocks of 1 and 2 rows, 5 steps): chunk rows
+# -> steps per chunk. Rows of lengths 2 and 1 make one block skip its last
+# three steps, so chunks start part-way and the last one is short.
+CHUNKINGS = {
+    "products-after-loop": None,  # _chunk_steps -> 0
+    "chunks-of-1-step": 1,
+    "chunks-of-2-steps": 4,
+    "one-chunk": 256,
+}
+
+
+@pytest.mark.parametrize("chunking", CHUNKINGS)
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_fused_weight_gradients_match_reference(monkeypatch, variant, dtype, bidirectional):
-    """BPTT's step-by-step weight gradients (used for large batches of small
-    hidden sizes) against the reference, forced on small sizes here."""
-    from fastgru import _engine
+def test_weight_gradients_every_chunking_match_reference(monkeypatch, variant, dtype,
+                                                         bidirectional, chunking):
+    from fastgru import _config, _engine
 
-    monkeypatch.setattr(_engine, "_FUSE_MIN_BYTES", 0)
-    monkeypatch.setattr(_engine, "_FUSE_MIN_ROWS", 1)
-    assert _engine._fused_weight_grads(5, 3, 9, 3, 8)
+    monkeypatch.setattr(_config, "MAX_BLOCKS", 2)
+    rows = CHUNKINGS[chunking]
+    if rows is None:
+        monkeypatch.setattr(_engine, "_chunk_steps", lambda *sizes: 0)
+    else:
+        monkeypatch.setattr(_engine, "_CHUNK_ROWS", rows)
+        assert _engine._chunk_steps(5, 3, 4 * 3 * 6, 8) == {1: 1, 4: 2, 256: 5}[rows]
     _check_against_reference(variant, dtype, 2, bidirectional, True)
 
 
