@@ -31,6 +31,24 @@ CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
 
 
+def _vector_bytes() -> int:
+    """Bytes of one SIMD register that the product kernel's tiles fill: 64
+    where the CPU has AVX-512, else 32 (AVX2; LLVM splits the vectors on
+    narrower machines). 32 too when the user chose Numba's target CPU."""
+    if numba.config.CPU_NAME:
+        return 32
+    try:
+        import llvmlite.binding as llvm
+
+        return 64 if llvm.get_host_cpu_features().get("avx512f") else 32
+    except Exception:  # pragma: no cover - no host feature query
+        return 32
+
+
+#: See :func:`_vector_bytes`; read by ``fastgru._kernels.gemm_nn``.
+VECTOR_BYTES = _vector_bytes()
+
+
 def _jit(func, **extra):
     try:
         return numba.njit(**_OPTIONS, **extra)(func)

@@ -74,7 +74,8 @@ def compile_large_products(dtype) -> None:
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
-    _run_blocks(_kernels.project_block, (a, W, np.zeros(width, dtype=dtype), out), n_blocks)
+    _run_blocks(_kernels.project_block, (a, W, np.ascontiguousarray(W.T),
+                                         np.zeros(width, dtype=dtype), out), n_blocks)
     _run_blocks(_kernels.matmul_block, (out, W, a), n_blocks)
     _run_blocks(_kernels.weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
@@ -139,8 +140,11 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     b_hn = np.empty(H, dtype=dtype)
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
-    _run_blocks(_kernels.project_block, (x2d, cell["weight_ih"], xbias, xproj),
-                _product_blocks(T * B, x2d.shape[1] * xbias.shape[0]))
+    W = cell["weight_ih"]
+    W_t = (np.ascontiguousarray(W.T) if _kernels.project_tiled(W.shape[1])
+           else np.empty((0, 0), dtype=dtype))
+    _run_blocks(_kernels.project_block, (x2d, W, W_t, xbias, xproj),
+                _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     if h0 is None:
@@ -149,7 +153,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
         h_last[:] = h0
     U = cell["weight_hh"]
     n_blocks = _n_blocks(B)
-    U_t = _transposed_blocks(variant.mode, U, H, blas=True, rows=_max_block_rows(B))
+    U_t = _transposed_blocks(variant.mode, U, H, forward=True, rows=_max_block_rows(B))
     if training:
         # padded steps are skipped: they keep finite values (see buffer) that
         # the weight products multiply by zero gradients
@@ -180,20 +184,20 @@ def _weight_grad(d, col0, col1, inp):
     return partial.sum(axis=0), sums.sum(axis=0)
 
 
-def _transposed_blocks(mode, U, H, blas, rows):
+def _transposed_blocks(mode, U, H, forward, rows):
     """Contiguous transposes of ``U``'s gate rows and candidate rows, or empty.
 
-    The recurrent products (``_kernels.matmul``) run in BLAS on ``x @ U.T``
-    (forward: ``blas=True``) or ``dx @ U`` (BPTT: ``blas=False``), and
-    otherwise in ``gemm_nt`` on the other layout. The transposes are made only
-    when a block of ``rows`` rows will read them; otherwise 0-row arrays
-    stand in. RESET_AFTER multiplies by all of ``U`` at once (its first result).
+    The recurrent products (``_kernels.matmul``) of blocks of ``rows`` rows
+    read ``x @ U.T`` (``forward``) or ``dx @ U`` (BPTT) in the layout
+    ``_kernels.reads_b`` asks for; only where that is the transposed one are
+    the transposes made, and otherwise 0-row arrays stand in. RESET_AFTER
+    multiplies by all of ``U`` at once (its first result).
     """
     if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES):
         n_gate = U.shape[0]  # all of U (BIAS_GATES' U holds U_n alone)
     else:
         n_gate = H if mode == _kernels.MGU else 2 * H
-    if _kernels.blas_small(rows, n_gate, H) != blas:
+    if _kernels.reads_b(rows) != forward:
         empty = U[:0]
         return empty, empty
     # the candidate's rows are U's last H in every mode (all of U for BIAS_GATES)
@@ -270,7 +274,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     g_uc = np.empty((nb, H, H), dtype=dtype)
     _run_blocks(
         _kernels.backward_block,
-        (mode, U, *_transposed_blocks(mode, U, H, blas=False, rows=_max_block_rows(B)), dy,
+        (mode, U, *_transposed_blocks(mode, U, H, forward=False, rows=_max_block_rows(B)), dy,
          lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, chunk,
          dxp, dhh, dh, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
         n_blocks,

@@ -22,8 +22,8 @@ Four cell *modes* cover the six public variants (see :mod:`fastgru._variants`):
 
 Batch rows are independent, so a sequence kernel takes a block of rows and
 runs it through all time steps; each step does the block's recurrent product
-as one matrix product (``(rows, H) @ (H, G*H)``, :func:`matmul`: OpenBLAS's
-small-matrix path or the register-blocked :func:`gemm_nt`) on contiguous
+as one matrix product (``(rows, H) @ (H, G*H)``, :func:`matmul`: the tiles
+of :func:`gemm_nn`, or :func:`gemm_nt` for a single row) on contiguous
 time-major slices, then the gate arithmetic in loops that LLVM vectorises. The
 forward pass stores the gate activations (``gates``), the previous state
 (``hprev``) and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
@@ -43,11 +43,13 @@ Numba's threads are the only ones working.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import prange
 from numba.core import cgutils
 from numba.core import types as nb_types
 from numba.extending import intrinsic, register_jitable
 
+from . import _config
 from ._activations import sigmoid, tanh
 from ._config import inlined_kernel, kernel, parallel_kernel
 
@@ -68,11 +70,12 @@ ACCUMULATE = np.bool_(True)
 def gemm_nt(a, b, out, accumulate):
     """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k), ``out`` (m, n).
 
-    The recurrent product of one step: a few rows times a weight matrix.
-    Register-blocked over 4 rows of ``a`` and 2 rows of ``b`` (each load feeds
-    several FMAs; the k loops vectorise), it runs at ~90 GFLOP/s per core
-    where single-threaded OpenBLAS reaches 35-70 for these shapes, and unlike
-    OpenBLAS it takes no lock, so row blocks on several threads scale.
+    The products that read the weights as stored, without a transposed copy:
+    a single row (batch 1), and the streaming step (:func:`step_layers`,
+    whose weights may change between calls). Register-blocked over 4 rows of
+    ``a`` and 2 rows of ``b`` (each load feeds several FMAs; the k loops
+    vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles, as
+    each output needs a horizontal sum of a vector.
     """
     m, k = a.shape
     n = b.shape[0]
@@ -153,29 +156,160 @@ def gemm_nt(a, b, out, accumulate):
         i += 1
 
 
-# The products of a time step (a block of rows times a weight matrix) run in
-# OpenBLAS's small-matrix path where it applies: up to 1M multiply-adds per
-# call it reads the operands in place, without packing, at 75-115 GFLOP/s
-# single-threaded here for 2 rows or more (AMD Zen 4/5, float32; float64
-# about half), 1.5-3x gemm_nt. Beyond that gemm_nt wins over the forward and
-# backward passes as a whole (measured): OpenBLAS's packed path packs the
-# weights on every call, and cutting a block into small calls costs more
-# than it gains.
-BLAS_SMALL_MACS = 1 << 20
+# ------------------------------------------------- the per-step product, tiled
+@intrinsic
+def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec):
+    """``out[i:i+rows, j:j+w] = a[i:i+rows] @ b[:, j:j+w]`` for 2-D ``a`` (m,
+    k), ``b`` (k, n) and ``out`` (m, n) with contiguous rows (not checked
+    here: :func:`gemm_nn` does), where ``w`` is ``n_vec`` SIMD vectors of
+    columns (``rows`` and ``n_vec`` are literals).
+
+    Written in LLVM IR: the ``rows * n_vec`` accumulators are vector values
+    that stay in registers across the ``k`` loop, and each step broadcasts
+    one element of every row of ``a`` against ``n_vec`` vectors of a row of
+    ``b`` (an outer product: no horizontal sums). Numba's loops could not
+    say this.
+    """
+    if not isinstance(rows, nb_types.IntegerLiteral) or not isinstance(
+            n_vec, nb_types.IntegerLiteral):
+        return None
+    n_rows, n_vecs = rows.literal_value, n_vec.literal_value
+    sig = nb_types.none(a, b, out, nb_types.intp, nb_types.intp, rows, n_vec)
+
+    def codegen(context, builder, signature, args):
+        arr_a, arr_b, arr_out = (context.make_array(ty)(context, builder, v)
+                                 for ty, v in zip(signature.args[:3], args[:3]))
+        i0, j0 = args[3], args[4]
+        scalar = context.get_data_type(signature.args[0].dtype)
+        lanes = _config.VECTOR_BYTES // context.get_abi_sizeof(scalar)
+        vec = ir.VectorType(scalar, lanes)
+        index = ir.IntType(64)
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec] * 3),
+            f"llvm.fma.v{lanes}f{8 * context.get_abi_sizeof(scalar)}")
+        def const(v):
+            return ir.Constant(index, v)
+
+        def row_stride(arr):  # in elements (rows are contiguous: see gemm_nn)
+            return builder.sdiv(builder.extract_value(arr.strides, 0),
+                                const(context.get_abi_sizeof(scalar)))
+
+        k = builder.extract_value(arr_a.shape, 1)
+        lda, ldb, ldo = row_stride(arr_a), row_stride(arr_b), row_stride(arr_out)
+
+        def vector_at(ptr, offset):
+            return builder.bitcast(builder.gep(ptr, [offset]), vec.as_pointer())
+
+        accs = [[cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                 for _ in range(n_vecs)] for _ in range(n_rows)]
+        a_rows = [builder.gep(arr_a.data, [builder.mul(builder.add(i0, const(r)), lda)])
+                  for r in range(n_rows)]
+        b_cols = builder.gep(arr_b.data, [j0])
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        with cgutils.for_range(builder, k) as loop:
+            kk = loop.index
+            b_row = builder.gep(b_cols, [builder.mul(kk, ldb)])
+            b_vecs = [builder.load(vector_at(b_row, const(c * lanes)), align=1)
+                      for c in range(n_vecs)]
+            for r in range(n_rows):
+                a_rk = builder.load(builder.gep(a_rows[r], [kk]))
+                a_vec = builder.insert_element(ir.Constant(vec, ir.Undefined), a_rk,
+                                               ir.Constant(ir.IntType(32), 0))
+                a_vec = builder.shuffle_vector(a_vec, ir.Constant(vec, ir.Undefined), splat)
+                for c in range(n_vecs):
+                    acc = accs[r][c]
+                    builder.store(builder.call(fma, [a_vec, b_vecs[c], builder.load(acc)]), acc)
+        for r in range(n_rows):
+            out_row = builder.gep(arr_out.data,
+                                  [builder.add(builder.mul(builder.add(i0, const(r)), ldo), j0)])
+            for c in range(n_vecs):
+                builder.store(builder.load(accs[r][c]), vector_at(out_row, const(c * lanes)),
+                              align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@register_jitable
+def _tile_strip(a, b, out, j, n_vec):
+    """``out[:, j:j+w] = a @ b[:, j:j+w]`` (``w``: ``n_vec`` vectors), in
+    tiles of 4 rows and a last one of 1-3."""
+    m = a.shape[0]
+    i = 0
+    while i + 4 <= m:
+        _fma_tile(a, b, out, i, j, 4, n_vec)
+        i += 4
+    if m - i == 3:
+        _fma_tile(a, b, out, i, j, 3, n_vec)
+    elif m - i == 2:
+        _fma_tile(a, b, out, i, j, 2, n_vec)
+    elif m - i == 1:
+        _fma_tile(a, b, out, i, j, 1, n_vec)
+
+
+# Rows of ``a`` per pass over the column strips of gemm_nn (large products).
+GEMM_BLOCK_ROWS = 64
+
+
+@kernel
+def gemm_nn(a, b, out):
+    """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+
+    The recurrent product of one time step: a block of rows times a weight
+    matrix. Tiles of 4 rows by 2 SIMD vectors of columns (:func:`_fma_tile`)
+    run at 105-117 GFLOP/s per core on this project's shapes (AMD Zen 4,
+    float32, hidden 64-256, 2-128 rows), where single-threaded OpenBLAS
+    reaches 35-115 and the former k-vectorised kernel 40-110. Columns that do
+    not fill a last strip are covered by a strip shifted left to end at
+    column n, which recomputes a few columns to the same values; fewer
+    columns than one vector take a plain loop.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    if a.strides[1] != a.itemsize or b.strides[1] != b.itemsize or out.strides[1] != out.itemsize:
+        raise ValueError("gemm_nn needs arrays with contiguous rows")
+    lanes = _config.VECTOR_BYTES // a.itemsize
+    if n < lanes:
+        for i in range(m):
+            out_i, a_i = out[i], a[i]
+            out_i[:] = 0.0
+            for kk in range(k):
+                a_ik, b_k = a_i[kk], b[kk]
+                for jj in range(n):
+                    out_i[jj] += a_ik * b_k[jj]
+        return
+    width = 2 * lanes if n >= 2 * lanes else lanes
+    for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of a stays in cache across strips
+        a_i, out_i = a[i0 : i0 + GEMM_BLOCK_ROWS], out[i0 : i0 + GEMM_BLOCK_ROWS]
+        for j in range(0, n - width + 1, width):
+            if width == 2 * lanes:
+                _tile_strip(a_i, b, out_i, j, 2)
+            else:
+                _tile_strip(a_i, b, out_i, j, 1)
+        if n % width:
+            if width == 2 * lanes:
+                _tile_strip(a_i, b, out_i, n - width, 2)
+            else:
+                _tile_strip(a_i, b, out_i, n - width, 1)
+
+
 # A single row times weights larger than L2 (hidden sizes above ~400): BLAS's
 # matrix-vector product streams them twice as fast as gemm_nt.
 GEMV_MIN_MACS = 1 << 19
 
 
 @register_jitable
-def blas_small(m, n, k):
-    """Whether an (m, k) @ (k, n) product runs in BLAS (else in gemm_nt).
+def reads_b(m):
+    """Whether an (m, k) @ (k, n) product of :func:`matmul` reads ``b`` (k,
+    n), in :func:`gemm_nn`, or ``b_t`` (n, k). Plain Python too: the engine
+    asks it which weight layouts to prepare.
 
-    Plain Python too: the engine asks it which weight layouts to prepare.
-    A single row stays in gemm_nt: BLAS is only ~10% faster there, less than
-    the transposed copy of the weights costs a short sequence.
+    A single row reads ``b_t``, in :func:`gemm_nt`'s row loop or BLAS's
+    matrix-vector product: against weights in L2 the tile's one row is
+    bound by loading ``b`` (measured at hidden 128: 36 GFLOP/s, gemm_nt 58),
+    and the transposed copy of the weights would cost a short sequence more.
     """
-    return m >= 2 and m * n * k <= BLAS_SMALL_MACS
+    return m >= 2
 
 
 @kernel
@@ -183,10 +317,10 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
-    own contiguously; :func:`blas_small` picks the routine (and a single row
+    own contiguously; :func:`reads_b` picks the routine (and a single row
     against large weights takes BLAS's matrix-vector product on ``b_t``).
     Either may be empty (0 rows) where the caller knows it will not be read;
-    then the routine of the other runs. ``scratch`` (m, n) receives a BLAS
+    then the routine of the other runs. ``scratch`` (m, n) receives a
     product before it is added to ``out`` when ``accumulate``.
     """
     m, k = a.shape
@@ -194,8 +328,8 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     target = scratch if accumulate else out
     if m == 1 and b_t.shape[0] > 0 and n * k >= GEMV_MIN_MACS:
         np.dot(b_t, a[0], target[0])
-    elif b.shape[0] > 0 and (b_t.shape[0] == 0 or blas_small(m, n, k)):
-        np.dot(a, b, target)
+    elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
+        gemm_nn(a, b, target)
     else:
         gemm_nt(a, b_t, out, accumulate)
         return
@@ -639,29 +773,40 @@ def block_rows(n_rows, block, n_blocks):
 
 
 @kernel
-def project_block(block, n_blocks, x2d, W, xbias, out):
+def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
     """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
 
-    ``W`` feeds the last ``W.shape[0]`` columns (the variants "gru1-3" have an
-    input weight for the candidate only).
+    ``W`` (GW, I) is ``weight_ih``, and ``W_t`` its contiguous transpose
+    for :func:`gemm_nn` where :func:`project_tiled` says so, else empty
+    (then BLAS runs). ``W`` feeds the last GW columns (the variants "gru1-3"
+    have an input weight for the candidate only).
     """
     r0, r1 = block_rows(x2d.shape[0], block, n_blocks)
     GH = out.shape[1]
-    col0 = GH - W.shape[0]
-    if col0 == 0:
-        np.dot(x2d[r0:r1], W.T, out[r0:r1])
-        for i in range(r0, r1):
-            row = out[i]
-            for j in range(GH):
-                row[j] += xbias[j]
+    GW = W.shape[0]
+    col0 = GH - GW
+    part = out[r0:r1] if col0 == 0 else np.empty((r1 - r0, GW), dtype=out.dtype)
+    if W_t.shape[0] > 0:
+        gemm_nn(x2d[r0:r1], W_t, part)
     else:
-        part = np.dot(x2d[r0:r1], W.T)
-        for i in range(r1 - r0):
-            row, part_i = out[r0 + i], part[i]
-            for j in range(col0):
-                row[j] = xbias[j]
-            for j in range(col0, GH):
-                row[j] = part_i[j - col0] + xbias[j]
+        np.dot(x2d[r0:r1], W.T, part)
+    for i in range(r1 - r0):
+        row, part_i = out[r0 + i], part[i]
+        for j in range(col0):
+            row[j] = xbias[j]
+        for j in range(col0, GH):
+            row[j] = part_i[j - col0] + xbias[j]
+
+
+# The input projection runs in gemm_nn's tiles up to this input width, where
+# they read a strip of the weights from L1 (single-threaded GFLOP/s, tiles vs
+# OpenBLAS: 97-113 vs 62-100 at inputs 8-64; 97 vs 105 at input 256).
+PROJECT_TILE_MAX_INPUT = 128
+
+
+def project_tiled(n_inputs):
+    """Whether :func:`project_block` runs in :func:`gemm_nn` (it needs ``W_t``)."""
+    return n_inputs <= PROJECT_TILE_MAX_INPUT
 
 
 @kernel

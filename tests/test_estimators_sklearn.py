@@ -14,7 +14,7 @@ FLOAT32_ORDER = (
     "float32 model: a sequence's prediction can change in the last float32 bits "
     "(~1e-7 relative) with its position in the batch, because the vectorised "
     "products sum in an order that depends on the block of rows a sequence falls in "
-    "(gemm_nt's 4-row blocks and the rest, BLAS's kernels by block size); this check "
+    "(gemm_nt's k-vectorised sums for a block of one row, gemm_nn's tiles otherwise); this check "
     "asks for rtol=1e-7. The float64 instance of the same estimator passes it."
 )
 

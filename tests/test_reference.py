@@ -34,10 +34,10 @@ def test_matches_reference(case):
 # fastgru._kernels.matmul, in blocks of rows of the batch (2 blocks where
 # the batch allows): (batch, hidden) -> rows per block, routine
 ROUTINE_SIZES = [
-    (5, 40),  # 2-3 rows, a few thousand multiply-adds: OpenBLAS's small-matrix path
-    (64, 128),  # 32 rows, 1.6M multiply-adds: gemm_nt's 4-row register blocks
+    (5, 40),  # 2-3 rows: gemm_nn's 3- and 2-row tiles, a shifted last strip
+    (64, 128),  # 32 rows: gemm_nn's 4-row tiles, whole strips
     (1, 420),  # 1 row against 1260 x 420 weights: BLAS's matrix-vector product
-    (3, 420),  # 1 row (gemv) and 2 rows over 1M multiply-adds (gemm_nt's last rows)
+    (3, 420),  # 1 row (gemv) and 2 rows (gemm_nn, 420 = 13 strips and a shifted one)
 ]
 
 

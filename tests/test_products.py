@@ -1,0 +1,95 @@
+"""The per-step product kernels against NumPy, on every tile and strip shape.
+
+``gemm_nn`` covers a product in tiles of 4 rows by 2 SIMD vectors of columns,
+with last tiles of 1-3 rows, strips of one vector, a last strip shifted left
+to end at column n, and a plain loop below one vector of columns; the sizes
+here reach each of these for float32 and float64, with AVX-512 (16 and 8
+lanes) and without (8 and 4).
+"""
+
+import numpy as np
+import pytest
+
+from fastgru import _kernels
+
+ROWS = [1, 2, 3, 4, 5, 7, 8, 9]
+COLS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 100]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 6, 37])
+def test_gemm_nn_matches_numpy(dtype, k):
+    rng = np.random.default_rng(k)
+    for m in ROWS:
+        for n in COLS:
+            a = rng.normal(size=(m, k)).astype(dtype)
+            b = rng.normal(size=(k, n)).astype(dtype)
+            out = np.full((m, n), np.nan, dtype=dtype)  # every entry must be written
+            _kernels.gemm_nn(a, b, out)
+            expected = a.astype(np.float64) @ b.astype(np.float64)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
+                                       err_msg=f"m={m} n={n} k={k}")
+
+
+@pytest.mark.parametrize("m", [1, 3, 6])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_matmul_every_routine_and_layout(m, accumulate):
+    """``matmul`` gives ``out (+)= a @ b`` whichever layout of the weights it
+    gets (b, b.T, or both) and whichever routine that selects."""
+    rng = np.random.default_rng(m)
+    k, n = 20, 45
+    a = rng.normal(size=(m, k))
+    b = rng.normal(size=(k, n))
+    b_t = np.ascontiguousarray(b.T)
+    start = rng.normal(size=(m, n))
+    expected = a @ b + (start if accumulate else 0.0)
+    flag = _kernels.ACCUMULATE if accumulate else _kernels.OVERWRITE
+    for bb, bt in [(b, b_t), (b, b_t[:0]), (b[:0], b_t)]:
+        out = start.copy()
+        _kernels.matmul(a, bb, bt, out, flag, np.empty((m, n)))
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(__import__("platform").machine() not in ("x86_64", "AMD64"),
+                    reason="targets an x86-64 CPU by name")
+def test_gemm_nn_with_32_byte_vectors():
+    """The tiles as built for CPUs without AVX-512 (AVX2's 32-byte vectors),
+    in a fresh process that targets such a CPU (Haswell)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from fastgru import _config, _kernels\n"
+        "assert _config.VECTOR_BYTES == 32\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dtype in (np.float32, np.float64):\n"
+        "    for m in (1, 3, 4, 6):\n"
+        "        for n in (3, 4, 8, 9, 16, 17, 23):\n"
+        "            a = rng.normal(size=(m, 7)).astype(dtype)\n"
+        "            b = rng.normal(size=(7, n)).astype(dtype)\n"
+        "            out = np.full((m, n), np.nan, dtype=dtype)\n"
+        "            _kernels.gemm_nn(a, b, out)\n"
+        "            np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "FASTGRU_NO_CACHE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_gemm_nn_reads_row_strides_and_refuses_strided_rows():
+    rng = np.random.default_rng(1)
+    big_a, big_b = rng.normal(size=(9, 40)), rng.normal(size=(30, 50))
+    a, b = big_a[1:7, 3:23], big_b[2:22, 5:42]  # rows contiguous, strides wider than a row
+    out_big = np.zeros((8, 60))
+    out = out_big[1:7, 2:39]
+    _kernels.gemm_nn(a, b, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    assert not out_big[0].any() and not out_big[:, :2].any() and not out_big[:, 39:].any()
+    with pytest.raises(ValueError, match="contiguous rows"):
+        _kernels.gemm_nn(big_a[:, ::2], big_b[:20], np.zeros((9, 50)))
