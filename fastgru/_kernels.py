@@ -786,6 +786,15 @@ def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
         gemm_nn(x2d[r0:r1], W_t, part)
     else:
         np.dot(x2d[r0:r1], W.T, part)
+    if col0 == 0:
+        # in place: a loop that reads part_i and writes row, the same memory,
+        # would fail LLVM's overlap check and run scalar (measured: inference
+        # at batch 256, hidden 32 1.2x the time)
+        for i in range(r0, r1):
+            row = out[i]
+            for j in range(GH):
+                row[j] += xbias[j]
+        return
     for i in range(r1 - r0):
         row, part_i = out[r0 + i], part[i]
         for j in range(col0):

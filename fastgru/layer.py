@@ -121,10 +121,15 @@ class GRU:
         self.dtype = check_dtype(dtype)
         self._rng = np.random.default_rng(random_state)
         bound = 1.0 / np.sqrt(self.hidden_size)
-        self.params = ParamDict(
-            (name, self._rng.uniform(-bound, bound, size=shape).astype(self.dtype))
+        self._set_params({
+            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
             for name, shape in self._param_shapes().items()
-        )
+        })
+
+    def _set_params(self, arrays: dict) -> None:
+        """Store copies of ``arrays`` (validated) as the parameters, aligned
+        for the kernels (``fastgru._engine.ALIGNMENT``), with zero gradients."""
+        self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in arrays.items())
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
 
@@ -133,6 +138,11 @@ class GRU:
         state.pop("_local", None)  # per-thread buffers; not picklable
         state.pop("_cells_cache", None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # unpickled arrays start wherever the allocator put them
+        self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in self.params.items())
 
     # ------------------------------------------------------------------ layout
     @property
@@ -467,10 +477,8 @@ class GRU:
             arr = as_float_array(f"state_dict[{name!r}]", state_dict[name], self.dtype)
             if arr.shape != shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {arr.shape}, expected {shape}")
-            new[name] = arr.copy()
-        self.params = ParamDict(new)
-        self.grads = {name: np.zeros_like(p) for name, p in new.items()}
-        self._cache = None
+            new[name] = arr
+        self._set_params(new)
 
     @classmethod
     def from_torch(cls, module_or_state_dict, *, dtype=None):

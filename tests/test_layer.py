@@ -5,6 +5,7 @@ import pytest
 from _helpers import VARIANTS, make_layer_and_inputs
 
 import fastgru
+from fastgru import _engine
 
 # parameters of one cell with I inputs and H hidden units (README's table)
 CELL_PARAMS = {
@@ -149,3 +150,41 @@ def test_pickle_round_trip_after_use():
     clone = pickle.loads(pickle.dumps(layer))
     np.testing.assert_array_equal(clone.forward(x)[0], y)
     np.testing.assert_array_equal(clone.step(x[:, 0]), layer.step(x[:, 0]))
+
+
+def _offsets(arrays):  # of arrays with data
+    return {name: a.ctypes.data % _engine.ALIGNMENT for name, a in arrays.items() if a.size}
+
+
+def test_parameters_and_buffers_start_on_a_cache_line():
+    """Kernels read rows in 64-byte vectors: parameters and reused buffers
+    start at a multiple of 64 bytes however they were made (init, loaded
+    state, unpickled), and keep their values."""
+    import pickle
+
+    layer = fastgru.GRU(5, 7, 2, bidirectional=True, dtype="float64", random_state=0)
+    assert set(_offsets(layer.params).values()) == {0}
+    layer.load_state_dict(fastgru.GRU(5, 7, 2, bidirectional=True, random_state=1).state_dict())
+    assert set(_offsets(layer.params).values()) == {0}
+    x = np.ones((3, 4, 5))
+    y, _ = layer.forward(x, training=True)
+    layer.backward(np.ones_like(y))
+    assert set(_offsets(layer._workspace()).values()) == {0}
+    clone = pickle.loads(pickle.dumps(layer))
+    assert set(_offsets(clone.params).values()) == {0}
+    for name, p in layer.params.items():
+        np.testing.assert_array_equal(clone.params[name], p)
+    np.testing.assert_array_equal(clone.forward(x)[0], layer.forward(x)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(0,), (3,), (2, 3, 5), (0, 4)])
+def test_aligned_empty_and_copy(dtype, shape):
+    for _ in range(8):  # the allocator's offsets vary from call to call
+        out = _engine.aligned_empty(shape, dtype)
+        assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+        assert out.size == 0 or out.ctypes.data % _engine.ALIGNMENT == 0
+    src = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    copy = _engine.aligned_copy(src.T)
+    np.testing.assert_array_equal(copy, src.T)
+    assert copy.flags.c_contiguous and (copy.size == 0 or copy.ctypes.data % _engine.ALIGNMENT == 0)
