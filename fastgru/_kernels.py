@@ -31,8 +31,9 @@ RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
 recomputes no product. BPTT computes the gradient of every step's
 pre-activations (``dxp``) and of the recurrent products (``dhh``); the weight
 gradients are products of these with the steps' inputs, either every few
-steps inside BPTT (:func:`chunk_weight_grads`) or as a few large products
-over all T*B rows after it (:func:`weight_grad_block`).
+steps inside BPTT (:func:`chunk_weight_grads`, in the tiles of
+:func:`gemm_tn_add`) or as a few large products over all T*B rows after it
+(:func:`weight_grad_block`).
 
 Each blocked kernel is a serial body for one row block, ``*_block(block,
 n_blocks, ...)`` (its rows from :func:`block_rows`). The engine calls it
@@ -158,98 +159,168 @@ def gemm_nt(a, b, out, accumulate):
 
 # ------------------------------------------------- the per-step product, tiled
 @intrinsic
-def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec):
-    """``out[i:i+rows, j:j+w] = a[i:i+rows] @ b[:, j:j+w]`` for 2-D ``a`` (m,
-    k), ``b`` (k, n) and ``out`` (m, n) with contiguous rows (not checked
-    here: :func:`gemm_nn` does), where ``w`` is ``n_vec`` SIMD vectors of
-    columns (``rows`` and ``n_vec`` are literals).
+def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec, cols, trans_a, accumulate):
+    """``out[i:i+rows, j:j+w] (+)= A[i:i+rows] @ b[:, j:j+w]`` where ``A`` is
+    ``a`` (m, k), or ``a.T`` for ``a`` (k, m) when ``trans_a``; ``b`` (k, n)
+    and ``out`` (m, n). Arrays have contiguous rows (not checked here: the
+    callers do). ``w`` is ``n_vec`` SIMD vectors of columns; ``cols`` is None
+    for a full tile, or the number of its columns that exist (masked loads and
+    stores touch no others). ``accumulate`` adds to ``out``, else overwrites
+    it. ``rows``, ``n_vec``, ``trans_a`` and ``accumulate`` are literals.
 
     Written in LLVM IR: the ``rows * n_vec`` accumulators are vector values
     that stay in registers across the ``k`` loop, and each step broadcasts
-    one element of every row of ``a`` against ``n_vec`` vectors of a row of
+    one element of every row of ``A`` against ``n_vec`` vectors of a row of
     ``b`` (an outer product: no horizontal sums). Numba's loops could not
     say this.
     """
-    if not isinstance(rows, nb_types.IntegerLiteral) or not isinstance(
-            n_vec, nb_types.IntegerLiteral):
+    literals = (rows, n_vec, trans_a, accumulate)
+    if not all(isinstance(v, (nb_types.IntegerLiteral, nb_types.BooleanLiteral))
+               for v in literals):
         return None
-    n_rows, n_vecs = rows.literal_value, n_vec.literal_value
-    sig = nb_types.none(a, b, out, nb_types.intp, nb_types.intp, rows, n_vec)
+    n_rows, n_vecs, transposed, adds = (v.literal_value for v in literals)
+    masked = not isinstance(cols, nb_types.NoneType)
+    sig = nb_types.none(a, b, out, nb_types.intp, nb_types.intp, rows, n_vec,
+                        nb_types.intp if masked else cols, trans_a, accumulate)
 
     def codegen(context, builder, signature, args):
         arr_a, arr_b, arr_out = (context.make_array(ty)(context, builder, v)
                                  for ty, v in zip(signature.args[:3], args[:3]))
         i0, j0 = args[3], args[4]
         scalar = context.get_data_type(signature.args[0].dtype)
-        lanes = _config.VECTOR_BYTES // context.get_abi_sizeof(scalar)
+        size = context.get_abi_sizeof(scalar)
+        lanes = _config.VECTOR_BYTES // size
         vec = ir.VectorType(scalar, lanes)
         index = ir.IntType(64)
+        i32 = ir.IntType(32)
+        name = f"v{lanes}f{8 * size}"
         fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vec, [vec] * 3),
-            f"llvm.fma.v{lanes}f{8 * context.get_abi_sizeof(scalar)}")
+            builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.{name}")
 
         def const(v):
             return ir.Constant(index, v)
 
-        def row_stride(arr):  # in elements (rows are contiguous: see gemm_nn)
-            return builder.sdiv(builder.extract_value(arr.strides, 0),
-                                const(context.get_abi_sizeof(scalar)))
+        def row_stride(arr):  # in elements (rows are contiguous)
+            return builder.sdiv(builder.extract_value(arr.strides, 0), const(size))
 
-        k = builder.extract_value(arr_a.shape, 1)
+        k = builder.extract_value(arr_a.shape, 0 if transposed else 1)
         lda, ldb, ldo = row_stride(arr_a), row_stride(arr_b), row_stride(arr_out)
 
         def vector_at(ptr, offset):
             return builder.bitcast(builder.gep(ptr, [offset]), vec.as_pointer())
 
-        accs = [[cgutils.alloca_once_value(builder, ir.Constant(vec, None))
-                 for _ in range(n_vecs)] for _ in range(n_rows)]
-        a_rows = [builder.gep(arr_a.data, [builder.mul(builder.add(i0, const(r)), lda)])
-                  for r in range(n_rows)]
+        masks = [None] * n_vecs
+        if masked:  # lane l of vector c exists where c * lanes + l < cols
+            mask_type = ir.VectorType(ir.IntType(1), lanes)
+            masked_load = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(vec, [vec.as_pointer(), i32, mask_type, vec]),
+                f"llvm.masked.load.{name}.p0")
+            masked_store = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), i32, mask_type]),
+                f"llvm.masked.store.{name}.p0")
+            n_cols = builder.trunc(args[7], i32)
+            splat_cols = builder.shuffle_vector(
+                builder.insert_element(ir.Constant(ir.VectorType(i32, lanes), ir.Undefined),
+                                       n_cols, ir.Constant(i32, 0)),
+                ir.Constant(ir.VectorType(i32, lanes), ir.Undefined),
+                ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+            masks = [builder.icmp_signed(
+                "<", ir.Constant(ir.VectorType(i32, lanes), [c * lanes + v for v in range(lanes)]),
+                splat_cols) for c in range(n_vecs)]
+
+        def load(ptr, mask):
+            if mask is None:
+                return builder.load(ptr, align=1)
+            return builder.call(masked_load, [ptr, ir.Constant(i32, 1), mask,
+                                              ir.Constant(vec, None)])
+
+        def store(value, ptr, mask):
+            if mask is None:
+                builder.store(value, ptr, align=1)
+            else:
+                builder.call(masked_store, [value, ptr, ir.Constant(i32, 1), mask])
+
+        out_rows = [builder.gep(arr_out.data,
+                                [builder.add(builder.mul(builder.add(i0, const(r)), ldo), j0)])
+                    for r in range(n_rows)]
+        accs = [[cgutils.alloca_once_value(
+            builder, load(vector_at(out_rows[r], const(c * lanes)), masks[c]) if adds
+            else ir.Constant(vec, None)) for c in range(n_vecs)] for r in range(n_rows)]
         b_cols = builder.gep(arr_b.data, [j0])
-        splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
         with cgutils.for_range(builder, k) as loop:
             kk = loop.index
             b_row = builder.gep(b_cols, [builder.mul(kk, ldb)])
-            b_vecs = [builder.load(vector_at(b_row, const(c * lanes)), align=1)
-                      for c in range(n_vecs)]
+            b_vecs = [load(vector_at(b_row, const(c * lanes)), masks[c]) for c in range(n_vecs)]
             for r in range(n_rows):
-                a_rk = builder.load(builder.gep(a_rows[r], [kk]))
+                if transposed:  # A[i0 + r, kk] = a[kk, i0 + r]
+                    offset = builder.add(builder.mul(kk, lda), builder.add(i0, const(r)))
+                else:
+                    offset = builder.add(builder.mul(builder.add(i0, const(r)), lda), kk)
+                a_rk = builder.load(builder.gep(arr_a.data, [offset]))
                 a_vec = builder.insert_element(ir.Constant(vec, ir.Undefined), a_rk,
-                                               ir.Constant(ir.IntType(32), 0))
+                                               ir.Constant(i32, 0))
                 a_vec = builder.shuffle_vector(a_vec, ir.Constant(vec, ir.Undefined), splat)
                 for c in range(n_vecs):
                     acc = accs[r][c]
                     builder.store(builder.call(fma, [a_vec, b_vecs[c], builder.load(acc)]), acc)
         for r in range(n_rows):
-            out_row = builder.gep(arr_out.data,
-                                  [builder.add(builder.mul(builder.add(i0, const(r)), ldo), j0)])
             for c in range(n_vecs):
-                builder.store(builder.load(accs[r][c]), vector_at(out_row, const(c * lanes)),
-                              align=1)
+                store(builder.load(accs[r][c]), vector_at(out_rows[r], const(c * lanes)),
+                      masks[c])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
 @register_jitable
-def _tile_strip(a, b, out, j, n_vec):
-    """``out[:, j:j+w] = a @ b[:, j:j+w]`` (``w``: ``n_vec`` vectors), in
+def _tile_strip(a, b, out, j, n_vec, cols, trans_a, accumulate):
+    """``out[:, j:j+w] (+)= A @ b[:, j:j+w]`` (``A``: ``a`` or ``a.T``; ``w``:
+    ``n_vec`` vectors, of which ``cols`` columns exist, or all for None), in
     tiles of 4 rows and a last one of 1-3."""
-    m = a.shape[0]
+    m = a.shape[1] if trans_a else a.shape[0]
     i = 0
     while i + 4 <= m:
-        _fma_tile(a, b, out, i, j, 4, n_vec)
+        _fma_tile(a, b, out, i, j, 4, n_vec, cols, trans_a, accumulate)
         i += 4
     if m - i == 3:
-        _fma_tile(a, b, out, i, j, 3, n_vec)
+        _fma_tile(a, b, out, i, j, 3, n_vec, cols, trans_a, accumulate)
     elif m - i == 2:
-        _fma_tile(a, b, out, i, j, 2, n_vec)
+        _fma_tile(a, b, out, i, j, 2, n_vec, cols, trans_a, accumulate)
     elif m - i == 1:
-        _fma_tile(a, b, out, i, j, 1, n_vec)
+        _fma_tile(a, b, out, i, j, 1, n_vec, cols, trans_a, accumulate)
 
 
-# Rows of ``a`` per pass over the column strips of gemm_nn (large products).
+# Rows of ``A`` per pass over the column strips of a product (large products).
 GEMM_BLOCK_ROWS = 64
+
+
+@register_jitable
+def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it contiguous)
+    return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
+
+
+@register_jitable
+def _gemm(a, b, out, trans_a, accumulate):
+    """``out (+)= A @ b`` in strips of two SIMD vectors of columns, the last
+    columns in masked strips of one. ``A`` is ``a``, or ``a.T`` when ``trans_a``."""
+    if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(out)):
+        raise ValueError("the products need arrays with contiguous rows")
+    m = a.shape[1] if trans_a else a.shape[0]
+    n = b.shape[1]
+    lanes = _config.VECTOR_BYTES // a.itemsize
+    full = n - n % (2 * lanes)
+    for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of A stays in cache across strips
+        a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
+        out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
+        for j in range(0, full, 2 * lanes):
+            _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
+        # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
+        # variant per kind of strip costs compile time, not speed)
+        for j in range(full, n, lanes):
+            _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
 
 
 @kernel
@@ -260,35 +331,20 @@ def gemm_nn(a, b, out):
     matrix. Tiles of 4 rows by 2 SIMD vectors of columns (:func:`_fma_tile`)
     run at 105-117 GFLOP/s per core on this project's shapes (AMD Zen 4,
     float32, hidden 64-256, 2-128 rows), where single-threaded OpenBLAS
-    reaches 35-115 and the former k-vectorised kernel 40-110. Columns that do
-    not fill a last strip are covered by a strip shifted left to end at
-    column n, which recomputes a few columns to the same values; fewer
-    columns than one vector take a plain loop.
+    reaches 35-115 and the former k-vectorised kernel 40-110. The last
+    columns that do not fill a strip take masked loads and stores.
     """
-    m, k = a.shape
-    n = b.shape[1]
-    if a.strides[1] != a.itemsize or b.strides[1] != b.itemsize or out.strides[1] != out.itemsize:
-        raise ValueError("gemm_nn needs arrays with contiguous rows")
-    lanes = _config.VECTOR_BYTES // a.itemsize
-    if n < lanes:
-        for i in range(m):
-            out_i, a_i = out[i], a[i]
-            out_i[:] = 0.0
-            for kk in range(k):
-                a_ik, b_k = a_i[kk], b[kk]
-                for jj in range(n):
-                    out_i[jj] += a_ik * b_k[jj]
-        return
-    wide = n >= 2 * lanes
-    width = 2 * lanes if wide else lanes
-    for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of a stays in cache across strips
-        a_i, out_i = a[i0 : i0 + GEMM_BLOCK_ROWS], out[i0 : i0 + GEMM_BLOCK_ROWS]
-        for j in range(0, n, width):
-            j0 = min(j, n - width)  # the last strip ends at column n
-            if wide:
-                _tile_strip(a_i, b, out_i, j0, 2)
-            else:
-                _tile_strip(a_i, b, out_i, j0, 1)
+    _gemm(a, b, out, False, False)
+
+
+@kernel
+def gemm_tn_add(a, b, out):
+    """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+
+    A chunk's weight gradients (gradients.T @ inputs), added in place to the
+    running sums in :func:`gemm_nn`'s tiles, which read ``a``'s columns.
+    """
+    _gemm(a, b, out, True, True)
 
 
 # A single row times weights larger than L2 (hidden sizes above ~400): BLAS's
@@ -672,11 +728,12 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs,
     U for RESET_AFTER), ``dxp[:, cand].T @ aux`` to ``g_uc`` (the candidate's
     rows of U for the other modes), the column sums of ``dxp[:, col0:]`` and
     ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W``.
+    The products run in the tiles (:func:`gemm_tn_add` adds in place), or in
+    BLAS where the inputs are narrower than a SIMD vector (:func:`fills_strip`).
     ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
-    of ``dxp`` that BLAS needs contiguous. ``products`` is a tuple of scratch
-    arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``: each product lands
-    there before it is added (the same ``np.dot`` forms as the rest of the
-    kernels, so nothing new compiles).
+    of ``dxp`` that are not at its start; ``products``, a tuple of scratch
+    arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``, receive BLAS's
+    products before they are added.
     """
     n, GH = dxp.shape
     H = hp.shape[1]
@@ -689,9 +746,11 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs,
         d_w = scratch_w
         for i in range(n):
             d_w[i] = dxp[i, col0:]
-    np.dot(d_w.T, x, p_w)
-    add_into(g_w, p_w)
-    np.dot(d_w, W, dx)
+    _add_tn(d_w, x, g_w, p_w)
+    if fills_strip(W.shape[1], W.itemsize):
+        gemm_nn(d_w, W, dx)
+    else:
+        np.dot(d_w, W, dx)
     for i in range(n):
         row = d_w[i]
         for j in range(GW):
@@ -700,14 +759,33 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs,
         for j in range(dhh.shape[1]):
             g_hs[j] += row_h[j]
     if mode != BIAS_GATES:
-        np.dot(dhh.T, hp, p_uh)
-        add_into(g_uh, p_uh)
+        _add_tn(dhh, hp, g_uh, p_uh)
     if mode != RESET_AFTER:
         cand = scratch_h
         for i in range(n):
             cand[i] = dxp[i, GH - H :]
-        np.dot(cand.T, aux, p_uc)
-        add_into(g_uc, p_uc)
+        _add_tn(cand, aux, g_uc, p_uc)
+
+
+@register_jitable
+def fills_strip(n, itemsize):
+    """Whether ``n`` columns fill at least one full strip (two SIMD vectors)
+    of the tiles. Narrower products run in BLAS. Measured, float32, 128 rows:
+    at 64 columns the tiles reach 110 GFLOP/s, BLAS 80 (with a separate pass
+    to add the product); at 8 columns 53 against 91; at 16 columns both ~110
+    alone, but a training step at batch 256, input 16 took 1.05x the time
+    in the tiles."""
+    return n * itemsize >= 2 * _config.VECTOR_BYTES
+
+
+@register_jitable
+def _add_tn(a, b, out, scratch):
+    """``out += a.T @ b``: in the tiles, or in BLAS via ``scratch`` for few columns."""
+    if fills_strip(b.shape[1], b.itemsize):
+        gemm_tn_add(a, b, out)
+    else:
+        np.dot(a.T, b, scratch)
+        add_into(out, scratch)
 
 
 @kernel

@@ -1,10 +1,10 @@
-"""The per-step product kernels against NumPy, on every tile and strip shape.
+"""The product kernels against NumPy, on every tile and strip shape.
 
-``gemm_nn`` covers a product in tiles of 4 rows by 2 SIMD vectors of columns,
-with last tiles of 1-3 rows, strips of one vector, a last strip shifted left
-to end at column n, and a plain loop below one vector of columns; the sizes
-here reach each of these for float32 and float64, with AVX-512 (16 and 8
-lanes) and without (8 and 4).
+``gemm_nn`` (``out = a @ b``) and ``gemm_tn_add`` (``out += a.T @ b``) run
+in tiles of 4 rows by 2 SIMD vectors of columns, with last tiles of 1-3
+rows, a last strip of one vector, and masked loads and stores for columns
+that do not fill a vector; the sizes here reach each of these for float32
+and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
 """
 
 import numpy as np
@@ -27,6 +27,23 @@ def test_gemm_nn_matches_numpy(dtype, k):
             out = np.full((m, n), np.nan, dtype=dtype)  # every entry must be written
             _kernels.gemm_nn(a, b, out)
             expected = a.astype(np.float64) @ b.astype(np.float64)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
+                                       err_msg=f"m={m} n={n} k={k}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 6, 37])
+def test_gemm_tn_add_matches_numpy(dtype, k):
+    rng = np.random.default_rng(k)
+    for m in ROWS:
+        for n in COLS:
+            a = rng.normal(size=(k, m)).astype(dtype)
+            b = rng.normal(size=(k, n)).astype(dtype)
+            start = rng.normal(size=(m, n)).astype(dtype)
+            out = start.copy()
+            _kernels.gemm_tn_add(a, b, out)
+            expected = start + a.T.astype(np.float64) @ b.astype(np.float64)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
                                        err_msg=f"m={m} n={n} k={k}")
@@ -73,6 +90,8 @@ def test_gemm_nn_with_32_byte_vectors():
         "            out = np.full((m, n), np.nan, dtype=dtype)\n"
         "            _kernels.gemm_nn(a, b, out)\n"
         "            np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)\n"
+        "            _kernels.gemm_tn_add(np.ascontiguousarray(a.T), b, out)\n"
+        "            np.testing.assert_allclose(out, 2 * (a @ b), rtol=1e-5, atol=1e-5)\n"
         "print('ok')\n"
     )
     env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "FASTGRU_NO_CACHE": "1"}
@@ -80,6 +99,22 @@ def test_gemm_nn_with_32_byte_vectors():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
+
+
+def test_gemm_tn_add_reads_column_slices_and_touches_nothing_else():
+    """A chunk's gradient columns are a slice of a wider array; the masked last
+    strip must neither read past ``b``'s columns nor write past ``out``'s."""
+    rng = np.random.default_rng(2)
+    d = rng.normal(size=(11, 60))
+    a = d[:, 7:30]  # rows contiguous, 23 columns of 60
+    b = rng.normal(size=(11, 40))[:, :21]
+    out_big = np.zeros((25, 30))
+    out = out_big[1:24, 3:24]
+    _kernels.gemm_tn_add(a, b, out)
+    _kernels.gemm_tn_add(a, b, out)
+    np.testing.assert_allclose(out, 2 * a.T @ b, rtol=1e-12, atol=1e-12)
+    out[...] = 0.0
+    assert not out_big.any()
 
 
 def test_gemm_nn_reads_row_strides_and_refuses_strided_rows():
