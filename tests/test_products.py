@@ -101,6 +101,19 @@ def test_gemm_nn_with_32_byte_vectors():
     assert result.stdout.strip() == "ok"
 
 
+def test_gemm_tn_add_rounds_onto_out_once():
+    """Gradients of each chunk are summed first and then added to the running
+    total: carrying the total through the sum would round every small term
+    against it (k roundings at the total's magnitude instead of one)."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(64, 8)).astype(np.float32)
+    b = rng.normal(size=(64, 32)).astype(np.float32)
+    out = np.full((8, 32), 1000.0, dtype=np.float32)
+    _kernels.gemm_tn_add(a, b, out)
+    expected = 1000.0 + a.T.astype(np.float64) @ b.astype(np.float64)
+    assert np.abs(out - expected).max() <= np.spacing(np.float32(1000.0))
+
+
 def test_gemm_tn_add_reads_column_slices_and_touches_nothing_else():
     """A chunk's gradient columns are a slice of a wider array; the masked last
     strip must neither read past ``b``'s columns nor write past ``out``'s."""
