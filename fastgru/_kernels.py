@@ -211,15 +211,17 @@ def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec, cols, trans_a, accumulate
 
         masks = [None] * n_vecs
         if masked:  # lane l of vector c exists where c * lanes + l < cols
+            # (the intrinsics' names as LLVM with typed pointers spells them;
+            # LLVM with opaque pointers upgrades them on reading the IR)
             mask_type = ir.VectorType(ir.IntType(1), lanes)
             masked_load = cgutils.get_or_insert_function(
                 builder.module,
                 ir.FunctionType(vec, [vec.as_pointer(), i32, mask_type, vec]),
-                f"llvm.masked.load.{name}.p0")
+                f"llvm.masked.load.{name}.p0{name}")
             masked_store = cgutils.get_or_insert_function(
                 builder.module,
                 ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), i32, mask_type]),
-                f"llvm.masked.store.{name}.p0")
+                f"llvm.masked.store.{name}.p0{name}")
             n_cols = builder.trunc(args[7], i32)
             splat_cols = builder.shuffle_vector(
                 builder.insert_element(ir.Constant(ir.VectorType(i32, lanes), ir.Undefined),
