@@ -16,37 +16,29 @@ ROWS = [1, 2, 3, 4, 5, 7, 8, 9]
 COLS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 100]
 
 
+@pytest.mark.parametrize("kernel", ["gemm_nn", "gemm_tn_add"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [1, 6, 37])
-def test_gemm_nn_matches_numpy(dtype, k):
+def test_products_match_numpy(kernel, dtype, k):
+    """gemm_nn: ``out = a @ b`` writes every entry (out starts as NaN);
+    gemm_tn_add: ``out += a.T @ b`` onto random values."""
     rng = np.random.default_rng(k)
     for m in ROWS:
         for n in COLS:
-            a = rng.normal(size=(m, k)).astype(dtype)
             b = rng.normal(size=(k, n)).astype(dtype)
-            out = np.full((m, n), np.nan, dtype=dtype)  # every entry must be written
-            _kernels.gemm_nn(a, b, out)
-            expected = a.astype(np.float64) @ b.astype(np.float64)
-            tol = 1e-5 if dtype == np.float32 else 1e-12
-            np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
-                                       err_msg=f"m={m} n={n} k={k}")
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("k", [1, 6, 37])
-def test_gemm_tn_add_matches_numpy(dtype, k):
-    rng = np.random.default_rng(k)
-    for m in ROWS:
-        for n in COLS:
-            a = rng.normal(size=(k, m)).astype(dtype)
-            b = rng.normal(size=(k, n)).astype(dtype)
-            start = rng.normal(size=(m, n)).astype(dtype)
+            if kernel == "gemm_nn":
+                a = rng.normal(size=(m, k)).astype(dtype)
+                start = np.full((m, n), np.nan, dtype=dtype)
+                expected = a.astype(np.float64) @ b.astype(np.float64)
+            else:
+                a = rng.normal(size=(k, m)).astype(dtype)
+                start = rng.normal(size=(m, n)).astype(dtype)
+                expected = start + a.T.astype(np.float64) @ b.astype(np.float64)
             out = start.copy()
-            _kernels.gemm_tn_add(a, b, out)
-            expected = start + a.T.astype(np.float64) @ b.astype(np.float64)
+            getattr(_kernels, kernel)(a, b, out)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
-                                       err_msg=f"m={m} n={n} k={k}")
+                                       err_msg=f"{kernel} m={m} n={n} k={k}")
 
 
 @pytest.mark.parametrize("m", [1, 3, 6])
