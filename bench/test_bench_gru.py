@@ -81,7 +81,8 @@ def _training(module, layer, x, impl):
                 y, _ = layer.forward(x, training=True)
                 diff = y - target
                 loss = float(np.vdot(diff, diff)) / diff.size
-                layer.backward(diff * (2.0 / diff.size))
+                # x is data, as torch's (requires_grad False): no dx, like torch
+                layer.backward(diff * (2.0 / diff.size), input_grad=False)
             return loss
     else:
         xt, tt = torch.from_numpy(x), torch.from_numpy(target)

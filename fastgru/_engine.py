@@ -265,13 +265,15 @@ def _chunk_steps(T, B, weight_elements, itemsize) -> int:
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
-                       workspace, key):
+                       workspace, key, want_dx=True):
     """BPTT of one layer and direction.
 
     ``dy`` (T, B, H) and ``dh_last`` (B, H) are gradients of the outputs.
     Returns ``(dx (T, B, I), dh0 (B, H), grads)`` with grads keyed by the
     parameter names without the layer suffix; ``dx`` lives in ``workspace``
-    under ``key`` until the next call.
+    under ``key`` until the next call. With ``want_dx`` False, ``dx`` is
+    None and its product (a ninth of the step's work at input = hidden/2)
+    is skipped.
     """
     T, B, H = dy.shape
     dtype = dy.dtype
@@ -284,8 +286,10 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     dw = _kernels.dhh_width(mode, H)
     n_blocks = _n_blocks(B)
     chunk = _chunk_steps(T, B, W.size + U.size, dy.itemsize)
-    # every path writes all of dx (padded steps: zeros)
-    dx = buffer(workspace, (key, "dx"), (T, B, I), dtype)
+    # every path writes all of dx (padded steps: zeros) if it is wanted; if
+    # not, no columns (the kernel's views of it stay in bounds)
+    dx = buffer(workspace, (key, "dx" if want_dx else "no dx"), (T, B, I if want_dx else 0),
+                dtype)
     x_tm = cache.x2d.reshape(T, B, I)
     if chunk:
         rows = chunk * _max_block_rows(B)
@@ -294,7 +298,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         aux_width = 0 if mode == _kernels.RESET_AFTER else H
         # the rows of x, hprev, aux and dx, and scratch (kernel's docstring);
         # keyed by width too, as the first layer's input width differs
-        widths = (I, H, aux_width, I, GW if col0 else 0, aux_width)
+        widths = (I, H, aux_width, I if want_dx else 0, GW if col0 else 0, aux_width)
         stage = tuple(buffer(workspace, ("stage", i, w), (n_blocks, rows, w), dtype)
                       for i, w in enumerate(widths))
         nb = n_blocks  # the per-block partial sums
@@ -312,7 +316,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         _kernels.backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace), dy,
          lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, chunk,
-         dxp, dhh, dh, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
+         dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
         n_blocks,
     )
     R = T * B
@@ -326,9 +330,10 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         hprev = cache.hprev.reshape(R, H)
         aux = cache.aux.reshape(R, H)
         dW, x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
-        dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
-        _run_blocks(_kernels.matmul_block, (dxp_x, W, dx.reshape(R, I)),
-                    _product_blocks(R, W.size))
+        if want_dx:
+            dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
+            _run_blocks(_kernels.matmul_block, (dxp_x, W, dx.reshape(R, I)),
+                        _product_blocks(R, W.size))
         # every row block of U gets (its output's gradient)^T @ (its input)
         if mode == _kernels.BIAS_GATES:
             dU_gates, dhh_sums = None, dhh.sum(axis=0)
@@ -350,4 +355,4 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         # (which dhh repeats) where weight_ih does not reach.
         dxbias = x_sums if col0 == 0 else np.concatenate([dhh_sums[:col0], x_sums])
         grads.update(variant.bias_grads(dxbias, d_bhn, H))
-    return dx.reshape(T, B, -1), dh, grads
+    return (dx.reshape(T, B, I) if want_dx else None), dh, grads

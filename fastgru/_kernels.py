@@ -625,16 +625,17 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates,
-                   aux, x, W, chunk, dxp, dhh, dh, dx, x_c, hp_c, aux_c, dx_c, scratch_w,
-                   scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
+                   aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c, hp_c, aux_c, dx_c,
+                   scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     With ``chunk`` 0, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
     ...), for the caller's large products after the loop; padded steps leave
     them at zero. With ``chunk`` k > 0, ``dxp[block]`` and ``dhh[block]``
     (k*n, ...) collect k steps of this block's n rows, and each full chunk
-    adds its share of the weight gradients to ``g_*[block]`` and writes its
-    ``dx`` while its rows are still in cache (:func:`chunk_weight_grads`):
+    adds its share of the weight gradients to ``g_*[block]`` and (if
+    ``want_dx``) writes its ``dx`` while its rows are still in cache
+    (:func:`chunk_weight_grads`):
     after the loop, the T*B rows of every gradient come back from memory
     (products a quarter to a third slower, measured). ``x_c``, ``hp_c``,
     ``aux_c`` and ``dx_c`` (n_blocks, k*n, width) collect the chunk's rows
@@ -672,7 +673,8 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
         t = T - 1 - s if reverse else s
         if t >= max_len:
             if chunk > 0:
-                dx[t, r0:r1] = 0.0
+                if want_dx:
+                    dx[t, r0:r1] = 0.0
             else:
                 dxp[t, r0:r1] = 0.0
                 dhh[t, r0:r1] = 0.0
@@ -693,8 +695,9 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
         dh_c[:] = dhp
         if chunk == 1:  # the step's rows in place, not copied (batch 256: 2-6% faster, noisy)
             chunk_weight_grads(mode, dxp_t, dhh_t, x[t, r0:r1], hprev[t, r0:r1],
-                               aux[t, r0:r1], W, dx[t, r0:r1], g_w[block], g_xs[block],
-                               g_uh[block], g_hs[block], g_uc[block], scratch_w[block, :n],
+                               aux[t, r0:r1], W, want_dx, dx[t, r0:r1], g_w[block],
+                               g_xs[block], g_uh[block], g_hs[block], g_uc[block],
+                               scratch_w[block, :n],
                                scratch_h[block, :n], products)
         elif chunk > 1:
             x_c[block, o : o + n] = x[t, r0:r1]
@@ -705,35 +708,38 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
             filled += 1
             last_step = t == (max_len - 1 if reverse else 0)
             if filled == chunk or last_step:
-                _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, dx, g_w,
-                             g_xs, g_uh, g_hs, g_uc, products)
+                _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx,
+                             dx, g_w, g_xs, g_uh, g_hs, g_uc, products)
                 filled = 0
 
 
 @kernel
-def _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, dx, g_w, g_xs, g_uh,
-                 g_hs, g_uc, products):
-    """The weight gradients and ``dx`` of a chunk's first ``filled`` steps."""
+def _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx, dx, g_w, g_xs,
+                 g_uh, g_hs, g_uc, products):
+    """The weight gradients (and ``dx``) of a chunk's first ``filled`` steps."""
     rows = filled * n
     x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
     chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], x_c[block, :rows],
-                       hp_c[block, :rows], aux_c[block, :rows], W, dx_c[block, :rows],
-                       g_w[block], g_xs[block], g_uh[block], g_hs[block], g_uc[block],
-                       scratch_w[block, :rows], scratch_h[block, :rows], products)
-    for k in range(filled):
-        dx[steps[k], r0 : r0 + n] = dx_c[block, k * n : (k + 1) * n]
+                       hp_c[block, :rows], aux_c[block, :rows], W, want_dx,
+                       dx_c[block, :rows], g_w[block], g_xs[block], g_uh[block], g_hs[block],
+                       g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows], products)
+    if want_dx:
+        for k in range(filled):
+            dx[steps[k], r0 : r0 + n] = dx_c[block, k * n : (k + 1) * n]
 
 
 @kernel
-def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs, g_uc,
+def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_uh, g_hs, g_uc,
                        scratch_w, scratch_h, products):
-    """A chunk of rows' share of the weight and bias gradients, and its ``dx``.
+    """A chunk of rows' share of the weight and bias gradients, and its ``dx``
+    if ``want_dx``.
 
     Adds ``dxp[:, col0:].T @ x`` to ``g_w`` (``weight_ih`` feeds the last
     ``W.shape[0]`` columns), ``dhh.T @ hp`` to ``g_uh`` (U's gate rows; all of
     U for RESET_AFTER), ``dxp[:, cand].T @ aux`` to ``g_uc`` (the candidate's
     rows of U for the other modes), the column sums of ``dxp[:, col0:]`` and
-    ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W``.
+    ``dhh`` to ``g_xs`` and ``g_hs``; writes ``dx = dxp[:, col0:] @ W`` if
+    ``want_dx``.
     The products run in the tiles (:func:`gemm_tn_add` adds in place), or in
     BLAS where the inputs are narrower than a SIMD vector (:func:`fills_strip`).
     ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
@@ -753,9 +759,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, dx, g_w, g_xs, g_uh, g_hs,
         for i in range(n):
             d_w[i] = dxp[i, col0:]
     _add_tn(d_w, x, g_w, p_w)
-    if fills_strip(W.shape[1], W.itemsize):
+    if want_dx and fills_strip(W.shape[1], W.itemsize):
         gemm_nn(d_w, W, dx)
-    else:
+    elif want_dx:
         np.dot(d_w, W, dx)
     for i in range(n):
         row = d_w[i]

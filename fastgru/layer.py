@@ -302,7 +302,7 @@ class GRU:
         return ws
 
     # ---------------------------------------------------------------- backward
-    def backward(self, dy, dh_n=None):
+    def backward(self, dy, dh_n=None, *, input_grad=True):
         """Backpropagation through time after ``forward(..., training=True)``.
 
         Parameters
@@ -311,15 +311,30 @@ class GRU:
             Gradient of the loss with respect to ``y`` (ignored past lengths).
         dh_n : array-like (num_layers * D, batch, hidden_size), optional
             Gradient with respect to ``h_n``; zeros by default.
+        input_grad : bool, default True
+            Whether to compute ``dx``. A training loop whose inputs are data
+            (nothing upstream to train) passes False, as PyTorch skips the
+            gradient of an input that does not require one: the first
+            layer's ``dx`` product is skipped (at input = hidden / 2 a ninth
+            of the step's arithmetic).
 
         Returns
         -------
-        dx : ndarray (batch, time, input_size)
+        dx : ndarray (batch, time, input_size), or None if not ``input_grad``
             Gradient with respect to ``x`` (padded form for a ragged list).
         dh0 : ndarray (num_layers * D, batch, hidden_size)
             Gradient with respect to ``h0``.
 
         The parameter gradients are written to :attr:`grads`, overwriting them.
+
+        Examples
+        --------
+        >>> import numpy as np, fastgru
+        >>> layer = fastgru.GRU(3, 4, random_state=0)
+        >>> y, h_n = layer.forward(np.ones((2, 5, 3)), training=True)
+        >>> dx, dh0 = layer.backward(np.ones_like(y), input_grad=False)
+        >>> dx is None, dh0.shape, layer.grads["weight_hh_l0"].shape
+        (True, (1, 2, 4), (12, 4))
         """
         if self._cache is None:
             raise RuntimeError(
@@ -334,9 +349,9 @@ class GRU:
         else:
             dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
         with _config.single_threaded_blas():
-            return self._backward(dy, dh_n)
+            return self._backward(dy, dh_n, bool(input_grad))
 
-    def _backward(self, dy, dh_n):
+    def _backward(self, dy, dh_n, input_grad):
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
         caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
         variant = get_variant(self.variant)
@@ -354,6 +369,7 @@ class GRU:
                 dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
                     variant, self._cell(layer, d), caches[layer * D + d], dy_d,
                     dh_n[layer * D + d], lengths, bool(d), self.bias, workspace, (layer, d),
+                    want_dx=input_grad or layer > 0,
                 )
                 for base, g in grads.items():
                     self.grads[base + self._suffix(layer, d)] = g
@@ -361,7 +377,8 @@ class GRU:
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
             d_out = d_in
-        return d_out.transpose(1, 0, 2).copy(), dh0
+        dx = None if d_out is None else d_out.transpose(1, 0, 2).copy()
+        return dx, dh0
 
     # -------------------------------------------------------------------- step
     def step(self, x_t, h=None, *, out=None):

@@ -66,6 +66,33 @@ CHUNKINGS = {
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_weight_gradients_every_chunking_match_reference(monkeypatch, variant, dtype,
                                                          bidirectional, chunking):
+    _force_chunking(monkeypatch, chunking)
+    _check_against_reference(variant, dtype, 2, bidirectional, True)
+
+
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+@pytest.mark.parametrize("variant", ["torch", "gru1"])  # gru1: weight_ih feeds part of dxp
+def test_backward_without_input_grad_gives_the_same_gradients(monkeypatch, variant, chunking):
+    """``input_grad=False`` skips only the first layer's dx: every other result
+    is bit for bit the one of a full backward (checked against the reference
+    above), on each BPTT path, stacked, bidirectional and ragged."""
+    _force_chunking(monkeypatch, chunking)
+    layer, x, h0, lengths = make_layer_and_inputs(variant, "float32", 2, True, True)
+    rng = np.random.default_rng(3)
+    y, h_n = layer.forward(x, h0, lengths=lengths, training=True)
+    dy, dhn = rng.normal(size=y.shape), rng.normal(size=h_n.shape)
+    dx, dh0 = layer.backward(dy, dhn)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert np.abs(dx).max() > 0
+    layer.forward(x, h0, lengths=lengths, training=True)
+    dx_none, dh0_again = layer.backward(dy, dhn, input_grad=False)
+    assert dx_none is None
+    np.testing.assert_array_equal(dh0_again, dh0)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(layer.grads[name], g, err_msg=name)
+
+
+def _force_chunking(monkeypatch, chunking):
     from fastgru import _config, _engine
 
     monkeypatch.setattr(_config, "MAX_BLOCKS", 2)
@@ -75,7 +102,6 @@ def test_weight_gradients_every_chunking_match_reference(monkeypatch, variant, d
     else:
         monkeypatch.setattr(_engine, "_CHUNK_ROWS", rows)
         assert _engine._chunk_steps(5, 3, 4 * 3 * 6, 8) == {1: 1, 4: 2, 256: 5}[rows]
-    _check_against_reference(variant, dtype, 2, bidirectional, True)
 
 
 def _check_against_reference(variant, dtype, num_layers, bidirectional, with_lengths, **sizes):
