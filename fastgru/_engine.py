@@ -36,7 +36,7 @@ class DirectionCache:
     """What the forward pass of one layer and direction keeps for BPTT."""
 
     x2d: np.ndarray  # (T*B, I) the layer input
-    hprev: np.ndarray  # (T, B, H) state before each step
+    hprev: np.ndarray  # (T, B, H) state before each step (y shifted, if no row ends early)
     gates: np.ndarray  # (T, B, G*H) gate activations
     aux: np.ndarray  # (T, B, H) U_n h + b_hn, or the gated state r*h / f*h
 
@@ -181,11 +181,15 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     _run_blocks(_kernels.project_block, (x2d, W, W_t, xbias, xproj),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
-    y = buffer(workspace, (key, "y"), (T, B, H), dtype)
     if h0 is None:
         h_last.fill(0.0)
     else:
         h_last[:] = h0
+    # y with one more step, h0's, before its first step in processing order:
+    # y[t-1] (y[t+1] reversed) is the state before step t, which BPTT reads
+    # from this buffer when every row runs every step (no separate copy)
+    states = buffer(workspace, (key, "states"), (T + 1, B, H), dtype)
+    y = states[:T] if reverse else states[1:]
     U = cell["weight_hh"]
     n_blocks = _n_blocks(B)
     U_t = _transposed_blocks(variant.mode, U, H, True, _max_block_rows(B), workspace)
@@ -193,8 +197,12 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
         # padded steps are skipped: they keep finite values (see buffer) that
         # the weight products multiply by zero gradients
         gates = buffer(workspace, (key, "gates"), (T, B, xproj.shape[2]), dtype)
-        hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
+        if lengths.min() == T:  # the kernel writes no hprev
+            states[T if reverse else 0] = h_last
+            hprev = states[1:] if reverse else states[:T]
+        else:
+            hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
     else:
         gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(

@@ -571,7 +571,12 @@ def dhh_width(mode, H):
 @kernel
 def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
                   training, y, h_last, gates, hprev, aux):
-    """Run one row block through all steps; ``h_last`` holds h0 on entry."""
+    """Run one row block through all steps; ``h_last`` holds h0 on entry.
+
+    ``training`` keeps each step's ``gates`` and ``aux``, and its ``hprev``
+    (the state before the step) only when a row of the batch ends early:
+    otherwise that is the previous step's ``y``, or h0 (the caller's).
+    """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     GH = xproj.shape[2]
@@ -589,16 +594,21 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     lens = lengths[r0:r1]
     max_len = lens.max()
     min_len = lens.min()
-    if not training and min_len == T:
-        # Every row runs every step and nothing is kept for BPTT: each step
-        # reads its states from the previous step's outputs and writes the
-        # new ones straight into y, with no copies.
+    if min_len == T and (not training or lengths.min() == T):
+        # Every row runs every step: each step reads its states from the
+        # previous step's outputs and writes the new ones straight into y,
+        # with no copies. (Training: only if all rows of the batch do, as
+        # the caller then reads hprev from y.)
         hp = h
         for s in range(T):
             t = T - 1 - s if reverse else s
             y_t = y[t, r0:r1]
-            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, gates_scratch,
-                         aux_scratch, acc_wide, acc_1, acc_2)
+            if training:
+                g, a = gates[t, r0:r1], aux[t, r0:r1]
+            else:
+                g, a = gates_scratch, aux_scratch
+            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, g, a, acc_wide,
+                         acc_1, acc_2)
             hp = y_t
         h[:] = hp
         return
