@@ -42,16 +42,20 @@ def gru_forward_flop(cfg):
 def group_flop(group):
     """Floating-point operations of one call of a GRU benchmark group, or None.
 
-    A training step (forward, and backward with the input, state and weight
-    gradients) does three times the forward's products: BPTT's product with
-    U, and the gradients of U, W and x, each as large as a forward product.
+    A training step is the forward's products, and in backward BPTT's
+    product with U and the gradients of U and W, each as large as the
+    forward's product with it. Neither side computes the input's gradient
+    (torch's x does not require one; fastgru's loop passes
+    ``input_grad=False``), so it is not counted.
     """
     kind, _, cfg = group.partition(" ")
     match = re.fullmatch(r"B(\d+)-T(\d+)-I(\d+)-H(\d+)", cfg)
     if not match or kind not in ("inference", "training", "training-float64"):
         return None
-    flop = gru_forward_flop(tuple(int(v) for v in match.groups()))
-    return flop if kind == "inference" else 3 * flop
+    B, T, I, H = (int(v) for v in match.groups())
+    if kind == "inference":
+        return gru_forward_flop((B, T, I, H))
+    return 2 * B * T * 3 * H * (2 * I + 3 * H)
 
 
 def table(groups, peak=None, stat="median"):
