@@ -26,8 +26,9 @@ as one matrix product (``(rows, H) @ (H, G*H)``, :func:`matmul`: the tiles
 of :func:`gemm_nn`, or :func:`gemm_nt` for a single row) on contiguous
 time-major slices, then the gate arithmetic in loops that LLVM vectorises. The
 forward pass stores the gate activations (``gates``), the previous state
-(``hprev``) and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
-RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
+(``hprev``: when every row runs every step, a view of the outputs shifted by
+one step, not a copy) and one auxiliary vector (``aux``: ``U_n h + b_hn``
+for RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so BPTT
 recomputes no product. BPTT computes the gradient of every step's
 pre-activations (``dxp``) and of the recurrent products (``dhh``); the weight
 gradients are products of these with the steps' inputs, either every few
