@@ -174,7 +174,10 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     xbias = np.empty(_kernels.xbias_width(variant.mode, H), dtype=dtype)
     b_hn = np.empty(H, dtype=dtype)
     _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
-    xproj = buffer(workspace, "xproj", (T * B, variant.n_gates * H), dtype)
+    # the projections, which the recurrence turns into the gates in place:
+    # kept for BPTT in training, shared scratch otherwise
+    xproj = buffer(workspace, (key, "gates") if training else "xproj",
+                   (T * B, variant.n_gates * H), dtype)
     W = cell["weight_ih"]
     W_t = (transposed(workspace, "W_t", W) if _kernels.project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
@@ -194,9 +197,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     n_blocks = _n_blocks(B)
     U_t = _transposed_blocks(variant.mode, U, H, True, _max_block_rows(B), workspace)
     if training:
-        # padded steps are skipped: they keep finite values (see buffer) that
-        # the weight products multiply by zero gradients
-        gates = buffer(workspace, (key, "gates"), (T, B, xproj.shape[2]), dtype)
+        # padded steps are skipped: they keep finite values (projections, and
+        # see buffer) that the weight products multiply by zero gradients
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
         if lengths.min() == T:  # the kernel writes no hprev
             states[T if reverse else 0] = h_last
@@ -204,14 +206,14 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
         else:
             hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
     else:
-        gates = hprev = aux = np.empty((1, 1, 1), dtype=dtype)
+        hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(
         _kernels.forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
-         y, h_last, gates, hprev, aux),
+         y, h_last, hprev, aux),
         n_blocks,
     )
-    cache = DirectionCache(x2d, hprev, gates, aux) if training else None
+    cache = DirectionCache(x2d, hprev, xproj, aux) if training else None
     return y, cache
 
 

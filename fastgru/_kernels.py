@@ -404,29 +404,33 @@ def matmul(a, b, b_t, out, accumulate, scratch):
 # (or cheaply check at run time) that its stores do not overlap its loads, and
 # a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
 @inlined_kernel
-def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc_1, acc_2):
-    """One step for a block of rows: ``h`` (n, H) = cell(``xp``, ``hp``).
+def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, acc_2):
+    """One step for a block of rows: ``h`` (n, H) = cell(``gates``, ``hp``).
 
-    ``xp`` (n, G*H) input projections with folded biases; ``hp`` (n, H) the
-    previous states (not aliased with ``h``); ``gates`` (n, G*H) and ``aux``
-    (n, H) receive what BPTT needs; ``acc_wide`` (n, 3H or 2H) and ``acc_1``,
-    ``acc_2`` (n, H) are scratch. ``UT_g`` and ``UT_c`` are contiguous
-    transposes of ``U``'s gate rows (all rows for RESET_AFTER) and candidate
-    rows, or empty (see :func:`matmul`).
+    ``gates`` (n, G*H) holds the input projections with folded biases on
+    entry and the gate activations, which BPTT needs, on exit: each gate
+    overwrites its own pre-activation (a loop that loads and stores the same
+    element through one array vectorises). So the projections' buffer is
+    the gates' cache, and a training forward writes no second array of
+    that size. ``hp`` (n, H) the previous states (not aliased with ``h``);
+    ``aux`` (n, H) receives the other vector BPTT needs; ``acc_wide`` (n,
+    3H or 2H) and ``acc_1``, ``acc_2`` (n, H) are scratch. ``UT_g`` and
+    ``UT_c`` are contiguous transposes of ``U``'s gate rows (all rows for
+    RESET_AFTER) and candidate rows, or empty (see :func:`matmul`).
     """
     n_rows, H = hp.shape
     if mode == RESET_AFTER:
         matmul(hp, UT_g, U, acc_wide, OVERWRITE, acc_wide)
         for i in range(n_rows):
-            g_rz, x_rz, a_rz = gates[i, : 2 * H], xp[i, : 2 * H], acc_wide[i, : 2 * H]
+            g_rz, a_rz = gates[i, : 2 * H], acc_wide[i, : 2 * H]
             for j in range(2 * H):
-                g_rz[j] = sigmoid(x_rz[j] + a_rz[j])
+                g_rz[j] = sigmoid(g_rz[j] + a_rz[j])
             r, z, c = gates[i, :H], gates[i, H : 2 * H], gates[i, 2 * H :]
-            x_n, a_n, aux_i, h_i, hp_i = xp[i, 2 * H :], acc_wide[i, 2 * H :], aux[i], h[i], hp[i]
+            a_n, aux_i, h_i, hp_i = acc_wide[i, 2 * H :], aux[i], h[i], hp[i]
             for j in range(H):
                 aux_i[j] = a_n[j] + b_hn[j]
             for j in range(H):
-                c[j] = tanh(x_n[j] + r[j] * aux_i[j])
+                c[j] = tanh(c[j] + r[j] * aux_i[j])
             for j in range(H):
                 h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
         return
@@ -438,23 +442,23 @@ def cell_forward(mode, xp, U, UT_g, UT_c, b_hn, hp, h, gates, aux, acc_wide, acc
     elif mode == MGU:
         matmul(hp, UT_g, U[:H], acc_1, OVERWRITE, acc_1)
     for i in range(n_rows):
-        g, x_g = gates[i, :n_gate], xp[i, :n_gate]
+        g = gates[i, :n_gate]
         if mode == BIAS_GATES:
             for j in range(n_gate):
-                g[j] = sigmoid(x_g[j])
+                g[j] = sigmoid(g[j])
         else:
             a_g = acc_wide[i, :n_gate] if mode == RESET_BEFORE else acc_1[i]
             for j in range(n_gate):
-                g[j] = sigmoid(x_g[j] + a_g[j])
+                g[j] = sigmoid(g[j] + a_g[j])
         r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
         for j in range(H):
             aux_i[j] = r[j] * hp_i[j]
     matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, OVERWRITE, acc_2)
     c0 = n_gate  # the candidate's block
     for i in range(n_rows):
-        c, x_n, a_n = gates[i, c0 : c0 + H], xp[i, c0 : c0 + H], acc_2[i]
+        c, a_n = gates[i, c0 : c0 + H], acc_2[i]
         for j in range(H):
-            c[j] = tanh(x_n[j] + a_n[j])
+            c[j] = tanh(c[j] + a_n[j])
         h_i, hp_i = h[i], hp[i]
         # "torch"-direction update h' = c + z (h - c); MGU's h' = h + f (c - h)
         # is the same with z = 1 - f.
@@ -571,16 +575,17 @@ def dhh_width(mode, H):
 # ------------------------------------------------------------- whole sequences
 @kernel
 def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                  training, y, h_last, gates, hprev, aux):
+                  training, y, h_last, hprev, aux):
     """Run one row block through all steps; ``h_last`` holds h0 on entry.
 
-    ``training`` keeps each step's ``gates`` and ``aux``, and its ``hprev``
-    (the state before the step) only when a row of the batch ends early:
-    otherwise that is the previous step's ``y``, or h0 (the caller's).
+    ``xproj`` (T, B, G*H) holds the input projections on entry and the gate
+    activations on exit (:func:`cell_forward`). ``training`` keeps each
+    step's ``aux``, and its ``hprev`` (the state before the step) only when
+    a row of the batch ends early: otherwise that is the previous step's
+    ``y``, or h0 (the caller's).
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
-    GH = xproj.shape[2]
     H = h_last.shape[1]
     n = r1 - r0
     dt = xproj.dtype
@@ -588,7 +593,6 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     acc_wide = np.empty((n, wide), dtype=dt)
     acc_1 = np.empty((n, H), dtype=dt)
     acc_2 = np.empty((n, H), dtype=dt)
-    gates_scratch = np.empty((n, GH), dtype=dt)
     aux_scratch = np.empty((n, H), dtype=dt)
     hp_scratch = np.empty((n, H), dtype=dt)
     h = h_last[r0:r1]
@@ -604,11 +608,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
         for s in range(T):
             t = T - 1 - s if reverse else s
             y_t = y[t, r0:r1]
-            if training:
-                g, a = gates[t, r0:r1], aux[t, r0:r1]
-            else:
-                g, a = gates_scratch, aux_scratch
-            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, g, a, acc_wide,
+            a = aux[t, r0:r1] if training else aux_scratch
+            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide,
                          acc_1, acc_2)
             hp = y_t
         h[:] = hp
@@ -620,12 +621,11 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
             y_t[:] = 0.0
             continue
         if training:
-            g, a, hp = gates[t, r0:r1], aux[t, r0:r1], hprev[t, r0:r1]
+            a, hp = aux[t, r0:r1], hprev[t, r0:r1]
         else:
-            g, a, hp = gates_scratch, aux_scratch, hp_scratch
+            a, hp = aux_scratch, hp_scratch
         hp[:] = h
-        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, g, a, acc_wide, acc_1,
-                     acc_2)
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2)
         y_t[:] = h
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
@@ -994,9 +994,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     wide = 3 * H if mode == RESET_AFTER else 2 * H
     n_w = weights_ih[0].shape[0]
     o = 0
-    xp = scratch[o : o + B * GH].reshape(B, GH)
-    o += B * GH
-    gates = scratch[o : o + B * GH].reshape(B, GH)
+    xp = scratch[o : o + B * GH].reshape(B, GH)  # the projections, then the gates
     o += B * GH
     xw = scratch[o : o + B * n_w].reshape(B, n_w)
     o += B * n_w
@@ -1032,8 +1030,8 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
                 for j in range(col0, GH):
                     xp[i, j] = xw[i, j - col0] + xbias[j]
         hp[:] = h[layer]
-        cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer],
-                     gates, aux, acc_wide, acc_1, acc_2)
+        cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
+                     acc_2)
     return True
 
 
@@ -1046,4 +1044,4 @@ def step_scratch_size(mode, batch, hidden, ih_rows):
     """Elements of the flat scratch buffer :func:`step_layers` needs."""
     GH = xbias_width(mode, hidden)
     wide = 3 * hidden if mode == RESET_AFTER else 2 * hidden
-    return batch * (2 * GH + ih_rows + wide + 4 * hidden) + GH + hidden
+    return batch * (GH + ih_rows + wide + 4 * hidden) + GH + hidden

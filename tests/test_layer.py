@@ -188,3 +188,28 @@ def test_aligned_empty_and_copy(dtype, shape):
     copy = _engine.aligned_copy(src.T)
     np.testing.assert_array_equal(copy, src.T)
     assert copy.flags.c_contiguous and (copy.size == 0 or copy.ctypes.data % _engine.ALIGNMENT == 0)
+
+
+def test_training_memory_stays_near_what_bptt_keeps():
+    """A training forward and backward allocate little beyond what BPTT must
+    keep (gates, aux, the states, the input) and the output: the recurrence
+    turns the projections into the gates in place, so no second array of
+    their size exists. Measured: 1.45x of that here; 1.91x when the gates
+    were a copy."""
+    import tracemalloc
+
+    B, T, I, H = 64, 100, 64, 128
+    x = np.random.default_rng(0).normal(size=(B, T, I)).astype(np.float32)
+    warm = fastgru.GRU(I, H, random_state=0)  # kernels loaded outside the trace
+    y, _ = warm.forward(x[:2, :3], training=True)
+    warm.backward(y, input_grad=False)
+    layer = fastgru.GRU(I, H, random_state=0)
+    tracemalloc.start()
+    try:
+        y, _ = layer.forward(x, training=True)
+        layer.backward(np.ones_like(y), input_grad=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    kept = 4 * (T * B * 3 * H + T * B * H + (T + 1) * B * H + T * B * I)
+    assert peak <= 1.6 * (kept + 4 * B * T * H), (peak, kept)
