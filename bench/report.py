@@ -3,9 +3,11 @@
 Usage: ``python bench/report.py bench.json [--plot bench/ratios.png]
 [--compact bench/results.json] [--stat min]``. Ratios are
 fastgru's median time divided by the anchor's, from the same run: below 1 means
-fastgru is faster. ``--stat min`` uses each benchmark's fastest round
-instead: on a shared machine whose speed changes for seconds at a time, it
-shows what each side costs when it is not slowed down.
+fastgru is faster. A run with ``--bench-passes N`` (see ``bench/conftest.py``)
+gives each benchmark the median of its N passes' medians. ``--stat min`` uses
+each benchmark's fastest round instead: on a shared machine whose speed
+changes for seconds at a time, it shows what each side costs when it is not
+slowed down.
 """
 
 from __future__ import annotations
@@ -13,18 +15,35 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from collections import defaultdict
 
 
 def load(path):
+    """The run's JSON, and its benchmarks as ``{group: {impl: benchmark}}``.
+
+    A benchmark timed in several passes (``--bench-passes``) becomes one
+    whose median is the median of its passes' medians, and whose min the
+    fastest round of all passes; ``stats["passes"]`` counts them.
+    """
     with open(path) as f:
         data = json.load(f)
-    groups = defaultdict(dict)
+    runs = defaultdict(lambda: defaultdict(list))
     for b in data["benchmarks"]:
         params = b.get("params") or {}
         impl = params.get("impl") or params.get("cache") or b["name"]
-        groups[b["group"]][impl] = b
+        runs[b["group"]][impl].append(b)
+    groups = {group: {impl: _combine(bs) for impl, bs in impls.items()}
+              for group, impls in runs.items()}
     return data, groups
+
+
+def _combine(passes):
+    first = passes[0]
+    stats = {**first["stats"], "passes": len(passes),
+             "median": statistics.median(b["stats"]["median"] for b in passes),
+             "min": min(b["stats"]["min"] for b in passes)}
+    return {**first, "stats": stats}
 
 
 def gemm_gflops(groups, stat="median"):
@@ -120,8 +139,13 @@ def main(argv=None):
     md, ratios = table(groups, peak, args.stat)
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {})
+    passes = max((b["stats"]["passes"] for impls in groups.values()
+                  for b in impls.values()), default=1)
+    of_passes = ("the median of the passes' medians" if args.stat == "median"
+                 else "the fastest round of all")
+    how = f"{args.stat} times" + (f", {passes} passes: {of_passes}" if passes > 1 else "")
     print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores, "
-          f"python {machine.get('python_version')}; {args.stat} times")
+          f"python {machine.get('python_version')}; {how}")
     print(md)
     big = groups.get("inference B64-T50-I256-H512", {}).get("fastgru")
     if peak and big:
