@@ -1,6 +1,6 @@
 """Shared set-up of the benchmarks: equal thread counts for every library, and
 ``--bench-passes N``: the timing benchmarks run N times, pass after pass
-through the whole suite (a few minutes apart), and ``bench/report.py`` takes
+through the whole suite (a pass apart), and ``bench/report.py`` takes
 each one's median over the passes. The machine this was made on has windows
 of seconds in which every library's two-thread work runs up to 2x slower;
 with one pass such a window sets the ratio of whichever benchmark it hits,
@@ -40,7 +40,7 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Pass 0 of every benchmark, then pass 1, ...: passes are minutes apart."""
+    """Pass 0 of every benchmark, then pass 1, ...: a pass apart in time."""
     if config.getoption("--bench-passes") == 1:
         return
 
