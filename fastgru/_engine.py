@@ -200,17 +200,18 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
         # padded steps are skipped: they keep finite values (projections, and
         # see buffer) that the weight products multiply by zero gradients
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
-        if lengths.min() == T:  # the kernel writes no hprev
+        if lengths.min() == T:  # BPTT reads hprev from y: the kernel keeps none
             states[T if reverse else 0] = h_last
             hprev = states[1:] if reverse else states[:T]
+            kept_hprev = np.empty((0, B, H), dtype=dtype)
         else:
-            hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
+            hprev = kept_hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
     else:
-        hprev = aux = np.empty((1, 1, 1), dtype=dtype)
+        hprev = kept_hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(
         _kernels.forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
-         y, h_last, hprev, aux),
+         y, h_last, kept_hprev, aux),
         n_blocks,
     )
     cache = DirectionCache(x2d, hprev, xproj, aux) if training else None

@@ -580,9 +580,9 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
     ``xproj`` (T, B, G*H) holds the input projections on entry and the gate
     activations on exit (:func:`cell_forward`). ``training`` keeps each
-    step's ``aux``, and its ``hprev`` (the state before the step) only when
-    a row of the batch ends early: otherwise that is the previous step's
-    ``y``, or h0 (the caller's).
+    step's ``aux``, and its ``hprev`` (the state before the step) unless
+    ``hprev`` is empty: then the caller reads it from ``y`` (the previous
+    step's output, or h0), which needs every row to run every step.
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
@@ -599,11 +599,10 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     lens = lengths[r0:r1]
     max_len = lens.max()
     min_len = lens.min()
-    if min_len == T and (not training or lengths.min() == T):
+    if min_len == T and (not training or hprev.shape[0] == 0):
         # Every row runs every step: each step reads its states from the
         # previous step's outputs and writes the new ones straight into y,
-        # with no copies. (Training: only if all rows of the batch do, as
-        # the caller then reads hprev from y.)
+        # with no copies.
         hp = h
         for s in range(T):
             t = T - 1 - s if reverse else s
