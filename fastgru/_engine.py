@@ -4,7 +4,8 @@ The input projection of all time steps is one blocked matrix product before
 the recurrence; only the recurrence itself steps through time. BPTT adds the
 weight gradients chunk by chunk of steps (:func:`_chunk_steps`), or leaves
 them to a few blocked products over all T*B rows after the loop. Inputs here
-are already validated, time-major and C-contiguous in the layer's dtype. The
+are already validated, time-major (but for the gradient of the outputs, see
+:func:`direction_backward`) and C-contiguous in the layer's dtype. The
 caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 """
 
@@ -276,18 +277,24 @@ def _chunk_steps(T, B, weight_elements, itemsize) -> int:
 
 
 def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_bias,
-                       workspace, key, want_dx=True):
+                       workspace, key, want_dx=True, dy_batch_first=False, dy_col=0):
     """BPTT of one layer and direction.
 
-    ``dy`` (T, B, H) and ``dh_last`` (B, H) are gradients of the outputs.
+    ``dy`` and ``dh_last`` (B, H) are gradients of the outputs. ``dy`` is
+    (T, B, width), or (B, T, width) if ``dy_batch_first``, with this
+    direction's H columns from ``dy_col``: the kernel reads them in place,
+    with no transposing or slicing copy. ``dy`` None stands for zeros.
     Returns ``(dx (T, B, I), dh0 (B, H), grads)`` with grads keyed by the
     parameter names without the layer suffix; ``dx`` lives in ``workspace``
     under ``key`` until the next call. With ``want_dx`` False, ``dx`` is
     None and its product (a ninth of the step's work at input = hidden/2)
     is skipped.
     """
-    T, B, H = dy.shape
-    dtype = dy.dtype
+    T, B, _ = cache.gates.shape
+    H = dh_last.shape[1]
+    dtype = dh_last.dtype
+    if dy is None:
+        dy = np.empty((0, 0, 0), dtype=dtype)
     gh = cache.gates.shape[2]
     mode = variant.mode
     U = cell["weight_hh"]
@@ -296,7 +303,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     col0 = gh - GW  # weight_ih feeds the last row blocks
     dw = _kernels.dhh_width(mode, H)
     n_blocks = _n_blocks(B)
-    chunk = _chunk_steps(T, B, W.size + U.size, dy.itemsize)
+    chunk = _chunk_steps(T, B, W.size + U.size, dtype.itemsize)
     # every path writes all of dx (padded steps: zeros) if it is wanted; if
     # not, no columns (the kernel's views of it stay in bounds)
     dx = buffer(workspace, (key, "dx" if want_dx else "no dx"), (T, B, I if want_dx else 0),
@@ -326,8 +333,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     _run_blocks(
         _kernels.backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace), dy,
-         lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W, chunk,
-         dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
+         dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
+         chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
         n_blocks,
     )
     R = T * B

@@ -634,10 +634,15 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 
 @kernel
-def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, hprev, gates,
-                   aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c, hp_c, aux_c, dx_c,
-                   scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
+def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
+                   reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
+                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
+
+    ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
+    if ``dy_batch_first`` (a caller's array, read without a transposing
+    copy); this direction's columns start at ``dy_col``. An empty ``dy``
+    adds nothing (the loss sees the final states only).
 
     With ``chunk`` 0, every step's gradients go to ``dxp`` and ``dhh`` (T, B,
     ...), for the caller's large products after the loop; padded steps leave
@@ -655,10 +660,11 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
     RESET_AFTER). Unused ones may be empty.
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
-    T = dy.shape[0]
-    H = dy.shape[2]
+    T = gates.shape[0]
+    H = dh.shape[1]
     n = r1 - r0
-    dt = dy.dtype
+    dt = dh.dtype
+    has_dy = dy.size > 0
     dhp = np.empty((n, H), dtype=dt)
     d_1 = np.empty((n, H), dtype=dt)
     tmp = np.empty((n, H), dtype=dt)
@@ -691,10 +697,11 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, lengths, reverse, h
             continue
         for i in range(n):
             active[i] = t < lens[i]
-            if active[i]:
-                dh_i, dy_i = dh_c[i], dy[t, r0 + i]
+            if active[i] and has_dy:
+                dh_i = dh_c[i]
+                dy_i = dy[r0 + i, t] if dy_batch_first else dy[t, r0 + i]
                 for j in range(H):
-                    dh_i[j] += dy_i[j]
+                    dh_i[j] += dy_i[dy_col + j]
         if chunk > 0:
             o = filled * n
             dxp_t, dhh_t = dxp[block, o : o + n], dhh[block, o : o + n]

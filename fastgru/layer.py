@@ -302,13 +302,15 @@ class GRU:
         return ws
 
     # ---------------------------------------------------------------- backward
-    def backward(self, dy, dh_n=None, *, input_grad=True):
+    def backward(self, dy=None, dh_n=None, *, input_grad=True):
         """Backpropagation through time after ``forward(..., training=True)``.
 
         Parameters
         ----------
-        dy : array-like (batch, time, D * hidden_size)
+        dy : array-like (batch, time, D * hidden_size), optional
             Gradient of the loss with respect to ``y`` (ignored past lengths).
+            None (zeros) when the loss reads only ``h_n`` (many-to-one), which
+            saves reading and adding a batch of zeros at every step.
         dh_n : array-like (num_layers * D, batch, hidden_size), optional
             Gradient with respect to ``h_n``; zeros by default.
         input_grad : bool, default True
@@ -335,6 +337,13 @@ class GRU:
         >>> dx, dh0 = layer.backward(np.ones_like(y), input_grad=False)
         >>> dx is None, dh0.shape, layer.grads["weight_hh_l0"].shape
         (True, (1, 2, 4), (12, 4))
+
+        A loss on the final states only (many-to-one) passes ``dy=None``:
+
+        >>> y, h_n = layer.forward(np.ones((2, 5, 3)), training=True)
+        >>> dx, dh0 = layer.backward(None, dh_n=np.ones_like(h_n))
+        >>> dx.shape
+        (2, 5, 3)
         """
         if self._cache is None:
             raise RuntimeError(
@@ -343,7 +352,8 @@ class GRU:
             )
         B, T = self._cache["shape"]
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        dy = check_state("dy", dy, (B, T, D * H), self.dtype)
+        if dy is not None:
+            dy = check_state("dy", dy, (B, T, D * H), self.dtype)
         if dh_n is None:
             dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
         else:
@@ -357,26 +367,24 @@ class GRU:
         variant = get_variant(self.variant)
 
         workspace = self._workspace()
-        # time-major copy of dy, in a reused buffer (fresh pages cost more)
-        d_out = _engine.buffer(workspace, "dy", (dy.shape[1], dy.shape[0], dy.shape[2]),
-                               self.dtype)
-        np.copyto(d_out, dy.transpose(1, 0, 2))
+        # the last layer reads the caller's batch-first dy in place; the
+        # layers below, the time-major dx of the layer above
+        d_out, batch_first = dy, True
         dh0 = np.empty_like(dh_n)
         for layer in range(L - 1, -1, -1):
             d_in = None
             for d in range(D):
-                dy_d = d_out if D == 1 else np.ascontiguousarray(d_out[:, :, d * H : (d + 1) * H])
                 dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
-                    variant, self._cell(layer, d), caches[layer * D + d], dy_d,
+                    variant, self._cell(layer, d), caches[layer * D + d], d_out,
                     dh_n[layer * D + d], lengths, bool(d), self.bias, workspace, (layer, d),
-                    want_dx=input_grad or layer > 0,
+                    want_dx=input_grad or layer > 0, dy_batch_first=batch_first, dy_col=d * H,
                 )
                 for base, g in grads.items():
                     self.grads[base + self._suffix(layer, d)] = g
                 d_in = dx_d if d_in is None else d_in + dx_d
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
-            d_out = d_in
+            d_out, batch_first = d_in, False
         dx = None if d_out is None else d_out.transpose(1, 0, 2).copy()
         return dx, dh0
 

@@ -194,8 +194,9 @@ def test_training_memory_stays_near_what_bptt_keeps():
     """A training forward and backward allocate little beyond what BPTT must
     keep (gates, aux, the states, the input) and the output: the recurrence
     turns the projections into the gates in place, so no second array of
-    their size exists. Measured: 1.45x of that here; 1.91x when the gates
-    were a copy."""
+    their size exists, and BPTT reads the caller's dy without a time-major
+    copy. Measured: 1.30x of that here; 1.45x with the copy of dy, 1.91x
+    when the gates were a copy too."""
     import tracemalloc
 
     B, T, I, H = 64, 100, 64, 128
@@ -212,4 +213,4 @@ def test_training_memory_stays_near_what_bptt_keeps():
     finally:
         tracemalloc.stop()
     kept = 4 * (T * B * 3 * H + T * B * H + (T + 1) * B * H + T * B * I)
-    assert peak <= 1.6 * (kept + 4 * B * T * H), (peak, kept)
+    assert peak <= 1.4 * (kept + 4 * B * T * H), (peak, kept)

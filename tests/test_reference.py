@@ -92,6 +92,26 @@ def test_backward_without_input_grad_gives_the_same_gradients(monkeypatch, varia
         np.testing.assert_array_equal(layer.grads[name], g, err_msg=name)
 
 
+@pytest.mark.parametrize("chunking", CHUNKINGS)
+def test_backward_without_dy_is_backward_with_zeros(monkeypatch, chunking):
+    """``dy=None`` (a loss on the final states only) skips reading dy: the
+    results are bit for bit those of an all-zeros dy (checked against the
+    reference above), on each BPTT path, stacked, bidirectional and ragged."""
+    _force_chunking(monkeypatch, chunking)
+    layer, x, h0, lengths = make_layer_and_inputs("torch", "float32", 2, True, True)
+    y, h_n = layer.forward(x, h0, lengths=lengths, training=True)
+    dhn = np.random.default_rng(3).normal(size=h_n.shape)
+    dx, dh0 = layer.backward(np.zeros_like(y), dhn)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert np.abs(dx).max() > 0
+    layer.forward(x, h0, lengths=lengths, training=True)
+    dx_none, dh0_none = layer.backward(None, dhn)
+    np.testing.assert_array_equal(dx_none, dx)
+    np.testing.assert_array_equal(dh0_none, dh0)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(layer.grads[name], g, err_msg=name)
+
+
 def _force_chunking(monkeypatch, chunking):
     from fastgru import _config, _engine
 
