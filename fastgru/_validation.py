@@ -65,10 +65,22 @@ def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
         raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
+
+
+def kernel_ready(arr: np.ndarray) -> np.ndarray:
+    """``arr`` (C-contiguous) if it is writeable, else a writeable copy.
+
+    The kernels are compiled for writeable arrays only: a read-only one
+    (``np.frombuffer`` on a request's bytes, a read-only memory map,
+    ``setflags(write=False)``) is another type to Numba, which would compile
+    a variant of each kernel on first use (about 10 s) in the middle of
+    serving.
+    """
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def as_sequences(x, input_size: int, dtype):
@@ -176,7 +188,7 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
             f"lengths must be in 1..{time} (the number of time steps); got {bad}: "
             "zero-length sequences are not supported"
         )
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return kernel_ready(np.ascontiguousarray(arr, dtype=np.int64))
 
 
 def check_state(name: str, value, shape: tuple, dtype) -> np.ndarray:

@@ -429,9 +429,9 @@ class GRU:
                 and type(x_t) is np.ndarray and type(h) is np.ndarray
                 and x_t.shape == cache.x_shape and h.shape == cache.h_shape
                 and x_t.dtype == cache.dtype and h.dtype == cache.dtype
-                and x_t.flags.c_contiguous and h.flags.c_contiguous
+                and x_t.flags.carray and h.flags.carray  # C-contiguous and writeable
                 and (out is None or type(out) is np.ndarray and out.shape == cache.h_shape
-                     and out.dtype == cache.dtype and out.flags.c_contiguous)):
+                     and out.dtype == cache.dtype and out.flags.carray)):
             if out is None:
                 out = np.empty(cache.h_shape, dtype=cache.dtype)
             args = (cache.mode, x_t, h, out, *cache.kernel_args)
@@ -451,7 +451,7 @@ class GRU:
             raise ValueError("step is not defined for a bidirectional layer (it needs the future)")
         dtype, L, H = self.dtype, self.num_layers, self.hidden_size
         if not (type(x_t) is np.ndarray and x_t.dtype == dtype and x_t.ndim == 2
-                and x_t.flags.c_contiguous and x_t.shape[1] == self.input_size):
+                and x_t.flags.carray and x_t.shape[1] == self.input_size):
             x_t = as_float_array("x_t", x_t, dtype, ndim=2)
             if x_t.shape[1] != self.input_size:
                 raise ValueError(
@@ -461,13 +461,14 @@ class GRU:
         if h is None:
             h = np.zeros(shape, dtype=dtype)
         elif not (type(h) is np.ndarray and h.dtype == dtype and h.shape == shape
-                  and h.flags.c_contiguous):
+                  and h.flags.carray):
             h = check_state("h", h, shape, dtype)
         if out is None:
             out = np.empty(shape, dtype=dtype)
         elif not (type(out) is np.ndarray and out.dtype == dtype and out.shape == shape
-                  and out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous {dtype.name} array of shape {shape}")
+                  and out.flags.carray):
+            raise ValueError(f"out must be a writeable, aligned, C-contiguous {dtype.name} "
+                             f"array of shape {shape}")
         local = self._thread_local()
         cache = getattr(local, "step", None)
         params = self.params

@@ -131,6 +131,40 @@ def test_warmup_reaches_every_kernel():
     assert "missing []" in out.stdout, out.stdout + out.stderr[-2000:]
 
 
+def _read_only(a):
+    out = np.frombuffer(a.tobytes(), dtype=a.dtype).reshape(a.shape)  # a request's bytes
+    assert not out.flags.writeable
+    return out
+
+
+def test_read_only_arrays_compile_nothing_new():
+    """A read-only array is another type to Numba: passed through, each
+    kernel would compile again (~10 s) on first use. It is copied instead,
+    with the same results."""
+    from fastgru import _kernels
+
+    layer = fastgru.GRU(3, 4, random_state=0)
+    rng = np.random.default_rng(0)
+    x, lengths = rng.normal(size=(4, 5, 3)).astype(np.float32), np.array([5, 3, 5, 1])
+    y, h_n = layer.forward(x, lengths=lengths, training=True)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dh0 = layer.backward(dy)
+    h = layer.step(x[:, 0])
+    h2 = layer.step(x[:, 1], h)
+    kernels = [_kernels.forward_block, _kernels.backward_block, _kernels.step_layers]
+    before = [len(k.signatures) for k in kernels]
+
+    y_, h_n_ = layer.forward(_read_only(x), lengths=_read_only(lengths), training=True)
+    dx_, dh0_ = layer.backward(_read_only(dy))
+    h_ = layer.step(_read_only(x[:, 0]))
+    h2_ = layer.step(_read_only(x[:, 1]), _read_only(h_))
+    assert [len(k.signatures) for k in kernels] == before
+    for got, want in [(y_, y), (h_n_, h_n), (dx_, dx), (dh0_, dh0), (h_, h), (h2_, h2)]:
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="out must be a writeable"):
+        layer.step(x[:, 0], h, out=_read_only(h))
+
+
 def test_import_works_without_any_writable_cache():
     """A read-only install: Numba finds no cache location; kernels compile in memory."""
     script = textwrap.dedent("""
