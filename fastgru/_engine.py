@@ -116,6 +116,34 @@ def compile_large_products(dtype) -> None:
     _run_blocks(_kernels.weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
                  np.zeros((n_blocks, width), dtype=dtype)), n_blocks)
+    cube = np.zeros((rows, cols, width), dtype=dtype)
+    _run_blocks(_kernels.swap_block, (cube, np.empty((cols, rows, width), dtype=dtype)),
+                n_blocks)
+
+
+# Transposing copies split into blocks of at least this many bytes (a thread
+# pool start costs ~10-20 us, about what 256 KB take to copy), and run in
+# NumPy below _MIN_SWAP_ELEMENTS, where a kernel call costs more than the copy.
+_MIN_SWAP_BYTES_PER_BLOCK = 1 << 18
+_MIN_SWAP_ELEMENTS = 1 << 12
+
+
+def swap_first_axes(src: np.ndarray, copy: bool = True) -> np.ndarray:
+    """``src.transpose(1, 0, 2)`` as a C-contiguous array (``src`` is 3-D,
+    C-contiguous): batch-first to time-major, or back. A new array, but with
+    ``copy`` False a view of ``src`` where the two orders are the same in
+    memory (a batch or a time of 1)."""
+    A, B, C = src.shape
+    if A == 1 or B == 1:
+        view = src.reshape(B, A, C)
+        return view.copy() if copy else view
+    if src.size < _MIN_SWAP_ELEMENTS:
+        return src.transpose(1, 0, 2).copy()
+    out = np.empty((B, A, C), dtype=src.dtype)
+    row_bytes = B * C * src.itemsize
+    _run_blocks(_kernels.swap_block, (src, out),
+                _n_blocks(A, -(-_MIN_SWAP_BYTES_PER_BLOCK // row_bytes)))
+    return out
 
 
 def _max_block_rows(n_rows: int) -> int:

@@ -88,19 +88,19 @@ def as_sequences(x, input_size: int, dtype):
 
     ``x`` is ``(batch, time, input_size)`` or a list of ``(time_i, input_size)``
     arrays of different lengths (right-padded with zeros here). Returns the
-    time-major C-contiguous array ``(time, batch, input_size)`` and the lengths
-    of a ragged list (or None).
+    C-contiguous array ``(batch, time, input_size)`` and the lengths of a
+    ragged list (or None).
     """
     if isinstance(x, (list, tuple)):
         padded, lengths = pad_sequences("x", x, dtype, input_size, allow_1d=False)
-        return np.ascontiguousarray(padded.transpose(1, 0, 2)), lengths
+        return padded, lengths
     arr = as_float_array("x", x, dtype, ndim=3)
     if arr.shape[2] != input_size:
         raise ValueError(
             f"x has {arr.shape[2]} features per step (shape {arr.shape}), "
             f"expected input_size={input_size}"
         )
-    return np.ascontiguousarray(arr.transpose(1, 0, 2)), None
+    return arr, None
 
 
 def pad_sequences(name: str, seqs, dtype, n_features: int | None = None, allow_1d=True):

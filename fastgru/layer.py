@@ -229,14 +229,14 @@ class GRU:
             Each sequence's state at its own last valid step (for the reverse
             direction: after its first step).
         """
-        x_tm, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
         with _config.single_threaded_blas():
-            return self._forward(x_tm, ragged_lengths, h0, lengths, training)
+            return self._forward(x, ragged_lengths, h0, lengths, training)
 
     __call__ = forward
 
-    def _forward(self, x_tm, ragged_lengths, h0, lengths, training):
-        T, B, _ = x_tm.shape
+    def _forward(self, x, ragged_lengths, h0, lengths, training):
+        B, T, _ = x.shape
         if ragged_lengths is not None:
             if lengths is not None:
                 raise ValueError("lengths must not be given with a ragged list x")
@@ -261,7 +261,7 @@ class GRU:
 
         variant = get_variant(self.variant)
         workspace = self._workspace()
-        layer_in = x_tm
+        layer_in = _engine.swap_first_axes(x, copy=False)  # time-major
         h_n = np.empty((L * D, B, H), dtype=self.dtype)
         cells = self._cells()
         caches = []
@@ -283,8 +283,8 @@ class GRU:
             if training
             else None
         )
-        # copy(): the last layer's output lives in the workspace
-        return layer_in.transpose(1, 0, 2).copy(), h_n
+        # a copy: the last layer's output lives in the workspace
+        return _engine.swap_first_axes(layer_in), h_n
 
     def _thread_local(self) -> threading.local:
         """Per-thread state: the workspace of forward/backward and step's cache."""
@@ -385,7 +385,7 @@ class GRU:
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
             d_out, batch_first = d_in, False
-        dx = None if d_out is None else d_out.transpose(1, 0, 2).copy()
+        dx = None if d_out is None else _engine.swap_first_axes(d_out)
         return dx, dh0
 
     # -------------------------------------------------------------------- step

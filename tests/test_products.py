@@ -133,3 +133,25 @@ def test_gemm_nn_reads_row_strides_and_refuses_strided_rows():
     assert not out_big[0].any() and not out_big[:, :2].any() and not out_big[:, 39:].any()
     with pytest.raises(ValueError, match="contiguous rows"):
         _kernels.gemm_nn(big_a[:, ::2], big_b[:20], np.zeros((9, 50)))
+
+
+@pytest.mark.parametrize("shape", [
+    (3, 5, 7),  # NumPy's copy (small)
+    (40, 30, 9),  # the kernel, one block
+    (300, 64, 8),  # the kernel, split into blocks run in parallel
+    (1, 40, 200), (40, 1, 200),  # the same memory order: a plain copy, or a view
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_swap_first_axes_is_the_transpose(shape, dtype):
+    """The layer's batch-first <-> time-major copies (``_engine.swap_first_axes``)."""
+    from fastgru import _config, _engine
+
+    src = np.random.default_rng(0).normal(size=shape).astype(dtype)
+    with _config.threads(2):
+        out = _engine.swap_first_axes(src)
+        view = _engine.swap_first_axes(src, copy=False)
+    for got in (out, view):
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, src.transpose(1, 0, 2))
+    assert not np.shares_memory(out, src)
+    assert np.shares_memory(view, src) == (1 in shape[:2])
