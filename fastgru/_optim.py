@@ -1,12 +1,35 @@
 """Stochastic optimisers and gradient clipping on dicts of numpy arrays.
 
 Plain numerics: they know nothing of layers or estimators. Parameters are
-updated in place, so the arrays a layer holds stay the same objects.
+updated in place, so the arrays a layer holds stay the same objects. Each
+array's update is one pass of a kernel (:func:`fastgru._kernels.adam_update`,
+:func:`~fastgru._kernels.sgd_update`) over flat views.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from . import _kernels
+
+
+def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
+    """Per parameter: ``(p, g, state, new)``, flat 1-D arrays for a kernel to
+    update ``p`` and its ``n_states`` state arrays (zeros on first use, when
+    ``new``) in place; ``g`` is in ``p``'s dtype. A parameter that is not a
+    writeable C-contiguous array (one assigned by hand) is updated through a
+    flat copy, written back after the kernel."""
+    for name, p in params.items():
+        g = np.ascontiguousarray(grads[name], dtype=p.dtype).reshape(-1)
+        new = name not in states
+        if new:
+            states[name] = tuple(np.zeros(p.size, dtype=p.dtype) for _ in range(n_states))
+        if p.flags.carray:
+            yield p.reshape(-1), g, states[name], new
+        else:
+            flat = p.ravel().copy()
+            yield flat, g, states[name], new
+            p[...] = flat.reshape(p.shape)  # (runs once the caller's loop body is done)
 
 
 def clip_grad_norm(grads: dict, max_norm: float | None) -> float:
@@ -30,22 +53,12 @@ class SGD:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.nesterov = nesterov
-        self._velocity = {}
+        self._velocity = {}  # per parameter: (flat velocity,)
 
     def update(self, params: dict, grads: dict) -> None:
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay:
-                g = g + self.weight_decay * p
-            if self.momentum:
-                v = self._velocity.get(name)
-                if v is None:
-                    v = self._velocity[name] = g.copy()
-                else:
-                    v *= self.momentum
-                    v += g
-                g = g + self.momentum * v if self.nesterov else v
-            p -= (self.learning_rate * g).astype(p.dtype, copy=False)
+        for p, g, (velocity,), new in _flat_updates(params, grads, self._velocity, 1):
+            _kernels.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
+                                float(self.weight_decay), bool(self.nesterov), new)
 
 
 class Adam:
@@ -59,22 +72,13 @@ class Adam:
         self.epsilon = epsilon
         self.weight_decay = weight_decay
         self.t = 0
-        self._m = {}
-        self._v = {}
+        self._moments = {}  # per parameter: flat (m, v)
 
     def update(self, params: dict, grads: dict) -> None:
         self.t += 1
         bias1 = 1.0 - self.beta1**self.t
         bias2 = 1.0 - self.beta2**self.t
-        step = self.learning_rate / bias1
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay:
-                g = g + self.weight_decay * p
-            m = self._m.setdefault(name, np.zeros_like(p))
-            v = self._v.setdefault(name, np.zeros_like(p))
-            m *= self.beta1
-            m += (1.0 - self.beta1) * g
-            v *= self.beta2
-            v += (1.0 - self.beta2) * g * g
-            p -= (step * m / (np.sqrt(v / bias2) + self.epsilon)).astype(p.dtype, copy=False)
+        step = float(self.learning_rate) / bias1
+        for p, g, (m, v), _ in _flat_updates(params, grads, self._moments, 2):
+            _kernels.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
+                                 float(self.epsilon), float(self.weight_decay))
