@@ -81,11 +81,22 @@ def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
     return arr
 
 
+# Weights from this many elements are transposed in the tiles of
+# _kernels.transpose_block (in NumPy below, which is as fast there), split
+# over the threads from _MIN_SWAP_BYTES_PER_BLOCK per block.
+_MIN_TILED_TRANSPOSE = 1 << 17
+
+
 def transposed(workspace: dict, name: str, a: np.ndarray) -> np.ndarray:
-    """``a.T`` copied into ``workspace``'s reusable buffer ``name`` (per shape)."""
+    """``a.T`` (``a`` 2-D, C-contiguous) copied into ``workspace``'s reusable
+    buffer ``name`` (per shape)."""
     shape = a.shape[::-1]
     out = buffer(workspace, (name, shape), shape, a.dtype)
-    out[...] = a.T
+    if a.size < _MIN_TILED_TRANSPOSE:
+        out[...] = a.T
+    else:
+        _run_blocks(_kernels.transpose_block, (a, out),
+                    _n_blocks(shape[0], -(-_MIN_SWAP_BYTES_PER_BLOCK // (shape[1] * a.itemsize))))
     return out
 
 
@@ -116,6 +127,7 @@ def compile_large_products(dtype) -> None:
     _run_blocks(_kernels.weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
                  np.zeros((n_blocks, width), dtype=dtype)), n_blocks)
+    _run_blocks(_kernels.transpose_block, (W, np.empty((cols, width), dtype=dtype)), n_blocks)
     cube = np.zeros((rows, cols, width), dtype=dtype)
     _run_blocks(_kernels.swap_block, (cube, np.empty((cols, rows, width), dtype=dtype)),
                 n_blocks)
@@ -265,18 +277,20 @@ def _transposed_blocks(mode, U, H, forward, rows, workspace):
     The recurrent products (``_kernels.matmul``) of blocks of ``rows`` rows
     read ``x @ U.T`` (``forward``) or ``dx @ U`` (BPTT) in the layout
     ``_kernels.reads_b`` asks for; only where that is the transposed one are
-    the transposes made, and otherwise 0-row arrays stand in. RESET_AFTER
-    multiplies by all of ``U`` at once (its first result).
+    the transposes made, and otherwise 0-row arrays stand in, as they do for
+    the one each mode never reads: RESET_AFTER multiplies by all of ``U``
+    at once (the first result), BIAS_GATES by its candidate's rows alone
+    (the second).
     """
     if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES):
         n_gate = U.shape[0]  # all of U (BIAS_GATES' U holds U_n alone)
     else:
         n_gate = H if mode == _kernels.MGU else 2 * H
+    empty = U[:0]
     if _kernels.reads_b(rows) != forward:
-        empty = U[:0]
         return empty, empty
     # the candidate's rows are U's last H in every mode (all of U for BIAS_GATES)
-    return (transposed(workspace, "UT_g", U[:n_gate]),
+    return (empty if mode == _kernels.BIAS_GATES else transposed(workspace, "UT_g", U[:n_gate]),
             transposed(workspace, "UT_c", U[U.shape[0] - H :]))
 
 

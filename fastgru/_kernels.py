@@ -937,6 +937,24 @@ def swap_block(block, n_blocks, src, dst):
 
 
 @kernel
+def transpose_block(block, n_blocks, src, dst):
+    """Rows of one block of ``dst = src.T`` (2-D, C-contiguous), in 16 x 16
+    tiles: each tile reads 16 rows of ``src`` once from memory. NumPy's copy
+    of ``src.T`` reads a column at a time; at (1536, 512) float32 (hidden
+    512's recurrent weights) it took 2.2 ms, these tiles 0.65 ms on one
+    thread."""
+    r0, r1 = block_rows(dst.shape[0], block, n_blocks)
+    m = src.shape[0]
+    tile = 16
+    for jb in range(r0, r1, tile):
+        for ib in range(0, m, tile):
+            for j in range(jb, min(jb + tile, r1)):
+                d = dst[j]
+                for i in range(ib, min(ib + tile, m)):
+                    d[i] = src[i, j]
+
+
+@kernel
 def matmul_block(block, n_blocks, a, b, out):
     """Rows of one block of ``out (R, N) = a (R, K) @ b (K, N)``."""
     r0, r1 = block_rows(a.shape[0], block, n_blocks)

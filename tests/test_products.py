@@ -155,3 +155,18 @@ def test_swap_first_axes_is_the_transpose(shape, dtype):
         np.testing.assert_array_equal(got, src.transpose(1, 0, 2))
     assert not np.shares_memory(out, src)
     assert np.shares_memory(view, src) == (1 in shape[:2])
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (600, 300), (1537, 129)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_weights(shape, dtype):
+    """The weights' transposes (``_engine.transposed``): NumPy's copy for
+    small ones, the tiles of ``transpose_block`` for large ones (sides that
+    are not multiples of the tile, in one or two row blocks)."""
+    from fastgru import _config, _engine
+
+    a = np.random.default_rng(0).normal(size=shape).astype(dtype)
+    with _config.threads(2):
+        got = _engine.transposed({}, "t", a)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, a.T)
