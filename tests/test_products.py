@@ -1,10 +1,10 @@
 """The product kernels against NumPy, on every tile and strip shape.
 
 ``gemm_nn`` (``out = a @ b``) and ``gemm_tn_add`` (``out += a.T @ b``) run
-in tiles of 4 rows by 2 SIMD vectors of columns, with last tiles of 1-3
-rows, a last strip of one vector, and masked loads and stores for columns
-that do not fill a vector; the sizes here reach each of these for float32
-and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
+in tiles of 6 rows by 4 SIMD vectors of columns, with last tiles of 1-5
+rows, a strip of two vectors, strips of one, and masked loads and stores
+for columns that do not fill a vector; the sizes here reach each of these
+for float32 and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
 """
 
 import numpy as np
@@ -12,8 +12,8 @@ import pytest
 
 from fastgru import _kernels
 
-ROWS = [1, 2, 3, 4, 5, 7, 8, 9]
-COLS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 100]
+ROWS = [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13]
+COLS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 65, 100, 113, 128]
 
 
 @pytest.mark.parametrize("kernel", ["gemm_nn", "gemm_tn_add"])
@@ -75,8 +75,8 @@ def test_gemm_nn_with_32_byte_vectors():
         "assert _config.VECTOR_BYTES == 32\n"
         "rng = np.random.default_rng(0)\n"
         "for dtype in (np.float32, np.float64):\n"
-        "    for m in (1, 3, 4, 6):\n"
-        "        for n in (3, 4, 8, 9, 16, 17, 23):\n"
+        "    for m in (1, 3, 4, 6, 7, 11):\n"
+        "        for n in (3, 4, 8, 9, 16, 17, 23, 32, 45):\n"
         "            a = rng.normal(size=(m, 7)).astype(dtype)\n"
         "            b = rng.normal(size=(7, n)).astype(dtype)\n"
         "            out = np.full((m, n), np.nan, dtype=dtype)\n"
