@@ -49,6 +49,7 @@ from llvmlite import ir
 from numba import prange
 from numba.core import cgutils
 from numba.core import types as nb_types
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, register_jitable
 
 from . import _config
@@ -1043,7 +1044,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     or ``h`` holds NaN or inf.
     """
     L, B, H = h.shape
-    GH = 2 * H if mode == MGU else 3 * H
+    GH = xbias_width(mode, H)
     for v in x.ravel():
         if not np.isfinite(v):
             return False
@@ -1052,20 +1053,22 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
             return False
     wide = 3 * H if mode == RESET_AFTER else 2 * H
     n_w = weights_ih[0].shape[0]
+    if scratch.size < step_scratch_size(mode, B, H, n_w):
+        raise ValueError("step_layers: scratch too small")
     o = 0
-    xp = scratch[o : o + B * GH].reshape(B, GH)  # the projections, then the gates
+    xp = _rows_view(scratch, o, B, GH)  # the projections, then the gates
     o += B * GH
-    xw = scratch[o : o + B * n_w].reshape(B, n_w)
+    xw = _rows_view(scratch, o, B, n_w)
     o += B * n_w
-    acc_wide = scratch[o : o + B * wide].reshape(B, wide)
+    acc_wide = _rows_view(scratch, o, B, wide)
     o += B * wide
-    aux = scratch[o : o + B * H].reshape(B, H)
+    aux = _rows_view(scratch, o, B, H)
     o += B * H
-    acc_1 = scratch[o : o + B * H].reshape(B, H)
+    acc_1 = _rows_view(scratch, o, B, H)
     o += B * H
-    acc_2 = scratch[o : o + B * H].reshape(B, H)
+    acc_2 = _rows_view(scratch, o, B, H)
     o += B * H
-    hp = scratch[o : o + B * H].reshape(B, H)
+    hp = _rows_view(scratch, o, B, H)
     o += B * H
     xbias = scratch[o : o + GH]
     o += GH
@@ -1094,11 +1097,38 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     return True
 
 
+@intrinsic
+def _rows_view(typingctx, flat, start, rows, cols):
+    """``flat[start : start + rows * cols].reshape(rows, cols)`` (``flat`` 1-D,
+    C-contiguous; the caller keeps the range inside it) without reshape's
+    call into Numba's C helper: the step's seven scratch views cost 25 ns
+    each through reshape, a seventh of a batch-1 step."""
+    view_type = nb_types.Array(flat.dtype, 2, "C")
+    sig = view_type(flat, start, rows, cols)
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, args[0])
+        view = context.make_array(view_type)(context, builder)
+        first, n_rows, n_cols = (context.cast(builder, v, t, nb_types.intp)
+                                 for v, t in zip(args[1:], signature.args[1:]))
+        itemsize = context.get_constant(
+            nb_types.intp, context.get_abi_sizeof(context.get_data_type(view_type.dtype)))
+        context.populate_array(view, data=builder.gep(src.data, [first]),
+                               shape=[n_rows, n_cols],
+                               strides=[builder.mul(n_cols, itemsize), itemsize],
+                               itemsize=itemsize, meminfo=src.meminfo)
+        return impl_ret_borrowed(context, builder, view_type, view._getvalue())
+
+    return sig, codegen
+
+
+@register_jitable
 def xbias_width(mode, H):
     """G*H: the width of ``xproj`` (2H for MGU, else 3H)."""
     return 2 * H if mode == MGU else 3 * H
 
 
+@register_jitable
 def step_scratch_size(mode, batch, hidden, ih_rows):
     """Elements of the flat scratch buffer :func:`step_layers` needs."""
     GH = xbias_width(mode, hidden)

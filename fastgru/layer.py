@@ -435,9 +435,11 @@ class GRU:
             if out is None:
                 out = np.empty(cache.h_shape, dtype=cache.dtype)
             args = (cache.mode, x_t, h, out, *cache.kernel_args)
+            ok = cache.entry(*args)  # the arrays' types are the ones checked above
         else:
             args = self._step_args(x_t, h, out)
-        if not _kernels.step_layers(*args):
+            ok = _kernels.step_layers(*args)
+        if not ok:
             bad = "x_t" if not np.isfinite(args[1]).all() else "h"
             raise ValueError(f"{bad} contains NaN or inf")
         return args[3]
@@ -641,7 +643,7 @@ class _StepCache:
     replaced (a plain dict has no version: ``used`` is compared)."""
 
     __slots__ = ("params", "version", "used", "mode", "kernel_args", "x_shape", "h_shape",
-                 "dtype")
+                 "dtype", "entry")
 
     def __init__(self, layer, batch: int):
         v = get_variant(layer.variant)
@@ -664,3 +666,9 @@ class _StepCache:
         self.x_shape = (batch, layer.input_size)
         self.h_shape = (layer.num_layers, batch, layer.hidden_size)
         self.dtype = layer.dtype
+        # step_layers compiled for writeable, aligned C arrays x_t, h and out
+        # of these shapes (what GRU.step's fast path checks) and these weights
+        h_like = np.empty(self.h_shape, dtype=self.dtype)
+        self.entry = _engine.entry_point(
+            _kernels.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
+                                   h_like, h_like, *self.kernel_args))

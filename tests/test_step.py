@@ -96,3 +96,57 @@ def test_step_fast_path_matches_the_checked_path(monkeypatch):
     with pytest.raises(ValueError, match="x_t contains NaN or inf"):
         layer.step(bad, h, out=h)
     np.testing.assert_array_equal(h, before)
+
+
+def test_step_fast_path_only_for_the_exact_array_types(monkeypatch):
+    """The fast path calls the kernel compiled for writeable, aligned, C-ordered
+    arrays of the layer's dtype without Numba's type checks: anything else
+    (a strided view, another dtype, a read-only array, another shape) must go
+    through the checked path and still give forward's state."""
+    from fastgru import GRU
+
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
+    B, H = x.shape[0], layer.hidden_size
+    expected = layer.forward(x[:, :1])[1]
+    h0 = np.zeros((2, B, H), dtype=np.float32)
+    layer.step(np.ascontiguousarray(x[:, 0], dtype=np.float32), h0)  # builds the cache
+    checked = []
+    original = GRU._step_args
+
+    def spy(self, *args):
+        checked.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(GRU, "_step_args", spy)
+    x0 = np.ascontiguousarray(x[:, 0], dtype=np.float32)
+    read_only = x0.copy()
+    read_only.setflags(write=False)
+    wide = np.zeros((B, 2 * x.shape[2]), dtype=np.float32)
+    wide[:, ::2] = x0
+    for name, x_t, h in [
+        ("strided x_t", wide[:, ::2], h0),
+        ("float64 x_t", x0.astype(np.float64), h0),
+        ("read-only x_t", read_only, h0),
+        ("float64 h", x0, h0.astype(np.float64)),
+        ("Fortran-ordered h", x0, np.asfortranarray(h0)),
+    ]:
+        before = len(checked)
+        np.testing.assert_allclose(layer.step(x_t, h), expected, atol=1e-6, err_msg=name)
+        assert len(checked) == before + 1, name
+    with pytest.raises(ValueError, match="input_size"):
+        layer.step(np.zeros((B, x.shape[2] + 1), dtype=np.float32), h0)
+
+
+def test_step_kernel_refuses_a_short_scratch():
+    """step_layers builds its views of the scratch without reshape's checks:
+    it checks the buffer's size first."""
+    from fastgru import _kernels
+
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 1, False, False)
+    x0 = np.ascontiguousarray(x[:, 0], dtype=np.float32)
+    h = np.zeros((1, x.shape[0], layer.hidden_size), dtype=np.float32)
+    layer.step(x0, h)
+    args = list(layer._local.step.kernel_args)
+    args[-1] = args[-1][:-1]
+    with pytest.raises(ValueError, match="scratch too small"):
+        _kernels.step_layers(layer._local.step.mode, x0, h, h.copy(), *args)
