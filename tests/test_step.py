@@ -51,14 +51,10 @@ def test_step_sees_replaced_and_modified_parameters():
     assert not np.allclose(first, layer.step(x[:, 0]))
 
 
-def test_step_fast_path_matches_the_checked_path(monkeypatch):
-    """The serving call (contiguous arrays of the right dtype and shape) skips
-    _step_args; it still sees replaced or edited weights, a plain params dict,
-    a new batch size and NaN in the input, like the checked path."""
+def _count_checked_calls(monkeypatch):
+    """A list that grows by one on each call through step's checked path."""
     from fastgru import GRU
 
-    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
-    xs = [np.ascontiguousarray(x[:, t], dtype=np.float32) for t in range(x.shape[1])]
     checked = []
     original = GRU._step_args
 
@@ -67,6 +63,16 @@ def test_step_fast_path_matches_the_checked_path(monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(GRU, "_step_args", spy)
+    return checked
+
+
+def test_step_fast_path_matches_the_checked_path(monkeypatch):
+    """The serving call (contiguous arrays of the right dtype and shape) skips
+    _step_args; it still sees replaced or edited weights, a plain params dict,
+    a new batch size and NaN in the input, like the checked path."""
+    layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
+    xs = [np.ascontiguousarray(x[:, t], dtype=np.float32) for t in range(x.shape[1])]
+    checked = _count_checked_calls(monkeypatch)
     h = np.zeros((2, x.shape[0], layer.hidden_size), dtype=np.float32)
     for x_t in xs:
         h = layer.step(x_t, h)
@@ -103,21 +109,12 @@ def test_step_fast_path_only_for_the_exact_array_types(monkeypatch):
     arrays of the layer's dtype without Numba's type checks: anything else
     (a strided view, another dtype, a read-only array, another shape) must go
     through the checked path and still give forward's state."""
-    from fastgru import GRU
-
     layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
     B, H = x.shape[0], layer.hidden_size
     expected = layer.forward(x[:, :1])[1]
     h0 = np.zeros((2, B, H), dtype=np.float32)
     layer.step(np.ascontiguousarray(x[:, 0], dtype=np.float32), h0)  # builds the cache
-    checked = []
-    original = GRU._step_args
-
-    def spy(self, *args):
-        checked.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(GRU, "_step_args", spy)
+    checked = _count_checked_calls(monkeypatch)
     x0 = np.ascontiguousarray(x[:, 0], dtype=np.float32)
     read_only = x0.copy()
     read_only.setflags(write=False)
