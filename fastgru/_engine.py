@@ -183,10 +183,10 @@ def block_kernel_address(block_kernel, args) -> int:
 def entry_point(kernel, args):
     """``kernel``'s compiled function for the exact types of ``args``
     (compiled, or loaded from the cache, now), to be called without the
-    dispatcher's resolution of the arguments' types: a streaming step then
-    costs 2.8 us instead of 3.1. Only for a caller that checks that the
-    arguments it passes have exactly these types (the entry point reads
-    them as such)."""
+    dispatcher's resolution of the arguments' types (0.3 us of a 3 us
+    streaming step, with its 9 arguments). Only for a caller that checks
+    that the arguments it passes have exactly these types (the entry point
+    reads them as such)."""
     return kernel.compile(tuple(map(numba.typeof, args)))
 
 
