@@ -958,6 +958,28 @@ def swap_block(block, n_blocks, src, dst):
 
 
 @kernel
+def refresh_copy(src, copy):
+    """Whether ``src`` differs from ``copy`` (2-D, C-contiguous, one shape);
+    if so, ``copy`` becomes ``src``. A NaN in either differs from
+    everything, so such weights are copied on every call. The comparison
+    runs in chunks of 256 elements, whose inner loop vectorises, and stops
+    at the first chunk with a difference."""
+    s, c = src.ravel(), copy.ravel()
+    n = s.shape[0]
+    for i0 in range(0, n, 256):
+        chunk_s, chunk_c = s[i0 : i0 + 256], c[i0 : i0 + 256]
+        differ = 0
+        for i in range(chunk_s.shape[0]):
+            differ += chunk_s[i] != chunk_c[i]
+        if differ:
+            tail_s, tail_c = s[i0:], c[i0:]
+            for i in range(tail_s.shape[0]):
+                tail_c[i] = tail_s[i]
+            return True
+    return False
+
+
+@kernel
 def transpose_block(block, n_blocks, src, dst):
     """Rows of one block of ``dst = src.T`` (2-D, C-contiguous), in 16 x 16
     tiles: each tile reads 16 rows of ``src`` once from memory. NumPy's copy

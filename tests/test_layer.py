@@ -214,3 +214,62 @@ def test_training_memory_stays_near_what_bptt_keeps():
         tracemalloc.stop()
     kept = 4 * (T * B * 3 * H + T * B * H + (T + 1) * B * H + T * B * I)
     assert peak <= 1.4 * (kept + 4 * B * T * H), (peak, kept)
+
+
+@pytest.mark.parametrize("variant", ["torch", "gru1", "mgu"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_forward_and_backward_see_weights_changed_in_place(variant, batch):
+    """The transposed weights are kept between calls and made again only when
+    the weights changed: an edit of one element, a scaled matrix and a NaN
+    written and then replaced are each seen by the next forward and BPTT
+    (batch 1 reads the transposes in BPTT, larger batches in the forward)."""
+    layer, x, h0, _ = make_layer_and_inputs(variant, "float64", 2, True, False, batch=batch)
+    dy = np.random.default_rng(5).normal(size=(batch, x.shape[1], 2 * layer.hidden_size))
+
+    def run(model):
+        y, h_n = model.forward(x, h0, training=True)
+        dx, dh0 = model.backward(dy)
+        return y, h_n, dx, dh0, {k: g.copy() for k, g in model.grads.items()}
+
+    def check():
+        fresh = fastgru.GRU(layer.input_size, layer.hidden_size, 2, bidirectional=True,
+                            variant=variant, dtype="float64")
+        fresh.load_state_dict(layer.state_dict())
+        got, expected = run(layer), run(fresh)
+        for g, e in zip(got[:4], expected[:4]):
+            np.testing.assert_array_equal(g, e)
+        for name in expected[4]:
+            np.testing.assert_array_equal(got[4][name], expected[4][name], err_msg=name)
+
+    run(layer)
+    layer.params["weight_hh_l1_reverse"][-1, -1] += 0.25  # the last element: the last chunk
+    check()
+    layer.params["weight_hh_l0"] *= 0.5
+    layer.params["weight_ih_l0"][0, 0] -= 0.5
+    check()
+    layer.params["weight_hh_l1"][0, 0] = np.nan
+    assert np.isnan(layer.forward(x, h0)[0]).any()
+    layer.params["weight_hh_l1"][0, 0] = 0.125
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_refresh_copy(dtype):
+    """``refresh_copy`` says whether ``src`` differs from ``copy`` and makes
+    them equal; a NaN counts as a difference (so NaN weights never reuse a
+    transpose)."""
+    from fastgru import _kernels
+
+    src = np.random.default_rng(0).normal(size=(7, 100)).astype(dtype)  # 700: 3 chunks
+    copy = np.zeros_like(src)
+    assert _kernels.refresh_copy(src, copy)
+    np.testing.assert_array_equal(copy, src)
+    assert not _kernels.refresh_copy(src, copy)
+    for index in [(0, 0), (2, 55), (6, 99)]:  # first, middle and last chunk
+        src[index] += 1.0
+        assert _kernels.refresh_copy(src, copy), index
+        np.testing.assert_array_equal(copy, src)
+        assert not _kernels.refresh_copy(src, copy)
+    src[3, 3] = np.nan
+    assert _kernels.refresh_copy(src, copy)
+    assert _kernels.refresh_copy(src, copy)
