@@ -229,9 +229,44 @@ class GRU:
             Each sequence's state at its own last valid step (for the reverse
             direction: after its first step).
         """
+        if h0 is None and lengths is None and not training:
+            out = self._forward_one(x)
+            if out is not None:
+                return out
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
         with _config.single_threaded_blas():
             return self._forward(x, ragged_lengths, h0, lengths, training)
+
+    def _forward_one(self, x):
+        """Inference of one sequence in one kernel call, or None where the
+        general path must run: ``x`` other than a writeable, aligned,
+        C-ordered (1, T, input_size) array of the layer's dtype, a
+        bidirectional layer, or ``params`` without a version (a plain dict)."""
+        if not (type(x) is np.ndarray and x.ndim == 3 and x.shape[0] == 1
+                and x.dtype == self.dtype and x.flags.carray and x.shape[1] > 0
+                and x.shape[2] == self.input_size and not self.bidirectional):
+            return None
+        params = self.params
+        version = getattr(params, "version", None)
+        if version is None:
+            return None
+        local = self._thread_local()
+        cache = getattr(local, "forward_one", None)
+        if cache is None or cache.params is not params or cache.version != version:
+            cache = local.forward_one = _ForwardOneCache(self)
+        T, H = x.shape[1], self.hidden_size
+        y = np.empty((1, T, H), dtype=self.dtype)
+        h_n = np.empty((self.num_layers, 1, H), dtype=self.dtype)
+        args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H))
+        if cache.uses_blas:
+            with _config.single_threaded_blas():
+                ok = _kernels.forward_one(*args)
+        else:
+            ok = _kernels.forward_one(*args)
+        if not ok:
+            raise ValueError("x contains NaN or inf")
+        self._cache = None  # as after any inference: backward needs a training forward
+        return y, h_n
 
     __call__ = forward
 
@@ -635,6 +670,57 @@ class GRU:
         return module
 
 
+def _stack_weights(layer):
+    """``(mode, used, (weights_ih, weights_hh, b1s, b2s))`` of a unidirectional
+    stack, per-layer tuples as :func:`fastgru._kernels.step_layers` and
+    :func:`~fastgru._kernels.forward_one` take them; ``used`` pairs each
+    array with its name, for a plain-dict ``params`` (no version)."""
+    v = get_variant(layer.variant)
+    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
+    biases = [v.bias_arrays(c, layer.dtype) for c in cells]
+    used = [(c[name], name + layer._suffix(k, 0)) for k, c in enumerate(cells) for name in c]
+    return v.mode, used, (tuple(c["weight_ih"] for c in cells),
+                          tuple(c["weight_hh"] for c in cells),
+                          tuple(b[0] for b in biases), tuple(b[1] for b in biases))
+
+
+class _ForwardOneCache:
+    """What :meth:`GRU.forward` reuses across calls of one sequence (batch 1,
+    inference) in one thread: the weights' tuples, the input weights'
+    transposes with the copies they were made from, and a scratch buffer
+    that grows with the longest sequence seen."""
+
+    __slots__ = ("params", "version", "mode", "weights", "extra", "uses_blas", "scratch")
+
+    def __init__(self, layer):
+        self.params = layer.params
+        self.version = layer.params.version
+        self.mode, _, self.weights = _stack_weights(layer)
+        transposes, copies = [], []
+        for W in self.weights[0]:
+            tiled = _kernels.project_tiled(W.shape[1])
+            shape = W.shape if tiled else (0, 0)
+            transposes.append(_engine.aligned_empty(shape[::-1], layer.dtype))
+            copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
+        self.extra = (tuple(transposes), tuple(copies))
+        H = layer.hidden_size
+        # the products that run in BLAS, which must then run single-threaded
+        self.uses_blas = (any(t.shape[0] == 0 for t in transposes)
+                          or 3 * H * H >= _kernels.GEMV_MIN_MACS)
+        self.scratch = np.empty(0, dtype=layer.dtype)
+
+    def args(self):
+        """The kernel's arguments after ``x`` and before ``y``, ``h_n``, scratch."""
+        W_ih, W_hh, b1s, b2s = self.weights
+        return (W_ih, *self.extra, W_hh, b1s, b2s)
+
+    def scratch_for(self, T, hidden):
+        size = _kernels.forward_one_scratch_size(self.mode, T, hidden)
+        if self.scratch.size < size:
+            self.scratch = np.empty(size, dtype=self.scratch.dtype)
+        return self.scratch
+
+
 class _StepCache:
     """What :meth:`GRU.step` reuses across calls in one thread, for one batch
     size: the kernel's arguments besides x, h and out (the weights' tuples
@@ -646,23 +732,12 @@ class _StepCache:
                  "dtype", "entry")
 
     def __init__(self, layer, batch: int):
-        v = get_variant(layer.variant)
-        cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
-        biases = [v.bias_arrays(c, layer.dtype) for c in cells]
-        size = _kernels.step_scratch_size(v.mode, batch, layer.hidden_size,
-                                          cells[0]["weight_ih"].shape[0])
         self.params = layer.params
         self.version = getattr(layer.params, "version", None)
-        self.used = [(c[name], name + layer._suffix(k, 0))
-                     for k, c in enumerate(cells) for name in c]
-        self.mode = v.mode
-        self.kernel_args = (  # after x, h and out
-            tuple(c["weight_ih"] for c in cells),
-            tuple(c["weight_hh"] for c in cells),
-            tuple(b[0] for b in biases),
-            tuple(b[1] for b in biases),
-            np.empty(size, dtype=layer.dtype),
-        )
+        self.mode, self.used, weights = _stack_weights(layer)
+        size = _kernels.step_scratch_size(self.mode, batch, layer.hidden_size,
+                                          weights[0][0].shape[0])
+        self.kernel_args = (*weights, np.empty(size, dtype=layer.dtype))  # after x, h, out
         self.x_shape = (batch, layer.input_size)
         self.h_shape = (layer.num_layers, batch, layer.hidden_size)
         self.dtype = layer.dtype

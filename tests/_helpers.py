@@ -22,3 +22,17 @@ def make_layer_and_inputs(variant, dtype, num_layers, bidirectional, with_length
     h0 = rng.normal(scale=0.5, size=(num_layers * D, batch, hidden))
     lengths = np.array([time, 2, 1][:batch] + [time] * max(0, batch - 3)) if with_lengths else None
     return layer, x, h0, lengths
+
+
+def count_calls(monkeypatch, owner, name):
+    """A list that grows by one on each call of ``owner.name`` (a function or
+    method, replaced through ``monkeypatch`` by one that counts, then calls it)."""
+    calls = []
+    original = getattr(owner, name)
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls

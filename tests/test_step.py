@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _helpers import DTYPES, VARIANTS, make_layer_and_inputs
+from _helpers import DTYPES, VARIANTS, count_calls, make_layer_and_inputs
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -55,15 +55,7 @@ def _count_checked_calls(monkeypatch):
     """A list that grows by one on each call through step's checked path."""
     from fastgru import GRU
 
-    checked = []
-    original = GRU._step_args
-
-    def spy(self, *args):
-        checked.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(GRU, "_step_args", spy)
-    return checked
+    return count_calls(monkeypatch, GRU, "_step_args")
 
 
 def test_step_fast_path_matches_the_checked_path(monkeypatch):
