@@ -67,6 +67,7 @@ MGU = 3
 # matmul and gemm_nt once per value (measured: ~1 s more from an empty cache).
 OVERWRITE = np.bool_(False)
 ACCUMULATE = np.bool_(True)
+NO = np.bool_(False)  # a flag passed as a plain bool (forward_one's calls)
 
 
 @kernel
@@ -1121,11 +1122,17 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
 
 @kernel
 def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b2s, y, h_n,
-                scratch):
+                scratch, project_address, forward_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (13.5 us a
     call at hidden 64, against 3 us here).
+
+    :func:`project_block` and :func:`forward_block` are called through their
+    compiled C wrappers at ``project_address`` and ``forward_address``
+    (``fastgru._engine.block_kernel_address``, as :func:`run_parallel` calls
+    the blocks): called directly, Numba optimised their bodies again inside
+    this kernel, and the first forward of one sequence compiled 3 s longer.
 
     ``x`` (1, T, I) and ``y`` (1, T, H): for one sequence, batch-first is
     time-major. ``h_n`` (L, 1, H) receives the last states. Per layer, as
@@ -1150,20 +1157,41 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
     b_hn = scratch[T * (GH + H) + GH : T * (GH + H) + GH + H]
     lengths = np.full(1, T, dtype=np.int64)
     unused = np.empty((1, 1, 1), dtype=x.dtype)  # hprev and aux: kept for training only
+    one = np.int64(1)
     inp = x[0]
     for layer in range(L):
         W, W_t, U = weights_ih[layer], weights_t[layer], weights_hh[layer]
         fold_biases(mode, b1s[layer], b2s[layer], xbias, b_hn)
         if W_t.shape[0] > 0 and refresh_copy(W, weights_copy[layer]):
             transpose_block(0, 1, W, W_t)
-        project_block(0, 1, inp, W, W_t, xbias, xproj)
+        args = (inp, W, W_t, xbias, xproj)
+        _as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
         h_last[:] = 0.0
-        forward_block(0, 1, mode, xproj.reshape(T, 1, GH), U, U[:0], U[:0], b_hn, lengths,
-                      False, False, out.reshape(T, 1, H), h_last, unused, unused)
+        args = (mode, xproj.reshape(T, 1, GH), U, U[:0], U[:0], b_hn, lengths, NO, NO,
+                out.reshape(T, 1, H), h_last, unused, unused)
+        _as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
     return True
+
+
+def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, y, h_n, scratch):
+    """``(project_address, forward_address)`` for :func:`forward_one` with
+    these arguments' types: example arguments of the types its calls pass
+    (Python, through ``fastgru._engine.block_kernel_address``)."""
+    from ._engine import block_kernel_address
+
+    T, H = x.shape[1], h_n.shape[2]
+    GH = xbias_width(mode, H)
+    W, U = weights_ih[0], weights_hh[0]
+    vec, two_d = scratch[:H], scratch[: T * GH].reshape(T, GH)
+    three_d = two_d.reshape(T, 1, GH)
+    project = block_kernel_address(project_block, (x[0], W, weights_t[0], scratch[:GH], two_d))
+    forward = block_kernel_address(forward_block, (
+        mode, three_d, U, U[:0], U[:0], vec, np.full(1, T, dtype=np.int64), NO, NO, three_d,
+        h_n[0], three_d, three_d))
+    return project, forward
 
 
 @register_jitable

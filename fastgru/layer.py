@@ -254,10 +254,12 @@ class GRU:
         cache = getattr(local, "forward_one", None)
         if cache is None or cache.params is not params or cache.version != version:
             cache = local.forward_one = _ForwardOneCache(self)
+        if not cache.usable:
+            return None
         T, H = x.shape[1], self.hidden_size
         y = np.empty((1, T, H), dtype=self.dtype)
         h_n = np.empty((self.num_layers, 1, H), dtype=self.dtype)
-        args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H))
+        args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)
         if cache.uses_blas:
             with _config.single_threaded_blas():
                 ok = _kernels.forward_one(*args)
@@ -690,12 +692,16 @@ class _ForwardOneCache:
     transposes with the copies they were made from, and a scratch buffer
     that grows with the longest sequence seen."""
 
-    __slots__ = ("params", "version", "mode", "weights", "extra", "uses_blas", "scratch")
+    __slots__ = ("params", "version", "mode", "weights", "extra", "uses_blas", "scratch",
+                 "addresses", "usable")
 
     def __init__(self, layer):
         self.params = layer.params
         self.version = layer.params.version
-        self.mode, _, self.weights = _stack_weights(layer)
+        self.mode, used, self.weights = _stack_weights(layer)
+        # the kernel takes each kind of weight as a tuple of one type: arrays
+        # assigned by hand in another layout (or read-only) go the general way
+        self.usable = all(a.flags.carray for a, _ in used)
         transposes, copies = [], []
         for W in self.weights[0]:
             tiled = _kernels.project_tiled(W.shape[1])
@@ -707,7 +713,16 @@ class _ForwardOneCache:
         # the products that run in BLAS, which must then run single-threaded
         self.uses_blas = (any(t.shape[0] == 0 for t in transposes)
                           or 3 * H * H >= _kernels.GEMV_MIN_MACS)
-        self.scratch = np.empty(0, dtype=layer.dtype)
+        self.scratch = np.empty(_kernels.forward_one_scratch_size(self.mode, 1, H),
+                                dtype=layer.dtype)
+        self.addresses = None
+        if self.usable:
+            L = layer.num_layers
+            self.addresses = _kernels.forward_one_addresses(
+                self.mode, np.empty((1, 1, layer.input_size), dtype=layer.dtype),
+                self.weights[0], self.extra[0], self.weights[1],
+                np.empty((1, 1, H), dtype=layer.dtype), np.empty((L, 1, H), dtype=layer.dtype),
+                self.scratch)
 
     def args(self):
         """The kernel's arguments after ``x`` and before ``y``, ``h_n``, scratch."""

@@ -90,6 +90,10 @@ def test_other_calls_take_the_general_path(monkeypatch):
     layer.params = dict(layer.params)  # no version counter
     np.testing.assert_allclose(layer.forward(x32)[0], expected, atol=1e-6)
     assert len(calls) == before + 4
+    layer, _, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False, batch=1)
+    layer.params["weight_hh_l1"] = np.asfortranarray(layer.params["weight_hh_l1"])
+    np.testing.assert_allclose(layer.forward(x32)[0], expected, atol=1e-6)  # another layout
+    assert len(calls) == before + 5
 
 
 def test_one_sequence_refuses_nan_and_sees_weights_changed(monkeypatch):
