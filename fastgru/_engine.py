@@ -196,6 +196,25 @@ def block_kernel_address(block_kernel, args) -> int:
     return address
 
 
+def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
+    """``(project_address, forward_address)`` for
+    :func:`fastgru._kernels.forward_one` with these arguments' types: the
+    block kernels compiled for the types of the calls it makes."""
+    T, H = x.shape[1], h_n.shape[2]
+    GH = _kernels.xbias_width(mode, H)
+    U = weights_hh[0]
+    xproj = scratch[: T * GH].reshape(T, GH)
+    steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
+    no = _kernels.NO
+    project = block_kernel_address(
+        _kernels.project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj))
+    forward = block_kernel_address(
+        _kernels.forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
+                                 np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
+                                 steps))
+    return project, forward
+
+
 def entry_point(kernel, args):
     """``kernel``'s compiled function for the exact types of ``args``
     (compiled, or loaded from the cache, now), to be called without the

@@ -1130,7 +1130,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
-    (``fastgru._engine.block_kernel_address``, as :func:`run_parallel` calls
+    (``fastgru._engine.forward_one_addresses``, as :func:`run_parallel` calls
     the blocks): called directly, Numba optimised their bodies again inside
     this kernel, and the first forward of one sequence compiled 3 s longer.
 
@@ -1174,24 +1174,6 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
         _as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
     return True
-
-
-def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, y, h_n, scratch):
-    """``(project_address, forward_address)`` for :func:`forward_one` with
-    these arguments' types: example arguments of the types its calls pass
-    (Python, through ``fastgru._engine.block_kernel_address``)."""
-    from ._engine import block_kernel_address
-
-    T, H = x.shape[1], h_n.shape[2]
-    GH = xbias_width(mode, H)
-    W, U = weights_ih[0], weights_hh[0]
-    vec, two_d = scratch[:H], scratch[: T * GH].reshape(T, GH)
-    three_d = two_d.reshape(T, 1, GH)
-    project = block_kernel_address(project_block, (x[0], W, weights_t[0], scratch[:GH], two_d))
-    forward = block_kernel_address(forward_block, (
-        mode, three_d, U, U[:0], U[:0], vec, np.full(1, T, dtype=np.int64), NO, NO, three_d,
-        h_n[0], three_d, three_d))
-    return project, forward
 
 
 @register_jitable

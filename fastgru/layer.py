@@ -718,11 +718,10 @@ class _ForwardOneCache:
         self.addresses = None
         if self.usable:
             L = layer.num_layers
-            self.addresses = _kernels.forward_one_addresses(
+            self.addresses = _engine.forward_one_addresses(
                 self.mode, np.empty((1, 1, layer.input_size), dtype=layer.dtype),
                 self.weights[0], self.extra[0], self.weights[1],
-                np.empty((1, 1, H), dtype=layer.dtype), np.empty((L, 1, H), dtype=layer.dtype),
-                self.scratch)
+                np.empty((L, 1, H), dtype=layer.dtype), self.scratch)
 
     def args(self):
         """The kernel's arguments after ``x`` and before ``y``, ``h_n``, scratch."""
