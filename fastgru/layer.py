@@ -710,9 +710,11 @@ class _ForwardOneCache:
             copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
         self.extra = (tuple(transposes), tuple(copies))
         H = layer.hidden_size
-        # the products that run in BLAS, which must then run single-threaded
+        # products in BLAS (which must then run single-threaded): projections
+        # without a transpose for the tiles, and the largest single-row
+        # recurrent product (all of U at once, in the "torch" variant)
         self.uses_blas = (any(t.shape[0] == 0 for t in transposes)
-                          or 3 * H * H >= _kernels.GEMV_MIN_MACS)
+                          or _kernels.row_product_in_blas(3 * H, H))
         self.scratch = np.empty(_kernels.forward_one_scratch_size(self.mode, 1, H),
                                 dtype=layer.dtype)
         self.addresses = None
