@@ -23,9 +23,10 @@ FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 #: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``.
 #: Numba keys a kernel's cache on its own source file only: after editing a
-#: module that kernels call (``_activations.py``, this file), delete
-#: ``fastgru/__pycache__`` (an installed upgrade replaces every file, so users'
-#: caches are refreshed).
+#: module that kernels call (``_activations.py``, this file, a module of
+#: ``fastgru/_kernels`` whose kernels another module's call), delete
+#: ``fastgru/__pycache__`` and ``fastgru/_kernels/__pycache__`` (an installed
+#: upgrade replaces every file, so users' caches are refreshed).
 CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
@@ -45,7 +46,7 @@ def _vector_bytes() -> int:
         return 32
 
 
-#: See :func:`_vector_bytes`; read by ``fastgru._kernels.gemm_nn``.
+#: See :func:`_vector_bytes`; read by ``fastgru._kernels.products.gemm_nn``.
 VECTOR_BYTES = _vector_bytes()
 
 

@@ -2,15 +2,15 @@
 
 Plain numerics: they know nothing of layers or estimators. Parameters are
 updated in place, so the arrays a layer holds stay the same objects. Each
-array's update is one pass of a kernel (:func:`fastgru._kernels.adam_update`,
-:func:`~fastgru._kernels.sgd_update`) over flat views.
+array's update is one pass of a kernel (:func:`fastgru._kernels.optim.adam_update`,
+:func:`~fastgru._kernels.optim.sgd_update`) over flat views.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from ._kernels import optim
 
 
 def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
@@ -57,7 +57,7 @@ class SGD:
 
     def update(self, params: dict, grads: dict) -> None:
         for p, g, (velocity,), new in _flat_updates(params, grads, self._velocity, 1):
-            _kernels.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
+            optim.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
                                 float(self.weight_decay), bool(self.nesterov), new)
 
 
@@ -80,5 +80,5 @@ class Adam:
         bias2 = 1.0 - self.beta2**self.t
         step = float(self.learning_rate) / bias1
         for p, g, (m, v), _ in _flat_updates(params, grads, self._moments, 2):
-            _kernels.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
+            optim.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
                                  float(self.epsilon), float(self.weight_decay))

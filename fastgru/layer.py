@@ -6,7 +6,8 @@ import threading
 
 import numpy as np
 
-from . import _config, _engine, _kernels
+from . import _config, _engine
+from ._kernels import large_products, products, stack
 from ._validation import (
     as_float_array,
     as_sequences,
@@ -262,9 +263,9 @@ class GRU:
         args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)
         if cache.uses_blas:
             with _config.single_threaded_blas():
-                ok = _kernels.forward_one(*args)
+                ok = stack.forward_one(*args)
         else:
-            ok = _kernels.forward_one(*args)
+            ok = stack.forward_one(*args)
         if not ok:
             raise ValueError("x contains NaN or inf")
         self._cache = None  # as after any inference: backward needs a training forward
@@ -475,7 +476,7 @@ class GRU:
             ok = cache.entry(*args)  # the arrays' types are the ones checked above
         else:
             args = self._step_args(x_t, h, out)
-            ok = _kernels.step_layers(*args)
+            ok = stack.step_layers(*args)
         if not ok:
             bad = "x_t" if not np.isfinite(args[1]).all() else "h"
             raise ValueError(f"{bad} contains NaN or inf")
@@ -674,8 +675,8 @@ class GRU:
 
 def _stack_weights(layer):
     """``(mode, used, (weights_ih, weights_hh, b1s, b2s))`` of a unidirectional
-    stack, per-layer tuples as :func:`fastgru._kernels.step_layers` and
-    :func:`~fastgru._kernels.forward_one` take them; ``used`` pairs each
+    stack, per-layer tuples as :func:`fastgru._kernels.stack.step_layers` and
+    :func:`~fastgru._kernels.stack.forward_one` take them; ``used`` pairs each
     array with its name, for a plain-dict ``params`` (no version)."""
     v = get_variant(layer.variant)
     cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
@@ -704,7 +705,7 @@ class _ForwardOneCache:
         self.usable = all(a.flags.carray for a, _ in used)
         transposes, copies = [], []
         for W in self.weights[0]:
-            tiled = _kernels.project_tiled(W.shape[1])
+            tiled = large_products.project_tiled(W.shape[1])
             shape = W.shape if tiled else (0, 0)
             transposes.append(_engine.aligned_empty(shape[::-1], layer.dtype))
             copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
@@ -714,8 +715,8 @@ class _ForwardOneCache:
         # without a transpose for the tiles, and the largest single-row
         # recurrent product (all of U at once, in the "torch" variant)
         self.uses_blas = (any(t.shape[0] == 0 for t in transposes)
-                          or _kernels.row_product_in_blas(3 * H, H))
-        self.scratch = np.empty(_kernels.forward_one_scratch_size(self.mode, 1, H),
+                          or products.row_product_in_blas(3 * H, H))
+        self.scratch = np.empty(stack.forward_one_scratch_size(self.mode, 1, H),
                                 dtype=layer.dtype)
         self.addresses = None
         if self.usable:
@@ -731,7 +732,7 @@ class _ForwardOneCache:
         return (W_ih, *self.extra, W_hh, b1s, b2s)
 
     def scratch_for(self, T, hidden):
-        size = _kernels.forward_one_scratch_size(self.mode, T, hidden)
+        size = stack.forward_one_scratch_size(self.mode, T, hidden)
         if self.scratch.size < size:
             self.scratch = np.empty(size, dtype=self.scratch.dtype)
         return self.scratch
@@ -751,7 +752,7 @@ class _StepCache:
         self.params = layer.params
         self.version = getattr(layer.params, "version", None)
         self.mode, self.used, weights = _stack_weights(layer)
-        size = _kernels.step_scratch_size(self.mode, batch, layer.hidden_size,
+        size = stack.step_scratch_size(self.mode, batch, layer.hidden_size,
                                           weights[0][0].shape[0])
         self.kernel_args = (*weights, np.empty(size, dtype=layer.dtype))  # after x, h, out
         self.x_shape = (batch, layer.input_size)
@@ -761,5 +762,5 @@ class _StepCache:
         # of these shapes (what GRU.step's fast path checks) and these weights
         h_like = np.empty(self.h_shape, dtype=self.dtype)
         self.entry = _engine.entry_point(
-            _kernels.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
+            stack.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
                                    h_like, h_like, *self.kernel_args))

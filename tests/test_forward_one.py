@@ -1,5 +1,5 @@
 """One sequence (batch 1) in inference runs in one kernel call
-(``_kernels.forward_one``); it must give what the general path gives, and
+(``_kernels.stack.forward_one``); it must give what the general path gives, and
 every other call must take the general path."""
 
 import numpy as np

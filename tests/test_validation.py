@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import fastgru
-from fastgru import _engine, _kernels
+from fastgru import _engine
+from fastgru._kernels import stack
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def no_kernels(monkeypatch):
         raise AssertionError("a kernel ran before the input was rejected")
 
     monkeypatch.setattr(_engine, "_run_blocks", forbidden)
-    monkeypatch.setattr(_kernels, "step_layers", forbidden)
+    monkeypatch.setattr(stack, "step_layers", forbidden)
 
 
 @pytest.fixture
