@@ -632,15 +632,100 @@ class GRU:
         layer.load_state_dict(state)
         return layer
 
-    def to_onnx(self, path=None, *, with_lengths: bool = False):
+    @classmethod
+    def from_onnx(cls, model_or_path_or_bytes, node=None, *, dtype=None,
+                  return_initial_h: bool = False):
+        """Build a layer from the ``GRU`` nodes of an ONNX model (needs ``onnx``).
+
+        Parameters
+        ----------
+        model_or_path_or_bytes : onnx.ModelProto, str, os.PathLike or bytes
+            The model, a path to a ``.onnx`` file, or its serialised bytes.
+        node : str, int or None, default None
+            None reads every GRU node of the graph as one stack (a single node,
+            or nodes chained as torch's exporters and :meth:`to_onnx` write
+            them: each node's input is the previous node's output, reshaped);
+            a node's name or its index among the GRU nodes reads that node alone.
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' type (double gives float64, float and
+            float16 give float32).
+        return_initial_h : bool, default False
+            Return ``(layer, h0)``, where ``h0`` is the graph's constant
+            ``initial_h`` (num_layers * D, batch, hidden_size) or None, to pass
+            to :meth:`forward`. Without it, a non-zero constant ``initial_h`` is
+            refused (the layer alone would compute something else).
+
+        Returns
+        -------
+        GRU, or (GRU, ndarray or None) with ``return_initial_h``
+
+        Notes
+        -----
+        Weights ``W``, ``R``, ``B`` (blocks z, r, h) are reordered to
+        fastgru's r, z, n; ``linear_before_reset`` != 0 gives the "torch"
+        variant, 0 gives "cho"; ``layout`` 0 and 1 are read; no ``B`` gives
+        ``bias=False``. ``initial_h`` and ``sequence_lens`` fed at run time
+        become ``forward``'s ``h0`` and ``lengths``. Refused with a ValueError
+        naming the attribute: ``clip``, activations other than Sigmoid/Tanh,
+        ``activation_alpha``/``activation_beta``, ``direction="reverse"``
+        (fastgru has no reverse-only layer), weights computed in the graph.
+        Everything read is checked (shapes against ``hidden_size``, types,
+        NaN/inf). Only the GRU nodes are read: other operators of the graph (a
+        head, pre-processing) are not. A file written by PyTorch with
+        ``linear_before_reset=0`` draws a warning: ``torch.nn.GRU`` computes
+        ``linear_before_reset=1`` (pytorch#189225).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> layer = fastgru.GRU(3, 8, num_layers=2, random_state=0)
+        >>> again = fastgru.GRU.from_onnx(layer.to_onnx())  # doctest: +SKIP
+        >>> again.num_layers  # doctest: +SKIP
+        2
+        """
+        from ._onnx import read_gru_stack
+
+        if not isinstance(return_initial_h, (bool, np.bool_)):
+            raise TypeError(f"return_initial_h must be a bool, got {return_initial_h!r}")
+        read = read_gru_stack(model_or_path_or_bytes, node)
+        if read["initial_h"] is not None and not return_initial_h:
+            raise ValueError(
+                "input initial_h is a non-zero constant of the graph: a fastgru layer takes the "
+                "initial state at forward (h0=); pass return_initial_h=True to get it")
+        layer = cls(read["input_size"], read["hidden_size"], read["num_layers"],
+                    bidirectional=read["bidirectional"], variant=read["variant"],
+                    bias=read["bias"], dtype=read["dtype"] if dtype is None else dtype)
+        layer.load_state_dict(read["state"])
+        if return_initial_h:
+            h0 = read["initial_h"]
+            return layer, None if h0 is None else h0.astype(layer.dtype)
+        return layer
+
+    def to_onnx(self, path=None, *, with_lengths: bool = False, dtype=None):
         """Export as an ONNX model (needs the ``onnx`` package).
 
         One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
-        "cho": 0; other variants have no ONNX operator and are refused). Inputs
-        ``x`` (batch, time, input_size) float32 and, with ``with_lengths``,
-        ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``); outputs ``y`` and
-        ``h_n`` as :meth:`forward`; batch and time are dynamic. Returns the
-        ``onnx.ModelProto`` and writes it to ``path`` if given.
+        "cho": 0; other variants have no ONNX operator and are refused).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the model.
+        with_lengths : bool, default False
+            Add the input ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``).
+        dtype : {"float32", "float64"}, optional
+            Type of the graph's inputs and outputs; defaults to the layer's.
+            onnxruntime's GRU runs float32 only, so the weights are stored in
+            float32 and a float64 graph casts around the GRU nodes: it takes
+            and returns float64, computed in float32.
+
+        Returns
+        -------
+        onnx.ModelProto
+            Inputs ``x`` (batch, time, input_size), ``lengths`` (with
+            ``with_lengths``) and the optional ``h0`` (num_layers * D, batch,
+            hidden_size), zeros when not fed; outputs ``y`` and ``h_n`` as
+            :meth:`forward`; batch and time are dynamic.
 
         Examples
         --------
@@ -649,7 +734,7 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        return layer_to_onnx(self, path, with_lengths)
+        return layer_to_onnx(self, path, with_lengths, dtype)
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
