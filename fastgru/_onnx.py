@@ -462,7 +462,7 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
     sizes = [(2, 3)]
     for op in chain:
         if op.op_type == "Reshape" and g.constant(op.input[1]) is not None:
-            shape = _const_ints(g, op.input[1], "Reshape shape")
+            shape = _ints(_evaluate(g, op.input[1], {}, 0))
             if len(shape) >= 2 and min(shape[:2]) > 0 and shape[0] * shape[1] * D * H <= 1 << 20:
                 sizes += [(shape[0], shape[1]), (shape[1], shape[0])]
     problem = None
@@ -473,8 +473,7 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
             expected = expected.transpose(1, 0, 2)
         value = y.transpose(2, 0, 1, 3) if prev_info["layout"] == 1 else y  # (B, T, D, H)
         try:
-            for op in reversed(chain):
-                value = _apply(g, op, value)
+            value = _evaluate(g, node.input[0], {prev.output[0]: value}, 0)
         except ValueError as exc:
             problem = problem or str(exc)
             continue
@@ -489,29 +488,64 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
                      f"checked ({problem}); import one node with node=<name or index>")
 
 
-def _const_ints(g: _Graph, name: str, what: str) -> list:
-    tensor = g.constant(name)
-    if tensor is None:
-        raise ValueError(f"{what} is computed in the graph")
-    from onnx import numpy_helper
-
-    return [int(v) for v in np.ravel(numpy_helper.to_array(tensor))]
+_MAX_ELEMENTS = 1 << 22  # evaluated tensors are small: a tagged (T, D, B, H) and shapes
 
 
-def _apply(g: _Graph, op, a: np.ndarray) -> np.ndarray:
+def _evaluate(g: _Graph, name: str, values: dict, depth: int) -> np.ndarray:
+    """The value of ``name`` computed from ``values`` and the graph's constants
+    by the few ops exporters put between stacked GRU nodes (data movement and
+    the shape arithmetic of a dynamic Reshape). Raises ValueError otherwise."""
+    if name in values:
+        return values[name]
+    if depth > 64:
+        raise ValueError("too long a chain of ops")
+    const = g.constant(name)
+    if const is not None:
+        from onnx import numpy_helper
+
+        if np.prod(const.dims, dtype=np.int64) > _MAX_ELEMENTS:
+            raise ValueError(f"constant {name!r} is too large")
+        try:
+            value = numpy_helper.to_array(const)
+        except Exception as exc:
+            raise ValueError(f"constant {name!r} cannot be read ({exc})") from exc
+        values[name] = value
+        return value
+    op = g.producer.get(name)
+    if op is None:
+        raise ValueError(f"{name!r} is a graph input" if name in g.inputs
+                         else f"{name!r} is not defined")
+    ins = [_evaluate(g, i, values, depth + 1) if i else None for i in op.input]
+    value = _apply(g, op, ins)
+    if np.size(value) > _MAX_ELEMENTS:
+        raise ValueError(f"{op.op_type} makes too large a tensor")
+    for out in op.output[:1]:
+        values[out] = value
+    return value
+
+
+def _ints(a) -> list:
+    return [int(v) for v in np.ravel(a)]
+
+
+def _apply(g: _Graph, op, ins: list) -> np.ndarray:
     attrs = g.attr(op)
-    if op.op_type == "Identity":
+    t = op.op_type
+    a = ins[0] if ins else None
+    if t == "Identity":
         return a
-    if op.op_type == "Transpose":
-        perm = attrs.get("perm", list(range(a.ndim))[::-1])
+    if t == "Cast" and a.dtype.kind in "iu":  # of a shape
+        return a.astype(np.int64)
+    if t == "Transpose":
+        perm = list(attrs.get("perm", list(range(a.ndim))[::-1]))
         if sorted(perm) != list(range(a.ndim)):
-            raise ValueError(f"Transpose perm {list(perm)}")
+            raise ValueError(f"Transpose perm {perm}")
         return a.transpose(perm)
-    if op.op_type in ("Squeeze", "Unsqueeze"):
+    if t in ("Squeeze", "Unsqueeze"):
         axes = attrs.get("axes")
-        if axes is None and len(op.input) > 1 and op.input[1]:
-            axes = _const_ints(g, op.input[1], f"{op.op_type} axes")
-        if op.op_type == "Squeeze":
+        if axes is None and len(ins) > 1 and ins[1] is not None:
+            axes = _ints(ins[1])
+        if t == "Squeeze":
             if axes is None:
                 return np.squeeze(a)
             axes = [ax % a.ndim for ax in axes]
@@ -522,21 +556,37 @@ def _apply(g: _Graph, op, a: np.ndarray) -> np.ndarray:
             raise ValueError("Unsqueeze without axes")
         n = a.ndim + len(axes)
         return np.expand_dims(a, tuple(ax % n for ax in axes))
-    # Reshape
-    shape = _const_ints(g, op.input[1], "Reshape shape")
-    allowzero = attrs.get("allowzero", 0)
-    target = [a.shape[i] if (s == 0 and not allowzero and i < a.ndim) else s
-              for i, s in enumerate(shape)]
-    if target.count(-1) > 1 or any(s < -1 for s in target):
-        raise ValueError(f"Reshape to {shape}")
-    known = int(np.prod([s for s in target if s != -1]))
-    if -1 in target:
-        if known == 0 or a.size % known:
+    if t == "Reshape":
+        shape = _ints(ins[1])
+        target = [a.shape[i] if (s == 0 and not attrs.get("allowzero", 0) and i < a.ndim)
+                  else s for i, s in enumerate(shape)]
+        if target.count(-1) > 1 or any(s < -1 for s in target):
             raise ValueError(f"Reshape to {shape}")
-        target[target.index(-1)] = a.size // known
-    if int(np.prod(target)) != a.size:
-        raise ValueError(f"Reshape to {shape} (fixed sizes)")
-    return a.reshape(target)
+        known = int(np.prod([s for s in target if s != -1]))
+        if -1 in target:
+            if known == 0 or a.size % known:
+                raise ValueError(f"Reshape to {shape}")
+            target[target.index(-1)] = a.size // known
+        if int(np.prod(target)) != a.size:
+            raise ValueError(f"Reshape to {shape} (fixed sizes)")
+        return a.reshape(target)
+    if t == "Shape":
+        shape = np.array(a.shape, dtype=np.int64)
+        return shape[attrs.get("start", 0): attrs.get("end", len(shape))]
+    if t == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in ins], axis=attrs.get("axis", 0))
+    if t in ("Mul", "Add", "Sub") and a.dtype.kind in "iu":
+        fn = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract}[t]
+        return fn(a, ins[1])
+    if t == "Gather" and a.dtype.kind in "iu" and a.ndim == 1:
+        return np.take(a, ins[1], axis=attrs.get("axis", 0))
+    if t == "Slice" and a.ndim == 1 and a.dtype.kind in "iu":
+        starts, ends = _ints(ins[1]), _ints(ins[2])
+        steps = _ints(ins[4]) if len(ins) > 4 and ins[4] is not None else [1]
+        if len(starts) != 1 or len(ends) != 1 or steps != [1]:
+            raise ValueError("Slice of a shape with several axes or a step")
+        return a[slice(starts[0], ends[0])]
+    raise ValueError(f"a {t} node")
 
 
 def read_gru_stack(source, node=None) -> dict:

@@ -244,13 +244,17 @@ def test_exported_initial_state_and_float64_graph_run_in_onnxruntime(tmp_path):
     assert fastgru.GRU.from_onnx(model, dtype="float64").dtype == np.float64
 
 
-def _torch_export(module, x, dynamo):
+def _torch_export(module, x, dynamo, dynamic=False):
     torch = pytest.importorskip("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
             pytest.importorskip("onnxscript")
-            program = torch.onnx.export(module, (x,), dynamo=True, verbose=False)
+            shapes = None
+            if dynamic:
+                shapes = ({0: torch.export.Dim("batch"), 1: torch.export.Dim("time")},)
+            program = torch.onnx.export(module, (x,), dynamo=True, verbose=False,
+                                        dynamic_shapes=shapes)
             return program.model_proto
         buffer = io.BytesIO()
         torch.onnx.export(module, (x,), buffer, dynamo=False, input_names=["x"],
@@ -259,16 +263,22 @@ def _torch_export(module, x, dynamo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
-def test_torch_export_imports_equal_to_torch(dynamo):
+@pytest.mark.parametrize("dynamo,dynamic", [(False, False), (True, False), (True, True)],
+                         ids=["torchscript", "dynamo", "dynamo-dynamic-shapes"])
+def test_torch_export_imports_equal_to_torch(dynamo, dynamic):
+    """Both exporters of torch 2.13 write one GRU node per layer with
+    linear_before_reset=1; dynamo with dynamic shapes computes the Reshape
+    between layers from Shape/Slice/Mul/Concat, which the stack check evaluates."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     module = torch.nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True).eval()
     x = torch.randn(2, 4, 3)
-    model = _torch_export(module, x, dynamo)
+    model = _torch_export(module, x, dynamo, dynamic)
     assert model.producer_name == "pytorch"
     layer = fastgru.GRU.from_onnx(model)
     assert layer.variant == "torch" and layer.num_layers == 2 and layer.bidirectional
+    if dynamic:  # another batch and time than exported with
+        x = torch.randn(3, 7, 3)
     with torch.no_grad():
         y_t, h_t = module(x)
     y, h_n = layer.forward(x.numpy())
