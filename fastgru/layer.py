@@ -600,18 +600,22 @@ class GRU:
         return layer
 
     @classmethod
-    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype="float32"):
+    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype=None):
         """Build a layer with the exact weights of a Keras ``GRU`` layer.
 
         Parameters
         ----------
-        layer_or_weights : keras.layers.GRU or list
-            The (built) Keras layer, or its ``get_weights()``:
+        layer_or_weights : keras.layers.GRU, Bidirectional, Sequential or list
+            The (built) Keras layer; a ``Bidirectional(GRU)`` (merge_mode
+            "concat") or a ``keras.Sequential`` of GRU / Bidirectional(GRU)
+            layers (as :meth:`to_keras` makes) for a bidirectional or stacked
+            layer; or one GRU's ``get_weights()``:
             ``[kernel (I, 3H), recurrent_kernel (H, 3H), bias]``.
         reset_after : bool, default True
             Used with a list only (a layer says it itself): True maps to the
             "torch" variant (bias (2, 3H)), False to "cho" (bias (3H,)).
-        dtype : {"float32", "float64"}, default "float32"
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' dtype (float64 stays float64).
 
         A Keras layer that cannot be mapped exactly (another activation or
         recurrent activation, ``go_backwards=True``) is refused with a
@@ -624,13 +628,63 @@ class GRU:
         >>> k = keras.layers.GRU(8); k.build((None, 10, 3))  # doctest: +SKIP
         >>> layer = fastgru.GRU.from_keras(k)  # doctest: +SKIP
         """
-        from ._keras import keras_to_state_dict, keras_weights
+        from ._keras import keras_stack, keras_to_state_dict, keras_weights
 
-        weights, reset_after = keras_weights(layer_or_weights, reset_after)
-        state, inputs, hidden, variant, has_bias = keras_to_state_dict(weights, reset_after)
-        layer = cls(inputs, hidden, variant=variant, bias=has_bias, dtype=dtype)
+        if hasattr(layer_or_weights, "get_weights"):
+            stack, reset_after = keras_stack(layer_or_weights)
+        else:
+            stack = [[keras_weights(layer_or_weights, reset_after)[0]]]
+            reset_after = bool(reset_after)
+        state, shapes = {}, []
+        for k, directions in enumerate(stack):
+            if len(directions) != len(stack[0]):
+                raise ValueError("the Keras model mixes GRU and Bidirectional(GRU) layers: "
+                                 "they are not one fastgru layer")
+            for d, weights in enumerate(directions):
+                cell, inputs, hidden, variant, has_bias = keras_to_state_dict(weights,
+                                                                              reset_after)
+                shapes.append((k, inputs, hidden, has_bias))
+                state.update({name[:-3] + cls._suffix(k, d): a for name, a in cell.items()})
+        D, (_, inputs, hidden, has_bias) = len(stack[0]), shapes[0]
+        for k, layer_inputs, layer_hidden, layer_bias in shapes:
+            expected = inputs if k == 0 else D * hidden
+            if (layer_inputs, layer_hidden, layer_bias) != (expected, hidden, has_bias):
+                raise ValueError(f"Keras GRU layer {k} has input size {layer_inputs}, units "
+                                 f"{layer_hidden}, use_bias={layer_bias}; a fastgru stack needs "
+                                 f"{expected}, {hidden}, {has_bias}")
+        if dtype is None:
+            dtype = "float64" if np.asarray(stack[0][0][0]).dtype == np.float64 else "float32"
+        layer = cls(inputs, hidden, len(stack), bidirectional=D == 2, variant=variant,
+                    bias=has_bias, dtype=dtype)
         layer.load_state_dict(state)
         return layer
+
+    def to_keras(self):
+        """The layer as Keras 3 layers with the same weights (needs ``keras``).
+
+        "torch" becomes ``keras.layers.GRU(reset_after=True)``, "cho"
+        ``reset_after=False``; other variants have no Keras equivalent and are
+        refused with a ValueError. One unidirectional layer gives a built
+        ``keras.layers.GRU`` with ``return_sequences=True, return_state=True``
+        (``y, h = gru(x)``: forward's ``y`` and ``h_n[0]``); a stack or a
+        bidirectional layer gives a ``keras.Sequential`` of ``GRU`` /
+        ``Bidirectional(GRU, merge_mode="concat")`` layers whose output is
+        forward's ``y``. Dropout is not carried over (Keras' GRU drops its
+        inputs, not the outputs between layers). Keras' ``reset_after=False``
+        cell has one bias, so a "cho" layer's ``bias_ih`` and ``bias_hh`` are
+        summed: back in fastgru they are ``bias_ih + bias_hh`` and zeros.
+        Keras uses ``KERAS_BACKEND`` (set to "torch" here when unset).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> gru = fastgru.GRU(3, 8, random_state=0).to_keras()  # doctest: +SKIP
+        >>> fastgru.GRU.from_keras(gru).n_params  # doctest: +SKIP
+        312
+        """
+        from ._keras import layer_to_keras
+
+        return layer_to_keras(self)
 
     @classmethod
     def from_onnx(cls, model_or_path_or_bytes, node=None, *, dtype=None,
