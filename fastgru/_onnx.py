@@ -4,7 +4,7 @@ ONNX's GRU is time-major with gate blocks z, r, h (fastgru and PyTorch: r, z,
 n), biases ``B = [Wb, Rb]``, and ``linear_before_reset=1`` for the "torch"
 variant, 0 for "cho"; the other variants have no ONNX operator and are
 refused. The graph takes batch-first input, like fastgru, with dynamic batch
-and time axes, and an optional initial state ``h0``. ONNX Runtime's GRU kernel
+and time axes, and (on request) an initial state ``h0``. ONNX Runtime's GRU kernel
 runs float32 only (a double GRU fails with "GRU operator does not support
 double yet"), so the weights are stored in float32; a float64 layer's graph
 takes and returns float64 (``dtype=``) and casts around the GRU nodes.
@@ -131,52 +131,53 @@ def _finish(nodes, inits, inputs, outputs, name, path):
     return model
 
 
-def layer_to_onnx(layer, path=None, with_lengths: bool = False, dtype=None):
+def layer_to_onnx(layer, path=None, with_lengths: bool = False, dtype=None,
+                  with_initial_h: bool = False):
     """The layer as an ONNX model: inputs ``x`` (batch, time, input_size), with
-    ``with_lengths`` ``lengths`` (batch,) int32, and the optional ``h0``
-    (num_layers*D, batch, H) (zeros when not fed); outputs ``y`` (batch, time,
-    D*H) and ``h_n`` (num_layers*D, batch, H), as :meth:`GRU.forward`. Inputs
-    and outputs are of ``dtype`` (default: the layer's); the GRU nodes run
-    float32, with Cast nodes around them for float64."""
+    ``with_lengths`` ``lengths`` (batch,) int32, with ``with_initial_h`` ``h0``
+    (num_layers*D, batch, H); outputs ``y`` (batch, time, D*H) and ``h_n``
+    (num_layers*D, batch, H), as :meth:`GRU.forward`. Inputs and outputs are
+    of ``dtype`` (default: the layer's); the GRU nodes run float32, with Cast
+    nodes around them for float64.
+
+    ``h0`` is a required input when asked for: an input with a default value
+    (an initializer listed as a graph input) would make it optional, but
+    onnxruntime then logs a warning at every session it opens."""
     _onnx()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     from ._validation import check_dtype
 
     _check_exportable(layer)
     io_dtype = layer.dtype if dtype is None else check_dtype(dtype)
-    io_type = TensorProto.DOUBLE if io_dtype == np.float64 else TensorProto.FLOAT
+    double = io_dtype == np.float64
+    io_type = TensorProto.DOUBLE if double else TensorProto.FLOAT
     D, H, L = layer.num_directions, layer.hidden_size, layer.num_layers
     front, inits = _front(False)
     nodes = []
-    if io_type == TensorProto.DOUBLE:
+    if double:
         nodes.append(helper.make_node("Cast", ["x"], ["x_f32"], to=TensorProto.FLOAT))
         front[-1].input[0] = "x_f32"
-    # h0: an initializer listed as a graph input, i.e. an input with a default
-    # (zeros, batch 1) that Expand broadcasts to x's batch; a fed h0 passes as is.
-    inits.append(numpy_helper.from_array(np.zeros((L * D, 1, H), dtype=io_dtype), "h0"))
-    inits.append(numpy_helper.from_array(np.array([L * D], dtype=np.int64), "h0_rows"))
-    inits.append(numpy_helper.from_array(np.array([H], dtype=np.int64), "h0_cols"))
-    nodes.append(helper.make_node("Shape", ["x"], ["x_batch"], start=0, end=1))
-    nodes.append(helper.make_node("Concat", ["h0_rows", "x_batch", "h0_cols"], ["h0_shape"],
-                                  axis=0))
-    h0_full = "h0_full" if io_type == TensorProto.FLOAT else "h0_full64"
-    nodes.append(helper.make_node("Expand", ["h0", "h0_shape"], [h0_full]))
-    if io_type == TensorProto.DOUBLE:
-        nodes.append(helper.make_node("Cast", [h0_full], ["h0_full"], to=TensorProto.FLOAT))
+    h0_name = ""
+    if with_initial_h:
+        h0_name = "h0"
+        if double:
+            nodes.append(helper.make_node("Cast", ["h0"], ["h0_f32"], to=TensorProto.FLOAT))
+            h0_name = "h0_f32"
     gru, gru_inits, out, h_names = _gru_nodes(layer, "x_tm", "lengths" if with_lengths
-                                              else "", "", h0_name="h0_full")
+                                              else "", "", h0_name=h0_name)
     nodes = nodes + front + gru
-    y_name, h_name = ("y", "h_n") if io_type == TensorProto.FLOAT else ("y_f32", "h_n_f32")
+    y_name, h_name = ("y_f32", "h_n_f32") if double else ("y", "h_n")
     nodes.append(helper.make_node("Transpose", [out], [y_name], perm=[1, 0, 2]))
     nodes.append(helper.make_node("Concat", h_names, [h_name], axis=0))
-    if io_type == TensorProto.DOUBLE:
+    if double:
         nodes.append(helper.make_node("Cast", ["y_f32"], ["y"], to=TensorProto.DOUBLE))
         nodes.append(helper.make_node("Cast", ["h_n_f32"], ["h_n"], to=TensorProto.DOUBLE))
     outputs = [helper.make_tensor_value_info("y", io_type, ["batch", "time", D * H]),
                helper.make_tensor_value_info("h_n", io_type, [L * D, "batch", H])]
     inputs = _graph_inputs(layer.input_size, with_lengths, False, io_type)
-    inputs.append(helper.make_tensor_value_info("h0", io_type, [L * D, "batch", H]))
+    if with_initial_h:
+        inputs.append(helper.make_tensor_value_info("h0", io_type, [L * D, "batch", H]))
     return _finish(nodes, inits + gru_inits, inputs, outputs, "fastgru_GRU", path)
 
 

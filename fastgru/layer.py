@@ -755,7 +755,8 @@ class GRU:
             return layer, None if h0 is None else h0.astype(layer.dtype)
         return layer
 
-    def to_onnx(self, path=None, *, with_lengths: bool = False, dtype=None):
+    def to_onnx(self, path=None, *, with_lengths: bool = False, with_initial_h: bool = False,
+                dtype=None):
         """Export as an ONNX model (needs the ``onnx`` package).
 
         One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
@@ -767,6 +768,10 @@ class GRU:
             Where to write the model.
         with_lengths : bool, default False
             Add the input ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``).
+        with_initial_h : bool, default False
+            Add the input ``h0`` (num_layers * D, batch, hidden_size): the
+            initial states, as :meth:`forward`'s ``h0`` (ONNX's ``initial_h``
+            of each GRU node).
         dtype : {"float32", "float64"}, optional
             Type of the graph's inputs and outputs; defaults to the layer's.
             onnxruntime's GRU runs float32 only, so the weights are stored in
@@ -777,9 +782,8 @@ class GRU:
         -------
         onnx.ModelProto
             Inputs ``x`` (batch, time, input_size), ``lengths`` (with
-            ``with_lengths``) and the optional ``h0`` (num_layers * D, batch,
-            hidden_size), zeros when not fed; outputs ``y`` and ``h_n`` as
-            :meth:`forward`; batch and time are dynamic.
+            ``with_lengths``) and ``h0`` (with ``with_initial_h``); outputs
+            ``y`` and ``h_n`` as :meth:`forward`; batch and time are dynamic.
 
         Examples
         --------
@@ -788,7 +792,7 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        return layer_to_onnx(self, path, with_lengths, dtype)
+        return layer_to_onnx(self, path, with_lengths, dtype, with_initial_h)
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
