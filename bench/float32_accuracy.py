@@ -80,16 +80,21 @@ def measure(variant, hidden, time, batch=16, input_size=8, seed=0, with_numpy=Tr
     return row
 
 
+HIDDENS = [4, 8, 16, 32]  # from hidden 64 on, N(0, 0.6) weights make the recurrence
+TIMES = [100, 1000]       # chaotic: every float32 run (onnxruntime's too) ends up far
+SEEDS = [0, 1, 2]         # from float64 (errors ~1), so the worst case is meaningless
+
+
 def main(argv):
-    hiddens = [16, 64, 256]
-    times = [100, 1000]
     print(f"{'variant':8} {'H':>4} {'T':>5} {'fastgru':>9} {'ort':>9} {'np.tanh':>9} "
-          f"{'np.rational':>11}")
+          f"{'np.rational':>11}   (worst over seeds {SEEDS})")
     worst = {}
-    for variant, hidden, time in itertools.product(["torch", "cho"], hiddens, times):
-        row = measure(variant, hidden, time)
-        for k, v in row.items():
-            worst[k] = max(worst.get(k, 0.0), v)
+    for variant, hidden, time in itertools.product(["torch", "cho"], HIDDENS, TIMES):
+        row = {}
+        for seed in SEEDS:
+            for k, v in measure(variant, hidden, time, seed=seed).items():
+                row[k] = max(row.get(k, 0.0), v)
+                worst[k] = max(worst.get(k, 0.0), v)
         print(f"{variant:8} {hidden:4d} {time:5d} {row['fastgru']:9.2e} {row['onnxruntime']:9.2e} "
               f"{row['numpy np.tanh']:9.2e} {row['numpy rational']:11.2e}", flush=True)
     print("worst:", {k: f"{v:.2e}" for k, v in worst.items()})
