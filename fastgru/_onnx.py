@@ -413,7 +413,8 @@ def _read_node(g: _Graph, node, label: str) -> dict:
         raise ValueError(f"{label}: input B has shape {B.shape}, expected ({D}, {6 * H})")
     dtypes = {a.dtype for a in (W, R, B) if a is not None}
     if len(dtypes) > 1:
-        raise ValueError(f"{label}: inputs W, R and B have different types {sorted(map(str, dtypes))}")
+        raise ValueError(f"{label}: inputs W, R and B have different types "
+                         f"{sorted(map(str, dtypes))}")
     seq_name = node.input[4] if len(node.input) > 4 else ""
     if seq_name and g.constant(seq_name) is not None:
         raise ValueError(f"{label}: input sequence_lens is a constant of the graph; fastgru takes "
@@ -671,7 +672,7 @@ def read_gru_stack(source, node=None) -> dict:
                              f"{sorted(batches)}")
         batch = batches.pop()
         parts = []
-        for info, s in zip(infos, states):
+        for s in states:
             s = np.zeros((D, batch, H), first["dtype"]) if s is None else s
             if s.shape != (D, batch, H):
                 raise ValueError(f"input initial_h has shape {s.shape}, expected "

@@ -9,10 +9,9 @@ onnxruntime 2.2e-6 worst over its grid); the bound here is 1e-5.
 
 import numpy as np
 import pytest
+from reference import gru_forward
 
 import fastgru
-
-from reference import gru_forward
 
 BOUND = 1e-5
 
