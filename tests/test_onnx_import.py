@@ -73,10 +73,37 @@ NODE_TESTS = ["test_gru_defaults", "test_gru_with_initial_bias", "test_gru_seq_l
 @pytest.mark.parametrize("name", NODE_TESTS)
 def test_onnx_node_tests(name):
     case = _node_test_cases()[name]
-    inputs, expected = case.data_sets[0]
-    feeds = dict(zip([i.name for i in case.model.graph.input], inputs))
-    layer = fastgru.GRU.from_onnx(_with_weights_stored(case.model, feeds))
-    node = case.model.graph.node[0]
+    _check_node_case(case.model, *case.data_sets[0])
+
+
+def _node_test_dirs():
+    import pathlib
+
+    root = pathlib.Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
+    return sorted(p for p in root.glob("test_gru_*") if p.name != "test_gru_reverse")
+
+
+@pytest.mark.skipif(not _node_test_dirs(), reason="this onnx release ships no node test data "
+                    "directories (the in-memory cases above are the same tests)")
+@pytest.mark.parametrize("directory", _node_test_dirs(), ids=lambda p: p.name)
+def test_onnx_node_test_data_directories(directory):
+    """Older onnx releases ship the node tests as model.onnx + test_data_set_0/*.pb."""
+
+    def read(path):
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString(path.read_bytes())
+        return numpy_helper.to_array(tensor)
+
+    data = directory / "test_data_set_0"
+    inputs = [read(p) for p in sorted(data.glob("input_*.pb"))]
+    expected = [read(p) for p in sorted(data.glob("output_*.pb"))]
+    _check_node_case(onnx.load(str(directory / "model.onnx")), inputs, expected)
+
+
+def _check_node_case(model, inputs, expected):
+    feeds = dict(zip([i.name for i in model.graph.input], inputs))
+    layer = fastgru.GRU.from_onnx(_with_weights_stored(model, feeds))
+    node = model.graph.node[0]
     layout = _attrs(node).get("layout", 0)
     x = feeds["X"] if layout == 1 else feeds["X"].transpose(1, 0, 2)
     y, h = _onnx_outputs(layer, x, None, layout)
