@@ -9,6 +9,28 @@ np.tanh (the floor a float32 computation reaches) and the same loop with
 fastgru's float32 rational tanh/sigmoid (what the approximation adds).
 
 Run: ``PYTHONPATH=. python bench/float32_accuracy.py`` (from the repository root).
+
+Measured (commit of this file, 2 shared cores, numpy 2.3, onnxruntime 1.32),
+worst over 3 seeds, batch 16, input 8:
+
+=======  ===  ====  =======  ===========  ===========  =================
+variant  H    T     fastgru  onnxruntime  NumPy f32    NumPy f32 with
+                                          np.tanh      fastgru's tanh
+=======  ===  ====  =======  ===========  ===========  =================
+torch    16   1000  1.5e-6   2.2e-6       2.0e-6       3.5e-6
+torch    32   100   4.2e-5   7.1e-5       2.3e-5       7.1e-5
+cho      16   1000  1.4e-6   1.7e-6       1.5e-6       1.5e-6
+cho      32   100   6.6e-5   6.4e-5       7.9e-5       1.2e-4
+=======  ===  ====  =======  ===========  ===========  =================
+
+Up to hidden 16 every float32 GRU stays within a few 1e-6; at hidden 32 the
+recurrence amplifies rounding (errors vary tenfold between seeds) and from
+hidden 64 on it is chaotic (errors ~1 for all). Over 8-10 seeds, NumPy float32
+loops with np.tanh (1.4 ulp) and with fastgru's rational tanh (5.6 ulp, its
+error coming from float32 evaluation near |x| = 7.3, the approximation itself
+being 2.6e-8) have worst cases within seed-to-seed noise of each other: the
+activation approximation does not set the worst case; summation order and
+the recurrence's amplification do.
 """
 
 from __future__ import annotations
