@@ -601,18 +601,22 @@ class GRU:
         return layer
 
     @classmethod
-    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype="float32"):
+    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype=None):
         """Build a layer with the exact weights of a Keras ``GRU`` layer.
 
         Parameters
         ----------
-        layer_or_weights : keras.layers.GRU or list
-            The (built) Keras layer, or its ``get_weights()``:
+        layer_or_weights : keras.layers.GRU, Bidirectional, Sequential or list
+            The (built) Keras layer; a ``Bidirectional(GRU)`` (merge_mode
+            "concat") or a ``keras.Sequential`` of GRU / Bidirectional(GRU)
+            layers (as :meth:`to_keras` makes) for a bidirectional or stacked
+            layer; or one GRU's ``get_weights()``:
             ``[kernel (I, 3H), recurrent_kernel (H, 3H), bias]``.
         reset_after : bool, default True
             Used with a list only (a layer says it itself): True maps to the
             "torch" variant (bias (2, 3H)), False to "cho" (bias (3H,)).
-        dtype : {"float32", "float64"}, default "float32"
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' dtype (float64 stays float64).
 
         A Keras layer that cannot be mapped exactly (another activation or
         recurrent activation, ``go_backwards=True``) is refused with a
@@ -625,23 +629,162 @@ class GRU:
         >>> k = keras.layers.GRU(8); k.build((None, 10, 3))  # doctest: +SKIP
         >>> layer = fastgru.GRU.from_keras(k)  # doctest: +SKIP
         """
-        from ._keras import keras_to_state_dict, keras_weights
+        from ._keras import keras_stack, keras_to_state_dict, keras_weights
 
-        weights, reset_after = keras_weights(layer_or_weights, reset_after)
-        state, inputs, hidden, variant, has_bias = keras_to_state_dict(weights, reset_after)
-        layer = cls(inputs, hidden, variant=variant, bias=has_bias, dtype=dtype)
+        if hasattr(layer_or_weights, "get_weights"):
+            stack, reset_after = keras_stack(layer_or_weights)
+        else:
+            stack = [[keras_weights(layer_or_weights, reset_after)[0]]]
+            reset_after = bool(reset_after)
+        state, shapes = {}, []
+        for k, directions in enumerate(stack):
+            if len(directions) != len(stack[0]):
+                raise ValueError("the Keras model mixes GRU and Bidirectional(GRU) layers: "
+                                 "they are not one fastgru layer")
+            for d, weights in enumerate(directions):
+                cell, inputs, hidden, variant, has_bias = keras_to_state_dict(weights,
+                                                                              reset_after)
+                shapes.append((k, inputs, hidden, has_bias))
+                state.update({name[:-3] + cls._suffix(k, d): a for name, a in cell.items()})
+        D, (_, inputs, hidden, has_bias) = len(stack[0]), shapes[0]
+        for k, layer_inputs, layer_hidden, layer_bias in shapes:
+            expected = inputs if k == 0 else D * hidden
+            if (layer_inputs, layer_hidden, layer_bias) != (expected, hidden, has_bias):
+                raise ValueError(f"Keras GRU layer {k} has input size {layer_inputs}, units "
+                                 f"{layer_hidden}, use_bias={layer_bias}; a fastgru stack needs "
+                                 f"{expected}, {hidden}, {has_bias}")
+        if dtype is None:
+            dtype = "float64" if np.asarray(stack[0][0][0]).dtype == np.float64 else "float32"
+        layer = cls(inputs, hidden, len(stack), bidirectional=D == 2, variant=variant,
+                    bias=has_bias, dtype=dtype)
         layer.load_state_dict(state)
         return layer
 
-    def to_onnx(self, path=None, *, with_lengths: bool = False):
+    def to_keras(self):
+        """The layer as Keras 3 layers with the same weights (needs ``keras``).
+
+        "torch" becomes ``keras.layers.GRU(reset_after=True)``, "cho"
+        ``reset_after=False``; other variants have no Keras equivalent and are
+        refused with a ValueError. One unidirectional layer gives a built
+        ``keras.layers.GRU`` with ``return_sequences=True, return_state=True``
+        (``y, h = gru(x)``: forward's ``y`` and ``h_n[0]``); a stack or a
+        bidirectional layer gives a ``keras.Sequential`` of ``GRU`` /
+        ``Bidirectional(GRU, merge_mode="concat")`` layers whose output is
+        forward's ``y``. Dropout is not carried over (Keras' GRU drops its
+        inputs, not the outputs between layers). Keras' ``reset_after=False``
+        cell has one bias, so a "cho" layer's ``bias_ih`` and ``bias_hh`` are
+        summed: back in fastgru they are ``bias_ih + bias_hh`` and zeros.
+        Keras uses ``KERAS_BACKEND`` (set to "torch" here when unset).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> gru = fastgru.GRU(3, 8, random_state=0).to_keras()  # doctest: +SKIP
+        >>> fastgru.GRU.from_keras(gru).n_params  # doctest: +SKIP
+        312
+        """
+        from ._keras import layer_to_keras
+
+        return layer_to_keras(self)
+
+    @classmethod
+    def from_onnx(cls, model_or_path_or_bytes, node=None, *, dtype=None,
+                  return_initial_h: bool = False):
+        """Build a layer from the ``GRU`` nodes of an ONNX model (needs ``onnx``).
+
+        Parameters
+        ----------
+        model_or_path_or_bytes : onnx.ModelProto, str, os.PathLike or bytes
+            The model, a path to a ``.onnx`` file, or its serialised bytes.
+        node : str, int or None, default None
+            None reads every GRU node of the graph as one stack (a single node,
+            or nodes chained as torch's exporters and :meth:`to_onnx` write
+            them: each node's input is the previous node's output, reshaped);
+            a node's name or its index among the GRU nodes reads that node alone.
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' type (double gives float64, float and
+            float16 give float32).
+        return_initial_h : bool, default False
+            Return ``(layer, h0)``, where ``h0`` is the graph's constant
+            ``initial_h`` (num_layers * D, batch, hidden_size) or None, to pass
+            to :meth:`forward`. Without it, a non-zero constant ``initial_h`` is
+            refused (the layer alone would compute something else).
+
+        Returns
+        -------
+        GRU, or (GRU, ndarray or None) with ``return_initial_h``
+
+        Notes
+        -----
+        Weights ``W``, ``R``, ``B`` (blocks z, r, h) are reordered to
+        fastgru's r, z, n; ``linear_before_reset`` != 0 gives the "torch"
+        variant, 0 gives "cho"; ``layout`` 0 and 1 are read; no ``B`` gives
+        ``bias=False``. ``initial_h`` and ``sequence_lens`` fed at run time
+        become ``forward``'s ``h0`` and ``lengths``. Refused with a ValueError
+        naming the attribute: ``clip``, activations other than Sigmoid/Tanh,
+        ``activation_alpha``/``activation_beta``, ``direction="reverse"``
+        (fastgru has no reverse-only layer), weights computed in the graph.
+        Everything read is checked (shapes against ``hidden_size``, types,
+        NaN/inf). Only the GRU nodes are read: other operators of the graph (a
+        head, pre-processing) are not. A file written by PyTorch with
+        ``linear_before_reset=0`` draws a warning: ``torch.nn.GRU`` computes
+        ``linear_before_reset=1`` (pytorch#189225).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> layer = fastgru.GRU(3, 8, num_layers=2, random_state=0)
+        >>> again = fastgru.GRU.from_onnx(layer.to_onnx())  # doctest: +SKIP
+        >>> again.num_layers  # doctest: +SKIP
+        2
+        """
+        from ._onnx import read_gru_stack
+
+        if not isinstance(return_initial_h, (bool, np.bool_)):
+            raise TypeError(f"return_initial_h must be a bool, got {return_initial_h!r}")
+        read = read_gru_stack(model_or_path_or_bytes, node)
+        if read["initial_h"] is not None and not return_initial_h:
+            raise ValueError(
+                "input initial_h is a non-zero constant of the graph: a fastgru layer takes the "
+                "initial state at forward (h0=); pass return_initial_h=True to get it")
+        layer = cls(read["input_size"], read["hidden_size"], read["num_layers"],
+                    bidirectional=read["bidirectional"], variant=read["variant"],
+                    bias=read["bias"], dtype=read["dtype"] if dtype is None else dtype)
+        layer.load_state_dict(read["state"])
+        if return_initial_h:
+            h0 = read["initial_h"]
+            return layer, None if h0 is None else h0.astype(layer.dtype)
+        return layer
+
+    def to_onnx(self, path=None, *, with_lengths: bool = False, with_initial_h: bool = False,
+                dtype=None):
         """Export as an ONNX model (needs the ``onnx`` package).
 
         One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
-        "cho": 0; other variants have no ONNX operator and are refused). Inputs
-        ``x`` (batch, time, input_size) float32 and, with ``with_lengths``,
-        ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``); outputs ``y`` and
-        ``h_n`` as :meth:`forward`; batch and time are dynamic. Returns the
-        ``onnx.ModelProto`` and writes it to ``path`` if given.
+        "cho": 0; other variants have no ONNX operator and are refused).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the model.
+        with_lengths : bool, default False
+            Add the input ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``).
+        with_initial_h : bool, default False
+            Add the input ``h0`` (num_layers * D, batch, hidden_size): the
+            initial states, as :meth:`forward`'s ``h0`` (ONNX's ``initial_h``
+            of each GRU node).
+        dtype : {"float32", "float64"}, optional
+            Type of the graph's inputs and outputs; defaults to the layer's.
+            onnxruntime's GRU runs float32 only, so the weights are stored in
+            float32 and a float64 graph casts around the GRU nodes: it takes
+            and returns float64, computed in float32.
+
+        Returns
+        -------
+        onnx.ModelProto
+            Inputs ``x`` (batch, time, input_size), ``lengths`` (with
+            ``with_lengths``) and ``h0`` (with ``with_initial_h``); outputs
+            ``y`` and ``h_n`` as :meth:`forward`; batch and time are dynamic.
 
         Examples
         --------
@@ -650,7 +793,7 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        return layer_to_onnx(self, path, with_lengths)
+        return layer_to_onnx(self, path, with_lengths, dtype, with_initial_h)
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
