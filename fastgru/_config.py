@@ -1,7 +1,8 @@
 """The one place for Numba compile options and thread control.
 
 Every kernel in fastgru is decorated through :func:`kernel`,
-:func:`inlined_kernel` or :func:`parallel_kernel`, so the fastmath flag set
+:func:`inlined_kernel`, :func:`parallel_kernel` or (generalized ufuncs)
+:func:`gufunc_kernel`, so the fastmath flag set
 and the cache switch are defined exactly once.
 
 The fastmath flags deliberately omit ``nnan`` and ``ninf``: with them LLVM may
@@ -80,6 +81,26 @@ def inlined_kernel(func):
 def parallel_kernel(func):
     """Compile ``func`` as a ``parallel=True`` kernel (``prange`` loops)."""
     return _jit(func, parallel=True)
+
+
+def gufunc_kernel(signatures, layout: str, parallel: bool = False):
+    """A decorator compiling a generalized ufunc (``numba.guvectorize``) with
+    fastgru's options: eagerly, for the given ``signatures``, with the loop
+    over the broadcast dimensions split across Numba's threads if ``parallel``
+    (``target="parallel"``; launched under :data:`parallel_launch_lock`).
+    """
+    options = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nopython=True,
+                   target="parallel" if parallel else "cpu")
+
+    def decorate(func):
+        try:
+            return numba.guvectorize(signatures, layout, **options)(func)
+        except RuntimeError as exc:
+            if "cannot cache" not in str(exc):
+                raise
+            return numba.guvectorize(signatures, layout, **{**options, "cache": False})(func)
+
+    return decorate
 
 
 #: Row blocks of the batch-parallel kernels: fixed by the machine, not by
