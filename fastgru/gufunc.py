@@ -179,15 +179,17 @@ def cell_arrays(layer, layer_index: int = 0, direction: int = 0) -> tuple:
     -------
     tuple of ndarray
         ``(weight_ih, weight_hh, b1, b2)``: ``b1`` is ``bias_ih`` ("torch",
-        "cho") or ``bias``, ``b2`` is ``bias_hh`` or empty; both empty when
-        the layer has no bias.
+        "cho") or ``bias``, ``b2`` is ``bias_hh`` or None; both None when the
+        layer has no bias. (None, not an empty array: Dask's
+        ``apply_gufunc`` cannot chunk a dimension of length 0; the raw gufunc
+        takes an empty array for None.)
 
     Examples
     --------
     >>> import fastgru, fastgru.gufunc
     >>> W, U, b1, b2 = fastgru.gufunc.cell_arrays(fastgru.GRU(3, 4, variant="gru3"))
-    >>> W.shape, U.shape, b1.shape, b2.shape
-    ((4, 3), (4, 4), (12,), (0,))
+    >>> W.shape, U.shape, b1.shape, b2
+    ((4, 3), (4, 4), (12,), None)
     """
     _check_layer(layer)
     if not 0 <= layer_index < layer.num_layers:
@@ -196,7 +198,8 @@ def cell_arrays(layer, layer_index: int = 0, direction: int = 0) -> tuple:
         raise ValueError(f"direction must be in 0..{layer.num_directions - 1}, got {direction}")
     cell = layer._cell(layer_index, direction)
     b1, b2 = get_variant(layer.variant).bias_arrays(cell, layer.dtype)
-    return cell["weight_ih"], cell["weight_hh"], b1, b2
+    return (cell["weight_ih"], cell["weight_hh"], b1 if b1.size else None,
+            b2 if b2.size else None)
 
 
 def _check_layer(layer):

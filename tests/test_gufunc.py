@@ -53,7 +53,7 @@ def test_weights_of_several_models_broadcast_against_one_input(variant):
     layers = [fastgru.GRU(3, 5, variant=variant, dtype="float64", random_state=s)
               for s in range(4)]
     arrays = [gufunc.cell_arrays(layer) for layer in layers]
-    stacked = [np.stack(a) for a in zip(*arrays)]  # (models, ...) each
+    stacked = [None if a[0] is None else np.stack(a) for a in zip(*arrays)]  # (models, ...)
     x = np.random.default_rng(3).normal(size=(6, 1, 8, 3))  # (batch, 1, time, features)
     h0 = np.random.default_rng(4).normal(size=(4, 5)) * 0.3  # one h0 per model
     y = gufunc.gru_layer(x, *stacked, h0, variant=variant)
@@ -79,10 +79,12 @@ def test_raw_gufunc_signature_and_broadcasting():
     assert u.signature == gufunc.SIGNATURE
     layer = fastgru.GRU(2, 3, variant="gru1", dtype="float64", random_state=0)
     x = np.random.default_rng(1).normal(size=(2, 4, 2))
-    y = u(x, *gufunc.cell_arrays(layer), np.zeros(3), gufunc.MODES["gru1"])
+    W, U, b1, b2 = gufunc.cell_arrays(layer)
+    assert b2 is None
+    b2 = np.zeros(0)
+    y = u(x, W, U, b1, b2, np.zeros(3), gufunc.MODES["gru1"])
     np.testing.assert_allclose(y, layer.forward(x)[0], **TOL["float64"])
     # a shape the kernel does not know gives NaN, never a crash
-    W, U, b1, b2 = gufunc.cell_arrays(layer)
     bad = u(x, W, U[:3], b1, b2, np.zeros(3), gufunc.MODES["gru1"])
     assert np.isnan(bad).all()
 
