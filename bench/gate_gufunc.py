@@ -38,9 +38,10 @@ def _step(xproj, U, b_hn, hp, mode, h):
         prev[0, j] = hp[j]
     out = np.empty((1, H), dtype=xproj.dtype)
     Uc = np.ascontiguousarray(U)
-    cell_forward_args = (np.empty((1, H), dtype=xproj.dtype), np.empty((1, wide), dtype=xproj.dtype),
-                         np.empty((1, H), dtype=xproj.dtype), np.empty((1, H), dtype=xproj.dtype))
-    aux, acc_wide, acc_1, acc_2 = cell_forward_args
+    aux = np.empty((1, H), dtype=xproj.dtype)
+    acc_wide = np.empty((1, wide), dtype=xproj.dtype)
+    acc_1 = np.empty((1, H), dtype=xproj.dtype)
+    acc_2 = np.empty((1, H), dtype=xproj.dtype)
     _kernels.cell_forward(mode, gates, Uc, Uc[:0], Uc[:0], np.ascontiguousarray(b_hn), prev, out,
                           aux, acc_wide, acc_1, acc_2)
     for j in range(H):
@@ -67,33 +68,36 @@ def main():
     xbias, b_hn = np.empty(3 * H, np.float32), np.empty(H, np.float32)
     _kernels.fold_biases(_kernels.RESET_AFTER, b1, b2, xbias, b_hn)
     for B in (1, 32):
-        x = np.random.default_rng(0).normal(size=(B, T, I)).astype(np.float32)
+        _compare(step_gufunc, layer, W, U, xbias, b_hn, B, T, I, H)
 
-        def by_step_gufunc():
-            xproj = x @ W.T + xbias  # (B, T, 3H)
-            h = np.zeros((B, H), np.float32)
-            for t in range(T):
-                h = step_gufunc(xproj[:, t], U, b_hn, h, _kernels.RESET_AFTER)
-            return h
 
-        def by_layer_step():
-            h = np.zeros((1, B, H), np.float32)
-            for t in range(T):
-                h = layer.step(x[:, t], h)
-            return h[0]
+def _compare(step_gufunc, layer, W, U, xbias, b_hn, B, T, I, H):
+    x = np.random.default_rng(0).normal(size=(B, T, I)).astype(np.float32)
 
-        def by_sequence_gufunc():
-            return fg_gufunc.forward(layer, x)[1][0]
+    def by_step_gufunc():
+        xproj = x @ W.T + xbias  # (B, T, 3H)
+        h = np.zeros((B, H), np.float32)
+        for t in range(T):
+            h = step_gufunc(xproj[:, t], U, b_hn, h, _kernels.RESET_AFTER)
+        return h
 
-        ref = layer.forward(x)[1][0]
-        for f in (by_step_gufunc, by_layer_step, by_sequence_gufunc):
-            np.testing.assert_allclose(f(), ref, rtol=1e-4, atol=1e-5)
-        print(f"B={B} T={T} I={I} H={H}: "
-              + ", ".join(f"{name} {_median_us(f):.0f} us" for name, f in
-                          (("step-gufunc", by_step_gufunc), ("layer.step", by_layer_step),
-                           ("sequence-gufunc", by_sequence_gufunc),
-                           ("GRU.forward", lambda: layer.forward(x)))))
+    def by_layer_step():
+        h = np.zeros((1, B, H), np.float32)
+        for t in range(T):
+            h = layer.step(x[:, t], h)
+        return h[0]
 
+    def by_sequence_gufunc():
+        return fg_gufunc.forward(layer, x)[1][0]
+
+    ref = layer.forward(x)[1][0]
+    for f in (by_step_gufunc, by_layer_step, by_sequence_gufunc):
+        np.testing.assert_allclose(f(), ref, rtol=1e-4, atol=1e-5)
+    print(f"B={B} T={T} I={I} H={H}: "
+          + ", ".join(f"{name} {_median_us(f):.0f} us" for name, f in
+                      (("step-gufunc", by_step_gufunc), ("layer.step", by_layer_step),
+                       ("sequence-gufunc", by_sequence_gufunc),
+                       ("GRU.forward", lambda: layer.forward(x)))))
 
 if __name__ == "__main__":
     main()

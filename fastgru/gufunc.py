@@ -35,7 +35,8 @@ Why this signature:
   (each variant's gufunc would be another ~10 s compile).
 
 The kernel reuses the engine's kernels: :func:`fastgru._kernels.fold_biases`,
-the product :func:`fastgru._kernels.matmul` for the input projection and
+the product :func:`fastgru._kernels.matmul` for the input projection (in
+:func:`fastgru._kernels.gemm_nn`'s tiles, on a transposed copy of ``W_ih``) and
 :func:`fastgru._kernels.cell_forward` for every step, one row at a time.
 
 It is compiled on first use per dtype and target (``float32``, ``float64``;
@@ -97,9 +98,12 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     b_hn = np.empty(H, dtype=dtype)
     fold_biases(mode, np.ascontiguousarray(b1), np.ascontiguousarray(b2), xbias, b_hn)
     # the input projections of every step (one product), with the folded
-    # biases: the gates' pre-activations, which cell_forward overwrites
+    # biases: the gates' pre-activations, which cell_forward overwrites. The
+    # transposed weights let matmul take gemm_nn's tiles for T >= 2 rows
+    # (the transpose costs 1/T of the product)
+    W_t = np.ascontiguousarray(weight_ih.T) if T >= 2 else W[:0]
     xw = np.empty((T, n_ih), dtype=dtype)
-    matmul(xs, W[:0], W, xw, OVERWRITE, xw)
+    matmul(xs, W_t, W, xw, OVERWRITE, xw)
     col0 = GH - n_ih
     gates = np.empty((T, GH), dtype=dtype)
     for t in range(T):

@@ -84,7 +84,7 @@ def test_xarray_apply_ufunc_parallelized_equals_in_memory(client):
     expected = run(x)
     assert out.dims == ("station", "day", "model", "time", "hidden")
     np.testing.assert_allclose(out.values, expected.values, **TOL64)
-    for m, (Wm, Um, b1m, b2m) in enumerate(models):
+    for m, (Wm, Um, b1m, _) in enumerate(models):
         np.testing.assert_allclose(out.values[:, :, m],
                                    gufunc.gru_layer(data, Wm, Um, b1m, variant="gru1"),
                                    **TOL64)
