@@ -23,13 +23,14 @@ import time
 
 import numpy as np
 
-from fastgru import GRU, _config, _kernels
+from fastgru import GRU, _config
 from fastgru import gufunc as fg_gufunc
+from fastgru._kernels.cell import RESET_AFTER, cell_forward, fold_biases
 
 
 def _step(xproj, U, b_hn, hp, mode, h):
     H = hp.shape[0]
-    wide = 3 * H if mode == _kernels.RESET_AFTER else 2 * H
+    wide = 3 * H if mode == RESET_AFTER else 2 * H
     gates = np.empty((1, xproj.shape[0]), dtype=xproj.dtype)
     for j in range(xproj.shape[0]):
         gates[0, j] = xproj[j]
@@ -42,7 +43,7 @@ def _step(xproj, U, b_hn, hp, mode, h):
     acc_wide = np.empty((1, wide), dtype=xproj.dtype)
     acc_1 = np.empty((1, H), dtype=xproj.dtype)
     acc_2 = np.empty((1, H), dtype=xproj.dtype)
-    _kernels.cell_forward(mode, gates, Uc, Uc[:0], Uc[:0], np.ascontiguousarray(b_hn), prev, out,
+    cell_forward(mode, gates, Uc, Uc[:0], Uc[:0], np.ascontiguousarray(b_hn), prev, out,
                           aux, acc_wide, acc_1, acc_2)
     for j in range(H):
         h[j] = out[0, j]
@@ -66,7 +67,7 @@ def main():
     layer = GRU(I, H, random_state=0)
     W, U, b1, b2 = fg_gufunc.cell_arrays(layer)
     xbias, b_hn = np.empty(3 * H, np.float32), np.empty(H, np.float32)
-    _kernels.fold_biases(_kernels.RESET_AFTER, b1, b2, xbias, b_hn)
+    fold_biases(RESET_AFTER, b1, b2, xbias, b_hn)
     for B in (1, 32):
         _compare(step_gufunc, layer, W, U, xbias, b_hn, B, T, I, H)
 
@@ -78,7 +79,7 @@ def _compare(step_gufunc, layer, W, U, xbias, b_hn, B, T, I, H):
         xproj = x @ W.T + xbias  # (B, T, 3H)
         h = np.zeros((B, H), np.float32)
         for t in range(T):
-            h = step_gufunc(xproj[:, t], U, b_hn, h, _kernels.RESET_AFTER)
+            h = step_gufunc(xproj[:, t], U, b_hn, h, RESET_AFTER)
         return h
 
     def by_layer_step():

@@ -34,10 +34,11 @@ Why this signature:
   gufunc per variant: one compiled kernel per dtype serves every variant
   (each variant's gufunc would be another ~10 s compile).
 
-The kernel reuses the engine's kernels: :func:`fastgru._kernels.fold_biases`,
-the product :func:`fastgru._kernels.matmul` for the input projection (in
-:func:`fastgru._kernels.gemm_nn`'s tiles, on a transposed copy of ``W_ih``) and
-:func:`fastgru._kernels.cell_forward` for every step, one row at a time.
+The kernel reuses the engine's kernels: :func:`fastgru._kernels.cell.fold_biases`,
+the product :func:`fastgru._kernels.products.matmul` for the input projection
+(in :func:`~fastgru._kernels.products.gemm_nn`'s tiles, on a transposed copy
+of ``W_ih``) and :func:`fastgru._kernels.cell.cell_forward` for every step,
+one row at a time.
 
 It is compiled on first use per dtype and target (``float32``, ``float64``;
 serial and ``target="parallel"``), and cached on disk like every kernel.
@@ -52,8 +53,9 @@ import functools
 import numba
 import numpy as np
 
-from . import _config, _kernels
-from ._kernels import OVERWRITE, cell_forward, fold_biases, matmul, xbias_width
+from . import _config
+from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, cell_forward, fold_biases, xbias_width
+from ._kernels.products import OVERWRITE, matmul
 from ._validation import as_float_array, check_dtype
 from ._variants import VARIANTS, get_variant
 
@@ -81,10 +83,10 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     n_ih = weight_ih.shape[0]
     n_hh = weight_hh.shape[0]
     bad = (mode < 0 or mode > 3 or weight_ih.shape[1] != n_in or weight_hh.shape[1] != H
-           or not (n_ih == GH or (n_ih == H and mode != _kernels.MGU))
-           or n_hh != (H if mode == _kernels.BIAS_GATES else GH)
+           or not (n_ih == GH or (n_ih == H and mode != MGU))
+           or n_hh != (H if mode == BIAS_GATES else GH)
            or b1.shape[0] > GH or b2.shape[0] > GH
-           or (mode == _kernels.RESET_AFTER and b2.shape[0] not in (0, GH)))
+           or (mode == RESET_AFTER and b2.shape[0] not in (0, GH)))
     if bad:
         for t in range(T):
             for j in range(H):
@@ -112,7 +114,7 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
             g[j] = xbias[j]
         for j in range(n_ih):
             g[col0 + j] = w[j] + xbias[col0 + j]
-    wide = 3 * H if mode == _kernels.RESET_AFTER else 2 * H
+    wide = 3 * H if mode == RESET_AFTER else 2 * H
     acc_wide = np.empty((1, wide), dtype=dtype)
     aux = np.empty((1, H), dtype=dtype)
     acc_1 = np.empty((1, H), dtype=dtype)
