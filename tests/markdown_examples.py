@@ -62,6 +62,19 @@ def imported_modules(source: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+class _Uninstalled:
+    """A meta-path finder that makes the named top-level packages unimportable."""
+
+    def __init__(self, names):
+        self.names = set(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (not installed by "
+                                      "`pip install .`)", name=fullname)
+        return None
+
+
 def _missing(names, blocked) -> list[str]:
     return [n for n in names if n in blocked or importlib.util.find_spec(n) is None]
 
@@ -74,8 +87,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     path = Path(args.file).resolve()
     blocked = set(OPTIONAL) if args.base_install else set()
-    for name in blocked:
-        sys.modules[name] = None  # `import name` now raises ImportError
+    if blocked:
+        sys.meta_path.insert(0, _Uninstalled(blocked))
     namespace = {"__name__": "__main__"}
     for line, source in python_blocks(path)[: args.first]:
         where = f"{path.name}:{line}"
