@@ -1,4 +1,10 @@
-"""The public GRU layer: stacked, bidirectional, variable-length, streaming."""
+"""The public GRU layer: stacked, bidirectional, variable-length, streaming.
+
+Longer than 500 lines for a reason: it is one public class, ``GRU``, whose
+methods (forward, backward, step, state dicts, interop) share its parameters
+and the per-thread caches of the fast paths (transposed weights, the
+serving ``step``'s arguments), which live beside it.
+"""
 
 from __future__ import annotations
 

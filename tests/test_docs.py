@@ -133,3 +133,13 @@ def test_readme_headline_numbers_come_from_results_json():
         for figure in figures:
             assert figure in rows[group], (group, figure, rows[group])
             assert figure in text, figure
+
+
+def test_no_module_over_500_lines_without_a_reason_at_its_top():
+    for path in sorted((ROOT / "fastgru").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if len(lines) > 500:
+            top = "\n".join(lines[:20])
+            assert "Longer than 500 lines for a reason" in top, (
+                f"{path.relative_to(ROOT)} has {len(lines)} lines and states no reason at its "
+                "top: split it, or say why it is one file")
