@@ -14,7 +14,7 @@ unimportable, as after a plain ``pip install .``, and fails on any block
 that needs one instead of skipping it. ``--first N`` runs the first N blocks
 only.
 
-Prints ``RAN FILE:LINE`` or ``SKIPPED FILE:LINE: needs MODULE`` per block;
+Prints ``RAN FILE:LINE (seconds)`` or ``SKIPPED FILE:LINE: needs MODULE`` per block;
 the exit status is 1 on the first block that raises.
 """
 
@@ -25,6 +25,7 @@ import ast
 import importlib.util
 import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -100,13 +101,14 @@ def main(argv=None) -> int:
             print(f"SKIPPED {where}: needs {', '.join(missing)}", flush=True)
             continue
         code = compile("\n" * (line - 1) + source, str(path), "exec")
+        start = time.perf_counter()
         try:
             exec(code, namespace)
         except BaseException:
             print(f"FAILED {where}: the block starting at line {line} raised", flush=True)
             traceback.print_exc()
             return 1
-        print(f"RAN {where}", flush=True)
+        print(f"RAN {where} ({time.perf_counter() - start:.1f} s)", flush=True)
     return 0
 
 

@@ -79,8 +79,7 @@ def test_quick_start_commands_are_what_ci_runs():
 
 
 def test_extras_named_in_the_readme_exist():
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     named = re.findall(r'pip install -?e? ?"\.\[(\w+)\]"', README.read_text())
