@@ -1,5 +1,9 @@
 """Export to ONNX: one standard ``GRU`` node per layer (needs the ``onnx`` package).
 
+Longer than 500 lines for a reason: export and import share one mapping
+(gate order, biases, variants, layouts) and its checks, which must change
+together.
+
 ONNX's GRU is time-major with gate blocks z, r, h (fastgru and PyTorch: r, z,
 n), biases ``B = [Wb, Rb]``, and ``linear_before_reset=1`` for the "torch"
 variant, 0 for "cho"; the other variants have no ONNX operator and are
