@@ -269,6 +269,33 @@ class _SingleThreadedBlas:
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
 
 
+def _reset_after_fork() -> None:
+    """Give a forked child fresh locks and counters.
+
+    ``fork`` copies the memory of the calling thread's process only: a lock
+    that another thread held at that moment (a parallel launch in a serving
+    thread, the BLAS limit's counter) stays held forever in the child, whose
+    first parallel call then blocks (gunicorn's preload, a multiprocessing
+    fork pool). The child has one thread, so nothing it inherits is in use.
+    """
+    global parallel_launch_lock
+    parallel_launch_lock = threading.Lock()
+    blas = _SINGLE_THREADED_BLAS
+    saved = blas._saved if blas._users else []
+    blas._lock = threading.Lock()
+    blas._users = 0
+    blas._saved = []
+    for set_, n in saved:  # the limit of a call the fork interrupted
+        try:
+            set_(n)
+        except Exception:  # pragma: no cover - a BLAS refusing in a child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def single_threaded_blas():
     """Limit every loaded BLAS to one thread for the duration of a ``with`` block."""
     return _SINGLE_THREADED_BLAS
