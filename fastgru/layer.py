@@ -43,6 +43,27 @@ class ParamDict(dict):
         self.version += 1
         super().update(*args, **kwargs)
 
+    # every other way of replacing an array moves the counter too
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
     def __reduce__(self):
         return (ParamDict, (dict(self),))
 
@@ -181,10 +202,15 @@ class GRU:
         if (cached is not None and cached[0] is params and cached[1] == version
                 and version is not None):
             return cached[2]
+        check_params(self, params)
         names = ("weight_ih", "weight_hh") + (
             get_variant(self.variant).bias_names if self.bias else ())
+        # views, not the arrays themselves: they share the arrays' memory (an
+        # edit in place is seen) but keep the shape and dtype checked here
+        # if one is changed in place (``a.shape = ...``), so that no kernel
+        # reads past the end of a buffer
         cells = [
-            {n: params[n + self._suffix(layer, d)] for n in names}
+            {n: params[n + self._suffix(layer, d)].view() for n in names}
             for layer in range(self.num_layers) for d in range(self.num_directions)
         ]
         self._cells_cache = (params, version, cells)
@@ -822,12 +848,44 @@ def _stack_weights(layer):
     :func:`~fastgru._kernels.stack.forward_one` take them; ``used`` pairs each
     array with its name, for a plain-dict ``params`` (no version)."""
     v = get_variant(layer.variant)
-    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
+    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]  # checked
     biases = [v.bias_arrays(c, layer.dtype) for c in cells]
-    used = [(c[name], name + layer._suffix(k, 0)) for k, c in enumerate(cells) for name in c]
+    params = layer.params
+    used = [(params[name + layer._suffix(k, 0)], name + layer._suffix(k, 0))
+            for k, c in enumerate(cells) for name in c]
     return v.mode, used, (tuple(c["weight_ih"] for c in cells),
                           tuple(c["weight_hh"] for c in cells),
                           tuple(b[0] for b in biases), tuple(b[1] for b in biases))
+
+
+def check_params(layer, params) -> None:
+    """Check that ``params`` holds exactly the arrays ``layer`` computes with.
+
+    Every name of :meth:`GRU._param_shapes` must map to a NumPy array of that
+    shape and of the layer's dtype (a kernel given another would read past
+    its end or be compiled for another type); unknown names are refused.
+    Raises a ValueError (TypeError for what is not an array of the dtype)
+    naming the parameter. The layer runs it whenever the arrays of
+    ``params`` were replaced (not on every call: see ``GRU._cells``).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    expected = layer._param_shapes()
+    for name, shape in expected.items():
+        if name not in params:
+            raise ValueError(f"params has no {name!r} (expected shape {shape})")
+        a = params[name]
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"params[{name!r}] must be a numpy array of dtype "
+                            f"{layer.dtype.name}, got {type(a).__name__}")
+        if a.dtype != layer.dtype:
+            raise TypeError(f"params[{name!r}] has dtype {a.dtype}, expected "
+                            f"{layer.dtype.name} (the layer's dtype)")
+        if a.shape != shape:
+            raise ValueError(f"params[{name!r}] has shape {a.shape}, expected {shape}")
+    if len(params) != len(expected):
+        unknown = sorted(str(k) for k in params if k not in expected)
+        raise ValueError(f"params has unknown entries {unknown}")
 
 
 class _ForwardOneCache:
