@@ -168,6 +168,10 @@ def resolve_n_jobs(n_jobs) -> int | None:
     -1 = every core, -k = all but k - 1; capped at ``NUMBA_NUM_THREADS``."""
     if n_jobs is None:
         return None
+    if isinstance(n_jobs, bool) or not hasattr(n_jobs, "__index__"):
+        raise TypeError(f"n_jobs must be None or an integer, got {type(n_jobs).__name__} "
+                        f"{n_jobs!r}")
+    n_jobs = int(n_jobs)
     limit = numba.config.NUMBA_NUM_THREADS
     if n_jobs < 0:
         return max(1, limit + 1 + n_jobs)
