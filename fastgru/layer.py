@@ -920,10 +920,10 @@ def _bad_out(out, shape, dtype) -> Exception:
     """The error for a ``step(out=...)`` that cannot be written by the kernel,
     saying which condition fails."""
     if type(out) is not np.ndarray:
-        return TypeError(f"out must be a numpy.ndarray (not a subclass such as memmap), "
+        return ValueError(f"out must be a numpy.ndarray (not a subclass such as memmap), "
                          f"got {type(out).__name__}")
     if out.dtype != dtype:
-        return TypeError(f"out must have dtype {dtype.name} (the layer's), got {out.dtype}")
+        return ValueError(f"out must have dtype {dtype.name} (the layer's), got {out.dtype}")
     if out.shape != shape:
         return ValueError(f"out must have shape {shape}, got {out.shape}")
     if not out.flags.writeable:
