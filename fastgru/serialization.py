@@ -385,8 +385,8 @@ def _build_layer(meta, archive, prefix="gru/"):
     names = sorted(k[len(prefix):] for k in archive.keys() if k.startswith(prefix))
     D = 2 if config["bidirectional"] else 1
     per_cell = len(variant.param_shapes(1, 1, config["bias"]))
-    # the names the configuration implies must be the file's: compared by
-    # count first, so that a huge num_layers costs nothing
+    # a configuration implying more arrays than a file may hold is refused
+    # before any name is built, so that a huge num_layers costs nothing
     if config["num_layers"] < 1 or config["num_layers"] * D * per_cell > _MAX_MEMBERS:
         raise _Invalid(f"it holds {len(names)} layer arrays; its configuration "
                        f"(num_layers={config['num_layers']!r}, bidirectional="
