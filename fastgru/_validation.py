@@ -49,12 +49,19 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def memory_limit() -> int:
-    """Bytes of physical memory: what one request may ask for at most."""
+def _physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
         return 1 << 40
+
+
+_PHYSICAL_MEMORY = _physical_memory()
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory: what one request may ask for at most."""
+    return _PHYSICAL_MEMORY
 
 
 def check_memory(what: str, n_bytes: int) -> None:
@@ -63,7 +70,7 @@ def check_memory(what: str, n_bytes: int) -> None:
     A ValueError stating the memory needed, instead of a MemoryError from
     deep inside (or the out-of-memory killer).
     """
-    limit = memory_limit()
+    limit = _PHYSICAL_MEMORY
     if n_bytes > limit:
         raise ValueError(f"{what} would need {n_bytes / 2**30:.3g} GiB of memory, more than "
                          f"this machine has ({limit / 2**30:.3g} GiB)")

@@ -126,7 +126,7 @@ def test_weights_reshaped_in_place_are_read_as_checked():
 
 
 def test_optimiser_refuses_a_parameter_of_another_size():
-    from fastgru._optim import Adam, SGD
+    from fastgru._optim import SGD, Adam
 
     for opt in (Adam(), SGD()):
         params = {"w": np.zeros(4, np.float32)}

@@ -20,9 +20,9 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from reference import gru_forward  # noqa: E402
 
 import fastgru  # noqa: E402
-from reference import gru_forward  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = int(os.environ.get("FASTGRU_HYPOTHESIS_EXAMPLES", "25"))
