@@ -921,17 +921,19 @@ def _bad_out(out, shape, dtype) -> Exception:
     """The error for a ``step(out=...)`` that cannot be written by the kernel,
     saying which condition fails."""
     if type(out) is not np.ndarray:
-        return ValueError(f"out must be a numpy.ndarray (not a subclass such as memmap), "
-                         f"got {type(out).__name__}")
-    if out.dtype != dtype:
-        return ValueError(f"out must be of dtype {dtype.name} (the layer's), got {out.dtype}")
-    if out.shape != shape:
-        return ValueError(f"out must be of shape {shape}, got {out.shape}")
-    if not out.flags.writeable:
-        return ValueError("out must be writeable")
-    if not out.flags.aligned:
-        return ValueError("out must be aligned")
-    return ValueError("out must be C-contiguous")
+        reason = f"got a {type(out).__name__} (a subclass such as memmap is refused)"
+    elif out.dtype != dtype:
+        reason = f"got dtype {out.dtype}"
+    elif out.shape != shape:
+        reason = f"got shape {out.shape}"
+    elif not out.flags.writeable:
+        reason = "got a read-only array"
+    elif not out.flags.aligned:
+        reason = "got an unaligned array"
+    else:
+        reason = "got an array that is not C-contiguous"
+    return ValueError(f"out must be a writeable, aligned, C-contiguous numpy.ndarray of dtype "
+                      f"{dtype.name} and shape {shape}: {reason}")
 
 
 def check_params(layer, params) -> None:
