@@ -403,3 +403,4 @@ def test_in_subprocess():
         env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert out.returncode == 0, (f"exit {out.returncode}\n{out.stdout[-4000:]}"
                                  f"\n{out.stderr[-2000:]}")
+    assert "3 passed" in out.stdout, out.stdout[-2000:]  # run, not skipped
