@@ -168,6 +168,10 @@ def resolve_n_jobs(n_jobs) -> int | None:
     -1 = every core, -k = all but k - 1; capped at ``NUMBA_NUM_THREADS``."""
     if n_jobs is None:
         return None
+    if isinstance(n_jobs, bool) or not hasattr(n_jobs, "__index__"):
+        raise TypeError(f"n_jobs must be None or an integer, got {type(n_jobs).__name__} "
+                        f"{n_jobs!r}")
+    n_jobs = int(n_jobs)
     limit = numba.config.NUMBA_NUM_THREADS
     if n_jobs < 0:
         return max(1, limit + 1 + n_jobs)
@@ -267,6 +271,33 @@ class _SingleThreadedBlas:
 
 
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+def _reset_after_fork() -> None:
+    """Give a forked child fresh locks and counters.
+
+    ``fork`` copies the memory of the calling thread's process only: a lock
+    that another thread held at that moment (a parallel launch in a serving
+    thread, the BLAS limit's counter) stays held forever in the child, whose
+    first parallel call then blocks (gunicorn's preload, a multiprocessing
+    fork pool). The child has one thread, so nothing it inherits is in use.
+    """
+    global parallel_launch_lock
+    parallel_launch_lock = threading.Lock()
+    blas = _SINGLE_THREADED_BLAS
+    saved = blas._saved if blas._users else []
+    blas._lock = threading.Lock()
+    blas._users = 0
+    blas._saved = []
+    for set_, n in saved:  # the limit of a call the fork interrupted
+        try:
+            set_(n)
+        except Exception:  # pragma: no cover - a BLAS refusing in a child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def single_threaded_blas():

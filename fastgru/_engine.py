@@ -12,6 +12,7 @@ caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numba
@@ -73,6 +74,54 @@ def aligned_copy(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _keep_bytes() -> int:
+    value = os.environ.get("FASTGRU_WORKSPACE_KEEP_MB", "")
+    try:
+        return max(0, int(float(value) * 2**20)) if value else 128 << 20
+    except ValueError:
+        return 128 << 20
+
+
+#: Bytes of reusable buffers one thread keeps for a layer between calls
+#: (``FASTGRU_WORKSPACE_KEEP_MB``, default 128 MiB): a call that needs more
+#: allocates them and frees what is beyond this when it returns, so that a
+#: thread that once served a long sequence does not hold its memory for life.
+#: Enough for a training step at (batch 64, time 50, input 256, hidden 512).
+WORKSPACE_KEEP_BYTES = _keep_bytes()
+
+
+class Workspace(dict):
+    """A thread's reusable buffers (a dict) that counts the bytes it holds."""
+
+    nbytes = 0
+
+    def put(self, key, arr: np.ndarray) -> np.ndarray:
+        old = self.get(key)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        self[key] = arr
+        self.nbytes += arr.nbytes
+        return arr
+
+    def trim(self, keep: int | None = None) -> None:
+        """Free the largest buffers until at most ``keep`` bytes
+        (:data:`WORKSPACE_KEEP_BYTES`) are held."""
+        keep = WORKSPACE_KEEP_BYTES if keep is None else keep
+        if self.nbytes <= keep:
+            return
+        for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):
+            arr = self.pop(key)
+            self.nbytes -= arr.nbytes
+            # a transpose and the copy it was made from go together
+            pair = (("transposed",) + key[1:] if key[0] == "transposed from"
+                    else ("transposed from",) + key[1:] if key[0] == "transposed" else None
+                    ) if isinstance(key, tuple) and key and isinstance(key[0], str) else None
+            if pair is not None and pair in self:
+                self.nbytes -= self.pop(pair).nbytes
+            if self.nbytes <= keep:
+                return
+
+
 def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
     """A reusable array from ``workspace`` (a per-thread dict held by the layer).
 
@@ -82,7 +131,7 @@ def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
     """
     arr = workspace.get(key)
     if arr is None or arr.shape != shape or arr.dtype != dtype:
-        arr = workspace[key] = aligned_empty(shape, dtype)
+        arr = workspace.put(key, aligned_empty(shape, dtype))
         arr.fill(0.0)
     return arr
 
@@ -109,9 +158,9 @@ def transposed(workspace: dict, key, a: np.ndarray) -> np.ndarray:
     source, out = workspace.get(source_key), workspace.get(out_key)
     if source is None or out is None or source.dtype != a.dtype:
         # made together, so that a copy never stands for a transpose not made from it
-        source = workspace[source_key] = aligned_empty(a.shape, a.dtype)
+        source = workspace.put(source_key, aligned_empty(a.shape, a.dtype))
         source[...] = np.nan  # unequal to everything: the first call transposes
-        out = workspace[out_key] = aligned_empty(a.shape[::-1], a.dtype)
+        out = workspace.put(out_key, aligned_empty(a.shape[::-1], a.dtype))
     if refresh_copy(a, source):
         if a.size < _MIN_TILED_TRANSPOSE:
             out[...] = a.T

@@ -42,6 +42,24 @@ class SequenceNet:
         out.update({"head." + k: v for k, v in self.head.items()})
         return out
 
+    def check_head(self) -> None:
+        """The head must be a float array (n_outputs, D*H) of the layer's
+        dtype and a bias (n_outputs,): a ValueError/TypeError naming it."""
+        head, gru = self.head, self.gru
+        width = gru.hidden_size * gru.num_directions
+        if not isinstance(head, dict) or set(head) != {"weight", "bias"}:
+            raise ValueError("head_ must be a dict with the arrays 'weight' and 'bias'")
+        W, b = head["weight"], head["bias"]
+        for name, a in (("weight", W), ("bias", b)):
+            if not isinstance(a, np.ndarray) or a.dtype != gru.dtype:
+                raise TypeError(f"head_[{name!r}] must be a numpy array of dtype "
+                                f"{gru.dtype.name}, got {type(a).__name__} "
+                                f"{getattr(a, 'dtype', '')}")
+        if W.ndim != 2 or W.shape[1] != width:
+            raise ValueError(f"head_['weight'] has shape {W.shape}, expected (n_outputs, {width})")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"head_['bias'] has shape {b.shape}, expected ({W.shape[0]},)")
+
     def _final_features(self, h_n: np.ndarray) -> np.ndarray:
         D = self.gru.num_directions
         last = h_n[h_n.shape[0] - D :]  # (D, B, H) of the last layer
@@ -49,6 +67,7 @@ class SequenceNet:
 
     def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
+        self.check_head()
         _, h_n = self.gru.forward(x, lengths=lengths, training=training)
         features = self._final_features(h_n)
         self._features = features if training else None

@@ -20,8 +20,19 @@ def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
     writeable C-contiguous array (one assigned by hand) is updated through a
     flat copy, written back after the kernel."""
     for name, p in params.items():
+        # the kernels read p, g and the states to p's length: anything else
+        # would be read past its end
+        if not (isinstance(p, np.ndarray) and p.dtype.kind == "f"):
+            raise TypeError(f"parameter {name!r} must be a float array, got "
+                            f"{type(p).__name__} {getattr(p, 'dtype', '')}")
         g = np.ascontiguousarray(grads[name], dtype=p.dtype).reshape(-1)
+        if g.size != p.size:
+            raise ValueError(f"gradient of {name!r} has {g.size} elements, the parameter "
+                             f"{p.size} (shape {p.shape})")
         new = name not in states
+        if not new and any(s.size != p.size or s.dtype != p.dtype for s in states[name]):
+            # the parameter was replaced by one of another size or dtype
+            new = True
         if new:
             states[name] = tuple(np.zeros(p.size, dtype=p.dtype) for _ in range(n_states))
         if p.flags.carray:

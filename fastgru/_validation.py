@@ -7,6 +7,7 @@ kernel runs, and raises a ValueError or TypeError that names the argument.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 from scipy import sparse
@@ -25,13 +26,63 @@ def check_dtype(dtype) -> np.dtype:
     return resolved
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """An integer >= ``minimum`` (bool is refused)."""
+#: The largest size or count an integer argument may take: the kernels index
+#: with 64-bit integers, and far below this the memory check refuses.
+MAX_INT = 2**31 - 1
+
+
+def check_int(name: str, value, minimum: int = 1, maximum: int = MAX_INT) -> int:
+    """An integer in ``minimum..maximum`` (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """A bool (or numpy bool); strings such as ``'no'`` are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 1 << 40
+
+
+_PHYSICAL_MEMORY = _physical_memory()
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory: what one request may ask for at most."""
+    return _PHYSICAL_MEMORY
+
+
+def check_memory(what: str, n_bytes: int) -> None:
+    """Refuse, before allocating, a request for more bytes than the machine has.
+
+    A ValueError stating the memory needed, instead of a MemoryError from
+    deep inside (or the out-of-memory killer).
+    """
+    limit = _PHYSICAL_MEMORY
+    if n_bytes > limit:
+        raise ValueError(f"{what} would need {n_bytes / 2**30:.3g} GiB of memory, more than "
+                         f"this machine has ({limit / 2**30:.3g} GiB)")
+
+
+def _asarray(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with an error naming ``name`` for nested lists
+    of uneven lengths or values that are not numbers."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} cannot be read as an array ({exc})") from None
 
 
 def check_real(name: str, value, low: float, high: float, high_inclusive=False) -> float:
@@ -54,7 +105,7 @@ def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
     """
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
+    arr = _asarray(name, value)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
@@ -174,7 +225,7 @@ def check_step_features(owner: str, form: str, n_features: int, expected: int | 
 
 def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
     """``lengths``: integers in ``1..time``, one per sequence, as int64."""
-    arr = np.asarray(lengths)
+    arr = _asarray("lengths", lengths)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)

@@ -8,6 +8,7 @@ serving ``step``'s arguments), which live beside it.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -17,9 +18,11 @@ from ._kernels import large_products, products, stack
 from ._validation import (
     as_float_array,
     as_sequences,
+    check_bool,
     check_dtype,
     check_int,
     check_lengths,
+    check_memory,
     check_real,
     check_state,
 )
@@ -48,6 +51,27 @@ class ParamDict(dict):
     def update(self, *args, **kwargs):
         self.version += 1
         super().update(*args, **kwargs)
+
+    # every other way of replacing an array moves the counter too
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
     def __reduce__(self):
         return (ParamDict, (dict(self),))
@@ -114,6 +138,18 @@ class GRU:
         dtype="float32",
         random_state=None,
     ):
+        self._configure(input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                        dropout, dtype)
+        self._rng = np.random.default_rng(random_state)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self._set_params({
+            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            for name, shape in self._param_shapes().items()
+        })
+
+    def _configure(self, input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                   dropout, dtype) -> None:
+        """Check and store the configuration (the constructor's arguments)."""
         self.input_size = check_int("input_size", input_size)
         self.hidden_size = check_int("hidden_size", hidden_size)
         self.num_layers = check_int("num_layers", num_layers)
@@ -126,12 +162,26 @@ class GRU:
         self.variant = get_variant(variant).name
         self.dropout = check_real("dropout", dropout, 0.0, 1.0)
         self.dtype = check_dtype(dtype)
-        self._rng = np.random.default_rng(random_state)
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        self._set_params({
-            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            for name, shape in self._param_shapes().items()
-        })
+        check_memory(f"GRU({self.input_size}, {self.hidden_size}, {self.num_layers})'s "
+                     "parameters and gradients", 2 * self._count_params() * self.dtype.itemsize)
+
+    @classmethod
+    def _from_params(cls, params: dict, *, input_size, hidden_size, num_layers=1,
+                     bidirectional=False, variant="torch", bias=True, dropout=0.0,
+                     dtype="float32"):
+        """A layer with exactly ``params`` (names, shapes and the dtype
+        checked, NaN/inf refused), built without a random initialisation
+        (:func:`fastgru.load`)."""
+        layer = cls.__new__(cls)
+        layer._configure(input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                         dropout, dtype)
+        check_params(layer, params)
+        for name, a in params.items():
+            if not np.isfinite(a).all():
+                raise ValueError(f"params[{name!r}] contains NaN or inf")
+        layer._rng = np.random.default_rng()
+        layer._set_params(params)
+        return layer
 
     def _set_params(self, arrays: dict) -> None:
         """Store copies of ``arrays`` (validated) as the parameters, aligned
@@ -160,6 +210,15 @@ class GRU:
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
+    def _count_params(self) -> int:
+        """Scalar parameters, counted without building anything."""
+        v = get_variant(self.variant)
+        D, H = self.num_directions, self.hidden_size
+        first = sum(math.prod(shape) for shape in
+                    v.param_shapes(self.input_size, H, self.bias).values())
+        other = sum(math.prod(shape) for shape in v.param_shapes(D * H, H, self.bias).values())
+        return D * (first + (self.num_layers - 1) * other)
+
     def _param_shapes(self) -> dict:
         v = get_variant(self.variant)
         shapes = {}
@@ -187,10 +246,15 @@ class GRU:
         if (cached is not None and cached[0] is params and cached[1] == version
                 and version is not None):
             return cached[2]
+        check_params(self, params)
         names = ("weight_ih", "weight_hh") + (
             get_variant(self.variant).bias_names if self.bias else ())
+        # views, not the arrays themselves: they share the arrays' memory (an
+        # edit in place is seen) but keep the shape and dtype checked here
+        # if one is changed in place (``a.shape = ...``), so that no kernel
+        # reads past the end of a buffer
         cells = [
-            {n: params[n + self._suffix(layer, d)] for n in names}
+            {n: params[n + self._suffix(layer, d)].view() for n in names}
             for layer in range(self.num_layers) for d in range(self.num_directions)
         ]
         self._cells_cache = (params, version, cells)
@@ -236,13 +300,18 @@ class GRU:
             Each sequence's state at its own last valid step (for the reverse
             direction: after its first step).
         """
+        if training is not False:
+            training = check_bool("training", training)
         if h0 is None and lengths is None and not training:
             out = self._forward_one(x)
             if out is not None:
                 return out
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
-        with _config.single_threaded_blas():
-            return self._forward(x, ragged_lengths, h0, lengths, training)
+        try:
+            with _config.single_threaded_blas():
+                return self._forward(x, ragged_lengths, h0, lengths, training)
+        finally:
+            self._workspace().trim()
 
     def _forward_one(self, x):
         """Inference of one sequence in one kernel call, or None where the
@@ -264,6 +333,8 @@ class GRU:
         if not cache.usable:
             return None
         T, H = x.shape[1], self.hidden_size
+        if T * H > 1 << 20:  # (a short sequence skips the arithmetic)
+            check_memory(f"forward of x {x.shape}", self._forward_bytes(1, T, False))
         y = np.empty((1, T, H), dtype=self.dtype)
         h_n = np.empty((self.num_layers, 1, H), dtype=self.dtype)
         args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)
@@ -291,9 +362,9 @@ class GRU:
         else:
             lengths = check_lengths(lengths, B, T)
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        check_memory(f"forward of x {x.shape}", self._forward_bytes(B, T, training))
         if h0 is not None:
             h0 = check_state("h0", h0, (L * D, B, H), self.dtype)
-        training = bool(training)
         if training and self.dropout > 0.0 and L > 1:
             keep = 1.0 - self.dropout
             masks = [
@@ -330,6 +401,16 @@ class GRU:
         # a copy: the last layer's output lives in the workspace
         return _engine.swap_first_axes(layer_in), h_n
 
+    def _forward_bytes(self, B: int, T: int, training: bool) -> int:
+        """A lower bound of what a forward of ``B`` sequences of ``T`` steps
+        allocates: per layer and direction the projections and states, in
+        training also what BPTT keeps; the outputs twice."""
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        G = get_variant(self.variant).n_gates
+        per_direction = G * H + H + (2 * H if training else 0)
+        layers = L if training else 1  # inference reuses one layer's buffers
+        return T * B * self.dtype.itemsize * (layers * D * per_direction + 2 * D * H)
+
     def _thread_local(self) -> threading.local:
         """Per-thread state: the workspace of forward/backward and step's cache."""
         local = self.__dict__.get("_local")
@@ -342,7 +423,7 @@ class GRU:
         local = self._thread_local()
         ws = getattr(local, "workspace", None)
         if ws is None:
-            ws = local.workspace = {}
+            ws = local.workspace = _engine.Workspace()
         return ws
 
     # ---------------------------------------------------------------- backward
@@ -390,7 +471,7 @@ class GRU:
         (2, 5, 3)
         """
         if self._cache is None:
-            raise RuntimeError(
+            raise ValueError(
                 "backward needs a preceding forward(..., training=True); "
                 "call forward with training=True first"
             )
@@ -402,8 +483,11 @@ class GRU:
             dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
         else:
             dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
-        with _config.single_threaded_blas():
-            return self._backward(dy, dh_n, bool(input_grad))
+        try:
+            with _config.single_threaded_blas():
+                return self._backward(dy, dh_n, check_bool("input_grad", input_grad))
+        finally:
+            self._workspace().trim()
 
     def _backward(self, dy, dh_n, input_grad):
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
@@ -497,7 +581,7 @@ class GRU:
             raise ValueError("step is not defined for a bidirectional layer (it needs the future)")
         dtype, L, H = self.dtype, self.num_layers, self.hidden_size
         if not (type(x_t) is np.ndarray and x_t.dtype == dtype and x_t.ndim == 2
-                and x_t.flags.carray and x_t.shape[1] == self.input_size):
+                and x_t.flags.carray and x_t.shape[1] == self.input_size and x_t.shape[0] > 0):
             x_t = as_float_array("x_t", x_t, dtype, ndim=2)
             if x_t.shape[1] != self.input_size:
                 raise ValueError(
@@ -513,8 +597,7 @@ class GRU:
             out = np.empty(shape, dtype=dtype)
         elif not (type(out) is np.ndarray and out.dtype == dtype and out.shape == shape
                   and out.flags.carray):
-            raise ValueError(f"out must be a writeable, aligned, C-contiguous {dtype.name} "
-                             f"array of shape {shape}")
+            raise _bad_out(out, shape, dtype)
         local = self._thread_local()
         cache = getattr(local, "step", None)
         params = self.params
@@ -522,7 +605,9 @@ class GRU:
         if (cache is None or cache.params is not params or cache.x_shape[0] != shape[1]
                 or cache.version != version or version is None
                 and any(a is not params[name] for a, name in cache.used)):
-            cache = local.step = _StepCache(self, shape[1])
+            cache = _StepCache(self, shape[1])
+            if cache.kernel_args[-1].nbytes <= _engine.WORKSPACE_KEEP_BYTES:
+                local.step = cache  # kept for the fast path; a huge batch's is not
         return (cache.mode, x_t, h, out, *cache.kernel_args)
 
     # ----------------------------------------------------------- state dicts
@@ -828,12 +913,63 @@ def _stack_weights(layer):
     :func:`~fastgru._kernels.stack.forward_one` take them; ``used`` pairs each
     array with its name, for a plain-dict ``params`` (no version)."""
     v = get_variant(layer.variant)
-    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
+    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]  # checked
     biases = [v.bias_arrays(c, layer.dtype) for c in cells]
-    used = [(c[name], name + layer._suffix(k, 0)) for k, c in enumerate(cells) for name in c]
+    params = layer.params
+    used = [(params[name + layer._suffix(k, 0)], name + layer._suffix(k, 0))
+            for k, c in enumerate(cells) for name in c]
     return v.mode, used, (tuple(c["weight_ih"] for c in cells),
                           tuple(c["weight_hh"] for c in cells),
                           tuple(b[0] for b in biases), tuple(b[1] for b in biases))
+
+
+def _bad_out(out, shape, dtype) -> Exception:
+    """The error for a ``step(out=...)`` that cannot be written by the kernel,
+    saying which condition fails."""
+    if type(out) is not np.ndarray:
+        reason = f"got a {type(out).__name__} (a subclass such as memmap is refused)"
+    elif out.dtype != dtype:
+        reason = f"got dtype {out.dtype}"
+    elif out.shape != shape:
+        reason = f"got shape {out.shape}"
+    elif not out.flags.writeable:
+        reason = "got a read-only array"
+    elif not out.flags.aligned:
+        reason = "got an unaligned array"
+    else:
+        reason = "got an array that is not C-contiguous"
+    return ValueError(f"out must be a writeable, aligned, C-contiguous numpy.ndarray of dtype "
+                      f"{dtype.name} and shape {shape}: {reason}")
+
+
+def check_params(layer, params) -> None:
+    """Check that ``params`` holds exactly the arrays ``layer`` computes with.
+
+    Every name of :meth:`GRU._param_shapes` must map to a NumPy array of that
+    shape and of the layer's dtype (a kernel given another would read past
+    its end or be compiled for another type); unknown names are refused.
+    Raises a ValueError (TypeError for what is not an array of the dtype)
+    naming the parameter. The layer runs it whenever the arrays of
+    ``params`` were replaced (not on every call: see ``GRU._cells``).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    expected = layer._param_shapes()
+    for name, shape in expected.items():
+        if name not in params:
+            raise ValueError(f"params has no {name!r} (expected shape {shape})")
+        a = params[name]
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"params[{name!r}] must be a numpy array of dtype "
+                            f"{layer.dtype.name}, got {type(a).__name__}")
+        if a.dtype != layer.dtype:
+            raise TypeError(f"params[{name!r}] has dtype {a.dtype}, expected "
+                            f"{layer.dtype.name} (the layer's dtype)")
+        if a.shape != shape:
+            raise ValueError(f"params[{name!r}] has shape {a.shape}, expected {shape}")
+    if len(params) != len(expected):
+        unknown = sorted(str(k) for k in params if k not in expected)
+        raise ValueError(f"params has unknown entries {unknown}")
 
 
 class _ForwardOneCache:
@@ -881,10 +1017,15 @@ class _ForwardOneCache:
         return (W_ih, *self.extra, W_hh, b1s, b2s)
 
     def scratch_for(self, T, hidden):
+        """Scratch for ``T`` steps: kept for the next call up to
+        ``_engine.WORKSPACE_KEEP_BYTES``, a temporary beyond."""
         size = stack.forward_one_scratch_size(self.mode, T, hidden)
-        if self.scratch.size < size:
-            self.scratch = np.empty(size, dtype=self.scratch.dtype)
-        return self.scratch
+        if self.scratch.size >= size:
+            return self.scratch
+        scratch = np.empty(size, dtype=self.scratch.dtype)
+        if scratch.nbytes <= _engine.WORKSPACE_KEEP_BYTES:
+            self.scratch = scratch
+        return scratch
 
 
 class _StepCache:

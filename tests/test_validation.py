@@ -74,10 +74,10 @@ def test_integer_and_list_input_are_converted(layer):
 
 
 def test_backward_without_training_forward(layer):
-    with pytest.raises(RuntimeError, match="training=True"):
+    with pytest.raises(ValueError, match="training=True"):
         layer.backward(np.zeros((2, 5, 4)))
     layer.forward(X)  # inference does not enable backward
-    with pytest.raises(RuntimeError, match="training=True"):
+    with pytest.raises(ValueError, match="training=True"):
         layer.backward(np.zeros((2, 5, 4)))
 
 
