@@ -232,13 +232,22 @@ def estimator_to_onnx(est, path=None, with_lengths: bool = False):
 _ONNX_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}  # TensorProto codes
 _DATA_MOVES = ("Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Expand", "Slice",
                "Gather", "Cast")
-_KNOWN_ATTRIBUTES = ("hidden_size", "direction", "linear_before_reset", "layout", "activations",
-                     "activation_alpha", "activation_beta", "clip", "output_sequence")
+_KNOWN_ATTRIBUTES = {  # name: its AttributeProto type in ONNX's GRU
+    "hidden_size": "INT", "direction": "STRING", "linear_before_reset": "INT", "layout": "INT",
+    "activations": "STRINGS", "activation_alpha": "FLOATS", "activation_beta": "FLOATS",
+    "clip": "FLOAT", "output_sequence": "INT"}
 
 
 def load_model(source):
-    """An ``onnx.ModelProto`` from a ModelProto, a path or the serialised bytes."""
+    """An ``onnx.ModelProto`` from a ModelProto, a path or the serialised bytes.
+
+    A path must be a regular file (not a directory, a device or a pipe, which
+    could be read without end). External data is not loaded: a tensor stored
+    in another file is refused where it is read (:meth:`_Graph.tensor_array`),
+    so the model cannot make fastgru read a file the caller did not name.
+    """
     import os
+    import stat
 
     onnx = _onnx()
     if isinstance(source, onnx.ModelProto):
@@ -247,8 +256,11 @@ def load_model(source):
         if isinstance(source, (bytes, bytearray, memoryview)):
             return onnx.load_from_string(bytes(source))
         if isinstance(source, (str, os.PathLike)):
-            return onnx.load(os.fspath(source))
-    except OSError:
+            path = os.fspath(source)
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise ValueError(f"model path {path!r} is not a regular file")
+            return onnx.load(path, load_external_data=False)
+    except (OSError, ValueError):
         raise
     except Exception as exc:  # protobuf's DecodeError and friends
         raise ValueError(f"model is not a readable ONNX model: {exc}") from exc
@@ -276,8 +288,14 @@ class _Graph:
         from onnx import TensorProto, numpy_helper
 
         if tensor.data_location == TensorProto.EXTERNAL:
-            raise ValueError(f"{what} is stored in an external file that was not loaded: "
-                             "pass the model's path to from_onnx")
+            location = {e.key: e.value for e in tensor.external_data}.get("location")
+            raise ValueError(f"{what} is stored in an external file ({location!r}), which "
+                             "from_onnx does not read (the file, not the caller, names it): "
+                             "if you trust it, load the model with onnx.load(path), which "
+                             "reads external data inside the model's directory, and pass the "
+                             "ModelProto")
+        if any(d < 0 for d in tensor.dims):
+            raise ValueError(f"{what} has negative dimensions {list(tensor.dims)}")
         if tensor.data_type not in _ONNX_FLOATS:
             raise ValueError(f"{what} has ONNX type {TensorProto.DataType.Name(tensor.data_type)};"
                              " a GRU's tensors are float16, float or double")
@@ -303,8 +321,10 @@ class _Graph:
             if node is None:
                 return None
             if node.op_type == "Constant":
-                attrs = self.attr(node)
-                return attrs.get("value")
+                from onnx import TensorProto
+
+                value = self.attr(node).get("value")  # value_float & co: not weights
+                return value if isinstance(value, TensorProto) else None
             if node.op_type != "Identity":
                 return None
             name = node.input[0]
@@ -343,10 +363,17 @@ class _Graph:
 
 def _gru_attributes(g: _Graph, node, label: str) -> dict:
     """The node's attributes, checked: what fastgru cannot compute is refused."""
+    from onnx import AttributeProto
+
+    for a in node.attribute:
+        if a.name not in _KNOWN_ATTRIBUTES:
+            raise ValueError(f"{label}: attribute {a.name!r} is not one fastgru knows how to "
+                             "compute")
+        kind = AttributeProto.AttributeType.Name(a.type)
+        if kind != _KNOWN_ATTRIBUTES[a.name]:
+            raise ValueError(f"{label}: attribute {a.name} has type {kind}, expected "
+                             f"{_KNOWN_ATTRIBUTES[a.name]}")
     attrs = g.attr(node)
-    for key in attrs:
-        if key not in _KNOWN_ATTRIBUTES:
-            raise ValueError(f"{label}: attribute {key!r} is not one fastgru knows how to compute")
     if "clip" in attrs:
         raise ValueError(f"{label}: attribute 'clip' (clip={attrs['clip']}) is not supported: "
                          "fastgru does not clip the gates' inputs")
@@ -467,8 +494,11 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
     D, H = prev_info["D"], prev_info["H"]
     sizes = [(2, 3)]
     for op in chain:
-        if op.op_type == "Reshape" and g.constant(op.input[1]) is not None:
-            shape = _ints(_evaluate(g, op.input[1], {}, 0))
+        if op.op_type == "Reshape" and len(op.input) > 1 and g.constant(op.input[1]) is not None:
+            try:
+                shape = _ints(_evaluate(g, op.input[1], {}, 0))
+            except ValueError:  # reported by the evaluation of the chain below
+                continue
             if len(shape) >= 2 and min(shape[:2]) > 0 and shape[0] * shape[1] * D * H <= 1 << 20:
                 sizes += [(shape[0], shape[1]), (shape[1], shape[0])]
     problem = None
@@ -522,7 +552,14 @@ def _evaluate(g: _Graph, name: str, values: dict, depth: int) -> np.ndarray:
         raise ValueError(f"{name!r} is a graph input" if name in g.inputs
                          else f"{name!r} is not defined")
     ins = [_evaluate(g, i, values, depth + 1) if i else None for i in op.input]
-    value = _apply(g, op, ins)
+    try:
+        value = _apply(g, op, ins)
+    except ValueError as exc:
+        raise ValueError(f"a {op.op_type} node: {exc}") from None
+    except (TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        # a malformed node (an input missing, an index out of range, an
+        # attribute of another type): numpy's or Python's error, named
+        raise ValueError(f"a {op.op_type} node ({type(exc).__name__}: {exc})") from None
     if np.size(value) > _MAX_ELEMENTS:
         raise ValueError(f"{op.op_type} makes too large a tensor")
     for out in op.output[:1]:
@@ -531,13 +568,30 @@ def _evaluate(g: _Graph, name: str, values: dict, depth: int) -> np.ndarray:
 
 
 def _ints(a) -> list:
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"expected integers, got {a.dtype}")
     return [int(v) for v in np.ravel(a)]
+
+
+_ARITY = {"Reshape": 2, "Mul": 2, "Add": 2, "Sub": 2, "Gather": 2, "Slice": 3}
 
 
 def _apply(g: _Graph, op, ins: list) -> np.ndarray:
     attrs = g.attr(op)
     t = op.op_type
     a = ins[0] if ins else None
+    need = _ARITY.get(t, 1)
+    if len(ins) < need or any(v is None for v in ins[:need]):
+        raise ValueError(f"needs {need} input(s), got {[n for n in op.input]}")
+    if t in ("Mul", "Add", "Sub", "Concat"):  # the result's size, before it is made
+        if t == "Concat":
+            size = sum(np.size(v) for v in ins if v is not None)
+        else:
+            size = int(np.prod(np.broadcast_shapes(np.shape(a), np.shape(ins[1])),
+                               dtype=np.float64))
+        if size > _MAX_ELEMENTS:
+            raise ValueError(f"{t} makes too large a tensor")
     if t == "Identity":
         return a
     if t == "Cast" and a.dtype.kind in "iu":  # of a shape

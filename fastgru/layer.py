@@ -816,7 +816,9 @@ class GRU:
         ``activation_alpha``/``activation_beta``, ``direction="reverse"``
         (fastgru has no reverse-only layer), weights computed in the graph.
         Everything read is checked (shapes against ``hidden_size``, types,
-        NaN/inf). Only the GRU nodes are read: other operators of the graph (a
+        NaN/inf). A path must be a regular file; tensors stored as external
+        data (in another file that the model names) are refused, never read:
+        to read them, pass ``onnx.load(path)``. Only the GRU nodes are read: other operators of the graph (a
         head, pre-processing) are not. A file written by PyTorch with
         ``linear_before_reset=0`` draws a warning: ``torch.nn.GRU`` computes
         ``linear_before_reset=1`` (pytorch#189225).

@@ -1,0 +1,177 @@
+"""Hostile inputs to the readers and entry points that take data from outside:
+crafted ONNX models (an ONNX file is untrusted input on a server), the gufunc's
+helpers and fastgru.dask's arguments. Every case must end in a ValueError or
+TypeError naming the problem, never another exception, a crash, unbounded
+memory or a read of a file the caller did not name.
+
+Each test is a pure-function check (no kernel is compiled, no cluster started).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastgru
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def _model(*, W=None, R=None, attrs=None, nodes=(), inits=(), inputs=None, H=4, I=3):
+    """One GRU node (X, W, R) with W and R as initializers (TensorProto or array)."""
+    rng = np.random.default_rng(0)
+    tensors = []
+    for name, value, shape in (("W", W, (1, 3 * H, I)), ("R", R, (1, 3 * H, H))):
+        if value is None:
+            value = rng.normal(size=shape).astype(np.float32)
+        tensor = value if isinstance(value, onnx.TensorProto) else numpy_helper.from_array(value)
+        tensor.name = name
+        tensors.append(tensor)
+    node = helper.make_node("GRU", inputs or ["X", "W", "R"], ["Y", "Y_h"],
+                            **({"hidden_size": H} if attrs is None else attrs))
+    graph = helper.make_graph(
+        [*nodes, node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", I])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=tensors + list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _two_nodes(between, inits=()):
+    """Two bidirectional GRU nodes (H=4); ``between`` are the nodes making the
+    second one's input ``m`` from the first one's output ``Y0``."""
+    rng = np.random.default_rng(0)
+    tensors = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+               for name, shape in (("W0", (2, 12, 3)), ("R0", (2, 12, 4)),
+                                   ("W1", (2, 12, 8)), ("R1", (2, 12, 4)))]
+    nodes = [helper.make_node("GRU", ["X", "W0", "R0"], ["Y0"], hidden_size=4,
+                              direction="bidirectional"), *between,
+             helper.make_node("GRU", ["m", "W1", "R1"], ["Y1"], hidden_size=4,
+                              direction="bidirectional")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 3])],
+        [helper.make_tensor_value_info("Y1", TensorProto.FLOAT, None)],
+        initializer=tensors + list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _ints(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def _transposed_then(*nodes):
+    """Y0 (T, 2, B, 4) -> (T, B, 2, 4), then ``nodes`` ending in ``m``."""
+    return [helper.make_node("Transpose", ["Y0"], ["t"], perm=[0, 2, 1, 3]), *nodes]
+
+
+# ------------------------------------------------------------- the ops between
+# nodes of a stack: from_onnx evaluates them on small arrays to check the stack
+
+
+def test_stack_check_refuses_a_broadcast_that_would_allocate_gigabytes():
+    # (65536, 1) * (1, 65536) int64: 32 GiB if computed; the inputs are 1 MiB
+    between = _transposed_then(helper.make_node("Mul", ["a", "b"], ["s"]),
+                               helper.make_node("Reshape", ["t", "s"], ["m"]))
+    model = _two_nodes(between, [_ints("a", np.ones((65536, 1))),
+                                 _ints("b", np.ones((1, 65536)))])
+    with pytest.raises(ValueError, match="Mul makes too large a tensor"):
+        fastgru.GRU.from_onnx(model)
+    # the same through a Concat of one constant repeated many times
+    big = _ints("c", np.zeros(1 << 21))
+    between = _transposed_then(helper.make_node("Concat", ["c"] * 64, ["s"], axis=0),
+                               helper.make_node("Reshape", ["t", "s"], ["m"]))
+    with pytest.raises(ValueError, match="Concat makes too large a tensor"):
+        fastgru.GRU.from_onnx(_two_nodes(between, [big]))
+
+
+@pytest.mark.parametrize("between,inits,match", [
+    # a Reshape without its shape input
+    (_transposed_then(helper.make_node("Reshape", ["t"], ["m"])), [], "Reshape node"),
+    (_transposed_then(helper.make_node("Reshape", ["t", ""], ["m"])), [], "Reshape node"),
+    # shape arithmetic with a missing operand, an index out of range, a bad attribute
+    (_transposed_then(helper.make_node("Mul", ["s0"], ["s"]),
+                      helper.make_node("Reshape", ["t", "s"], ["m"])),
+     [_ints("s0", [0, 0, -1])], "Mul node"),
+    (_transposed_then(helper.make_node("Gather", ["s0", "i"], ["s"]),
+                      helper.make_node("Reshape", ["t", "s"], ["m"])),
+     [_ints("s0", [0, 0, -1]), _ints("i", [99])], "Gather node"),
+    (_transposed_then(helper.make_node("Slice", ["s0"], ["s"]),
+                      helper.make_node("Reshape", ["t", "s"], ["m"])),
+     [_ints("s0", [0, 0, -1])], "Slice node"),
+    (_transposed_then(helper.make_node("Shape", ["t"], ["s"], start="x"),
+                      helper.make_node("Reshape", ["t", "s"], ["m"])), [], "Shape node"),
+    # a shape of strings or of floats (ONNX's Reshape takes int64)
+    (_transposed_then(helper.make_node("Reshape", ["t", "s"], ["m"])),
+     [helper.make_tensor("s", TensorProto.STRING, [3], [b"a", b"b", b"c"])], "integer"),
+    (_transposed_then(helper.make_node("Reshape", ["t", "s"], ["m"])),
+     [numpy_helper.from_array(np.array([0.5, 0, -1], np.float32), "s")], "integer"),
+])
+def test_stack_check_names_the_node_it_cannot_evaluate(between, inits, match):
+    with pytest.raises(ValueError, match=match):
+        fastgru.GRU.from_onnx(_two_nodes(between, inits))
+
+
+# -------------------------------------------------------- attributes and values
+
+
+@pytest.mark.parametrize("attrs,match", [
+    ({"hidden_size": 4, "linear_before_reset": "yes"}, "linear_before_reset .*STRING"),
+    ({"hidden_size": 4, "linear_before_reset": 0.5}, "linear_before_reset .*FLOAT"),
+    ({"hidden_size": 4, "layout": 1.0}, "layout .*FLOAT"),
+    ({"hidden_size": "four"}, "hidden_size .*STRING"),
+    ({"hidden_size": 4, "direction": 1}, "direction .*INT"),
+])
+def test_attributes_of_the_wrong_type_are_named(attrs, match):
+    with pytest.raises(ValueError, match=match):
+        fastgru.GRU.from_onnx(_model(attrs=attrs))
+
+
+def test_negative_dims_are_refused():
+    R = TensorProto(name="R", data_type=TensorProto.FLOAT, dims=[-1, 12, 4],
+                    raw_data=np.zeros(48, np.float32).tobytes())
+    with pytest.raises(ValueError, match="negative"):
+        fastgru.GRU.from_onnx(_model(R=R))
+
+
+def test_a_constant_node_whose_value_is_not_a_tensor_is_not_a_weight():
+    node = helper.make_node("Constant", [], ["Wc"])
+    node.attribute.append(helper.make_attribute("value", 5))  # an INT, not a tensor
+    with pytest.raises(ValueError, match="input W .*Constant"):
+        fastgru.GRU.from_onnx(_model(nodes=[node], inputs=["X", "Wc", "R"]))
+
+
+# ------------------------------------------------------------------- the file
+
+
+def _external(location):
+    model = _model()
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "144")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return model
+
+
+@pytest.mark.parametrize("location", ["/etc/passwd", "../../../../etc/passwd", "secret.bin"])
+def test_external_data_named_in_a_file_is_not_read(tmp_path, location):
+    # a file next to the model, that the model (not the caller) names
+    (tmp_path / "secret.bin").write_bytes(np.arange(36, dtype=np.float32).tobytes())
+    path = tmp_path / "model.onnx"
+    path.write_bytes(_external(location).SerializeToString())
+    for source in (path, str(path), path.read_bytes()):
+        with pytest.raises(ValueError, match="external file .*onnx.load"):
+            fastgru.GRU.from_onnx(source)
+    # the caller can opt in: onnx.load reads external data inside the model's directory
+    if location == "secret.bin":
+        layer = fastgru.GRU.from_onnx(onnx.load(str(path)))
+        assert layer.input_size == 3
+
+
+def test_a_directory_or_a_device_is_not_a_model(tmp_path):
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastgru.GRU.from_onnx(tmp_path)
+    if os.path.exists("/dev/zero"):  # read to the end, it would never end
+        with pytest.raises(ValueError, match="not a regular file"):
+            fastgru.GRU.from_onnx("/dev/zero")
