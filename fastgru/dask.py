@@ -37,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
     ) from exc
 
 from . import _config
+from ._validation import check_dtype, check_int
 
 __all__ = ["predict", "fit_forecasters", "ForecastResults", "warm_workers", "WarmupPlugin"]
 
@@ -101,7 +102,11 @@ def predict(estimator, darr, *, method="predict", n_jobs=1):
                                or n_jobs == 0):
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
     if not isinstance(darr, da.Array):
-        darr = da.from_array(np.asarray(darr))
+        try:
+            darr = da.from_array(np.asarray(darr))
+        except ValueError as exc:  # ragged sequences: numpy's "inhomogeneous shape"
+            raise ValueError(f"darr must be a rectangular array (n_samples, n_timesteps"
+                             f"[, n_features]); pad ragged sequences first ({exc})") from None
     if darr.ndim not in (2, 3):
         raise ValueError(f"darr must be 2- or 3-dimensional (n_samples, n_timesteps"
                          f"[, n_features]), got shape {darr.shape}")
@@ -167,6 +172,10 @@ def _named_series(series):
         items = list(series.items())
     elif hasattr(series, "columns") and hasattr(series, "items"):  # a pandas DataFrame
         items = [(name, col) for name, col in series.items()]
+    elif isinstance(series, (list, tuple)):  # as an array, a list of series would be transposed
+        raise TypeError("series must be a dict of series, a pandas DataFrame or a 2-D numeric "
+                        "array (n_timesteps, n_series), got a list: pass "
+                        "dict(enumerate(series)) for a list of series")
     else:
         arr = np.asarray(series)
         if arr.ndim != 2 or arr.dtype.kind not in "biuf":
@@ -229,6 +238,8 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
     if horizon is not None and (isinstance(horizon, bool)
                                 or not isinstance(horizon, numbers.Integral) or horizon < 1):
         raise ValueError(f"horizon must be None or a positive integer, got {horizon!r}")
+    if not isinstance(return_models, (bool, np.bool_)):
+        raise TypeError(f"return_models must be a bool, got {return_models!r}")
     params.setdefault("n_jobs", 1)
     # unknown or invalid parameters fail here, once, not in every task
     GRUForecaster(**params)._validate_params()
@@ -247,6 +258,18 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
             if horizon is not None:
                 results.forecasts[name] = forecast
     return results
+
+
+def _warm_arguments(dtypes, num_threads):
+    """``(dtypes as a tuple of names, num_threads)``, checked here, before they
+    reach the workers (where a bad value would fail on every one)."""
+    if isinstance(dtypes, (str, np.dtype, type)):
+        raise TypeError(f"dtypes must be a sequence of dtypes such as ('float32',), "
+                        f"got {dtypes!r}")
+    dtypes = tuple(check_dtype(d).name for d in dtypes)
+    if num_threads is not None:
+        num_threads = check_int("num_threads", num_threads)
+    return dtypes, num_threads
 
 
 def _warm(dtypes, training, num_threads):
@@ -286,7 +309,8 @@ def warm_workers(client, *, dtypes=("float32",), training=True, num_threads=None
     ...     with Client(cluster) as client:
     ...         seconds = fastgru.dask.warm_workers(client, training=False)
     """
-    return client.run(_warm, tuple(dtypes), bool(training), num_threads)
+    dtypes, num_threads = _warm_arguments(dtypes, num_threads)
+    return client.run(_warm, dtypes, bool(training), num_threads)
 
 
 def _worker_plugin_base():
@@ -320,9 +344,8 @@ class WarmupPlugin(_worker_plugin_base()):
     name = "fastgru-warmup"
 
     def __init__(self, dtypes=("float32",), training=True, num_threads=None):
-        self.dtypes = tuple(dtypes)
+        self.dtypes, self.num_threads = _warm_arguments(dtypes, num_threads)
         self.training = bool(training)
-        self.num_threads = num_threads
 
     def setup(self, worker):
         _warm(self.dtypes, self.training, self.num_threads)

@@ -56,7 +56,7 @@ import numpy as np
 from . import _config
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, cell_forward, fold_biases, xbias_width
 from ._kernels.products import OVERWRITE, matmul
-from ._validation import as_float_array, check_dtype
+from ._validation import as_float_array, check_dtype, check_int
 from ._variants import VARIANTS, get_variant
 
 #: The generalized-ufunc signature of :func:`gru_layer`.
@@ -198,9 +198,11 @@ def cell_arrays(layer, layer_index: int = 0, direction: int = 0) -> tuple:
     ((4, 3), (4, 4), (12,), None)
     """
     _check_layer(layer)
-    if not 0 <= layer_index < layer.num_layers:
+    layer_index = check_int("layer_index", layer_index, minimum=0)
+    direction = check_int("direction", direction, minimum=0)
+    if layer_index >= layer.num_layers:
         raise ValueError(f"layer_index must be in 0..{layer.num_layers - 1}, got {layer_index}")
-    if direction not in range(layer.num_directions):
+    if direction >= layer.num_directions:
         raise ValueError(f"direction must be in 0..{layer.num_directions - 1}, got {direction}")
     cell = layer._cell(layer_index, direction)
     b1, b2 = get_variant(layer.variant).bias_arrays(cell, layer.dtype)

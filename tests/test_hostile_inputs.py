@@ -175,3 +175,56 @@ def test_a_directory_or_a_device_is_not_a_model(tmp_path):
     if os.path.exists("/dev/zero"):  # read to the end, it would never end
         with pytest.raises(ValueError, match="not a regular file"):
             fastgru.GRU.from_onnx("/dev/zero")
+
+
+# ---------------------------------------------------------------------- gufunc
+
+
+def test_cell_arrays_checks_its_indices():
+    from fastgru import gufunc
+
+    layer = fastgru.GRU(3, 4, num_layers=2, bidirectional=True)
+    with pytest.raises(TypeError, match="layer_index must be an integer"):
+        gufunc.cell_arrays(layer, 0.5)
+    with pytest.raises(TypeError, match="direction must be an integer"):
+        gufunc.cell_arrays(layer, 0, True)
+    with pytest.raises(ValueError, match="layer_index must be in 0..1"):
+        gufunc.cell_arrays(layer, 2)
+    assert gufunc.cell_arrays(layer, np.int64(1), 1)[0].shape == (12, 8)
+
+
+# ------------------------------------------------------------------------ dask
+
+
+def test_dask_warmup_arguments_are_checked_before_reaching_the_workers():
+    fastgru_dask = pytest.importorskip("fastgru.dask")
+    # a string is not a sequence of dtypes: it would warm 'f', 'l', 'o', ...
+    for bad in ("float32", ["float16"]):
+        with pytest.raises((TypeError, ValueError), match="dtype"):
+            fastgru_dask.WarmupPlugin(dtypes=bad)
+        with pytest.raises((TypeError, ValueError), match="dtype"):
+            fastgru_dask.warm_workers(None, dtypes=bad)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises((TypeError, ValueError), match="num_threads"):
+            fastgru_dask.WarmupPlugin(num_threads=bad)
+        with pytest.raises((TypeError, ValueError), match="num_threads"):
+            fastgru_dask.warm_workers(None, num_threads=bad)
+    assert fastgru_dask.WarmupPlugin(dtypes=["float64"], num_threads=2).dtypes == ("float64",)
+
+
+def test_fit_forecasters_refuses_a_list_it_would_transpose():
+    fastgru_dask = pytest.importorskip("fastgru.dask")
+    t = np.arange(60.0)
+    # read as a 2-D array, a list of one series is 60 series of one step each
+    with pytest.raises(TypeError, match="series must be a dict"):
+        fastgru_dask.fit_forecasters([np.sin(t)], window=8, scheduler="sync")
+    with pytest.raises(TypeError, match="return_models must be a bool"):
+        fastgru_dask.fit_forecasters({"a": np.sin(t)}, return_models="no", window=8,
+                                     scheduler="sync")
+
+
+def test_dask_predict_names_darr_when_it_is_ragged():
+    fastgru_dask = pytest.importorskip("fastgru.dask")
+    est = fastgru.GRURegressor()  # never reached: darr is refused first
+    with pytest.raises(ValueError, match="darr"):
+        fastgru_dask.predict(est, [np.zeros((3, 2)), np.zeros((5, 2))])
