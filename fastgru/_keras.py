@@ -39,6 +39,8 @@ def keras_weights(layer_or_weights, reset_after):
             raise ValueError("the Keras layer has no weights yet: build it (call it once) first")
         return weights, bool(layer.reset_after)
     if isinstance(layer_or_weights, (list, tuple)) and len(layer_or_weights) in (2, 3):
+        if not isinstance(reset_after, (bool, np.bool_)):  # "False" would read as True
+            raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
         return [np.asarray(w) for w in layer_or_weights], bool(reset_after)
     raise TypeError("from_keras expects a keras.layers.GRU or its get_weights() list "
                     "[kernel, recurrent_kernel(, bias)]")
@@ -173,6 +175,13 @@ def keras_stack(obj):
             raise ValueError("the Keras layer has no weights yet: build it (call it once) first")
         return [weights], bool(fwd.reset_after)
     if hasattr(obj, "layers") and hasattr(obj, "get_weights"):  # a Sequential or Model
+        grus = [sub for sub in obj.layers if type(sub).__name__ in ("GRU", "Bidirectional")]
+        if name != "Sequential" and len(grus) > 1:
+            # a functional model's layers need not be a chain (two GRUs may read
+            # the same input): only a Sequential says they are stacked
+            raise ValueError(f"from_keras reads the GRU layers of a keras.Sequential as a "
+                             f"stack; this {name} has {len(grus)} GRU layers that need not be "
+                             "one: pass a Sequential, or each GRU layer on its own")
         stack, modes = [], set()
         for sub in obj.layers:
             sub_name = type(sub).__name__

@@ -38,6 +38,17 @@ def _zrh(a: np.ndarray, H: int) -> np.ndarray:
     return np.concatenate([a[H : 2 * H], a[:H], a[2 * H :]])
 
 
+def _float32(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` in float32, which ONNX Runtime's GRU computes in; refused if a
+    float64 value overflows it (it would be stored as inf)."""
+    with np.errstate(over="ignore"):
+        out = np.asarray(a).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} exceed float32's range (|x| > {np.finfo(np.float32).max:.3g}):"
+                         " an ONNX GRU stores and computes float32")
+    return out
+
+
 def _check_exportable(layer) -> None:
     if layer.variant not in ("torch", "cho"):
         raise ValueError(f"ONNX's GRU operator computes the 'torch' and 'cho' variants only; "
@@ -67,7 +78,8 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
         name = f"{prefix}gru{k}"
         for tag, arrs in (("W", Ws), ("R", Rs), ("B", Bs)):
             if arrs:  # no B without bias: ONNX's default is zero
-                inits.append(numpy_helper.from_array(np.stack(arrs).astype(np.float32),
+                inits.append(numpy_helper.from_array(_float32(np.stack(arrs), f"layer {k}'s "
+                                                              f"weights ({tag})"),
                                                      f"{name}_{tag}"))
         y4, h = f"{name}_Y", f"{name}_Y_h"
         gru_inputs = [current, f"{name}_W", f"{name}_R", f"{name}_B" if layer.bias else "",
@@ -201,16 +213,20 @@ def estimator_to_onnx(est, path=None, with_lengths: bool = False):
     nodes.append(helper.make_node("Transpose", [h_names[-1]], ["h_last"], perm=[1, 0, 2]))
     inits.append(numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape_B_"))
     nodes.append(helper.make_node("Reshape", ["h_last", "shape_B_"], ["features"]))
-    inits.append(numpy_helper.from_array(est.head_["weight"].astype(np.float32), "head_W"))
-    inits.append(numpy_helper.from_array(est.head_["bias"].astype(np.float32), "head_b"))
+    inits.append(numpy_helper.from_array(_float32(est.head_["weight"], "the head's weights"),
+                                         "head_W"))
+    inits.append(numpy_helper.from_array(_float32(est.head_["bias"], "the head's bias"),
+                                         "head_b"))
     nodes.append(helper.make_node("Gemm", ["features", "head_W", "head_b"], ["raw"], transB=1))
     if hasattr(est, "classes_"):
         nodes.append(helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1))
         outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
                                                  ["batch", len(est.classes_)])]
     else:
-        inits.append(numpy_helper.from_array(est.y_scale_.astype(np.float32), "y_scale"))
-        inits.append(numpy_helper.from_array(est.y_mean_.astype(np.float32), "y_mean"))
+        inits.append(numpy_helper.from_array(_float32(est.y_scale_, "the targets' scale"),
+                                             "y_scale"))
+        inits.append(numpy_helper.from_array(_float32(est.y_mean_, "the targets' mean"),
+                                             "y_mean"))
         nodes.append(helper.make_node("Mul", ["raw", "y_scale"], ["scaled"]))
         final = "predictions" if est._y_ndim == 2 else "pred2d"
         nodes.append(helper.make_node("Add", ["scaled", "y_mean"], [final]))

@@ -818,10 +818,10 @@ class GRU:
         Everything read is checked (shapes against ``hidden_size``, types,
         NaN/inf). A path must be a regular file; tensors stored as external
         data (in another file that the model names) are refused, never read:
-        to read them, pass ``onnx.load(path)``. Only the GRU nodes are read: other operators of the graph (a
-        head, pre-processing) are not. A file written by PyTorch with
-        ``linear_before_reset=0`` draws a warning: ``torch.nn.GRU`` computes
-        ``linear_before_reset=1`` (pytorch#189225).
+        to read them, pass ``onnx.load(path)``. Only the GRU nodes are read:
+        other operators of the graph (a head, pre-processing) are not. A file
+        written by PyTorch with ``linear_before_reset=0`` draws a warning:
+        ``torch.nn.GRU`` computes ``linear_before_reset=1`` (pytorch#189225).
 
         Examples
         --------
@@ -886,7 +886,10 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        return layer_to_onnx(self, path, with_lengths, dtype, with_initial_h)
+        for name, value in (("with_lengths", with_lengths), ("with_initial_h", with_initial_h)):
+            if not isinstance(value, (bool, np.bool_)):  # "no" would read as True
+                raise TypeError(f"{name} must be a bool, got {value!r}")
+        return layer_to_onnx(self, path, bool(with_lengths), dtype, bool(with_initial_h))
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.

@@ -228,3 +228,39 @@ def test_dask_predict_names_darr_when_it_is_ragged():
     est = fastgru.GRURegressor()  # never reached: darr is refused first
     with pytest.raises(ValueError, match="darr"):
         fastgru_dask.predict(est, [np.zeros((3, 2)), np.zeros((5, 2))])
+
+
+# ----------------------------------------------------------- exports, keras
+
+
+def test_to_onnx_refuses_float64_weights_beyond_float32():
+    layer = fastgru.GRU(3, 4, dtype="float64", random_state=0)
+    layer.params["weight_hh_l0"][1, 2] = 1e300  # stored as inf in a float32 initializer
+    with pytest.raises(ValueError, match="float32's range"):
+        layer.to_onnx()
+
+
+def test_to_onnx_flags_are_bools():
+    with pytest.raises(TypeError, match="with_lengths must be a bool"):
+        fastgru.GRU(3, 4).to_onnx(with_lengths="no")
+    with pytest.raises(TypeError, match="with_initial_h must be a bool"):
+        fastgru.GRU(3, 4).to_onnx(with_initial_h="no")
+
+
+def test_from_keras_list_reset_after_is_a_bool():
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=(3, 12)), rng.normal(size=(4, 12)), np.zeros((2, 12))]
+    with pytest.raises(TypeError, match="reset_after must be a bool"):
+        fastgru.GRU.from_keras(weights, reset_after="False")  # not True
+
+
+def test_from_keras_refuses_gru_layers_of_a_functional_model_that_need_not_be_a_stack():
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # as fastgru's to_keras does
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((None, 4))
+    a = keras.layers.GRU(4, return_sequences=True)(inp)
+    b = keras.layers.GRU(4, return_sequences=True)(inp)  # reads the input, not a's output
+    with pytest.raises(ValueError, match="keras.Sequential"):
+        fastgru.GRU.from_keras(keras.Model(inp, [a, b]))
+    one = keras.Model(inp, keras.layers.GRU(4, return_sequences=True)(inp))
+    assert fastgru.GRU.from_keras(one).input_size == 4
