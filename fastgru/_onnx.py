@@ -394,7 +394,8 @@ def _gru_attributes(g: _Graph, node, label: str) -> dict:
         raise ValueError(f"{label}: attribute 'clip' (clip={attrs['clip']}) is not supported: "
                          "fastgru does not clip the gates' inputs")
     direction = attrs.get("direction", b"forward")
-    direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+    direction = direction.decode(errors="replace") if isinstance(direction, bytes) \
+        else str(direction)
     if direction == "reverse":
         raise ValueError(
             f"{label}: attribute direction='reverse' (a reverse-only GRU) has no fastgru "
@@ -406,7 +407,8 @@ def _gru_attributes(g: _Graph, node, label: str) -> dict:
     D = 2 if direction == "bidirectional" else 1
     activations = attrs.get("activations")
     if activations:
-        names = [a.decode() if isinstance(a, bytes) else str(a) for a in activations]
+        names = [a.decode(errors="replace") if isinstance(a, bytes) else str(a)
+                 for a in activations]
         if [n.lower() for n in names] != ["sigmoid", "tanh"] * D:
             raise ValueError(f"{label}: attribute activations={names} is not supported: fastgru "
                              f"computes {['Sigmoid', 'Tanh'] * D} (the default)")

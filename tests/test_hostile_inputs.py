@@ -264,3 +264,12 @@ def test_from_keras_refuses_gru_layers_of_a_functional_model_that_need_not_be_a_
         fastgru.GRU.from_keras(keras.Model(inp, [a, b]))
     one = keras.Model(inp, keras.layers.GRU(4, return_sequences=True)(inp))
     assert fastgru.GRU.from_keras(one).input_size == 4
+
+
+@pytest.mark.parametrize("attrs,match", [
+    ({"hidden_size": 4, "direction": b"\xff\xfe"}, "direction="),
+    ({"hidden_size": 4, "activations": [b"\xff", b"Tanh"]}, "activations="),
+])
+def test_attribute_strings_that_are_not_utf8_are_named(attrs, match):
+    with pytest.raises(ValueError, match=match):  # not a bare UnicodeDecodeError
+        fastgru.GRU.from_onnx(_model(attrs=attrs))
