@@ -232,12 +232,9 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
     """
     from .forecasting import GRUForecaster
 
-    if isinstance(series_per_task, bool) or not isinstance(series_per_task, numbers.Integral) \
-            or series_per_task < 1:
-        raise ValueError(f"series_per_task must be a positive integer, got {series_per_task!r}")
-    if horizon is not None and (isinstance(horizon, bool)
-                                or not isinstance(horizon, numbers.Integral) or horizon < 1):
-        raise ValueError(f"horizon must be None or a positive integer, got {horizon!r}")
+    series_per_task = check_int("series_per_task", series_per_task)
+    if horizon is not None:
+        horizon = check_int("horizon", horizon)
     if not isinstance(return_models, (bool, np.bool_)):
         raise TypeError(f"return_models must be a bool, got {return_models!r}")
     params.setdefault("n_jobs", 1)
