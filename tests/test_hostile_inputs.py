@@ -273,3 +273,36 @@ def test_from_keras_refuses_gru_layers_of_a_functional_model_that_need_not_be_a_
 def test_attribute_strings_that_are_not_utf8_are_named(attrs, match):
     with pytest.raises(ValueError, match=match):  # not a bare UnicodeDecodeError
         fastgru.GRU.from_onnx(_model(attrs=attrs))
+
+
+def test_raw_gufunc_reads_nothing_outside_its_arguments_whatever_the_shapes():
+    """The raw gufunc is public and unchecked: for any core shapes and mode
+    (valid or not) it must read only its arguments. Each argument is a view
+    into a larger buffer whose margin is 0 in one call and 1e6 in another: an
+    out-of-bounds read would make the two results differ."""
+    import warnings
+
+    from fastgru import gufunc
+
+    ufunc = gufunc.raw_gufunc("float64")
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        H, I, T = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 4))
+        sizes = [0, 1, H, 2 * H, 3 * H, 4 * H]
+        n_ih, n_hh = (int(rng.choice(sizes[1:])) for _ in range(2))
+        c, d = (int(rng.choice(sizes)) for _ in range(2))
+        mode = int(rng.integers(-1, 5))
+        shapes = [(T, I), (n_ih, I), (n_hh, H), (c,), (d,), (H,)]
+        values = [rng.normal(size=s) for s in shapes]
+        results = []
+        for margin in (0.0, 1e6):
+            args = []
+            for shape, value in zip(shapes, values):
+                buffer = np.full(tuple(n + 4 for n in shape), margin)
+                inner = tuple(slice(2, 2 + n) for n in shape)
+                buffer[inner] = value
+                args.append(buffer[inner])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results.append(ufunc(*args, mode))
+        assert np.array_equal(*results, equal_nan=True), (H, I, T, n_ih, n_hh, c, d, mode)
