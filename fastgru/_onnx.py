@@ -294,6 +294,7 @@ class _Graph:
         self.inits = {t.name: t for t in graph.initializer}
         self.inputs = {i.name for i in graph.input}
         self.producer = {}
+        self.checked_elements = 0  # spent by _check_chain, bounded by _CHECK_BUDGET
         for node in graph.node:
             for out in node.output:
                 if out:
@@ -520,7 +521,12 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
             if len(shape) >= 2 and min(shape[:2]) > 0 and shape[0] * shape[1] * D * H <= 1 << 20:
                 sizes += [(shape[0], shape[1]), (shape[1], shape[0])]
     problem = None
-    for T, B in sizes:
+    for T, B in dict.fromkeys(sizes):  # each size once, in order
+        g.checked_elements += T * D * B * H
+        if g.checked_elements > _CHECK_BUDGET:  # thousands of nodes, each with many Reshapes
+            raise ValueError(f"{label}: checking that the GRU nodes are one stack would evaluate "
+                             f"more than {_CHECK_BUDGET} elements; import one node with "
+                             "node=<name or index>")
         y = np.arange(T * D * B * H, dtype=np.float64).reshape(T, D, B, H)
         expected = y.transpose(0, 2, 1, 3).reshape(T, B, D * H)  # (T, B, D*H)
         if info["layout"] == 1:
@@ -543,6 +549,10 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
 
 
 _MAX_ELEMENTS = 1 << 22  # evaluated tensors are small: a tagged (T, D, B, H) and shapes
+# the tagged arrays of all the stack checks of one model, in elements (about
+# a second's work): a static export's check of each pair of nodes takes at
+# most a few million
+_CHECK_BUDGET = 1 << 27
 
 
 def _evaluate(g: _Graph, name: str, values: dict, depth: int) -> np.ndarray:
