@@ -501,6 +501,10 @@ def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
     time and batch sizes of a Reshape to fixed sizes, as exporters write for
     static shapes, when there is one)."""
     name, chain = node.input[0], []
+    if not prev.output or not prev.output[0] or not name:
+        raise ValueError(f"{label}: it or the previous GRU node has no sequence (X or Y) "
+                         "named, so the nodes are not one stack; import one node with "
+                         "node=<name or index>")
     while name != prev.output[0]:
         producer = g.producer.get(name)
         if producer is None or producer.op_type not in ("Identity", "Transpose", "Reshape",

@@ -319,3 +319,17 @@ def test_stack_checks_of_a_model_share_one_budget(monkeypatch):
     monkeypatch.setattr(_onnx, "_CHECK_BUDGET", 2 * 3 * 2 * 4)  # one (2, 3) check
     with pytest.raises(ValueError, match="more than 48 elements; import one node"):
         fastgru.GRU.from_onnx(model)
+
+
+@pytest.mark.parametrize("first_outputs,second_x", [([], "X"), (["", "Y_h"], "")])
+def test_a_gru_node_without_output_y_is_not_the_start_of_a_stack(first_outputs, second_x):
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(1, 12, 4)).astype(np.float32), name)
+             for name in ("W0", "R0", "W1", "R1")]
+    nodes = [helper.make_node("GRU", ["X", "W0", "R0"], first_outputs, hidden_size=4),
+             helper.make_node("GRU", [second_x, "W1", "R1"], ["Y1"], hidden_size=4)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 4])],
+        [helper.make_tensor_value_info("Y1", TensorProto.FLOAT, None)], initializer=inits)
+    with pytest.raises(ValueError, match="no sequence .* named"):
+        fastgru.GRU.from_onnx(helper.make_model(graph))
