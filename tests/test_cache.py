@@ -219,3 +219,27 @@ def test_warmup_checks_its_arguments(tmp_path):
     blocker.write_text("")
     with pytest.raises(OSError):
         fastgru.warmup(cache_dir=blocker / "cache")
+
+
+# ------------------------------------------------------------------ the demo
+def test_demo_says_it_compiles_only_when_it_does(capsys, monkeypatch):
+    """Announced before training starts and in the closing line when the run
+    compiled; a second (warm) run says neither."""
+    from fastgru._demo import run
+
+    monkeypatch.setattr(_cache, "_noticed", False)  # as in a fresh process
+    before = _cache.compile_count()
+    run("airline", epochs=2)
+    first = capsys.readouterr().out
+    if _cache.compile_count() > before:
+        assert first.index("Compiling fastgru's kernels") < first.index("epoch 1")
+        assert "(includes compiling the kernels)" in first
+    else:
+        assert "Compiling" not in first and "includes compiling" not in first
+    monkeypatch.setattr(_cache, "_noticed", False)
+    before = _cache.compile_count()
+    run("airline", epochs=2)
+    second = capsys.readouterr().out
+    assert _cache.compile_count() == before
+    assert "Compiling" not in second and "includes compiling" not in second
+    assert second.rstrip().splitlines()[-1].startswith("training: 2 epochs in")
