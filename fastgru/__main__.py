@@ -29,7 +29,24 @@ def main(argv=None) -> int:
                       default=["float32"], help="dtypes to compile for (default float32)")
     warm.add_argument("--training", action="store_true",
                       help="also compile training (backward), not needed to serve")
+    warm.add_argument("--portable", default=None, metavar="LEVEL",
+                      choices=["x86-64-v2", "x86-64-v3", "x86-64-v4"],
+                      help="compile for an x86-64 level (x86-64-v2, -v3, -v4) instead of "
+                      "this CPU: the cache then serves any CPU with that level's features "
+                      "(slower code than for the CPU itself)")
     args = parser.parse_args(argv)
+    if args.command == "warmup" and args.portable:
+        # Numba's target CPU is fixed when it starts: compile in a child process
+        import os
+        import subprocess
+
+        env = {**os.environ, "NUMBA_CPU_NAME": args.portable, "NUMBA_CPU_FEATURES": ""}
+        command = [sys.executable, "-m", "fastgru", "warmup", "--dtypes", *args.dtypes]
+        if args.cache_dir:
+            command += ["--cache-dir", args.cache_dir]
+        if args.training:
+            command.append("--training")
+        return subprocess.run(command, env=env).returncode
     if args.command == "warmup":
         import fastgru
         from fastgru import _cache

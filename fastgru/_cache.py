@@ -24,6 +24,12 @@ kernels use this module's cache instead (attached by
 * CPU: Numba keys each entry on the target triple, CPU name and CPU feature
   flags (``codegen.magic_tuple()``); on another CPU the lookup misses and the
   kernel is compiled for that CPU (and added to the cache if it is writable).
+  Entries compiled for an x86-64 micro-architecture level
+  (``python -m fastgru warmup --portable x86-64-v3``: ``NUMBA_CPU_NAME`` set
+  to the level, no extra features) are loaded on any CPU that has the level's
+  features, when there is no entry for the CPU itself.
+* Last, a read-only cache shipped inside the package (:data:`PREBUILT_DIR`,
+  filled when a wheel is built) is looked up the same way.
 * A directory that cannot be written (a read-only home or image) is still
   read; what is compiled then stays in memory for the life of the process.
 """
@@ -43,6 +49,11 @@ from numba.core import caching, event
 
 #: The package directory; only kernels defined below it use this cache.
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: A cache shipped inside the package (read only, never written at run time):
+#: ``python -m fastgru warmup --portable x86-64-v3 --cache-dir fastgru/_prebuilt``
+#: before building a wheel fills it; looked up after the user's cache.
+PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
 
 #: Files and directories (relative to the package) whose source the kernels
 #: compile: the kernel modules, what they inline and the compile options.
@@ -137,9 +148,10 @@ class KernelCacheLocator(caching._CacheLocator):
     skipped (:class:`KernelCache`).
     """
 
-    def __init__(self, py_func, cache_path):
+    def __init__(self, py_func, relative_dir):
         self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = str(cache_path)
+        self.relative_dir = relative_dir
+        self._cache_path = str(kernel_cache_dir() / relative_dir)
 
     def get_cache_path(self):
         return self._cache_path
@@ -156,7 +168,57 @@ class KernelCacheLocator(caching._CacheLocator):
             relative = Path(py_file).resolve().relative_to(PACKAGE_DIR)
         except (ValueError, OSError):
             return None
-        return cls(py_func, kernel_cache_dir() / relative.parent)
+        return cls(py_func, relative.parent)
+
+
+# ------------------------------------------------------ portable entries
+_V2 = ("cx16", "popcnt", "sse4.2", "ssse3")
+_V3 = _V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
+#: x86-64 micro-architecture levels that ``python -m fastgru warmup --portable``
+#: compiles for, with the CPU features (LLVM's names) a machine needs to run
+#: their code. Best level first.
+PORTABLE_LEVELS = {
+    "x86-64-v4": _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+    "x86-64-v3": _V3,
+    "x86-64-v2": _V2,
+}
+
+_runnable_levels = None
+
+
+def runnable_levels() -> tuple:
+    """The portable levels whose code this machine can run, best first (none
+    when the user pinned Numba's target with ``NUMBA_CPU_NAME``)."""
+    global _runnable_levels
+    if _runnable_levels is None:
+        levels = ()
+        if not numba.config.CPU_NAME:
+            try:
+                import llvmlite.binding as llvm
+
+                host = llvm.get_host_cpu_features()
+                levels = tuple(level for level, needs in PORTABLE_LEVELS.items()
+                               if all(host.get(f) for f in needs))
+            except Exception:  # pragma: no cover - no host feature query
+                levels = ()
+        _runnable_levels = levels
+    return _runnable_levels
+
+
+def _portable_key(key, index):
+    """The best entry of ``index`` built for a portable level this machine
+    runs, for the signature and code of ``key`` (whose CPU is the host's)."""
+    (sig, (triple, _, _), code) = key
+    found = {}
+    for other in index:
+        osig, magic, ocode = other
+        if (osig == sig and ocode == code and magic[0] == triple and magic[2] == ""
+                and magic[1] in PORTABLE_LEVELS):
+            found[magic[1]] = other
+    for level in runnable_levels():
+        if level in found:
+            return found[level]
+    return None
 
 
 class _KernelCacheImpl(caching.CompileResultCacheImpl):
@@ -177,6 +239,30 @@ class KernelCache(caching.FunctionCache):
             logger.debug("fastgru: cannot load %s from %s (%s)", self._name,
                          self.cache_path, exc)
             return None
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        prebuilt = (PREBUILT_DIR / _package_version() / source_tag()
+                    / self._impl.locator.relative_dir)
+        self._prebuilt = (caching.IndexDataCacheFile(str(prebuilt), self._impl.filename_base,
+                                                     source_tag())
+                          if prebuilt.is_dir() else None)
+
+    def _load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        key = self._index_key(sig, target_context.codegen())
+        for cache_file in (self._cache_file, self._prebuilt):
+            if cache_file is None:
+                continue
+            # this CPU's entry, else one compiled for a portable level it runs
+            data = cache_file.load(key)
+            if data is None:
+                other = _portable_key(key, cache_file._load_index())
+                data = None if other is None else cache_file.load(other)
+            if data is not None:
+                return self._impl.rebuild(target_context, data)
+        return None
 
     def save_overload(self, sig, data):
         try:
@@ -248,7 +334,8 @@ def cache_status() -> dict:
     -------
     dict with ``directory`` (str), ``enabled`` (bool), ``kernels`` (how many
     fastgru kernels there are) and ``cached`` (how many have compiled code in
-    the cache for this CPU; a call needs only some of them).
+    the cache for this CPU, or for a portable level it runs; a call needs
+    only some of them).
     """
     magic = _host_magic_tuple()
     cached = 0
@@ -258,11 +345,14 @@ def cache_status() -> dict:
         if not isinstance(cache, KernelCache):
             continue
         enabled = True
-        try:
-            index = cache._cache_file._load_index()
-        except Exception:  # unreadable or foreign index: counts as not cached
-            continue
-        if any(key[1] == magic for key in index):
+        index = {}
+        for cache_file in (cache._cache_file, cache._prebuilt):
+            try:
+                index.update(cache_file._load_index() if cache_file is not None else {})
+            except Exception:  # unreadable or foreign index: counts as not cached
+                pass
+        if any(key[1] == magic or (key[1][0] == magic[0] and key[1][2] == ""
+                                   and key[1][1] in runnable_levels()) for key in index):
             cached += 1
     return {"directory": str(kernel_cache_dir()), "enabled": enabled,
             "kernels": len(DISPATCHERS), "cached": cached}

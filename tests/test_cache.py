@@ -243,3 +243,41 @@ def test_demo_says_it_compiles_only_when_it_does(capsys, monkeypatch):
     assert _cache.compile_count() == before
     assert "Compiling" not in second and "includes compiling" not in second
     assert second.rstrip().splitlines()[-1].startswith("training: 2 epochs in")
+
+
+# ------------------------------------------- portable levels, prebuilt cache
+PORTABLE = {"NUMBA_CPU_NAME": "x86-64-v2", "NUMBA_CPU_FEATURES": ""}
+needs_v2 = pytest.mark.skipif("x86-64-v2" not in _cache.runnable_levels(),
+                              reason="not an x86-64 CPU with the x86-64-v2 features")
+
+
+@needs_v2
+@pytest.mark.slow
+def test_portable_entries_load_on_a_cpu_that_runs_them(tmp_path):
+    env = {"FASTGRU_CACHE_DIR": str(tmp_path / "cache")}
+    built = _run(PRODUCT, {**env, **PORTABLE}, cwd=tmp_path)
+    assert "close True" in built.stdout and "compiles 0" not in built.stdout
+    loaded = _run(PRODUCT, env, cwd=tmp_path)
+    assert "close True compiles 0" in loaded.stdout
+    # a process pinned to another target does not take them
+    pinned = _run(PRODUCT, {**env, "NUMBA_CPU_NAME": "generic"}, cwd=tmp_path)
+    assert "close True" in pinned.stdout and "compiles 0" not in pinned.stdout
+
+
+@needs_v2
+@pytest.mark.slow
+def test_prebuilt_cache_inside_the_package_is_read_not_written(tmp_path):
+    """A wheel can ship portable entries in ``fastgru/_prebuilt``: an empty
+    user cache then compiles nothing, and nothing is written in the package."""
+    install = _copy_package(tmp_path / "install")
+    prebuilt = install / "fastgru" / "_prebuilt"
+    built = _run(PRODUCT, {"FASTGRU_CACHE_DIR": str(prebuilt), **PORTABLE}, cwd=tmp_path,
+                 package_parent=install)
+    assert "compiles 0" not in built.stdout
+    shipped = _files(install)
+    user = tmp_path / "user-cache"
+    loaded = _run(PRODUCT, {"FASTGRU_CACHE_DIR": str(user)}, cwd=tmp_path,
+                  package_parent=install)
+    assert "close True compiles 0" in loaded.stdout
+    assert _files(install) == shipped
+    assert not list(user.rglob("*.nb[ic]"))
