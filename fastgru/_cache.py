@@ -205,9 +205,31 @@ def runnable_levels() -> tuple:
     return _runnable_levels
 
 
+#: Portable entries are used unless ``FASTGRU_PORTABLE=0`` (or within
+#: :func:`native_only`, as :func:`fastgru.warmup` runs).
+_use_portable = os.environ.get("FASTGRU_PORTABLE", "1") not in ("0", "false", "False")
+
+
+@contextlib.contextmanager
+def native_only():
+    """Within the block, kernels not cached for this very CPU compile for it
+    instead of loading portable code (which is slower on newer CPUs)."""
+    global _use_portable
+    previous, _use_portable = _use_portable, False
+    try:
+        yield
+    finally:
+        _use_portable = previous
+
+
+_portable_noted = False
+
+
 def _portable_key(key, index):
     """The best entry of ``index`` built for a portable level this machine
     runs, for the signature and code of ``key`` (whose CPU is the host's)."""
+    if not _use_portable:
+        return None
     (sig, (triple, _, _), code) = key
     found = {}
     for other in index:
@@ -244,6 +266,7 @@ class KernelCache(caching.FunctionCache):
         super().__init__(py_func)
         prebuilt = (PREBUILT_DIR / _package_version() / source_tag()
                     / self._impl.locator.relative_dir)
+        self.portable_signatures = set()  # loaded from a portable entry
         self._prebuilt = (caching.IndexDataCacheFile(str(prebuilt), self._impl.filename_base,
                                                      source_tag())
                           if prebuilt.is_dir() else None)
@@ -251,16 +274,23 @@ class KernelCache(caching.FunctionCache):
     def _load_overload(self, sig, target_context):
         if not self._enabled:
             return None
+        global _portable_noted
         key = self._index_key(sig, target_context.codegen())
-        for cache_file in (self._cache_file, self._prebuilt):
-            if cache_file is None:
-                continue
-            # this CPU's entry, else one compiled for a portable level it runs
+        files = [f for f in (self._cache_file, self._prebuilt) if f is not None]
+        for cache_file in files:  # this CPU's own entry first, wherever it is
             data = cache_file.load(key)
-            if data is None:
-                other = _portable_key(key, cache_file._load_index())
-                data = None if other is None else cache_file.load(other)
             if data is not None:
+                return self._impl.rebuild(target_context, data)
+        for cache_file in files:  # else one compiled for a portable level it runs
+            other = _portable_key(key, cache_file._load_index())
+            data = None if other is None else cache_file.load(other)
+            if data is not None:
+                self.portable_signatures.add(sig)
+                if not _portable_noted:
+                    _portable_noted = True
+                    logger.info("fastgru: using kernels compiled for %s (portable); "
+                                "`python -m fastgru warmup` compiles them for this CPU "
+                                "(faster on newer CPUs)", other[1][1])
                 return self._impl.rebuild(target_context, data)
         return None
 
@@ -304,16 +334,21 @@ def register(dispatcher, cached: bool):
 def set_cache_root(path) -> Path:
     """Use ``path`` as the cache directory from now on (``warmup(cache_dir=...)``).
 
-    Kernels already compiled in this process are written there too, so that
-    the directory ends up complete whatever ran before.
+    Kernels already compiled (or loaded from this CPU's entries) in this
+    process are written there too, so that the directory ends up complete
+    whatever ran before; code loaded from portable entries is not (run the
+    warmup in a fresh process, as ``python -m fastgru warmup`` does).
     """
     global _root
     _root = Path(path).expanduser().resolve()
     for dispatcher in DISPATCHERS:
         if not isinstance(dispatcher._cache, KernelCache):
             continue
+        portable = dispatcher._cache.portable_signatures
         dispatcher._cache = cache = KernelCache(dispatcher.py_func)
         for sig, compiled in list(dispatcher.overloads.items()):
+            if sig in portable:  # it would be saved as this CPU's own code
+                continue
             try:
                 cache.save_overload(sig, compiled)
             except Exception as exc:  # pragma: no cover - e.g. code loaded from a cache

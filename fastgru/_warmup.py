@@ -15,6 +15,10 @@ from .layer import GRU
 def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float:
     """Compile fastgru's kernels now, so that the first request is fast.
 
+    Kernels are compiled for this very CPU: code compiled for a portable
+    x86-64 level (a cache built with ``warmup --portable`` or shipped in the
+    package) is not used by the warmup, as it runs slower on newer CPUs.
+
     The kernels take the cell mode as an argument, so one layer per dtype
     reaches every variant's code; the serial (batch 1, ``step``) and the
     batch-parallel paths are both run, and the parallel large products. With
@@ -58,6 +62,12 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
         if not os.access(cache_dir, os.W_OK):
             raise PermissionError(f"cache_dir {os.fspath(cache_dir)!r} is not writable")
         _cache.set_cache_root(cache_dir)
+    with _cache.native_only():
+        _run_every_path(dtypes, training)
+    return time.perf_counter() - start
+
+
+def _run_every_path(dtypes, training):
     batch = 2 * _config.MAX_BLOCKS  # enough rows for the parallel path
     for dtype in dtypes:
         layer = GRU(2, 4, random_state=0, dtype=dtype)
@@ -73,4 +83,3 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
                     y, _ = layer.forward(x[:rows], training=True)
                     layer.backward(np.ones_like(y))
             _engine.compile_large_products(dtype)
-    return time.perf_counter() - start

@@ -259,6 +259,9 @@ def test_portable_entries_load_on_a_cpu_that_runs_them(tmp_path):
     assert "close True" in built.stdout and "compiles 0" not in built.stdout
     loaded = _run(PRODUCT, env, cwd=tmp_path)
     assert "close True compiles 0" in loaded.stdout
+    # FASTGRU_PORTABLE=0 (what warmup does in-process) compiles for this CPU
+    native = _run(PRODUCT, {**env, "FASTGRU_PORTABLE": "0"}, cwd=tmp_path)
+    assert "close True" in native.stdout and "compiles 0" not in native.stdout
     # a process pinned to another target does not take them
     pinned = _run(PRODUCT, {**env, "NUMBA_CPU_NAME": "generic"}, cwd=tmp_path)
     assert "close True" in pinned.stdout and "compiles 0" not in pinned.stdout
