@@ -177,11 +177,12 @@ def test_cli_warmup_on_a_baked_cache_compiles_nothing(baked, tmp_path):
 # ---------------------------------------------- read-only cache, another CPU
 PRODUCT = """
     import numpy as np
-    from fastgru import _cache, _kernels
+    from fastgru import _cache
+    from fastgru._kernels import products
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
     out = np.zeros((3, 4))
-    _kernels.gemm_nt(a, b, out, _kernels.OVERWRITE)
+    products.gemm_nt(a, b, out, products.OVERWRITE)
     print("close", bool(np.allclose(out, a @ b.T)), "compiles", _cache.compile_count())
 """
 
