@@ -212,7 +212,7 @@ def test_another_cpu_compiles_instead_of_loading(tmp_path):
 def test_warmup_checks_its_arguments(tmp_path):
     with pytest.raises(TypeError, match="training"):
         fastgru.warmup(training="yes")
-    with pytest.raises(ValueError, match="dtypes"):
+    with pytest.raises(ValueError, match="dtype"):
         fastgru.warmup(dtypes=("float16",))
     with pytest.raises(TypeError, match="cache_dir"):
         fastgru.warmup(cache_dir=3)
