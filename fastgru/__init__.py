@@ -8,11 +8,11 @@ The estimators are imported on first use, so that a server that only runs
 the layer does not pay for importing scikit-learn.
 """
 
+__version__ = "0.1.0"  # before the imports: the kernel cache's directory names it
+
 from ._config import get_num_threads, set_num_threads, threads
 from ._variants import VARIANTS
 from .layer import GRU
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "GRURegressor": "estimators",

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 import numba
 
+from . import _cache
+
 #: LLVM fast-math flags used by every kernel; NaN/inf semantics are kept.
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
-#: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``.
-#: Numba keys a kernel's cache on its own source file only: after editing a
-#: module that kernels call (``_activations.py``, this file, a module of
-#: ``fastgru/_kernels`` whose kernels another module's call), delete
-#: ``fastgru/__pycache__`` and ``fastgru/_kernels/__pycache__`` (an installed
-#: upgrade replaces every file, so users' caches are refreshed).
+#: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``, in the
+#: user's cache directory keyed by a hash of the kernel source
+#: (:mod:`fastgru._cache`: where, and why not Numba's default beside the source).
 CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 
-_OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
+_OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), nogil=True, error_model="numpy")
 
 
 def _vector_bytes() -> int:
@@ -52,14 +52,10 @@ VECTOR_BYTES = _vector_bytes()
 
 
 def _jit(func, **extra):
-    try:
-        return numba.njit(**_OPTIONS, **extra)(func)
-    except RuntimeError as exc:
-        if "cannot cache" not in str(exc):
-            raise
-        # A read-only install with no writable cache directory: compile in
-        # memory on each start instead of failing to import.
-        return numba.njit(**{**_OPTIONS, "cache": False}, **extra)(func)
+    # ``cache=True`` would use Numba's cache beside the source file; fastgru's
+    # cache (fastgru._cache) is attached instead. Its directory may be read-only
+    # (a baked image, a read-only home): what is compiled then stays in memory.
+    return _cache.register(numba.njit(**_OPTIONS, **extra)(func), cached=CACHE)
 
 
 def kernel(func):
@@ -106,6 +102,64 @@ def gufunc_kernel(signatures, layout: str, parallel: bool = False):
 #: Row blocks of the batch-parallel kernels: fixed by the machine, not by
 #: set_num_threads, so that results do not depend on the thread count.
 MAX_BLOCKS = numba.config.NUMBA_NUM_THREADS
+
+def _tbb_library_candidates():
+    """Where pip puts TBB's shared library for the ``[tbb]`` extra: the
+    ``lib`` directory of the environment (a venv's prefix, the user base)."""
+    names = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib"}
+    name = names.get("darwin" if sys.platform == "darwin" else
+                     "linux" if sys.platform.startswith("linux") else "", None)
+    if name is None:  # Windows finds tbb12.dll beside the interpreter
+        return []
+    prefixes = [sys.prefix, sys.exec_prefix]
+    try:
+        import site
+
+        prefixes.append(site.getuserbase())
+    except Exception:  # pragma: no cover - site without a user base
+        pass
+    return [os.path.join(p, "lib", name) for p in dict.fromkeys(prefixes) if p]
+
+
+def _threading_layer_started() -> bool:
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:  # pragma: no cover - no parallel backend at all
+        return True
+    return bool(getattr(parallel, "_is_initialized", False))
+
+
+def preload_tbb():
+    """Load the ``[tbb]`` extra's TBB library so that Numba can use it.
+
+    pip installs ``libtbb.so.12`` into ``<prefix>/lib``, which the dynamic
+    loader does not search in a virtual environment (Numba issues #6108,
+    #7148): Numba then fails to load its TBB layer and silently uses
+    workqueue. Loading the library by its path first, with ``RTLD_GLOBAL``,
+    lets Numba's TBB layer link against it. Does nothing once Numba has
+    started a threading layer, or where no such library is installed.
+
+    Returns
+    -------
+    str or None
+        The path loaded, or None.
+    """
+    if _threading_layer_started():
+        return None
+    import ctypes
+
+    for path in _tbb_library_candidates():
+        if os.path.isfile(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:  # another architecture, a broken file: Numba decides
+                continue
+            return path
+    return None
+
+
+#: The TBB library :func:`preload_tbb` loaded at import, or None.
+TBB_PRELOADED = preload_tbb()
 
 # Numba's default choice on Linux is GNU OpenMP when TBB is missing, and GNU
 # OpenMP kills a child process forked after a parallel region ran ("fork()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
-from . import _config, _engine
+from . import _cache, _config, _engine
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
 
-def warmup(dtypes=("float32",), training: bool = False) -> float:
+def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float:
     """Compile fastgru's kernels now, so that the first request is fast.
+
+    Kernels are compiled for this very CPU: code compiled for a portable
+    x86-64 level (a cache built with ``warmup --portable`` or shipped in the
+    package) is not used by the warmup, as it runs slower on newer CPUs.
 
     The kernels take the cell mode as an argument, so one layer per dtype
     reaches every variant's code; the serial (batch 1, ``step``) and the
@@ -25,6 +30,12 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
     dtypes : {"float32", "float64"} or a sequence of them, default ("float32",)
     training : bool, default False
         Also compile backpropagation (for training, not needed to serve).
+    cache_dir : str or path-like, optional
+        Write the compiled kernels into this directory (and use it for the
+        rest of the process) instead of the default cache directory: bake it
+        into an image and point ``FASTGRU_CACHE_DIR`` at it, and later
+        processes of the same fastgru version on the same CPU model load
+        every kernel without compiling (see ``docs/deployment.md``).
 
     Returns
     -------
@@ -41,6 +52,22 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
     dtypes = [check_dtype(d) for d in dtypes]
     training = check_bool("training", training)
     start = time.perf_counter()
+    if cache_dir is not None:
+        if not isinstance(cache_dir, (str, os.PathLike)):
+            raise TypeError(f"cache_dir must be a path, got {type(cache_dir).__name__}")
+        if not _config.CACHE:
+            raise ValueError("cache_dir needs the kernel cache, which FASTGRU_NO_CACHE=1 "
+                             "turns off")
+        os.makedirs(cache_dir, exist_ok=True)  # OSError if it cannot be made
+        if not os.access(cache_dir, os.W_OK):
+            raise PermissionError(f"cache_dir {os.fspath(cache_dir)!r} is not writable")
+        _cache.set_cache_root(cache_dir)
+    with _cache.native_only():
+        _run_every_path(dtypes, training)
+    return time.perf_counter() - start
+
+
+def _run_every_path(dtypes, training):
     batch = 2 * _config.MAX_BLOCKS  # enough rows for the parallel path
     for dtype in dtypes:
         layer = GRU(2, 4, random_state=0, dtype=dtype)
@@ -56,4 +83,3 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
                     y, _ = layer.forward(x[:rows], training=True)
                     layer.backward(np.ones_like(y))
             _engine.compile_large_products(dtype)
-    return time.perf_counter() - start

@@ -129,7 +129,8 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
             dxp[i] = 0.0
             dhh[i] = 0.0
             d_1[i] = 0.0
-            dhp[i] = dh[i]
+            for j in range(H):  # not dhp[i] = dh[i]: see launch.copy_rows
+                dhp[i, j] = dh[i, j]
     if mode == RESET_AFTER:
         for i in range(n_rows):
             if not active[i]:

@@ -20,7 +20,7 @@ from numba.extending import intrinsic, register_jitable
 
 from .._config import kernel
 from .cell import RESET_AFTER, cell_forward, fold_biases, xbias_width
-from .launch import _as_block_function, refresh_copy, transpose_block
+from .launch import _as_block_function, copy_rows, copy_vector, refresh_copy, transpose_block
 from .products import ACCUMULATE, OVERWRITE, matmul
 
 # A flag passed as a plain bool (forward_one's calls), a NumPy boolean as
@@ -77,7 +77,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         inp = x if layer == 0 else h_out[layer - 1]
         if col0 == 0:  # the product adds onto the biases
             for i in range(B):
-                xp[i] = xbias
+                copy_vector(xp[i], xbias)
             matmul(inp, W[:0], W, xp, ACCUMULATE, xw)
         else:
             matmul(inp, W[:0], W, xw, OVERWRITE, xw)
@@ -86,7 +86,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
                     xp[i, j] = xbias[j]
                 for j in range(col0, GH):
                     xp[i, j] = xw[i, j - col0] + xbias[j]
-        hp[:] = h[layer]
+        copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
                      acc_2)
     return True

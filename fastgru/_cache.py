@@ -1,0 +1,458 @@
+"""Where fastgru's compiled kernels are cached on disk, and how entries are keyed.
+
+Numba's own cache keeps a kernel's machine code beside its source file
+(``fastgru/__pycache__``) and keys it on that file's absolute path and
+modification time: an installed copy and a checkout each compile, a copy baked
+into a container image is not used once the files are re-checked-out or
+installed elsewhere, and ``pip uninstall`` leaves the files behind. fastgru's
+kernels use this module's cache instead (attached by
+:func:`fastgru._config.kernel` and its siblings):
+
+* Directory: ``FASTGRU_CACHE_DIR`` if set, else ``$NUMBA_CACHE_DIR/fastgru``
+  if ``NUMBA_CACHE_DIR`` is set, else the user's cache directory
+  (``$XDG_CACHE_HOME/fastgru`` or ``~/.cache/fastgru`` on Linux,
+  ``~/Library/Caches/fastgru`` on macOS, ``%LOCALAPPDATA%\\fastgru\\Cache`` on
+  Windows); below it ``<fastgru version>/<source tag>/`` and the module's
+  path relative to the package.
+* Source tag and stamp: a hash of the kernel-related source files
+  (:data:`KERNEL_SOURCES`: the kernel modules, the activations they inline, the
+  compile options) and of the Numba and Python versions, instead of one file's
+  path and mtime. Editing any of those files starts a fresh directory, two
+  checkouts with different code never share entries, and the same code
+  installed at another path (another user, a container image) finds the
+  entries made by the first.
+* CPU: Numba keys each entry on the target triple, CPU name and CPU feature
+  flags (``codegen.magic_tuple()``); on another CPU the lookup misses and the
+  kernel is compiled for that CPU (and added to the cache if it is writable).
+  Entries compiled for an x86-64 micro-architecture level
+  (``python -m fastgru warmup --portable x86-64-v3``: ``NUMBA_CPU_NAME`` set
+  to the level, no extra features) are loaded on any CPU that has the level's
+  features, when there is no entry for the CPU itself.
+* Last, a read-only cache shipped inside the package (:data:`PREBUILT_DIR`,
+  filled when a wheel is built) is looked up the same way.
+* A directory that cannot be written (a read-only home or image) is still
+  read; what is compiled then stays in memory for the life of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numba
+from numba.core import caching, event
+
+#: The package directory; only kernels defined below it use this cache.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: A cache shipped inside the package (read only, never written at run time):
+#: ``python -m fastgru warmup --portable x86-64-v3 --cache-dir fastgru/_prebuilt``
+#: before building a wheel fills it; looked up after the user's cache.
+PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
+
+#: Files and directories (relative to the package) whose source the kernels
+#: compile: the kernel modules, what they inline and the compile options.
+KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py")
+
+logger = logging.getLogger("fastgru")
+
+
+def _package_version() -> str:
+    # ``fastgru.__version__`` is set before the package imports its kernels.
+    return getattr(sys.modules.get(__package__), "__version__", "unknown")
+
+
+def user_cache_dir() -> Path:
+    """The user's cache directory for fastgru, by the platform's convention."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+        return Path(base) / "fastgru" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "fastgru"
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fastgru"
+
+
+def default_cache_root() -> Path:
+    """``FASTGRU_CACHE_DIR``, else ``$NUMBA_CACHE_DIR/fastgru``, else :func:`user_cache_dir`."""
+    own = os.environ.get("FASTGRU_CACHE_DIR")
+    if own:
+        return Path(own).expanduser()
+    if numba.config.CACHE_DIR:
+        return Path(numba.config.CACHE_DIR).expanduser() / "fastgru"
+    return user_cache_dir()
+
+
+def _kernel_source_files(package_dir: Path):
+    for name in KERNEL_SOURCES:
+        path = package_dir / name
+        if path.is_dir():
+            yield from sorted(path.rglob("*.py"))
+        elif path.is_file():
+            yield path
+
+
+def compute_source_tag(package_dir=PACKAGE_DIR) -> str:
+    """Hash of the kernel-related files of the package in ``package_dir`` (their
+    paths relative to it and their bytes) and of the Numba and Python versions."""
+    package_dir = Path(package_dir)
+    digest = hashlib.sha256()
+    digest.update(f"numba {numba.__version__} python {sys.version_info[:2]}".encode())
+    for path in _kernel_source_files(package_dir):
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+_source_tag = None
+
+
+def source_tag() -> str:
+    """Hash of the kernel-related source (:data:`KERNEL_SOURCES`) and versions."""
+    global _source_tag
+    if _source_tag is None:
+        _source_tag = compute_source_tag()
+    return _source_tag
+
+
+_root = None
+
+
+def cache_root() -> Path:
+    """The cache directory in use (see :func:`set_cache_root`)."""
+    global _root
+    if _root is None:
+        _root = default_cache_root()
+    return _root
+
+
+def kernel_cache_dir() -> Path:
+    """Where this version's kernels are cached: ``<root>/<version>/<source tag>``."""
+    return cache_root() / _package_version() / source_tag()
+
+
+class KernelCacheLocator(caching._CacheLocator):
+    """Numba cache locator for the kernels of the fastgru package.
+
+    Places a module's entries under :func:`kernel_cache_dir` by its path
+    relative to the package, stamped with :func:`source_tag` (not the file's
+    absolute path and mtime). Unlike Numba's locators it does not require the
+    directory to be writable: a read-only baked cache is loaded, and saving is
+    skipped (:class:`KernelCache`).
+    """
+
+    def __init__(self, py_func, relative_dir):
+        self._lineno = py_func.__code__.co_firstlineno
+        self.relative_dir = relative_dir
+        self._cache_path = str(kernel_cache_dir() / relative_dir)
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return source_tag()
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        try:
+            relative = Path(py_file).resolve().relative_to(PACKAGE_DIR)
+        except (ValueError, OSError):
+            return None
+        return cls(py_func, relative.parent)
+
+
+# ------------------------------------------------------ portable entries
+_V2 = ("cx16", "popcnt", "sse4.2", "ssse3")
+_V3 = _V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
+#: x86-64 micro-architecture levels that ``python -m fastgru warmup --portable``
+#: compiles for, with the CPU features (LLVM's names) a machine needs to run
+#: their code. Best level first.
+PORTABLE_LEVELS = {
+    "x86-64-v4": _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+    "x86-64-v3": _V3,
+    "x86-64-v2": _V2,
+}
+
+_runnable_levels = None
+
+
+def runnable_levels() -> tuple:
+    """The portable levels whose code this machine can run, best first (none
+    when the user pinned Numba's target with ``NUMBA_CPU_NAME``)."""
+    global _runnable_levels
+    if _runnable_levels is None:
+        levels = ()
+        if not numba.config.CPU_NAME:
+            try:
+                import llvmlite.binding as llvm
+
+                host = llvm.get_host_cpu_features()
+                levels = tuple(level for level, needs in PORTABLE_LEVELS.items()
+                               if all(host.get(f) for f in needs))
+            except Exception:  # pragma: no cover - no host feature query
+                levels = ()
+        _runnable_levels = levels
+    return _runnable_levels
+
+
+#: Portable entries are used unless ``FASTGRU_PORTABLE=0`` (or within
+#: :func:`native_only`, as :func:`fastgru.warmup` runs).
+_use_portable = os.environ.get("FASTGRU_PORTABLE", "1") not in ("0", "false", "False")
+
+
+@contextlib.contextmanager
+def native_only():
+    """Within the block, kernels not cached for this very CPU compile for it
+    instead of loading portable code (which is slower on newer CPUs)."""
+    global _use_portable
+    previous, _use_portable = _use_portable, False
+    try:
+        yield
+    finally:
+        _use_portable = previous
+
+
+_portable_noted = False
+
+
+def _portable_key(key, index):
+    """The best entry of ``index`` built for a portable level this machine
+    runs, for the signature and code of ``key`` (whose CPU is the host's)."""
+    if not _use_portable:
+        return None
+    (sig, (triple, _, _), code) = key
+    found = {}
+    for other in index:
+        osig, magic, ocode = other
+        if (osig == sig and ocode == code and magic[0] == triple and magic[2] == ""
+                and magic[1] in PORTABLE_LEVELS):
+            found[magic[1]] = other
+    for level in runnable_levels():
+        if level in found:
+            return found[level]
+    return None
+
+
+class _KernelCacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [KernelCacheLocator]
+
+
+class KernelCache(caching.FunctionCache):
+    """Numba's function cache with :class:`KernelCacheLocator`. A directory
+    that cannot be read makes loading miss (the kernel compiles), one that
+    cannot be written makes saving a no-op (the code stays in memory)."""
+
+    _impl_class = _KernelCacheImpl
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:  # unreadable, not a directory, a truncated file: compile
+            logger.debug("fastgru: cannot load %s from %s (%s)", self._name,
+                         self.cache_path, exc)
+            return None
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        prebuilt = (PREBUILT_DIR / _package_version() / source_tag()
+                    / self._impl.locator.relative_dir)
+        self.portable_signatures = set()  # loaded from a portable entry
+        self._prebuilt = (caching.IndexDataCacheFile(str(prebuilt), self._impl.filename_base,
+                                                     source_tag())
+                          if prebuilt.is_dir() else None)
+
+    def _load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        global _portable_noted
+        key = self._index_key(sig, target_context.codegen())
+        files = [f for f in (self._cache_file, self._prebuilt) if f is not None]
+        for cache_file in files:  # this CPU's own entry first, wherever it is
+            data = cache_file.load(key)
+            if data is not None:
+                return self._impl.rebuild(target_context, data)
+        for cache_file in files:  # else one compiled for a portable level it runs
+            other = _portable_key(key, cache_file._load_index())
+            data = None if other is None else cache_file.load(other)
+            if data is not None:
+                self.portable_signatures.add(sig)
+                if not _portable_noted:
+                    _portable_noted = True
+                    logger.info("fastgru: using kernels compiled for %s (portable); "
+                                "`python -m fastgru warmup` compiles them for this CPU "
+                                "(faster on newer CPUs)", other[1][1])
+                return self._impl.rebuild(target_context, data)
+        return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except OSError as exc:
+            _note_unwritable(self.cache_path, exc)
+
+
+_unwritable_noted = False
+
+
+def _note_unwritable(path, exc):
+    global _unwritable_noted
+    if not _unwritable_noted:
+        _unwritable_noted = True
+        logger.debug("fastgru: cannot write the kernel cache in %s (%s); compiled "
+                     "kernels stay in memory for this process", path, exc)
+
+
+# ------------------------------------------------------------ the kernel list
+#: Every dispatcher made by fastgru._config's decorators, in definition order.
+DISPATCHERS = []
+_DISPATCHER_IDS = set()
+
+
+def register(dispatcher, cached: bool):
+    """Record a fastgru kernel; with ``cached`` give it a :class:`KernelCache`."""
+    DISPATCHERS.append(dispatcher)
+    _DISPATCHER_IDS.add(id(dispatcher))
+    if cached:
+        try:
+            # What ``cache=True`` does (Dispatcher.enable_caching), with our cache class.
+            dispatcher._cache = KernelCache(dispatcher.py_func)
+        except RuntimeError:  # no locator: compile in memory
+            pass
+    return dispatcher
+
+
+def set_cache_root(path) -> Path:
+    """Use ``path`` as the cache directory from now on (``warmup(cache_dir=...)``).
+
+    Kernels already compiled (or loaded from this CPU's entries) in this
+    process are written there too, so that the directory ends up complete
+    whatever ran before; code loaded from portable entries is not (run the
+    warmup in a fresh process, as ``python -m fastgru warmup`` does).
+    """
+    global _root
+    _root = Path(path).expanduser().resolve()
+    for dispatcher in DISPATCHERS:
+        if not isinstance(dispatcher._cache, KernelCache):
+            continue
+        portable = dispatcher._cache.portable_signatures
+        dispatcher._cache = cache = KernelCache(dispatcher.py_func)
+        for sig, compiled in list(dispatcher.overloads.items()):
+            if sig in portable:  # it would be saved as this CPU's own code
+                continue
+            try:
+                cache.save_overload(sig, compiled)
+            except Exception as exc:  # pragma: no cover - e.g. code loaded from a cache
+                logger.debug("fastgru: could not write %s to %s: %s", dispatcher, path, exc)
+    return _root
+
+
+def _host_magic_tuple():
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context.codegen().magic_tuple()
+
+
+def cache_status() -> dict:
+    """What the kernel cache holds for this machine.
+
+    Returns
+    -------
+    dict with ``directory`` (str), ``enabled`` (bool), ``kernels`` (how many
+    fastgru kernels there are) and ``cached`` (how many have compiled code in
+    the cache for this CPU, or for a portable level it runs; a call needs
+    only some of them).
+    """
+    magic = _host_magic_tuple()
+    cached = 0
+    enabled = False
+    for dispatcher in DISPATCHERS:
+        cache = dispatcher._cache
+        if not isinstance(cache, KernelCache):
+            continue
+        enabled = True
+        index = {}
+        for cache_file in (cache._cache_file, cache._prebuilt):
+            try:
+                index.update(cache_file._load_index() if cache_file is not None else {})
+            except Exception:  # unreadable or foreign index: counts as not cached
+                pass
+        if any(key[1] == magic or (key[1][0] == magic[0] and key[1][2] == ""
+                                   and key[1][1] in runnable_levels()) for key in index):
+            cached += 1
+    return {"directory": str(kernel_cache_dir()), "enabled": enabled,
+            "kernels": len(DISPATCHERS), "cached": cached}
+
+
+# ------------------------------------------------------ first-compile notice
+_compile_count = 0
+_notice_lock = threading.Lock()
+_noticed = False
+
+
+def compile_count() -> int:
+    """How many times a fastgru kernel has been compiled in this process
+    (loading one from the cache does not count)."""
+    return _compile_count
+
+
+def _notice_text() -> str:
+    if not any(isinstance(d._cache, KernelCache) for d in DISPATCHERS):
+        where = "they are not cached (FASTGRU_NO_CACHE), so every process compiles"
+    else:
+        where = f"later runs load them from the cache in {kernel_cache_dir()}"
+    return ("fastgru: compiling kernels for this CPU on first use (about 10-30 s for "
+            f"inference, as much again for training; once: {where}). Silence with "
+            "logging.getLogger('fastgru').setLevel(logging.ERROR); compile ahead "
+            "with `python -m fastgru warmup`.")
+
+
+_notice = None  # a callable replacing the logged notice (the demo prints its own)
+
+
+@contextlib.contextmanager
+def compile_notice(callback):
+    """Within the block, the first compile calls ``callback()`` instead of
+    logging the notice (once per process, as the log line)."""
+    global _notice
+    previous, _notice = _notice, callback
+    try:
+        yield
+    finally:
+        _notice = previous
+
+
+class _CompileListener(event.Listener):
+    """Counts compiles of fastgru's kernels and announces the first one."""
+
+    def on_start(self, ev):
+        global _compile_count, _noticed
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        if id(dispatcher) not in _DISPATCHER_IDS:
+            return
+        _compile_count += 1
+        if _noticed:
+            return
+        with _notice_lock:
+            if _noticed:
+                return
+            _noticed = True
+        if _notice is not None:
+            _notice()
+        else:
+            logger.warning(_notice_text())
+
+    def on_end(self, ev):
+        pass
+
+
+event.register("numba:compile", _CompileListener())
