@@ -3,10 +3,17 @@
 A saved file is a NumPy ``.npz`` archive: every array is stored on its own and
 read back with ``allow_pickle=False``, and one ``__meta__`` entry holds UTF-8
 JSON: the format name and version, the fastgru version, the kind of object,
-its configuration and its scalar fitted attributes. Loading rebuilds the
-object through its normal constructor and checks (names, shapes, dtypes,
-NaN/inf), so a corrupt, truncated, tampered or future-version file raises a
-``ValueError`` that names the file and the problem.
+its configuration and its scalar fitted attributes. Loading checks the zip
+directory, the JSON and every array header against each other before it
+inflates or allocates anything, then builds the object from the stored
+arrays (never a randomly initialised model on the way) and checks them
+(names, shapes, dtypes, NaN/inf), so a corrupt, truncated, tampered, hostile
+or future-version file raises a ``ValueError`` that names the file and the
+problem.
+
+Longer than 500 lines for a reason: every check that stands between an
+untrusted file and an allocation is here, in the order loading meets them,
+so that a reader can audit the whole path from bytes to object in one file.
 
 What is saved: a :class:`fastgru.GRU`, or a fitted ``GRURegressor``,
 ``GRUClassifier``, ``GRUForecaster`` or ``SequenceScaler``. The optimiser's
