@@ -38,6 +38,12 @@ def test_resampling_for_the_baseline_keeps_a_ramp_a_ramp(realdata):
         np.testing.assert_allclose(out[i, 1], np.linspace(5, 3, 11), atol=1e-12)
 
 
+def test_loss_curves_agree_through_the_last_close_epoch(realdata):
+    assert realdata.agrees_through([1.0, 0.5, 0.4], [1.0, 0.5001, 0.4]) == 3
+    assert realdata.agrees_through([1.0, 0.5, 0.4], [1.0, 0.6, 0.4]) == 1
+    assert realdata.agrees_through([2.0, 0.5], [2.1, 0.5]) == 0
+
+
 def test_two_epochs_on_a_tiny_dataset_give_the_tables(realdata):
     torch = pytest.importorskip("torch")
     threads = torch.get_num_threads()
@@ -54,6 +60,7 @@ def test_two_epochs_on_a_tiny_dataset_give_the_tables(realdata):
         # same first-epoch loss up to float32 rounding
         assert th["init"] == "fastgru"
         assert th["first_loss"] == pytest.approx(fg["first_loss"], rel=1e-4)
+        assert th["agrees_through"] == 2
     table = realdata.markdown(results)
     assert "| UnitTest | 20/22, 24 x 1, 2 cl. |" in table
     assert "2 (cap)" in table and "MiniRocket" not in table
