@@ -183,6 +183,45 @@ def pad_sequences(name: str, seqs, dtype, n_features: int | None = None, allow_1
     return padded, lengths
 
 
+def object_sequences(X):
+    """Ragged data as NumPy and pandas hold it, as a list of its sequences.
+
+    A 1-D object array, or a pandas Series of object dtype, whose items are
+    arrays (or lists) becomes a list of them, which the estimators read as
+    ragged sequences; anything else is returned unchanged.
+    """
+    if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1 and X.dtype == object:
+        X = X.to_numpy()
+    if (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and X.size
+            and all(isinstance(item, (np.ndarray, list, tuple)) or hasattr(item, "iloc")
+                    for item in X)):
+        return [np.asarray(item) for item in X]
+    return X
+
+
+#: A 3-D array with at most this many steps and at least CHANNELS_FIRST_RATIO
+#: times as many features per step looks channel-first (see warn_channels_first).
+CHANNELS_FIRST_STEPS = 16
+CHANNELS_FIRST_RATIO = 4
+
+
+def warn_channels_first(owner: str, shape: tuple) -> None:
+    """Warn when a 3-D ``X`` of ``shape`` looks like ``(n_cases, n_channels,
+    n_timepoints)`` (aeon's and sktime's layout) rather than fastgru's
+    ``(n_samples, n_timesteps, n_features)``: one time step of several
+    features, or a few steps (at most 16) of at least 4 times as many features."""
+    _, steps, features = shape
+    if (steps == 1 and features > 1) or (
+            steps <= CHANNELS_FIRST_STEPS and features >= CHANNELS_FIRST_RATIO * steps):
+        import warnings
+
+        warnings.warn(
+            f"{owner} got X of shape {shape}, read as (n_samples, n_timesteps, n_features): "
+            f"{steps} time step{'s' if steps > 1 else ''} of {features} features each. If X "
+            "is channel-first (n_cases, n_channels, n_timepoints), as aeon and sktime hold "
+            "panels, pass X.transpose(0, 2, 1).", UserWarning, stacklevel=4)
+
+
 def sequence_form(X) -> str:
     """How the estimators read ``X``: "ragged", "3d" or "2d".
 

@@ -20,6 +20,7 @@ Input ``X`` may be
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
@@ -36,8 +37,15 @@ from sklearn.utils.validation import (
 
 from . import _config, _losses, _optim
 from ._network import SequenceNet, init_head
-from ._training import History, TrainOptions, train, train_epoch
-from ._validation import as_float_array, check_step_features, pad_sequences, sequence_form
+from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
+from ._validation import (
+    as_float_array,
+    check_step_features,
+    object_sequences,
+    pad_sequences,
+    sequence_form,
+    warn_channels_first,
+)
 from ._variants import VARIANTS
 from .layer import GRU
 
@@ -45,6 +53,10 @@ __all__ = ["GRURegressor", "GRUClassifier"]
 
 #: Rows per call of the layer in predict: bounds the memory of large inputs.
 PREDICT_CHUNK = 4096
+
+#: Fewer held-out sequences than this and early stopping warns that its
+#: validation loss is too noisy to judge by.
+MIN_VALIDATION_SAMPLES = 10
 
 
 class _BaseGRUEstimator(BaseEstimator):
@@ -137,6 +149,7 @@ class _BaseGRUEstimator(BaseEstimator):
         checked against what ``fit`` saw.
         """
         dtype = self._model_dtype(reset)
+        X = object_sequences(X)
         form = sequence_form(X)
         expected = None if reset else self.gru_.input_size
         if reset:
@@ -152,6 +165,7 @@ class _BaseGRUEstimator(BaseEstimator):
             x = as_float_array("X", X, dtype, ndim=3)
             check_step_features(type(self).__name__, form, x.shape[2], expected)
             if reset:
+                warn_channels_first(type(self).__name__, x.shape)
                 self.n_features_in_ = x.shape[2]
         else:  # 2-D univariate sequences (or something validate_data rejects)
             check_step_features(type(self).__name__, form, 1, expected)
@@ -241,24 +255,34 @@ class _BaseGRUEstimator(BaseEstimator):
                         and self.head_["weight"].shape[0] == n_outputs)
                 if not (self.warm_start and fits):
                     self._initialize(x.shape[2], n_outputs)
-            if not incremental or self._optimizer is None:
+            if not incremental or getattr(self, "_optimizer", None) is None:
                 self._optimizer = self._make_optimizer()
+            # the net holds the training state (tape, buffers, gradients) and
+            # is dropped at the end: the fitted estimator keeps its model only
             net = SequenceNet(self.gru_, self.head_)
             history = self._history
-            if incremental:
-                options = self._train_options(1)
-                loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
-                                   options, self._rng, history.n_epochs + 1)
-                history.n_epochs += 1
-                history.loss_curve.append(loss)
-                history.best_loss = min(history.best_loss, loss)
-            else:
-                validation = None
-                if self.early_stopping:
-                    x, lengths, targets, validation = self._split_validation(
-                        x, lengths, targets)
-                train(net, self._loss, self._optimizer, x, lengths, targets,
-                      self._train_options(self.max_epochs), self._rng, history, validation)
+            try:
+                if incremental:
+                    options = self._train_options(1)
+                    loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
+                                       options, self._rng, history.n_epochs + 1)
+                    history.n_epochs += 1
+                    history.loss_curve.append(loss)
+                    history.best_loss = min(history.best_loss, loss)
+                else:
+                    validation = None
+                    if self.early_stopping:
+                        x, lengths, targets, validation = self._split_validation(
+                            x, lengths, targets)
+                    train(net, self._loss, self._optimizer, x, lengths, targets,
+                          self._train_options(self.max_epochs), self._rng, history, validation)
+            except NonFiniteLossError:
+                self._optimizer = None  # its moments may be NaN/inf; the weights are finite
+                raise
+            if not incremental:
+                # fit always starts a fresh optimiser: its moments (twice the
+                # model's size) are kept only between partial_fit calls
+                self._optimizer = None
         self.n_iter_ = history.n_epochs
         self.loss_curve_ = list(history.loss_curve)
         self.best_loss_ = float(history.best_loss)
@@ -286,12 +310,22 @@ class _BaseGRUEstimator(BaseEstimator):
                 f"early_stopping needs at least 2 validation samples; {n} samples with "
                 f"validation_fraction={self.validation_fraction} give {len(val_idx)}"
             )
+        if len(val_idx) < MIN_VALIDATION_SAMPLES:
+            warnings.warn(
+                f"early_stopping holds out only {len(val_idx)} of {n} samples "
+                f"(validation_fraction={self.validation_fraction}): a validation loss on "
+                f"fewer than {MIN_VALIDATION_SAMPLES} samples is too noisy to judge when to "
+                "stop. Raise validation_fraction, or leave early_stopping=False (the "
+                "training-loss plateau rule).", UserWarning, stacklevel=4)
         x_val, len_val, t_val = x[val_idx], lengths[val_idx], targets[val_idx]
 
-        def validation_score():
-            return self._validation_score(self._raw_predict_padded(x_val, len_val), t_val)
+        def validation():
+            out = self._raw_predict_padded(x_val, len_val)
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss = self._loss(out, t_val)[0]
+            return loss, self._validation_score(out, t_val)
 
-        return x[train_idx], lengths[train_idx], targets[train_idx], validation_score
+        return x[train_idx], lengths[train_idx], targets[train_idx], validation
 
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: check the fitted state hangs together and
@@ -308,6 +342,16 @@ class _BaseGRUEstimator(BaseEstimator):
         self._optimizer = None
         self._random_state = check_random_state(None)
         self._rng = np.random.default_rng()
+
+    def __getstate__(self):
+        # A pickle holds the model, not the training: the optimiser's moments
+        # (kept in memory between partial_fit calls) are left out, so a
+        # pickled estimator is about the size of fastgru.save's file and
+        # continues partial_fit with a fresh optimiser, as a loaded one does.
+        state = super().__getstate__()
+        if state.get("_optimizer") is not None:
+            state = dict(state, _optimizer=None)
+        return state
 
     # ------------------------------------------------------------- prediction
     def _raw_predict_padded(self, x, lengths):
@@ -339,6 +383,18 @@ class _BaseGRUEstimator(BaseEstimator):
         x, lengths = self._validate_X(X, reset=False)
         with _config.threads(self.n_jobs):
             return self._raw_predict_padded(x, lengths)
+
+
+def _target_statistics(y2: np.ndarray):
+    """Mean and standard deviation (1 where 0) of each column of ``y2``,
+    computed on the columns divided by their largest magnitude, so that
+    targets near 1e155 (whose squares overflow float64) get a finite scale."""
+    peak = np.abs(y2).max(axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    unit = y2 / peak
+    mean = unit.mean(axis=0) * peak
+    scale = unit.std(axis=0) * peak
+    return mean, np.where(scale > 0, scale, 1.0)
 
 
 class GRURegressor(RegressorMixin, _BaseGRUEstimator):
@@ -451,14 +507,16 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         if reset:
             self.n_outputs_ = y2.shape[1]
             self._y_ndim = y.ndim
-            self.y_mean_ = y2.mean(axis=0)
-            scale = y2.std(axis=0)
-            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+            self.y_mean_, self.y_scale_ = _target_statistics(y2)
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs, the model was fitted with "
                              f"{self.n_outputs_}")
-        return ((y2 - self.y_mean_) / self.y_scale_).astype(self.gru_.dtype if not reset
-                                                            else np.dtype(self.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (y2 - self.y_mean_) / self.y_scale_
+        if not np.isfinite(z).all():
+            raise ValueError("y is too large to standardise in float64 (values near "
+                             f"{np.abs(y2).max():.3g}): rescale it")
+        return z.astype(self.gru_.dtype if not reset else np.dtype(self.dtype))
 
     def _check_restored(self) -> None:
         super()._check_restored()

@@ -189,17 +189,33 @@ class GRU:
         self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in arrays.items())
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
+        self._prepare_inference()
+
+    def _prepare_inference(self) -> None:
+        """Create what inference would otherwise add on first use (the per-thread
+        state and the cells' views), so that ``forward(training=False)`` and
+        ``step`` leave the layer's ``__dict__`` as they found it."""
+        if "_local" not in self.__dict__:
+            self._local = threading.local()
+        self._cells()
 
     def __getstate__(self):
+        # The model only: per-thread buffers (not picklable), the cells'
+        # views, the training tape of the last forward(training=True) and the
+        # gradients (zeros again after unpickling) are not part of it.
         state = self.__dict__.copy()
-        state.pop("_local", None)  # per-thread buffers; not picklable
-        state.pop("_cells_cache", None)
+        for key in ("_local", "_cells_cache", "grads"):
+            state.pop(key, None)
+        state["_cache"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         # unpickled arrays start wherever the allocator put them
         self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in self.params.items())
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._cache = None
+        self._prepare_inference()
 
     # ------------------------------------------------------------------ layout
     @property
@@ -307,11 +323,26 @@ class GRU:
             if out is not None:
                 return out
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        workspace = self._workspace()
         try:
             with _config.single_threaded_blas():
-                return self._forward(x, ragged_lengths, h0, lengths, training)
+                y, h_n, tape = self._forward(x, ragged_lengths, h0, lengths, training, workspace)
         finally:
-            self._workspace().trim()
+            workspace.trim()
+        self._cache = tape  # None after inference: backward needs a training forward
+        return y, h_n
+
+    def _train_forward(self, x, lengths, workspace):
+        """``forward(x, lengths=lengths, training=True)`` for a training loop
+        that keeps its own state: returns ``(y, h_n, tape)`` and stores nothing
+        on the layer. ``tape`` (what :meth:`_train_backward` needs) and ``y``
+        live in the caller's ``workspace`` (a ``fastgru._engine.Workspace``,
+        kept, not trimmed, across its minibatches) until its next call, so that
+        inference in other threads (which use the layer's per-thread
+        workspaces and never touch the tape) cannot disturb training."""
+        x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        with _config.single_threaded_blas():
+            return self._forward(x, ragged_lengths, None, lengths, True, workspace)
 
     def _forward_one(self, x):
         """Inference of one sequence in one kernel call, or None where the
@@ -345,12 +376,13 @@ class GRU:
             ok = stack.forward_one(*args)
         if not ok:
             raise ValueError("x contains NaN or inf")
-        self._cache = None  # as after any inference: backward needs a training forward
+        if self._cache is not None:
+            self._cache = None  # as after any inference: backward needs a training forward
         return y, h_n
 
     __call__ = forward
 
-    def _forward(self, x, ragged_lengths, h0, lengths, training):
+    def _forward(self, x, ragged_lengths, h0, lengths, training, workspace):
         B, T, _ = x.shape
         if ragged_lengths is not None:
             if lengths is not None:
@@ -375,7 +407,6 @@ class GRU:
             masks = None
 
         variant = get_variant(self.variant)
-        workspace = self._workspace()
         layer_in = _engine.swap_first_axes(x, copy=False)  # time-major
         h_n = np.empty((L * D, B, H), dtype=self.dtype)
         cells = self._cells()
@@ -393,13 +424,10 @@ class GRU:
                 outs.append(y_d)
                 caches.append(cache)
             layer_in = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        self._cache = (
-            {"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
-            if training
-            else None
-        )
+        tape = ({"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
+                if training else None)
         # a copy: the last layer's output lives in the workspace
-        return _engine.swap_first_axes(layer_in), h_n
+        return _engine.swap_first_axes(layer_in), h_n, tape
 
     def _forward_bytes(self, B: int, T: int, training: bool) -> int:
         """A lower bound of what a forward of ``B`` sequences of ``T`` steps
@@ -475,7 +503,17 @@ class GRU:
                 "backward needs a preceding forward(..., training=True); "
                 "call forward with training=True first"
             )
-        B, T = self._cache["shape"]
+        return self._train_backward(self._cache, dy, dh_n, input_grad, self._workspace(),
+                                    self.grads, trim=True)
+
+    def _train_backward(self, tape, dy, dh_n, input_grad, workspace, grads: dict,
+                        trim: bool = False):
+        """:meth:`backward` from a ``tape`` of :meth:`_train_forward` run with
+        the same ``workspace``; the parameter gradients are written to
+        ``grads`` (a dict the caller owns; they live in ``workspace``).
+        ``trim`` frees the workspace's largest buffers afterwards (the layer's
+        own per-thread workspace; a training loop keeps its buffers)."""
+        B, T = tape["shape"]
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
         if dy is not None:
             dy = check_state("dy", dy, (B, T, D * H), self.dtype)
@@ -485,16 +523,17 @@ class GRU:
             dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
         try:
             with _config.single_threaded_blas():
-                return self._backward(dy, dh_n, check_bool("input_grad", input_grad))
+                return self._backward(tape, dy, dh_n, check_bool("input_grad", input_grad),
+                                      workspace, grads)
         finally:
-            self._workspace().trim()
+            if trim:
+                workspace.trim()
 
-    def _backward(self, dy, dh_n, input_grad):
+    def _backward(self, tape, dy, dh_n, input_grad, workspace, out_grads):
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
+        caches, masks, lengths = (tape[k] for k in ("caches", "masks", "lengths"))
         variant = get_variant(self.variant)
 
-        workspace = self._workspace()
         # the last layer reads the caller's batch-first dy in place; the
         # layers below, the time-major dx of the layer above
         d_out, batch_first = dy, True
@@ -508,7 +547,7 @@ class GRU:
                     want_dx=input_grad or layer > 0, dy_batch_first=batch_first, dy_col=d * H,
                 )
                 for base, g in grads.items():
-                    self.grads[base + self._suffix(layer, d)] = g
+                    out_grads[base + self._suffix(layer, d)] = g
                 d_in = dx_d if d_in is None else d_in + dx_d
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
