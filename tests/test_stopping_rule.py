@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fastgru import GRUClassifier, GRURegressor
+from fastgru import GRUClassifier, GRURegressor, _training
 from fastgru._training import PATIENCE_UPDATES
 
 
@@ -45,15 +45,21 @@ def spikes(n, T, rng):
     return X, y
 
 
-def test_defaults_learn_few_samples_of_long_sequences():
-    """50 sequences of 150 steps: 2 updates an epoch. The old rule (10 epochs
-    without a 1e-4 improvement) stopped this fit at chance level; the
-    defaults must reach 0.9 on held-out data."""
-    rng = np.random.default_rng(0)
-    X, y = spikes(50, 150, rng)
-    X_test, y_test = spikes(300, 150, rng)
+def test_defaults_learn_gunpoint(monkeypatch):
+    """GunPoint (UCR, bundled with aeon; official split): 50 training series of
+    150 steps, 2 updates an epoch. The epoch-only rule stopped the fit after
+    14 epochs at chance level (0.493); the defaults reach 0.9 (measured:
+    0.953 with seed 0, 0.940 with seed 1)."""
+    datasets = pytest.importorskip("aeon.datasets")
+    X, y = datasets.load_gunpoint(split="train")
+    X_test, y_test = datasets.load_gunpoint(split="test")
+    X, X_test = X.transpose(0, 2, 1), X_test.transpose(0, 2, 1)  # aeon is channel-first
     clf = GRUClassifier(random_state=0).fit(X, y)
-    assert clf.score(X_test, y_test) >= 0.9, (clf.n_iter_, clf.loss_curve_[-1])
+    assert clf.score(X_test, y_test) >= 0.9, clf.n_iter_
+    # the rule without its update floor, at the old learning rate, stops early
+    monkeypatch.setattr(_training, "PATIENCE_UPDATES", 0)
+    old = GRUClassifier(random_state=0, learning_rate=1e-3).fit(X, y)
+    assert old.n_iter_ < 30 and old.score(X_test, y_test) < 0.7
 
 
 def test_early_stopping_on_40_samples_is_not_worse():
