@@ -15,7 +15,6 @@ import numpy as np
 
 from ._optim import clip_grad_norm
 
-
 #: The plateau rule's least patience in optimiser updates (see :func:`train`).
 PATIENCE_UPDATES = 250
 
