@@ -1,7 +1,8 @@
 """Turn a pytest-benchmark JSON into the ratio table (markdown) and a plot (PNG).
 
 Usage: ``python bench/report.py bench.json [--plot bench/ratios.png]
-[--compact bench/results.json] [--stat min]``. Ratios are
+[--compact bench/results.json] [--stat min]``; from Python (run from the
+repository root): ``from bench.report import load, table, plot_ratios``. Ratios are
 fastgru's median time divided by the anchor's, from the same run: below 1 means
 fastgru is faster. A run with ``--bench-passes N`` (see ``bench/conftest.py``)
 gives each benchmark the median of its N passes' medians. ``--stat min`` uses
@@ -158,18 +159,21 @@ def main(argv=None):
             print(f"cold start ({name} cache): {cold[name]['stats']['median']:.2f} s "
                   "(process launch + import + first forward)")
     if args.plot:
-        _plot(ratios, args.plot)
+        plot_ratios(ratios, args.plot)
         print(f"\nplot written to {args.plot}")
 
 
-def _plot(ratios, path):
-    import matplotlib
+def plot_ratios(ratios, path=None):
+    """A horizontal bar chart of ``table``'s ratios (against torch and onnxruntime).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the ``matplotlib.figure.Figure`` (made without pyplot, so no
+    backend is chosen) and writes it as a PNG to ``path`` if given.
+    """
+    from matplotlib.figure import Figure
 
     names = [g for g in sorted(ratios, key=_order) if ratios[g][0] is not None]
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(names) + 1.5))
+    fig = Figure(figsize=(9, 0.35 * len(names) + 1.5))
+    ax = fig.subplots()
     y = range(len(names))
     ax.barh([i + 0.2 for i in y], [ratios[n][0] for n in names], height=0.4, label="vs torch")
     ax.barh([i - 0.2 for i in y], [ratios[n][1] or 0 for n in names], height=0.4,
@@ -180,7 +184,9 @@ def _plot(ratios, path):
     ax.set_xlabel("fastgru time / anchor time (below 1: fastgru faster)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 if __name__ == "__main__":

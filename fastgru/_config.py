@@ -1,7 +1,8 @@
 """The one place for Numba compile options and thread control.
 
 Every kernel in fastgru is decorated through :func:`kernel`,
-:func:`inlined_kernel` or :func:`parallel_kernel`, so the fastmath flag set
+:func:`inlined_kernel`, :func:`parallel_kernel` or (generalized ufuncs)
+:func:`gufunc_kernel`, so the fastmath flag set
 and the cache switch are defined exactly once.
 
 The fastmath flags deliberately omit ``nnan`` and ``ninf``: with them LLVM may
@@ -23,9 +24,10 @@ FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 #: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``.
 #: Numba keys a kernel's cache on its own source file only: after editing a
-#: module that kernels call (``_activations.py``, this file), delete
-#: ``fastgru/__pycache__`` (an installed upgrade replaces every file, so users'
-#: caches are refreshed).
+#: module that kernels call (``_activations.py``, this file, a module of
+#: ``fastgru/_kernels`` whose kernels another module's call), delete
+#: ``fastgru/__pycache__`` and ``fastgru/_kernels/__pycache__`` (an installed
+#: upgrade replaces every file, so users' caches are refreshed).
 CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
 
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nogil=True, error_model="numpy")
@@ -45,7 +47,7 @@ def _vector_bytes() -> int:
         return 32
 
 
-#: See :func:`_vector_bytes`; read by ``fastgru._kernels.gemm_nn``.
+#: See :func:`_vector_bytes`; read by ``fastgru._kernels.products.gemm_nn``.
 VECTOR_BYTES = _vector_bytes()
 
 
@@ -79,6 +81,26 @@ def inlined_kernel(func):
 def parallel_kernel(func):
     """Compile ``func`` as a ``parallel=True`` kernel (``prange`` loops)."""
     return _jit(func, parallel=True)
+
+
+def gufunc_kernel(signatures, layout: str, parallel: bool = False):
+    """A decorator compiling a generalized ufunc (``numba.guvectorize``) with
+    fastgru's options: eagerly, for the given ``signatures``, with the loop
+    over the broadcast dimensions split across Numba's threads if ``parallel``
+    (``target="parallel"``; launched under :data:`parallel_launch_lock`).
+    """
+    options = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nopython=True,
+                   target="parallel" if parallel else "cpu")
+
+    def decorate(func):
+        try:
+            return numba.guvectorize(signatures, layout, **options)(func)
+        except RuntimeError as exc:
+            if "cannot cache" not in str(exc):
+                raise
+            return numba.guvectorize(signatures, layout, **{**options, "cache": False})(func)
+
+    return decorate
 
 
 #: Row blocks of the batch-parallel kernels: fixed by the machine, not by
@@ -146,6 +168,10 @@ def resolve_n_jobs(n_jobs) -> int | None:
     -1 = every core, -k = all but k - 1; capped at ``NUMBA_NUM_THREADS``."""
     if n_jobs is None:
         return None
+    if isinstance(n_jobs, bool) or not hasattr(n_jobs, "__index__"):
+        raise TypeError(f"n_jobs must be None or an integer, got {type(n_jobs).__name__} "
+                        f"{n_jobs!r}")
+    n_jobs = int(n_jobs)
     limit = numba.config.NUMBA_NUM_THREADS
     if n_jobs < 0:
         return max(1, limit + 1 + n_jobs)
@@ -245,6 +271,33 @@ class _SingleThreadedBlas:
 
 
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+def _reset_after_fork() -> None:
+    """Give a forked child fresh locks and counters.
+
+    ``fork`` copies the memory of the calling thread's process only: a lock
+    that another thread held at that moment (a parallel launch in a serving
+    thread, the BLAS limit's counter) stays held forever in the child, whose
+    first parallel call then blocks (gunicorn's preload, a multiprocessing
+    fork pool). The child has one thread, so nothing it inherits is in use.
+    """
+    global parallel_launch_lock
+    parallel_launch_lock = threading.Lock()
+    blas = _SINGLE_THREADED_BLAS
+    saved = blas._saved if blas._users else []
+    blas._lock = threading.Lock()
+    blas._users = 0
+    blas._saved = []
+    for set_, n in saved:  # the limit of a call the fork interrupted
+        try:
+            set_(n)
+        except Exception:  # pragma: no cover - a BLAS refusing in a child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def single_threaded_blas():

@@ -12,6 +12,7 @@ caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numba
@@ -23,7 +24,13 @@ try:  # the type key Numba's dispatcher computes for a value (C, ~0.1 us)
 except ImportError:  # pragma: no cover - a Numba without it
     _type_key = numba.typeof
 
-from . import _config, _kernels
+from . import _config
+from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
+from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
+from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
+from ._kernels.products import reads_b
+from ._kernels.sequence import backward_block, forward_block
+from ._kernels.stack import NO
 from ._variants import Variant
 
 # Multiply-adds per block below which splitting a large product is not worth a
@@ -67,6 +74,54 @@ def aligned_copy(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _keep_bytes() -> int:
+    value = os.environ.get("FASTGRU_WORKSPACE_KEEP_MB", "")
+    try:
+        return max(0, int(float(value) * 2**20)) if value else 128 << 20
+    except ValueError:
+        return 128 << 20
+
+
+#: Bytes of reusable buffers one thread keeps for a layer between calls
+#: (``FASTGRU_WORKSPACE_KEEP_MB``, default 128 MiB): a call that needs more
+#: allocates them and frees what is beyond this when it returns, so that a
+#: thread that once served a long sequence does not hold its memory for life.
+#: Enough for a training step at (batch 64, time 50, input 256, hidden 512).
+WORKSPACE_KEEP_BYTES = _keep_bytes()
+
+
+class Workspace(dict):
+    """A thread's reusable buffers (a dict) that counts the bytes it holds."""
+
+    nbytes = 0
+
+    def put(self, key, arr: np.ndarray) -> np.ndarray:
+        old = self.get(key)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        self[key] = arr
+        self.nbytes += arr.nbytes
+        return arr
+
+    def trim(self, keep: int | None = None) -> None:
+        """Free the largest buffers until at most ``keep`` bytes
+        (:data:`WORKSPACE_KEEP_BYTES`) are held."""
+        keep = WORKSPACE_KEEP_BYTES if keep is None else keep
+        if self.nbytes <= keep:
+            return
+        for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):
+            arr = self.pop(key)
+            self.nbytes -= arr.nbytes
+            # a transpose and the copy it was made from go together
+            pair = (("transposed",) + key[1:] if key[0] == "transposed from"
+                    else ("transposed from",) + key[1:] if key[0] == "transposed" else None
+                    ) if isinstance(key, tuple) and key and isinstance(key[0], str) else None
+            if pair is not None and pair in self:
+                self.nbytes -= self.pop(pair).nbytes
+            if self.nbytes <= keep:
+                return
+
+
 def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
     """A reusable array from ``workspace`` (a per-thread dict held by the layer).
 
@@ -76,13 +131,13 @@ def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
     """
     arr = workspace.get(key)
     if arr is None or arr.shape != shape or arr.dtype != dtype:
-        arr = workspace[key] = aligned_empty(shape, dtype)
+        arr = workspace.put(key, aligned_empty(shape, dtype))
         arr.fill(0.0)
     return arr
 
 
 # Weights from this many elements are transposed in the tiles of
-# _kernels.transpose_block (in NumPy below, which is as fast there), split
+# _kernels.launch.transpose_block (in NumPy below, which is as fast there), split
 # over the threads from _MIN_SWAP_BYTES_PER_BLOCK per block.
 _MIN_TILED_TRANSPOSE = 1 << 17
 
@@ -93,7 +148,7 @@ def transposed(workspace: dict, key, a: np.ndarray) -> np.ndarray:
 
     The weights may change in place between calls (an optimiser's step, a
     user's edit), so the buffer keeps a copy of the ``a`` it was made from,
-    and a call compares ``a`` with it first (:func:`_kernels.refresh_copy`).
+    and a call compares ``a`` with it first (:func:`_kernels.launch.refresh_copy`).
     The comparison reads both once, vectorised; a transpose runs about one
     element per cycle: at (288, 96) float32 (hidden 96's recurrent weights)
     1.5 µs against 7.3 (NumPy's transposing copy); a batch-5 forward took
@@ -103,14 +158,14 @@ def transposed(workspace: dict, key, a: np.ndarray) -> np.ndarray:
     source, out = workspace.get(source_key), workspace.get(out_key)
     if source is None or out is None or source.dtype != a.dtype:
         # made together, so that a copy never stands for a transpose not made from it
-        source = workspace[source_key] = aligned_empty(a.shape, a.dtype)
+        source = workspace.put(source_key, aligned_empty(a.shape, a.dtype))
         source[...] = np.nan  # unequal to everything: the first call transposes
-        out = workspace[out_key] = aligned_empty(a.shape[::-1], a.dtype)
-    if _kernels.refresh_copy(a, source):
+        out = workspace.put(out_key, aligned_empty(a.shape[::-1], a.dtype))
+    if refresh_copy(a, source):
         if a.size < _MIN_TILED_TRANSPOSE:
             out[...] = a.T
         else:
-            _run_blocks(_kernels.transpose_block, (a, out),
+            _run_blocks(transpose_block, (a, out),
                         _n_blocks(out.shape[0],
                                   -(-_MIN_SWAP_BYTES_PER_BLOCK // (out.shape[1] * a.itemsize))))
     return out
@@ -137,15 +192,15 @@ def compile_large_products(dtype) -> None:
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
-    _run_blocks(_kernels.project_block, (a, W, np.ascontiguousarray(W.T),
+    _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T),
                                          np.zeros(width, dtype=dtype), out), n_blocks)
-    _run_blocks(_kernels.matmul_block, (out, W, a), n_blocks)
-    _run_blocks(_kernels.weight_grad_block,
+    _run_blocks(matmul_block, (out, W, a), n_blocks)
+    _run_blocks(weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
                  np.zeros((n_blocks, width), dtype=dtype)), n_blocks)
-    _run_blocks(_kernels.transpose_block, (W, np.empty((cols, width), dtype=dtype)), n_blocks)
+    _run_blocks(transpose_block, (W, np.empty((cols, width), dtype=dtype)), n_blocks)
     cube = np.zeros((rows, cols, width), dtype=dtype)
-    _run_blocks(_kernels.swap_block, (cube, np.empty((cols, rows, width), dtype=dtype)),
+    _run_blocks(swap_block, (cube, np.empty((cols, rows, width), dtype=dtype)),
                 n_blocks)
 
 
@@ -169,7 +224,7 @@ def swap_first_axes(src: np.ndarray, copy: bool = True) -> np.ndarray:
         return src.transpose(1, 0, 2).copy()
     out = np.empty((B, A, C), dtype=src.dtype)
     row_bytes = B * C * src.itemsize
-    _run_blocks(_kernels.swap_block, (src, out),
+    _run_blocks(swap_block, (src, out),
                 _n_blocks(A, -(-_MIN_SWAP_BYTES_PER_BLOCK // row_bytes)))
     return out
 
@@ -184,7 +239,7 @@ _BLOCK_ADDRESSES: dict = {}
 
 def block_kernel_address(block_kernel, args) -> int:
     """Address of ``block_kernel``'s compiled C wrapper for these arguments'
-    types, for :func:`fastgru._kernels.run_parallel`; the kernel is compiled,
+    types, for :func:`fastgru._kernels.launch.run_parallel`; the kernel is compiled,
     or loaded from the cache, on first use."""
     key = (block_kernel, *map(_type_key, args))
     address = _BLOCK_ADDRESSES.get(key)
@@ -198,18 +253,18 @@ def block_kernel_address(block_kernel, args) -> int:
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
     """``(project_address, forward_address)`` for
-    :func:`fastgru._kernels.forward_one` with these arguments' types: the
+    :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
-    GH = _kernels.xbias_width(mode, H)
+    GH = xbias_width(mode, H)
     U = weights_hh[0]
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
-    no = _kernels.NO
+    no = NO
     project = block_kernel_address(
-        _kernels.project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj))
+        project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj))
     forward = block_kernel_address(
-        _kernels.forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps))
     return project, forward
@@ -229,10 +284,10 @@ def _run_blocks(block_kernel, args, n_blocks):
     """Run ``block_kernel(block, n_blocks, *args)`` for every block.
 
     The blocks depend on the sizes and the machine only (see
-    ``_kernels.block_rows``). With one block or one thread each block runs
+    ``_kernels.launch.block_rows``). With one block or one thread each block runs
     in this thread: no lock, the GIL released, and no thread pool start-up
     (which dominates small calls). Otherwise the blocks run in parallel
-    through ``_kernels.run_parallel``, serialised by a lock (Numba's default
+    through ``_kernels.launch.run_parallel``, serialised by a lock (Numba's default
     threading layer aborts on concurrent launches).
     """
     if n_blocks == 1 or _config.get_num_threads() == 1:
@@ -242,7 +297,7 @@ def _run_blocks(block_kernel, args, n_blocks):
     address = block_kernel_address(block_kernel, args)
     with _config.parallel_launch_lock:
         numba.set_num_threads(_config.get_num_threads())
-        _kernels.run_parallel(address, n_blocks, args)
+        run_parallel(address, n_blocks, args)
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,
@@ -257,17 +312,17 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     H = h_last.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
-    xbias = np.empty(_kernels.xbias_width(variant.mode, H), dtype=dtype)
+    xbias = np.empty(xbias_width(variant.mode, H), dtype=dtype)
     b_hn = np.empty(H, dtype=dtype)
-    _kernels.fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
+    fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
     # the projections, which the recurrence turns into the gates in place:
     # kept for BPTT in training, shared scratch otherwise
     xproj = buffer(workspace, (key, "gates") if training else "xproj",
                    (T * B, variant.n_gates * H), dtype)
     W = cell["weight_ih"]
-    W_t = (transposed(workspace, (key, "W_t"), W) if _kernels.project_tiled(W.shape[1])
+    W_t = (transposed(workspace, (key, "W_t"), W) if project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
-    _run_blocks(_kernels.project_block, (x2d, W, W_t, xbias, xproj),
+    _run_blocks(project_block, (x2d, W, W_t, xbias, xproj),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     if h0 is None:
@@ -295,7 +350,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     else:
         hprev = kept_hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(
-        _kernels.forward_block,
+        forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
          y, h_last, kept_hprev, aux),
         n_blocks,
@@ -310,7 +365,7 @@ def _weight_grad(d, col0, col1, inp):
     n_blocks = _product_blocks(rows, (col1 - col0) * inp.shape[1])
     partial = np.empty((n_blocks, col1 - col0, inp.shape[1]), dtype=d.dtype)
     sums = np.empty((n_blocks, col1 - col0), dtype=d.dtype)
-    _run_blocks(_kernels.weight_grad_block, (d, col0, col1, inp, partial, sums), n_blocks)
+    _run_blocks(weight_grad_block, (d, col0, col1, inp, partial, sums), n_blocks)
     if n_blocks == 1:
         return partial[0], sums[0]
     return partial.sum(axis=0), sums.sum(axis=0)
@@ -319,24 +374,24 @@ def _weight_grad(d, col0, col1, inp):
 def _transposed_blocks(mode, U, H, forward, rows, workspace, key):
     """Contiguous transposes of ``U``'s gate rows and candidate rows, or empty.
 
-    The recurrent products (``_kernels.matmul``) of blocks of ``rows`` rows
+    The recurrent products (``_kernels.products.matmul``) of blocks of ``rows`` rows
     read ``x @ U.T`` (``forward``) or ``dx @ U`` (BPTT) in the layout
-    ``_kernels.reads_b`` asks for; only where that is the transposed one are
+    ``_kernels.products.reads_b`` asks for; only where that is the transposed one are
     the transposes made, and otherwise 0-row arrays stand in, as they do for
     the one each mode never reads: RESET_AFTER multiplies by all of ``U``
     at once (the first result), BIAS_GATES by its candidate's rows alone
     (the second). The transposes are kept per ``key`` (a layer and
     direction) and made again only when ``U`` changed (:func:`transposed`).
     """
-    if mode in (_kernels.RESET_AFTER, _kernels.BIAS_GATES):
+    if mode in (RESET_AFTER, BIAS_GATES):
         n_gate = U.shape[0]  # all of U (BIAS_GATES' U holds U_n alone)
     else:
-        n_gate = H if mode == _kernels.MGU else 2 * H
+        n_gate = H if mode == MGU else 2 * H
     empty = U[:0]
-    if _kernels.reads_b(rows) != forward:
+    if reads_b(rows) != forward:
         return empty, empty
     # the candidate's rows are U's last H in every mode (all of U for BIAS_GATES)
-    return (empty if mode == _kernels.BIAS_GATES
+    return (empty if mode == BIAS_GATES
             else transposed(workspace, (key, "UT_g"), U[:n_gate]),
             transposed(workspace, (key, "UT_c"), U[U.shape[0] - H :]))
 
@@ -356,7 +411,7 @@ _CHUNK_MAX_GRAD_BYTES = 1 << 20
 
 
 def _chunk_steps(T, B, weight_elements, itemsize) -> int:
-    """Steps per chunk of BPTT's weight gradients (``_kernels.backward_block``),
+    """Steps per chunk of BPTT's weight gradients (``_kernels.sequence.backward_block``),
     or 0 for large products after the time loop. Those are taken when the
     gradients of the weights (``weight_elements``) are large, or when there
     is one row block (batch 1): then they split over every thread."""
@@ -390,7 +445,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
     W = cell["weight_ih"]
     GW, I = W.shape
     col0 = gh - GW  # weight_ih feeds the last row blocks
-    dw = _kernels.dhh_width(mode, H)
+    dw = dhh_width(mode, H)
     n_blocks = _n_blocks(B)
     chunk = _chunk_steps(T, B, W.size + U.size, dtype.itemsize)
     # every path writes all of dx (padded steps: zeros) if it is wanted; if
@@ -402,7 +457,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         rows = chunk * _max_block_rows(B)
         dxp = buffer(workspace, "dxp", (n_blocks, rows, gh), dtype)
         dhh = buffer(workspace, "dhh", (n_blocks, rows, dw), dtype)
-        aux_width = 0 if mode == _kernels.RESET_AFTER else H
+        aux_width = 0 if mode == RESET_AFTER else H
         # the rows of x, hprev, aux and dx, and scratch (kernel's docstring);
         # keyed by width too, as the first layer's input width differs
         widths = (I, H, aux_width, I if want_dx else 0, GW if col0 else 0, aux_width)
@@ -420,7 +475,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        _kernels.backward_block,
+        backward_block,
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
@@ -440,21 +495,21 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         dW, x_sums = _weight_grad(dxp, col0, gh, cache.x2d)
         if want_dx:
             dxp_x = dxp if col0 == 0 else np.ascontiguousarray(dxp[:, col0:])
-            _run_blocks(_kernels.matmul_block, (dxp_x, W, dx.reshape(R, I)),
+            _run_blocks(matmul_block, (dxp_x, W, dx.reshape(R, I)),
                         _product_blocks(R, W.size))
         # every row block of U gets (its output's gradient)^T @ (its input)
-        if mode == _kernels.BIAS_GATES:
+        if mode == BIAS_GATES:
             dU_gates, dhh_sums = None, dhh.sum(axis=0)
         else:
             dU_gates, dhh_sums = _weight_grad(dhh, 0, dw, hprev)
-        dU_cand = None if mode == _kernels.RESET_AFTER else _weight_grad(dxp, gh - H, gh, aux)[0]
+        dU_cand = None if mode == RESET_AFTER else _weight_grad(dxp, gh - H, gh, aux)[0]
 
     grads = {"weight_ih": dW}
     d_bhn = None
-    if mode == _kernels.RESET_AFTER:
+    if mode == RESET_AFTER:
         grads["weight_hh"] = dU_gates
         d_bhn = dhh_sums[2 * H :]
-    elif mode == _kernels.BIAS_GATES:
+    elif mode == BIAS_GATES:
         grads["weight_hh"] = dU_cand
     else:  # RESET_BEFORE: [r, z] see h, n sees r*h; MGU: f sees h, n sees f*h
         grads["weight_hh"] = np.concatenate([dU_gates, dU_cand])

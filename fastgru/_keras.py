@@ -1,4 +1,4 @@
-"""Weights of a Keras ``GRU`` layer as a fastgru layer (exact mapping only).
+"""Keras ``GRU`` layers to and from fastgru layers (exact mappings only).
 
 Keras keeps ``kernel`` (I, 3H) and ``recurrent_kernel`` (H, 3H) with column
 blocks z, r, h; fastgru (like PyTorch) keeps row blocks r, z, n. With
@@ -6,6 +6,9 @@ blocks z, r, h; fastgru (like PyTorch) keeps row blocks r, z, n. With
 and the cell is fastgru's "torch" variant; with ``reset_after=False`` the bias
 is (3H,) on the input side and the cell is "cho". Both use the update
 ``h' = z * h + (1 - z) * n``, as fastgru does.
+
+A stack or a bidirectional layer is a ``keras.Sequential`` of ``GRU`` and
+``Bidirectional(GRU, merge_mode="concat")`` layers, both ways.
 """
 
 from __future__ import annotations
@@ -29,22 +32,15 @@ def keras_weights(layer_or_weights, reset_after):
     if hasattr(layer_or_weights, "get_weights"):
         layer = layer_or_weights
         if type(layer).__name__ != "GRU":
-            raise ValueError(f"from_keras expects a keras.layers.GRU, got {type(layer).__name__}"
-                             " (wrap a Bidirectional layer's forward_layer/backward_layer "
-                             "yourself)")
-        for attr, expected in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
-            got = _name(getattr(layer, attr))
-            if got != expected:
-                raise ValueError(f"Keras GRU with {attr}={got!r} cannot be mapped exactly: "
-                                 f"fastgru uses {expected}")
-        if getattr(layer, "go_backwards", False):
-            raise ValueError("Keras GRU with go_backwards=True cannot be mapped: reverse the "
-                             "sequences or use a bidirectional fastgru layer")
+            raise ValueError(f"from_keras expects a keras.layers.GRU, got {type(layer).__name__}")
+        _check_gru(layer)
         weights = layer.get_weights()
         if not weights:
             raise ValueError("the Keras layer has no weights yet: build it (call it once) first")
         return weights, bool(layer.reset_after)
     if isinstance(layer_or_weights, (list, tuple)) and len(layer_or_weights) in (2, 3):
+        if not isinstance(reset_after, (bool, np.bool_)):  # "False" would read as True
+            raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
         return [np.asarray(w) for w in layer_or_weights], bool(reset_after)
     raise TypeError("from_keras expects a keras.layers.GRU or its get_weights() list "
                     "[kernel, recurrent_kernel(, bias)]")
@@ -76,3 +72,132 @@ def keras_to_state_dict(weights, reset_after: bool):
             state["bias_hh_l0"] = np.zeros(3 * H, dtype=bias.dtype)
     variant = "torch" if reset_after else "cho"
     return state, kernel.shape[0], H, variant, has_bias
+
+
+def _zrh_columns(rows_rzn: np.ndarray, H: int) -> np.ndarray:
+    """fastgru row blocks r, z, n -> Keras column blocks z, r, h (or a bias)."""
+    r, z, n = (rows_rzn[k * H : (k + 1) * H] for k in range(3))
+    out = np.concatenate([z, r, n])
+    return np.ascontiguousarray(out.T) if out.ndim == 2 else out
+
+
+def _keras():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_keras needs Keras 3: pip install keras") from exc
+    if int(keras.__version__.split(".")[0]) < 3:
+        raise ImportError(f"to_keras needs Keras 3, found {keras.__version__}")
+    return keras
+
+
+def cell_weights(layer, k: int, d: int) -> list:
+    """One cell's weights as a Keras GRU's ``get_weights()`` list."""
+    H = layer.hidden_size
+    cell = layer._cell(k, d)
+    weights = [_zrh_columns(cell["weight_ih"], H), _zrh_columns(cell["weight_hh"], H)]
+    if layer.bias:
+        if layer.variant == "torch":
+            weights.append(np.stack([_zrh_columns(cell["bias_ih"], H),
+                                     _zrh_columns(cell["bias_hh"], H)]))
+        else:  # Keras' reset_after=False has one bias: both sums are outside r * (...)
+            weights.append(_zrh_columns(cell["bias_ih"] + cell["bias_hh"], H))
+    return weights
+
+
+def layer_to_keras(layer):
+    """A Keras GRU (one unidirectional layer) or a ``keras.Sequential`` of
+    GRU / Bidirectional(GRU) layers with the layer's weights."""
+    if layer.variant not in ("torch", "cho"):
+        raise ValueError(f"Keras' GRU computes the 'torch' (reset_after=True) and 'cho' "
+                         f"(reset_after=False) variants only; this layer is {layer.variant!r}")
+    keras = _keras()
+    dtype = layer.dtype.name
+
+    def make_gru(**kwargs):
+        return keras.layers.GRU(layer.hidden_size, reset_after=layer.variant == "torch",
+                                use_bias=layer.bias, return_sequences=True, dtype=dtype,
+                                **kwargs)
+
+    if layer.num_layers == 1 and not layer.bidirectional:
+        gru = make_gru(return_state=True)
+        gru.build((None, None, layer.input_size))
+        gru.set_weights(cell_weights(layer, 0, 0))
+        return gru
+    model = keras.Sequential([keras.Input((None, layer.input_size), dtype=dtype)])
+    for k in range(layer.num_layers):
+        if layer.bidirectional:
+            wrapped = keras.layers.Bidirectional(make_gru(), merge_mode="concat", dtype=dtype)
+            model.add(wrapped)
+            wrapped.forward_layer.set_weights(cell_weights(layer, k, 0))
+            wrapped.backward_layer.set_weights(cell_weights(layer, k, 1))
+        else:
+            gru = make_gru()
+            model.add(gru)
+            gru.set_weights(cell_weights(layer, k, 0))
+    return model
+
+
+def _check_gru(layer, backward: bool = False) -> None:
+    for attr, expected in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+        got = _name(getattr(layer, attr))
+        if got != expected:
+            raise ValueError(f"Keras GRU with {attr}={got!r} cannot be mapped exactly: "
+                             f"fastgru uses {expected}")
+    if bool(getattr(layer, "go_backwards", False)) != backward:
+        raise ValueError("Keras GRU with go_backwards=True cannot be mapped: reverse the "
+                         "sequences or use a bidirectional fastgru layer")
+
+
+def keras_stack(obj):
+    """``([[weights per direction] per layer], reset_after)`` from a Keras GRU,
+    a Bidirectional(GRU) or a Sequential of them (checked)."""
+    name = type(obj).__name__
+    if name == "GRU":
+        return [[keras_weights(obj, None)[0]]], bool(obj.reset_after)
+    if name == "Bidirectional":
+        if obj.merge_mode != "concat":
+            raise ValueError(f"Bidirectional with merge_mode={obj.merge_mode!r} cannot be "
+                             "mapped: fastgru concatenates the directions (merge_mode='concat')")
+        fwd, bwd = obj.forward_layer, obj.backward_layer
+        if type(fwd).__name__ != "GRU" or type(bwd).__name__ != "GRU":
+            raise ValueError("from_keras reads a Bidirectional wrapper of GRU layers only, got "
+                             f"{type(fwd).__name__}/{type(bwd).__name__}")
+        _check_gru(fwd)
+        _check_gru(bwd, backward=True)
+        if bool(fwd.reset_after) != bool(bwd.reset_after):
+            raise ValueError("the Bidirectional layer's two GRUs differ in reset_after")
+        weights = [fwd.get_weights(), bwd.get_weights()]
+        if not weights[0]:
+            raise ValueError("the Keras layer has no weights yet: build it (call it once) first")
+        return [weights], bool(fwd.reset_after)
+    if hasattr(obj, "layers") and hasattr(obj, "get_weights"):  # a Sequential or Model
+        grus = [sub for sub in obj.layers if type(sub).__name__ in ("GRU", "Bidirectional")]
+        if name != "Sequential" and len(grus) > 1:
+            # a functional model's layers need not be a chain (two GRUs may read
+            # the same input): only a Sequential says they are stacked
+            raise ValueError(f"from_keras reads the GRU layers of a keras.Sequential as a "
+                             f"stack; this {name} has {len(grus)} GRU layers that need not be "
+                             "one: pass a Sequential, or each GRU layer on its own")
+        stack, modes = [], set()
+        for sub in obj.layers:
+            sub_name = type(sub).__name__
+            if sub_name == "InputLayer":
+                continue
+            if sub_name not in ("GRU", "Bidirectional"):
+                raise ValueError(f"from_keras reads models made of GRU and Bidirectional(GRU) "
+                                 f"layers only; {sub.name!r} is a {sub_name}")
+            layers, reset_after = keras_stack(sub)
+            stack += layers
+            modes.add(reset_after)
+        if not stack:
+            raise ValueError("the Keras model has no GRU layer")
+        if len(modes) > 1:
+            raise ValueError("the Keras model's GRU layers differ in reset_after: they are not "
+                             "one fastgru variant")
+        return stack, modes.pop()
+    raise ValueError(f"from_keras expects a keras.layers.GRU, a Bidirectional(GRU) or a "
+                     f"Sequential of them, got {name}")

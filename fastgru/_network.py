@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._engine import Workspace
 from .layer import GRU
 
 
@@ -27,7 +28,14 @@ class SequenceNet:
 
     ``params`` and ``grads`` expose every trainable array under one flat
     namespace ("gru.<name>", "head.weight", "head.bias") for the optimisers;
-    the arrays are the layer's and the head's own (updated in place).
+    the params are the layer's and the head's own arrays (updated in place).
+
+    Everything a training step keeps between its forward and backward (the
+    GRU's tape, the final features, the buffers they live in, the gradients)
+    belongs to this object, not to the layer: a trainer makes its own net and
+    drops it when done, so the fitted model holds no training state, and
+    inference on the same layer from other threads (which runs on the layer's
+    per-thread buffers) never meets it.
     """
 
     def __init__(self, gru: GRU, head: dict):
@@ -35,12 +43,32 @@ class SequenceNet:
         self.head = head
         self.grads = {}
         self._features = None
+        self._tape = None
+        self._workspace = Workspace()
 
     @property
     def params(self) -> dict:
         out = {"gru." + k: v for k, v in self.gru.params.items()}
         out.update({"head." + k: v for k, v in self.head.items()})
         return out
+
+    def check_head(self) -> None:
+        """The head must be a float array (n_outputs, D*H) of the layer's
+        dtype and a bias (n_outputs,): a ValueError/TypeError naming it."""
+        head, gru = self.head, self.gru
+        width = gru.hidden_size * gru.num_directions
+        if not isinstance(head, dict) or set(head) != {"weight", "bias"}:
+            raise ValueError("head_ must be a dict with the arrays 'weight' and 'bias'")
+        W, b = head["weight"], head["bias"]
+        for name, a in (("weight", W), ("bias", b)):
+            if not isinstance(a, np.ndarray) or a.dtype != gru.dtype:
+                raise TypeError(f"head_[{name!r}] must be a numpy array of dtype "
+                                f"{gru.dtype.name}, got {type(a).__name__} "
+                                f"{getattr(a, 'dtype', '')}")
+        if W.ndim != 2 or W.shape[1] != width:
+            raise ValueError(f"head_['weight'] has shape {W.shape}, expected (n_outputs, {width})")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"head_['bias'] has shape {b.shape}, expected ({W.shape[0]},)")
 
     def _final_features(self, h_n: np.ndarray) -> np.ndarray:
         D = self.gru.num_directions
@@ -49,7 +77,11 @@ class SequenceNet:
 
     def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
-        _, h_n = self.gru.forward(x, lengths=lengths, training=training)
+        self.check_head()
+        if training:
+            _, h_n, self._tape = self.gru._train_forward(x, lengths, self._workspace)
+        else:
+            _, h_n = self.gru.forward(x, lengths=lengths)
         features = self._final_features(h_n)
         self._features = features if training else None
         return features @ self.head["weight"].T + self.head["bias"]
@@ -57,6 +89,8 @@ class SequenceNet:
     def backward(self, d_out: np.ndarray) -> None:
         """Fill :attr:`grads` from the gradient of the outputs of a training forward."""
         features = self._features
+        if features is None or self._tape is None:
+            raise RuntimeError("backward needs a preceding forward(..., training=True)")
         W = self.head["weight"]
         gru = self.gru
         D, H = gru.num_directions, gru.hidden_size
@@ -67,7 +101,9 @@ class SequenceNet:
             raise FloatingPointError("the gradient of the GRU's final states overflowed")
         dh_n = np.zeros((gru.num_layers * D, B, H), dtype=gru.dtype)
         dh_n[dh_n.shape[0] - D :] = d_features.reshape(B, D, H).transpose(1, 0, 2)
-        gru.backward(None, dh_n, input_grad=False)  # the loss reads the final states only
-        self.grads = {"gru." + k: v for k, v in gru.grads.items()}
+        grads = {}
+        # the loss reads the final states only
+        gru._train_backward(self._tape, None, dh_n, False, self._workspace, grads)
+        self.grads = {"gru." + k: v for k, v in grads.items()}
         self.grads["head.weight"] = d_out.T @ features
         self.grads["head.bias"] = d_out.sum(axis=0)

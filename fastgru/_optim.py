@@ -2,15 +2,15 @@
 
 Plain numerics: they know nothing of layers or estimators. Parameters are
 updated in place, so the arrays a layer holds stay the same objects. Each
-array's update is one pass of a kernel (:func:`fastgru._kernels.adam_update`,
-:func:`~fastgru._kernels.sgd_update`) over flat views.
+array's update is one pass of a kernel (:func:`fastgru._kernels.optim.adam_update`,
+:func:`~fastgru._kernels.optim.sgd_update`) over flat views.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from ._kernels import optim
 
 
 def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
@@ -20,8 +20,19 @@ def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
     writeable C-contiguous array (one assigned by hand) is updated through a
     flat copy, written back after the kernel."""
     for name, p in params.items():
+        # the kernels read p, g and the states to p's length: anything else
+        # would be read past its end
+        if not (isinstance(p, np.ndarray) and p.dtype.kind == "f"):
+            raise TypeError(f"parameter {name!r} must be a float array, got "
+                            f"{type(p).__name__} {getattr(p, 'dtype', '')}")
         g = np.ascontiguousarray(grads[name], dtype=p.dtype).reshape(-1)
+        if g.size != p.size:
+            raise ValueError(f"gradient of {name!r} has {g.size} elements, the parameter "
+                             f"{p.size} (shape {p.shape})")
         new = name not in states
+        if not new and any(s.size != p.size or s.dtype != p.dtype for s in states[name]):
+            # the parameter was replaced by one of another size or dtype
+            new = True
         if new:
             states[name] = tuple(np.zeros(p.size, dtype=p.dtype) for _ in range(n_states))
         if p.flags.carray:
@@ -57,7 +68,7 @@ class SGD:
 
     def update(self, params: dict, grads: dict) -> None:
         for p, g, (velocity,), new in _flat_updates(params, grads, self._velocity, 1):
-            _kernels.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
+            optim.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
                                 float(self.weight_decay), bool(self.nesterov), new)
 
 
@@ -80,5 +91,5 @@ class Adam:
         bias2 = 1.0 - self.beta2**self.t
         step = float(self.learning_rate) / bias1
         for p, g, (m, v), _ in _flat_updates(params, grads, self._moments, 2):
-            _kernels.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
+            optim.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
                                  float(self.epsilon), float(self.weight_decay))

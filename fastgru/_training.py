@@ -15,6 +15,9 @@ import numpy as np
 
 from ._optim import clip_grad_norm
 
+#: The plateau rule's least patience in optimiser updates (see :func:`train`).
+PATIENCE_UPDATES = 250
+
 
 @dataclass
 class TrainOptions:
@@ -33,7 +36,9 @@ class History:
 
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
+    validation_losses: list = field(default_factory=list)
     best_loss: float = np.inf
+    best_validation_loss: float = np.inf
     best_validation_score: float = -np.inf
     n_epochs: int = 0
     interrupted: bool = False
@@ -71,10 +76,14 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
                 epoch: int) -> float:
     """One pass over the data in minibatches; returns the mean training loss.
 
-    Raises :class:`NonFiniteLossError` (before the offending update) when a
-    batch's loss or gradient is NaN or infinite.
+    Raises :class:`NonFiniteLossError` when a batch's loss or gradient is NaN
+    or infinite (before the offending update), or when an update made a
+    weight NaN or infinite (the weights from before it are put back): the
+    weights are always the last finite ones.
     """
     total = 0.0
+    params = net.params
+    before = {k: np.empty_like(v) for k, v in params.items()}  # the weights before an update
     for idx in _batches(x.shape[0], options.batch_size, options.shuffle, rng):
         steps = int(lengths[idx].max())  # trim the padding no row of the batch needs
         with np.errstate(over="ignore", invalid="ignore"):
@@ -89,25 +98,45 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
         norm = clip_grad_norm(net.grads, options.clip_grad_norm)
         if not np.isfinite(norm):
             raise _non_finite("gradient norm", norm, epoch)
-        optimizer.update(net.params, net.grads)
+        for k, v in params.items():
+            np.copyto(before[k], v)
+        optimizer.update(params, net.grads)
+        if not all(np.isfinite(v).all() for v in params.values()):
+            _restore(params, before)
+            raise _non_finite("weights", "NaN or inf", epoch)
         total += loss * len(idx)
     return total / x.shape[0]
 
 
+def updates_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Optimiser updates in one epoch of ``n_rows`` sequences."""
+    return -(-n_rows // batch_size)
+
+
 def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, rng,
-          history: History, validation_score: Callable[[], float] | None = None,
+          history: History, validation: Callable[[], tuple] | None = None,
           log: Callable[[str], None] = print) -> History:
     """Train ``net`` for up to ``options.max_epochs`` epochs, updating ``history``.
 
-    Without ``validation_score`` the run stops when the training loss has not
-    improved by ``tol`` for ``n_iter_no_change`` epochs; with it, when the
-    validation score has not, and the weights of the best validation epoch are
-    restored at the end. Ctrl-C ends the run early and keeps the best weights
-    seen so far (by validation score, else by training loss).
+    The plateau rule: the run stops when the monitored loss (the training
+    loss, or with ``validation`` the validation loss) has not improved by
+    ``tol`` for more than ``n_iter_no_change`` epochs *and* for at least
+    :data:`PATIENCE_UPDATES` optimiser updates. Counted in epochs alone, the
+    patience of a small training set is a handful of updates (50 sequences
+    in batches of 32: 2 updates an epoch, so 10 epochs are 20 Adam steps),
+    and a run stopped at the loss of a constant guess before it had learned
+    anything; the update floor leaves large data sets the scikit-learn rule
+    (their epochs hold hundreds of updates).
+
+    ``validation`` returns ``(loss, score)`` of the held-out data; the
+    weights of the epoch with the lowest validation loss are restored at the
+    end. Ctrl-C ends the run early and keeps the best weights seen so far
+    (by validation loss, else by training loss).
     """
     params = net.params
     best = _snapshot(params)
     no_improvement = 0
+    updates = updates_per_epoch(x.shape[0], options.batch_size)
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
     try:
@@ -116,24 +145,27 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
             loss = train_epoch(net, loss_fn, optimizer, x, lengths, targets, options, rng, epoch)
             history.n_epochs = epoch
             history.loss_curve.append(loss)
-            if validation_score is None:
+            if validation is None:
                 improved = loss < history.best_loss - options.tol
                 if loss < history.best_loss:
                     history.best_loss = loss
                     best = _snapshot(params)
                 score_text = ""
             else:
-                score = float(validation_score())
+                val_loss, score = (float(v) for v in validation())
+                history.validation_losses.append(val_loss)
                 history.validation_scores.append(score)
                 history.best_loss = min(history.best_loss, loss)
-                improved = score > history.best_validation_score + options.tol
-                if score > history.best_validation_score:
-                    history.best_validation_score = score
+                history.best_validation_score = max(history.best_validation_score, score)
+                improved = val_loss < history.best_validation_loss - options.tol
+                if val_loss < history.best_validation_loss:
+                    history.best_validation_loss = val_loss
                     best = _snapshot(params)
-                score_text = f", validation score {score:.4f}"
+                score_text = f", validation loss {val_loss:.6f}, score {score:.4f}"
             no_improvement = 0 if improved else no_improvement + 1
             now = time.perf_counter()
-            stop = no_improvement > options.n_iter_no_change
+            stop = (no_improvement > options.n_iter_no_change
+                    and no_improvement * updates >= PATIENCE_UPDATES)
             if options.verbose >= 2 or options.verbose and (
                 now - last_log >= 1.0 or epoch == 1 or stop or i == options.max_epochs - 1
             ):
@@ -143,7 +175,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
                 history.converged = True
                 if options.verbose:
                     log(f"stopped: no improvement over tol={options.tol} for "
-                        f"{options.n_iter_no_change} epochs")
+                        f"{no_improvement} epochs ({no_improvement * updates} updates)")
                 break
     except KeyboardInterrupt:
         _restore(params, best)
@@ -154,6 +186,6 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
         if not all(np.isfinite(v).all() for v in params.values()):
             _restore(params, best)
         raise
-    if validation_score is not None:
+    if validation is not None:
         _restore(params, best)
     return history

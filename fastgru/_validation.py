@@ -7,6 +7,7 @@ kernel runs, and raises a ValueError or TypeError that names the argument.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 from scipy import sparse
@@ -25,13 +26,63 @@ def check_dtype(dtype) -> np.dtype:
     return resolved
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """An integer >= ``minimum`` (bool is refused)."""
+#: The largest size or count an integer argument may take: the kernels index
+#: with 64-bit integers, and far below this the memory check refuses.
+MAX_INT = 2**31 - 1
+
+
+def check_int(name: str, value, minimum: int = 1, maximum: int = MAX_INT) -> int:
+    """An integer in ``minimum..maximum`` (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """A bool (or numpy bool); strings such as ``'no'`` are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 1 << 40
+
+
+_PHYSICAL_MEMORY = _physical_memory()
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory: what one request may ask for at most."""
+    return _PHYSICAL_MEMORY
+
+
+def check_memory(what: str, n_bytes: int) -> None:
+    """Refuse, before allocating, a request for more bytes than the machine has.
+
+    A ValueError stating the memory needed, instead of a MemoryError from
+    deep inside (or the out-of-memory killer).
+    """
+    limit = _PHYSICAL_MEMORY
+    if n_bytes > limit:
+        raise ValueError(f"{what} would need {n_bytes / 2**30:.3g} GiB of memory, more than "
+                         f"this machine has ({limit / 2**30:.3g} GiB)")
+
+
+def _asarray(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with an error naming ``name`` for nested lists
+    of uneven lengths or values that are not numbers."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} cannot be read as an array ({exc})") from None
 
 
 def check_real(name: str, value, low: float, high: float, high_inclusive=False) -> float:
@@ -54,7 +105,7 @@ def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
     """
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
+    arr = _asarray(name, value)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
@@ -132,6 +183,45 @@ def pad_sequences(name: str, seqs, dtype, n_features: int | None = None, allow_1
     return padded, lengths
 
 
+def object_sequences(X):
+    """Ragged data as NumPy and pandas hold it, as a list of its sequences.
+
+    A 1-D object array, or a pandas Series of object dtype, whose items are
+    arrays (or lists) becomes a list of them, which the estimators read as
+    ragged sequences; anything else is returned unchanged.
+    """
+    if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1 and X.dtype == object:
+        X = X.to_numpy()
+    if (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and X.size
+            and all(isinstance(item, (np.ndarray, list, tuple)) or hasattr(item, "iloc")
+                    for item in X)):
+        return [np.asarray(item) for item in X]
+    return X
+
+
+#: A 3-D array with at most this many steps and at least CHANNELS_FIRST_RATIO
+#: times as many features per step looks channel-first (see warn_channels_first).
+CHANNELS_FIRST_STEPS = 16
+CHANNELS_FIRST_RATIO = 4
+
+
+def warn_channels_first(owner: str, shape: tuple) -> None:
+    """Warn when a 3-D ``X`` of ``shape`` looks like ``(n_cases, n_channels,
+    n_timepoints)`` (aeon's and sktime's layout) rather than fastgru's
+    ``(n_samples, n_timesteps, n_features)``: one time step of several
+    features, or a few steps (at most 16) of at least 4 times as many features."""
+    _, steps, features = shape
+    if (steps == 1 and features > 1) or (
+            steps <= CHANNELS_FIRST_STEPS and features >= CHANNELS_FIRST_RATIO * steps):
+        import warnings
+
+        warnings.warn(
+            f"{owner} got X of shape {shape}, read as (n_samples, n_timesteps, n_features): "
+            f"{steps} time step{'s' if steps > 1 else ''} of {features} features each. If X "
+            "is channel-first (n_cases, n_channels, n_timepoints), as aeon and sktime hold "
+            "panels, pass X.transpose(0, 2, 1).", UserWarning, stacklevel=4)
+
+
 def sequence_form(X) -> str:
     """How the estimators read ``X``: "ragged", "3d" or "2d".
 
@@ -174,7 +264,7 @@ def check_step_features(owner: str, form: str, n_features: int, expected: int | 
 
 def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
     """``lengths``: integers in ``1..time``, one per sequence, as int64."""
-    arr = np.asarray(lengths)
+    arr = _asarray("lengths", lengths)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)

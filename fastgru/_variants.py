@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, RESET_BEFORE
 
 VARIANTS = ("torch", "cho", "gru1", "gru2", "gru3", "mgu")
 
@@ -53,7 +53,7 @@ class Variant:
         return shapes
 
     def bias_arrays(self, cell: dict, dtype) -> tuple:
-        """The stored biases as ``(b1, b2)`` for :func:`fastgru._kernels.fold_biases`.
+        """The stored biases as ``(b1, b2)`` for :func:`fastgru._kernels.cell.fold_biases`.
 
         ``b1``: ``bias_ih`` ("torch", "cho") or ``bias``; ``b2``: ``bias_hh``
         ("torch", "cho"); empty arrays where a cell has no such bias.
@@ -78,12 +78,12 @@ class Variant:
 
 
 _TABLE = {
-    "torch": Variant("torch", _kernels.RESET_AFTER, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
-    "cho": Variant("cho", _kernels.RESET_BEFORE, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
-    "gru1": Variant("gru1", _kernels.RESET_BEFORE, 3, 1, 3, ("bias",), (3,)),
-    "gru2": Variant("gru2", _kernels.RESET_BEFORE, 3, 1, 3, ("bias",), (1,)),
-    "gru3": Variant("gru3", _kernels.BIAS_GATES, 3, 1, 1, ("bias",), (3,)),
-    "mgu": Variant("mgu", _kernels.MGU, 2, 2, 2, ("bias",), (2,)),
+    "torch": Variant("torch", RESET_AFTER, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "cho": Variant("cho", RESET_BEFORE, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "gru1": Variant("gru1", RESET_BEFORE, 3, 1, 3, ("bias",), (3,)),
+    "gru2": Variant("gru2", RESET_BEFORE, 3, 1, 3, ("bias",), (1,)),
+    "gru3": Variant("gru3", BIAS_GATES, 3, 1, 1, ("bias",), (3,)),
+    "mgu": Variant("mgu", MGU, 2, 2, 2, ("bias",), (2,)),
 }
 
 

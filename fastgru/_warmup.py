@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from . import _config, _engine
+from ._validation import check_bool, check_dtype
 from .layer import GRU
 
 
@@ -21,7 +22,7 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
 
     Parameters
     ----------
-    dtypes : sequence of {"float32", "float64"}, default ("float32",)
+    dtypes : {"float32", "float64"} or a sequence of them, default ("float32",)
     training : bool, default False
         Also compile backpropagation (for training, not needed to serve).
 
@@ -35,6 +36,10 @@ def warmup(dtypes=("float32",), training: bool = False) -> float:
     >>> import fastgru
     >>> seconds = fastgru.warmup()
     """
+    if isinstance(dtypes, str) or not hasattr(dtypes, "__iter__"):
+        dtypes = (dtypes,)  # one dtype given on its own: "float32", np.float64
+    dtypes = [check_dtype(d) for d in dtypes]
+    training = check_bool("training", training)
     start = time.perf_counter()
     batch = 2 * _config.MAX_BLOCKS  # enough rows for the parallel path
     for dtype in dtypes:

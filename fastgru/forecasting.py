@@ -10,6 +10,7 @@ was trained on.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -82,7 +83,14 @@ def _as_series(name, y, allow_pandas=True):
 
 
 def _index_info(index):
-    """A JSON-able description of a pandas index, to continue it after the end."""
+    """A JSON-able description of a pandas index, to continue it after the end.
+
+    Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
+    inferable from its dates); an integer or float index of evenly spaced
+    values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
+    with gaps, uneven numbers, labels) cannot be continued: a warning says so
+    and the forecast is indexed by position after the history.
+    """
     if index is None:
         return None
     import pandas as pd
@@ -90,12 +98,31 @@ def _index_info(index):
     if isinstance(index, pd.PeriodIndex):
         return {"type": "period", "last": str(index[-1]), "freq": index.freqstr,
                 "name": index.name}
-    if isinstance(index, pd.DatetimeIndex) and (index.freq or index.inferred_freq):
-        return {"type": "datetime", "last": index[-1].isoformat(),
-                "freq": index.freqstr or index.inferred_freq, "name": index.name}
-    if isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index):
-        step = int(index[-1] - index[-2]) if len(index) > 1 else 1
-        return {"type": "integer", "last": int(index[-1]), "step": step, "name": index.name}
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
+        if freq:
+            return {"type": "datetime", "last": index[-1].isoformat(), "freq": freq,
+                    "name": index.name}
+        reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
+                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
+    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
+        values = np.asarray(index, dtype=np.float64)
+        steps = np.diff(values)
+        is_int = pd.api.types.is_integer_dtype(index)
+        if len(values) == 1:
+            steps = np.ones(1)
+        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
+                steps, steps[0], rtol=1e-9, atol=0.0):
+            if is_int:
+                return {"type": "integer", "last": int(index[-1]), "step": int(steps[0]),
+                        "name": index.name}
+            return {"type": "float", "last": float(values[-1]), "step": float(steps[0]),
+                    "name": index.name}
+        reason = "its values are not evenly spaced"
+    else:
+        reason = f"it is a {type(index).__name__} of {index.dtype} labels"
+    warnings.warn(f"GRUForecaster cannot continue the index of y: {reason}. The forecast "
+                  "is indexed by position after the history.", UserWarning, stacklevel=4)
     return {"type": "position", "last": len(index) - 1, "name": index.name}
 
 
@@ -109,6 +136,10 @@ def _continued_index(info, steps):
     if t == "datetime":
         rng = pd.date_range(info["last"], periods=steps + 1, freq=info["freq"], name=info["name"])
         return rng[1:]
+    if t == "float":
+        step = info["step"]
+        return pd.Index(info["last"] + step * np.arange(1, steps + 1), dtype=np.float64,
+                        name=info["name"])
     step = info.get("step", 1)
     return pd.RangeIndex(info["last"] + step, info["last"] + step * (steps + 1), step,
                          name=info["name"])

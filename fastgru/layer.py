@@ -1,18 +1,28 @@
-"""The public GRU layer: stacked, bidirectional, variable-length, streaming."""
+"""The public GRU layer: stacked, bidirectional, variable-length, streaming.
+
+Longer than 500 lines for a reason: it is one public class, ``GRU``, whose
+methods (forward, backward, step, state dicts, interop) share its parameters
+and the per-thread caches of the fast paths (transposed weights, the
+serving ``step``'s arguments), which live beside it.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 
-from . import _config, _engine, _kernels
+from . import _config, _engine
+from ._kernels import large_products, products, stack
 from ._validation import (
     as_float_array,
     as_sequences,
+    check_bool,
     check_dtype,
     check_int,
     check_lengths,
+    check_memory,
     check_real,
     check_state,
 )
@@ -41,6 +51,27 @@ class ParamDict(dict):
     def update(self, *args, **kwargs):
         self.version += 1
         super().update(*args, **kwargs)
+
+    # every other way of replacing an array moves the counter too
+    def setdefault(self, key, default=None):
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
     def __reduce__(self):
         return (ParamDict, (dict(self),))
@@ -107,6 +138,18 @@ class GRU:
         dtype="float32",
         random_state=None,
     ):
+        self._configure(input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                        dropout, dtype)
+        self._rng = np.random.default_rng(random_state)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self._set_params({
+            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            for name, shape in self._param_shapes().items()
+        })
+
+    def _configure(self, input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                   dropout, dtype) -> None:
+        """Check and store the configuration (the constructor's arguments)."""
         self.input_size = check_int("input_size", input_size)
         self.hidden_size = check_int("hidden_size", hidden_size)
         self.num_layers = check_int("num_layers", num_layers)
@@ -119,12 +162,26 @@ class GRU:
         self.variant = get_variant(variant).name
         self.dropout = check_real("dropout", dropout, 0.0, 1.0)
         self.dtype = check_dtype(dtype)
-        self._rng = np.random.default_rng(random_state)
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        self._set_params({
-            name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            for name, shape in self._param_shapes().items()
-        })
+        check_memory(f"GRU({self.input_size}, {self.hidden_size}, {self.num_layers})'s "
+                     "parameters and gradients", 2 * self._count_params() * self.dtype.itemsize)
+
+    @classmethod
+    def _from_params(cls, params: dict, *, input_size, hidden_size, num_layers=1,
+                     bidirectional=False, variant="torch", bias=True, dropout=0.0,
+                     dtype="float32"):
+        """A layer with exactly ``params`` (names, shapes and the dtype
+        checked, NaN/inf refused), built without a random initialisation
+        (:func:`fastgru.load`)."""
+        layer = cls.__new__(cls)
+        layer._configure(input_size, hidden_size, num_layers, bidirectional, variant, bias,
+                         dropout, dtype)
+        check_params(layer, params)
+        for name, a in params.items():
+            if not np.isfinite(a).all():
+                raise ValueError(f"params[{name!r}] contains NaN or inf")
+        layer._rng = np.random.default_rng()
+        layer._set_params(params)
+        return layer
 
     def _set_params(self, arrays: dict) -> None:
         """Store copies of ``arrays`` (validated) as the parameters, aligned
@@ -132,17 +189,33 @@ class GRU:
         self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in arrays.items())
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._cache = None
+        self._prepare_inference()
+
+    def _prepare_inference(self) -> None:
+        """Create what inference would otherwise add on first use (the per-thread
+        state and the cells' views), so that ``forward(training=False)`` and
+        ``step`` leave the layer's ``__dict__`` as they found it."""
+        if "_local" not in self.__dict__:
+            self._local = threading.local()
+        self._cells()
 
     def __getstate__(self):
+        # The model only: per-thread buffers (not picklable), the cells'
+        # views, the training tape of the last forward(training=True) and the
+        # gradients (zeros again after unpickling) are not part of it.
         state = self.__dict__.copy()
-        state.pop("_local", None)  # per-thread buffers; not picklable
-        state.pop("_cells_cache", None)
+        for key in ("_local", "_cells_cache", "grads"):
+            state.pop(key, None)
+        state["_cache"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         # unpickled arrays start wherever the allocator put them
         self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in self.params.items())
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._cache = None
+        self._prepare_inference()
 
     # ------------------------------------------------------------------ layout
     @property
@@ -152,6 +225,15 @@ class GRU:
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _count_params(self) -> int:
+        """Scalar parameters, counted without building anything."""
+        v = get_variant(self.variant)
+        D, H = self.num_directions, self.hidden_size
+        first = sum(math.prod(shape) for shape in
+                    v.param_shapes(self.input_size, H, self.bias).values())
+        other = sum(math.prod(shape) for shape in v.param_shapes(D * H, H, self.bias).values())
+        return D * (first + (self.num_layers - 1) * other)
 
     def _param_shapes(self) -> dict:
         v = get_variant(self.variant)
@@ -180,10 +262,15 @@ class GRU:
         if (cached is not None and cached[0] is params and cached[1] == version
                 and version is not None):
             return cached[2]
+        check_params(self, params)
         names = ("weight_ih", "weight_hh") + (
             get_variant(self.variant).bias_names if self.bias else ())
+        # views, not the arrays themselves: they share the arrays' memory (an
+        # edit in place is seen) but keep the shape and dtype checked here
+        # if one is changed in place (``a.shape = ...``), so that no kernel
+        # reads past the end of a buffer
         cells = [
-            {n: params[n + self._suffix(layer, d)] for n in names}
+            {n: params[n + self._suffix(layer, d)].view() for n in names}
             for layer in range(self.num_layers) for d in range(self.num_directions)
         ]
         self._cells_cache = (params, version, cells)
@@ -229,13 +316,33 @@ class GRU:
             Each sequence's state at its own last valid step (for the reverse
             direction: after its first step).
         """
+        if training is not False:
+            training = check_bool("training", training)
         if h0 is None and lengths is None and not training:
             out = self._forward_one(x)
             if out is not None:
                 return out
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
+        workspace = self._workspace()
+        try:
+            with _config.single_threaded_blas():
+                y, h_n, tape = self._forward(x, ragged_lengths, h0, lengths, training, workspace)
+        finally:
+            workspace.trim()
+        self._cache = tape  # None after inference: backward needs a training forward
+        return y, h_n
+
+    def _train_forward(self, x, lengths, workspace):
+        """``forward(x, lengths=lengths, training=True)`` for a training loop
+        that keeps its own state: returns ``(y, h_n, tape)`` and stores nothing
+        on the layer. ``tape`` (what :meth:`_train_backward` needs) and ``y``
+        live in the caller's ``workspace`` (a ``fastgru._engine.Workspace``,
+        kept, not trimmed, across its minibatches) until its next call, so that
+        inference in other threads (which use the layer's per-thread
+        workspaces and never touch the tape) cannot disturb training."""
+        x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
         with _config.single_threaded_blas():
-            return self._forward(x, ragged_lengths, h0, lengths, training)
+            return self._forward(x, ragged_lengths, None, lengths, True, workspace)
 
     def _forward_one(self, x):
         """Inference of one sequence in one kernel call, or None where the
@@ -257,22 +364,25 @@ class GRU:
         if not cache.usable:
             return None
         T, H = x.shape[1], self.hidden_size
+        if T * H > 1 << 20:  # (a short sequence skips the arithmetic)
+            check_memory(f"forward of x {x.shape}", self._forward_bytes(1, T, False))
         y = np.empty((1, T, H), dtype=self.dtype)
         h_n = np.empty((self.num_layers, 1, H), dtype=self.dtype)
         args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)
         if cache.uses_blas:
             with _config.single_threaded_blas():
-                ok = _kernels.forward_one(*args)
+                ok = stack.forward_one(*args)
         else:
-            ok = _kernels.forward_one(*args)
+            ok = stack.forward_one(*args)
         if not ok:
             raise ValueError("x contains NaN or inf")
-        self._cache = None  # as after any inference: backward needs a training forward
+        if self._cache is not None:
+            self._cache = None  # as after any inference: backward needs a training forward
         return y, h_n
 
     __call__ = forward
 
-    def _forward(self, x, ragged_lengths, h0, lengths, training):
+    def _forward(self, x, ragged_lengths, h0, lengths, training, workspace):
         B, T, _ = x.shape
         if ragged_lengths is not None:
             if lengths is not None:
@@ -284,9 +394,9 @@ class GRU:
         else:
             lengths = check_lengths(lengths, B, T)
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        check_memory(f"forward of x {x.shape}", self._forward_bytes(B, T, training))
         if h0 is not None:
             h0 = check_state("h0", h0, (L * D, B, H), self.dtype)
-        training = bool(training)
         if training and self.dropout > 0.0 and L > 1:
             keep = 1.0 - self.dropout
             masks = [
@@ -297,7 +407,6 @@ class GRU:
             masks = None
 
         variant = get_variant(self.variant)
-        workspace = self._workspace()
         layer_in = _engine.swap_first_axes(x, copy=False)  # time-major
         h_n = np.empty((L * D, B, H), dtype=self.dtype)
         cells = self._cells()
@@ -315,13 +424,20 @@ class GRU:
                 outs.append(y_d)
                 caches.append(cache)
             layer_in = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        self._cache = (
-            {"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
-            if training
-            else None
-        )
+        tape = ({"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
+                if training else None)
         # a copy: the last layer's output lives in the workspace
-        return _engine.swap_first_axes(layer_in), h_n
+        return _engine.swap_first_axes(layer_in), h_n, tape
+
+    def _forward_bytes(self, B: int, T: int, training: bool) -> int:
+        """A lower bound of what a forward of ``B`` sequences of ``T`` steps
+        allocates: per layer and direction the projections and states, in
+        training also what BPTT keeps; the outputs twice."""
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        G = get_variant(self.variant).n_gates
+        per_direction = G * H + H + (2 * H if training else 0)
+        layers = L if training else 1  # inference reuses one layer's buffers
+        return T * B * self.dtype.itemsize * (layers * D * per_direction + 2 * D * H)
 
     def _thread_local(self) -> threading.local:
         """Per-thread state: the workspace of forward/backward and step's cache."""
@@ -335,7 +451,7 @@ class GRU:
         local = self._thread_local()
         ws = getattr(local, "workspace", None)
         if ws is None:
-            ws = local.workspace = {}
+            ws = local.workspace = _engine.Workspace()
         return ws
 
     # ---------------------------------------------------------------- backward
@@ -383,11 +499,21 @@ class GRU:
         (2, 5, 3)
         """
         if self._cache is None:
-            raise RuntimeError(
+            raise ValueError(
                 "backward needs a preceding forward(..., training=True); "
                 "call forward with training=True first"
             )
-        B, T = self._cache["shape"]
+        return self._train_backward(self._cache, dy, dh_n, input_grad, self._workspace(),
+                                    self.grads, trim=True)
+
+    def _train_backward(self, tape, dy, dh_n, input_grad, workspace, grads: dict,
+                        trim: bool = False):
+        """:meth:`backward` from a ``tape`` of :meth:`_train_forward` run with
+        the same ``workspace``; the parameter gradients are written to
+        ``grads`` (a dict the caller owns; they live in ``workspace``).
+        ``trim`` frees the workspace's largest buffers afterwards (the layer's
+        own per-thread workspace; a training loop keeps its buffers)."""
+        B, T = tape["shape"]
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
         if dy is not None:
             dy = check_state("dy", dy, (B, T, D * H), self.dtype)
@@ -395,15 +521,19 @@ class GRU:
             dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
         else:
             dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
-        with _config.single_threaded_blas():
-            return self._backward(dy, dh_n, bool(input_grad))
+        try:
+            with _config.single_threaded_blas():
+                return self._backward(tape, dy, dh_n, check_bool("input_grad", input_grad),
+                                      workspace, grads)
+        finally:
+            if trim:
+                workspace.trim()
 
-    def _backward(self, dy, dh_n, input_grad):
+    def _backward(self, tape, dy, dh_n, input_grad, workspace, out_grads):
         D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        caches, masks, lengths = (self._cache[k] for k in ("caches", "masks", "lengths"))
+        caches, masks, lengths = (tape[k] for k in ("caches", "masks", "lengths"))
         variant = get_variant(self.variant)
 
-        workspace = self._workspace()
         # the last layer reads the caller's batch-first dy in place; the
         # layers below, the time-major dx of the layer above
         d_out, batch_first = dy, True
@@ -417,7 +547,7 @@ class GRU:
                     want_dx=input_grad or layer > 0, dy_batch_first=batch_first, dy_col=d * H,
                 )
                 for base, g in grads.items():
-                    self.grads[base + self._suffix(layer, d)] = g
+                    out_grads[base + self._suffix(layer, d)] = g
                 d_in = dx_d if d_in is None else d_in + dx_d
             if masks is not None and layer > 0:
                 d_in *= masks[layer - 1]
@@ -475,7 +605,7 @@ class GRU:
             ok = cache.entry(*args)  # the arrays' types are the ones checked above
         else:
             args = self._step_args(x_t, h, out)
-            ok = _kernels.step_layers(*args)
+            ok = stack.step_layers(*args)
         if not ok:
             bad = "x_t" if not np.isfinite(args[1]).all() else "h"
             raise ValueError(f"{bad} contains NaN or inf")
@@ -490,7 +620,7 @@ class GRU:
             raise ValueError("step is not defined for a bidirectional layer (it needs the future)")
         dtype, L, H = self.dtype, self.num_layers, self.hidden_size
         if not (type(x_t) is np.ndarray and x_t.dtype == dtype and x_t.ndim == 2
-                and x_t.flags.carray and x_t.shape[1] == self.input_size):
+                and x_t.flags.carray and x_t.shape[1] == self.input_size and x_t.shape[0] > 0):
             x_t = as_float_array("x_t", x_t, dtype, ndim=2)
             if x_t.shape[1] != self.input_size:
                 raise ValueError(
@@ -506,8 +636,7 @@ class GRU:
             out = np.empty(shape, dtype=dtype)
         elif not (type(out) is np.ndarray and out.dtype == dtype and out.shape == shape
                   and out.flags.carray):
-            raise ValueError(f"out must be a writeable, aligned, C-contiguous {dtype.name} "
-                             f"array of shape {shape}")
+            raise _bad_out(out, shape, dtype)
         local = self._thread_local()
         cache = getattr(local, "step", None)
         params = self.params
@@ -515,7 +644,9 @@ class GRU:
         if (cache is None or cache.params is not params or cache.x_shape[0] != shape[1]
                 or cache.version != version or version is None
                 and any(a is not params[name] for a, name in cache.used)):
-            cache = local.step = _StepCache(self, shape[1])
+            cache = _StepCache(self, shape[1])
+            if cache.kernel_args[-1].nbytes <= _engine.WORKSPACE_KEEP_BYTES:
+                local.step = cache  # kept for the fast path; a huge batch's is not
         return (cache.mode, x_t, h, out, *cache.kernel_args)
 
     # ----------------------------------------------------------- state dicts
@@ -600,18 +731,22 @@ class GRU:
         return layer
 
     @classmethod
-    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype="float32"):
+    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype=None):
         """Build a layer with the exact weights of a Keras ``GRU`` layer.
 
         Parameters
         ----------
-        layer_or_weights : keras.layers.GRU or list
-            The (built) Keras layer, or its ``get_weights()``:
+        layer_or_weights : keras.layers.GRU, Bidirectional, Sequential or list
+            The (built) Keras layer; a ``Bidirectional(GRU)`` (merge_mode
+            "concat") or a ``keras.Sequential`` of GRU / Bidirectional(GRU)
+            layers (as :meth:`to_keras` makes) for a bidirectional or stacked
+            layer; or one GRU's ``get_weights()``:
             ``[kernel (I, 3H), recurrent_kernel (H, 3H), bias]``.
         reset_after : bool, default True
             Used with a list only (a layer says it itself): True maps to the
             "torch" variant (bias (2, 3H)), False to "cho" (bias (3H,)).
-        dtype : {"float32", "float64"}, default "float32"
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' dtype (float64 stays float64).
 
         A Keras layer that cannot be mapped exactly (another activation or
         recurrent activation, ``go_backwards=True``) is refused with a
@@ -624,23 +759,164 @@ class GRU:
         >>> k = keras.layers.GRU(8); k.build((None, 10, 3))  # doctest: +SKIP
         >>> layer = fastgru.GRU.from_keras(k)  # doctest: +SKIP
         """
-        from ._keras import keras_to_state_dict, keras_weights
+        from ._keras import keras_stack, keras_to_state_dict, keras_weights
 
-        weights, reset_after = keras_weights(layer_or_weights, reset_after)
-        state, inputs, hidden, variant, has_bias = keras_to_state_dict(weights, reset_after)
-        layer = cls(inputs, hidden, variant=variant, bias=has_bias, dtype=dtype)
+        if hasattr(layer_or_weights, "get_weights"):
+            stack, reset_after = keras_stack(layer_or_weights)
+        else:
+            stack = [[keras_weights(layer_or_weights, reset_after)[0]]]
+            reset_after = bool(reset_after)
+        state, shapes = {}, []
+        for k, directions in enumerate(stack):
+            if len(directions) != len(stack[0]):
+                raise ValueError("the Keras model mixes GRU and Bidirectional(GRU) layers: "
+                                 "they are not one fastgru layer")
+            for d, weights in enumerate(directions):
+                cell, inputs, hidden, variant, has_bias = keras_to_state_dict(weights,
+                                                                              reset_after)
+                shapes.append((k, inputs, hidden, has_bias))
+                state.update({name[:-3] + cls._suffix(k, d): a for name, a in cell.items()})
+        D, (_, inputs, hidden, has_bias) = len(stack[0]), shapes[0]
+        for k, layer_inputs, layer_hidden, layer_bias in shapes:
+            expected = inputs if k == 0 else D * hidden
+            if (layer_inputs, layer_hidden, layer_bias) != (expected, hidden, has_bias):
+                raise ValueError(f"Keras GRU layer {k} has input size {layer_inputs}, units "
+                                 f"{layer_hidden}, use_bias={layer_bias}; a fastgru stack needs "
+                                 f"{expected}, {hidden}, {has_bias}")
+        if dtype is None:
+            dtype = "float64" if np.asarray(stack[0][0][0]).dtype == np.float64 else "float32"
+        layer = cls(inputs, hidden, len(stack), bidirectional=D == 2, variant=variant,
+                    bias=has_bias, dtype=dtype)
         layer.load_state_dict(state)
         return layer
 
-    def to_onnx(self, path=None, *, with_lengths: bool = False):
+    def to_keras(self):
+        """The layer as Keras 3 layers with the same weights (needs ``keras``).
+
+        "torch" becomes ``keras.layers.GRU(reset_after=True)``, "cho"
+        ``reset_after=False``; other variants have no Keras equivalent and are
+        refused with a ValueError. One unidirectional layer gives a built
+        ``keras.layers.GRU`` with ``return_sequences=True, return_state=True``
+        (``y, h = gru(x)``: forward's ``y`` and ``h_n[0]``); a stack or a
+        bidirectional layer gives a ``keras.Sequential`` of ``GRU`` /
+        ``Bidirectional(GRU, merge_mode="concat")`` layers whose output is
+        forward's ``y``. Dropout is not carried over (Keras' GRU drops its
+        inputs, not the outputs between layers). Keras' ``reset_after=False``
+        cell has one bias, so a "cho" layer's ``bias_ih`` and ``bias_hh`` are
+        summed: back in fastgru they are ``bias_ih + bias_hh`` and zeros.
+        Keras uses ``KERAS_BACKEND`` (set to "torch" here when unset).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> gru = fastgru.GRU(3, 8, random_state=0).to_keras()  # doctest: +SKIP
+        >>> fastgru.GRU.from_keras(gru).n_params  # doctest: +SKIP
+        312
+        """
+        from ._keras import layer_to_keras
+
+        return layer_to_keras(self)
+
+    @classmethod
+    def from_onnx(cls, model_or_path_or_bytes, node=None, *, dtype=None,
+                  return_initial_h: bool = False):
+        """Build a layer from the ``GRU`` nodes of an ONNX model (needs ``onnx``).
+
+        Parameters
+        ----------
+        model_or_path_or_bytes : onnx.ModelProto, str, os.PathLike or bytes
+            The model, a path to a ``.onnx`` file, or its serialised bytes.
+        node : str, int or None, default None
+            None reads every GRU node of the graph as one stack (a single node,
+            or nodes chained as torch's exporters and :meth:`to_onnx` write
+            them: each node's input is the previous node's output, reshaped);
+            a node's name or its index among the GRU nodes reads that node alone.
+        dtype : {"float32", "float64"}, optional
+            Defaults to the weights' type (double gives float64, float and
+            float16 give float32).
+        return_initial_h : bool, default False
+            Return ``(layer, h0)``, where ``h0`` is the graph's constant
+            ``initial_h`` (num_layers * D, batch, hidden_size) or None, to pass
+            to :meth:`forward`. Without it, a non-zero constant ``initial_h`` is
+            refused (the layer alone would compute something else).
+
+        Returns
+        -------
+        GRU, or (GRU, ndarray or None) with ``return_initial_h``
+
+        Notes
+        -----
+        Weights ``W``, ``R``, ``B`` (blocks z, r, h) are reordered to
+        fastgru's r, z, n; ``linear_before_reset`` != 0 gives the "torch"
+        variant, 0 gives "cho"; ``layout`` 0 and 1 are read; no ``B`` gives
+        ``bias=False``. ``initial_h`` and ``sequence_lens`` fed at run time
+        become ``forward``'s ``h0`` and ``lengths``. Refused with a ValueError
+        naming the attribute: ``clip``, activations other than Sigmoid/Tanh,
+        ``activation_alpha``/``activation_beta``, ``direction="reverse"``
+        (fastgru has no reverse-only layer), weights computed in the graph.
+        Everything read is checked (shapes against ``hidden_size``, types,
+        NaN/inf). A path must be a regular file; tensors stored as external
+        data (in another file that the model names) are refused, never read:
+        to read them, pass ``onnx.load(path)``. Only the GRU nodes are read:
+        other operators of the graph (a head, pre-processing) are not. A file
+        written by PyTorch with ``linear_before_reset=0`` draws a warning:
+        ``torch.nn.GRU`` computes ``linear_before_reset=1`` (pytorch#189225).
+
+        Examples
+        --------
+        >>> import fastgru
+        >>> layer = fastgru.GRU(3, 8, num_layers=2, random_state=0)
+        >>> again = fastgru.GRU.from_onnx(layer.to_onnx())  # doctest: +SKIP
+        >>> again.num_layers  # doctest: +SKIP
+        2
+        """
+        from ._onnx import read_gru_stack
+
+        if not isinstance(return_initial_h, (bool, np.bool_)):
+            raise TypeError(f"return_initial_h must be a bool, got {return_initial_h!r}")
+        read = read_gru_stack(model_or_path_or_bytes, node)
+        if read["initial_h"] is not None and not return_initial_h:
+            raise ValueError(
+                "input initial_h is a non-zero constant of the graph: a fastgru layer takes the "
+                "initial state at forward (h0=); pass return_initial_h=True to get it")
+        layer = cls(read["input_size"], read["hidden_size"], read["num_layers"],
+                    bidirectional=read["bidirectional"], variant=read["variant"],
+                    bias=read["bias"], dtype=read["dtype"] if dtype is None else dtype)
+        layer.load_state_dict(read["state"])
+        if return_initial_h:
+            h0 = read["initial_h"]
+            return layer, None if h0 is None else h0.astype(layer.dtype)
+        return layer
+
+    def to_onnx(self, path=None, *, with_lengths: bool = False, with_initial_h: bool = False,
+                dtype=None):
         """Export as an ONNX model (needs the ``onnx`` package).
 
         One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
-        "cho": 0; other variants have no ONNX operator and are refused). Inputs
-        ``x`` (batch, time, input_size) float32 and, with ``with_lengths``,
-        ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``); outputs ``y`` and
-        ``h_n`` as :meth:`forward`; batch and time are dynamic. Returns the
-        ``onnx.ModelProto`` and writes it to ``path`` if given.
+        "cho": 0; other variants have no ONNX operator and are refused).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the model.
+        with_lengths : bool, default False
+            Add the input ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``).
+        with_initial_h : bool, default False
+            Add the input ``h0`` (num_layers * D, batch, hidden_size): the
+            initial states, as :meth:`forward`'s ``h0`` (ONNX's ``initial_h``
+            of each GRU node).
+        dtype : {"float32", "float64"}, optional
+            Type of the graph's inputs and outputs; defaults to the layer's.
+            onnxruntime's GRU runs float32 only, so the weights are stored in
+            float32 and a float64 graph casts around the GRU nodes: it takes
+            and returns float64, computed in float32.
+
+        Returns
+        -------
+        onnx.ModelProto
+            Inputs ``x`` (batch, time, input_size), ``lengths`` (with
+            ``with_lengths``) and ``h0`` (with ``with_initial_h``); outputs
+            ``y`` and ``h_n`` as :meth:`forward`; batch and time are dynamic.
 
         Examples
         --------
@@ -649,7 +925,10 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        return layer_to_onnx(self, path, with_lengths)
+        for name, value in (("with_lengths", with_lengths), ("with_initial_h", with_initial_h)):
+            if not isinstance(value, (bool, np.bool_)):  # "no" would read as True
+                raise TypeError(f"{name} must be a bool, got {value!r}")
+        return layer_to_onnx(self, path, bool(with_lengths), dtype, bool(with_initial_h))
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.
@@ -674,16 +953,67 @@ class GRU:
 
 def _stack_weights(layer):
     """``(mode, used, (weights_ih, weights_hh, b1s, b2s))`` of a unidirectional
-    stack, per-layer tuples as :func:`fastgru._kernels.step_layers` and
-    :func:`~fastgru._kernels.forward_one` take them; ``used`` pairs each
+    stack, per-layer tuples as :func:`fastgru._kernels.stack.step_layers` and
+    :func:`~fastgru._kernels.stack.forward_one` take them; ``used`` pairs each
     array with its name, for a plain-dict ``params`` (no version)."""
     v = get_variant(layer.variant)
-    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]
+    cells = [layer._cell(k, 0) for k in range(layer.num_layers)]  # checked
     biases = [v.bias_arrays(c, layer.dtype) for c in cells]
-    used = [(c[name], name + layer._suffix(k, 0)) for k, c in enumerate(cells) for name in c]
+    params = layer.params
+    used = [(params[name + layer._suffix(k, 0)], name + layer._suffix(k, 0))
+            for k, c in enumerate(cells) for name in c]
     return v.mode, used, (tuple(c["weight_ih"] for c in cells),
                           tuple(c["weight_hh"] for c in cells),
                           tuple(b[0] for b in biases), tuple(b[1] for b in biases))
+
+
+def _bad_out(out, shape, dtype) -> Exception:
+    """The error for a ``step(out=...)`` that cannot be written by the kernel,
+    saying which condition fails."""
+    if type(out) is not np.ndarray:
+        reason = f"got a {type(out).__name__} (a subclass such as memmap is refused)"
+    elif out.dtype != dtype:
+        reason = f"got dtype {out.dtype}"
+    elif out.shape != shape:
+        reason = f"got shape {out.shape}"
+    elif not out.flags.writeable:
+        reason = "got a read-only array"
+    elif not out.flags.aligned:
+        reason = "got an unaligned array"
+    else:
+        reason = "got an array that is not C-contiguous"
+    return ValueError(f"out must be a writeable, aligned, C-contiguous numpy.ndarray of dtype "
+                      f"{dtype.name} and shape {shape}: {reason}")
+
+
+def check_params(layer, params) -> None:
+    """Check that ``params`` holds exactly the arrays ``layer`` computes with.
+
+    Every name of :meth:`GRU._param_shapes` must map to a NumPy array of that
+    shape and of the layer's dtype (a kernel given another would read past
+    its end or be compiled for another type); unknown names are refused.
+    Raises a ValueError (TypeError for what is not an array of the dtype)
+    naming the parameter. The layer runs it whenever the arrays of
+    ``params`` were replaced (not on every call: see ``GRU._cells``).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    expected = layer._param_shapes()
+    for name, shape in expected.items():
+        if name not in params:
+            raise ValueError(f"params has no {name!r} (expected shape {shape})")
+        a = params[name]
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"params[{name!r}] must be a numpy array of dtype "
+                            f"{layer.dtype.name}, got {type(a).__name__}")
+        if a.dtype != layer.dtype:
+            raise TypeError(f"params[{name!r}] has dtype {a.dtype}, expected "
+                            f"{layer.dtype.name} (the layer's dtype)")
+        if a.shape != shape:
+            raise ValueError(f"params[{name!r}] has shape {a.shape}, expected {shape}")
+    if len(params) != len(expected):
+        unknown = sorted(str(k) for k in params if k not in expected)
+        raise ValueError(f"params has unknown entries {unknown}")
 
 
 class _ForwardOneCache:
@@ -704,7 +1034,7 @@ class _ForwardOneCache:
         self.usable = all(a.flags.carray for a, _ in used)
         transposes, copies = [], []
         for W in self.weights[0]:
-            tiled = _kernels.project_tiled(W.shape[1])
+            tiled = large_products.project_tiled(W.shape[1])
             shape = W.shape if tiled else (0, 0)
             transposes.append(_engine.aligned_empty(shape[::-1], layer.dtype))
             copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
@@ -714,8 +1044,8 @@ class _ForwardOneCache:
         # without a transpose for the tiles, and the largest single-row
         # recurrent product (all of U at once, in the "torch" variant)
         self.uses_blas = (any(t.shape[0] == 0 for t in transposes)
-                          or _kernels.row_product_in_blas(3 * H, H))
-        self.scratch = np.empty(_kernels.forward_one_scratch_size(self.mode, 1, H),
+                          or products.row_product_in_blas(3 * H, H))
+        self.scratch = np.empty(stack.forward_one_scratch_size(self.mode, 1, H),
                                 dtype=layer.dtype)
         self.addresses = None
         if self.usable:
@@ -731,10 +1061,15 @@ class _ForwardOneCache:
         return (W_ih, *self.extra, W_hh, b1s, b2s)
 
     def scratch_for(self, T, hidden):
-        size = _kernels.forward_one_scratch_size(self.mode, T, hidden)
-        if self.scratch.size < size:
-            self.scratch = np.empty(size, dtype=self.scratch.dtype)
-        return self.scratch
+        """Scratch for ``T`` steps: kept for the next call up to
+        ``_engine.WORKSPACE_KEEP_BYTES``, a temporary beyond."""
+        size = stack.forward_one_scratch_size(self.mode, T, hidden)
+        if self.scratch.size >= size:
+            return self.scratch
+        scratch = np.empty(size, dtype=self.scratch.dtype)
+        if scratch.nbytes <= _engine.WORKSPACE_KEEP_BYTES:
+            self.scratch = scratch
+        return scratch
 
 
 class _StepCache:
@@ -751,7 +1086,7 @@ class _StepCache:
         self.params = layer.params
         self.version = getattr(layer.params, "version", None)
         self.mode, self.used, weights = _stack_weights(layer)
-        size = _kernels.step_scratch_size(self.mode, batch, layer.hidden_size,
+        size = stack.step_scratch_size(self.mode, batch, layer.hidden_size,
                                           weights[0][0].shape[0])
         self.kernel_args = (*weights, np.empty(size, dtype=layer.dtype))  # after x, h, out
         self.x_shape = (batch, layer.input_size)
@@ -761,5 +1096,5 @@ class _StepCache:
         # of these shapes (what GRU.step's fast path checks) and these weights
         h_like = np.empty(self.h_shape, dtype=self.dtype)
         self.entry = _engine.entry_point(
-            _kernels.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
+            stack.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
                                    h_like, h_like, *self.kernel_args))

@@ -6,12 +6,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import as_float_array, check_step_features, pad_sequences, sequence_form
+from ._validation import (
+    as_float_array,
+    check_step_features,
+    object_sequences,
+    pad_sequences,
+    sequence_form,
+    warn_channels_first,
+)
 
 __all__ = ["SequenceScaler"]
 
 
-class SequenceScaler(TransformerMixin, BaseEstimator):
+class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Standardise each feature of a batch of sequences: ``(x - mean_) / scale_``.
 
     The statistics pool every valid time step of every sample (padding is not
@@ -22,7 +29,15 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     ``(n_timesteps_i, n_features)`` (or 1-D) arrays of different lengths, or a
     2-D array/DataFrame ``(n_samples, n_timesteps)`` of univariate sequences
     (one feature: all its values share one mean and scale). Output has the
-    input's form; float32 stays float32, anything else becomes float64.
+    input's form; float32 stays float32, anything else becomes float64. A 1-D
+    object array or pandas Series of arrays is read as a list.
+
+    ``set_output(transform="pandas")`` (or ``"polars"``, or scikit-learn's
+    global ``transform_output``) makes 2-D output a DataFrame with the input's
+    column names and index; 3-D and ragged output stay arrays and lists
+    (a DataFrame cannot hold them), so that
+    ``make_pipeline(SequenceScaler(), GRUClassifier()).set_output(transform="pandas")``
+    works on every input form.
 
     Parameters
     ----------
@@ -50,6 +65,10 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     >>> Xt = SequenceScaler().fit_transform(X)
     >>> np.allclose(Xt.reshape(-1, 3).mean(axis=0), 0), Xt.shape
     (True, (50, 20, 3))
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame(X[:, :, 0], columns=[f"t{i}" for i in range(20)])
+    >>> SequenceScaler().set_output(transform="pandas").fit_transform(frame).columns[:2]
+    Index(['t0', 't1'], dtype='object')
     """
 
     _parameter_constraints: dict = {"with_mean": ["boolean"], "with_std": ["boolean"]}
@@ -67,6 +86,7 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
 
     def _values(self, X, reset: bool):
         """``(kind, data)``: the input as float arrays, with its form remembered."""
+        X = object_sequences(X)
         form = sequence_form(X)
         n_features = None if reset else self._step_features
         if form == "ragged":
@@ -76,6 +96,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
         if form == "3d":
             x = as_float_array("X", X, _float_dtype(np.asarray(X).dtype), ndim=3)
             check_step_features("SequenceScaler", form, x.shape[2], n_features)
+            if reset:
+                warn_channels_first("SequenceScaler", x.shape)
             return "3d", x
         check_step_features("SequenceScaler", form, 1, n_features)
         x = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
@@ -113,13 +135,58 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
                 not (self.scale_ > 0).all():
             raise ValueError("mean_ and scale_ do not match the number of features")
 
+    def set_output(self, *, transform=None):
+        """Choose the container of 2-D output, as scikit-learn's ``set_output``.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None
+            "pandas"/"polars": 2-D output of ``transform`` and
+            ``fit_transform`` is a DataFrame (3-D and ragged output stay an
+            array and a list); "default": arrays; None: unchanged.
+
+        Returns
+        -------
+        self
+        """
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas", "polars"):
+            raise ValueError(f"transform must be 'default', 'pandas', 'polars' or None, "
+                             f"got {transform!r}")
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _container(self, out, X):
+        """``out`` (2-D) as the DataFrame set_output asked for, else as is."""
+        from sklearn.utils._set_output import _get_output_config
+
+        dense = _get_output_config("transform", self)["dense"]
+        if dense == "default" or not (isinstance(out, np.ndarray) and out.ndim == 2):
+            return out
+        columns = getattr(self, "feature_names_in_", None)
+        columns = list(columns) if columns is not None else [
+            f"sequencescaler{i}" for i in range(out.shape[1])]
+        if dense == "polars":
+            import polars as pl
+
+            return pl.DataFrame(out, schema=columns)
+        import pandas as pd
+
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(out, index=index, columns=columns)
+
     def transform(self, X):
         """Standardised sequences, in the input's form."""
-        return self._apply(X, inverse=False)
+        return self._container(self._apply(X, inverse=False), X)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """:meth:`fit`, then :meth:`transform` of ``X``."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     def inverse_transform(self, X):
         """Undo :meth:`transform`."""
-        return self._apply(X, inverse=True)
+        return self._container(self._apply(X, inverse=True), X)
 
     def _apply(self, X, inverse: bool):
         check_is_fitted(self, "mean_")

@@ -16,9 +16,12 @@ state is not saved: ``partial_fit`` after ``load`` starts a fresh optimiser.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -93,8 +96,13 @@ def save(obj, path) -> None:
     """Save a GRU layer or a fitted fastgru estimator to ``path`` (a ``.npz`` file).
 
     The file holds JSON metadata and plain arrays, never pickled objects (see
-    :mod:`fastgru.serialization`). It is written to a temporary file first and
-    then renamed, so an interrupted save never leaves a half-written file.
+    :mod:`fastgru.serialization`). It is written to a temporary file in the
+    same directory (``.<name>.fastgru-tmp-<pid>-<random>``) and then renamed
+    over ``path`` atomically, so an interrupted save never leaves a
+    half-written file; a temporary left by a process killed during a save
+    is removed by the next save to the same path. A new file gets the mode
+    ``open()`` gives (0o666 less the umask), an existing one keeps its mode,
+    and a symlink at ``path`` is written through to its target.
 
     Examples
     --------
@@ -115,6 +123,9 @@ def save(obj, path) -> None:
             "kind": kind}
     arrays = {}
     if isinstance(obj, GRU):
+        from .layer import check_params
+
+        check_params(obj, obj.params)
         meta["layer"] = _layer_config(obj)
         arrays.update({"gru/" + k: v for k, v in obj.params.items()})
     elif kind in _JSON_ATTRS and isinstance(obj, _estimator_classes()[kind]):
@@ -137,16 +148,65 @@ def save(obj, path) -> None:
         raise TypeError(f"fastgru.save takes a fastgru.GRU or a fitted fastgru estimator, "
                         f"got {kind}")
     encoded = json.dumps(meta, allow_nan=True).encode("utf-8")
-    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    target = os.fspath(path)
+    if os.path.islink(target):  # write through a symlink to its target
+        target = os.path.realpath(target)
+    directory, base = os.path.split(os.path.abspath(target))
+    _remove_stale_temporaries(directory, base)
+    tmp = os.path.join(directory, f"{_TMP_PREFIX(base)}{os.getpid()}-{secrets.token_hex(4)}")
     try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None  # a new file: 0o666 less the umask, as open() gives
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                 0o666 if mode is None else 0o600)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)  # an existing file keeps its mode
         with os.fdopen(fd, "wb") as f:
             np.savez(f, __meta__=np.frombuffer(encoded, dtype=np.uint8), **arrays)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
         raise
+
+
+def _TMP_PREFIX(base: str) -> str:
+    """Temporaries of a save to ``base`` are ``.<base>.fastgru-tmp-<pid>-<random>``."""
+    return f".{base}.fastgru-tmp-"
+
+
+def _remove_stale_temporaries(directory: str, base: str) -> None:
+    """Remove temporaries of earlier saves to ``base`` whose process is gone
+    (killed during a save): those of live processes are left alone."""
+    prefix = _TMP_PREFIX(base)
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or not ours to signal): it may still be saving
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, OSError):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+        except OSError:
+            pass
 
 
 # ------------------------------------------------------------------ loading
@@ -154,29 +214,128 @@ class _Invalid(ValueError):
     pass
 
 
-def _read(path):
-    """``(meta, arrays)`` from ``path``; every failure becomes ``_Invalid``."""
+#: Limits of what :func:`load` reads: the metadata's bytes and nesting, the
+#: members of the archive, and the bytes it inflates and allocates, which
+#: must also stay within _MAX_INFLATION times the archive's own size (a
+#: float array compresses little; fastgru writes its files uncompressed).
+_MAX_META_BYTES = 1 << 20
+_MAX_JSON_DEPTH = 16
+_MAX_MEMBERS = 4096
+_MAX_INFLATION = 16
+_MIN_ALLOWANCE = 16 << 20
+_ARRAY_KINDS = "biufU"
+
+
+def _describe(path) -> str:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise _Invalid("not an .npz archive")
-            if "__meta__" not in data.files:
-                raise _Invalid("no __meta__ entry: not a fastgru file")
-            raw = data["__meta__"]
-            arrays = {k: data[k] for k in data.files if k != "__meta__"}
-    except _Invalid:
-        raise
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError,
-            MemoryError, NotImplementedError) as exc:
-        raise _Invalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
-    if raw.dtype != np.uint8 or raw.ndim != 1:
+        return repr(os.fspath(path))
+    except TypeError:
+        return f"<{type(path).__name__}>"
+
+
+def _json_depth_ok(value) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+class _Archive:
+    """The members of a fastgru file, checked from the zip directory and
+    each ``.npy`` header before anything is inflated or allocated."""
+
+    def __init__(self, zf: zipfile.ZipFile, archive_bytes: int):
+        self.zf = zf
+        infos = zf.infolist()
+        if len(infos) > _MAX_MEMBERS:
+            raise _Invalid(f"it has {len(infos)} members (at most {_MAX_MEMBERS})")
+        self.allowance = max(_MIN_ALLOWANCE, _MAX_INFLATION * archive_bytes)
+        self.members = {}
+        total = 0
+        for info in infos:
+            name = info.filename
+            if not name.endswith(".npy"):
+                raise _Invalid(f"member {name!r} is not a .npy array")
+            key = name[:-4]
+            if key in self.members:
+                raise _Invalid(f"member {name!r} appears twice")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise _Invalid(f"member {name!r} uses an unsupported compression")
+            if info.flag_bits & 0x1:
+                raise _Invalid(f"member {name!r} is encrypted")
+            total += info.file_size
+            if info.file_size > self.allowance or total > self.allowance:
+                raise _Invalid(f"member {name!r} inflates to {info.file_size} bytes, more "
+                               f"than the file's size allows ({self.allowance} in all)")
+            self.members[key] = info
+
+    def keys(self):
+        return self.members.keys()
+
+    def header(self, key):
+        """``(shape, fortran_order, dtype, header_bytes)`` of a member."""
+        info = self.members[key]
+        with self.zf.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+            except (ValueError, SyntaxError, TypeError, EOFError, OverflowError) as exc:
+                raise _Invalid(f"member {key!r} has no valid .npy header ({exc})") from None
+            offset = f.tell()
+        if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
+            raise _Invalid(f"array {key!r} has unsupported dtype {dtype}")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if offset + n_bytes != info.file_size:
+            raise _Invalid(f"array {key!r} says shape {shape} ({n_bytes} bytes) but holds "
+                           f"{info.file_size - offset}")
+        return shape, fortran, dtype, offset
+
+    def read(self, key, expect_shape=None, expect_kind=None) -> np.ndarray:
+        """A member's array, its header checked against ``expect_shape`` and
+        ``expect_kind`` (dtype kinds) before its data are read."""
+        shape, fortran, dtype, offset = self.header(key)
+        if expect_shape is not None and shape != tuple(expect_shape):
+            raise _Invalid(f"array {key!r} has shape {shape}, expected {tuple(expect_shape)}")
+        if expect_kind is not None and dtype.kind not in expect_kind:
+            raise _Invalid(f"array {key!r} has dtype {dtype}")
+        arr = np.empty(shape[::-1] if fortran else shape, dtype=dtype.newbyteorder("="))
+        raw = np.empty(arr.nbytes, dtype=np.uint8)
+        with self.zf.open(self.members[key]) as f:
+            f.seek(offset) if f.seekable() else f.read(offset)
+            if f.readinto(memoryview(raw)) != raw.nbytes:
+                raise _Invalid(f"array {key!r} is truncated")
+        arr[...] = raw.view(dtype).reshape(arr.shape)  # to native byte order
+        return arr.T if fortran else arr
+
+
+def _read_meta(archive: _Archive) -> dict:
+    if "__meta__" not in archive.keys():
+        raise _Invalid("no __meta__ entry: not a fastgru file")
+    shape, _, dtype, _ = archive.header("__meta__")
+    if dtype != np.uint8 or len(shape) != 1:
         raise _Invalid("__meta__ is not a byte string")
+    if shape[0] > _MAX_META_BYTES:
+        raise _Invalid(f"its metadata has {shape[0]} bytes (at most {_MAX_META_BYTES})")
+    raw = archive.read("__meta__")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
+    except RecursionError:
+        raise _Invalid("its metadata is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Invalid(f"its metadata is not valid JSON ({exc})") from None
+    if not _json_depth_ok(meta):
+        raise _Invalid(f"its metadata is nested more than {_MAX_JSON_DEPTH} levels deep")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _Invalid("its metadata does not name the fastgru format")
     version = meta.get("format_version")
@@ -188,10 +347,10 @@ def _read(path):
             f"{meta.get('fastgru_version')!r}; this fastgru reads up to version "
             f"{FORMAT_VERSION}: upgrade fastgru to load it"
         )
-    for name, arr in arrays.items():
-        if arr.dtype.kind not in "biufU":
-            raise _Invalid(f"array {name!r} has unsupported dtype {arr.dtype}")
-    return meta, arrays
+    kind = meta.get("kind")
+    if not isinstance(kind, str) or not (kind == "GRU" or kind in _JSON_ATTRS):
+        raise _Invalid(f"unknown kind {kind!r}")
+    return meta
 
 
 def _dict(meta, key) -> dict:
@@ -201,83 +360,169 @@ def _dict(meta, key) -> dict:
     return value
 
 
-def _build_layer(meta, arrays, prefix="gru/"):
+_LAYER_TYPES = {"input_size": int, "hidden_size": int, "num_layers": int, "bidirectional": bool,
+                "variant": str, "bias": bool, "dropout": (int, float), "dtype": str}
+
+
+def _build_layer(meta, archive, prefix="gru/"):
+    from ._validation import check_memory
+    from ._variants import get_variant
     from .layer import GRU
 
     config = _dict(meta, "layer")
     if set(config) != set(_LAYER_KEYS):
         raise _Invalid(f"layer configuration has keys {sorted(config)}")
+    for key, types in _LAYER_TYPES.items():
+        value = config[key]
+        if not isinstance(value, types) or (types is int and isinstance(value, bool)):
+            raise _Invalid(f"layer configuration {key!r} is {value!r}")
+    if config["dtype"] not in ("float32", "float64"):
+        raise _Invalid(f"layer dtype {config['dtype']!r}")
     try:
-        layer = GRU(config["input_size"], config["hidden_size"], config["num_layers"],
-                    bidirectional=config["bidirectional"], variant=config["variant"],
-                    bias=config["bias"], dropout=config["dropout"], dtype=config["dtype"])
-        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        layer.load_state_dict(state)
-    except (TypeError, ValueError) as exc:
-        raise _Invalid(f"its layer does not load: {exc}") from None
-    return layer
-
-
-def _build_head(arrays, layer, n_outputs=None):
-    from ._validation import as_float_array
-
-    try:
-        weight = as_float_array("head/weight", arrays["head/weight"], layer.dtype, ndim=2)
-        bias = as_float_array("head/bias", arrays["head/bias"], layer.dtype, ndim=1)
-    except KeyError as exc:
-        raise _Invalid(f"missing array {exc}") from None
+        variant = get_variant(config["variant"])
     except (TypeError, ValueError) as exc:
         raise _Invalid(str(exc)) from None
+    names = sorted(k[len(prefix):] for k in archive.keys() if k.startswith(prefix))
+    D = 2 if config["bidirectional"] else 1
+    per_cell = len(variant.param_shapes(1, 1, config["bias"]))
+    # a configuration implying more arrays than a file may hold is refused
+    # before any name is built, so that a huge num_layers costs nothing
+    if config["num_layers"] < 1 or config["num_layers"] * D * per_cell > _MAX_MEMBERS:
+        raise _Invalid(f"it holds {len(names)} layer arrays; its configuration "
+                       f"(num_layers={config['num_layers']!r}, bidirectional="
+                       f"{config['bidirectional']}) implies more than {_MAX_MEMBERS}")
+    try:
+        shell = GRU.__new__(GRU)
+        shell._configure(config["input_size"], config["hidden_size"], config["num_layers"],
+                         config["bidirectional"], config["variant"], config["bias"],
+                         config["dropout"], config["dtype"])
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(f"its layer configuration is invalid: {exc}") from None
+    shapes = shell._param_shapes()
+    if sorted(shapes) != names:
+        unknown = sorted(set(names) - set(shapes))
+        missing = sorted(set(shapes) - set(names))
+        raise _Invalid(f"its layer arrays do not match its configuration: missing {missing}, "
+                       f"unexpected {unknown}")
+    need = sum(math.prod(s) for s in shapes.values()) * np.dtype(config["dtype"]).itemsize
+    if need > archive.allowance:
+        raise _Invalid(f"its configuration implies {need} bytes of weights, more than the "
+                       f"file holds")
+    try:
+        check_memory("the layer in this file", 2 * need)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+    params = {name: archive.read(prefix + name, shape, "f") for name, shape in shapes.items()}
+    try:
+        return GRU._from_params({k: v.astype(config["dtype"], copy=False)
+                                 for k, v in params.items()},
+                                **{k: config[k] for k in _LAYER_KEYS})
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(f"its layer does not load: {exc}") from None
+
+
+def _build_head(archive, layer, n_outputs=None):
     width = layer.hidden_size * layer.num_directions
-    if weight.shape[1] != width or bias.shape != (weight.shape[0],):
-        raise _Invalid(f"head shapes {weight.shape}, {bias.shape} do not fit the layer "
-                       f"(width {width})")
-    if n_outputs is not None and weight.shape[0] != n_outputs:
-        raise _Invalid(f"head has {weight.shape[0]} outputs, expected {n_outputs}")
-    return {"weight": weight.copy(), "bias": bias.copy()}
+    for key in ("head/weight", "head/bias"):
+        if key not in archive.keys():
+            raise _Invalid(f"array {key!r} is missing")
+    shape = archive.header("head/weight")[0]
+    if len(shape) != 2 or shape[1] != width or shape[0] < 1:
+        raise _Invalid(f"array 'head/weight' has shape {shape}, expected (n_outputs, {width})")
+    if n_outputs is not None and shape[0] != n_outputs:
+        raise _Invalid(f"head has {shape[0]} outputs, expected {n_outputs}")
+    head = {"weight": archive.read("head/weight", shape, "f"),
+            "bias": archive.read("head/bias", (shape[0],), "f")}
+    for name, arr in head.items():
+        if not np.isfinite(arr).all():
+            raise _Invalid(f"array 'head/{name}' contains NaN or inf")
+        head[name] = np.ascontiguousarray(arr, dtype=layer.dtype)
+    return head
 
 
-def _build_estimator(meta, arrays):
+_SCALARS = (type(None), bool, int, float, str)
+# fitted attributes that must be numbers (ints where stated), or lists of numbers
+_INT_ATTRS = {"n_features_in_", "n_iter_", "n_outputs_", "_y_ndim", "n_samples_seen_",
+              "n_series_", "n_exog_", "_step_features"}
+_NUMBER_ATTRS = {"best_loss_", "best_validation_score_"}
+_NUMBER_LIST_ATTRS = {"loss_curve_", "validation_scores_"}
+
+
+def _check_attribute(name, value):
+    if value is None:
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_number = is_int or isinstance(value, float)
+    if name in _INT_ATTRS and not is_int:
+        raise _Invalid(f"attribute {name!r} must be an integer, got {value!r:.80}")
+    if name in _NUMBER_ATTRS and not is_number:
+        raise _Invalid(f"attribute {name!r} must be a number, got {value!r:.80}")
+    if name in _NUMBER_LIST_ATTRS and not (
+            isinstance(value, list) and all(isinstance(v, (int, float))
+                                            and not isinstance(v, bool) for v in value)):
+        raise _Invalid(f"attribute {name!r} must be a list of numbers")
+
+
+def _build_estimator(meta, archive):
     kind = meta["kind"]
     cls = _estimator_classes()[kind]
+    allowed = {"__meta__", "attr/feature_names_in_", "head/weight", "head/bias",
+               *("attr/" + a for a in _ARRAY_ATTRS[kind])}
+    unknown = sorted(k for k in archive.keys() if k not in allowed and not k.startswith("gru/"))
+    if unknown:
+        raise _Invalid(f"unknown members {unknown}")
     params = _dict(meta, "params")
+    known = set(cls().get_params(deep=False))
+    bad = sorted(str(k) for k, v in params.items()
+                 if k not in known or not isinstance(v, _SCALARS))
+    if bad:
+        raise _Invalid(f"its parameters {bad} are unknown or not scalars")
     try:
         est = cls(**params)
         est._validate_params()
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its parameters are invalid: {exc}") from None
     attributes = _dict(meta, "attributes")
+    extra = sorted(str(a) for a in attributes if a not in _JSON_ATTRS[kind])
+    if extra:
+        raise _Invalid(f"unknown attributes {extra}")
     for a in _JSON_ATTRS[kind]:
         if a not in attributes:
             raise _Invalid(f"attribute {a!r} is missing")
         value = attributes[a]
         if value is None and a not in _OPTIONAL:
             raise _Invalid(f"attribute {a!r} is null")
+        _check_attribute(a, value)
         setattr(est, a, value)
     for a in _ARRAY_ATTRS[kind]:
         key = "attr/" + a
-        if key not in arrays:
+        if key not in archive.keys():
             if a in _OPTIONAL:
                 setattr(est, a, None)
                 continue
             raise _Invalid(f"array {key!r} is missing")
-        arr = arrays[key]
+        arr = archive.read(key)
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             raise _Invalid(f"array {key!r} contains NaN or inf")
         setattr(est, a, arr)
-    if "attr/feature_names_in_" in arrays:
-        est.feature_names_in_ = arrays["attr/feature_names_in_"].astype(object)
+    if "attr/feature_names_in_" in archive.keys():
+        est.feature_names_in_ = archive.read("attr/feature_names_in_", None, "U").astype(object)
+    has_layer = any(k.startswith("gru/") for k in archive.keys())
+    if ("layer" in meta) != has_layer:
+        raise _Invalid("its layer configuration and its layer arrays do not go together")
     if "layer" in meta:
-        est.gru_ = _build_layer(meta, arrays)
+        est.gru_ = _build_layer(meta, archive)
         n_out = None
         if kind == "GRUClassifier":
             n_out = len(est.classes_)
         elif kind == "GRURegressor":
             n_out = est.n_outputs_
-        est.head_ = _build_head(arrays, est.gru_, n_out)
+        est.head_ = _build_head(archive, est.gru_, n_out)
+    elif "head/weight" in archive.keys() or "head/bias" in archive.keys():
+        raise _Invalid("it has a head without a layer")
     try:
         est._check_restored()
-    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
         raise _Invalid(f"its fitted state is inconsistent: {exc}") from None
     return est
 
@@ -285,17 +530,52 @@ def _build_estimator(meta, arrays):
 def load(path):
     """Load what :func:`save` wrote: a GRU layer or a fitted estimator.
 
-    Never unpickles or runs code from the file. Raises ``ValueError`` naming
-    the file when it is corrupt, truncated, tampered with (wrong shapes,
-    NaN/inf weights, unknown names) or written by a newer fastgru.
+    Never unpickles or runs code from the file, and never allocates more
+    than the file's contents justify: the zip directory and each array's
+    ``.npy`` header are checked against the metadata before anything is
+    inflated, and the layer is built from the stored arrays (no random
+    initialisation on the way). Raises ``ValueError`` naming the file and the
+    problem when it is corrupt, truncated, tampered with (wrong shapes or
+    dtypes, NaN/inf weights, unknown or duplicate members) or written by a
+    newer fastgru; a missing file raises ``FileNotFoundError``.
+
+    Examples
+    --------
+    >>> import io, fastgru
+    >>> try:
+    ...     fastgru.load(io.BytesIO(b"not a model"))
+    ... except ValueError as exc:
+    ...     print(exc)
+    <BytesIO> is not a valid fastgru file: it is not a zip archive
     """
     try:
-        meta, arrays = _read(path)
-        kind = meta.get("kind")
-        if kind == "GRU":
-            return _build_layer(meta, arrays)
-        if kind in _JSON_ATTRS:
-            return _build_estimator(meta, arrays)
-        raise _Invalid(f"unknown kind {kind!r}")
+        try:
+            if hasattr(path, "read"):
+                position = path.tell()
+                archive_bytes = path.seek(0, os.SEEK_END) - position
+                path.seek(position)
+            else:
+                archive_bytes = os.path.getsize(path)
+            zf = zipfile.ZipFile(path)
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise _Invalid("it is not a zip archive") from exc
+        except (OSError, ValueError, TypeError, OverflowError) as exc:
+            raise _Invalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
+        with zf:
+            try:
+                archive = _Archive(zf, archive_bytes)
+                meta = _read_meta(archive)
+                if meta["kind"] == "GRU":
+                    unknown = sorted(k for k in archive.keys()
+                                     if k != "__meta__" and not k.startswith("gru/"))
+                    if unknown:
+                        raise _Invalid(f"unknown members {unknown}")
+                    return _build_layer(meta, archive)
+                return _build_estimator(meta, archive)
+            except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError,
+                    RuntimeError, KeyError, OverflowError) as exc:
+                raise _Invalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
     except _Invalid as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not a valid fastgru file: {exc}") from None
+        raise ValueError(f"{_describe(path)} is not a valid fastgru file: {exc}") from None

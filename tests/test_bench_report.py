@@ -51,3 +51,23 @@ def test_a_single_pass_is_read_as_it_is(report, tmp_path):
     md, ratios = report.table(groups)
     assert ratios[group] == (0.25, None)
     assert "| training B2-T3-I4-H5 | 2000.00 ms | 8000.00 ms | - | 0.25 | - |" in md
+
+
+def test_plot_ratios_draws_a_bar_per_ratio_and_writes_a_png(report, tmp_path):
+    pytest.importorskip("matplotlib")
+    ratios = {"inference B1-T2-I3-H4": (0.5, 0.9), "training B1-T2-I3-H4": (0.25, None)}
+    path = tmp_path / "ratios.png"
+    fig = report.plot_ratios(ratios, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    widths = sorted(round(bar.get_width(), 6) for bar in fig.axes[0].patches)
+    assert widths == [0, 0.25, 0.5, 0.9]  # torch and onnxruntime bars; a missing one is 0
+
+
+def test_report_is_importable_from_the_repository_root():
+    import subprocess
+    import sys
+
+    code = "from bench.report import load, plot_ratios, table; print(table.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPORT.parents[1], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "table"

@@ -1,5 +1,5 @@
 """One sequence (batch 1) in inference runs in one kernel call
-(``_kernels.forward_one``); it must give what the general path gives, and
+(``_kernels.stack.forward_one``); it must give what the general path gives, and
 every other call must take the general path."""
 
 import numpy as np
@@ -127,5 +127,5 @@ def test_backward_after_one_sequence_inference_asks_for_a_training_forward():
     x = np.ones((1, 5, 3), dtype=np.float32)
     y, _ = layer.forward(x, training=True)
     layer.forward(x)  # inference, in one call
-    with pytest.raises(RuntimeError, match="training=True"):
+    with pytest.raises(ValueError, match="training=True"):
         layer.backward(np.ones_like(y))

@@ -258,18 +258,18 @@ def test_refresh_copy(dtype):
     """``refresh_copy`` says whether ``src`` differs from ``copy`` and makes
     them equal; a NaN counts as a difference (so NaN weights never reuse a
     transpose)."""
-    from fastgru import _kernels
+    from fastgru._kernels import launch
 
     src = np.random.default_rng(0).normal(size=(7, 100)).astype(dtype)  # 700: 3 chunks
     copy = np.zeros_like(src)
-    assert _kernels.refresh_copy(src, copy)
+    assert launch.refresh_copy(src, copy)
     np.testing.assert_array_equal(copy, src)
-    assert not _kernels.refresh_copy(src, copy)
+    assert not launch.refresh_copy(src, copy)
     for index in [(0, 0), (2, 55), (6, 99)]:  # first, middle and last chunk
         src[index] += 1.0
-        assert _kernels.refresh_copy(src, copy), index
+        assert launch.refresh_copy(src, copy), index
         np.testing.assert_array_equal(copy, src)
-        assert not _kernels.refresh_copy(src, copy)
+        assert not launch.refresh_copy(src, copy)
     src[3, 3] = np.nan
-    assert _kernels.refresh_copy(src, copy)
-    assert _kernels.refresh_copy(src, copy)
+    assert launch.refresh_copy(src, copy)
+    assert launch.refresh_copy(src, copy)

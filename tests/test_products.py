@@ -10,7 +10,7 @@ for float32 and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
 import numpy as np
 import pytest
 
-from fastgru import _kernels
+from fastgru._kernels import products
 
 ROWS = [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13]
 COLS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 65, 100, 113, 128]
@@ -35,7 +35,7 @@ def test_products_match_numpy(kernel, dtype, k):
                 start = rng.normal(size=(m, n)).astype(dtype)
                 expected = start + a.T.astype(np.float64) @ b.astype(np.float64)
             out = start.copy()
-            getattr(_kernels, kernel)(a, b, out)
+            getattr(products, kernel)(a, b, out)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k),
                                        err_msg=f"{kernel} m={m} n={n} k={k}")
@@ -53,10 +53,10 @@ def test_matmul_every_routine_and_layout(m, accumulate):
     b_t = np.ascontiguousarray(b.T)
     start = rng.normal(size=(m, n))
     expected = a @ b + (start if accumulate else 0.0)
-    flag = _kernels.ACCUMULATE if accumulate else _kernels.OVERWRITE
+    flag = products.ACCUMULATE if accumulate else products.OVERWRITE
     for bb, bt in [(b, b_t), (b, b_t[:0]), (b[:0], b_t)]:
         out = start.copy()
-        _kernels.matmul(a, bb, bt, out, flag, np.empty((m, n)))
+        products.matmul(a, bb, bt, out, flag, np.empty((m, n)))
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -71,7 +71,8 @@ def test_gemm_nn_with_32_byte_vectors():
 
     code = (
         "import numpy as np\n"
-        "from fastgru import _config, _kernels\n"
+        "from fastgru import _config\n"
+        "from fastgru._kernels import products\n"
         "assert _config.VECTOR_BYTES == 32\n"
         "rng = np.random.default_rng(0)\n"
         "for dtype in (np.float32, np.float64):\n"
@@ -80,9 +81,9 @@ def test_gemm_nn_with_32_byte_vectors():
         "            a = rng.normal(size=(m, 7)).astype(dtype)\n"
         "            b = rng.normal(size=(7, n)).astype(dtype)\n"
         "            out = np.full((m, n), np.nan, dtype=dtype)\n"
-        "            _kernels.gemm_nn(a, b, out)\n"
+        "            products.gemm_nn(a, b, out)\n"
         "            np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)\n"
-        "            _kernels.gemm_tn_add(np.ascontiguousarray(a.T), b, out)\n"
+        "            products.gemm_tn_add(np.ascontiguousarray(a.T), b, out)\n"
         "            np.testing.assert_allclose(out, 2 * (a @ b), rtol=1e-5, atol=1e-5)\n"
         "print('ok')\n"
     )
@@ -101,7 +102,7 @@ def test_gemm_tn_add_rounds_onto_out_once():
     a = rng.normal(size=(64, 8)).astype(np.float32)
     b = rng.normal(size=(64, 32)).astype(np.float32)
     out = np.full((8, 32), 1000.0, dtype=np.float32)
-    _kernels.gemm_tn_add(a, b, out)
+    products.gemm_tn_add(a, b, out)
     expected = 1000.0 + a.T.astype(np.float64) @ b.astype(np.float64)
     assert np.abs(out - expected).max() <= np.spacing(np.float32(1000.0))
 
@@ -115,8 +116,8 @@ def test_gemm_tn_add_reads_column_slices_and_touches_nothing_else():
     b = rng.normal(size=(11, 40))[:, :21]
     out_big = np.zeros((25, 30))
     out = out_big[1:24, 3:24]
-    _kernels.gemm_tn_add(a, b, out)
-    _kernels.gemm_tn_add(a, b, out)
+    products.gemm_tn_add(a, b, out)
+    products.gemm_tn_add(a, b, out)
     np.testing.assert_allclose(out, 2 * a.T @ b, rtol=1e-12, atol=1e-12)
     out[...] = 0.0
     assert not out_big.any()
@@ -128,11 +129,11 @@ def test_gemm_nn_reads_row_strides_and_refuses_strided_rows():
     a, b = big_a[1:7, 3:23], big_b[2:22, 5:42]  # rows contiguous, strides wider than a row
     out_big = np.zeros((8, 60))
     out = out_big[1:7, 2:39]
-    _kernels.gemm_nn(a, b, out)
+    products.gemm_nn(a, b, out)
     np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert not out_big[0].any() and not out_big[:, :2].any() and not out_big[:, 39:].any()
     with pytest.raises(ValueError, match="contiguous rows"):
-        _kernels.gemm_nn(big_a[:, ::2], big_b[:20], np.zeros((9, 50)))
+        products.gemm_nn(big_a[:, ::2], big_b[:20], np.zeros((9, 50)))
 
 
 @pytest.mark.parametrize("shape", [

@@ -31,7 +31,7 @@ def test_matches_reference(case):
 
 
 # Sizes that send the recurrent products down each routine of
-# fastgru._kernels.matmul, in blocks of rows of the batch (2 blocks where
+# fastgru._kernels.products.matmul, in blocks of rows of the batch (2 blocks where
 # the batch allows): (batch, hidden) -> rows per block, routine
 ROUTINE_SIZES = [
     (5, 40),  # 2-3 rows: gemm_nn's 3- and 2-row tiles, a shifted last strip

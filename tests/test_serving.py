@@ -118,13 +118,14 @@ def test_warmup_reaches_every_kernel():
     """In a fresh process, warmup leaves no kernel a later call could compile."""
     script = textwrap.dedent("""
         import fastgru
-        from fastgru import _kernels
+        from fastgru._kernels import cell, large_products, launch, sequence, stack
         fastgru.warmup(("float32",), training=True)
-        names = ["fold_biases", "project_block", "run_parallel",
-                 "forward_block", "backward_block",
-                 "weight_grad_block", "matmul_block", "swap_block", "transpose_block",
-                 "refresh_copy", "step_layers", "forward_one"]
-        missing = [n for n in names if not getattr(_kernels, n).signatures]
+        kernels = {"fold_biases": cell, "project_block": large_products, "run_parallel": launch,
+                   "forward_block": sequence, "backward_block": sequence,
+                   "weight_grad_block": large_products, "matmul_block": large_products,
+                   "swap_block": launch, "transpose_block": launch,
+                   "refresh_copy": launch, "step_layers": stack, "forward_one": stack}
+        missing = [n for n, module in kernels.items() if not getattr(module, n).signatures]
         print("missing", missing)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -142,7 +143,7 @@ def test_read_only_arrays_compile_nothing_new():
     """A read-only array is another type to Numba: passed through, each
     kernel would compile again (~10 s) on first use. It is copied instead,
     with the same results."""
-    from fastgru import _kernels
+    from fastgru._kernels import sequence, stack
 
     layer = fastgru.GRU(3, 4, random_state=0)
     rng = np.random.default_rng(0)
@@ -152,7 +153,7 @@ def test_read_only_arrays_compile_nothing_new():
     dx, dh0 = layer.backward(dy)
     h = layer.step(x[:, 0])
     h2 = layer.step(x[:, 1], h)
-    kernels = [_kernels.forward_block, _kernels.backward_block, _kernels.step_layers]
+    kernels = [sequence.forward_block, sequence.backward_block, stack.step_layers]
     before = [len(k.signatures) for k in kernels]
 
     y_, h_n_ = layer.forward(_read_only(x), lengths=_read_only(lengths), training=True)

@@ -129,7 +129,7 @@ def test_step_fast_path_only_for_the_exact_array_types(monkeypatch):
 def test_step_kernel_refuses_a_short_scratch():
     """step_layers builds its views of the scratch without reshape's checks:
     it checks the buffer's size first."""
-    from fastgru import _kernels
+    from fastgru._kernels import stack
 
     layer, x, _, _ = make_layer_and_inputs("torch", "float32", 1, False, False)
     x0 = np.ascontiguousarray(x[:, 0], dtype=np.float32)
@@ -138,4 +138,4 @@ def test_step_kernel_refuses_a_short_scratch():
     args = list(layer._local.step.kernel_args)
     args[-1] = args[-1][:-1]
     with pytest.raises(ValueError, match="scratch too small"):
-        _kernels.step_layers(layer._local.step.mode, x0, h, h.copy(), *args)
+        stack.step_layers(layer._local.step.mode, x0, h, h.copy(), *args)

@@ -67,7 +67,7 @@ def load_airline_passengers(as_frame: bool | None = None):
     --------
     >>> from fastgru.datasets import load_airline_passengers
     >>> months, values = load_airline_passengers(as_frame=False)
-    >>> months[0], values[0], len(values)
+    >>> months[0], float(values[0]), len(values)
     ('1949-01', 112.0, 144)
     """
     return _load("airline_passengers.csv", "M", as_frame)
@@ -95,7 +95,7 @@ def load_sunspots(as_frame: bool | None = None):
     --------
     >>> from fastgru.datasets import load_sunspots
     >>> years, values = load_sunspots(as_frame=False)
-    >>> years[0], values[0], years[-1], len(values)
+    >>> years[0], float(values[0]), years[-1], len(values)
     ('1700', 5.0, '2008', 309)
     """
     return _load("sunspots.csv", "Y", as_frame)
@@ -122,7 +122,7 @@ def load_mauna_loa_co2(as_frame: bool | None = None):
     --------
     >>> from fastgru.datasets import load_mauna_loa_co2
     >>> months, values = load_mauna_loa_co2(as_frame=False)
-    >>> months[0], values[0], len(values)
+    >>> months[0], float(values[0]), len(values)
     ('1965-01', 319.4, 444)
     """
     return _load("mauna_loa_co2.csv", "M", as_frame)

@@ -1,0 +1,52 @@
+"""Numba kernels: the GRU cell, the recurrence over whole sequences, and BPTT.
+
+A private package; each module says what it holds, and imports only the
+ones above it in this list (no cycles):
+
+``products``        the matrix products: the per-step product :func:`matmul`
+                    and its routines (the tiles of :func:`gemm_nn` and
+                    :func:`gemm_tn_add`, written as LLVM intrinsics, and the
+                    row loops of :func:`gemm_nt`), and the helpers that
+                    choose between them and BLAS.
+``launch``          the parallel launcher (:func:`run_parallel`, which calls
+                    a ``*_block`` kernel through its C wrapper), the rows of
+                    a block (:func:`block_rows`), and the layout copies
+                    (:func:`swap_block`, :func:`transpose_block`,
+                    :func:`refresh_copy`).
+``large_products``  the products over all T*B rows at once, one row block
+                    per call: the input projection, ``dx`` and the weight
+                    gradients after the time loop.  (products, launch)
+``cell``            the cell modes, one step's forward and its backward side
+                    by side, and bias folding.  (products)
+``sequence``        the time loops of a row block (forward, BPTT) and the
+                    chunked weight gradients.  (products, launch, cell)
+``stack``           one call through every layer of a stack: the streaming
+                    step and one sequence's inference.
+                    (products, launch, cell)
+``optim``           the optimisers' in-place updates (Adam, SGD).
+
+Everything works on plain arrays in one memory layout, chosen once at the
+boundary (:mod:`fastgru._engine`):
+
+* ``xproj`` ``(T, B, G*H)``: time-major input projections ``W x + b`` of every
+  step, computed before the recurrence as one large matrix product
+  (:func:`large_products.project_block`). Every additive bias is folded into
+  it; gate blocks are contiguous.
+* ``U`` ``(Gh*H, H)``: the recurrent weights exactly as stored in the layer's
+  parameters (row blocks per gate), so nothing is repacked per call.
+* ``b_hn`` ``(H,)``: the one bias that cannot be folded (the "torch" variant
+  multiplies it by the reset gate).
+
+Each blocked kernel is a serial body for one row block, ``*_block(block,
+n_blocks, ...)`` (its rows from :func:`launch.block_rows`). The engine calls
+it directly when there is one block or one thread, and otherwise hands it to
+:func:`launch.run_parallel`, the one ``prange`` kernel, as a function
+pointer. BLAS inside runs single-threaded (the caller limits BLAS to one
+thread), so Numba's threads are the only ones working.
+
+Numba options come from :mod:`fastgru._config` only. Numba caches a kernel
+keyed on its own source file: after editing a module whose kernels others
+call (``products``, ``cell``, ``launch``), delete ``fastgru/_kernels/__pycache__``.
+Importers take names from the module that defines them; this file exports
+nothing.
+"""

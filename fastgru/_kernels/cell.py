@@ -1,0 +1,244 @@
+"""The GRU cell: its modes, one step forward and its backward side by side.
+
+Four cell *modes* cover the six public variants (see :mod:`fastgru._variants`):
+
+``RESET_AFTER``   "torch": ``n = tanh(xn + r * (U_n h + b_hn))``.
+``RESET_BEFORE``  "cho", "gru1", "gru2": ``n = tanh(xn + U_n (r * h))``;
+                  gates ``r, z`` from ``xproj`` plus ``U_rz h``.
+``BIAS_GATES``    "gru3": as RESET_BEFORE but ``r, z`` from ``xproj`` only
+                  (``U`` holds ``U_n`` alone).
+``MGU``           "mgu": one gate ``f``; ``h' = h + f * (n - h)``.
+
+:func:`cell_forward` runs one step for a block of rows: its recurrent product
+as one matrix product (:func:`~fastgru._kernels.products.matmul`), then the
+gate arithmetic in loops that LLVM vectorises. It stores the gate
+activations and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
+RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so that
+:func:`cell_backward` recomputes no product: it gives the gradient of the
+step's pre-activations (``dxp``) and of the recurrent products (``dhh``).
+:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``.
+
+Imports :mod:`~fastgru._kernels.products`.
+"""
+
+from numba.extending import register_jitable
+
+from .._activations import sigmoid, tanh
+from .._config import inlined_kernel, kernel
+from .products import ACCUMULATE, OVERWRITE, matmul
+
+RESET_AFTER = 0
+RESET_BEFORE = 1
+BIAS_GATES = 2
+MGU = 3
+
+
+# ------------------------------------------------------------------ the cell
+# The gate loops run over 1-D views of one row and gate block each, and touch
+# at most a few arrays per loop: LLVM vectorises a loop only when it can prove
+# (or cheaply check at run time) that its stores do not overlap its loads, and
+# a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
+@inlined_kernel
+def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, acc_2):
+    """One step for a block of rows: ``h`` (n, H) = cell(``gates``, ``hp``).
+
+    ``gates`` (n, G*H) holds the input projections with folded biases on
+    entry and the gate activations, which BPTT needs, on exit: each gate
+    overwrites its own pre-activation (a loop that loads and stores the same
+    element through one array vectorises). So the projections' buffer is
+    the gates' cache, and a training forward writes no second array of
+    that size. ``hp`` (n, H) the previous states (not aliased with ``h``);
+    ``aux`` (n, H) receives the other vector BPTT needs; ``acc_wide`` (n,
+    3H or 2H) and ``acc_1``, ``acc_2`` (n, H) are scratch. ``UT_g`` and
+    ``UT_c`` are contiguous transposes of ``U``'s gate rows (all rows for
+    RESET_AFTER) and candidate rows, or empty (see :func:`matmul`).
+    """
+    n_rows, H = hp.shape
+    if mode == RESET_AFTER:
+        matmul(hp, UT_g, U, acc_wide, OVERWRITE, acc_wide)
+        for i in range(n_rows):
+            g_rz, a_rz = gates[i, : 2 * H], acc_wide[i, : 2 * H]
+            for j in range(2 * H):
+                g_rz[j] = sigmoid(g_rz[j] + a_rz[j])
+            r, z, c = gates[i, :H], gates[i, H : 2 * H], gates[i, 2 * H :]
+            a_n, aux_i, h_i, hp_i = acc_wide[i, 2 * H :], aux[i], h[i], hp[i]
+            for j in range(H):
+                aux_i[j] = a_n[j] + b_hn[j]
+            for j in range(H):
+                c[j] = tanh(c[j] + r[j] * aux_i[j])
+            for j in range(H):
+                h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
+        return
+    # RESET_BEFORE, BIAS_GATES, MGU: the gates first, then the candidate from
+    # the gated state aux = r * h (or f * h).
+    n_gate = H if mode == MGU else 2 * H
+    if mode == RESET_BEFORE:
+        matmul(hp, UT_g, U[: 2 * H], acc_wide, OVERWRITE, acc_wide)
+    elif mode == MGU:
+        matmul(hp, UT_g, U[:H], acc_1, OVERWRITE, acc_1)
+    for i in range(n_rows):
+        g = gates[i, :n_gate]
+        if mode == BIAS_GATES:
+            for j in range(n_gate):
+                g[j] = sigmoid(g[j])
+        else:
+            a_g = acc_wide[i, :n_gate] if mode == RESET_BEFORE else acc_1[i]
+            for j in range(n_gate):
+                g[j] = sigmoid(g[j] + a_g[j])
+        r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
+        for j in range(H):
+            aux_i[j] = r[j] * hp_i[j]
+    matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, OVERWRITE, acc_2)
+    c0 = n_gate  # the candidate's block
+    for i in range(n_rows):
+        c, a_n = gates[i, c0 : c0 + H], acc_2[i]
+        for j in range(H):
+            c[j] = tanh(c[j] + a_n[j])
+        h_i, hp_i = h[i], hp[i]
+        # "torch"-direction update h' = c + z (h - c); MGU's h' = h + f (c - h)
+        # is the same with z = 1 - f.
+        if mode == MGU:
+            f = gates[i, :H]
+            for j in range(H):
+                h_i[j] = hp_i[j] + f[j] * (c[j] - hp_i[j])
+        else:
+            z = gates[i, H : 2 * H]
+            for j in range(H):
+                h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
+
+
+@kernel
+def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp):
+    """Gradients of one step for a block of rows (twin of :func:`cell_forward`).
+
+    ``dh`` (n, H): gradient of the new states. Rows with ``active[i]`` False
+    pass ``dh`` through unchanged and get zero gate gradients. Writes ``dxp``
+    (n, G*H): gradient of the gate pre-activations (= of ``xproj``); ``dhh``
+    (n, dhh_width): gradient of the outputs of ``U``'s gate row blocks
+    (RESET_AFTER: ``[dr, dz, d(U_n h + b_hn)]``; RESET_BEFORE and BIAS_GATES:
+    ``[dr, dz]``; MGU: ``[df]``); ``dhp`` (n, H): gradient of the previous
+    states. ``UT_g`` and ``UT_c`` are the transposes (contiguous) of ``U``'s
+    gate rows (all rows for RESET_AFTER) and candidate rows, so that each
+    product with ``U`` has both layouts (:func:`matmul`). ``d_1`` and ``tmp``
+    (n, H) are scratch.
+    """
+    n_rows, H = hp.shape
+    one = hp.dtype.type(1.0)
+    for i in range(n_rows):
+        if not active[i]:
+            dxp[i] = 0.0
+            dhh[i] = 0.0
+            d_1[i] = 0.0
+            dhp[i] = dh[i]
+    if mode == RESET_AFTER:
+        for i in range(n_rows):
+            if not active[i]:
+                continue
+            r, z, c = gates[i, :H], gates[i, H : 2 * H], gates[i, 2 * H :]
+            dr, dz, dc = dxp[i, :H], dxp[i, H : 2 * H], dxp[i, 2 * H :]
+            dh_i, hp_i, hn, dhn = dh[i], hp[i], aux[i], dhh[i, 2 * H :]
+            for j in range(H):
+                dc[j] = dh_i[j] * (one - z[j]) * (one - c[j] * c[j])
+            for j in range(H):
+                dr[j] = dc[j] * hn[j] * r[j] * (one - r[j])
+            for j in range(H):
+                dz[j] = dh_i[j] * (hp_i[j] - c[j]) * z[j] * (one - z[j])
+            for j in range(H):
+                dhn[j] = dc[j] * r[j]
+            dhh_rz, dxp_rz, dhp_i = dhh[i, : 2 * H], dxp[i, : 2 * H], dhp[i]
+            for j in range(2 * H):
+                dhh_rz[j] = dxp_rz[j]
+            for j in range(H):
+                dhp_i[j] = dh_i[j] * z[j]
+        matmul(dhh, U, UT_g, dhp, ACCUMULATE, tmp)
+        return
+    n_gate = H if mode == MGU else 2 * H
+    c0 = n_gate  # the candidate's block
+    for i in range(n_rows):
+        if not active[i]:
+            continue
+        c, dc, d1, dh_i, dhp_i = gates[i, c0 : c0 + H], dxp[i, c0 : c0 + H], d_1[i], dh[i], dhp[i]
+        if mode == MGU:
+            f = gates[i, :H]
+            for j in range(H):
+                d1[j] = dh_i[j] * f[j] * (one - c[j] * c[j])
+            for j in range(H):
+                dhp_i[j] = dh_i[j] * (one - f[j])
+        else:
+            z, dz, hp_i = gates[i, H : 2 * H], dxp[i, H : 2 * H], hp[i]
+            for j in range(H):
+                d1[j] = dh_i[j] * (one - z[j]) * (one - c[j] * c[j])
+            for j in range(H):
+                dz[j] = dh_i[j] * (hp_i[j] - c[j]) * z[j] * (one - z[j])
+            for j in range(H):
+                dhp_i[j] = dh_i[j] * z[j]
+        for j in range(H):
+            dc[j] = d1[j]
+    # gradient of the gated state aux = r * h (or f * h), through U_n
+    matmul(d_1, U[U.shape[0] - H :], UT_c, tmp, OVERWRITE, tmp)
+    for i in range(n_rows):
+        if not active[i]:
+            continue
+        g, dg, t_i, hp_i, dhp_i = gates[i, :H], dxp[i, :H], tmp[i], hp[i], dhp[i]
+        if mode == MGU:
+            c, dh_i = gates[i, c0 : c0 + H], dh[i]
+            for j in range(H):
+                dg[j] = dh_i[j] * (c[j] - hp_i[j])
+            for j in range(H):
+                dg[j] = (dg[j] + t_i[j] * hp_i[j]) * g[j] * (one - g[j])
+        else:
+            for j in range(H):
+                dg[j] = t_i[j] * hp_i[j] * g[j] * (one - g[j])
+        for j in range(H):
+            dhp_i[j] += t_i[j] * g[j]
+        dhh_i, dxp_g = dhh[i], dxp[i, :n_gate]
+        for j in range(n_gate):
+            dhh_i[j] = dxp_g[j]
+    if mode != BIAS_GATES:  # tmp is free again
+        matmul(dhh, U[:n_gate], UT_g, dhp, ACCUMULATE, tmp)
+
+
+def dhh_width(mode, H):
+    """Width of ``dhh``: the gate products of ``U`` (without the candidate's)."""
+    if mode == RESET_AFTER:
+        return 3 * H
+    if mode == MGU:
+        return H
+    return 2 * H
+
+
+@register_jitable
+def xbias_width(mode, H):
+    """G*H: the width of ``xproj`` (2H for MGU, else 3H)."""
+    return 2 * H if mode == MGU else 3 * H
+
+
+# --------------------------------------------------------------------- biases
+@kernel
+def fold_biases(mode, b1, b2, xbias, b_hn):
+    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+
+    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
+    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
+    and "cho", else empty) is added to the first entries, except that
+    RESET_AFTER keeps its candidate block apart as ``b_hn``.
+    """
+    H = b_hn.shape[0]
+    off = xbias.shape[0] - b1.shape[0]
+    n2 = min(b2.shape[0], 2 * H) if mode == RESET_AFTER else b2.shape[0]
+    # each loop writes one 1-D view from one other (so that it vectorises)
+    for j in range(off):
+        xbias[j] = 0.0
+    tail = xbias[off:]
+    for j in range(b1.shape[0]):
+        tail[j] = b1[j]
+    head = xbias[:n2]
+    for j in range(n2):
+        head[j] += b2[j]
+    if mode == RESET_AFTER and b2.shape[0] > 0:
+        b_n = b2[2 * H :]
+        for j in range(H):
+            b_hn[j] = b_n[j]
+    else:
+        for j in range(H):
+            b_hn[j] = 0.0

@@ -1,0 +1,89 @@
+"""The products over all T*B rows at once, one row block per call.
+
+Run by ``fastgru._engine`` around the time loops, directly or through
+:func:`fastgru._kernels.launch.run_parallel`: the input projection
+(:func:`project_block`, in the tiles of
+:func:`~fastgru._kernels.products.gemm_nn` or BLAS), ``dx`` and the weight
+gradients after BPTT (:func:`matmul_block`, :func:`weight_grad_block`).
+
+Imports :mod:`~fastgru._kernels.products` and :mod:`~fastgru._kernels.launch`.
+"""
+
+import numpy as np
+
+from .._config import kernel
+from .launch import block_rows
+from .products import gemm_nn
+
+
+@kernel
+def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
+    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
+
+    ``W`` (GW, I) is ``weight_ih``, and ``W_t`` its contiguous transpose
+    for :func:`gemm_nn` where :func:`project_tiled` says so, else empty
+    (then BLAS runs). ``W`` feeds the last GW columns (the variants "gru1-3"
+    have an input weight for the candidate only).
+    """
+    r0, r1 = block_rows(x2d.shape[0], block, n_blocks)
+    GH = out.shape[1]
+    GW = W.shape[0]
+    col0 = GH - GW
+    part = out[r0:r1] if col0 == 0 else np.empty((r1 - r0, GW), dtype=out.dtype)
+    if W_t.shape[0] > 0:
+        gemm_nn(x2d[r0:r1], W_t, part)
+    else:
+        np.dot(x2d[r0:r1], W.T, part)
+    if col0 == 0:
+        # in place: a loop that reads part_i and writes row, the same memory,
+        # would fail LLVM's overlap check and run scalar (measured: inference
+        # at batch 256, hidden 32 1.2x the time)
+        for i in range(r0, r1):
+            row = out[i]
+            for j in range(GH):
+                row[j] += xbias[j]
+        return
+    for i in range(r1 - r0):
+        row, part_i = out[r0 + i], part[i]
+        for j in range(col0):
+            row[j] = xbias[j]
+        for j in range(col0, GH):
+            row[j] = part_i[j - col0] + xbias[j]
+
+
+# The input projection runs in gemm_nn's tiles up to this input width, where
+# they read a strip of the weights from L1 (single-threaded GFLOP/s, tiles vs
+# OpenBLAS: 97-113 vs 62-100 at inputs 8-64; 97 vs 105 at input 256).
+PROJECT_TILE_MAX_INPUT = 128
+
+
+def project_tiled(n_inputs):
+    """Whether :func:`project_block` runs in :func:`gemm_nn` (it needs ``W_t``)."""
+    return n_inputs <= PROJECT_TILE_MAX_INPUT
+
+
+@kernel
+def matmul_block(block, n_blocks, a, b, out):
+    """Rows of one block of ``out (R, N) = a (R, K) @ b (K, N)``."""
+    r0, r1 = block_rows(a.shape[0], block, n_blocks)
+    np.dot(a[r0:r1], b, out[r0:r1])
+
+
+@kernel
+def weight_grad_block(block, n_blocks, d, col0, col1, inp, partial, partial_sums):
+    """Row block ``block``'s share of ``d[:, col0:col1].T @ inp`` and of the
+    column sums of ``d[:, col0:col1]``, into ``partial[block]`` and
+    ``partial_sums[block]``; their sums over the first axis are the results.
+    """
+    r0, r1 = block_rows(d.shape[0], block, n_blocks)
+    out = partial[block]
+    if col0 == 0 and col1 == d.shape[1]:
+        np.dot(d[r0:r1].T, inp[r0:r1], out)
+    else:
+        np.dot(np.ascontiguousarray(d[r0:r1, col0:col1]).T, inp[r0:r1], out)
+    sums = partial_sums[block]
+    sums[:] = 0.0
+    for r in range(r0, r1):
+        row = d[r, col0:col1]
+        for j in range(col1 - col0):
+            sums[j] += row[j]

@@ -1,0 +1,145 @@
+"""Every example of README.md and docs/*.md runs as written; quoted numbers match their run.
+
+Each markdown file's ```python blocks run in order in a fresh interpreter
+(``tests/markdown_examples.py``), in an empty working directory, on the
+checked-out fastgru. A block that imports an optional package that is not
+installed is skipped, and the test says which.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "tests" / "markdown_examples.py"
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+sys.path.insert(0, str(RUNNER.parent))
+from markdown_examples import python_blocks  # noqa: E402
+
+WITH_EXAMPLES = [path for path in DOCS if python_blocks(path)]
+
+
+def _run(path, tmp_path, *options):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.setdefault("KERAS_BACKEND", "torch")  # Keras 3's default backend, TensorFlow, is not used
+    return subprocess.run([sys.executable, str(RUNNER), str(path), *options], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", WITH_EXAMPLES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_markdown_examples_run(path, tmp_path):
+    proc = _run(path, tmp_path)
+    assert proc.returncode == 0, (
+        f"an example of {path.relative_to(ROOT)} failed:\n{proc.stdout[-4000:]}\n"
+        f"{proc.stderr[-6000:]}")
+    ran = [line for line in proc.stdout.splitlines() if line.startswith("RAN ")]
+    skipped = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED ")]
+    assert len(ran) + len(skipped) == len(python_blocks(path))
+    if skipped:
+        pytest.skip(f"ran {len(ran)} blocks; " + "; ".join(skipped))
+
+
+def test_readme_first_three_examples_need_only_pip_install(tmp_path):
+    """`pip install .` brings no pandas, torch or matplotlib: the first three blocks
+    run with those unimportable."""
+    proc = _run(README, tmp_path, "--first", "3", "--base-install")
+    assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+    assert proc.stdout.count("RAN ") == 3
+
+
+def test_readme_has_an_example_per_task():
+    text = README.read_text()
+    assert len(python_blocks(README)) >= 10
+    for heading in ["## Install", "## Quick start", "## The layer", "## Classify",
+                    "## Forecast", "## Save and load", "## Serve", "## Interop", "## Variants",
+                    "## Bad input"]:
+        assert heading in text, heading
+    assert len(text.splitlines()) <= 340  # a user guide of about 300 lines, plus links
+
+
+def _shell_blocks(text):
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+
+
+def test_quick_start_commands_are_what_ci_runs():
+    quick = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    demo, tests = (block.strip() for block in _shell_blocks(quick)[:2])
+    assert demo == "pip install . && python -m fastgru demo"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, f".ci/run does not run the README's test command {tests!r}"
+
+
+def test_extras_named_in_the_readme_exist():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    named = re.findall(r'pip install -?e? ?"\.\[(\w+)\]"', README.read_text())
+    assert named and set(named) <= set(extras), set(named) - set(extras)
+    for page in DOCS:  # fastgru installs from its source tree: ".[onnx]", not fastgru[onnx]
+        assert not re.search(r"install\s+[\"']?fastgru\[", page.read_text()), page.name
+
+
+def test_readme_demo_result_is_a_current_run():
+    from fastgru._demo import run
+
+    quoted = re.search(r"MAE on the hold-out: GRU ([\d.]+), seasonal naive ([\d.]+) "
+                       r"\(MASE ([\d.]+)", README.read_text())
+    assert quoted, "the README quotes the demo's result line"
+    result = run("airline", verbose=False)
+    mae, naive, mase = (float(v) for v in quoted.groups())
+    assert naive == pytest.approx(result["mae_naive"], abs=0.005)
+    # the fit is deterministic on one machine; other CPUs round differently
+    assert mae == pytest.approx(result["mae_gru"], rel=0.05), result["mae_gru"]
+    assert mase == pytest.approx(result["mase"], abs=0.03)
+
+
+def _bench_report():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_performance_page_table_is_the_one_of_results_json():
+    report = _bench_report()
+    _, groups = report.load(ROOT / "bench" / "results.json")
+    table, _ = report.table(groups, report.gemm_gflops(groups))
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert table in page, "docs/performance.md's table differs from bench/results.json's"
+    commit = json.loads((ROOT / "bench" / "results.json").read_text())["commit_info"]["id"]
+    assert commit[:7] in page
+
+
+def test_readme_headline_numbers_come_from_results_json():
+    report = _bench_report()
+    _, groups = report.load(ROOT / "bench" / "results.json")
+    table, _ = report.table(groups, report.gemm_gflops(groups))
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    text = README.read_text()
+    for group, figures in {"inference B64-T100-I64-H128": ["2.75 ms", "0.32", "0.50"],
+                           "training B64-T100-I64-H128": ["8.82 ms", "0.29"],
+                           "step B1-I8-H64": ["2.8 µs", "15.1 µs"]}.items():
+        for figure in figures:
+            assert figure in rows[group], (group, figure, rows[group])
+            assert figure in text, figure
+
+
+def test_no_module_over_500_lines_without_a_reason_at_its_top():
+    for path in sorted((ROOT / "fastgru").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if len(lines) > 500:
+            top = "\n".join(lines[:20])
+            assert "Longer than 500 lines for a reason" in top, (
+                f"{path.relative_to(ROOT)} has {len(lines)} lines and states no reason at its "
+                "top: split it, or say why it is one file")

@@ -1,0 +1,109 @@
+"""A forked child works whatever other threads were doing at the fork.
+
+A serving thread runs batch-parallel forwards in a loop while the main thread
+forks; every child runs a batch-parallel forward of its own and must exit in
+time. Run in a fresh process per threading layer (NUMBA_THREADING_LAYER), as
+a layer is chosen once per process.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = textwrap.dedent(r"""
+    import os, sys, threading, time
+    import numpy as np
+    import numba
+    import fastgru
+
+    layer = fastgru.GRU(8, 32, random_state=0)
+    x = np.random.default_rng(0).normal(size=(256, 20, 8)).astype(np.float32)
+    expected = layer.forward(x)[0]
+    layer.forward([x[0, :5], x[1]])  # the ragged path too
+    layer_name = numba.threading_layer()
+
+    stop = threading.Event()
+    started = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            layer.forward(x)
+            started.set()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    started.wait()
+    n_forks, hung, failed = int(sys.argv[1]), 0, 0
+    for i in range(n_forks):
+        time.sleep(0.003 * (i % 5))  # fork at different points of a forward
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                y = layer.forward(x)[0]
+                step = layer.step(x[:, 0])
+                same = np.allclose(y, expected, atol=1e-5)
+                code = 0 if same and step.shape == (1, 256, 32) else 3
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 20.0
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed += 1
+                break
+            if time.monotonic() > deadline:
+                hung += 1
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
+    stop.set()
+    server.join()
+    print(layer_name, n_forks, hung, failed)
+""")
+
+
+def _available(layer):
+    code = ("import numba, numpy as np\n"
+            "@numba.njit(parallel=True)\n"
+            "def f(a):\n"
+            "    s = 0.0\n"
+            "    for i in numba.prange(a.size):\n"
+            "        s += a[i]\n"
+            "    return s\n"
+            "f(np.ones(4)); print(numba.threading_layer())")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == layer
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("threading_layer", ["workqueue", "tbb", "omp"])
+def test_fork_while_serving(threading_layer):
+    if not _available(threading_layer):
+        pytest.skip(f"Numba's {threading_layer} threading layer is not available")
+    if threading_layer == "omp":
+        # GNU OpenMP terminates a child forked after a parallel region
+        # ("fork() called from a process already using GNU OpenMP, this is
+        # unsafe", seen with this script: 3 of 3 children), libgomp's own
+        # limit and the reason fastgru asks Numba for a fork-safe layer
+        pytest.skip("Numba's omp layer with GNU OpenMP is not fork-safe (libgomp)")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": threading_layer, "NUMBA_NUM_THREADS": "2",
+           "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", SCRIPT, "8"], env=env, capture_output=True,
+                         text=True, timeout=500, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    layer, n_forks, hung, failed = out.stdout.split()[-4:]
+    assert layer == threading_layer
+    assert (int(hung), int(failed)) == (0, 0), f"{hung} of {n_forks} children hung, {failed} failed"

@@ -1,0 +1,139 @@
+"""Input read as users mean it: channel-first panels, ragged object arrays and
+Series, the forecaster's index, and SequenceScaler's set_output."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from fastgru import GRUClassifier, GRUForecaster, GRURegressor, SequenceScaler
+
+pd = pytest.importorskip("pandas")
+
+FIX = r"X\.transpose\(0, 2, 1\)"
+
+
+def labelled(n, T, F, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, F))
+    return X, (X[:, 0, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("shape", [(12, 1, 30), (12, 6, 100)])  # aeon's (cases, channels, time)
+def test_channel_first_panel_warns_with_the_fix(shape):
+    X, y = labelled(*shape)
+    with pytest.warns(UserWarning, match=FIX):
+        GRUClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match=FIX):
+        SequenceScaler().fit(X)
+
+
+@pytest.mark.parametrize("shape", [(12, 30, 1), (12, 100, 6), (12, 20, 40), (12, 3, 2)])
+def test_time_major_panel_does_not_warn(shape):
+    X, y = labelled(*shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        GRUClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+
+
+def ragged_data(n=30, F=2, seed=0):
+    rng = np.random.default_rng(seed)
+    seqs = [rng.normal(size=(4 + i % 7, F)) for i in range(n)]
+    return seqs, np.array([s[:, 0].sum() for s in seqs])
+
+
+def object_array(seqs):
+    arr = np.empty(len(seqs), dtype=object)
+    for i, s in enumerate(seqs):
+        arr[i] = s
+    return arr
+
+
+@pytest.mark.parametrize("container", ["object array", "Series"])
+def test_ragged_object_array_and_series_read_as_a_list(container):
+    seqs, y = ragged_data()
+    data = object_array(seqs)
+    if container == "Series":
+        data = pd.Series(list(data), index=np.arange(100, 100 + len(seqs)))
+    kw = dict(hidden_size=4, max_epochs=2, random_state=0)
+    expected = GRURegressor(**kw).fit(seqs, y).predict(seqs)
+    model = GRURegressor(**kw).fit(data, y)
+    np.testing.assert_array_equal(model.predict(data), expected)
+    np.testing.assert_array_equal(model.predict(seqs), expected)
+    scaled = SequenceScaler().fit(data).transform(data)
+    assert [s.shape for s in scaled] == [s.shape for s in seqs]
+    # univariate 1-D sequences too
+    uni = object_array([s[:, 0] for s in seqs])
+    assert GRURegressor(**kw).fit(uni, y).n_features_in_ == 1
+
+
+def forecaster():
+    return GRUForecaster(window=5, horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+
+
+def series(index):
+    return pd.Series(np.sin(0.3 * np.arange(len(index))), index=index, name="v")
+
+
+@pytest.mark.parametrize("index,expected", [
+    (pd.Index(np.arange(1871.0, 1911.0)), pd.Index([1911.0, 1912.0, 1913.0])),
+    (pd.Index(np.arange(0.0, 4.0, 0.1)), pd.Index([4.0, 4.1, 4.2])),
+    (pd.Index(np.arange(10, 210, 5)), pd.Index([210, 215, 220])),
+    (pd.date_range("2020-01-01", periods=40, freq="D"),
+     pd.DatetimeIndex(["2020-02-10", "2020-02-11", "2020-02-12"])),
+    # a frequency pandas infers from the dates alone (no freq attribute set)
+    (pd.DatetimeIndex(list(pd.date_range("2020-01-31", periods=40, freq="ME"))),
+     pd.DatetimeIndex(["2023-05-31", "2023-06-30", "2023-07-31"])),
+])
+def test_forecast_continues_the_index(index, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model = forecaster().fit(series(index))
+        forecast = model.predict(horizon=3)
+        from_history = model.predict(horizon=3, y=series(index)[-10:])
+    for out in (forecast, from_history):
+        assert isinstance(out, pd.Series) and out.name == "v"
+        if expected.dtype.kind == "f":
+            np.testing.assert_allclose(out.index.to_numpy(), expected.to_numpy(), rtol=1e-12)
+        else:
+            assert out.index.equals(expected)
+
+
+@pytest.mark.parametrize("index,reason", [
+    (pd.date_range("2020-01-01", periods=41, freq="D").delete(20), "no frequency"),
+    (pd.Index(np.r_[np.arange(20.0), np.arange(21.0, 41.0)]), "not evenly spaced"),
+    (pd.Index([f"s{i}" for i in range(40)]), "labels"),
+])
+def test_forecast_warns_when_it_cannot_continue_the_index(index, reason):
+    y = series(index)
+    with pytest.warns(UserWarning, match=f"cannot continue the index.*{reason}"):
+        model = forecaster().fit(y)
+    forecast = model.predict(horizon=3)
+    assert list(forecast.index) == [40, 41, 42]  # by position after the history
+
+
+def test_set_output_pandas_in_a_pipeline():
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(3.0, 2.0, size=(40, 8)),
+                         columns=[f"t{i}" for i in range(8)], index=np.arange(40) * 2)
+    y = (frame["t0"] > 3.0).astype(int)
+    pipe = make_pipeline(SequenceScaler(), GRUClassifier(hidden_size=4, max_epochs=2,
+                                                         random_state=0))
+    pipe.set_output(transform="pandas").fit(frame, y)
+    assert pipe.predict(frame).shape == (40,)
+    out = pipe[0].transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(frame.columns) and out.index.equals(frame.index)
+    values = frame.to_numpy()
+    np.testing.assert_allclose(out.to_numpy(), (values - values.mean()) / values.std())
+    assert isinstance(pipe[0].inverse_transform(out), pd.DataFrame)
+    # 3-D input: a DataFrame cannot hold it, the array is returned
+    X3 = rng.normal(size=(40, 8, 2))
+    pipe.fit(X3, y)
+    assert isinstance(pipe[0].transform(X3), np.ndarray)
+    assert isinstance(SequenceScaler().set_output(transform="default").fit_transform(frame),
+                      np.ndarray)
+    with pytest.raises(ValueError, match="transform must be"):
+        SequenceScaler().set_output(transform="xarray")

@@ -1,0 +1,406 @@
+"""Property tests of the public surface: every call equals the float64
+reference or raises a ValueError/TypeError naming the bad argument.
+
+Hypothesis draws shapes (0-sized too), dtypes, layouts (strided, negative
+strides, Fortran, read-only, unaligned, lists) and one fault at a time
+(NaN/inf, wrong shapes, bad lengths/h0/out). The budget is fixed and
+derandomised in CI: ``FASTGRU_HYPOTHESIS_EXAMPLES`` raises it (e.g. 2000 for a
+long local run). The layout-heavy properties, where a kernel handed a wrong
+array would crash, run in a subprocess (:func:`test_in_subprocess`), so a
+segfault fails the test instead of killing the run.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from reference import gru_forward  # noqa: E402
+
+import fastgru  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = int(os.environ.get("FASTGRU_HYPOTHESIS_EXAMPLES", "25"))
+IN_SUBPROCESS = os.environ.get("FASTGRU_PROPERTY_SUBPROCESS") == "1"
+SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck))
+crash_prone = pytest.mark.skipif(not IN_SUBPROCESS,
+                                 reason="run by test_in_subprocess in its own process")
+
+I, H = 3, 4
+VARIANTS = ["torch", "cho", "gru1", "mgu"]
+LAYERS = {}
+
+
+def layer_for(variant, dtype, num_layers=1, bidirectional=False):
+    key = (variant, dtype, num_layers, bidirectional)
+    if key not in LAYERS:
+        LAYERS[key] = fastgru.GRU(I, H, num_layers, bidirectional=bidirectional,
+                                  variant=variant, dtype=dtype, random_state=0)
+    return LAYERS[key]
+
+
+def reference(layer, x, h0=None, lengths=None):
+    B, T, _ = x.shape
+    D = layer.num_directions
+    if h0 is None:
+        h0 = np.zeros((layer.num_layers * D, B, H))
+    if lengths is None:
+        lengths = np.full(B, T)
+    params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    return gru_forward(layer.variant, params, np.asarray(x, np.float64), np.asarray(h0),
+                       np.asarray(lengths), layer.num_layers, layer.bidirectional)
+
+
+def tolerance(dtype):
+    return dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-9, atol=1e-11)
+
+
+def relayout(arr, how):
+    """The same values in another memory layout."""
+    if how == "C":
+        return np.ascontiguousarray(arr)
+    if how == "F":
+        return np.asfortranarray(arr)
+    if how == "strided":
+        big = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+        big[..., ::2] = arr
+        return big[..., ::2]
+    if how == "negative":
+        flipped = np.ascontiguousarray(arr[::-1])
+        return flipped[::-1]
+    if how == "readonly":
+        out = np.array(arr)
+        out.setflags(write=False)
+        return out
+    if how == "unaligned":
+        raw = np.zeros(arr.nbytes + 1, np.uint8)
+        out = raw[1:].view(arr.dtype).reshape(arr.shape)
+        out[...] = arr
+        return out
+    if how == "list":
+        return arr.tolist()
+    if how == "int":
+        return np.round(arr).astype(np.int64)
+    raise AssertionError(how)
+
+
+LAYOUTS = ["C", "F", "strided", "negative", "readonly", "unaligned", "list", "int"]
+X_FAULTS = ["nan", "inf", "features", "ndim", "complex", "object", "empty_time"]
+OTHER_FAULTS = ["lengths_zero", "lengths_long", "lengths_shape", "lengths_float",
+                "h0_shape", "h0_nan", "training_str"]
+
+
+def apply_x_fault(x, fault, rng):
+    if fault == "nan":
+        x = x.copy()
+        x[tuple(rng.integers(0, s) for s in x.shape)] = np.nan
+    elif fault == "inf":
+        x = x.copy()
+        x[tuple(rng.integers(0, s) for s in x.shape)] = -np.inf
+    elif fault == "features":
+        x = np.concatenate([x, x[..., :1]], axis=-1)
+    elif fault == "ndim":
+        x = x[..., 0]
+    elif fault == "complex":
+        x = x + 1j
+    elif fault == "object":
+        x = x.astype(object)
+    elif fault == "empty_time":
+        x = x[:, :0]
+    return x
+
+
+def check_error(exc, names):
+    """``exc`` is a ValueError/TypeError naming one of the bad arguments."""
+    assert isinstance(exc, (ValueError, TypeError))
+    assert any(name in str(exc) for name in names), (names, str(exc))
+
+
+# ----------------------------------------------------------------- constructor
+SIZES = st.one_of(st.integers(1, 6), st.integers(-3, 0), st.integers(2**31, 2**80),
+                  st.floats(allow_nan=True), st.booleans(), st.text(max_size=3), st.none())
+
+
+@SETTINGS
+@given(input_size=SIZES, hidden_size=SIZES, num_layers=SIZES,
+       variant=st.sampled_from(VARIANTS + ["gru2", "gru3", "lstm", ""]),
+       dropout=st.one_of(st.floats(-1, 2), st.just(float("nan"))),
+       dtype=st.sampled_from(["float32", "float64", "float16", "int32", None]),
+       bidirectional=st.sampled_from([True, False, 1, "yes"]))
+def test_constructor(input_size, hidden_size, num_layers, variant, dropout, dtype,
+                     bidirectional):
+    args = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+                variant=variant, dropout=dropout, dtype=dtype, bidirectional=bidirectional)
+
+    def ok_size(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**31
+
+    valid = {
+        "input_size": ok_size(input_size), "hidden_size": ok_size(hidden_size),
+        "num_layers": ok_size(num_layers), "variant": variant in VARIANTS + ["gru2", "gru3"],
+        "dropout": 0.0 <= dropout < 1.0, "dtype": dtype in ("float32", "float64"),
+        "bidirectional": isinstance(bidirectional, bool),
+    }
+    try:
+        layer = fastgru.GRU(input_size, hidden_size, num_layers, variant=variant,
+                            dropout=dropout, dtype=dtype, bidirectional=bidirectional)
+    except (ValueError, TypeError) as exc:
+        bad = [k for k, ok in valid.items() if not ok]
+        assert bad, f"valid arguments refused: {args}: {exc}"
+        assert any(k in str(exc) for k in bad), (bad, str(exc))
+        return
+    assert all(valid.values()), f"invalid arguments accepted: {args}"
+    assert layer.n_params > 0
+
+
+# --------------------------------------------------------------------- forward
+@crash_prone
+@SETTINGS
+@given(variant=st.sampled_from(VARIANTS), dtype=st.sampled_from(["float32", "float64"]),
+       num_layers=st.integers(1, 2), bidirectional=st.booleans(),
+       batch=st.integers(0, 3), time=st.integers(1, 4),
+       layout=st.sampled_from(LAYOUTS), with_lengths=st.booleans(), with_h0=st.booleans(),
+       fault=st.sampled_from([None] * 6 + X_FAULTS + OTHER_FAULTS),
+       seed=st.integers(0, 2**16))
+def test_forward(variant, dtype, num_layers, bidirectional, batch, time, layout,
+                 with_lengths, with_h0, fault, seed):
+    layer = layer_for(variant, dtype, num_layers, bidirectional)
+    rng = np.random.default_rng(seed)
+    L, D = num_layers * (2 if bidirectional else 1), 1
+    x = rng.normal(size=(batch, time, I))
+    lengths = rng.integers(1, time + 1, size=batch) if with_lengths else None
+    h0 = rng.normal(size=(L, batch, H)) if with_h0 else None
+    bads = ["x"] if batch == 0 else []  # empty
+    if layout == "list" and lengths is not None:
+        bads.append("lengths")  # a list is ragged: its lengths are its own
+    if fault in X_FAULTS and x.size:
+        x = apply_x_fault(x, fault, rng)
+        bads.append("x")
+    elif fault == "lengths_zero" and batch:
+        lengths = np.zeros(batch, int)
+        bads.append("lengths")
+    elif fault == "lengths_long" and batch:
+        lengths = np.full(batch, time + 1)
+        bads.append("lengths")
+    elif fault == "lengths_shape":
+        lengths = np.ones(batch + 1, int)
+        bads.append("lengths")
+    elif fault == "lengths_float" and batch:
+        lengths = np.full(batch, 0.5)
+        bads.append("lengths")
+    elif fault == "h0_shape":
+        h0 = rng.normal(size=(L + 1, batch, H))
+        bads.append("h0")
+    elif fault == "h0_nan" and batch:
+        h0 = rng.normal(size=(L, batch, H))
+        h0[0, 0, 0] = np.nan
+        bads.append("h0")
+    training = "no" if fault == "training_str" else False
+    if fault == "training_str":
+        bads.append("training")
+    if fault not in ("complex", "object") and not (layout == "int" and fault in ("nan", "inf")):
+        x_arg = relayout(x, layout) if x.ndim == 3 and x.size else x
+    else:
+        x_arg = x
+    del D
+    try:
+        y, h_n = layer.forward(x_arg, h0=h0, lengths=lengths, training=training)
+    except (ValueError, TypeError) as exc:
+        assert bads, f"valid call refused: {exc}"
+        check_error(exc, bads)
+        return
+    assert not bads, f"bad {bads} accepted ({fault})"
+    x_ref = np.round(x) if layout == "int" else x
+    y_ref, h_ref = reference(layer, x_ref, h0, lengths)
+    np.testing.assert_allclose(y, y_ref, **tolerance(dtype))
+    np.testing.assert_allclose(h_n, h_ref, **tolerance(dtype))
+
+
+# ------------------------------------------------------------------------ step
+@crash_prone
+@SETTINGS
+@given(variant=st.sampled_from(VARIANTS), dtype=st.sampled_from(["float32", "float64"]),
+       num_layers=st.integers(1, 2), batch=st.integers(0, 3),
+       x_layout=st.sampled_from(LAYOUTS), h_layout=st.sampled_from(LAYOUTS + ["none"]),
+       out_kind=st.sampled_from(["none", "good", "memmap", "F", "readonly", "dtype", "shape",
+                                 "h itself"]),
+       fault=st.sampled_from([None] * 4 + ["x_nan", "h_nan", "x_features", "h_shape"]),
+       repeat=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_step(variant, dtype, num_layers, batch, x_layout, h_layout, out_kind, fault,
+              repeat, seed, tmp_path_factory):
+    layer = layer_for(variant, dtype, num_layers)
+    rng = np.random.default_rng(seed)
+    L = num_layers
+    x = rng.normal(size=(batch, I))
+    h = None if h_layout == "none" else rng.normal(size=(L, batch, H))
+    bads = ["x_t"] if batch == 0 else []
+    if fault == "x_nan" and batch:
+        x[0, 0] = np.nan
+        bads.append("x_t")
+    elif fault == "x_features":
+        x = rng.normal(size=(batch, I + 1))
+        bads.append("x_t")
+    elif fault == "h_nan" and h is not None and batch:
+        h[0, 0, 0] = np.inf
+        bads.append("h")
+    elif fault == "h_shape" and h is not None:
+        h = rng.normal(size=(L, batch + 1, H))
+        bads.append("h")
+    shape = (L, batch, H)
+    out = None
+    if out_kind == "good":
+        out = np.empty(shape, dtype)
+    elif out_kind == "memmap":
+        out = np.memmap(tmp_path_factory.mktemp("m") / "out", dtype=dtype, mode="w+",
+                        shape=shape) if batch else np.empty(shape, dtype)
+        bads.extend(["out"] if batch else [])
+    elif out_kind == "F":
+        out = np.asfortranarray(np.empty(shape, dtype))
+        bads.extend(["out"] if not (out.flags.c_contiguous) else [])
+    elif out_kind == "readonly":
+        out = np.empty(shape, dtype)
+        out.setflags(write=False)
+        bads.append("out")
+    elif out_kind == "dtype":
+        out = np.empty(shape, np.float16)
+        bads.append("out")
+    elif out_kind == "shape":
+        out = np.empty((L, batch + 1, H), dtype)
+        bads.append("out")
+    x_arg = relayout(x, x_layout) if x.size else x
+    h_arg = h if h is None or not h.size else relayout(h, h_layout)
+    if out_kind == "h itself" and h is not None and isinstance(h_arg, np.ndarray) \
+            and h_arg.dtype == dtype and h_arg.flags.carray:
+        out = h_arg
+    h_used = None if h is None else np.round(h) if h_layout == "int" else h
+    x_used = np.round(x) if x_layout == "int" else x
+    for _ in range(repeat):  # the second call takes the fast path
+        try:
+            new = layer.step(x_arg, h_arg, out=out)
+        except (ValueError, TypeError) as exc:
+            assert bads, f"valid call refused: {exc}"
+            check_error(exc, bads)
+            return
+        assert not bads, f"bad {bads} accepted"
+        _, h_ref = reference(layer, x_used[:, None, :],
+                             None if h_used is None else h_used, None)
+        np.testing.assert_allclose(new, h_ref, **tolerance(dtype))
+        if out is not None:
+            assert new is out
+        if out is h_arg:
+            return  # h was overwritten: the next call starts elsewhere
+
+
+# -------------------------------------------------------------------- backward
+@crash_prone
+@SETTINGS
+@given(variant=st.sampled_from(VARIANTS), bidirectional=st.booleans(),
+       batch=st.integers(1, 2), time=st.integers(1, 3), with_lengths=st.booleans(),
+       fault=st.sampled_from([None] * 4 + ["dy_shape", "dy_nan", "dh_shape", "no_forward",
+                                           "input_grad_str"]),
+       seed=st.integers(0, 2**16))
+def test_backward(variant, bidirectional, batch, time, with_lengths, fault, seed):
+    layer = layer_for(variant, "float64", 1, bidirectional)
+    rng = np.random.default_rng(seed)
+    D = layer.num_directions
+    x = rng.normal(size=(batch, time, I))
+    lengths = rng.integers(1, time + 1, size=batch) if with_lengths else None
+    dy = rng.normal(size=(batch, time, D * H))
+    if lengths is not None:
+        dy[np.arange(time)[None, :] >= lengths[:, None]] = 0.0
+    dh = rng.normal(size=(D, batch, H))
+    bad, kwargs = None, {}
+    if fault == "no_forward":
+        layer.forward(x)  # inference: backward has nothing to work from
+        bad = "training"
+    else:
+        layer.forward(x, lengths=lengths, training=True)
+    if fault == "dy_shape":
+        dy, bad = dy[:, :, :-1], "dy"
+    elif fault == "dy_nan":
+        dy = dy.copy()
+        dy[0, 0, 0] = np.nan
+        bad = "dy"
+    elif fault == "dh_shape":
+        dh, bad = dh[:, :, :-1], "dh_n"
+    elif fault == "input_grad_str":
+        kwargs, bad = {"input_grad": "yes"}, "input_grad"
+    try:
+        dx, dh0 = layer.backward(dy, dh, **kwargs)
+    except (ValueError, TypeError) as exc:
+        assert bad is not None, f"valid call refused: {exc}"
+        check_error(exc, [bad])
+        return
+    assert bad is None, f"bad {bad} accepted"
+
+    def loss(x_, h0_):
+        y, h_n = reference(layer, x_, h0_, lengths)
+        return float((y * dy).sum() + (h_n * dh).sum())
+
+    h0 = np.zeros((D, batch, H))
+    eps = 1e-6
+    num_dx = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += eps
+        xm[idx] -= eps
+        num_dx[idx] = (loss(xp, h0) - loss(xm, h0)) / (2 * eps)
+    if lengths is not None:
+        num_dx[np.arange(time)[None, :] >= lengths[:, None]] = 0.0
+    np.testing.assert_allclose(dx, num_dx, rtol=1e-5, atol=1e-7)
+    assert dh0.shape == (D, batch, H) and np.isfinite(dh0).all()
+
+
+# ------------------------------------------------------------------ estimators
+@pytest.fixture(scope="module")
+def regressor():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4, 2)), rng.normal(size=12)
+    return fastgru.GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(X, y)
+
+
+@SETTINGS
+@given(batch=st.integers(0, 3), time=st.integers(0, 4), layout=st.sampled_from(LAYOUTS),
+       fault=st.sampled_from([None] * 3 + ["nan", "inf", "features", "complex", "object"]),
+       seed=st.integers(0, 2**16))
+def test_regressor_predict(regressor, batch, time, layout, fault, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, time, 2))
+    bad = batch == 0 or time == 0
+    if fault and x.size:
+        x, bad = apply_x_fault(x, fault, rng), True
+    arg = relayout(x, layout) if x.size and fault not in ("complex", "object") else x
+    try:
+        pred = regressor.predict(arg)
+    except (ValueError, TypeError) as exc:
+        assert bad, f"valid X refused: {exc}"
+        assert "X" in str(exc) or "feature" in str(exc) or "NaN" in str(exc), str(exc)
+        return
+    assert not bad, f"bad X accepted ({fault}, shape {x.shape})"
+    x_used = np.round(x) if layout == "int" else x
+    gru = regressor.gru_
+    _, h_n = reference(gru, x_used)
+    head = {k: v.astype(np.float64) for k, v in regressor.head_.items()}
+    expected = (h_n[-1] @ head["weight"].T + head["bias"])[:, 0]
+    expected = expected * regressor.y_scale_[0] + regressor.y_mean_[0]
+    np.testing.assert_allclose(pred, expected, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------ the subprocess
+@pytest.mark.skipif(IN_SUBPROCESS, reason="already in the subprocess")
+def test_in_subprocess():
+    env = {**os.environ, "FASTGRU_PROPERTY_SUBPROCESS": "1", "PYTHONPATH": ROOT}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         os.path.join(ROOT, "tests", "test_properties.py"),
+         "-k", "test_forward or test_step or test_backward"],
+        env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert out.returncode == 0, (f"exit {out.returncode}\n{out.stdout[-4000:]}"
+                                 f"\n{out.stderr[-2000:]}")
+    assert "3 passed" in out.stdout, out.stdout[-2000:]  # run, not skipped
