@@ -65,3 +65,18 @@ def test_two_epochs_on_a_tiny_dataset_give_the_tables(realdata):
     assert "| UnitTest | 20/22, 24 x 1, 2 cl. |" in table
     assert "2 (cap)" in table and "MiniRocket" not in table
     assert any("UnitTest default torch" in line for line in lines)
+
+
+def test_docs_page_shows_the_tables_of_realdata_json():
+    """docs/realdata.md quotes the run in bench/realdata.json, tables and commit."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_realdata_tables", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)  # needs numpy only: aeon and torch load lazily
+    root = SCRIPT.parents[1]
+    results = json.loads((root / "bench" / "realdata.json").read_text())
+    page = (root / "docs" / "realdata.md").read_text()
+    assert module.markdown(results).strip() in page
+    assert results["meta"]["commit"] in page and not results["meta"]["dirty"]
