@@ -147,7 +147,7 @@ def buffer(workspace: dict, key, shape: tuple, dtype) -> np.ndarray:
 _MIN_TILED_TRANSPOSE = 1 << 17
 
 
-def transposed(workspace: dict, key, a: np.ndarray) -> np.ndarray:
+def transposed(workspace: Workspace, key, a: np.ndarray) -> np.ndarray:
     """``a.T`` (``a`` 2-D, C-contiguous) in ``workspace``'s reusable buffer
     for ``key`` (per shape), transposed again only when ``a`` changed.
 

@@ -168,6 +168,6 @@ def test_transposed_weights(shape, dtype):
 
     a = np.random.default_rng(0).normal(size=shape).astype(dtype)
     with _config.threads(2):
-        got = _engine.transposed({}, "t", a)
+        got = _engine.transposed(_engine.Workspace(), "t", a)
     assert got.flags.c_contiguous
     np.testing.assert_array_equal(got, a.T)
