@@ -22,6 +22,7 @@ _LAZY = {
     "save": "serialization",
     "load": "serialization",
     "warmup": "_warmup",
+    "NonFiniteLossError": "_training",
 }
 
 __all__ = [
