@@ -15,7 +15,7 @@ kernels use this module's cache instead (attached by
   Windows); below it ``<fastgru version>/<source tag>/`` and the module's
   path relative to the package.
 * Source tag and stamp: a hash of the kernel-related source files
-  (:data:`KERNEL_SOURCES`: the kernel modules, the activations they inline, the
+  (:data:`KERNEL_SOURCES`: the kernel modules and the gufunc, the activations they inline, the
   compile options) and of the Numba and Python versions, instead of one file's
   path and mtime. Editing any of those files starts a fresh directory, two
   checkouts with different code never share entries, and the same code
@@ -57,7 +57,7 @@ PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
 
 #: Files and directories (relative to the package) whose source the kernels
 #: compile: the kernel modules, what they inline and the compile options.
-KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py")
+KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py", "gufunc.py")
 
 logger = logging.getLogger("fastgru")
 
@@ -241,6 +241,36 @@ def _portable_key(key, index):
         if level in found:
             return found[level]
     return None
+
+
+@contextlib.contextmanager
+def locating_in_kernel_cache():
+    """Within the block, caches that Numba makes for new functions (a
+    gufunc's compiled kernel and its ufunc wrapper, which ``guvectorize``
+    makes and fills inside the decorator) use :class:`KernelCacheLocator`:
+    fastgru's cache directory, never the package's ``__pycache__``.
+
+    Numba's ``guvectorize`` takes no cache class, so the locator list of
+    Numba's two cache kinds is swapped for the block, under Numba's compiler
+    lock (other threads compile nothing meanwhile). A function outside the
+    package finds no locator here: its ``cache=True`` raises "cannot cache",
+    as it would for a file Numba cannot place.
+    """
+    from numba.core.compiler_lock import global_compiler_lock
+
+    kinds = (caching.CompileResultCacheImpl, caching.CodeLibraryCacheImpl)
+    with global_compiler_lock:
+        saved = [kind.__dict__.get("_locator_classes") for kind in kinds]
+        for kind in kinds:
+            kind._locator_classes = [KernelCacheLocator]
+        try:
+            yield
+        finally:
+            for kind, previous in zip(kinds, saved):
+                if previous is None:
+                    del kind._locator_classes
+                else:
+                    kind._locator_classes = previous
 
 
 class _KernelCacheImpl(caching.CompileResultCacheImpl):

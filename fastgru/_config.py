@@ -89,12 +89,15 @@ def gufunc_kernel(signatures, layout: str, parallel: bool = False):
                    target="parallel" if parallel else "cpu")
 
     def decorate(func):
-        try:
-            return numba.guvectorize(signatures, layout, **options)(func)
-        except RuntimeError as exc:
-            if "cannot cache" not in str(exc):
-                raise
-            return numba.guvectorize(signatures, layout, **{**options, "cache": False})(func)
+        if CACHE:
+            try:
+                # compiled and cached inside the decorator: in fastgru's cache
+                # directory (fastgru._cache), as every kernel, not beside the source
+                with _cache.locating_in_kernel_cache():
+                    return numba.guvectorize(signatures, layout, **options)(func)
+            except (RuntimeError, OSError):  # no writable cache: compile in memory
+                pass
+        return numba.guvectorize(signatures, layout, **{**options, "cache": False})(func)
 
     return decorate
 

@@ -67,8 +67,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     (True, (50, 20, 3))
     >>> import pandas as pd
     >>> frame = pd.DataFrame(X[:, :, 0], columns=[f"t{i}" for i in range(20)])
-    >>> SequenceScaler().set_output(transform="pandas").fit_transform(frame).columns[:2]
-    Index(['t0', 't1'], dtype='object')
+    >>> list(SequenceScaler().set_output(transform="pandas").fit_transform(frame).columns[:2])
+    ['t0', 't1']
     """
 
     _parameter_constraints: dict = {"with_mean": ["boolean"], "with_std": ["boolean"]}

@@ -64,6 +64,8 @@ def test_every_kernel_is_cached_outside_the_package():
     kernel_dir = _cache.kernel_cache_dir()
     assert kernel_dir.parts[-2:] == (fastgru.__version__, _cache.source_tag())
     for dispatcher in _cache.DISPATCHERS:
+        if not dispatcher.py_func.__module__.startswith("fastgru"):
+            continue  # a test's own kernel (tests/test_activations.py) has no place here
         assert isinstance(dispatcher._cache, _cache.KernelCache), dispatcher
         path = Path(dispatcher._cache.cache_path)
         assert path.is_relative_to(kernel_dir)

@@ -126,3 +126,19 @@ def test_bad_variant_layer_and_complex_input():
         gufunc.forward(layer, np.ones((2, 3)), h0=np.ones((2, 4)))
     with pytest.raises(ValueError, match="direction must be in"):
         gufunc.cell_arrays(layer, direction=1)
+
+
+def test_gufunc_is_cached_in_the_kernel_cache_not_the_package():
+    """The gufunc's compiled kernel and its ufunc wrapper are cached where
+    every kernel is (fastgru._cache), never in the package's __pycache__."""
+    from pathlib import Path
+
+    from fastgru import _cache, _config
+
+    if not _config.CACHE:
+        pytest.skip("FASTGRU_NO_CACHE is set")
+    gufunc.forward(fastgru.GRU(3, 4, random_state=0), np.ones((2, 3, 3)))
+    here = Path(_cache.kernel_cache_dir())
+    entries = [p.name for p in here.rglob("*gufunc*") if p.suffix in (".nbi", ".nbc")]
+    assert any(name.endswith(".nbi") for name in entries), sorted(here.rglob("*"))[:20]
+    assert not list(Path(gufunc.__file__).parent.rglob("*gufunc*.nb[ic]"))
