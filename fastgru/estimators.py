@@ -40,6 +40,7 @@ from ._network import SequenceNet, init_head
 from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
 from ._validation import (
     as_float_array,
+    check_int,
     check_step_features,
     object_sequences,
     pad_sequences,
@@ -253,6 +254,9 @@ class _BaseGRUEstimator(BaseEstimator):
         ``reset`` starts anew (unless ``warm_start`` and the shapes still fit);
         ``incremental`` runs one epoch and keeps the optimiser's state.
         """
+        # scikit-learn's Interval(Integral) takes a bool (max_epochs=True would train)
+        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
+            check_int(name, getattr(self, name))
         with _config.threads(self.n_jobs):
             if reset:
                 self._random_state = check_random_state(self.random_state)
@@ -527,7 +531,9 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
 
     def _encode_targets(self, y, n_samples, reset, classes=None):
         try:
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            # an empty y is caught below, by the sample count ("X has n samples but y has 0")
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
+                            ensure_min_samples=0)
         except ValueError as exc:  # strings: NumPy's message does not name y
             if "could not convert" not in str(exc):
                 raise

@@ -377,6 +377,8 @@ def test_regressor_predict(regressor, batch, time, layout, fault, seed):
     bad = batch == 0 or time == 0
     if fault and x.size:
         x, bad = apply_x_fault(x, fault, rng), True
+    if layout == "int" and fault in ("nan", "inf"):
+        layout = "C"  # NaN/inf have no integer form: casting would hide them
     arg = relayout(x, layout) if x.size and fault not in ("complex", "object") else x
     try:
         pred = regressor.predict(arg)
@@ -446,8 +448,12 @@ def test_classifier_predict(classifier, batch, time, form, fault, method, seed):
         x, bad = x[..., :1], True
     elif fault and fault != "ragged_features" and x.size:
         x, bad = apply_x_fault(x, fault, rng), True
+    if form == "int" and fault in ("nan", "inf"):
+        form = "C"  # NaN/inf have no integer form: casting would hide them
     if lengths is not None:
         seqs = [x[b, :lengths[b]] for b in range(batch)]
+        if fault in ("nan", "inf"):  # the NaN may lie past a sequence's end: cut off
+            bad = not all(np.isfinite(q).all() for q in seqs)
         if fault == "ragged_features":
             seqs[-1] = np.concatenate([seqs[-1], seqs[-1][:, :1]], axis=1)
             bad = True
