@@ -8,6 +8,16 @@ derandomised in CI: ``FASTGRU_HYPOTHESIS_EXAMPLES`` raises it (e.g. 2000 for a
 long local run). The layout-heavy properties, where a kernel handed a wrong
 array would crash, run in a subprocess (:func:`test_in_subprocess`), so a
 segfault fails the test instead of killing the run.
+
+The estimators: ``GRURegressor.predict`` and ``GRUClassifier.predict``/
+``predict_proba``/``predict_log_proba`` (also ragged lists and object arrays)
+equal the fitted ``gru_`` layer's float64 reference on the final state, then
+the head ``head_`` and (classifier) a softmax written here; ``fit`` of both,
+with one hostile hyper-parameter or data fault at a time, refuses naming it or
+gives finite predictions; ``GRUForecaster.fit/predict`` over series lengths,
+window, horizon (0, negative, huge) and NaN placement refuses naming the
+argument or forecasts finite values of the right shape. Each records what it
+checked as hypothesis events (``--hypothesis-show-statistics``).
 """
 
 import os
