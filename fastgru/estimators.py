@@ -40,6 +40,7 @@ from ._network import SequenceNet, init_head
 from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
 from ._validation import (
     as_float_array,
+    check_int,
     check_step_features,
     object_sequences,
     pad_sequences,
@@ -149,6 +150,11 @@ class _BaseGRUEstimator(BaseEstimator):
         checked against what ``fit`` saw.
         """
         dtype = self._model_dtype(reset)
+        if X is None or isinstance(X, (numbers.Number, str, bytes)) or getattr(X, "ndim", 1) == 0:
+            # scikit-learn's message for these ("Expected 2D array, got scalar
+            # array instead") does not name X
+            raise TypeError("X must be sequences (a 3-D or 2-D array, or a list of 2-D "
+                            f"arrays), got {type(X).__name__} {X!r:.40}")
         X = object_sequences(X)
         form = sequence_form(X)
         expected = None if reset else self.gru_.input_size
@@ -248,6 +254,9 @@ class _BaseGRUEstimator(BaseEstimator):
         ``reset`` starts anew (unless ``warm_start`` and the shapes still fit);
         ``incremental`` runs one epoch and keeps the optimiser's state.
         """
+        # scikit-learn's Interval(Integral) takes a bool (max_epochs=True would train)
+        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
+            check_int(name, getattr(self, name))
         with _config.threads(self.n_jobs):
             if reset:
                 self._random_state = check_random_state(self.random_state)
@@ -521,7 +530,14 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         return tags
 
     def _encode_targets(self, y, n_samples, reset, classes=None):
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        try:
+            # an empty y is caught below, by the sample count ("X has n samples but y has 0")
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
+                            ensure_min_samples=0)
+        except ValueError as exc:  # strings: NumPy's message does not name y
+            if "could not convert" not in str(exc):
+                raise
+            raise TypeError(f"y must hold numbers ({exc})") from None
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
         if y.shape[0] != n_samples:
@@ -612,9 +628,11 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
         if reset:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if len(self.classes_) < 2:
+                what = "y" if classes is None else "classes"
                 raise ValueError(
-                    f"GRUClassifier needs samples of at least 2 classes; got 1 class "
-                    f"({self.classes_[0]!r})"
+                    f"{what} holds {len(self.classes_)} class"
+                    f"{'' if len(self.classes_) == 1 else 'es'} "
+                    f"{self.classes_.tolist()}: GRUClassifier needs at least 2"
                 )
         index = np.searchsorted(self.classes_, y)
         index = np.clip(index, 0, len(self.classes_) - 1)

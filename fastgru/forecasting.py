@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _config, _losses
 from ._network import SequenceNet
-from ._validation import as_float_array, check_int
+from ._validation import as_float_array, check_int, check_memory
 from .estimators import _BaseGRUEstimator
 
 __all__ = ["GRUForecaster", "sliding_windows"]
@@ -323,6 +323,8 @@ class GRUForecaster(_BaseGRUEstimator):
         """
         check_is_fitted(self, "gru_")
         steps = self.horizon if horizon is None else check_int("horizon", horizon)
+        # the forecast blocks, their concatenation and the rescaled result (float64)
+        check_memory(f"predict(horizon={steps})", 3 * 8 * steps * self.n_series_)
         if y is None:
             if X is not None:
                 raise ValueError("X given without y: pass the history y it belongs to")
@@ -355,15 +357,18 @@ class GRUForecaster(_BaseGRUEstimator):
         z, ez = self._scaled(history, exog)
         net = SequenceNet(self.gru_, self.head_)
         out = []
+        done = 0  # steps forecast so far (summing len(out) each round was quadratic)
         with _config.threads(self.n_jobs):
-            while sum(len(o) for o in out) < steps:
+            while done < steps:
                 inputs = self._window_inputs(z[None, -self.window:],
                                              None if ez is None else ez[None])
                 pred = net.forward(inputs, np.array([self.window]))
                 block = pred.reshape(self.horizon, self.n_series_).astype(np.float64)
                 block = block + z[-1]
                 out.append(block)
-                z = np.concatenate([z, block])
+                done += len(block)
+                # the next window only: the whole history would make the loop quadratic
+                z = np.concatenate([z[-self.window:], block])[-self.window:]
         z_pred = np.concatenate(out)[:steps]
         return z_pred * self.series_scale_ + self.series_mean_
 

@@ -8,17 +8,29 @@ derandomised in CI: ``FASTGRU_HYPOTHESIS_EXAMPLES`` raises it (e.g. 2000 for a
 long local run). The layout-heavy properties, where a kernel handed a wrong
 array would crash, run in a subprocess (:func:`test_in_subprocess`), so a
 segfault fails the test instead of killing the run.
+
+The estimators: ``GRURegressor.predict`` and ``GRUClassifier.predict``/
+``predict_proba``/``predict_log_proba`` (also ragged lists and object arrays)
+equal the fitted ``gru_`` layer's float64 reference on the final state, then
+the head ``head_`` and (classifier) a softmax written here; ``fit`` of both,
+with one hostile hyper-parameter or data fault at a time, refuses naming it or
+gives finite predictions; ``GRUForecaster.fit/predict`` over series lengths,
+window, horizon (0, negative, huge) and NaN placement refuses naming the
+argument or forecasts finite values of the right shape. Each records what it
+checked as hypothesis events (``--hypothesis-show-statistics``).
 """
 
 import os
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from reference import gru_forward  # noqa: E402
 
@@ -375,6 +387,8 @@ def test_regressor_predict(regressor, batch, time, layout, fault, seed):
     bad = batch == 0 or time == 0
     if fault and x.size:
         x, bad = apply_x_fault(x, fault, rng), True
+    if layout == "int" and fault in ("nan", "inf"):
+        layout = "C"  # NaN/inf have no integer form: casting would hide them
     arg = relayout(x, layout) if x.size and fault not in ("complex", "object") else x
     try:
         pred = regressor.predict(arg)
@@ -390,6 +404,261 @@ def test_regressor_predict(regressor, batch, time, layout, fault, seed):
     expected = (h_n[-1] @ head["weight"].T + head["bias"])[:, 0]
     expected = expected * regressor.y_scale_[0] + regressor.y_mean_[0]
     np.testing.assert_allclose(pred, expected, rtol=1e-4, atol=1e-5)
+
+
+def names_argument(exc, names):
+    """``exc`` is a ValueError/TypeError naming one of ``names`` as a word
+    (``y`` must stand alone, not be the y of "type")."""
+    assert isinstance(exc, (ValueError, TypeError)), repr(exc)
+    assert any(re.search(rf"(?<![A-Za-z0-9_']){re.escape(n)}(?![A-Za-z0-9_])", str(exc))
+               or f"'{n}'" in str(exc) for n in names), (names, str(exc))
+
+
+def softmax(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+N_CLASSES = 3
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(12, 4, 2))
+    y = np.array(["a", "b", "c"] * 4)
+    return fastgru.GRUClassifier(hidden_size=H, max_epochs=2, random_state=0).fit(X, y)
+
+
+def classifier_reference(clf, x, lengths=None):
+    """Probabilities in float64 from the fitted layer ``gru_`` (tests/reference.py on
+    the final state) and the head ``head_`` ("weight" (n_classes, H), "bias"):
+    logits = h_n[-1] @ weight.T + bias, then a softmax over ``classes_``."""
+    _, h_n = reference(clf.gru_, x, None, lengths)
+    head = {k: v.astype(np.float64) for k, v in clf.head_.items()}
+    return softmax(h_n[-1] @ head["weight"].T + head["bias"])
+
+
+@SETTINGS
+@given(batch=st.sampled_from([0, 1, 2, 3]), time=st.sampled_from([0, 1, 2, 3, 4]),
+       form=st.sampled_from(LAYOUTS + ["ragged", "object"]),
+       fault=st.sampled_from([None] * 8 + ["nan", "inf", "features", "fewer_features",
+                                           "complex", "object", "ragged_features"]),
+       method=st.sampled_from(["predict_proba", "predict", "predict_log_proba"]),
+       seed=st.integers(0, 2**16))
+def test_classifier_predict(classifier, batch, time, form, fault, method, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, time, 2))
+    lengths = None
+    bad = batch == 0 or time == 0
+    if form in ("ragged", "object") and x.size:
+        lengths = rng.integers(1, time + 1, size=batch)
+    if fault in ("fewer_features",) and x.size:
+        x, bad = x[..., :1], True
+    elif fault and fault != "ragged_features" and x.size:
+        x, bad = apply_x_fault(x, fault, rng), True
+    if form == "int" and fault in ("nan", "inf"):
+        form = "C"  # NaN/inf have no integer form: casting would hide them
+    if lengths is not None:
+        seqs = [x[b, :lengths[b]] for b in range(batch)]
+        if fault in ("nan", "inf"):  # the NaN may lie past a sequence's end: cut off
+            bad = not all(np.isfinite(q).all() for q in seqs)
+        if fault == "ragged_features":
+            seqs[-1] = np.concatenate([seqs[-1], seqs[-1][:, :1]], axis=1)
+            bad = True
+        if form == "object":
+            arg = np.empty(batch, object)
+            for b, s in enumerate(seqs):
+                arg[b] = s
+        else:
+            arg = [s.tolist() if b % 2 else s for b, s in enumerate(seqs)]
+    elif x.size and x.ndim == 3 and fault not in ("complex", "object") \
+            and form not in ("ragged", "object"):
+        arg = relayout(x, form)
+    else:
+        arg = x
+    try:
+        out = getattr(classifier, method)(arg)
+    except (ValueError, TypeError) as exc:
+        assert bad, f"valid X refused ({form}, {fault}, {x.shape}): {exc}"
+        names_argument(exc, ["X", "x", "feature", "features"])
+        event("refused")
+        return
+    assert not bad, f"bad X accepted ({form}, {fault}, shape {x.shape})"
+    event(f"checked against the reference ({form})")
+    x_used = np.round(x) if form == "int" else x
+    if lengths is not None:
+        x_used = np.zeros_like(x)
+        for b in range(batch):
+            x_used[b, :lengths[b]] = x[b, :lengths[b]]
+    expected = classifier_reference(classifier, x_used, lengths)
+    if method == "predict_proba":
+        assert out.shape == (batch, N_CLASSES) and out.dtype == np.float64
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)
+    elif method == "predict_log_proba":
+        np.testing.assert_allclose(np.exp(out), expected, rtol=1e-4, atol=1e-6)
+    else:
+        clear = np.sort(expected, axis=1)
+        clear = clear[:, -1] - clear[:, -2] > 1e-4  # no near-tie between the top two
+        assert out.shape == (batch,)
+        np.testing.assert_array_equal(out[clear],
+                                      classifier.classes_[expected.argmax(axis=1)][clear])
+
+
+# -------------------------------------------------------------------- fit
+HYPER = {
+    "hidden_size": st.one_of(st.integers(-2, 0), st.floats(0.5, 4), st.booleans(),
+                             st.text(max_size=2), st.none()),
+    "batch_size": st.one_of(st.integers(-2, 0), st.floats(0.5, 4), st.text(max_size=2),
+                            st.none()),
+    "max_epochs": st.one_of(st.integers(-2, 0), st.floats(0.5, 2), st.booleans(),
+                            st.text(max_size=2)),
+    "learning_rate": st.one_of(st.sampled_from([float("inf"), float("nan"), -1e-3, 0.0,
+                                                -float("inf")]), st.text(max_size=2)),
+}
+DATA_FAULTS = ["y_nan", "y_inf", "y_short", "y_long", "y_2d_wrong", "one_class", "x_nan",
+               "no_samples", "x_none", "y_none", "y_str"]
+
+
+@SETTINGS
+@given(kind=st.sampled_from(["regressor", "classifier"]),
+       fault=st.sampled_from([None] * 6 + list(HYPER) + DATA_FAULTS),
+       bad_params=st.fixed_dictionaries(HYPER),
+       n=st.integers(1, 6), time=st.integers(1, 3), seed=st.integers(0, 2**16))
+# regressions, run whatever the budget: scikit-learn's Interval(Integral) took
+# max_epochs=True; y of strings, X=None and a shorter y gave messages without y/X
+@example(kind="regressor", fault="max_epochs", bad_params={"max_epochs": True},
+         n=4, time=2, seed=0)
+@example(kind="regressor", fault="y_str", bad_params={}, n=4, time=2, seed=0)
+@example(kind="classifier", fault="x_none", bad_params={}, n=4, time=2, seed=0)
+@example(kind="regressor", fault="y_short", bad_params={}, n=1, time=2, seed=0)
+@example(kind="classifier", fault="one_class", bad_params={}, n=4, time=2, seed=0)
+def test_fit(kind, fault, bad_params, n, time, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, time, 2))
+    y = rng.normal(size=n) if kind == "regressor" else np.arange(n) % 2
+    if kind == "classifier" and n == 1:
+        y = np.array([0])
+    params = dict(hidden_size=2, batch_size=4, max_epochs=1, learning_rate=1e-2)
+    bad = []
+    if kind == "classifier" and n == 1:
+        bad.append("y")  # a single sample is a single class
+    if fault in HYPER:
+        params[fault] = bad_params[fault]
+        bad.append(fault)
+    elif fault in ("y_nan", "y_inf") and kind == "regressor":
+        y[rng.integers(0, n)] = np.nan if fault == "y_nan" else np.inf
+        bad.append("y")
+    elif fault == "y_nan":  # a NaN label
+        y = y.astype(float)
+        y[rng.integers(0, n)] = np.nan
+        bad.append("y")
+    elif fault == "y_short":
+        y, bad = y[:-1], bad + ["y", "X"]
+    elif fault == "y_long":
+        y, bad = np.concatenate([y, y[:1]]), bad + ["y", "X"]
+    elif fault == "y_2d_wrong":
+        y, bad = np.stack([y, y, y], axis=0), bad + ["y"]
+        if kind == "regressor" and n == 3:
+            bad.remove("y")  # (3, 3): three samples of three outputs
+    elif fault == "one_class":
+        y = np.zeros(n) if kind == "classifier" else y
+        bad += ["y"] if kind == "classifier" else []
+    elif fault == "x_nan":
+        X[tuple(rng.integers(0, s) for s in X.shape)] = np.nan
+        bad.append("X")
+    elif fault == "no_samples":
+        X, y, bad = X[:0], y[:0], bad + ["X", "y"]
+    elif fault == "x_none":
+        X, bad = None, bad + ["X"]
+    elif fault == "y_none":
+        y, bad = None, bad + ["y"]
+    elif fault == "y_str" and kind == "regressor":
+        y, bad = np.array(["a"] * n), bad + ["y"]
+    cls = fastgru.GRURegressor if kind == "regressor" else fastgru.GRUClassifier
+    est = cls(random_state=0, **params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        assert bad, f"valid fit refused ({kind}, {params}): {exc!r}"
+        names_argument(exc, bad)
+        event(f"refused ({fault})")
+        return
+    assert not bad, f"bad {bad} accepted ({kind}, {params}, {fault})"
+    event("fitted")
+    pred = est.predict(X)
+    assert pred.shape[0] == n
+    if kind == "regressor":
+        assert np.isfinite(pred).all(), pred
+    else:
+        proba = est.predict_proba(X)
+        assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+
+
+# ----------------------------------------------------------------- forecaster
+HORIZONS = st.sampled_from([1, 2, 3] * 3 + [0, -1, 2**31, 10**30, 1.5, True, "2"])
+
+
+@SETTINGS
+@given(length=st.sampled_from([0, 2, 4, 6, 8, 10, 12]), n_series=st.sampled_from([None, 1, 2]),
+       window=st.integers(1, 4), horizon=HORIZONS,
+       predict_horizon=st.sampled_from([None, 1, 2, 5, 0, -1, 2**31 - 1, 2**31, 1.5, "2"]),
+       nan_at=st.sampled_from([None] * 4 + [0, 5, 11]), with_history=st.booleans(),
+       seed=st.integers(0, 2**16))
+# regression: horizon=2**31 - 1 was accepted and ran a quadratic loop for hours
+@example(length=6, n_series=None, window=2, horizon=1, predict_horizon=2**31 - 1, nan_at=None,
+         with_history=False, seed=0)
+def test_forecaster(length, n_series, window, horizon, predict_horizon, nan_at, with_history,
+                    seed):
+    rng = np.random.default_rng(seed)
+    shape = (length,) if n_series is None else (length, n_series)
+    y = rng.normal(size=shape).cumsum(axis=0)
+    bad = []
+    if length == 0:
+        bad.append("y")
+    if nan_at is not None and nan_at < length:
+        y[nan_at] = np.nan
+        bad.append("y")
+
+    def ok_int(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**31
+
+    if not ok_int(horizon):
+        bad.append("horizon")
+    elif length < window + horizon:
+        bad += ["y", "window", "horizon"]
+    model = fastgru.GRUForecaster(window=window, horizon=horizon, hidden_size=2, max_epochs=1,
+                                  batch_size=8, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(y)
+    except (ValueError, TypeError) as exc:
+        assert bad, f"valid fit refused ({shape}, {window}, {horizon}): {exc!r}"
+        names_argument(exc, bad)
+        event("fit refused")
+        return
+    assert not bad, f"bad {bad} accepted ({shape}, window {window}, horizon {horizon})"
+    steps = horizon if predict_horizon is None else predict_horizon
+    history = y if with_history else None
+    try:
+        # 1 GiB, whatever the machine: horizon=2**31 - 1 must be refused, not run for hours
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fastgru._validation, "_PHYSICAL_MEMORY", 2**30)
+            forecast = model.predict(predict_horizon, y=history)
+    except (ValueError, TypeError) as exc:
+        assert not ok_int(steps) or steps >= 2**20, f"horizon={steps} refused: {exc!r}"
+        names_argument(exc, ["horizon"])
+        event("predict refused")
+        return
+    assert ok_int(steps) and steps < 2**20, f"horizon={steps!r} accepted"
+    event("forecast checked")
+    assert forecast.shape == ((steps,) if n_series is None else (steps, n_series))
+    assert np.isfinite(forecast).all(), forecast
 
 
 # ------------------------------------------------------------ the subprocess
