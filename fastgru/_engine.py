@@ -95,6 +95,18 @@ def _keep_bytes() -> int:
 WORKSPACE_KEEP_BYTES = _keep_bytes()
 
 
+#: A transpose and the copy it was made from (:func:`transposed`) are kept or
+#: freed together: their keys differ only in this first element.
+_PARTNERS = {"transposed": "transposed from", "transposed from": "transposed"}
+
+
+def _partner(key):
+    """The key of the buffer freed together with ``key``, or None."""
+    if isinstance(key, tuple) and key and key[0] in _PARTNERS:
+        return (_PARTNERS[key[0]],) + key[1:]
+    return None
+
+
 class Workspace(dict):
     """A thread's reusable buffers (a dict) that counts the bytes it holds."""
 
@@ -117,10 +129,7 @@ class Workspace(dict):
         for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):
             arr = self.pop(key)
             self.nbytes -= arr.nbytes
-            # a transpose and the copy it was made from go together
-            pair = (("transposed",) + key[1:] if key[0] == "transposed from"
-                    else ("transposed from",) + key[1:] if key[0] == "transposed" else None
-                    ) if isinstance(key, tuple) and key and isinstance(key[0], str) else None
+            pair = _partner(key)
             if pair is not None and pair in self:
                 self.nbytes -= self.pop(pair).nbytes
             if self.nbytes <= keep:
