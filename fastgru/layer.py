@@ -207,11 +207,9 @@ class GRU:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # unpickled arrays start wherever the allocator put them
-        self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in self.params.items())
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._cache = None
-        self._prepare_inference()
+        # unpickled arrays start wherever the allocator put them: aligned
+        # copies, zero gradients, no tape, as any new set of parameters
+        self._set_params(self.params)
 
     # ------------------------------------------------------------------ layout
     @property
