@@ -41,6 +41,9 @@ class SequenceNet:
     def __init__(self, gru: GRU, head: dict):
         self.gru = gru
         self.head = head
+        # once per net, not per forward: a net lives for one fit or predict,
+        # in which the optimiser updates the head's arrays in place only
+        self.check_head()
         self.grads = {}
         self._features = None
         self._tape = None
@@ -77,7 +80,6 @@ class SequenceNet:
 
     def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
-        self.check_head()
         if training:
             _, h_n, self._tape = self.gru._train_forward(x, lengths, self._workspace)
         else:

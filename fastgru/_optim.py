@@ -29,10 +29,9 @@ def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
         if g.size != p.size:
             raise ValueError(f"gradient of {name!r} has {g.size} elements, the parameter "
                              f"{p.size} (shape {p.shape})")
-        new = name not in states
-        if not new and any(s.size != p.size or s.dtype != p.dtype for s in states[name]):
-            # the parameter was replaced by one of another size or dtype
-            new = True
+        # new: first use, or the parameter was replaced by one of another size or dtype
+        new = name not in states or any(s.size != p.size or s.dtype != p.dtype
+                                        for s in states[name])
         if new:
             states[name] = tuple(np.zeros(p.size, dtype=p.dtype) for _ in range(n_states))
         if p.flags.carray:

@@ -182,10 +182,6 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
         history.interrupted = True
         log(f"interrupted in epoch {epoch}: keeping the best weights so far")
         return history
-    except NonFiniteLossError:
-        if not all(np.isfinite(v).all() for v in params.values()):
-            _restore(params, best)
-        raise
     if validation is not None:
         _restore(params, best)
     return history

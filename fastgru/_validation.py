@@ -59,11 +59,6 @@ def _physical_memory() -> int:
 _PHYSICAL_MEMORY = _physical_memory()
 
 
-def memory_limit() -> int:
-    """Bytes of physical memory: what one request may ask for at most."""
-    return _PHYSICAL_MEMORY
-
-
 def check_memory(what: str, n_bytes: int) -> None:
     """Refuse, before allocating, a request for more bytes than the machine has.
 

@@ -153,12 +153,8 @@ class GRU:
         self.input_size = check_int("input_size", input_size)
         self.hidden_size = check_int("hidden_size", hidden_size)
         self.num_layers = check_int("num_layers", num_layers)
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional must be a bool, got {bidirectional!r}")
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be a bool, got {bias!r}")
-        self.bidirectional = bool(bidirectional)
-        self.bias = bool(bias)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.bias = check_bool("bias", bias)
         self.variant = get_variant(variant).name
         self.dropout = check_real("dropout", dropout, 0.0, 1.0)
         self.dtype = check_dtype(dtype)
@@ -211,11 +207,9 @@ class GRU:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # unpickled arrays start wherever the allocator put them
-        self.params = ParamDict((name, _engine.aligned_copy(a)) for name, a in self.params.items())
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._cache = None
-        self._prepare_inference()
+        # unpickled arrays start wherever the allocator put them: aligned
+        # copies, zero gradients, no tape, as any new set of parameters
+        self._set_params(self.params)
 
     # ------------------------------------------------------------------ layout
     @property
@@ -877,8 +871,7 @@ class GRU:
         """
         from ._onnx import read_gru_stack
 
-        if not isinstance(return_initial_h, (bool, np.bool_)):
-            raise TypeError(f"return_initial_h must be a bool, got {return_initial_h!r}")
+        return_initial_h = check_bool("return_initial_h", return_initial_h)
         read = read_gru_stack(model_or_path_or_bytes, node)
         if read["initial_h"] is not None and not return_initial_h:
             raise ValueError(
@@ -932,10 +925,10 @@ class GRU:
         """
         from ._onnx import layer_to_onnx
 
-        for name, value in (("with_lengths", with_lengths), ("with_initial_h", with_initial_h)):
-            if not isinstance(value, (bool, np.bool_)):  # "no" would read as True
-                raise TypeError(f"{name} must be a bool, got {value!r}")
-        return layer_to_onnx(self, path, bool(with_lengths), dtype, bool(with_initial_h))
+        # "no" would read as True
+        with_lengths = check_bool("with_lengths", with_lengths)
+        with_initial_h = check_bool("with_initial_h", with_initial_h)
+        return layer_to_onnx(self, path, with_lengths, dtype, with_initial_h)
 
     def to_torch(self):
         """Return a ``torch.nn.GRU`` (batch_first=True) with the same weights.

@@ -180,10 +180,6 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         """Standardised sequences, in the input's form."""
         return self._container(self._apply(X, inverse=False), X)
 
-    def fit_transform(self, X, y=None, **fit_params):
-        """:meth:`fit`, then :meth:`transform` of ``X``."""
-        return self.fit(X, y, **fit_params).transform(X)
-
     def inverse_transform(self, X):
         """Undo :meth:`transform`."""
         return self._container(self._apply(X, inverse=True), X)
