@@ -435,8 +435,14 @@ def compile_count() -> int:
     return _compile_count
 
 
+def cache_enabled() -> bool:
+    """Whether fastgru's kernels use the on-disk cache (not with FASTGRU_NO_CACHE);
+    reads nothing from disk, unlike :func:`cache_status`."""
+    return any(isinstance(d._cache, KernelCache) for d in DISPATCHERS)
+
+
 def _notice_text() -> str:
-    if not any(isinstance(d._cache, KernelCache) for d in DISPATCHERS):
+    if not cache_enabled():
         where = "they are not cached (FASTGRU_NO_CACHE), so every process compiles"
     else:
         where = f"later runs load them from the cache in {kernel_cache_dir()}"

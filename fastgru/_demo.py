@@ -81,9 +81,9 @@ def run(data: str = "airline", epochs: int | None = None, random_state: int = 0,
     compiles_before = _cache.compile_count()
 
     def compiling():
-        status = _cache.cache_status()
-        where = (f"later runs load them from {status['directory']}" if status["enabled"]
-                 else "not cached: FASTGRU_NO_CACHE is set")
+        # not cache_status(), which reads every kernel's index from disk
+        where = (f"later runs load them from {_cache.kernel_cache_dir()}"
+                 if _cache.cache_enabled() else "not cached: FASTGRU_NO_CACHE is set")
         say(f"Compiling fastgru's kernels for this CPU first (once, up to about a minute; "
             f"{where}) ...", flush=True)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_bool
+
 
 def _rzn_rows(columns_zrh: np.ndarray, H: int) -> np.ndarray:
     """Keras column blocks z, r, h -> fastgru row blocks r, z, n."""
@@ -39,9 +41,8 @@ def keras_weights(layer_or_weights, reset_after):
             raise ValueError("the Keras layer has no weights yet: build it (call it once) first")
         return weights, bool(layer.reset_after)
     if isinstance(layer_or_weights, (list, tuple)) and len(layer_or_weights) in (2, 3):
-        if not isinstance(reset_after, (bool, np.bool_)):  # "False" would read as True
-            raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
-        return [np.asarray(w) for w in layer_or_weights], bool(reset_after)
+        reset_after = check_bool("reset_after", reset_after)  # "False" would read as True
+        return [np.asarray(w) for w in layer_or_weights], reset_after
     raise TypeError("from_keras expects a keras.layers.GRU or its get_weights() list "
                     "[kernel, recurrent_kernel(, bias)]")
 

@@ -33,8 +33,9 @@ def _onnx():
     return onnx
 
 
-def _zrh(a: np.ndarray, H: int) -> np.ndarray:
-    """Reorder PyTorch's row blocks r, z, n into ONNX's z, r, h."""
+def _swap_rz(a: np.ndarray, H: int) -> np.ndarray:
+    """Swap the first two row blocks of ``a``: PyTorch's r, z, n into ONNX's
+    z, r, h for export, and (the swap being its own inverse) back on import."""
     return np.concatenate([a[H : 2 * H], a[:H], a[2 * H :]])
 
 
@@ -70,11 +71,11 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
         for d in range(D):
             suffix = f"_l{k}" + ("_reverse" if d else "")
             p = layer.params
-            Ws.append(_zrh(p["weight_ih" + suffix], H))
-            Rs.append(_zrh(p["weight_hh" + suffix], H))
+            Ws.append(_swap_rz(p["weight_ih" + suffix], H))
+            Rs.append(_swap_rz(p["weight_hh" + suffix], H))
             if layer.bias:
-                Bs.append(np.concatenate([_zrh(p["bias_ih" + suffix], H),
-                                          _zrh(p["bias_hh" + suffix], H)]))
+                Bs.append(np.concatenate([_swap_rz(p["bias_ih" + suffix], H),
+                                          _swap_rz(p["bias_hh" + suffix], H)]))
         name = f"{prefix}gru{k}"
         for tag, arrs in (("W", Ws), ("R", Rs), ("B", Bs)):
             if arrs:  # no B without bias: ONNX's default is zero
@@ -748,11 +749,11 @@ def read_gru_stack(source, node=None) -> dict:
     for k, info in enumerate(infos):
         for d in range(D):
             suffix = f"_l{k}" + ("_reverse" if d else "")
-            state["weight_ih" + suffix] = _rzn(info["W"][d], H)
-            state["weight_hh" + suffix] = _rzn(info["R"][d], H)
+            state["weight_ih" + suffix] = _swap_rz(info["W"][d], H)
+            state["weight_hh" + suffix] = _swap_rz(info["R"][d], H)
             if info["B"] is not None:
-                state["bias_ih" + suffix] = _rzn(info["B"][d, : 3 * H], H)
-                state["bias_hh" + suffix] = _rzn(info["B"][d, 3 * H :], H)
+                state["bias_ih" + suffix] = _swap_rz(info["B"][d, : 3 * H], H)
+                state["bias_hh" + suffix] = _swap_rz(info["B"][d, 3 * H :], H)
     states = [info["initial_h"] for info in infos]
     initial_h = None
     if any(s is not None for s in states):
@@ -774,8 +775,3 @@ def read_gru_stack(source, node=None) -> dict:
             "variant": "torch" if first["lbr"] else "cho", "bias": first["B"] is not None,
             "dtype": np.float64 if first["dtype"] == np.float64 else np.float32,
             "initial_h": initial_h}
-
-
-def _rzn(a: np.ndarray, H: int) -> np.ndarray:
-    """ONNX's blocks z, r, h -> fastgru's r, z, n (rows, or a bias vector)."""
-    return np.concatenate([a[H : 2 * H], a[:H], a[2 * H :]])

@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
     ) from exc
 
 from . import _config
-from ._validation import check_dtype, check_int
+from ._validation import check_bool, check_dtype, check_int
 
 __all__ = ["predict", "fit_forecasters", "ForecastResults", "warm_workers", "WarmupPlugin"]
 
@@ -235,8 +235,7 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
     series_per_task = check_int("series_per_task", series_per_task)
     if horizon is not None:
         horizon = check_int("horizon", horizon)
-    if not isinstance(return_models, (bool, np.bool_)):
-        raise TypeError(f"return_models must be a bool, got {return_models!r}")
+    return_models = check_bool("return_models", return_models)
     params.setdefault("n_jobs", 1)
     # unknown or invalid parameters fail here, once, not in every task
     GRUForecaster(**params)._validate_params()

@@ -218,14 +218,11 @@ def _check_layer(layer):
 
 
 def _as_array(name, value, dtype, min_ndim, allow_empty=False):
-    if allow_empty:
-        arr = np.asarray(value)
-        if arr.size == 0 and arr.dtype.kind in "biuf":
-            if arr.ndim < min_ndim:
-                raise ValueError(f"{name} must have at least {min_ndim} dimension(s), "
-                                 f"got shape {arr.shape}")
-            return np.zeros(arr.shape, dtype=dtype)
-    arr = as_float_array(name, value, dtype)
+    empty = np.asarray(value) if allow_empty else None
+    if empty is not None and empty.size == 0 and empty.dtype.kind in "biuf":
+        arr = np.zeros(empty.shape, dtype=dtype)
+    else:
+        arr = as_float_array(name, value, dtype)
     if arr.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape "
                          f"{arr.shape}")

@@ -372,7 +372,6 @@ _LAYER_TYPES = {"input_size": int, "hidden_size": int, "num_layers": int, "bidir
 
 
 def _build_layer(meta, archive, prefix="gru/"):
-    from ._validation import check_memory
     from ._variants import get_variant
     from .layer import GRU
 
@@ -411,14 +410,11 @@ def _build_layer(meta, archive, prefix="gru/"):
         missing = sorted(set(shapes) - set(names))
         raise _Invalid(f"its layer arrays do not match its configuration: missing {missing}, "
                        f"unexpected {unknown}")
-    need = sum(math.prod(s) for s in shapes.values()) * np.dtype(config["dtype"]).itemsize
+    # _configure has already refused weights and gradients beyond the machine's memory
+    need = shell._count_params() * shell.dtype.itemsize
     if need > archive.allowance:
         raise _Invalid(f"its configuration implies {need} bytes of weights, more than the "
                        f"file holds")
-    try:
-        check_memory("the layer in this file", 2 * need)
-    except ValueError as exc:
-        raise _Invalid(str(exc)) from None
     params = {name: archive.read(prefix + name, shape, "f") for name, shape in shapes.items()}
     try:
         return GRU._from_params({k: v.astype(config["dtype"], copy=False)
