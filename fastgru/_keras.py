@@ -148,9 +148,11 @@ def _check_gru(layer, backward: bool = False) -> None:
         if got != expected:
             raise ValueError(f"Keras GRU with {attr}={got!r} cannot be mapped exactly: "
                              f"fastgru uses {expected}")
-    if bool(getattr(layer, "go_backwards", False)) != backward:
-        raise ValueError("Keras GRU with go_backwards=True cannot be mapped: reverse the "
-                         "sequences or use a bidirectional fastgru layer")
+    go_backwards = bool(getattr(layer, "go_backwards", False))
+    if go_backwards != backward:
+        raise ValueError(f"Keras GRU with go_backwards={go_backwards} cannot be mapped"
+                         + (" as the backward layer of a Bidirectional" if backward else
+                            ": reverse the sequences or use a bidirectional fastgru layer"))
 
 
 def keras_stack(obj):

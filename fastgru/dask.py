@@ -256,16 +256,17 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
     return results
 
 
-def _warm_arguments(dtypes, num_threads):
-    """``(dtypes as a tuple of names, num_threads)``, checked here, before they
-    reach the workers (where a bad value would fail on every one)."""
+def _warm_arguments(dtypes, training, num_threads):
+    """``(dtypes as a tuple of names, training, num_threads)``, checked here,
+    before they reach the workers (where a bad value would fail on every one)."""
     if isinstance(dtypes, (str, np.dtype, type)):
         raise TypeError(f"dtypes must be a sequence of dtypes such as ('float32',), "
                         f"got {dtypes!r}")
     dtypes = tuple(check_dtype(d).name for d in dtypes)
+    training = check_bool("training", training)
     if num_threads is not None:
         num_threads = check_int("num_threads", num_threads)
-    return dtypes, num_threads
+    return dtypes, training, num_threads
 
 
 def _warm(dtypes, training, num_threads):
@@ -305,8 +306,8 @@ def warm_workers(client, *, dtypes=("float32",), training=True, num_threads=None
     ...     with Client(cluster) as client:
     ...         seconds = fastgru.dask.warm_workers(client, training=False)
     """
-    dtypes, num_threads = _warm_arguments(dtypes, num_threads)
-    return client.run(_warm, dtypes, bool(training), num_threads)
+    dtypes, training, num_threads = _warm_arguments(dtypes, training, num_threads)
+    return client.run(_warm, dtypes, training, num_threads)
 
 
 def _worker_plugin_base():
@@ -340,8 +341,8 @@ class WarmupPlugin(_worker_plugin_base()):
     name = "fastgru-warmup"
 
     def __init__(self, dtypes=("float32",), training=True, num_threads=None):
-        self.dtypes, self.num_threads = _warm_arguments(dtypes, num_threads)
-        self.training = bool(training)
+        self.dtypes, self.training, self.num_threads = _warm_arguments(dtypes, training,
+                                                                       num_threads)
 
     def setup(self, worker):
         _warm(self.dtypes, self.training, self.num_threads)

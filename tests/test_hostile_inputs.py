@@ -209,6 +209,11 @@ def test_dask_warmup_arguments_are_checked_before_reaching_the_workers():
             fastgru_dask.WarmupPlugin(num_threads=bad)
         with pytest.raises((TypeError, ValueError), match="num_threads"):
             fastgru_dask.warm_workers(None, num_threads=bad)
+    for bad in ("no", 1, None):  # "no" would warm the training kernels
+        with pytest.raises(TypeError, match="training"):
+            fastgru_dask.WarmupPlugin(training=bad)
+        with pytest.raises(TypeError, match="training"):
+            fastgru_dask.warm_workers(None, training=bad)
     assert fastgru_dask.WarmupPlugin(dtypes=["float64"], num_threads=2).dtypes == ("float64",)
 
 
