@@ -353,8 +353,28 @@ def _reset_after_fork() -> None:
             pass
 
 
+def _hold_launches_over_fork() -> None:
+    """Fork only between parallel launches.
+
+    A fork while another thread is inside a parallel launch copies the
+    threading layer's internal locks as held (with TBB: its thread server's
+    mutex, taken while waking workers), and the child's first parallel call
+    then blocks forever. Waiting for the launch to end (at most one kernel
+    call) also lets Numba's TBB layer shut its workers down cleanly before the
+    fork instead of printing "Unable to join threads to shut down before
+    fork()". Released in the parent after the fork; the child gets a new lock.
+    """
+    parallel_launch_lock.acquire()
+
+
+def _release_launches_after_fork() -> None:
+    parallel_launch_lock.release()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+    os.register_at_fork(before=_hold_launches_over_fork,
+                        after_in_parent=_release_launches_after_fork,
+                        after_in_child=_reset_after_fork)
 
 
 def single_threaded_blas():
