@@ -5,9 +5,11 @@ import: importing the library and its first float32 GRU forward ("first"),
 or a forward, a training step (forward, backward, parameter update) and one
 streaming step ("train"). torch's cold start is the anchor. fastgru runs
 cold (an empty cache directory: every kernel it needs compiles), warm (the
-same directory, filled by the cold run) and prebuilt (an empty cache
-directory, but a package that ships portable entries in ``fastgru/_prebuilt``,
-as a wheel built with ``warmup --portable x86-64-v3`` would; x86-64 only).
+same directory, filled by the cold run), installed (an empty cache
+directory and the wheel ``pip install .`` builds, whose kernels ``setup.py``
+compiled for this CPU: the first run after installing) and portable (the
+same with ``FASTGRU_PREBUILD=x86-64-v3``, a wheel for any AVX2 machine;
+x86-64 only).
 Wall and CPU seconds are recorded (CPU time is less sensitive to other
 processes on a loaded machine). The ratios are written to
 ``bench/coldstart.json`` and printed; nothing is asserted about them.
@@ -31,10 +33,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("coldstart.json")
-# "prebuilt": also time an install whose package ships portable x86-64-v3
-# entries (compiling them first takes as long as the cold runs together)
-PREBUILT = (os.environ.get("FASTGRU_BENCH_PREBUILT", "1") != "0"
-            and platform.machine().lower() in ("x86_64", "amd64"))
+# "installed", "portable": also time installs of built wheels (each build
+# compiles every kernel, 1-2 minutes)
+WHEELS = os.environ.get("FASTGRU_BENCH_WHEELS", "1") != "0"
+PORTABLE = platform.machine().lower() in ("x86_64", "amd64")
 
 PRELUDE = """
 import time
@@ -106,32 +108,24 @@ def _env(cache_dir, package_parent=ROOT):
     return env
 
 
-def _with_prebuilt(tmp):
-    """A copy of the package with portable (x86-64-v3) entries in
-    ``fastgru/_prebuilt``, as a wheel built with them would install."""
-    import shutil
-
-    parent = Path(tmp) / "prebuilt-install"
-    shutil.copytree(ROOT / "fastgru", parent / "fastgru",
-                    ignore=shutil.ignore_patterns("__pycache__", "_prebuilt"))
-    subprocess.run([sys.executable, "-m", "fastgru", "warmup", "--portable", "x86-64-v3",
-                    "--training", "--cache-dir", str(parent / "fastgru" / "_prebuilt")],
-                   env=_env(os.path.join(tmp, "unused"), parent), check=True,
-                   capture_output=True, timeout=3600)
-    return parent
-
-
 @pytest.mark.slow
 def test_cold_and_warm_start_against_torch(request):
     # with benchmarks disabled (the test suite's default), a smoke run: the
     # first forward only, no prebuilt package, and bench/coldstart.json untouched
-    smoke = request.config.getoption("benchmark_disable", False)
+    # (pytest-benchmark's rule: --benchmark-enable overrides the addopts' disable)
+    smoke = (request.config.getoption("benchmark_disable", False)
+             and not request.config.getoption("benchmark_enable", False))
     scenarios = ("first",) if smoke else ("first", "train")
-    prebuilt_on = PREBUILT and not smoke
+    wheels = {}
     results = {}
     torch_runs = {name: [] for name in scenarios}
     with tempfile.TemporaryDirectory(prefix="fastgru-coldstart-") as tmp:
-        prebuilt = _with_prebuilt(tmp) if prebuilt_on else None
+        if WHEELS and not smoke:
+            from bench.wheel import installed_wheel
+
+            wheels["installed"] = installed_wheel(Path(tmp) / "installed")
+            if PORTABLE:
+                wheels["portable"] = installed_wheel(Path(tmp) / "portable", "x86-64-v3")
         for name in scenarios:
             torch_runs[name].append(_time(TORCH[name], _env(tmp)))
             # an empty cache for each cold run: the scenario compiles all it needs
@@ -140,9 +134,9 @@ def test_cold_and_warm_start_against_torch(request):
             torch_runs[name].append(_time(TORCH[name], _env(tmp)))
             warm = [_time(FASTGRU[name], _env(cold)) for _ in range(3)]
             results[f"fastgru warm {name}"] = sorted(warm)[1]  # the median run
-            if prebuilt is not None:  # an empty user cache, portable entries in the package
-                results[f"fastgru prebuilt {name}"] = _time(
-                    FASTGRU[name], _env(os.path.join(tmp, f"empty-{name}"), prebuilt))
+            for kind, site in wheels.items():  # an empty user cache, kernels in the package
+                results[f"fastgru {kind} {name}"] = _time(
+                    FASTGRU[name], _env(os.path.join(tmp, f"empty-{kind}-{name}"), site))
             torch_runs[name].append(_time(TORCH[name], _env(tmp)))
     table = {}
     for key, (wall, cpu) in results.items():
@@ -160,5 +154,5 @@ def test_cold_and_warm_start_against_torch(request):
         print(f"{key:22s} {row['wall_s']:7.2f} s wall ({row['ratio_wall']:5.2f}x torch "
               f"{row['torch_wall_s']:.2f} s), {row['cpu_s']:7.2f} s cpu "
               f"({row['ratio_cpu']:5.2f}x torch {row['torch_cpu_s']:.2f} s)")
-    kinds = ("cold", "warm", "prebuilt") if prebuilt_on else ("cold", "warm")
+    kinds = ("cold", "warm", *wheels)
     assert set(table) == {f"fastgru {c} {n}" for c in kinds for n in scenarios}

@@ -84,8 +84,10 @@ def main(argv=None) -> int:
             state = ("cold: the first call compiles" if status["cached"] == 0
                      else "warm" if status["cached"] == status["kernels"]
                      else "partly warm")
+            packaged = (f", {status['in_package']} of them compiled into the installed package"
+                        if status["in_package"] else "")
             print(f"kernel cache: {status['directory']}, {state} ({status['cached']} of "
-                  f"{status['kernels']} kernels compiled for this CPU)")
+                  f"{status['kernels']} kernels compiled for this CPU{packaged})")
         return 0
     parser.print_help()
     return 0

@@ -51,8 +51,8 @@ from numba.core import caching, event
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: A cache shipped inside the package (read only, never written at run time):
-#: ``python -m fastgru warmup --portable x86-64-v3 --cache-dir fastgru/_prebuilt``
-#: before building a wheel fills it; looked up after the user's cache.
+#: ``setup.py`` fills it when it builds a wheel (``FASTGRU_PREBUILD``); looked
+#: up after the user's cache.
 PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
 
 #: Files and directories (relative to the package) whose source the kernels
@@ -400,27 +400,33 @@ def cache_status() -> dict:
     dict with ``directory`` (str), ``enabled`` (bool), ``kernels`` (how many
     fastgru kernels there are) and ``cached`` (how many have compiled code in
     the cache for this CPU, or for a portable level it runs; a call needs
-    only some of them).
+    only some of them) and ``in_package`` (how many of those the package's
+    prebuilt kernels hold, :data:`PREBUILT_DIR`).
     """
     magic = _host_magic_tuple()
-    cached = 0
+
+    def runs_here(index):
+        return any(key[1] == magic or (key[1][0] == magic[0] and key[1][2] == ""
+                                       and key[1][1] in runnable_levels()) for key in index)
+
+    def index_of(cache_file):
+        try:
+            return cache_file._load_index() if cache_file is not None else {}
+        except Exception:  # unreadable or foreign index: counts as not cached
+            return {}
+
+    cached = in_package = 0
     enabled = False
     for dispatcher in DISPATCHERS:
         cache = dispatcher._cache
         if not isinstance(cache, KernelCache):
             continue
         enabled = True
-        index = {}
-        for cache_file in (cache._cache_file, cache._prebuilt):
-            try:
-                index.update(cache_file._load_index() if cache_file is not None else {})
-            except Exception:  # unreadable or foreign index: counts as not cached
-                pass
-        if any(key[1] == magic or (key[1][0] == magic[0] and key[1][2] == ""
-                                   and key[1][1] in runnable_levels()) for key in index):
-            cached += 1
+        packaged = runs_here(index_of(cache._prebuilt))
+        in_package += packaged
+        cached += packaged or runs_here(index_of(cache._cache_file))
     return {"directory": str(kernel_cache_dir()), "enabled": enabled,
-            "kernels": len(DISPATCHERS), "cached": cached}
+            "kernels": len(DISPATCHERS), "cached": cached, "in_package": in_package}
 
 
 # ------------------------------------------------------ first-compile notice

@@ -258,8 +258,14 @@ def block_kernel_address(block_kernel, args) -> int:
     key = (block_kernel, *map(_type_key, args))
     address = _BLOCK_ADDRESSES.get(key)
     if address is None:
-        sig = nb_types.none(nb_types.int64, nb_types.int64, *map(numba.typeof, args))
-        compiled = block_kernel.get_compile_result(sig)
+        # compiled for the argument types alone, as a direct (serial) call is:
+        # one compile and one cache entry for both. Numba 0.68's
+        # ``get_compile_result`` compiles the signature with its return type,
+        # a different cache key (0.63's compiled the argument types): a
+        # serial call then missed the parallel call's entry and compiled again.
+        argtypes = (nb_types.int64, nb_types.int64, *map(numba.typeof, args))
+        block_kernel.compile(argtypes)
+        compiled = block_kernel.overloads[argtypes]
         address = _BLOCK_ADDRESSES[key] = compiled.library.get_pointer_to_function(
             compiled.fndesc.llvm_cfunc_wrapper_name)
     return address

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from . import _cache, _config, _engine
+from . import _cache, _config, _engine, _optim
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
@@ -21,7 +21,9 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
 
     The kernels take the cell mode as an argument, so one layer per dtype
     reaches every variant's code; the serial (batch 1, ``step``) and the
-    batch-parallel paths are both run, and the parallel large products. With
+    batch-parallel paths are both run, and the parallel large products (with
+    ``training``: backpropagation and the optimisers' updates too). The NumPy
+    gufunc (:mod:`fastgru.gufunc`) compiles on its first call. With
     the on-disk cache warm this takes well under a second; in a fresh
     environment, about 16 s for the first dtype (7 s more with ``training``).
 
@@ -82,4 +84,7 @@ def _run_every_path(dtypes, training):
                 for rows in (1, batch):
                     y, _ = layer.forward(x[:rows], training=True)
                     layer.backward(np.ones_like(y))
+                for optimizer in (_optim.Adam(), _optim.SGD()):  # the estimators' updates
+                    optimizer.update({k: v.copy() for k, v in layer.params.items()},
+                                     layer.grads)
             _engine.compile_large_products(dtype)

@@ -287,3 +287,29 @@ def test_prebuilt_cache_inside_the_package_is_read_not_written(tmp_path):
     assert "close True compiles 0" in loaded.stdout
     assert _files(install) == shipped
     assert not list(user.rglob("*.nb[ic]"))
+
+
+def test_parallel_and_serial_calls_share_one_compile(tmp_path):
+    """A block kernel launched in parallel and the same kernel called
+    directly (one block, one thread) are one compile and one cache entry: a
+    second process making the serial call after the first made the parallel
+    one compiles nothing. (Numba 0.68's ``get_compile_result`` keys on the
+    signature with its return type: the serial call missed the entry and the
+    prebuilt wheel compiled again in its first fit.)"""
+    script = """
+        import numpy as np
+        from fastgru import _cache, _engine
+        from fastgru._kernels.large_products import project_block
+        a, W, out = np.zeros((4, 3)), np.zeros((6, 3)), np.zeros((4, 6))
+        args = (a, W, np.ascontiguousarray(W.T), np.zeros(6), out)
+        if {parallel}:
+            _engine.block_kernel_address(project_block, args)
+        else:
+            project_block(0, 1, *args)
+        print(_cache.compile_count())
+    """
+    env = {"FASTGRU_CACHE_DIR": str(tmp_path / "cache")}
+    first = _run(script.format(parallel=True), env)
+    assert int(first.stdout.split()[-1]) > 0
+    second = _run(script.format(parallel=False), env)
+    assert int(second.stdout.split()[-1]) == 0

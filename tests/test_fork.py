@@ -3,8 +3,9 @@
 One thread runs batch-parallel forwards in a loop while another forks (the
 main thread, as gunicorn does, or another thread, as a request handler
 starting a multiprocessing worker does); every child runs a batch-parallel
-forward of its own and must exit in time. Run in a fresh process per threading layer (NUMBA_THREADING_LAYER), as
-a layer is chosen once per process.
+forward of its own and must exit in time. Run in a fresh process per
+threading layer (NUMBA_THREADING_LAYER), as a layer is chosen once per
+process.
 """
 
 import os
@@ -120,8 +121,8 @@ def test_fork_while_serving(threading_layer, forker):
         pytest.skip("Numba's omp layer with GNU OpenMP is not fork-safe (libgomp)")
     env = {**os.environ, "NUMBA_THREADING_LAYER": threading_layer, "NUMBA_NUM_THREADS": "2",
            "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(N_FORKS), forker], env=env, capture_output=True,
-                         text=True, timeout=500, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(N_FORKS), forker], env=env,
+                         capture_output=True, text=True, timeout=500, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     layer, n_forks, hung, failed = out.stdout.split()[-4:]
     assert layer == threading_layer
