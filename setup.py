@@ -39,19 +39,22 @@ LEVELS = ("x86-64-v2", "x86-64-v3", "x86-64-v4")
 
 class build_py_with_kernels(build_py):
     def run(self):
-        # no kernels left from an earlier build in the same build directory
-        # (those of a fastgru/_prebuilt in the source tree are copied again)
+        # no kernels left from an earlier build in the same build directory (a
+        # fastgru/_prebuilt in the source tree is not package data: not copied)
         shutil.rmtree(os.path.join(self.build_lib, "fastgru", "_prebuilt"), ignore_errors=True)
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        target = os.environ.get("FASTGRU_PREBUILD", "native").strip() or "native"
+        value = os.environ.get("FASTGRU_PREBUILD", "native")
+        target = value.strip().lower()
         if target in ("0", "no", "false", "off"):
             self._say("fastgru: FASTGRU_PREBUILD=0, kernels compile on first use")
             return
+        if target in ("", "1", "yes", "true", "on"):
+            target = "native"
         if target != "native" and target not in LEVELS:
             raise SystemExit(f"FASTGRU_PREBUILD must be native, 0 or one of {', '.join(LEVELS)}; "
-                             f"got {target!r}")
+                             f"got {value!r}")
         self._compile_kernels(target)
 
     def _say(self, message):
@@ -65,16 +68,22 @@ class build_py_with_kernels(build_py):
         if target != "native":
             command += ["--portable", target]
         path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": build_lib + (os.pathsep + path if path else "")}
-        env.pop("FASTGRU_NO_CACHE", None)
+        # Numba settings are not part of its cache keys: none of the build
+        # environment's may shape the shipped code (NUMBA_OPT, NUMBA_BOUNDSCHECK,
+        # ...). Two threads at least, so that the parallel launcher is compiled
+        # also on a one-CPU builder.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("NUMBA_") and k != "FASTGRU_NO_CACHE"}
+        env["PYTHONPATH"] = build_lib + (os.pathsep + path if path else "")
+        env["NUMBA_NUM_THREADS"] = str(max(2, os.cpu_count() or 1))
         self._say(f"fastgru: compiling the kernels into the wheel for {target} "
                   "(about 1-2 minutes; FASTGRU_PREBUILD=0 skips this)")
         start = time.perf_counter()
         try:
             # from the build directory, so that the copy being packaged is imported
-            done = subprocess.run(command, cwd=build_lib, env=env)
+            done = subprocess.run(command, cwd=build_lib, env=env, timeout=3600)
             ok = done.returncode == 0
-        except OSError as exc:
+        except (OSError, subprocess.TimeoutExpired) as exc:
             ok = False
             self._say(f"fastgru: {exc}")
         if ok:

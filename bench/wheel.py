@@ -6,6 +6,7 @@
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,16 +19,23 @@ def installed_wheel(dest, prebuild="native", timeout=1800) -> Path:
     """Build the wheel of the checkout with ``setup.py``'s kernel compile
     (``FASTGRU_PREBUILD=prebuild``) and unpack it below ``dest``.
 
-    Built with ``pip wheel --no-build-isolation`` (the current environment's
-    Numba, no download). Returns the directory to put on ``PYTHONPATH``: it
-    holds ``fastgru/`` as ``pip install`` would put it in site-packages.
+    Built from a copy of the sources in ``dest`` (the checkout's ``build/``
+    is left alone) with ``pip wheel --no-build-isolation`` (the current
+    environment's Numba, no download). Returns the directory to put on
+    ``PYTHONPATH``: it holds ``fastgru/`` as ``pip install`` would put it in
+    site-packages.
     """
     dest = Path(dest)
+    source = dest / "source"
+    shutil.copytree(ROOT / "fastgru", source / "fastgru",
+                    ignore=shutil.ignore_patterns("__pycache__", "_prebuilt"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     dist = dest / "dist"
     env = {k: v for k, v in os.environ.items()
            if k not in ("FASTGRU_NO_CACHE", "FASTGRU_PORTABLE", "PYTHONPATH")}
     env["FASTGRU_PREBUILD"] = prebuild
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
                           "--no-build-isolation", "--no-cache-dir", "-w", str(dist)],
                          env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:

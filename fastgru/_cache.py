@@ -398,10 +398,11 @@ def cache_status() -> dict:
     Returns
     -------
     dict with ``directory`` (str), ``enabled`` (bool), ``kernels`` (how many
-    fastgru kernels there are) and ``cached`` (how many have compiled code in
-    the cache for this CPU, or for a portable level it runs; a call needs
-    only some of them) and ``in_package`` (how many of those the package's
-    prebuilt kernels hold, :data:`PREBUILT_DIR`).
+    fastgru kernels there are, not counting those only inlined into others),
+    ``cached`` (how many have compiled code in the cache for this CPU, or for
+    a portable level it runs; a call needs only some of them) and
+    ``in_package`` (how many of those the package's prebuilt kernels hold,
+    :data:`PREBUILT_DIR`).
     """
     magic = _host_magic_tuple()
 
@@ -417,16 +418,20 @@ def cache_status() -> dict:
 
     cached = in_package = 0
     enabled = False
+    kernels = 0
     for dispatcher in DISPATCHERS:
         cache = dispatcher._cache
         if not isinstance(cache, KernelCache):
             continue
         enabled = True
+        if dispatcher.targetoptions.get("inline") == "always":
+            continue  # compiled into its callers, never on its own
+        kernels += 1
         packaged = runs_here(index_of(cache._prebuilt))
         in_package += packaged
         cached += packaged or runs_here(index_of(cache._cache_file))
     return {"directory": str(kernel_cache_dir()), "enabled": enabled,
-            "kernels": len(DISPATCHERS), "cached": cached, "in_package": in_package}
+            "kernels": kernels, "cached": cached, "in_package": in_package}
 
 
 # ------------------------------------------------------ first-compile notice

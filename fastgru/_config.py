@@ -14,9 +14,11 @@ this reason).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
+import weakref
 
 import numba
 
@@ -174,8 +176,11 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 # Numba's "workqueue" threading layer aborts the process when two Python
 # threads launch parallel kernels at the same time; the lock serialises parallel
-# launches (serial kernels release the GIL and run concurrently).
-parallel_launch_lock = threading.Lock()
+# launches (serial kernels release the GIL and run concurrently). Reentrant so
+# that a fork from a signal handler running inside ``with parallel_launch_lock``
+# (between bytecodes, never during the launch) takes it again (see
+# _hold_over_fork) instead of waiting for itself.
+parallel_launch_lock = threading.RLock()
 
 
 _num_threads = numba.config.NUMBA_NUM_THREADS
@@ -213,8 +218,26 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """Return how many threads fastgru's parallel kernels use (in this thread)."""
+    if _serial_after_fork:
+        return 1
     local = getattr(_thread_limit, "n", None)
     return _num_threads if local is None else min(local, _num_threads)
+
+
+@contextlib.contextmanager
+def parallel_launch():
+    """The block around one parallel kernel launch: serialised by
+    :data:`parallel_launch_lock`, with Numba's thread count set to
+    :func:`get_num_threads`, and the launching thread noted (see
+    :func:`_tbb_fork_unsafe`)."""
+    global _first_launcher
+    with parallel_launch_lock:
+        thread = threading.current_thread()
+        if _first_launcher is None:
+            _first_launcher = thread
+        _launchers.add(thread)
+        numba.set_num_threads(get_num_threads())
+        yield
 
 
 _thread_limit = threading.local()
@@ -339,8 +362,18 @@ def _reset_after_fork() -> None:
     first parallel call then blocks (gunicorn's preload, a multiprocessing
     fork pool). The child has one thread, so nothing it inherits is in use.
     """
-    global parallel_launch_lock
-    parallel_launch_lock = threading.Lock()
+    global parallel_launch_lock, _first_launcher, _serial_after_fork
+    parallel_launch_lock = threading.RLock()
+    _release_after_fork()  # Numba's compiler lock, taken by this thread before the fork
+    _launchers.clear()
+    _first_launcher = threading.current_thread()  # Numba restarts TBB from this thread
+    if _fork_was_unsafe and not _serial_after_fork:
+        _serial_after_fork = True
+        logging.getLogger("fastgru").warning(
+            "fastgru: this process was forked while another thread used Numba's TBB "
+            "threading layer, which TBB does not survive: fastgru's kernels run on one "
+            "thread in this process. Fork before starting threads, or set "
+            "NUMBA_THREADING_LAYER=workqueue, to keep them parallel.")
     blas = _SINGLE_THREADED_BLAS
     saved = blas._saved if blas._users else []
     blas._lock = threading.Lock()
@@ -353,27 +386,63 @@ def _reset_after_fork() -> None:
             pass
 
 
-def _hold_launches_over_fork() -> None:
-    """Fork only between parallel launches.
+_held_over_fork = []  # the locks _hold_over_fork took, released after the fork
+_launchers = weakref.WeakSet()  # the threads that launched parallel kernels
+_first_launcher = None  # the first of them: the one that started Numba's threads
+_fork_was_unsafe = False  # the verdict of _tbb_fork_unsafe at the last fork
+_serial_after_fork = False  # this process was forked so: its kernels run serially
+
+
+def _tbb_fork_unsafe() -> bool:
+    """Whether a fork now may leave TBB's internal locks held in the child.
+
+    Before a fork, Numba's TBB layer shuts its worker threads down, which
+    it can do only when the fork comes from the thread that started them and
+    no other thread has used TBB. Otherwise the workers live on, and one of
+    them may hold TBB's thread-server mutex at the fork (a worker going to
+    sleep after a launch takes it): the child's first parallel launch then
+    blocks forever (seen in gdb, ~1 fork in 15 under load).
+    """
+    try:
+        if numba.threading_layer() != "tbb":
+            return False
+    except ValueError:  # no parallel kernel has run: TBB has no threads
+        return False
+    current = threading.current_thread()
+    return current is not _first_launcher or any(
+        thread is not current and thread.is_alive() for thread in list(_launchers))
+
+
+def _hold_over_fork() -> None:
+    """Fork only between parallel launches and between compiles.
 
     A fork while another thread is inside a parallel launch copies the
     threading layer's internal locks as held (with TBB: its thread server's
-    mutex, taken while waking workers), and the child's first parallel call
-    then blocks forever. Waiting for the launch to end (at most one kernel
-    call) also lets Numba's TBB layer shut its workers down cleanly before the
-    fork instead of printing "Unable to join threads to shut down before
-    fork()". Released in the parent after the fork; the child gets a new lock.
+    mutex, taken while waking workers), and a fork while another thread
+    compiles copies Numba's compiler lock as held (Numba never resets it):
+    the child's first parallel call, or its first compile or cache load, then
+    blocks forever. So ``os.fork()`` first takes both locks, in the order a
+    launch takes them, waiting for at most one launch and one compile; the
+    parent releases them after the fork, the child releases the compiler lock
+    and gets a new launch lock. An interrupted wait (Ctrl-C) leaves what it
+    did not take alone.
     """
-    parallel_launch_lock.acquire()
+    global _fork_was_unsafe
+    from numba.core.compiler_lock import global_compiler_lock
+
+    for lock in (parallel_launch_lock, global_compiler_lock):
+        lock.acquire()
+        _held_over_fork.append(lock)
+    _fork_was_unsafe = _tbb_fork_unsafe()
 
 
-def _release_launches_after_fork() -> None:
-    parallel_launch_lock.release()
+def _release_after_fork() -> None:
+    while _held_over_fork:
+        _held_over_fork.pop().release()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_hold_launches_over_fork,
-                        after_in_parent=_release_launches_after_fork,
+    os.register_at_fork(before=_hold_over_fork, after_in_parent=_release_after_fork,
                         after_in_child=_reset_after_fork)
 
 

@@ -315,8 +315,7 @@ def _run_blocks(block_kernel, args, n_blocks):
             block_kernel(block, n_blocks, *args)
         return
     address = block_kernel_address(block_kernel, args)
-    with _config.parallel_launch_lock:
-        numba.set_num_threads(_config.get_num_threads())
+    with _config.parallel_launch():
         run_parallel(address, n_blocks, args)
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 
 from . import _config
@@ -319,8 +318,7 @@ def gru_layer(x, weight_ih, weight_hh, b1=None, b2=None, h0=None, *, variant="to
     ufunc = raw_gufunc(dtype.name, parallel)
     with _config.single_threaded_blas():  # a large single-row product runs in BLAS
         if parallel:
-            with _config.parallel_launch_lock:
-                numba.set_num_threads(_config.get_num_threads())
+            with _config.parallel_launch():
                 return ufunc(*args, v.mode)
         return ufunc(*args, v.mode)
 
