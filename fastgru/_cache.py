@@ -395,30 +395,24 @@ def _host_magic_tuple():
 def cache_status() -> dict:
     """What the kernel cache holds for this machine.
 
-    Returns
-    -------
-    dict with ``directory`` (str), ``enabled`` (bool), ``kernels`` (how many
-    fastgru kernels there are, not counting those only inlined into others),
-    ``cached`` (how many have compiled code in the cache for this CPU, or for
-    a portable level it runs; a call needs only some of them) and
-    ``in_package`` (how many of those the package's prebuilt kernels hold,
-    :data:`PREBUILT_DIR`).
+    Returns a dict: ``directory`` (str), ``enabled`` (bool), ``kernels``
+    (fastgru's kernels, not counting those only inlined into others),
+    ``cached`` (how many have code for this CPU, or for a portable level it
+    runs, in the cache or the package; a call needs only some) and
+    ``in_package`` (how many of those the package holds, :data:`PREBUILT_DIR`).
     """
     magic = _host_magic_tuple()
 
-    def runs_here(index):
+    def runs_here(cache_file):
+        try:
+            index = cache_file._load_index() if cache_file is not None else {}
+        except Exception:  # unreadable or foreign index: counts as not cached
+            return False
         return any(key[1] == magic or (key[1][0] == magic[0] and key[1][2] == ""
                                        and key[1][1] in runnable_levels()) for key in index)
 
-    def index_of(cache_file):
-        try:
-            return cache_file._load_index() if cache_file is not None else {}
-        except Exception:  # unreadable or foreign index: counts as not cached
-            return {}
-
-    cached = in_package = 0
+    kernels = cached = in_package = 0
     enabled = False
-    kernels = 0
     for dispatcher in DISPATCHERS:
         cache = dispatcher._cache
         if not isinstance(cache, KernelCache):
@@ -427,9 +421,9 @@ def cache_status() -> dict:
         if dispatcher.targetoptions.get("inline") == "always":
             continue  # compiled into its callers, never on its own
         kernels += 1
-        packaged = runs_here(index_of(cache._prebuilt))
+        packaged = runs_here(cache._prebuilt)
         in_package += packaged
-        cached += packaged or runs_here(index_of(cache._cache_file))
+        cached += packaged or runs_here(cache._cache_file)
     return {"directory": str(kernel_cache_dir()), "enabled": enabled,
             "kernels": kernels, "cached": cached, "in_package": in_package}
 

@@ -221,15 +221,16 @@ def test_worker_killed_mid_task_loses_nothing(client):
         res=fastgru.dask.fit_forecasters(series, horizon=2, series_per_task=4, **params)))
     runner.start()
     deadline = time.monotonic() + 120
-    running = {}
-    while not running and time.monotonic() < deadline:
-        running = {addr: keys for addr, keys in client.processing().items() if keys}
-        time.sleep(0.02)
-    assert running, "no task started"
-    time.sleep(0.2)  # inside a fit
-    victim, keys = next(iter(client.processing().items()))
-    if not keys:
-        victim, keys = next(iter(running.items()))
+    busy = []
+    while not busy and time.monotonic() < deadline:
+        # kill as soon as a worker holds a task: a task of about a second is
+        # then still running (a stale list, or waiting, let the task finish
+        # first now and then, and nothing ran again)
+        busy = [(addr, keys) for addr, keys in client.processing().items() if keys]
+        if not busy:
+            time.sleep(0.01)
+    assert busy, "no task started"
+    victim, keys = busy[0]
     os.kill(pids[victim], signal.SIGKILL)
     runner.join(timeout=300)
     assert not runner.is_alive()
