@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import threading
-import weakref
 
 import numba
 
@@ -224,20 +223,29 @@ def get_num_threads() -> int:
     return _num_threads if local is None else min(local, _num_threads)
 
 
-@contextlib.contextmanager
-def parallel_launch():
-    """The block around one parallel kernel launch: serialised by
-    :data:`parallel_launch_lock`, with Numba's thread count set to
-    :func:`get_num_threads`, and the launching thread noted (see
-    :func:`_tbb_fork_unsafe`)."""
-    global _first_launcher
-    with parallel_launch_lock:
-        thread = threading.current_thread()
-        if _first_launcher is None:
-            _first_launcher = thread
-        _launchers.add(thread)
+class parallel_launch:
+    """The block around one parallel kernel launch (``with parallel_launch():``):
+    serialised by :data:`parallel_launch_lock`, with Numba's thread count set
+    to :func:`get_num_threads`, and the launching thread noted (see
+    :func:`_tbb_fork_unsafe`). A class, not a generator: a few calls per
+    training step go through it."""
+
+    __slots__ = ("_lock",)
+
+    def __enter__(self):
+        global _first_launcher
+        self._lock = lock = parallel_launch_lock
+        lock.acquire()
+        ident = threading.get_ident()
+        if ident not in _launchers:
+            _launchers.add(ident)
+            if _first_launcher is None:
+                _first_launcher = ident
         numba.set_num_threads(get_num_threads())
-        yield
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False
 
 
 _thread_limit = threading.local()
@@ -366,7 +374,7 @@ def _reset_after_fork() -> None:
     parallel_launch_lock = threading.RLock()
     _release_after_fork()  # Numba's compiler lock, taken by this thread before the fork
     _launchers.clear()
-    _first_launcher = threading.current_thread()  # Numba restarts TBB from this thread
+    _first_launcher = threading.get_ident()  # Numba restarts TBB from this thread
     if _fork_was_unsafe and not _serial_after_fork:
         _serial_after_fork = True
         logging.getLogger("fastgru").warning(
@@ -387,7 +395,7 @@ def _reset_after_fork() -> None:
 
 
 _held_over_fork = []  # the locks _hold_over_fork took, released after the fork
-_launchers = weakref.WeakSet()  # the threads that launched parallel kernels
+_launchers = set()  # the idents of the threads that launched parallel kernels
 _first_launcher = None  # the first of them: the one that started Numba's threads
 _fork_was_unsafe = False  # the verdict of _tbb_fork_unsafe at the last fork
 _serial_after_fork = False  # this process was forked so: its kernels run serially
@@ -408,9 +416,11 @@ def _tbb_fork_unsafe() -> bool:
             return False
     except ValueError:  # no parallel kernel has run: TBB has no threads
         return False
-    current = threading.current_thread()
-    return current is not _first_launcher or any(
-        thread is not current and thread.is_alive() for thread in list(_launchers))
+    current = threading.get_ident()
+    alive = {thread.ident for thread in threading.enumerate()}
+    # (an ident reused by a thread that never launched counts: serial, not a hang)
+    return current != _first_launcher or any(
+        ident != current and ident in alive for ident in list(_launchers))
 
 
 def _hold_over_fork() -> None:
