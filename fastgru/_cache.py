@@ -37,6 +37,7 @@ kernels use this module's cache instead (attached by
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -111,15 +112,10 @@ def compute_source_tag(package_dir=PACKAGE_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
-_source_tag = None
-
-
+@functools.cache
 def source_tag() -> str:
     """Hash of the kernel-related source (:data:`KERNEL_SOURCES`) and versions."""
-    global _source_tag
-    if _source_tag is None:
-        _source_tag = compute_source_tag()
-    return _source_tag
+    return compute_source_tag()
 
 
 _root = None

@@ -20,6 +20,7 @@ import sys
 import threading
 
 import numba
+from numba.core.compiler_lock import global_compiler_lock
 
 from . import _cache
 
@@ -438,8 +439,6 @@ def _hold_over_fork() -> None:
     did not take alone.
     """
     global _fork_was_unsafe
-    from numba.core.compiler_lock import global_compiler_lock
-
     for lock in (parallel_launch_lock, global_compiler_lock):
         lock.acquire()
         _held_over_fork.append(lock)
