@@ -1,10 +1,15 @@
-"""Time-series forecasting: ``GRUForecaster`` and the sliding-window helper.
+"""Time-series forecasting: ``GRUForecaster``, one GRU trained over many series.
 
-The forecaster reads a window of the past and predicts the next ``horizon``
-steps at once (direct multi-output). Each series is standardised with its
-training mean and scale, and each window is taken relative to its last value,
-so the model learns changes, not levels, and follows trends beyond the range it
-was trained on.
+The forecaster is a *global* model: one GRU learns from windows of every
+series of a panel (statsforecast's long DataFrame, a list or dict of series,
+or a single series), each window in units of its series' scale, so series of
+any level and length share it. It predicts ``horizon`` steps at once (direct
+multi-output) as a correction to the seasonal naive forecast, and calibrates
+prediction intervals on forecasts of held-out data (split conformal): the
+last ``horizon`` steps of every series are held out while it trains (time
+ordered, never shuffled), pick the best epoch, and give the residuals the
+intervals are made of; it then trains a few epochs more on everything.
+How windows are cut is in :mod:`fastgru._panel`.
 """
 
 from __future__ import annotations
@@ -18,12 +23,27 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from . import _config, _losses
+from . import _config
 from ._network import SequenceNet
-from ._validation import as_float_array, check_int, check_memory
+from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, read_static, \
+    series_scale
+from ._training import History, train
+from ._validation import check_int, check_memory
 from .estimators import _BaseGRUEstimator
 
 __all__ = ["GRUForecaster", "sliding_windows"]
+
+#: Validation windows the forecaster aims for when it holds out the end of
+#: every series: more origins per series (up to ``horizon``) when a panel
+#: has few series, so that a single series still gets calibrated intervals.
+CALIBRATION_WINDOWS = 200
+
+#: Epochs of training on all the data (held-out end included) after the
+#: best epoch on the held-out data was found.
+FINAL_EPOCHS = 3
+
+#: Most forecast steps ``predict`` runs, at most ``horizon`` at a time.
+MAX_STEPS = 100_000
 
 
 def sliding_windows(values, window: int, horizon: int = 0):
@@ -61,323 +81,398 @@ def sliding_windows(values, window: int, horizon: int = 0):
     if n_windows < 1:
         raise ValueError(f"a series of {arr.shape[0]} steps is too short for window={window} "
                          f"and horizon={horizon}: it needs at least {window + horizon}")
-    # (n, S, window) -> (n, window, S)
     views = sliding_window_view(arr, window + horizon, axis=0).transpose(0, 2, 1)
     return views[:n_windows, :window], views[:n_windows, window:]
 
 
-def _as_series(name, y, allow_pandas=True):
-    """``(values (T, S) float64, kind, index, columns)`` of a series argument."""
-    kind, index, columns = "array1d", None, None
-    if allow_pandas and hasattr(y, "iloc") and hasattr(y, "index"):
-        index = y.index
-        if getattr(y, "ndim", 1) == 1:
-            kind, columns = "series", y.name
-        else:
-            kind, columns = "frame", list(y.columns)
-        y = y.to_numpy()
-    values = as_float_array(name, y, np.float64, ndim=(1, 2))
-    if kind == "array1d" and values.ndim == 2:
-        kind = "array2d"
-    return values.reshape(values.shape[0], -1), kind, index, columns
-
-
-def _index_info(index):
-    """A JSON-able description of a pandas index, to continue it after the end.
-
-    Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
-    inferable from its dates); an integer or float index of evenly spaced
-    values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
-    with gaps, uneven numbers, labels) cannot be continued: a warning says so
-    and the forecast is indexed by position after the history.
-    """
-    if index is None:
-        return None
-    import pandas as pd
-
-    if isinstance(index, pd.PeriodIndex):
-        return {"type": "period", "last": str(index[-1]), "freq": index.freqstr,
-                "name": index.name}
-    if isinstance(index, pd.DatetimeIndex):
-        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
-        if freq:
-            return {"type": "datetime", "last": index[-1].isoformat(), "freq": freq,
-                    "name": index.name}
-        reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
-                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
-    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
-        values = np.asarray(index, dtype=np.float64)
-        steps = np.diff(values)
-        is_int = pd.api.types.is_integer_dtype(index)
-        if len(values) == 1:
-            steps = np.ones(1)
-        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
-                steps, steps[0], rtol=1e-9, atol=0.0):
-            if is_int:
-                return {"type": "integer", "last": int(index[-1]), "step": int(steps[0]),
-                        "name": index.name}
-            return {"type": "float", "last": float(values[-1]), "step": float(steps[0]),
-                    "name": index.name}
-        reason = "its values are not evenly spaced"
-    else:
-        reason = f"it is a {type(index).__name__} of {index.dtype} labels"
-    warnings.warn(f"GRUForecaster cannot continue the index of y: {reason}. The forecast "
-                  "is indexed by position after the history.", UserWarning, stacklevel=4)
-    return {"type": "position", "last": len(index) - 1, "name": index.name}
-
-
-def _continued_index(info, steps):
-    import pandas as pd
-
-    t = info["type"]
-    if t == "period":
-        start = pd.Period(info["last"], freq=info["freq"]) + 1
-        return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
-    if t == "datetime":
-        rng = pd.date_range(info["last"], periods=steps + 1, freq=info["freq"], name=info["name"])
-        return rng[1:]
-    if t == "float":
-        step = info["step"]
-        return pd.Index(info["last"] + step * np.arange(1, steps + 1), dtype=np.float64,
-                        name=info["name"])
-    step = info.get("step", 1)
-    return pd.RangeIndex(info["last"] + step, info["last"] + step * (steps + 1), step,
-                         name=info["name"])
+def _mae_loss(pred, target):
+    """Mean absolute error over rows and outputs, and its gradient."""
+    diff = pred - target
+    n = diff.size
+    return float(np.abs(diff).sum(dtype=np.float64)) / n, np.sign(diff) / pred.dtype.type(n)
 
 
 class GRUForecaster(_BaseGRUEstimator):
-    """Forecast one or many series ``horizon`` steps ahead from a ``window`` of the past.
+    """One GRU forecasting many series ``horizon`` steps ahead, with intervals.
 
     Parameters
     ----------
-    window : int, default 24
-        Past steps the model reads.
+    window : int, optional
+        Past steps the model reads (default: ``max(2 * horizon, 4 *
+        season_length, 8)``). Series shorter than that are read as they are.
     horizon : int, default 1
-        Steps forecast at once. ``predict(horizon=h)`` with ``h > horizon``
-        feeds the forecasts back in (without exogenous features only).
-    **params
-        The shared parameters of :class:`fastgru.GRURegressor` (hidden_size,
-        max_epochs, learning_rate, ...).
+        Steps forecast at once. ``predict(h)`` with ``h > horizon`` feeds
+        forecasts back in (point forecasts, no covariates).
+    season_length : int, default 1
+        Steps per season (12 for monthly data with a yearly cycle, 4 for
+        quarterly, 7 for daily with a weekly one): the seasonal naive
+        forecast the model corrects, and the scale of each series.
+    hist_exog : list of str, optional
+        Covariate columns of a long DataFrame known only in the past. Its
+        other extra columns are future-known: ``predict`` needs their
+        values over the horizon in ``X_df``.
+    alias : str, default "GRUForecaster"
+        The forecast column's name in DataFrames (statsforecast's ``alias``).
+    max_epochs, batch_size, learning_rate, hidden_size, ...
+        The shared parameters of :class:`fastgru.GRURegressor`.
+        ``early_stopping`` (default True) stops on the held-out end of the
+        series; without it the model trains ``max_epochs`` on everything.
 
     Attributes
     ----------
     gru_, head_, n_iter_, loss_curve_, best_loss_
         As in :class:`fastgru.GRURegressor`.
-    n_series_ : int
-        Series forecast together.
-    n_exog_ : int
-        Exogenous features (0 without ``X``).
-    series_mean_, series_scale_ : ndarray (n_series,)
-        Training statistics used to scale the series.
-    history_ : ndarray (window, n_series)
-        The last ``window`` training values: ``predict()`` forecasts after them.
+    window_ : int
+        The window used.
+    series_ids_ : ndarray
+        The series' ids (``unique_id``, dict keys, or positions).
+    series_scale_ : ndarray (n_series,)
+        Each series' scale (mean absolute seasonal difference).
+    calibration_ : ndarray (n, horizon) or None
+        Held-out forecast errors in units of the series' scale: the intervals'
+        quantiles.
+    validation_scores_ : list or None
+        Minus the mean absolute scaled error of each epoch on the held-out
+        end (minus MASE).
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastgru import GRUForecaster
-    >>> t = np.arange(300)
-    >>> y = np.sin(2 * np.pi * t / 12) + 0.01 * t
-    >>> model = GRUForecaster(window=24, horizon=6, hidden_size=16, max_epochs=30,
-    ...                       random_state=0).fit(y)
-    >>> model.predict().shape
-    (6,)
+    >>> t = np.arange(120)
+    >>> series = {"a": 10 + np.sin(2 * np.pi * t / 12), "b": 5 + 0.05 * t}
+    >>> model = GRUForecaster(horizon=6, season_length=12, max_epochs=5,
+    ...                       random_state=0).fit(series)
+    >>> fc = model.predict(level=[80])
+    >>> fc["a"]["mean"].shape, sorted(fc["a"])
+    ((6,), ['hi-80', 'lo-80', 'mean'])
     """
 
     _parameter_constraints: dict = {
         **_BaseGRUEstimator._parameter_constraints,
-        "window": [Interval(numbers.Integral, 1, None, closed="left")],
+        "window": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "horizon": [Interval(numbers.Integral, 1, None, closed="left")],
+        "season_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hist_exog": [list, tuple, str, None],
+        "alias": [str],
     }
-    _loss = staticmethod(_losses.mean_squared_error)
+    for _name in ("bidirectional", "validation_fraction"):
+        _parameter_constraints.pop(_name)
+    _loss = staticmethod(_mae_loss)
 
-    def __init__(self, window=24, horizon=1, *, hidden_size=64, num_layers=1,
-                 bidirectional=False, variant="torch", dropout=0.0, max_epochs=200,
-                 batch_size=32, learning_rate=1e-3, optimizer="adam", weight_decay=0.0,
-                 clip_grad_norm=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, shuffle=True, random_state=None, verbose=0,
-                 warm_start=False, dtype="float32", n_jobs=None):
+    def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=64,
+                 num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
+                 learning_rate=1e-3, optimizer="adam", weight_decay=0.0, clip_grad_norm=1.0,
+                 early_stopping=True, n_iter_no_change=10, tol=1e-4, shuffle=True,
+                 random_state=None, verbose=0, warm_start=False, dtype="float32", n_jobs=None,
+                 hist_exog=None, alias="GRUForecaster"):
         super().__init__(
-            hidden_size, num_layers, bidirectional=bidirectional, variant=variant,
-            dropout=dropout, max_epochs=max_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, optimizer=optimizer, weight_decay=weight_decay,
-            clip_grad_norm=clip_grad_norm, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, shuffle=shuffle, random_state=random_state, verbose=verbose,
+            hidden_size, num_layers, variant=variant, dropout=dropout, max_epochs=max_epochs,
+            batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
+            weight_decay=weight_decay, clip_grad_norm=clip_grad_norm,
+            early_stopping=early_stopping, n_iter_no_change=n_iter_no_change, tol=tol,
+            shuffle=shuffle, random_state=random_state, verbose=verbose,
             warm_start=warm_start, dtype=dtype, n_jobs=n_jobs)
         self.window = window
         self.horizon = horizon
+        self.season_length = season_length
+        self.hist_exog = hist_exog
+        self.alias = alias
+
+    @property
+    def bidirectional(self):
+        return False  # a forecast reads the past forwards only
+
+    @bidirectional.setter
+    def bidirectional(self, value):
+        if value:
+            raise ValueError("GRUForecaster reads the past forwards only")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.estimator_type = "forecaster"
         return tags
 
-    # ---------------------------------------------------------------- inputs
-    def _scaled(self, values, exog):
-        z = (values - self.series_mean_) / self.series_scale_
-        if exog is not None:
-            exog = (exog - self.exog_mean_) / self.exog_scale_
-        return z, exog
-
-    def _window_inputs(self, z_windows, exog_windows):
-        """Model inputs: each window relative to its last value, then the exog."""
-        rel = z_windows - z_windows[:, -1:, :]
-        if exog_windows is None:
-            return np.ascontiguousarray(rel, dtype=self.dtype)
-        return np.ascontiguousarray(np.concatenate([rel, exog_windows], axis=2),
-                                    dtype=self.dtype)
-
-    def _check_exog(self, X, n_steps, name="X"):
-        if X is None:
-            return None
-        exog, *_ = _as_series(name, X)
-        if exog.shape[0] != n_steps:
-            raise ValueError(f"{name} has {exog.shape[0]} time steps, the series has {n_steps}")
-        return exog
+    def to_onnx(self, path=None, *, with_lengths: bool = False):
+        """Not available for the forecaster: its inputs are cut from the series
+        and its outputs turned into forecasts in NumPy, around the network.
+        Export the layer itself with ``model.gru_.to_onnx()``."""
+        raise NotImplementedError(
+            "GRUForecaster cannot be exported to ONNX: windows are cut and scaled, and "
+            "forecasts rebuilt, outside the network. Export the layer with "
+            "model.gru_.to_onnx() and keep the forecaster for the rest.")
 
     # ------------------------------------------------------------------- fit
+    def _window(self) -> int:
+        if self.window is not None:
+            return check_int("window", self.window)
+        return max(2 * self.horizon, 4 * self.season_length, 8)
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, y, X=None):
-        """Train on the series ``y`` (and past covariates ``X``, aligned with it).
+    def fit(self, y, X=None, static_df=None):
+        """Train one model on every series of ``y``.
 
         Parameters
         ----------
-        y : array (n_timesteps,) or (n_timesteps, n_series), pandas Series or DataFrame
-        X : array (n_timesteps, n_exog) or DataFrame, optional
-            Exogenous features known up to each forecast origin.
+        y : long DataFrame, list or dict of series, or one series
+            A DataFrame with columns ``unique_id``, ``ds`` (dates or integers),
+            ``y`` and covariate columns; a list or dict of 1-D arrays or pandas
+            Series of any lengths; a 1-D array or Series; or a 2-D array or
+            wide DataFrame whose columns are series of equal length. Leading
+            NaN are dropped; NaN after a series' first value is an error.
+        X : array (n_timesteps, n_features) or DataFrame, optional
+            Past-observed covariates aligned with a single series or a 2-D
+            ``y`` (shared by its columns).
+        static_df : DataFrame, optional
+            With a long ``y``: ``unique_id`` and numeric static covariates,
+            one row per series.
 
         Returns
         -------
         self
         """
-        values, kind, index, columns = _as_series("y", y)
-        exog = self._check_exog(X, values.shape[0])
-        needed = self.window + self.horizon
-        if values.shape[0] < needed:
-            raise ValueError(f"y has {values.shape[0]} time steps; window={self.window} and "
-                             f"horizon={self.horizon} need at least {needed}")
-        self.n_series_ = values.shape[1]
-        self.n_exog_ = 0 if exog is None else exog.shape[1]
-        self._output_kind = kind
-        self._series_names = columns
-        self._index_info = _index_info(index)
-        self.series_mean_ = values.mean(axis=0)
-        scale = values.std(axis=0)
-        self.series_scale_ = np.where(scale > 0, scale, 1.0)
-        if exog is not None:
-            self.exog_mean_ = exog.mean(axis=0)
-            escale = exog.std(axis=0)
-            self.exog_scale_ = np.where(escale > 0, escale, 1.0)
+        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
+            check_int(name, getattr(self, name))
+        panel = read_panel(y, X, static_df, self.hist_exog)
+        h, m = self.horizon, self.season_length
+        panel.scales = np.array([series_scale(v, m) for v in panel.values])
+        maker = WindowMaker(self._window(), h, m)
+        if panel.futr is not None:
+            maker.n_futr, maker.futr_scaler = len(panel.futr_names), Standardizer.fit(panel.futr)
+        if panel.hist is not None:
+            maker.n_hist, maker.hist_scaler = len(panel.hist_names), Standardizer.fit(panel.hist)
+        if panel.static is not None:
+            maker.n_static = panel.static.shape[1]
+            maker.static_scaler = Standardizer.fit(panel.static)
+        dtype = np.dtype(self.dtype)
+        train_o, val_o, cal_o = self._origins(panel, maker)
+        if not any(len(o) for o in self._all_origins(panel, maker)):
+            longest = max(len(v) for v in panel.values)
+            raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
+                             f"least {maker.min_input + h} to make one training window")
+        held_out = None
+        if all(any(len(o) for o in origins) for origins in (train_o, val_o)):
+            val = maker.cut(panel, val_o, dtype)
+            held_out = (val, val)
         else:
-            self.exog_mean_ = self.exog_scale_ = None
-        z, ez = self._scaled(values, exog)
-        z_in, z_out = sliding_windows(z, self.window, self.horizon)
-        e_in = None if ez is None else sliding_windows(ez, self.window, self.horizon)[0]
-        inputs = self._window_inputs(z_in, e_in)
-        targets = (z_out - z_in[:, -1:, :]).reshape(len(z_in), -1).astype(self.dtype)
-        lengths = np.full(len(inputs), self.window, dtype=np.int64)
-        self._train_arrays(inputs, lengths, targets, targets.shape[1], incremental=False,
-                           reset=True)
-        self.history_ = values[-self.window:].copy()
-        self.exog_history_ = None if exog is None else exog[-self.window:].copy()
+            train_o = self._all_origins(panel, maker)
+            if self.early_stopping:
+                warnings.warn(f"the series are too short to hold out their last "
+                              f"{2 * h} steps (twice the horizon) for early stopping and "
+                              "intervals: training on everything for max_epochs, without "
+                              "intervals", UserWarning, stacklevel=2)
+        data = maker.cut(panel, train_o, dtype)
+        self._fit_windows(data, held_out)
+        self._remember(panel, maker)
         return self
 
-    def _validation_score(self, pred, target):
-        resid = ((target - pred) ** 2).sum()
-        total = ((target - target.mean(axis=0)) ** 2).sum()
-        return float(1.0 - resid / total) if total > 0 else float(-resid)
+    def _origins(self, panel: Panel, maker: WindowMaker):
+        """Training, validation and calibration origins of every series, time
+        ordered: the calibration windows forecast the last ``horizon`` steps,
+        the validation windows (for early stopping) the ``horizon`` before
+        them, and every training target comes before both. Calibrating on
+        forecasts that picked nothing (not the epoch either) keeps the
+        intervals honest."""
+        h = self.horizon
+        none = [np.empty(0, np.int64)] * panel.n_series
+        if not self.early_stopping:
+            return self._all_origins(panel, maker), none, none
+        k = int(np.clip(np.ceil(CALIBRATION_WINDOWS / panel.n_series), 1, h))
+        train_o, val_o, cal_o = [], [], []
+        for y in panel.values:
+            n = len(y)
+            first_val = max(n - h - k + 1, 1)
+            val_o.append(np.arange(first_val, n - h + 1, dtype=np.int64))
+            train_o.append(np.arange(maker.min_input, first_val - h + 1, dtype=np.int64))
+        return train_o, val_o, val_o
 
-    def _check_restored(self) -> None:
-        shape = (self.n_series_,)
-        if np.shape(self.series_mean_) != shape or np.shape(self.series_scale_) != shape:
-            raise ValueError("series statistics do not match n_series_")
-        if np.shape(self.history_) != (self.window, self.n_series_):
-            raise ValueError("history_ does not hold window steps of every series")
-        if self.gru_.input_size != self.n_series_ + self.n_exog_:
-            raise ValueError("the layer's input_size does not match the series and exog")
-        self._input_form = "3d"
-        self.n_features_in_ = self.gru_.input_size
-        self.validation_scores_ = self.best_validation_score_ = None
-        super()._check_restored()
+    def _all_origins(self, panel, maker):
+        return [np.arange(maker.min_input, len(y) - self.horizon + 1, dtype=np.int64)
+                for y in panel.values]
+
+    def _fit_windows(self, data, held_out):
+        self._random_state = np.random.RandomState(self.random_state) if not isinstance(
+            self.random_state, np.random.RandomState) else self.random_state
+        with _config.threads(self.n_jobs):
+            fits = (self.warm_start and hasattr(self, "gru_")
+                    and self.gru_.input_size == data.x.shape[2]
+                    and self.head_["weight"].shape[0] == self.horizon)
+            if not fits:
+                self._initialize(data.x.shape[2], self.horizon)
+                # start from the seasonal naive forecast
+                self.head_["weight"] *= self.head_["weight"].dtype.type(0.1)
+                self.head_["bias"][:] = 0
+            self._optimizer = self._make_optimizer()
+            net = SequenceNet(self.gru_, self.head_)
+            history = self._history = History()
+            check = validation = calibration = None
+            if held_out is not None:
+                validation, calibration = held_out
+
+                def check():
+                    out = net.forward(validation.x, validation.lengths)
+                    loss = _mae_loss(out, validation.targets)[0]
+                    return loss, -loss
+            train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
+                  self._train_options(self.max_epochs), self._rng, history, check)
+            self.calibration_ = None
+            if held_out is not None and not history.interrupted:
+                out = net.forward(calibration.x, calibration.lengths).astype(np.float64)
+                err = calibration.targets.astype(np.float64) - out  # in units of q
+                self.calibration_ = err * (calibration.q / calibration.local)[:, None]
+                if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
+                    x, lengths, targets = _joined(data, validation)
+                    final = History()
+                    train(net, self._loss, self._optimizer, x, lengths, targets,
+                          self._train_options(FINAL_EPOCHS), self._rng, final)
+                    history.n_epochs += final.n_epochs
+                    history.loss_curve.extend(final.loss_curve)
+            self._optimizer = None
+        self.n_iter_ = history.n_epochs
+        self.loss_curve_ = list(history.loss_curve)
+        self.best_loss_ = float(min(history.loss_curve)) if history.loss_curve else np.inf
+        if history.validation_scores:
+            self.validation_scores_ = list(history.validation_scores)
+            self.best_validation_score_ = float(history.best_validation_score)
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+
+    def _remember(self, panel: Panel, maker: WindowMaker):
+        """Keep what ``predict`` needs: each series' last ``window`` steps and
+        covariates, scales, ids and how to continue its time stamps."""
+        from ._forecast_state import remember
+
+        remember(self, panel, maker)
 
     # --------------------------------------------------------------- predict
-    def predict(self, horizon=None, y=None, X=None):
-        """Forecast the ``horizon`` steps after the training series, or after ``y``.
+    def predict(self, h=None, *, level=None, X_df=None, y=None, X=None, horizon=None):
+        """Forecast ``h`` steps after every series (or after the history ``y``).
 
         Parameters
         ----------
-        horizon : int, optional
-            Steps to forecast (default: the ``horizon`` the model was fitted with).
-        y : series, optional
-            A history to forecast from, of at least ``window`` steps, in the
-            form ``fit`` took. Default: the end of the training series.
-        X : exogenous features aligned with ``y`` (required with ``y`` when the
-            model was fitted with ``X``).
+        h : int, optional
+            Steps to forecast (default: ``horizon``; ``horizon=`` is the same).
+        level : list of int or float, optional
+            Prediction intervals' coverage in percent (e.g. ``[80, 95]``),
+            calibrated on held-out forecasts; up to ``horizon`` steps.
+        X_df : DataFrame, optional
+            ``unique_id``, ``ds`` and the future-known covariates for the
+            ``h`` steps after each series (required when fitted with them).
+        y, X : optional
+            A new history (and its past covariates) to forecast from instead
+            of the training data, in a form ``fit`` takes.
 
         Returns
         -------
-        Forecasts ``(horizon,)`` for one series, ``(horizon, n_series)`` for
-        several; a pandas Series/DataFrame with the index continued after the
-        history when the history was pandas.
+        A long DataFrame (``unique_id``, ``ds``, the ``alias`` column and
+        ``<alias>-lo-<level>``/``-hi-`` columns) when fitted on one; for a
+        dict or list of series, a dict or list of ``(h,)`` arrays (with
+        ``level``: of dicts with "mean", "lo-80", ...); for one series an
+        ``(h,)`` array (a pandas Series when given one, its index continued);
+        for a 2-D array ``(h, n_series)``.
         """
+        from ._forecast_state import forecast
+
         check_is_fitted(self, "gru_")
-        steps = self.horizon if horizon is None else check_int("horizon", horizon)
-        # the forecast blocks, their concatenation and the rescaled result (float64)
-        check_memory(f"predict(horizon={steps})", 3 * 8 * steps * self.n_series_)
-        if y is None:
-            if X is not None:
-                raise ValueError("X given without y: pass the history y it belongs to")
-            history, exog = self.history_, self.exog_history_
-            kind, names, info = self._output_kind, self._series_names, self._index_info
-        else:
-            history, kind, index, names = _as_series("y", y)
-            info = _index_info(index)
-            if history.shape[1] != self.n_series_:
-                raise ValueError(f"y has {history.shape[1]} series, the model was fitted "
-                                 f"with {self.n_series_}")
-            if history.shape[0] < self.window:
-                raise ValueError(f"y has {history.shape[0]} time steps, fewer than "
-                                 f"window={self.window}")
-            exog = self._check_exog(X, history.shape[0])
-            if (exog is None) != (self.n_exog_ == 0):
-                raise ValueError("X must be given with y exactly when the model was fitted "
-                                 "with exogenous features")
-            if exog is not None and exog.shape[1] != self.n_exog_:
-                raise ValueError(f"X has {exog.shape[1]} features, expected {self.n_exog_}")
-            history = history[-self.window:]
-            exog = None if exog is None else exog[-self.window:]
-        if steps > self.horizon and self.n_exog_:
-            raise ValueError(f"horizon={steps} exceeds the fitted horizon={self.horizon}; with "
-                             "exogenous features the forecast cannot be fed back")
-        forecast = self._forecast(history, exog, steps)
-        return self._wrap(forecast, kind, names, info)
+        if horizon is not None:
+            if h is not None:
+                raise TypeError("give h or horizon, not both")
+            h = horizon
+        steps = self.horizon if h is None else check_int("h", h, maximum=MAX_STEPS)
+        levels = _check_levels(level)
+        if levels and steps > self.horizon:
+            raise ValueError(f"intervals are calibrated up to horizon={self.horizon} steps; "
+                             f"h={steps} is longer")
+        if levels and self.calibration_ is None:
+            raise ValueError("this model has no intervals: its series were too short to hold "
+                             "out a horizon while it trained (or early_stopping=False)")
+        check_memory(f"predict(h={steps})", 8 * 4 * steps * len(self.series_ids_)
+                     * (1 + 2 * len(levels)))
+        return forecast(self, steps, levels, X_df, y, X)
 
-    def _forecast(self, history, exog, steps):
-        z, ez = self._scaled(history, exog)
-        net = SequenceNet(self.gru_, self.head_)
-        out = []
-        done = 0  # steps forecast so far (summing len(out) each round was quadratic)
-        with _config.threads(self.n_jobs):
-            while done < steps:
-                inputs = self._window_inputs(z[None, -self.window:],
-                                             None if ez is None else ez[None])
-                pred = net.forward(inputs, np.array([self.window]))
-                block = pred.reshape(self.horizon, self.n_series_).astype(np.float64)
-                block = block + z[-1]
-                out.append(block)
-                done += len(block)
-                # the next window only: the whole history would make the loop quadratic
-                z = np.concatenate([z[-self.window:], block])[-self.window:]
-        z_pred = np.concatenate(out)[:steps]
-        return z_pred * self.series_scale_ + self.series_mean_
+    def intervals(self, levels):
+        """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out
+        errors, in units of a series' scale (split conformal)."""
+        res = self.calibration_
+        n = res.shape[0]
+        lo, hi = [], []
+        for lev in levels:
+            alpha = 1 - lev / 100
+            # the finite-sample corrected quantile levels of split conformal
+            up = min(1.0, np.ceil((n + 1) * (1 - alpha / 2)) / n)
+            down = max(0.0, 1 - up)
+            lo.append(np.quantile(res, down, axis=0))
+            hi.append(np.quantile(res, up, axis=0))
+        return np.array(lo), np.array(hi)
 
-    def _wrap(self, forecast, kind, names, info):
-        if kind in ("series", "frame") and info is not None:
-            import pandas as pd
+    # ------------------------------------------------------------ backtesting
+    def cross_validation(self, y, h=None, n_windows=1, step_size=None, refit=True,
+                         level=None, static_df=None):
+        """Rolling-origin backtest: forecasts from ``n_windows`` cutoffs of every series.
 
-            index = _continued_index(info, len(forecast))
-            if kind == "series":
-                return pd.Series(forecast[:, 0], index=index, name=names)
-            return pd.DataFrame(forecast, index=index, columns=names)
-        return forecast[:, 0] if kind in ("array1d", "series") else forecast
+        The last cutoff of each series leaves ``h`` steps after it; earlier
+        ones are ``step_size`` (default ``h``) steps apart. With ``refit``
+        (default) a model is trained at every cutoff on the data before it;
+        otherwise once, at the first cutoff, and then forecasts from later
+        cutoffs with the history up to each.
+
+        Parameters
+        ----------
+        y : long DataFrame (``unique_id``, ``ds``, ``y``, covariates)
+        h, n_windows, step_size : int
+        refit : bool
+        level : list of numbers, optional
+        static_df : DataFrame, optional
+
+        Returns
+        -------
+        DataFrame with ``unique_id``, ``ds``, ``cutoff``, ``y`` and the
+        forecast columns of :meth:`predict`.
+        """
+        from ._forecast_state import cross_validation
+
+        return cross_validation(self, y, h, n_windows, step_size, refit, level, static_df)
+
+    def score(self, y, X_df=None):
+        """Minus the mean MASE of the forecast after the training data against ``y``.
+
+        ``y`` holds the next ``horizon`` (or fewer) values of every series, as
+        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one, else
+        in the form ``fit`` took. Higher is better (scikit-learn's convention).
+        """
+        from ._forecast_state import score
+
+        return score(self, y, X_df)
+
+    def _check_restored(self) -> None:
+        from ._forecast_state import check_restored
+
+        check_restored(self)
+        curve = [float(v) for v in self.loss_curve_]
+        if len(curve) != self.n_iter_:
+            raise ValueError("loss_curve_ does not have n_iter_ entries")
+        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
+                                best_loss=float(self.best_loss_))
+        self._optimizer = None
+        self._random_state = np.random.RandomState()
+        self._rng = np.random.default_rng()
+
+
+def _joined(*sets):
+    """The rows of window sets together (their sequence lengths may differ)."""
+    T = max(w.x.shape[1] for w in sets)
+    pad = [np.pad(w.x, ((0, 0), (0, T - w.x.shape[1]), (0, 0))) for w in sets]
+    return (np.concatenate(pad), np.concatenate([w.lengths for w in sets]),
+            np.concatenate([w.targets for w in sets]))
+
+
+def _check_levels(level):
+    if level is None:
+        return []
+    values = [level] if isinstance(level, numbers.Real) else list(level)
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
+            raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
+        out.append(float(v))
+    return sorted(set(out))

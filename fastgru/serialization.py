@@ -46,18 +46,24 @@ _JSON_ATTRS = {
     "GRUClassifier": ["n_features_in_", "n_iter_", "loss_curve_", "best_loss_",
                       "validation_scores_", "best_validation_score_", "_input_form"],
     "SequenceScaler": ["n_features_in_", "n_samples_seen_", "_step_features"],
-    "GRUForecaster": ["n_iter_", "loss_curve_", "best_loss_", "n_series_", "n_exog_",
-                      "_output_kind", "_series_names", "_index_info"],
+    "GRUForecaster": ["n_iter_", "loss_curve_", "best_loss_", "validation_scores_",
+                      "best_validation_score_", "window_", "n_series_", "_output_kind",
+                      "_series_names", "_index_info", "futr_exog_", "hist_exog_",
+                      "static_names_"],
 }
 _ARRAY_ATTRS = {
     "GRURegressor": ["y_mean_", "y_scale_"],
     "GRUClassifier": ["classes_"],
     "SequenceScaler": ["mean_", "scale_"],
-    "GRUForecaster": ["series_mean_", "series_scale_", "exog_mean_", "exog_scale_",
-                      "history_", "exog_history_"],
+    "GRUForecaster": ["series_ids_", "series_scale_", "history_", "history_length_",
+                      "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
+                      "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
+                      "static_scale_"],
 }
-_OPTIONAL = {"validation_scores_", "best_validation_score_", "exog_mean_", "exog_scale_",
-             "exog_history_", "_index_info", "_series_names"}
+_OPTIONAL = {"validation_scores_", "best_validation_score_", "_index_info", "_series_names",
+             "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
+             "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
+             "static_scale_"}
 _LAYER_KEYS = ("input_size", "hidden_size", "num_layers", "bidirectional", "variant", "bias",
                "dropout", "dtype")
 
@@ -83,6 +89,8 @@ def _json_safe_params(params: dict) -> dict:
             v = v.item()
         if v is None or isinstance(v, (bool, int, float, str)):
             out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(e, str) for e in v):
+            out[k] = list(v)  # column names (GRUForecaster's hist_exog)
         else:  # e.g. a RandomState instance: not reproducible from a file
             out[k] = None
     return out
@@ -446,7 +454,7 @@ def _build_head(archive, layer, n_outputs=None):
 _SCALARS = (type(None), bool, int, float, str)
 # fitted attributes that must be numbers (ints where stated), or lists of numbers
 _INT_ATTRS = {"n_features_in_", "n_iter_", "n_outputs_", "_y_ndim", "n_samples_seen_",
-              "n_series_", "n_exog_", "_step_features"}
+              "n_series_", "window_", "_step_features"}
 _NUMBER_ATTRS = {"best_loss_", "best_validation_score_"}
 _NUMBER_LIST_ATTRS = {"loss_curve_", "validation_scores_"}
 
@@ -477,7 +485,8 @@ def _build_estimator(meta, archive):
     params = _dict(meta, "params")
     known = set(cls().get_params(deep=False))
     bad = sorted(str(k) for k, v in params.items()
-                 if k not in known or not isinstance(v, _SCALARS))
+                 if k not in known or not (isinstance(v, _SCALARS) or isinstance(v, list) and all(
+                     isinstance(e, str) for e in v)))
     if bad:
         raise _Invalid(f"its parameters {bad} are unknown or not scalars")
     try:

@@ -1,11 +1,42 @@
-"""GRUForecaster: beats seasonal naive on shipped data; input forms; bad input."""
+"""GRUForecaster: a global model over panels, intervals, backtests, covariates, input forms."""
 
 import numpy as np
 import pytest
 
+import fastgru
 from fastgru import GRUForecaster
 from fastgru.datasets import load_airline_passengers
 from fastgru.forecasting import sliding_windows
+
+pd = pytest.importorskip("pandas")
+
+FAST = dict(hidden_size=16, max_epochs=30, random_state=0)
+
+
+def seasonal_panel(n_series=12, length=96, season=12, seed=0):
+    """Series of different levels, lengths and trends with a shared seasonal shape."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_series):
+        n = length - 3 * i
+        t = np.arange(n)
+        level = 10.0 ** rng.uniform(0, 3)
+        y = level * (1 + 0.3 * np.sin(2 * np.pi * t / season) + 0.002 * i * t
+                     + 0.05 * rng.normal(size=n))
+        ds = pd.date_range(end="2020-12-01", periods=n, freq="MS")
+        rows.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def mase(truth, forecast, history, season):
+    scale = np.mean(np.abs(history[season:] - history[:-season]))
+    return np.mean(np.abs(truth - forecast)) / scale
+
+
+def split(df, h):
+    """Train and test frames: the last h rows of every series held out."""
+    last = df.groupby("unique_id").cumcount(ascending=False) < h
+    return df[~last], df[last]
 
 
 def test_sliding_windows_are_views():
@@ -19,58 +50,217 @@ def test_sliding_windows_are_views():
         sliding_windows(values, 8, 3)
 
 
-def test_airline_forecast_beats_seasonal_naive():
-    series = load_airline_passengers(as_frame=False)[1]
-    train, test = series[:-12], series[-12:]
-    model = GRUForecaster(window=24, horizon=12, hidden_size=32, max_epochs=300,
-                          learning_rate=5e-3, random_state=0).fit(np.log(train))
-    forecast = np.exp(model.predict())
-    mase = np.mean(np.abs(forecast - test)) / np.mean(np.abs(train[-12:] - test))
-    assert mase < 0.7, mase
+def test_panel_forecast_beats_seasonal_naive_with_statsforecast_columns():
+    df = seasonal_panel()
+    train, test = split(df, 12)
+    model = GRUForecaster(horizon=12, season_length=12, **FAST).fit(train)
+    fc = model.predict(level=[80, 95])
+    assert list(fc.columns) == ["unique_id", "ds", "GRUForecaster", "GRUForecaster-lo-95",
+                                "GRUForecaster-lo-80", "GRUForecaster-hi-80",
+                                "GRUForecaster-hi-95"]
+    merged = fc.merge(test, on=["unique_id", "ds"], how="inner")
+    assert len(merged) == len(test) == 12 * 12  # the dates continue each series
+    ours, naive = [], []
+    for uid, g in merged.groupby("unique_id"):
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        ours.append(mase(g.y.to_numpy(), g.GRUForecaster.to_numpy(), hist, 12))
+        naive.append(mase(g.y.to_numpy(), hist[-12:], hist, 12))
+    assert np.mean(ours) < 0.9 * np.mean(naive), (np.mean(ours), np.mean(naive))
+    # nested intervals around the point forecast
+    lo95, lo80 = fc["GRUForecaster-lo-95"], fc["GRUForecaster-lo-80"]
+    hi80, hi95 = fc["GRUForecaster-hi-80"], fc["GRUForecaster-hi-95"]
+    assert (lo95 <= lo80).all() and (lo80 <= hi80).all() and (hi80 <= hi95).all()
+    assert ((lo80 <= fc.GRUForecaster) & (fc.GRUForecaster <= hi80)).mean() > 0.9
 
 
-def test_pandas_numpy_and_list_inputs_agree():
-    pd = pytest.importorskip("pandas")
+def test_intervals_are_calibrated_on_exchangeable_noise():
+    # i.i.d. noise around a known seasonal pattern: held-out errors are
+    # exchangeable with future ones, so split conformal must cover as asked
+    rng = np.random.default_rng(1)
+    season, n, h = 4, 60, 4
+    pattern = np.array([0.0, 2.0, -1.0, 1.0])
+    series = {i: 50 + np.tile(pattern, n // season + 2)[: n + h] + rng.normal(size=n + h)
+              for i in range(150)}
+    train = {i: s[:n] for i, s in series.items()}
+    model = GRUForecaster(horizon=h, season_length=season, **FAST).fit(train)
+    fc = model.predict(level=[80, 95])
+    inside = {lev: np.mean([((series[i][n:] >= fc[i][f"lo-{lev}"])
+                             & (series[i][n:] <= fc[i][f"hi-{lev}"])).mean()
+                            for i in series]) for lev in (80, 95)}
+    assert 0.74 <= inside[80] <= 0.86, inside
+    assert 0.91 <= inside[95] <= 0.985, inside
+
+
+def test_cross_validation_never_sees_the_future():
+    df = seasonal_panel(n_series=6, length=72)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST)
+    cv = model.cross_validation(df, n_windows=2, step_size=6, level=[90])
+    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "GRUForecaster",
+                                "GRUForecaster-lo-90", "GRUForecaster-hi-90"]
+    assert len(cv) == 6 * 2 * 6
+    assert (cv.ds > cv.cutoff).all()
+    truth = df.set_index(["unique_id", "ds"]).y
+    np.testing.assert_array_equal(cv.y.to_numpy(),
+                                  truth.loc[list(zip(cv.unique_id, cv.ds))].to_numpy())
+    # changing every value after the first cutoff changes none of its forecasts
+    first = cv.cutoff.groupby(cv.unique_id).transform("min")
+    cut = df.merge(first.groupby(cv.unique_id).first().rename("c").reset_index(),
+                   on="unique_id")
+    poisoned = df.copy()
+    poisoned.loc[(cut.ds > cut.c).to_numpy(), "y"] *= 100.0
+    again = model.cross_validation(poisoned, n_windows=2, step_size=6, level=[90])
+    at_first = (cv.cutoff == first).to_numpy()
+    np.testing.assert_allclose(again.GRUForecaster[at_first], cv.GRUForecaster[at_first])
+
+
+def test_refit_false_forecasts_later_cutoffs_with_one_model():
+    df = seasonal_panel(n_series=4, length=60)
+    model = GRUForecaster(horizon=4, season_length=12, **FAST)
+    cv = model.cross_validation(df, n_windows=3, refit=False)
+    assert cv.groupby("unique_id").cutoff.nunique().eq(3).all() and len(cv) == 4 * 3 * 4
+
+
+def test_score_is_minus_mase():
+    df = seasonal_panel(n_series=5)
+    train, test = split(df, 6)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(train)
+    fc = model.predict().merge(test, on=["unique_id", "ds"])
+    expected = []
+    for uid, g in fc.groupby("unique_id", sort=False):
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        expected.append(mase(g.y.to_numpy(), g.GRUForecaster.to_numpy(), hist, 12))
+    assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+
+
+def test_future_covariates_are_used_and_required():
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(20):
+        n = 80
+        promo = (rng.random(n + 4) < 0.3).astype(float)
+        y = 20 + 10 * promo + rng.normal(scale=0.5, size=n + 4)
+        ds = np.arange(n + 4)
+        rows.append(pd.DataFrame({"unique_id": i, "ds": ds, "y": y, "promo": promo}))
+    full = pd.concat(rows, ignore_index=True)
+    train, test = split(full, 4)
+    slow = dict(FAST, max_epochs=100, learning_rate=3e-3)
+    with_x = GRUForecaster(horizon=4, **slow).fit(train)
+    fc = with_x.predict(X_df=test[["unique_id", "ds", "promo"]]).merge(test, on=["unique_id",
+                                                                              "ds"])
+    without = GRUForecaster(horizon=4, **slow).fit(train[["unique_id", "ds", "y"]])
+    fc0 = without.predict().merge(test, on=["unique_id", "ds"])
+    err = np.mean(np.abs(fc.y - fc.GRUForecaster))
+    err0 = np.mean(np.abs(fc0.y - fc0.GRUForecaster))
+    assert err < 0.3 * err0, (err, err0)
+    with pytest.raises(ValueError, match="X_df"):
+        with_x.predict()
+    with pytest.raises(ValueError, match="series 3"):
+        with_x.predict(X_df=test[test.unique_id != 3][["unique_id", "ds", "promo"]])
+    # past-only covariates need no future values
+    past = GRUForecaster(horizon=4, hist_exog=["promo"], **FAST).fit(train)
+    assert len(past.predict()) == 20 * 4
+
+
+def test_static_covariates():
+    df = seasonal_panel(n_series=6)
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(6)], "big": [0, 1] * 3})
+    model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df, static_df=static)
+    assert model.gru_.input_size == 2 and len(model.predict()) == 18
+    with pytest.raises(ValueError, match="no row for the series"):
+        GRUForecaster(horizon=3, **FAST).fit(df, static_df=static.iloc[:3])
+
+
+def test_single_series_forms_agree_and_continue_the_index():
     t = np.arange(120)
-    values = np.sin(2 * np.pi * t / 12) + 0.02 * t
-    kw = dict(window=12, horizon=3, hidden_size=8, max_epochs=5, random_state=0)
+    values = np.sin(2 * np.pi * t / 12) + 0.02 * t + 5
+    kw = dict(window=12, horizon=3, season_length=12, hidden_size=8, max_epochs=5,
+              random_state=0)
     from_np = GRUForecaster(**kw).fit(values).predict()
     from_list = GRUForecaster(**kw).fit(values.tolist()).predict()
     index = pd.period_range("2000-01", periods=120, freq="M")
     series = pd.Series(values, index=index, name="sales")
     from_pd = GRUForecaster(**kw).fit(series).predict()
+    long = pd.DataFrame({"unique_id": "sales", "ds": index.to_timestamp(), "y": values})
+    from_long = GRUForecaster(**kw).fit(long).predict()
     np.testing.assert_array_equal(from_np, from_list)
     np.testing.assert_array_equal(from_np, from_pd.to_numpy())
+    np.testing.assert_array_equal(from_np, from_long.GRUForecaster.to_numpy())
     assert isinstance(from_pd, pd.Series) and from_pd.name == "sales"
     assert list(from_pd.index.astype(str)) == ["2010-01", "2010-02", "2010-03"]
-    # a longer horizon feeds forecasts back; a new history continues its own index
+    assert list(from_long.ds.astype(str)) == ["2010-01-01", "2010-02-01", "2010-03-01"]
     model = GRUForecaster(**kw).fit(series)
-    assert len(model.predict(horizon=7)) == 7
+    assert len(model.predict(horizon=7)) == 7  # forecasts fed back beyond the horizon
     again = model.predict(y=series[:60])
     assert str(again.index[0]) == "2005-01"
 
 
-def test_many_series_and_exogenous_features():
+def test_airline_forecast_beats_seasonal_naive():
+    series = load_airline_passengers(as_frame=False)[1]
+    train, test = series[:-12], series[-12:]
+    model = GRUForecaster(horizon=12, season_length=12, random_state=0).fit(np.log(train))
+    forecast = np.exp(model.predict())
+    assert np.mean(np.abs(forecast - test)) < 0.8 * np.mean(np.abs(train[-12:] - test))
+
+
+def test_columns_of_a_2d_array_with_past_covariates():
     rng = np.random.default_rng(0)
     t = np.arange(200)
-    Y = np.stack([np.sin(t / 5), np.cos(t / 7)], axis=1) + 0.01 * rng.normal(size=(200, 2))
-    X = np.stack([t % 12 == 0], axis=1).astype(float)
+    Y = np.stack([np.sin(t / 5), np.cos(t / 7)], axis=1) + 3 + 0.01 * rng.normal(size=(200, 2))
+    X = (t % 12 == 0).astype(float)[:, None]
     model = GRUForecaster(window=10, horizon=2, hidden_size=8, max_epochs=5,
                           random_state=0).fit(Y, X)
     assert model.predict().shape == (2, 2)
     assert model.predict(y=Y[:50], X=X[:50]).shape == (2, 2)
-    with pytest.raises(ValueError, match="exogenous"):
+    with pytest.raises(ValueError, match="covariates"):
         model.predict(horizon=5)
-    with pytest.raises(ValueError, match="X must be given"):
+    with pytest.raises(ValueError, match="covariates"):
         model.predict(y=Y[:50])
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda m: m.fit(np.arange(10.0)), "need at least"),
-    (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), "NaN"),
-    (lambda m: m.fit(np.arange(40.0)).predict(horizon=0), "horizon must be >= 1"),
-    (lambda m: m.fit(np.arange(40.0)).predict(y=np.arange(5.0)), "fewer than window"),
+def test_short_constant_and_leading_nan_series():
+    rng = np.random.default_rng(3)
+    series = {"long": 10 + rng.normal(size=80), "short": np.array([5.0, 6.0, 5.5]),
+              "flat": np.full(40, 7.0), "late": np.r_[np.full(10, np.nan), 3 + rng.random(50)]}
+    model = GRUForecaster(horizon=4, **FAST).fit(series)
+    fc = model.predict(level=[80])
+    assert all(np.isfinite(fc[k]["mean"]).all() for k in series)
+    np.testing.assert_allclose(fc["flat"]["mean"], 7.0, atol=0.5)
+    with pytest.raises(ValueError, match="series 'gap' has NaN after its first value"):
+        GRUForecaster(horizon=4, **FAST).fit({"gap": np.r_[1.0, np.nan, 2.0, 3.0, 4.0]})
+
+
+def test_huge_values_forecast_finite():
+    rng = np.random.default_rng(4)
+    series = 1e300 * (1 + 0.1 * rng.random(60))
+    fc = GRUForecaster(horizon=3, **FAST).fit(series).predict()
+    assert np.isfinite(fc).all() and (fc > 1e299).all()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda m: m.fit(np.arange(3.0)), ValueError, "needs at least"),
+    (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), ValueError, "NaN"),
+    (lambda m: m.fit(np.arange(40.0)).predict(horizon=0), ValueError, "h must be >= 1"),
+    (lambda m: m.fit(np.arange(40.0)).predict(h=10**9), ValueError, "h must be <="),
+    (lambda m: m.fit(np.arange(40.0)).predict(h=9, level=[80]), ValueError, "calibrated up"),
+    (lambda m: m.fit(np.arange(40.0)).predict(level=[100]), ValueError, "between 0 and 100"),
+    (lambda m: m.fit(np.arange(40.0)).to_onnx(), NotImplementedError, "gru_.to_onnx"),
+    (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
+                                                 "x": ["a"]})), ValueError,
+     "not numeric"),
 ])
-def test_bad_input(call, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
         call(GRUForecaster(window=8, horizon=4, hidden_size=4, max_epochs=2, random_state=0))
+
+
+def test_save_load_round_trip_keeps_forecasts_and_intervals(tmp_path):
+    df = seasonal_panel(n_series=5)
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(5)], "k": np.arange(5.0)})
+    model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df, static_df=static)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    again = fastgru.load(path)
+    pd.testing.assert_frame_equal(again.predict(level=[80]), model.predict(level=[80]))
+    fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    loaded = {k for k in vars(again) if k.endswith("_") and not k.startswith("_")}
+    assert fitted == loaded

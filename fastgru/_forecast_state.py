@@ -1,0 +1,518 @@
+"""What a fitted :class:`fastgru.GRUForecaster` keeps, and the work done with it.
+
+``remember`` stores each series' last ``window`` steps, scale, covariates and
+how to continue its time stamps; ``forecast`` cuts the prediction windows
+from them (or from a new history), runs the model and shapes the result as
+the input was shaped; ``cross_validation`` and ``score`` are built on it;
+``check_restored`` checks a loaded model's state before it is used.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._network import SequenceNet
+from ._panel import ID, TARGET, TIME, Panel, Standardizer, WindowMaker, read_panel, \
+    series_scale
+from . import _config
+
+FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
+INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
+
+
+# ---------------------------------------------------------------- time stamps
+def index_info(index, warn=True):
+    """A JSON-able description of a pandas index, to continue it after the end.
+
+    Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
+    inferable from its dates); an integer or float index of evenly spaced
+    values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
+    with gaps, uneven numbers, labels) cannot be continued: a warning says so
+    and the forecast is indexed by position after the history.
+    """
+    if index is None:
+        return None
+    import pandas as pd
+
+    if isinstance(index, pd.PeriodIndex):
+        return {"type": "period", "freq": index.freqstr, "name": index.name}
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
+        if freq:
+            return {"type": "datetime", "freq": freq, "name": index.name}
+        reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
+                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
+    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
+        values = np.asarray(index, dtype=np.float64)
+        steps = np.diff(values) if len(values) > 1 else np.ones(1)
+        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
+                steps, steps[0], rtol=1e-9, atol=0.0):
+            if pd.api.types.is_integer_dtype(index):
+                return {"type": "integer", "step": int(steps[0]), "name": index.name}
+            return {"type": "float", "step": float(steps[0]), "name": index.name}
+        reason = "its values are not evenly spaced"
+    else:
+        reason = f"it is a {type(index).__name__} of {index.dtype} labels"
+    if warn:
+        warnings.warn(f"GRUForecaster cannot continue the time stamps: {reason}. The forecast "
+                      "is indexed by position after the history.", UserWarning, stacklevel=5)
+    return {"type": "position", "name": index.name}
+
+
+def _last_stamp(info, index):
+    t = info["type"]
+    if t in ("period", "datetime"):
+        return str(index[-1]) if t == "period" else index[-1].isoformat()
+    if t == "position":
+        return len(index) - 1
+    return index[-1].item() if hasattr(index[-1], "item") else index[-1]
+
+
+def continued_index(info, last, steps):
+    """The ``steps`` time stamps after ``last`` (see :func:`index_info`)."""
+    import pandas as pd
+
+    if hasattr(last, "item"):  # a numpy scalar, as stored
+        last = last.item()
+    t = info["type"]
+    if t == "period":
+        start = pd.Period(last, freq=info["freq"]) + 1
+        return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
+    if t == "datetime":
+        rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
+        return rng[1:]
+    if t == "float":
+        return pd.Index(float(last) + info["step"] * np.arange(1, steps + 1),
+                        dtype=np.float64, name=info["name"])
+    step = int(info.get("step", 1))
+    return pd.RangeIndex(int(last) + step, int(last) + step * (steps + 1), step,
+                         name=info["name"])
+
+
+def _panel_index_info(panel: Panel):
+    """One description for the panel (from its longest series) and each
+    series' last stamp; None for arrays without time stamps."""
+    if all(t is None for t in panel.times):
+        return None, None
+    longest = int(np.argmax([len(t) for t in panel.times]))
+    info = index_info(panel.times[longest])
+    lasts = [_last_stamp(info, t) for t in panel.times]
+    return info, np.asarray(lasts)
+
+
+# ------------------------------------------------------------------ the state
+def remember(est, panel: Panel, maker: WindowMaker) -> None:
+    L = maker.window
+    S = panel.n_series
+    est.window_ = L
+    est.n_series_ = S
+    ids = np.asarray(panel.ids)
+    if ids.dtype.kind not in "iuU":
+        ids = np.asarray([str(i) for i in panel.ids])
+    est.series_ids_ = ids
+    est.series_scale_ = np.asarray(panel.scales, dtype=np.float64)
+    est.history_ = np.zeros((S, L))
+    est.history_length_ = np.zeros(S, dtype=np.int64)
+    for i, v in enumerate(panel.values):
+        n = min(len(v), L)
+        est.history_[i, L - n:] = v[-n:]
+        est.history_length_[i] = n
+    for kind, blocks, scaler, names in (
+            ("futr", panel.futr, maker.futr_scaler, panel.futr_names),
+            ("hist", panel.hist, maker.hist_scaler, panel.hist_names)):
+        if blocks is None:
+            for a in ("history_", "mean_", "scale_"):
+                setattr(est, f"{kind}_{a}", None)
+            setattr(est, f"{kind}_exog_", [])
+            continue
+        hist = np.zeros((S, L, blocks[0].shape[1]))
+        for i, b in enumerate(blocks):
+            n = min(len(b), L)
+            hist[i, L - n:] = b[-n:]
+        setattr(est, f"{kind}_history_", hist)
+        setattr(est, f"{kind}_mean_", scaler.mean)
+        setattr(est, f"{kind}_scale_", scaler.scale)
+        setattr(est, f"{kind}_exog_", [str(c) for c in names])
+    if panel.static is None:
+        est.static_ = est.static_mean_ = est.static_scale_ = None
+        est.static_names_ = []
+    else:
+        est.static_ = panel.static
+        est.static_mean_ = maker.static_scaler.mean
+        est.static_scale_ = maker.static_scaler.scale
+        est.static_names_ = [str(c) for c in panel.static_names]
+    est._output_kind = panel.form
+    name = panel.name
+    est._series_names = ([str(c) for c in name] if isinstance(name, list)
+                         else None if name is None else str(name))
+    est._index_info, last = _panel_index_info(panel)
+    est.last_ds_ = last
+    est.n_features_in_ = maker.n_features
+
+
+def _maker_of(est) -> WindowMaker:
+    maker = WindowMaker(est.window_, est.horizon, est.season_length)
+    if est.futr_history_ is not None:
+        maker.n_futr = est.futr_history_.shape[2]
+        maker.futr_scaler = Standardizer(est.futr_mean_, est.futr_scale_)
+    if est.hist_history_ is not None:
+        maker.n_hist = est.hist_history_.shape[2]
+        maker.hist_scaler = Standardizer(est.hist_mean_, est.hist_scale_)
+    if est.static_ is not None:
+        maker.n_static = est.static_.shape[1]
+        maker.static_scaler = Standardizer(est.static_mean_, est.static_scale_)
+    return maker
+
+
+def _stored_panel(est) -> Panel:
+    S = est.n_series_
+    L = est.window_
+    cut = [slice(L - int(n), L) for n in est.history_length_]
+    values = [est.history_[i, cut[i]] for i in range(S)]
+    panel = Panel(est.series_ids_.tolist(), values, [None] * S, est._output_kind,
+                  name=est._series_names)
+    panel.scales = est.series_scale_
+    if est.futr_history_ is not None:
+        panel.futr = [est.futr_history_[i, cut[i]] for i in range(S)]
+    if est.hist_history_ is not None:
+        panel.hist = [est.hist_history_[i, cut[i]] for i in range(S)]
+    panel.static = est.static_
+    return panel
+
+
+def _new_panel(est, y, X):
+    """A new history to forecast from, checked against what the model was fitted on."""
+    panel = read_panel(y, X, None, est.hist_exog)
+    fitted = (est.futr_exog_, est.hist_exog_)
+    given = (panel.futr_names, panel.hist_names)
+    if [list(map(str, g)) for g in given] != [list(f) for f in fitted]:
+        raise ValueError(f"y's covariates (future {given[0]}, past {given[1]}) are not those "
+                         f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
+    panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
+    if est.static_ is not None:
+        known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
+        absent = [i for i in panel.ids if i not in known]
+        if absent:
+            raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
+                             "was fitted with static_df and knows only its series")
+        panel.static = est.static_[[known[i] for i in panel.ids]]
+    return panel
+
+
+def _future_covariates(est, panel, X_df, stamps):
+    """Each series' future-known covariates for the ``horizon`` steps after it."""
+    h = est.horizon
+    if X_df is None:
+        raise ValueError(f"the model was fitted with future-known covariates {est.futr_exog_}: "
+                         f"pass their values for the next {h} steps of every series in X_df "
+                         f"(columns {ID!r}, {TIME!r}, {est.futr_exog_})")
+    missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in X_df.columns]
+    if missing:
+        raise ValueError(f"X_df has no columns {missing}")
+    groups = {k: g for k, g in X_df.groupby(ID, sort=False)}
+    out = []
+    for i, key in enumerate(panel.ids):
+        g = groups.get(key)
+        want = stamps[i] if stamps is not None else None
+        if g is None:
+            raise ValueError(f"X_df has no rows for series {key!r}")
+        g = g.sort_values(TIME)
+        if want is not None:
+            import pandas as pd
+
+            got = pd.Index(g[TIME])
+            wanted = want[:h]
+            if isinstance(wanted, pd.PeriodIndex):
+                got_cmp = got.to_period(wanted.freq) if hasattr(got, "to_period") else got
+            else:
+                got_cmp = got
+            absent = [str(w) for w in wanted if w not in set(got_cmp)]
+            if absent:
+                raise ValueError(f"X_df lacks series {key!r} at {absent[:3]}"
+                                 + (" ..." if len(absent) > 3 else ""))
+            g = g[np.isin(got_cmp, wanted)]
+        if len(g) < h:
+            raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
+                             f"its covariates for the next {h} steps")
+        cov = g[est.futr_exog_].to_numpy(dtype=np.float64)[:h]
+        if not np.isfinite(cov).all():
+            raise ValueError(f"X_df has NaN or inf for series {key!r}")
+        out.append(cov)
+    return out
+
+
+def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
+    """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
+    panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
+    if y is None and X is not None:
+        raise ValueError("X given without y: pass the history y it belongs to")
+    maker = _maker_of(est)
+    h = est.horizon
+    if steps > h and (maker.n_futr or maker.n_hist):
+        raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
+                         "forecast cannot be fed back")
+    stamps = _stamps(est, panel, y, steps)
+    futr_future = _future_covariates(est, panel, X_df, stamps) if maker.n_futr else None
+    net = SequenceNet(est.gru_, est.head_)
+    values = [v.copy() for v in panel.values]
+    blocks, done = [], 0
+    with _config.threads(est.n_jobs):
+        while done < steps:
+            panel.values = values
+            origins = [np.array([len(v)]) for v in values]
+            win = maker.cut(panel, origins, est.gru_.dtype, futr_future, with_targets=False)
+            out = net.forward(win.x, win.lengths).astype(np.float64)
+            block = win.forecasts(out)
+            if not blocks:
+                first_local = win.local
+            blocks.append(block)
+            done += h
+            if done < steps:
+                values = [np.concatenate([v, b])[-est.window_:] for v, b in zip(values, block)]
+    point = np.concatenate(blocks, axis=1)[:, :steps]
+    lo = hi = None
+    if levels:
+        qlo, qhi = est.intervals(levels)
+        scale = first_local[None, :, None]
+        lo = point[None] + scale * qlo[:, None, :steps]
+        hi = point[None] + scale * qhi[:, None, :steps]
+    return panel, point, lo, hi, stamps
+
+
+def _stamps(est, panel, y, steps):
+    """Each series' future time stamps (a pandas Index), or None."""
+    if y is None:
+        info, last = est._index_info, est.last_ds_
+    else:
+        info, last = _panel_index_info(panel)
+    if info is None:
+        return None
+    return [continued_index(info, last[i], steps) for i in range(panel.n_series)]
+
+
+def forecast(est, steps, levels, X_df, y, X):
+    panel, point, lo, hi, stamps = forecast_arrays(est, steps, levels, X_df, y, X)
+    form = panel.form
+    names = _column_names(est.alias, levels)
+    if form == "long":
+        return _long_frame(panel, point, lo, hi, stamps, names)
+    if form in ("list", "dict"):
+        per = [_one(point[i], lo, hi, i, levels) for i in range(panel.n_series)]
+        return dict(zip(panel.ids, per)) if form == "dict" else per
+    if form in ("series", "frame") and stamps is not None:
+        import pandas as pd
+
+        index = stamps[0]
+        if form == "series":
+            if not levels:
+                return pd.Series(point[0], index=index, name=panel.name)
+            return pd.DataFrame(_one(point[0], lo, hi, 0, levels), index=index)
+        if not levels:
+            return pd.DataFrame(point.T, index=index, columns=panel.name)
+    if form in ("array1d", "series"):
+        return _one(point[0], lo, hi, 0, levels) if levels else point[0]
+    if levels:
+        return _one(point.T, None if lo is None else lo.transpose(0, 2, 1),
+                    None if hi is None else hi.transpose(0, 2, 1), slice(None), levels)
+    return point.T
+
+
+def _one(point, lo, hi, i, levels):
+    if not levels:
+        return point
+    out = {"mean": point}
+    for j, lev in enumerate(levels):
+        tag = _level_tag(lev)
+        out[f"lo-{tag}"] = lo[j, i] if isinstance(i, int) else lo[j]
+        out[f"hi-{tag}"] = hi[j, i] if isinstance(i, int) else hi[j]
+    return out
+
+
+def _level_tag(lev):
+    return str(int(lev)) if float(lev).is_integer() else str(lev)
+
+
+def _column_names(alias, levels):
+    lows = [f"{alias}-lo-{_level_tag(v)}" for v in sorted(levels, reverse=True)]
+    highs = [f"{alias}-hi-{_level_tag(v)}" for v in sorted(levels)]
+    return [alias, *lows, *highs]
+
+
+def _long_frame(panel, point, lo, hi, stamps, names):
+    import pandas as pd
+
+    S, steps = point.shape
+    ids = np.repeat(np.asarray(panel.ids, dtype=object), steps)
+    if stamps is not None:
+        ds = np.concatenate([np.asarray(s) for s in stamps])
+    else:
+        ds = np.tile(np.arange(steps), S)
+    frame = {ID: ids, TIME: ds, names[0]: point.ravel()}
+    if lo is not None:
+        n = lo.shape[0]
+        for j in range(n):  # levels ascending: lo columns from the widest
+            frame[names[1 + (n - 1 - j)]] = lo[j].ravel()
+            frame[names[1 + n + j]] = hi[j].ravel()
+    return pd.DataFrame(frame, columns=[ID, TIME, *names])
+
+
+# ------------------------------------------------------------ backtests, score
+def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
+    import pandas as pd
+    from sklearn.base import clone
+
+    from ._panel import _is_long_frame
+    from ._validation import check_bool, check_int
+    from .forecasting import _check_levels
+
+    if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
+        raise ValueError(f"cross_validation takes a long DataFrame with columns {ID!r}, "
+                         f"{TIME!r} and {TARGET!r}")
+    h = est.horizon if h is None else check_int("h", h)
+    n_windows = check_int("n_windows", n_windows)
+    step_size = h if step_size is None else check_int("step_size", step_size)
+    refit = check_bool("refit", refit)
+    levels = _check_levels(level)
+    df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
+    pos = df.groupby(ID, sort=False).cumcount().to_numpy()
+    size = df.groupby(ID, sort=False)[TIME].transform("size").to_numpy()
+    model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
+    past = [est.hist_exog] if isinstance(est.hist_exog, str) else list(est.hist_exog or ())
+    futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
+    frames = []
+    for w in range(n_windows):
+        back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
+        cutoff = size - back
+        history = df[(pos < cutoff) & (cutoff >= 1)]
+        test = df[(pos >= cutoff) & (pos < cutoff + h) & (cutoff >= 1)]
+        if history.empty:
+            raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
+                             f"and step_size={step_size} leave nothing to train on")
+        X_df = test[[ID, TIME, *futr]] if futr else None
+        if refit or w == 0:
+            model.fit(history, static_df=static_df)
+            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
+        else:
+            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
+        order = {k: i for i, k in enumerate(panel.ids)}
+        last = history.groupby(ID, sort=False)[TIME].last()
+        rows = test.assign(_s=test[ID].map(order),
+                           _k=test.groupby(ID, sort=False).cumcount().to_numpy())
+        rows = rows[rows["_s"].notna()]
+        s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
+        names = _column_names(model.alias, levels)
+        out = {ID: rows[ID].to_numpy(), TIME: rows[TIME].to_numpy(),
+               "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
+               names[0]: point[s, k]}
+        n = 0 if lo is None else lo.shape[0]
+        for j in range(n):
+            out[names[1 + (n - 1 - j)]] = lo[j, s, k]
+            out[names[1 + n + j]] = hi[j, s, k]
+        frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def score(est, y, X_df=None):
+    """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
+    from ._panel import _is_long_frame
+
+    steps = est.horizon
+    if _is_long_frame(y):
+        df = y.sort_values([ID, TIME], kind="stable")
+        truth = {k: g[TARGET].to_numpy(dtype=np.float64) for k, g in df.groupby(ID, sort=False)}
+        steps = min(steps, max(len(v) for v in truth.values()))
+        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
+        pairs = [(truth[k], point[i]) for i, k in enumerate(panel.ids) if k in truth]
+        scales = [panel.scales[i] for i, k in enumerate(panel.ids) if k in truth]
+    else:
+        if isinstance(y, dict):
+            true = [np.asarray(v, dtype=np.float64) for v in y.values()]
+        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and est.n_series_ > 1:
+            true = [np.asarray(v, dtype=np.float64) for v in y]
+        else:
+            arr = np.asarray(y, dtype=np.float64)
+            true = [arr] if arr.ndim == 1 else list(arr.T)
+        if len(true) != est.n_series_:
+            raise ValueError(f"y holds {len(true)} series, the model forecasts "
+                             f"{est.n_series_}")
+        steps = min(steps, max(len(v) for v in true))
+        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
+        pairs = list(zip(true, point))
+        scales = list(panel.scales)
+    if not pairs:
+        raise ValueError("y shares no series with the model")
+    errors = []
+    for (t, p), q in zip(pairs, scales):
+        n = min(len(t), len(p))
+        if not np.isfinite(t[:n]).all():
+            raise ValueError("y holds NaN or inf")
+        errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
+    return -float(np.mean(errors))
+
+
+# ---------------------------------------------------------------- after load
+def check_restored(est) -> None:
+    """A loaded forecaster's state must hang together: a ValueError otherwise."""
+    S, L = int(est.n_series_), int(est.window_)
+    if S < 1 or L < 1:
+        raise ValueError("n_series_ and window_ must be positive")
+    if est._output_kind not in FORMS:
+        raise ValueError(f"unknown input form {est._output_kind!r}")
+    ids = np.asarray(est.series_ids_)
+    if ids.shape != (S,) or ids.dtype.kind not in "iuU":
+        raise ValueError("series_ids_ must hold one id (int or str) per series")
+    if len(set(ids.tolist())) != S:
+        raise ValueError("series_ids_ has duplicates")
+    scale = np.asarray(est.series_scale_)
+    if scale.shape != (S,) or not (scale > 0).all():
+        raise ValueError("series_scale_ must hold one positive scale per series")
+    if np.shape(est.history_) != (S, L):
+        raise ValueError("history_ must hold window_ steps of every series")
+    n = np.asarray(est.history_length_)
+    if n.shape != (S,) or n.dtype.kind not in "iu" or not ((n >= 1) & (n <= L)).all():
+        raise ValueError("history_length_ must hold 1..window_ per series")
+    for kind in ("futr", "hist"):
+        hist = getattr(est, f"{kind}_history_")
+        names = getattr(est, f"{kind}_exog_")
+        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+            raise ValueError(f"{kind}_exog_ must be a list of column names")
+        if hist is None:
+            if names:
+                raise ValueError(f"{kind}_exog_ names covariates that are not stored")
+            continue
+        k = len(names)
+        if np.shape(hist) != (S, L, k):
+            raise ValueError(f"{kind}_history_ does not match the series and {kind}_exog_")
+        for a in ("mean_", "scale_"):
+            if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
+                raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
+    if est.static_ is not None:
+        k = len(est.static_names_)
+        if np.shape(est.static_) != (S, k) or np.shape(est.static_mean_) != (k,) or \
+                np.shape(est.static_scale_) != (k,):
+            raise ValueError("static_ does not match the series and static_names_")
+    cal = est.calibration_
+    if cal is not None and (np.ndim(cal) != 2 or cal.shape[1] != est.horizon or
+                            cal.shape[0] < 1):
+        raise ValueError("calibration_ must be (n, horizon)")
+    info = est._index_info
+    if info is not None:
+        if not isinstance(info, dict) or info.get("type") not in INDEX_TYPES:
+            raise ValueError("_index_info is not a time stamp description")
+        if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
+            raise ValueError("_index_info lacks its frequency")
+        if info["type"] in ("integer", "float") and not isinstance(info.get("step"),
+                                                                   (int, float)):
+            raise ValueError("_index_info lacks its step")
+        if np.shape(est.last_ds_) != (S,):
+            raise ValueError("last_ds_ must hold one time stamp per series")
+        for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
+            continued_index(info, est.last_ds_[i], 1)
+    maker = _maker_of(est)
+    if est.gru_.input_size != maker.n_features:
+        raise ValueError("the layer's input_size does not match the covariates")
+    if est.head_["weight"].shape[0] != est.horizon:
+        raise ValueError("the head does not output horizon steps")
+    est.n_features_in_ = maker.n_features

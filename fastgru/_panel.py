@@ -1,0 +1,424 @@
+"""Panels of time series for the forecaster: reading them, and cutting them into windows.
+
+A *panel* is a set of series, each with its own length, and optionally
+covariates: future-known ones (given for the forecast horizon too),
+past-observed ones (known only up to each forecast origin) and static ones
+(one row per series). :func:`read_panel` accepts the long DataFrame of
+statsforecast and neuralforecast (``unique_id``, ``ds``, ``y`` and covariate
+columns), a list or dict of 1-D arrays or pandas Series, a single 1-D series,
+or a 2-D array / wide DataFrame of equal-length series as columns.
+
+:class:`WindowMaker` turns a panel into the model's inputs. A window is read
+at a forecast origin ``t`` (the number of observed steps before it): its input
+is the last ``window`` steps (fewer at the start of a series: the GRU reads
+each sequence to its own length), each step being ``(y - y_last) / q`` with
+``q`` the series' scale (the mean absolute seasonal difference, MASE's
+denominator), so the training loss is the MASE the forecasts are judged by
+and series of any level share one model. The model predicts the ``horizon``
+steps after ``t`` as a correction to the seasonal naive forecast from the
+window, in units of ``q``. With future-known covariates the sequence goes on
+for ``horizon`` decoder steps that carry those covariates and a flag.
+
+Plain NumPy: nothing here knows of layers or training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_float_array, check_memory
+
+ID, TIME, TARGET = "unique_id", "ds", "y"
+
+
+@dataclass
+class Panel:
+    """Series (float64, NaN-free) with their ids, time stamps and covariates.
+
+    ``futr[i]`` / ``hist[i]`` are ``(n_i, n_futr)`` / ``(n_i, n_hist)``
+    arrays aligned with ``values[i]``; ``static`` is ``(n_series, n_static)``.
+    ``times[i]`` is the series' time stamps (a pandas Index) or None.
+    ``form`` records what the caller passed, to return forecasts alike.
+    """
+
+    ids: list
+    values: list
+    times: list
+    form: str
+    futr: list | None = None
+    hist: list | None = None
+    static: np.ndarray | None = None
+    futr_names: list = field(default_factory=list)
+    hist_names: list = field(default_factory=list)
+    static_names: list = field(default_factory=list)
+    name: object = None  # a pandas Series' name, a wide frame's columns
+    scales: np.ndarray | None = None  # each series' scale (see series_scale)
+
+    @property
+    def n_series(self) -> int:
+        return len(self.values)
+
+
+def _is_long_frame(y) -> bool:
+    return hasattr(y, "columns") and TARGET in getattr(y, "columns", ()) and (
+        ID in y.columns or TIME in y.columns)
+
+
+def _series_values(label: str, values) -> np.ndarray:
+    """A 1-D float64 series without leading NaN; NaN inside or at the end, or
+    inf anywhere, is a ValueError naming the series."""
+    arr = as_float_array(label, values, np.float64, ndim=1) if not (
+        isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1
+    ) else values
+    finite = np.isfinite(arr)
+    if not finite.all():
+        if np.isinf(arr).any():
+            raise ValueError(f"{label} holds inf")
+        first = int(np.argmax(finite)) if finite.any() else len(arr)
+        if not finite[first:].all():
+            raise ValueError(f"{label} has NaN after its first value (a gap or a missing "
+                             "end): fill or interpolate them first (leading NaN are dropped)")
+        arr = arr[first:]
+    if len(arr) == 0:
+        raise ValueError(f"{label} has no values")
+    return arr
+
+
+def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
+    """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
+    if _is_long_frame(y):
+        if X is not None:
+            raise ValueError("X is for array input: with a long DataFrame, covariates are "
+                             "its extra columns (and static_df)")
+        return _read_long(y, static_df, hist_exog)
+    if static_df is not None:
+        raise ValueError("static_df needs a long DataFrame y with a unique_id column")
+    if isinstance(y, dict) or (isinstance(y, (list, tuple)) and y and all(
+            hasattr(s, "__len__") and not isinstance(s, (str, bytes)) for s in y)):
+        if X is not None:
+            raise ValueError("X is for a single series or a 2-D array; a list or dict of "
+                             "series takes covariates as a long DataFrame")
+        items = list(y.items()) if isinstance(y, dict) else list(enumerate(y))
+        if not items:
+            raise ValueError("y holds no series")
+        ids, values, times = [], [], []
+        for key, s in items:
+            label = f"series {key!r}"
+            if getattr(s, "ndim", 1) != 1 and np.ndim(s) != 1:
+                raise ValueError(f"{label} must be 1-D, got shape {np.shape(s)}")
+            index = s.index if hasattr(s, "index") and hasattr(s, "iloc") else None
+            raw = s.to_numpy(dtype=np.float64) if index is not None else s
+            arr = _series_values(label, raw)
+            ids.append(key)
+            values.append(arr)
+            times.append(None if index is None else index[len(index) - len(arr):])
+        return Panel(ids, values, times, "dict" if isinstance(y, dict) else "list")
+    return _read_wide(y, X, hist_exog)
+
+
+def _read_wide(y, X, hist_exog) -> Panel:
+    """One series (1-D), or equal-length series as the columns of a 2-D array
+    or wide DataFrame, with past-observed covariates ``X`` aligned in time."""
+    index, name, form = None, None, "array1d"
+    if hasattr(y, "iloc") and hasattr(y, "index"):
+        index = y.index
+        if getattr(y, "ndim", 1) == 1:
+            form, name = "series", y.name
+        else:
+            form, name = "frame", list(y.columns)
+        y = y.to_numpy()
+    if y is None or isinstance(y, (str, bytes)) or np.ndim(y) == 0:
+        raise TypeError(f"y must be a series, a list or dict of series or a long DataFrame, "
+                        f"got {type(y).__name__}")
+    values = as_float_array("y", y, np.float64, ndim=(1, 2))
+    if values.ndim == 2 and form == "array1d":
+        form = "array2d"
+    values = values.reshape(values.shape[0], -1)
+    hist = None
+    if X is not None:
+        if hasattr(X, "iloc") and hasattr(X, "columns"):
+            hist_names = [str(c) for c in X.columns]
+            X = X.to_numpy()
+        else:
+            hist_names = None
+        exog = as_float_array("X", X, np.float64, ndim=(1, 2))
+        exog = exog.reshape(exog.shape[0], -1)
+        if exog.shape[0] != values.shape[0]:
+            raise ValueError(f"X has {exog.shape[0]} time steps, y has {values.shape[0]}")
+        if not np.isfinite(exog).all():
+            raise ValueError("X holds NaN or inf")
+        hist_names = hist_names or [f"x{j}" for j in range(exog.shape[1])]
+    ids, series, times, hists = [], [], [], []
+    for j in range(values.shape[1]):
+        label = "y" if values.shape[1] == 1 else f"column {j} of y"
+        arr = _series_values(label, values[:, j])
+        ids.append(j if name is None or form == "series" else name[j])
+        series.append(arr)
+        start = values.shape[0] - len(arr)
+        times.append(None if index is None else index[start:])
+        if X is not None:
+            hists.append(exog[start:])
+    if X is not None:
+        hist = hists
+    panel = Panel(ids, series, times, form, hist=hist, name=name)
+    if X is not None:
+        panel.hist_names = hist_names
+    return panel
+
+
+def _read_long(df, static_df, hist_exog) -> Panel:
+    import pandas as pd
+
+    missing = [c for c in (ID, TIME, TARGET) if c not in df.columns]
+    if missing:
+        raise ValueError(f"the long DataFrame needs the columns {ID!r}, {TIME!r} and "
+                         f"{TARGET!r}; it has no {missing}")
+    hist_exog = [hist_exog] if isinstance(hist_exog, str) else list(hist_exog or ())
+    extra = [c for c in df.columns if c not in (ID, TIME, TARGET)]
+    unknown = [c for c in hist_exog if c not in extra]
+    if unknown:
+        raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
+    futr_names = [c for c in extra if c not in hist_exog]
+    for c in extra:
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            if not pd.api.types.is_bool_dtype(df[c]):
+                raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
+                                 "encode it first, e.g. pd.get_dummies")
+    if df[TIME].isna().any():
+        raise ValueError(f"column {TIME!r} has missing time stamps")
+    df = df.sort_values([ID, TIME], kind="stable")
+    ids, values, times, futr, hist = [], [], [], [], []
+    for key, group in df.groupby(ID, sort=False, observed=True):
+        label = f"series {key!r}"
+        ds = pd.Index(group[TIME].to_numpy())
+        if ds.has_duplicates:
+            raise ValueError(f"{label} has duplicate time stamps in {TIME!r}")
+        arr = _series_values(label, group[TARGET].to_numpy(dtype=np.float64))
+        start = len(group) - len(arr)
+        ids.append(key)
+        values.append(arr)
+        times.append(ds[start:])
+        for names, out in ((futr_names, futr), (hist_exog, hist)):
+            if names:
+                cov = group[names].to_numpy(dtype=np.float64)[start:]
+                if not np.isfinite(cov).all():
+                    raise ValueError(f"{label} has NaN or inf in its covariates {names}")
+                out.append(cov)
+    if not ids:
+        raise ValueError("y holds no rows")
+    panel = Panel(ids, values, times, "long", futr=futr or None, hist=hist or None,
+                  futr_names=futr_names, hist_names=hist_exog)
+    if static_df is not None:
+        panel.static, panel.static_names = read_static(static_df, ids)
+    return panel
+
+
+def read_static(static_df, ids):
+    """``(static (n_series, n_static) float64, names)`` for the series ``ids``."""
+    import pandas as pd
+
+    if not hasattr(static_df, "columns") or ID not in static_df.columns:
+        raise ValueError(f"static_df must be a DataFrame with a {ID!r} column and one row "
+                         "per series")
+    names = [c for c in static_df.columns if c != ID]
+    for c in names:
+        if not pd.api.types.is_numeric_dtype(static_df[c]):
+            raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
+                             "encode it first, e.g. pd.get_dummies")
+    table = static_df.drop_duplicates(ID).set_index(ID)
+    absent = [i for i in ids if i not in table.index]
+    if absent:
+        raise ValueError(f"static_df has no row for the series {absent[:5]}"
+                         + (f" and {len(absent) - 5} more" if len(absent) > 5 else ""))
+    static = table.loc[list(ids), names].to_numpy(dtype=np.float64)
+    if not np.isfinite(static).all():
+        raise ValueError("static_df holds NaN or inf")
+    return static, names
+
+
+def series_scale(values: np.ndarray, season_length: int) -> float:
+    """MASE's denominator: the mean absolute seasonal difference of a series.
+
+    Lag 1 when the series has no full season to difference; when that is 0
+    too (a constant series), the mean absolute value, and 1 for a series of
+    zeros. Computed on the series divided by its largest magnitude, so that
+    values near 1e300 give a finite scale.
+    """
+    peak = float(np.max(np.abs(values)))
+    if not np.isfinite(peak):
+        raise ValueError("a series holds values too large to scale")
+    if peak == 0:
+        return 1.0
+    unit = values / peak
+    for lag in (season_length, 1):
+        if len(unit) > lag:
+            q = float(np.mean(np.abs(unit[lag:] - unit[:-lag])))
+            if q > 0:
+                return q * peak
+    return float(np.mean(np.abs(unit))) * peak
+
+
+@dataclass
+class Standardizer:
+    """Per-column mean and scale of covariates, fitted on the training panel."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, blocks):
+        data = np.concatenate(blocks) if isinstance(blocks, list) else blocks
+        mean = data.mean(axis=0)
+        scale = data.std(axis=0)
+        return cls(mean, np.where(scale > 0, scale, 1.0))
+
+    def __call__(self, a):
+        return (a - self.mean) / self.scale
+
+
+@dataclass
+class Windows:
+    """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
+    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, the
+    row's series, and (for training) ``targets (n, h)`` in units of ``q``."""
+
+    x: np.ndarray
+    lengths: np.ndarray
+    base: np.ndarray
+    q: np.ndarray
+    series: np.ndarray
+    local: np.ndarray  # the scale of each window's input (see WindowMaker.cut)
+    targets: np.ndarray | None = None
+
+    def forecasts(self, out: np.ndarray) -> np.ndarray:
+        return self.base + self.q[:, None] * out
+
+
+@dataclass
+class WindowMaker:
+    """Cuts windows from a panel (see the module docstring)."""
+
+    window: int
+    horizon: int
+    season_length: int
+    n_futr: int = 0
+    n_hist: int = 0
+    n_static: int = 0
+    futr_scaler: Standardizer | None = None
+    hist_scaler: Standardizer | None = None
+    static_scaler: Standardizer | None = None
+
+    @property
+    def decoder(self) -> bool:
+        """Whether the sequence goes on over the horizon (future covariates)."""
+        return self.n_futr > 0
+
+    @property
+    def n_features(self) -> int:
+        return 1 + int(self.decoder) + self.n_futr + self.n_hist + self.n_static
+
+    @property
+    def min_input(self) -> int:
+        """Shortest input of a training window: a season (at least 2 steps)."""
+        return min(self.window, max(2, self.season_length))
+
+    def _base(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Seasonal naive forecasts ``(len(t), h)`` from the steps before each origin."""
+        m, h = self.season_length, self.horizon
+        k = np.arange(h)
+        avail = np.minimum(t, self.window)[:, None]
+        seasonal = t[:, None] - m + (k % m)[None, :]
+        last = np.broadcast_to(t[:, None] - 1, seasonal.shape)
+        idx = np.where(avail >= m, seasonal, last)
+        return y[idx]
+
+    def cut(self, panel: Panel, origins: list, dtype, futr_future=None, with_targets=True):
+        """Windows at ``origins[i]`` (an int array per series) of every series.
+
+        ``futr_future[i]`` gives the future covariates of series ``i`` for the
+        ``horizon`` steps after its last value (prediction); otherwise they
+        are read from the panel (training and validation).
+        """
+        L, h = self.window, self.horizon
+        T = L + (h if self.decoder else 0)
+        n = sum(len(o) for o in origins)
+        check_memory("the forecaster's training windows", n * T * self.n_features * 4 * 3)
+        x = np.zeros((n, T, self.n_features), dtype=dtype)
+        lengths = np.empty(n, dtype=np.int64)
+        base = np.empty((n, h))
+        q = np.empty(n)
+        rows = np.empty(n, dtype=np.int64)
+        local = np.empty(n)
+        targets = np.empty((n, h)) if with_targets else None
+        row = 0
+        for i, t in enumerate(origins):
+            if len(t) == 0:
+                continue
+            t = np.asarray(t, dtype=np.int64)
+            y = panel.values[i]
+            qi = float(panel.scales[i])
+            sl = slice(row, row + len(t))
+            avail = np.minimum(t, L)
+            b = self._base(y, t)
+            base[sl], q[sl], rows[sl] = b, qi, i
+            # input positions: left-aligned, each window's last value at avail-1
+            j = np.arange(L)[None, :]
+            src = t[:, None] - avail[:, None] + j  # index into y
+            valid = j < avail[:, None]
+            src = np.where(valid, src, 0)
+            last = y[t - 1][:, None]
+            x[sl, :L, 0] = np.where(valid, (y[src] - last) / qi, 0.0)
+            local[sl] = self._local_scale(y[src], valid, qi)
+            col = 1
+            if self.decoder:
+                col += 1
+                dec = np.arange(h)[None, :]
+                pos = avail[:, None] + dec  # decoder steps follow each input
+                x_block = x[sl]
+                x_block[np.arange(len(t))[:, None], pos, 1] = 1.0
+                futr = panel.futr[i]
+                fs = self.futr_scaler
+                x_block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
+                if futr_future is not None:
+                    fut = fs(futr_future[i])[None].repeat(len(t), axis=0)
+                else:
+                    fut = fs(futr[t[:, None] + dec])
+                x_block[np.arange(len(t))[:, None], pos, col:col + self.n_futr] = fut
+                x[sl] = x_block
+                col += self.n_futr
+            if self.n_hist:
+                x[sl, :L, col:col + self.n_hist][valid] = self.hist_scaler(
+                    panel.hist[i][src[valid]])
+                col += self.n_hist
+            if self.n_static:
+                stat = self.static_scaler(panel.static[i])
+                steps = avail + (h if self.decoder else 0)
+                for r, s in enumerate(steps):
+                    x[row + r, :s, col:] = stat
+            lengths[sl] = avail + (h if self.decoder else 0)
+            if with_targets:
+                ahead = y[t[:, None] + np.arange(h)[None, :]]
+                targets[sl] = (ahead - b) / qi
+            row += len(t)
+        out = Windows(x[:row], lengths[:row], base[:row], q[:row], rows[:row], local[:row])
+        if with_targets:
+            out.targets = targets[:row].astype(dtype)
+        return out
+
+    def _local_scale(self, values, valid, q):
+        """The mean absolute seasonal difference within each window's input
+        (lag 1 with less than a season and a step; ``q`` when that is 0): the
+        unit of the intervals, which follows a series' recent volatility."""
+        out = np.empty(len(values))
+        n = valid.sum(axis=1)
+        for r in range(len(values)):
+            v = values[r, :n[r]]
+            s = 0.0
+            for lag in (self.season_length, 1):
+                if len(v) > lag:
+                    s = float(np.mean(np.abs(v[lag:] - v[:-lag])))
+                    break
+            out[r] = s if s > 0 else q
+        return out
