@@ -87,7 +87,8 @@ def run(data: str = "airline", epochs: int | None = None, random_state: int = 0,
         say(f"Compiling fastgru's kernels for this CPU first (once, up to about a minute; "
             f"{where}) ...", flush=True)
 
-    model = GRUForecaster(window=demo.window, horizon=hold, hidden_size=demo.hidden_size,
+    model = GRUForecaster(window=demo.window, horizon=hold, season_length=demo.season,
+                          hidden_size=demo.hidden_size,
                           max_epochs=demo.max_epochs if epochs is None else epochs,
                           learning_rate=demo.learning_rate, random_state=random_state,
                           verbose=1 if verbose else 0)

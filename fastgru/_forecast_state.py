@@ -13,10 +13,9 @@ import warnings
 
 import numpy as np
 
-from ._network import SequenceNet
-from ._panel import ID, TARGET, TIME, Panel, Standardizer, WindowMaker, read_panel, \
-    series_scale
 from . import _config
+from ._network import SequenceNet
+from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
@@ -356,100 +355,6 @@ def _long_frame(panel, point, lo, hi, stamps, names):
             frame[names[1 + (n - 1 - j)]] = lo[j].ravel()
             frame[names[1 + n + j]] = hi[j].ravel()
     return pd.DataFrame(frame, columns=[ID, TIME, *names])
-
-
-# ------------------------------------------------------------ backtests, score
-def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
-    import pandas as pd
-    from sklearn.base import clone
-
-    from ._panel import _is_long_frame
-    from ._validation import check_bool, check_int
-    from .forecasting import _check_levels
-
-    if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
-        raise ValueError(f"cross_validation takes a long DataFrame with columns {ID!r}, "
-                         f"{TIME!r} and {TARGET!r}")
-    h = est.horizon if h is None else check_int("h", h)
-    n_windows = check_int("n_windows", n_windows)
-    step_size = h if step_size is None else check_int("step_size", step_size)
-    refit = check_bool("refit", refit)
-    levels = _check_levels(level)
-    df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
-    pos = df.groupby(ID, sort=False).cumcount().to_numpy()
-    size = df.groupby(ID, sort=False)[TIME].transform("size").to_numpy()
-    model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
-    past = [est.hist_exog] if isinstance(est.hist_exog, str) else list(est.hist_exog or ())
-    futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
-    frames = []
-    for w in range(n_windows):
-        back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
-        cutoff = size - back
-        history = df[(pos < cutoff) & (cutoff >= 1)]
-        test = df[(pos >= cutoff) & (pos < cutoff + h) & (cutoff >= 1)]
-        if history.empty:
-            raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
-                             f"and step_size={step_size} leave nothing to train on")
-        X_df = test[[ID, TIME, *futr]] if futr else None
-        if refit or w == 0:
-            model.fit(history, static_df=static_df)
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
-        else:
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
-        order = {k: i for i, k in enumerate(panel.ids)}
-        last = history.groupby(ID, sort=False)[TIME].last()
-        rows = test.assign(_s=test[ID].map(order),
-                           _k=test.groupby(ID, sort=False).cumcount().to_numpy())
-        rows = rows[rows["_s"].notna()]
-        s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
-        names = _column_names(model.alias, levels)
-        out = {ID: rows[ID].to_numpy(), TIME: rows[TIME].to_numpy(),
-               "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
-               names[0]: point[s, k]}
-        n = 0 if lo is None else lo.shape[0]
-        for j in range(n):
-            out[names[1 + (n - 1 - j)]] = lo[j, s, k]
-            out[names[1 + n + j]] = hi[j, s, k]
-        frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
-    return pd.concat(frames, ignore_index=True)
-
-
-def score(est, y, X_df=None):
-    """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
-    from ._panel import _is_long_frame
-
-    steps = est.horizon
-    if _is_long_frame(y):
-        df = y.sort_values([ID, TIME], kind="stable")
-        truth = {k: g[TARGET].to_numpy(dtype=np.float64) for k, g in df.groupby(ID, sort=False)}
-        steps = min(steps, max(len(v) for v in truth.values()))
-        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        pairs = [(truth[k], point[i]) for i, k in enumerate(panel.ids) if k in truth]
-        scales = [panel.scales[i] for i, k in enumerate(panel.ids) if k in truth]
-    else:
-        if isinstance(y, dict):
-            true = [np.asarray(v, dtype=np.float64) for v in y.values()]
-        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and est.n_series_ > 1:
-            true = [np.asarray(v, dtype=np.float64) for v in y]
-        else:
-            arr = np.asarray(y, dtype=np.float64)
-            true = [arr] if arr.ndim == 1 else list(arr.T)
-        if len(true) != est.n_series_:
-            raise ValueError(f"y holds {len(true)} series, the model forecasts "
-                             f"{est.n_series_}")
-        steps = min(steps, max(len(v) for v in true))
-        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        pairs = list(zip(true, point))
-        scales = list(panel.scales)
-    if not pairs:
-        raise ValueError("y shares no series with the model")
-    errors = []
-    for (t, p), q in zip(pairs, scales):
-        n = min(len(t), len(p))
-        if not np.isfinite(t[:n]).all():
-            raise ValueError("y holds NaN or inf")
-        errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
-    return -float(np.mean(errors))
 
 
 # ---------------------------------------------------------------- after load

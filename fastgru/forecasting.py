@@ -25,8 +25,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _config
 from ._network import SequenceNet
-from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, read_static, \
-    series_scale
+from ._panel import (
+    Panel,
+    Standardizer,
+    WindowMaker,
+    read_panel,
+    series_scale,
+)
 from ._training import History, train
 from ._validation import check_int, check_memory
 from .estimators import _BaseGRUEstimator
@@ -245,15 +250,14 @@ class GRUForecaster(_BaseGRUEstimator):
             maker.n_static = panel.static.shape[1]
             maker.static_scaler = Standardizer.fit(panel.static)
         dtype = np.dtype(self.dtype)
-        train_o, val_o, cal_o = self._origins(panel, maker)
+        train_o, val_o = self._origins(panel, maker)
         if not any(len(o) for o in self._all_origins(panel, maker)):
             longest = max(len(v) for v in panel.values)
             raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
                              f"least {maker.min_input + h} to make one training window")
         held_out = None
         if all(any(len(o) for o in origins) for origins in (train_o, val_o)):
-            val = maker.cut(panel, val_o, dtype)
-            held_out = (val, val)
+            held_out = maker.cut(panel, val_o, dtype)
         else:
             train_o = self._all_origins(panel, maker)
             if self.early_stopping:
@@ -267,24 +271,21 @@ class GRUForecaster(_BaseGRUEstimator):
         return self
 
     def _origins(self, panel: Panel, maker: WindowMaker):
-        """Training, validation and calibration origins of every series, time
-        ordered: the calibration windows forecast the last ``horizon`` steps,
-        the validation windows (for early stopping) the ``horizon`` before
-        them, and every training target comes before both. Calibrating on
-        forecasts that picked nothing (not the epoch either) keeps the
-        intervals honest."""
+        """Training and held-out origins of every series, time ordered: the
+        held-out windows forecast the last steps of each series (one origin,
+        or up to ``horizon`` when the panel has few series), and every
+        training target comes before them."""
         h = self.horizon
-        none = [np.empty(0, np.int64)] * panel.n_series
         if not self.early_stopping:
-            return self._all_origins(panel, maker), none, none
+            return self._all_origins(panel, maker), [np.empty(0, np.int64)] * panel.n_series
         k = int(np.clip(np.ceil(CALIBRATION_WINDOWS / panel.n_series), 1, h))
-        train_o, val_o, cal_o = [], [], []
+        train_o, val_o = [], []
         for y in panel.values:
             n = len(y)
             first_val = max(n - h - k + 1, 1)
             val_o.append(np.arange(first_val, n - h + 1, dtype=np.int64))
             train_o.append(np.arange(maker.min_input, first_val - h + 1, dtype=np.int64))
-        return train_o, val_o, val_o
+        return train_o, val_o
 
     def _all_origins(self, panel, maker):
         return [np.arange(maker.min_input, len(y) - self.horizon + 1, dtype=np.int64)
@@ -305,23 +306,22 @@ class GRUForecaster(_BaseGRUEstimator):
             self._optimizer = self._make_optimizer()
             net = SequenceNet(self.gru_, self.head_)
             history = self._history = History()
-            check = validation = calibration = None
+            check = None
             if held_out is not None:
-                validation, calibration = held_out
-
                 def check():
-                    out = net.forward(validation.x, validation.lengths)
-                    loss = _mae_loss(out, validation.targets)[0]
+                    out = net.forward(held_out.x, held_out.lengths)
+                    loss = _mae_loss(out, held_out.targets)[0]
                     return loss, -loss
             train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
                   self._train_options(self.max_epochs), self._rng, history, check)
             self.calibration_ = None
             if held_out is not None and not history.interrupted:
-                out = net.forward(calibration.x, calibration.lengths).astype(np.float64)
-                err = calibration.targets.astype(np.float64) - out  # in units of q
-                self.calibration_ = err * (calibration.q / calibration.local)[:, None]
+                out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
+                err = held_out.targets.astype(np.float64) - out  # in units of q
+                # in units of each window's recent volatility (see WindowMaker)
+                self.calibration_ = err * (held_out.q / held_out.local)[:, None]
                 if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
-                    x, lengths, targets = _joined(data, validation)
+                    x, lengths, targets = _joined(data, held_out)
                     final = History()
                     train(net, self._loss, self._optimizer, x, lengths, targets,
                           self._train_options(FINAL_EPOCHS), self._rng, final)
@@ -429,7 +429,7 @@ class GRUForecaster(_BaseGRUEstimator):
         DataFrame with ``unique_id``, ``ds``, ``cutoff``, ``y`` and the
         forecast columns of :meth:`predict`.
         """
-        from ._forecast_state import cross_validation
+        from ._backtest import cross_validation
 
         return cross_validation(self, y, h, n_windows, step_size, refit, level, static_df)
 
@@ -440,7 +440,7 @@ class GRUForecaster(_BaseGRUEstimator):
         a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one, else
         in the form ``fit`` took. Higher is better (scikit-learn's convention).
         """
-        from ._forecast_state import score
+        from ._backtest import score
 
         return score(self, y, X_df)
 

@@ -106,7 +106,7 @@ def test_forecast_continues_the_index(index, expected):
 ])
 def test_forecast_warns_when_it_cannot_continue_the_index(index, reason):
     y = series(index)
-    with pytest.warns(UserWarning, match=f"cannot continue the index.*{reason}"):
+    with pytest.warns(UserWarning, match=f"cannot continue the time stamps.*{reason}"):
         model = forecaster().fit(y)
     forecast = model.predict(horizon=3)
     assert list(forecast.index) == [40, 41, 42]  # by position after the history
