@@ -36,6 +36,9 @@ class Demo:
     hidden_size: int = 32
     max_epochs: int = 300
     learning_rate: float = 5e-3
+    # the forecaster's season_length, whose seasonal naive forecast it corrects
+    # (default: season)
+    season_length: int | None = None
 
 
 DEMOS = {
@@ -45,7 +48,7 @@ DEMOS = {
     # the square root evens out the variance of high and low cycles
     "sunspots": Demo("Yearly sunspot numbers (11-year seasonal-naive baseline)",
                      datasets.load_sunspots, season=11, window=33, transform=np.sqrt,
-                     inverse=np.square),
+                     inverse=np.square, season_length=1),  # cycles of 9 to 14 years
     "co2": Demo("Mauna Loa CO2 (ppmv, monthly)", datasets.load_mauna_loa_co2,
                 season=12, window=36),
 }
@@ -87,7 +90,8 @@ def run(data: str = "airline", epochs: int | None = None, random_state: int = 0,
         say(f"Compiling fastgru's kernels for this CPU first (once, up to about a minute; "
             f"{where}) ...", flush=True)
 
-    model = GRUForecaster(window=demo.window, horizon=hold, season_length=demo.season,
+    model = GRUForecaster(window=demo.window, horizon=hold,
+                          season_length=demo.season_length or demo.season,
                           hidden_size=demo.hidden_size,
                           max_epochs=demo.max_epochs if epochs is None else epochs,
                           learning_rate=demo.learning_rate, random_state=random_state,
