@@ -17,7 +17,8 @@ downloaded), it forecasts every series over the set's horizon with
   point forecasts only (no coverage);
 * fastgru's global forecaster, ``GRUForecaster(horizon=h, season_length=m)``
   with every other parameter default, fitted once on the long frame of all
-  training series (skipped, with a note, on a fastgru without it),
+  training series (skipped, with a note, on a fastgru without it);
+  ``fastgru.warmup(training=True)`` runs first, untimed,
 
 and prints mean MASE (seasonal scale, as the Monash archive), sMAPE, the
 coverage of the 80% and 95% intervals, MSIS (95%) and the wall time of fit
@@ -31,8 +32,10 @@ Usage::
     python bench/forecasting.py --reuse-baselines           # + fastgru, baselines from JSON
     python bench/forecasting.py --sets tourism_quarterly --per-series --limit 100
 
-Results go to ``bench/forecasting.json`` (``--output``); ``--reuse-baselines``
-reads the statsforecast results from it instead of recomputing them.
+Results go to ``bench/forecasting.json`` (``--output``) and its tables to
+``bench/forecasting.md`` (next to the JSON); ``--reuse-baselines`` reads the
+statsforecast results from the JSON instead of recomputing them, ``--table``
+only prints the tables of the JSON.
 :func:`load_set` gives a set's long frames for development::
 
     from bench.forecasting import load_set
@@ -253,6 +256,11 @@ def metadata() -> dict:
 def run(sets, methods, limit=None, previous=None, log=print):
     """Every method on every set; ``previous`` (a results dict) supplies reused ones."""
     results = {"meta": metadata(), "limit": limit, "sets": {}}
+    if PER_SERIES in methods or (GLOBAL in methods and global_forecaster()[0] is not None):
+        import fastgru
+
+        # the kernels load from the on-disk cache, or compile now: untimed, as statsforecast's
+        results["meta"]["fastgru_warmup_s"] = round(fastgru.warmup(training=True), 2)
     for name in sets:
         train_df, test_df, h, m = load_set(name, limit)
         n_series = train_df["unique_id"].nunique()
@@ -323,8 +331,14 @@ def main(argv=None):
                         "recomputing them")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first LIMIT series of each set")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help="the results' JSON (the tables go next to it, as .md)")
+    parser.add_argument("--table", action="store_true",
+                        help="print the tables of --output and exit (nothing runs)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(args.output.read_text())))
+        return
     if args.baselines_only and args.reuse_baselines:
         parser.error("--baselines-only and --reuse-baselines exclude each other")
     previous = None
@@ -351,8 +365,17 @@ def main(argv=None):
         merged.update(results["sets"])
         results["sets"] = {k: merged[k] for k in SETS if k in merged}
     args.output.write_text(json.dumps(results, indent=1) + "\n")
-    print(markdown(results))
-    print(f"\nwritten to {args.output}")
+    table = markdown(results)
+    args.output.with_suffix(".md").write_text(
+        "# Forecasting benchmark\n\nWritten by `bench/forecasting.py` "
+        f"({results['meta']['date']}, {results['meta']['cores']} cores). Official "
+        "train/test splits; mean over series of MASE (seasonal scale, lag 1 for series "
+        "of m values or fewer) and sMAPE (0-200); coverage: fraction of the test values "
+        "inside the 80% and 95% intervals; MSIS of the 95% interval; time: fit and "
+        "forecast of the whole set, one process (statsforecast `n_jobs=1`), compilation "
+        f"excluded.\n\n{table}\n")
+    print(table)
+    print(f"\nwritten to {args.output} and {args.output.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,44 @@ def test_reuse_baselines_needs_them(bench, tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["--sets", "m1_yearly", "--reuse-baselines",
                     "--output", str(tmp_path / "none.json")])
+
+
+class GRUForecaster:
+    """A stand-in with the panel API: the last value, +-5% (80) and +-30% (95) of it."""
+
+    def __init__(self, horizon, season_length):
+        self.horizon, self.season_length = horizon, season_length
+
+    def fit(self, df):
+        self.last_ = df.sort_values("ds").groupby("unique_id").tail(1)
+        return self
+
+    def predict(self, level):
+        rows = []
+        for uid, ds, y in self.last_[["unique_id", "ds", "y"]].itertuples(index=False):
+            row = pd.DataFrame({"unique_id": uid, "ds": ds + np.arange(1, self.horizon + 1),
+                                "GRUForecaster": y})
+            for lv in level:
+                width = (0.05 if lv == 80 else 0.3) * abs(y)
+                row[f"GRUForecaster-lo-{lv}"] = y - width
+                row[f"GRUForecaster-hi-{lv}"] = y + width
+            rows.append(row)
+        return pd.concat(rows, ignore_index=True)
+
+
+def test_global_forecaster_columns_are_scored(bench, monkeypatch):
+    monkeypatch.setattr(bench, "global_forecaster", lambda: (GRUForecaster, None))
+    train, test, h, m = bench.load_set("tourism_yearly", limit=10)
+    r = bench.run_method(bench.GLOBAL, train, test, h, m)
+    expected = {"mase": [], "cov80": [], "cov95": []}
+    for uid, g in train.groupby("unique_id"):
+        y = g["y"].to_numpy()
+        truth = test.loc[test["unique_id"] == uid, "y"].to_numpy()
+        expected["mase"].append(np.abs(truth - y[-1]).mean() / np.abs(np.diff(y)).mean())
+        expected["cov80"].append(np.mean(np.abs(truth - y[-1]) <= 0.05 * abs(y[-1])))
+        expected["cov95"].append(np.mean(np.abs(truth - y[-1]) <= 0.3 * abs(y[-1])))
+    assert r["mase"] == pytest.approx(np.mean(expected["mase"]), rel=1e-9)
+    assert r["coverage_80"] == pytest.approx(np.mean(expected["cov80"]))
+    assert r["coverage_95"] == pytest.approx(np.mean(expected["cov95"]))
+    assert r["n_series"] == 10
+    assert 0 < r["coverage_80"] < r["coverage_95"] < 1  # the slice tests both outcomes
