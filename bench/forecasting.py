@@ -212,6 +212,7 @@ def run_method(method, train_df, test_df, h, m):
         run = lambda: _per_series(train_df, h, m)  # noqa: E731
     else:
         run = lambda: _global(train_df, h, m)  # noqa: E731
+    load = os.getloadavg()[0]  # a busy machine's times are longer: recorded with them
     start = time.perf_counter()
     fc = run()
     elapsed = time.perf_counter() - start
@@ -220,7 +221,7 @@ def run_method(method, train_df, test_df, h, m):
     result = {key: (None if pd.isna(value) else float(value))
               for key, value in summary.items() if key not in ("n_series", "n_undefined")}
     result.update(n_series=int(summary["n_series"]), n_undefined=int(summary["n_undefined"]),
-                  time_s=round(elapsed, 3),
+                  time_s=round(elapsed, 3), load_average_1min=round(load, 2),
                   date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
                   mase_per_series=[None if pd.isna(v) else round(float(v), 5)
                                    for v in per["mase"]],
@@ -267,6 +268,8 @@ def run(sets, methods, limit=None, previous=None, log=print):
         entry = {"n_series": n_series, "h": h, "season_length": m, "methods": {}}
         old = ((previous or {}).get("sets", {}).get(name, {})
                if (previous or {}).get("limit") == limit else {})
+        if "unique_id" in old:
+            entry["unique_id"] = old["unique_id"]
         if any(method in BASELINES and method not in old.get("methods", {})
                for method in methods):
             warm_up_statsforecast(m)
@@ -280,8 +283,10 @@ def run(sets, methods, limit=None, previous=None, log=print):
                 entry["methods"][method] = {"skipped": global_forecaster()[1]}
                 log(f"{name}: {GLOBAL} skipped: {global_forecaster()[1]}")
                 continue
-            entry["methods"][method] = run_method(method, train_df, test_df, h, m)
-            r = entry["methods"][method]
+            r = entry["methods"][method] = run_method(method, train_df, test_df, h, m)
+            ids = r.pop("unique_id")  # the order of mase_per_series, once per set
+            if entry.setdefault("unique_id", ids) != ids:
+                raise RuntimeError(f"{name}: {method} scored other series than the others")
             log(f"{name} ({n_series} series, h={h}): {method}: MASE {r['mase']:.3f} "
                 f"in {r['time_s']:.1f} s")
         results["sets"][name] = entry
