@@ -32,6 +32,9 @@ Usage::
     python bench/forecasting.py --reuse-baselines           # + fastgru, baselines from JSON
     python bench/forecasting.py --sets tourism_quarterly --per-series --limit 100
 
+Wall times from different runs compare only on an equally busy machine: the
+1-minute load average and the CPU time are recorded with each (statsforecast
+runs on one core, so its CPU time is about its wall time on an idle machine).
 Results go to ``bench/forecasting.json`` (``--output``) and its tables to
 ``bench/forecasting.md`` (next to the JSON); ``--reuse-baselines`` reads the
 statsforecast results from the JSON instead of recomputing them, ``--table``
@@ -213,15 +216,16 @@ def run_method(method, train_df, test_df, h, m):
     else:
         run = lambda: _global(train_df, h, m)  # noqa: E731
     load = os.getloadavg()[0]  # a busy machine's times are longer: recorded with them
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fc = run()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     per = evaluate(fc, test_df, train_df, m, models=[method], per_series=True)
     summary = evaluate(fc, test_df, train_df, m, models=[method]).loc[method]
     result = {key: (None if pd.isna(value) else float(value))
               for key, value in summary.items() if key not in ("n_series", "n_undefined")}
     result.update(n_series=int(summary["n_series"]), n_undefined=int(summary["n_undefined"]),
-                  time_s=round(elapsed, 3), load_average_1min=round(load, 2),
+                  time_s=round(elapsed, 3), cpu_s=round(cpu, 3),
+                  load_average_1min=round(load, 2),
                   date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
                   mase_per_series=[None if pd.isna(v) else round(float(v), 5)
                                    for v in per["mase"]],
@@ -298,19 +302,20 @@ def _fmt(value, spec):
 
 
 def markdown(results: dict) -> str:
-    lines = ["| set | series, h | method | MASE | sMAPE | cov 80 | cov 95 | MSIS 95 | time s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| set | series, h | method | MASE | sMAPE | cov 80 | cov 95 | MSIS 95 | time s "
+             "| CPU s | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results["sets"].items():
         for method, r in entry["methods"].items():
             if "skipped" in r:
                 lines.append(f"| {name} | {entry['n_series']}, {entry['h']} | {method} | "
-                             f"skipped: {r['skipped']} | | | | | |")
+                             f"skipped: {r['skipped']} | | | | | | | |")
                 continue
             lines.append(
                 f"| {name} | {entry['n_series']}, {entry['h']} | {method} | "
                 f"{_fmt(r['mase'], '.3f')} | {_fmt(r['smape'], '.2f')} | "
                 f"{_fmt(r.get('coverage_80'), '.3f')} | {_fmt(r.get('coverage_95'), '.3f')} | "
-                f"{_fmt(r.get('msis_95'), '.2f')} | {r['time_s']:.1f} |")
+                f"{_fmt(r.get('msis_95'), '.2f')} | {r['time_s']:.1f} | "
+                f"{_fmt(r.get('cpu_s'), '.1f')} | {_fmt(r.get('load_average_1min'), '.1f')} |")
     lines += ["", "Mean MASE (time s):", "",
               "| set | " + " | ".join(METHODS) + " |", "|---|" + "---|" * len(METHODS)]
     for name, entry in results["sets"].items():
