@@ -31,6 +31,7 @@ Usage::
     python bench/forecasting.py --baselines-only            # statsforecast only
     python bench/forecasting.py --reuse-baselines           # + fastgru, baselines from JSON
     python bench/forecasting.py --sets tourism_quarterly --per-series --limit 100
+    python bench/forecasting.py --table                     # the tables of the JSON
 
 Wall times from different runs compare only on an equally busy machine: the
 1-minute load average and the CPU time are recorded with each (statsforecast
@@ -38,7 +39,7 @@ runs on one core, so its CPU time is about its wall time on an idle machine).
 Results go to ``bench/forecasting.json`` (``--output``) and its tables to
 ``bench/forecasting.md`` (next to the JSON); ``--reuse-baselines`` reads the
 statsforecast results from the JSON instead of recomputing them, ``--table``
-only prints the tables of the JSON.
+only writes and prints the tables of the JSON.
 :func:`load_set` gives a set's long frames for development::
 
     from bench.forecasting import load_set
@@ -328,6 +329,21 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_tables(results: dict, path: Path) -> str:
+    """Write the tables of ``results`` as a markdown page to ``path``; return them."""
+    table = markdown(results)
+    path.write_text(
+        "# Forecasting benchmark\n\nWritten by `bench/forecasting.py` "
+        f"({results['meta']['date']}, {results['meta']['cores']} cores). Official "
+        "train/test splits; mean over series of MASE (seasonal scale, lag 1 for series "
+        "of m values or fewer) and sMAPE (0-200); coverage: fraction of the test values "
+        "inside the 80% and 95% intervals; MSIS of the 95% interval; time: fit and "
+        "forecast of the whole set, one process (statsforecast `n_jobs=1`), compilation "
+        "excluded; CPU time and the 1-minute load average at the start of each "
+        f"method.\n\n{table}\n")
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), type=canonical,
@@ -341,19 +357,27 @@ def main(argv=None):
                         "recomputing them")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first LIMIT series of each set")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="the results' JSON (the tables go next to it, as .md)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="the results' JSON (the tables go next to it, as .md); default "
+                        "bench/forecasting.json, bench/forecasting_limit<LIMIT>.json with "
+                        "--limit")
     parser.add_argument("--table", action="store_true",
-                        help="print the tables of --output and exit (nothing runs)")
+                        help="print (and write to .md) the tables of --output; nothing runs")
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = (DEFAULT_OUTPUT if args.limit is None
+                       else DEFAULT_OUTPUT.with_name(f"forecasting_limit{args.limit}.json"))
     if args.table:
-        print(markdown(json.loads(args.output.read_text())))
+        print(write_tables(json.loads(args.output.read_text()), args.output.with_suffix(".md")))
         return
     if args.baselines_only and args.reuse_baselines:
         parser.error("--baselines-only and --reuse-baselines exclude each other")
     previous = None
     if args.output.exists():
         previous = json.loads(args.output.read_text())
+        if previous.get("limit") != args.limit:
+            parser.error(f"{args.output} holds results with --limit {previous.get('limit')}: "
+                         "pass another --output rather than replace them")
     methods = [] if args.reuse_baselines else list(BASELINES)
     if not args.baselines_only:
         methods += [PER_SERIES] if args.per_series else []
@@ -362,28 +386,18 @@ def main(argv=None):
         if previous is None:
             parser.error(f"--reuse-baselines: {args.output} does not exist")
         missing = [s for s in args.sets
-                   if previous.get("limit") != args.limit
-                   or not all(b in previous["sets"].get(s, {}).get("methods", {})
+                   if not all(b in previous["sets"].get(s, {}).get("methods", {})
                               for b in BASELINES)]
         if missing:
             parser.error(f"--reuse-baselines: {args.output} has no baselines for "
-                         f"{', '.join(missing)} with --limit {args.limit}")
+                         f"{', '.join(missing)}")
     results = run(args.sets, methods, limit=args.limit, previous=previous)
-    if previous is not None and previous.get("limit") == args.limit:
-        # keep the sets this run did not touch
+    if previous is not None:  # keep the sets this run did not touch
         merged = {k: v for k, v in previous["sets"].items() if k not in results["sets"]}
         merged.update(results["sets"])
         results["sets"] = {k: merged[k] for k in SETS if k in merged}
     args.output.write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown(results)
-    args.output.with_suffix(".md").write_text(
-        "# Forecasting benchmark\n\nWritten by `bench/forecasting.py` "
-        f"({results['meta']['date']}, {results['meta']['cores']} cores). Official "
-        "train/test splits; mean over series of MASE (seasonal scale, lag 1 for series "
-        "of m values or fewer) and sMAPE (0-200); coverage: fraction of the test values "
-        "inside the 80% and 95% intervals; MSIS of the 95% interval; time: fit and "
-        "forecast of the whole set, one process (statsforecast `n_jobs=1`), compilation "
-        f"excluded.\n\n{table}\n")
+    table = write_tables(results, args.output.with_suffix(".md"))
     print(table)
     print(f"\nwritten to {args.output} and {args.output.with_suffix('.md')}")
 

@@ -137,3 +137,11 @@ def test_global_forecaster_columns_are_scored(bench, monkeypatch):
     assert r["coverage_95"] == pytest.approx(np.mean(expected["cov95"]))
     assert r["n_series"] == 10
     assert 0 < r["coverage_80"] < r["coverage_95"] < 1  # the slice tests both outcomes
+
+
+def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
+    out = tmp_path / "forecasting.json"
+    out.write_text(json.dumps({"limit": None, "sets": {}}))
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "m1_yearly", "--limit", "5", "--output", str(out)])
+    assert json.loads(out.read_text()) == {"limit": None, "sets": {}}
