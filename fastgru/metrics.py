@@ -285,7 +285,7 @@ def _columns(name, frame, required):
 
 
 def _model_levels(forecasts, models, level):
-    """``{model: [level, ...]}`` of the interval columns to score."""
+    """``{model: {level: (lo column, hi column)}}`` of the intervals to score."""
     found = {}
     for column in forecasts.columns:
         match = _BOUND.match(str(column))
@@ -416,6 +416,11 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         merged = merged[merged["_merge"] == "both"].drop(columns="_merge")
     if merged.empty:
         raise ValueError("forecasts_df has no rows to score")
+    row_keys = ["unique_id", "ds", "cutoff"] if cv else ["unique_id", "ds"]
+    repeated = merged.duplicated(row_keys, keep=False)
+    if repeated.any():
+        raise ValueError(f"forecasts_df has more than one row for some ({', '.join(row_keys)}): "
+                         + _describe(merged[repeated], row_keys))
     _finite("the true values y", merged["y"].to_numpy())
     for model, levels in columns.items():
         for col in [model, *(c for pair in levels.values() for c in pair)]:

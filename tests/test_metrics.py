@@ -305,3 +305,5 @@ def test_evaluate_errors_say_what_is_wrong():
         evaluate(fc.to_numpy(), test, train, 4)
     with pytest.raises(ValueError, match="test_df has more than one row"):
         evaluate(fc, pd.concat([test, test]), train, 4)
+    with pytest.raises(ValueError, match="forecasts_df has more than one row"):
+        evaluate(pd.concat([fc, fc.iloc[:1]]), test, train, 4)
