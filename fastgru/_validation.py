@@ -16,7 +16,12 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def check_dtype(dtype) -> np.dtype:
-    """Resolve the ``dtype`` argument to ``np.float32`` or ``np.float64``."""
+    """Resolve the ``dtype`` argument to ``np.float32`` or ``np.float64``.
+
+    ``None`` is refused, although ``np.dtype(None)`` is float64: a caller
+    that means "the default" says so before calling this."""
+    if dtype is None:
+        raise ValueError("dtype must be 'float32' or 'float64', got None")
     try:
         resolved = np.dtype(dtype)
     except TypeError:
