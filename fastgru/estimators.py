@@ -84,7 +84,9 @@ class _BaseGRUEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"})],
-        "n_jobs": [numbers.Integral, None],
+        # 0 is refused, as joblib and fastgru.dask.predict refuse it
+        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"),
+                   Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -243,8 +245,14 @@ class _BaseGRUEstimator(BaseEstimator):
                              "y is None")
         first = incremental and not hasattr(self, "gru_")
         reset = not incremental or first
-        x, lengths = self._validate_X(X, reset=reset)
-        targets = self._encode_targets(y, x.shape[0], reset=reset, classes=classes)
+        before = dict(vars(self))
+        try:
+            x, lengths = self._validate_X(X, reset=reset)
+            targets = self._encode_targets(y, x.shape[0], reset=reset, classes=classes)
+        except BaseException:  # refused data: the estimator is as it was
+            vars(self).clear()
+            vars(self).update(before)
+            raise
         n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         return self._train_arrays(x, lengths, targets, n_outputs, incremental, reset)
 
@@ -257,42 +265,81 @@ class _BaseGRUEstimator(BaseEstimator):
         # scikit-learn's Interval(Integral) takes a bool (max_epochs=True would train)
         for name in ("max_epochs", "batch_size", "n_iter_no_change"):
             check_int(name, getattr(self, name))
-        with _config.threads(self.n_jobs):
-            if reset:
-                self._random_state = check_random_state(self.random_state)
-                fits = (hasattr(self, "gru_") and self.gru_.input_size == x.shape[2]
-                        and self.head_["weight"].shape[0] == n_outputs)
-                if not (self.warm_start and fits):
-                    self._initialize(x.shape[2], n_outputs)
-            if not incremental or getattr(self, "_optimizer", None) is None:
-                self._optimizer = self._make_optimizer()
-            # the net holds the training state (tape, buffers, gradients) and
-            # is dropped at the end: the fitted estimator keeps its model only
-            net = SequenceNet(self.gru_, self.head_)
-            history = self._history
-            try:
-                if incremental:
-                    options = self._train_options(1)
-                    loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
-                                       options, self._rng, history.n_epochs + 1)
-                    history.n_epochs += 1
-                    history.loss_curve.append(loss)
-                    history.best_loss = min(history.best_loss, loss)
-                else:
-                    validation = None
-                    if self.early_stopping:
-                        x, lengths, targets, validation = self._split_validation(
-                            x, lengths, targets)
-                    train(net, self._loss, self._optimizer, x, lengths, targets,
-                          self._train_options(self.max_epochs), self._rng, history, validation)
-            except NonFiniteLossError:
-                self._optimizer = None  # its moments may be NaN/inf; the weights are finite
-                raise
-            if not incremental:
-                # fit always starts a fresh optimiser: its moments (twice the
-                # model's size) are kept only between partial_fit calls
-                self._optimizer = None
-        self.n_iter_ = history.n_epochs
+        continuing = not reset  # partial_fit on a fitted model
+        created = False
+        try:
+            with _config.threads(self.n_jobs):
+                if reset:
+                    self._random_state = check_random_state(self.random_state)
+                    continuing = (self.warm_start and hasattr(self, "gru_")
+                                  and self.gru_.input_size == x.shape[2]
+                                  and self.head_["weight"].shape[0] == n_outputs)
+                    if not continuing:
+                        self._initialize(x.shape[2], n_outputs)
+                        created = True
+                self._train(x, lengths, targets, incremental)
+        except BaseException:
+            # Either a complete fitted state or none. A model that continued
+            # or finished an epoch keeps a complete state: the epochs that
+            # ended, the last finite weights (save and load take it). A new
+            # model that finished no epoch (or could not be built) is
+            # forgotten: the estimator is not fitted.
+            if continuing or (created and self._history.loss_curve):
+                self._record_fit(incremental)
+            else:
+                self._forget_fit()
+            raise
+        self._record_fit(incremental)
+        return self
+
+    def _train(self, x, lengths, targets, incremental):
+        if not incremental or getattr(self, "_optimizer", None) is None:
+            self._optimizer = self._make_optimizer()
+        # the net holds the training state (tape, buffers, gradients) and
+        # is dropped at the end: the fitted estimator keeps its model only
+        net = SequenceNet(self.gru_, self.head_)
+        history = self._history
+        try:
+            if incremental:
+                options = self._train_options(1)
+                loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
+                                   options, self._rng, history.n_epochs + 1)
+                history.loss_curve.append(loss)
+                history.n_epochs += 1
+                history.best_loss = min(history.best_loss, loss)
+            else:
+                validation = None
+                if self.early_stopping:
+                    x, lengths, targets, validation = self._split_validation(
+                        x, lengths, targets)
+                train(net, self._loss, self._optimizer, x, lengths, targets,
+                      self._train_options(self.max_epochs), self._rng, history, validation)
+        except NonFiniteLossError:
+            self._optimizer = None  # its moments may be NaN/inf; the weights are finite
+            raise
+        if not incremental:
+            # fit always starts a fresh optimiser: its moments (twice the
+            # model's size) are kept only between partial_fit calls
+            self._optimizer = None
+
+    #: fitted state kept in private attributes (the public ones end with "_")
+    _PRIVATE_STATE = ("_history", "_optimizer", "_rng", "_random_state", "_input_form",
+                      "_y_ndim", "_output_kind", "_series_names", "_index_info")
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute: the estimator is not fitted."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in self._PRIVATE_STATE:
+                delattr(self, name)
+
+    def _record_fit(self, incremental: bool) -> None:
+        """Set the fitted attributes from the training history."""
+        history = self._history
+        # an interrupt between an epoch's two records leaves one entry over
+        n = min(history.n_epochs, len(history.loss_curve))
+        history.n_epochs = n
+        del history.loss_curve[n:]
+        self.n_iter_ = n
         self.loss_curve_ = list(history.loss_curve)
         self.best_loss_ = float(history.best_loss)
         if history.validation_scores and not incremental:
@@ -301,7 +348,6 @@ class _BaseGRUEstimator(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        return self
 
     def _split_validation(self, x, lengths, targets):
         n = x.shape[0]
@@ -483,7 +529,7 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         Precision of the model.
     n_jobs : int or None, default None
         Threads of fit and predict (None: ``fastgru.get_num_threads()``;
-        -1: every core).
+        -1: every core, -k: all but k - 1; 0 is refused, as in joblib).
 
     Attributes
     ----------

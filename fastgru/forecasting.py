@@ -277,10 +277,11 @@ class GRUForecaster(_BaseGRUEstimator):
         inputs = self._window_inputs(z_in, e_in)
         targets = (z_out - z_in[:, -1:, :]).reshape(len(z_in), -1).astype(self.dtype)
         lengths = np.full(len(inputs), self.window, dtype=np.int64)
-        self._train_arrays(inputs, lengths, targets, targets.shape[1], incremental=False,
-                           reset=True)
+        # set before training: a fit that raises after an epoch keeps a complete state
         self.history_ = values[-self.window:].copy()
         self.exog_history_ = None if exog is None else exog[-self.window:].copy()
+        self._train_arrays(inputs, lengths, targets, targets.shape[1], incremental=False,
+                           reset=True)
         return self
 
     def _validation_score(self, pred, target):

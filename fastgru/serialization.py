@@ -138,6 +138,15 @@ def save(obj, path) -> None:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(obj)
+        # what load requires, present: a fit that failed leaves no half state,
+        # and save does not write one that load would refuse
+        required = [a for a in _JSON_ATTRS[kind] + _ARRAY_ATTRS[kind] if a not in _OPTIONAL]
+        if kind != "SequenceScaler":
+            required += ["gru_", "head_"]
+        missing = [a for a in required if getattr(obj, a, None) is None]
+        if missing:
+            raise ValueError(f"cannot save this {kind}: its fitted state is incomplete "
+                             f"(no {', '.join(missing)}); fit it again")
         meta["params"] = _json_safe_params(obj.get_params(deep=False))
         meta["attributes"] = {a: getattr(obj, a, None) for a in _JSON_ATTRS[kind]}
         for a in _ARRAY_ATTRS[kind]:

@@ -59,3 +59,26 @@ def test_ten_million_layers_are_refused_at_once():
                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "refused:" in out.stdout and "num_layers=10000000" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fastgru.GRURegressor(n_jobs=0, max_epochs=1),
+    lambda: fastgru.GRUClassifier(n_jobs=0, max_epochs=1),
+])
+def test_estimators_refuse_n_jobs_zero(make):
+    """As joblib and fastgru.dask.predict do: 0 threads has no meaning."""
+    X = np.random.default_rng(0).normal(size=(8, 3, 2))
+    with pytest.raises(ValueError, match="n_jobs"):
+        make().fit(X, np.arange(8) % 2)
+
+
+def test_forecaster_refuses_n_jobs_zero():
+    with pytest.raises(ValueError, match="n_jobs"):
+        fastgru.GRUForecaster(window=3, n_jobs=0, max_epochs=1).fit(np.arange(20.0))
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, 2, -1])
+def test_estimators_take_the_other_n_jobs(n_jobs):
+    X = np.random.default_rng(0).normal(size=(8, 3, 2))
+    reg = fastgru.GRURegressor(hidden_size=2, n_jobs=n_jobs, max_epochs=1, random_state=0)
+    assert np.isfinite(reg.fit(X, X[:, -1, 0]).predict(X)).all()
