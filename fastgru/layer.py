@@ -879,7 +879,7 @@ class GRU:
         >>> again.num_layers
         2
         """
-        from ._onnx import read_gru_stack
+        from ._onnx_import import read_gru_stack
 
         return_initial_h = check_bool("return_initial_h", return_initial_h)
         read = read_gru_stack(model_or_path_or_bytes, node)
