@@ -91,7 +91,10 @@ class GRU:
     hidden_size : int
         Size H of the hidden state.
     num_layers : int, default 1
-        Stacked layers; layer k > 0 reads the outputs of layer k - 1.
+        Stacked layers; layer k > 0 reads the outputs of layer k - 1. The
+        memory check counts 16 KiB per layer and direction besides the
+        weights (the layer's Python objects), so a deep stack of tiny layers
+        that would exhaust memory is refused with the memory it needs.
     bidirectional : bool, default False
         Add a reverse-time direction per layer; outputs are concatenated
         (forward half first).
