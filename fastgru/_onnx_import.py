@@ -445,12 +445,15 @@ def _check_size(g: _Graph, model, nodes) -> None:
     """Refuse, before any weight is read, GRU nodes whose weights would need
     more than _MAX_INFLATION times the model's size: each node is a layer of
     its own, so an initializer that many nodes share is counted for each."""
+    from onnx import TensorProto
+
     elements = 0
     for n in nodes:
         for index in (1, 2, 3, 5):  # W, R, B, initial_h
             name = n.input[index] if len(n.input) > index else ""
             tensor = g.constant(name) if name else None
-            if tensor is not None:
+            # a tensor stored in another file is refused where it is read
+            if tensor is not None and tensor.data_location != TensorProto.EXTERNAL:
                 elements += math.prod(max(int(d), 0) for d in tensor.dims)
     need = 8 * elements  # read as float64 at most
     allowance = max(_MIN_ALLOWANCE, _MAX_INFLATION * model.ByteSize())
