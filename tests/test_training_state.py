@@ -315,3 +315,19 @@ def test_save_refuses_an_incomplete_state(tmp_path):
     with pytest.raises(ValueError, match="incomplete.*n_iter_"):
         fastgru.save(clf, tmp_path / "m.npz")
     assert not os.path.exists(tmp_path / "m.npz")
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_continued_fit_puts_the_weights_back(tmp_path,
+                                                                           monkeypatch):
+    X, y = labelled(64, 6, 2)
+    clf = GRUClassifier(hidden_size=4, batch_size=16, max_epochs=2, random_state=0).fit(X, y)
+    before = {k: v.copy() for k, v in clf.gru_.params.items()}
+    clf.set_params(warm_start=True)
+    _interrupt_after(monkeypatch, 3)  # after two updates of the run's first epoch
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    for name, p in clf.gru_.params.items():
+        np.testing.assert_array_equal(p, before[name])
+    assert clf.n_iter_ == 2
+    _assert_complete(clf, tmp_path, X)
