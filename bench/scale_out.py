@@ -92,7 +92,8 @@ def main(argv=None):
             lambda: fastgru.dask.predict(est, persisted).compute(), args.repeats)
         res = {}
         out["fit_cluster"] = _median_time(
-            lambda: res.update(r=fastgru.dask.fit_forecasters(series, horizon=3, **params)), 1)
+            lambda: res.update(r=fastgru.dask.fit_forecasters(series, forecast_steps=3,
+                                                                        **params)), 1)
         assert not res["r"].errors
     out["ratio_predict_cluster"] = out["predict_cluster"] / out["predict_inprocess"]
     out["ratio_predict_cluster_persisted"] = (out["predict_cluster_persisted"]

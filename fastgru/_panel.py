@@ -69,7 +69,7 @@ def _is_long_frame(y) -> bool:
 def _series_values(label: str, values) -> np.ndarray:
     """A 1-D float64 series without leading NaN; NaN inside or at the end, or
     inf anywhere, is a ValueError naming the series."""
-    arr = as_float_array(label, values, np.float64, ndim=1) if not (
+    arr = as_float_array(label, values, np.float64, ndim=1, allow_nan=True) if not (
         isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1
     ) else values
     finite = np.isfinite(arr)
@@ -132,7 +132,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
     if y is None or isinstance(y, (str, bytes)) or np.ndim(y) == 0:
         raise TypeError(f"y must be a series, a list or dict of series or a long DataFrame, "
                         f"got {type(y).__name__}")
-    values = as_float_array("y", y, np.float64, ndim=(1, 2))
+    values = as_float_array("y", y, np.float64, ndim=(1, 2), allow_nan=True)
     if values.ndim == 2 and form == "array1d":
         form = "array2d"
     values = values.reshape(values.shape[0], -1)

@@ -68,7 +68,8 @@ def _non_finite(what: str, value, epoch: int) -> NonFiniteLossError:
     return NonFiniteLossError(
         f"the training {what} became {value} in epoch {epoch}: lower learning_rate, keep "
         "clip_grad_norm set (e.g. 1.0), or standardise the inputs (fastgru.SequenceScaler). "
-        "The model keeps its last finite weights."
+        "The weights are the last finite ones (a new model that finished no epoch is not "
+        "kept: the estimator is then not fitted)."
     )
 
 
@@ -131,7 +132,10 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     ``validation`` returns ``(loss, score)`` of the held-out data; the
     weights of the epoch with the lowest validation loss are restored at the
     end. Ctrl-C ends the run early and keeps the best weights seen so far
-    (by validation loss, else by training loss).
+    (by validation loss, else by training loss); before the run's first
+    epoch has ended it puts the weights back as they were and the
+    KeyboardInterrupt propagates: an interrupted run that trained nothing
+    does not return as a result.
     """
     params = net.params
     best = _snapshot(params)
@@ -139,6 +143,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     updates = updates_per_epoch(x.shape[0], options.batch_size)
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
+    first_epoch = epoch + 1
     try:
         for i in range(options.max_epochs):
             epoch += 1
@@ -179,6 +184,8 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
                 break
     except KeyboardInterrupt:
         _restore(params, best)
+        if history.n_epochs < first_epoch:  # no epoch of this run ended: nothing to keep
+            raise
         history.interrupted = True
         log(f"interrupted in epoch {epoch}: keeping the best weights so far")
         return history

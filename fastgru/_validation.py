@@ -16,7 +16,12 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def check_dtype(dtype) -> np.dtype:
-    """Resolve the ``dtype`` argument to ``np.float32`` or ``np.float64``."""
+    """Resolve the ``dtype`` argument to ``np.float32`` or ``np.float64``.
+
+    ``None`` is refused, although ``np.dtype(None)`` is float64: a caller
+    that means "the default" says so before calling this."""
+    if dtype is None:
+        raise ValueError("dtype must be 'float32' or 'float64', got None")
     try:
         resolved = np.dtype(dtype)
     except TypeError:
@@ -92,11 +97,12 @@ def check_real(name: str, value, low: float, high: float, high_inclusive=False) 
     return value
 
 
-def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
+def as_float_array(name: str, value, dtype, ndim=None, allow_nan=False) -> np.ndarray:
     """Convert ``value`` to a C-contiguous array of ``dtype`` and check it.
 
     Refuses complex, object, string and datetime data, the wrong number of
-    dimensions, empty arrays and NaN/inf, each with a message naming ``name``.
+    dimensions, empty arrays and NaN/inf (inf only, with ``allow_nan``), each
+    with a message naming ``name``.
     """
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
@@ -112,7 +118,10 @@ def as_float_array(name: str, value, dtype, ndim=None) -> np.ndarray:
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
-    if not np.isfinite(arr).all():
+    if allow_nan:
+        if np.isinf(arr).any():
+            raise ValueError(f"{name} contains inf")
+    elif not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
 

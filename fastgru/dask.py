@@ -140,10 +140,12 @@ class ForecastResults:
         The fitted :class:`fastgru.GRUForecaster` of every series that fitted
         (empty when ``return_models=False``).
     forecasts : dict
-        Each fitted series' forecast (``predict(horizon)``), when asked for.
+        Each fitted series' forecast (``predict(forecast_steps)``), when asked for.
     errors : dict
         ``"ExceptionType: message"`` for every series whose fit or forecast
-        failed; the other series are unaffected.
+        failed, that would need more memory than a worker has (not sent), or
+        whose worker died while fitting it (``KilledWorker``); the other
+        series are unaffected.
     """
 
     models: dict = field(default_factory=dict)
@@ -151,14 +153,14 @@ class ForecastResults:
     errors: dict = field(default_factory=dict)
 
 
-def _fit_group(group, params, horizon, return_models):
+def _fit_group(group, params, steps, return_models):
     from .forecasting import GRUForecaster
 
     out = []
     for name, values in group:
         try:
             model = GRUForecaster(**params).fit(values)
-            forecast = None if horizon is None else model.predict(horizon)
+            forecast = None if steps is None else model.predict(steps)
             out.append((name, model if return_models else None, forecast, None))
         except Exception as exc:  # one series' failure is reported, not fatal
             out.append((name, None, None, f"{type(exc).__name__}: {exc}"))
@@ -188,7 +190,102 @@ def _named_series(series):
     return items
 
 
-def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task=1,
+def _fit_bytes(values, config) -> int | None:
+    """About the peak memory of ``GRUForecaster(**config).fit(values)``: its
+    windows (a float64 copy and one or two in the model's dtype, about 12
+    bytes an element measured for float32), targets and copies of the series.
+    None when the series' length cannot be read without converting it."""
+    shape = getattr(values, "shape", None)
+    if shape is None:
+        try:
+            shape = (len(values),)
+        except TypeError:
+            return None
+    if not shape or not all(isinstance(s, numbers.Integral) for s in shape):
+        return None
+    n_steps = int(shape[0])
+    n_series = math.prod(int(s) for s in shape[1:])
+    window, horizon = config["window"], config["horizon"]
+    n_windows = max(0, n_steps - window - horizon + 1)
+    per_element = 8 + 2 * np.dtype(config["dtype"]).itemsize
+    return (n_windows * (window + horizon) * n_series * per_element
+            + 3 * 8 * n_steps * n_series)
+
+
+def _memory_per_task(client) -> int | None:
+    """The most memory one task may take on the cluster: the largest of the
+    workers' room below the fraction of their memory limit at which the
+    nanny kills them (None: no limit known or no worker is killed)."""
+    if client is None:
+        from ._validation import _PHYSICAL_MEMORY
+
+        return _PHYSICAL_MEMORY  # Dask's local schedulers: this process
+    terminate = dask.config.get("distributed.worker.memory.terminate", 0.95)
+    if not terminate:
+        return None
+    try:
+        workers = client.scheduler_info(n_workers=-1)  # every worker, not the first few
+    except TypeError:  # pragma: no cover - a distributed without n_workers
+        workers = client.scheduler_info()
+    rooms = []
+    for info in workers.get("workers", {}).values():
+        limit = info.get("memory_limit") or 0
+        if not limit:
+            return None  # a worker without a limit
+        used = (info.get("metrics") or {}).get("memory", 0) or 0
+        rooms.append(limit * terminate - used)
+    return int(max(rooms)) if rooms else None
+
+
+def _current_client(scheduler):
+    """The distributed Client the tasks run on, or None for Dask's local
+    schedulers (``scheduler`` names one, or no client exists)."""
+    try:
+        from distributed import Client, default_client
+    except ImportError:  # pragma: no cover - dask without distributed
+        return None
+    if isinstance(scheduler, Client):
+        return scheduler
+    if scheduler not in (None, "distributed", "dask.distributed"):
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client: dask.compute uses its local threads
+        return None
+
+
+def _run_on_client(client, groups, args):
+    """Each group's results; a group whose worker died (the scheduler gives
+    up after ``distributed.scheduler.allowed-failures`` deaths) or that failed
+    otherwise is split and each of its series is tried alone, once; a series
+    that fails alone is reported for itself."""
+    from distributed import as_completed
+
+    results = []
+    for attempt in range(2):
+        futures = {client.submit(_fit_group, g, *args, pure=False): g for g in groups}
+        groups = []
+        for future in as_completed(futures, loop=client.loop):
+            group = futures[future]
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                if attempt == 0 and len(group) > 1:
+                    groups.extend([item] for item in group)
+                    continue
+                message = f"{type(exc).__name__}: {exc}"
+                if type(exc).__name__ == "KilledWorker":
+                    message += (" (the worker fitting this series died, e.g. killed for "
+                                "exceeding its memory limit)")
+                results.append([(name, None, None, message) for name, _ in group])
+            finally:
+                future.release()
+        if not groups:
+            break
+    return results
+
+
+def fit_forecasters(series, *, forecast_steps=None, return_models=True, series_per_task=1,
                     scheduler=None, **params):
     """Fit one :class:`fastgru.GRUForecaster` per series, in parallel Dask tasks.
 
@@ -198,8 +295,9 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
         Named series (``{name: 1-D array or pandas Series}``), one series per
         DataFrame column, or per column of an ``(n_timesteps, n_series)`` array
         (named by column number).
-    horizon : int, optional
-        Also forecast this many steps after each series (``predict(horizon)``).
+    forecast_steps : int, optional
+        Also forecast this many steps after each series
+        (``model.predict(forecast_steps)``); None: no forecasts.
     return_models : bool, default True
         Return the fitted models (set False to move forecasts only: a model is
         larger than its forecast).
@@ -207,52 +305,91 @@ def fit_forecasters(series, *, horizon=None, return_models=True, series_per_task
         Series fitted one after the other in one task: raise it for thousands
         of short fits, so that per-task overhead (about a millisecond with
         distributed) stays small against the fits.
-    scheduler : str, optional
+    scheduler : str or dask.distributed.Client, optional
         Passed to ``dask.compute``; by default the current client, if any.
     **params
-        ``GRUForecaster`` parameters, the same for every series (``n_jobs``
-        defaults to 1 here: one fit per worker thread). An int
-        ``random_state`` seeds every series' model alike, as a serial loop
-        with that ``random_state`` would.
+        ``GRUForecaster`` parameters, the same for every series, its own
+        ``window`` and ``horizon`` (steps the model forecasts at once)
+        included. ``n_jobs`` defaults to 1 here: one fit per worker thread.
+        An int ``random_state`` seeds every series' model alike, as a serial
+        loop with that ``random_state`` would.
 
     Returns
     -------
     ForecastResults
         ``models``, ``forecasts`` and ``errors``, keyed by series name.
 
+    Notes
+    -----
+    One series cannot lose the others' results. Before sending, each
+    series' fit memory is estimated from its length (its windows); one that
+    would need more than any worker has below its memory limit (or, on
+    Dask's local schedulers, than this machine has) is reported in
+    ``errors`` and not sent. On a distributed client each task is awaited on
+    its own: a task whose worker keeps dying (Dask retries it on up to
+    ``distributed.scheduler.allowed-failures`` workers, 3 by default, then
+    gives up with ``KilledWorker``) is split, each of its series is tried
+    alone once more, and the series that still fail are reported; the
+    others are returned.
+
     Examples
     --------
     >>> import numpy as np, fastgru.dask
     >>> t = np.arange(60.0)
     >>> series = {"a": np.sin(t / 5), "b": np.cos(t / 7), "bad": np.array([1.0, np.nan])}
-    >>> res = fastgru.dask.fit_forecasters(series, horizon=3, window=8, hidden_size=4,
-    ...                                    max_epochs=2, random_state=0, scheduler="sync")
-    >>> sorted(res.forecasts), sorted(res.errors)
-    (['a', 'b'], ['bad'])
+    >>> res = fastgru.dask.fit_forecasters(series, forecast_steps=3, window=8, horizon=3,
+    ...                                    hidden_size=4, max_epochs=2, random_state=0,
+    ...                                    scheduler="sync")
+    >>> sorted(res.forecasts), sorted(res.errors), res.models["a"].horizon
+    (['a', 'b'], ['bad'], 3)
     """
     from .forecasting import GRUForecaster
 
     series_per_task = check_int("series_per_task", series_per_task)
-    if horizon is not None:
-        horizon = check_int("horizon", horizon)
+    if forecast_steps is not None:
+        forecast_steps = check_int("forecast_steps", forecast_steps)
     return_models = check_bool("return_models", return_models)
     params.setdefault("n_jobs", 1)
     # unknown or invalid parameters fail here, once, not in every task
-    GRUForecaster(**params)._validate_params()
+    model = GRUForecaster(**params)
+    model._validate_params()
+    config = model.get_params()
     items = _named_series(series)
-    groups = [items[i : i + series_per_task] for i in range(0, len(items), series_per_task)]
-    tasks = [dask.delayed(_fit_group, pure=False)(g, params, horizon, return_models)
-             for g in groups]
+    client = _current_client(scheduler)
+    room = _memory_per_task(client)
     results = ForecastResults()
-    for group in dask.compute(*tasks, scheduler=scheduler):
+    sendable = []
+    for name, values in items:
+        need = _fit_bytes(values, config)
+        if room is not None and need is not None and need > room:
+            results.errors[name] = (
+                f"MemoryError: fitting this series (window={config['window']}, "
+                f"horizon={config['horizon']}) needs about {need / 2**30:.3g} GiB, more than "
+                f"a worker has ({max(room, 0) / 2**30:.3g} GiB below its memory limit): not "
+                "sent; shorten the series or the window, or give the workers more memory")
+        else:
+            sendable.append((name, values))
+    groups = [sendable[i : i + series_per_task]
+              for i in range(0, len(sendable), series_per_task)]
+    args = (params, forecast_steps, return_models)
+    if client is not None:
+        outcomes = _run_on_client(client, groups, args)
+    else:
+        tasks = [dask.delayed(_fit_group, pure=False)(g, *args) for g in groups]
+        outcomes = dask.compute(*tasks, scheduler=scheduler)
+    for group in outcomes:
         for name, model, forecast, error in group:
             if error is not None:
                 results.errors[name] = error
                 continue
             if return_models:
                 results.models[name] = model
-            if horizon is not None:
+            if forecast_steps is not None:
                 results.forecasts[name] = forecast
+    order = {name: i for i, (name, _) in enumerate(items)}  # the input's order
+    for attr in ("models", "forecasts", "errors"):
+        table = getattr(results, attr)
+        setattr(results, attr, dict(sorted(table.items(), key=lambda kv: order[kv[0]])))
     return results
 
 

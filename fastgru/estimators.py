@@ -1,9 +1,5 @@
 """scikit-learn estimators built on :class:`fastgru.GRU`: regression and classification.
 
-Longer than 500 lines for a reason: the two estimators share one base class
-(parameters, their checks, input handling, fit, ONNX export), which reads best
-next to the subclasses it serves.
-
 Each estimator is a GRU stack whose last layer's final state (both directions
 when bidirectional) feeds a linear head, trained with minibatch Adam or SGD.
 
@@ -20,11 +16,9 @@ Input ``X`` may be
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -35,12 +29,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _config, _losses, _optim
-from ._network import SequenceNet, init_head
-from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
+from . import _config, _losses
+from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
+from ._network import SequenceNet
+from ._training import History
 from ._validation import (
     as_float_array,
-    check_int,
     check_step_features,
     object_sequences,
     pad_sequences,
@@ -48,20 +42,15 @@ from ._validation import (
     warn_channels_first,
 )
 from ._variants import VARIANTS
-from .layer import GRU
 
 __all__ = ["GRURegressor", "GRUClassifier"]
 
 #: Rows per call of the layer in predict: bounds the memory of large inputs.
 PREDICT_CHUNK = 4096
 
-#: Fewer held-out sequences than this and early stopping warns that its
-#: validation loss is too noisy to judge by.
-MIN_VALIDATION_SAMPLES = 10
-
-
-class _BaseGRUEstimator(BaseEstimator):
-    """Parameters, input handling and the training driver shared by the estimators."""
+class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
+    """Parameters, input handling and prediction shared by the estimators (the
+    training driver is :class:`fastgru._fitting.TrainingMixin`)."""
 
     _parameter_constraints: dict = {
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -84,7 +73,9 @@ class _BaseGRUEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"})],
-        "n_jobs": [numbers.Integral, None],
+        # 0 is refused, as joblib and fastgru.dask.predict refuse it
+        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"),
+                   Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -206,132 +197,6 @@ class _BaseGRUEstimator(BaseEstimator):
         self
         """
         return self._fit(X, y, incremental=False)
-
-    def _make_optimizer(self):
-        if self.optimizer == "adam":
-            return _optim.Adam(learning_rate=self.learning_rate, weight_decay=self.weight_decay)
-        return _optim.SGD(learning_rate=self.learning_rate, momentum=0.9,
-                          weight_decay=self.weight_decay)
-
-    def _train_options(self, max_epochs: int) -> TrainOptions:
-        return TrainOptions(
-            max_epochs=max_epochs,
-            batch_size=self.batch_size,
-            shuffle=self.shuffle,
-            clip_grad_norm=self.clip_grad_norm,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            verbose=self.verbose,
-        )
-
-    def _initialize(self, input_size: int, n_outputs: int) -> None:
-        seed = self._random_state.randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        self.gru_ = GRU(
-            input_size, self.hidden_size, self.num_layers, bidirectional=self.bidirectional,
-            variant=self.variant, dropout=self.dropout, dtype=self.dtype, random_state=rng,
-        )
-        width = self.hidden_size * (2 if self.bidirectional else 1)
-        self.head_ = init_head(width, n_outputs, np.dtype(self.dtype), rng)
-        self._history = History()
-        self._optimizer = None
-        self._rng = rng
-
-    def _fit(self, X, y, incremental: bool, classes=None):
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
-                             "y is None")
-        first = incremental and not hasattr(self, "gru_")
-        reset = not incremental or first
-        x, lengths = self._validate_X(X, reset=reset)
-        targets = self._encode_targets(y, x.shape[0], reset=reset, classes=classes)
-        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
-        return self._train_arrays(x, lengths, targets, n_outputs, incremental, reset)
-
-    def _train_arrays(self, x, lengths, targets, n_outputs, incremental, reset):
-        """Train on padded sequences and encoded targets; set the fitted attributes.
-
-        ``reset`` starts anew (unless ``warm_start`` and the shapes still fit);
-        ``incremental`` runs one epoch and keeps the optimiser's state.
-        """
-        # scikit-learn's Interval(Integral) takes a bool (max_epochs=True would train)
-        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
-            check_int(name, getattr(self, name))
-        with _config.threads(self.n_jobs):
-            if reset:
-                self._random_state = check_random_state(self.random_state)
-                fits = (hasattr(self, "gru_") and self.gru_.input_size == x.shape[2]
-                        and self.head_["weight"].shape[0] == n_outputs)
-                if not (self.warm_start and fits):
-                    self._initialize(x.shape[2], n_outputs)
-            if not incremental or getattr(self, "_optimizer", None) is None:
-                self._optimizer = self._make_optimizer()
-            # the net holds the training state (tape, buffers, gradients) and
-            # is dropped at the end: the fitted estimator keeps its model only
-            net = SequenceNet(self.gru_, self.head_)
-            history = self._history
-            try:
-                if incremental:
-                    options = self._train_options(1)
-                    loss = train_epoch(net, self._loss, self._optimizer, x, lengths, targets,
-                                       options, self._rng, history.n_epochs + 1)
-                    history.n_epochs += 1
-                    history.loss_curve.append(loss)
-                    history.best_loss = min(history.best_loss, loss)
-                else:
-                    validation = None
-                    if self.early_stopping:
-                        x, lengths, targets, validation = self._split_validation(
-                            x, lengths, targets)
-                    train(net, self._loss, self._optimizer, x, lengths, targets,
-                          self._train_options(self.max_epochs), self._rng, history, validation)
-            except NonFiniteLossError:
-                self._optimizer = None  # its moments may be NaN/inf; the weights are finite
-                raise
-            if not incremental:
-                # fit always starts a fresh optimiser: its moments (twice the
-                # model's size) are kept only between partial_fit calls
-                self._optimizer = None
-        self.n_iter_ = history.n_epochs
-        self.loss_curve_ = list(history.loss_curve)
-        self.best_loss_ = float(history.best_loss)
-        if history.validation_scores and not incremental:
-            self.validation_scores_ = list(history.validation_scores)
-            self.best_validation_score_ = float(history.best_validation_score)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        return self
-
-    def _split_validation(self, x, lengths, targets):
-        n = x.shape[0]
-        stratify = targets if targets.ndim == 1 else None
-        try:
-            train_idx, val_idx = train_test_split(
-                np.arange(n), test_size=self.validation_fraction, stratify=stratify,
-                random_state=self._random_state)
-        except ValueError:  # a class too small to stratify, or too few rows
-            train_idx, val_idx = train_test_split(
-                np.arange(n), test_size=self.validation_fraction,
-                random_state=self._random_state)
-        if len(val_idx) < MIN_VALIDATION_SAMPLES or len(train_idx) < 1:
-            warnings.warn(
-                f"early_stopping would hold out only {len(val_idx)} of {n} samples "
-                f"(validation_fraction={self.validation_fraction}): a validation loss on "
-                f"fewer than {MIN_VALIDATION_SAMPLES} samples is too noisy to judge when to "
-                "stop, so this fit trains on every sample and stops by the training-loss "
-                "plateau rule (as early_stopping=False). Raise validation_fraction to use "
-                "early stopping.", UserWarning, stacklevel=4)
-            return x, lengths, targets, None
-        x_val, len_val, t_val = x[val_idx], lengths[val_idx], targets[val_idx]
-
-        def validation():
-            out = self._raw_predict_padded(x_val, len_val)
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss = self._loss(out, t_val)[0]
-            return loss, self._validation_score(out, t_val)
-
-        return x[train_idx], lengths[train_idx], targets[train_idx], validation
 
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: check the fitted state hangs together and
@@ -483,7 +348,7 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         Precision of the model.
     n_jobs : int or None, default None
         Threads of fit and predict (None: ``fastgru.get_num_threads()``;
-        -1: every core).
+        -1: every core, -k: all but k - 1; 0 is refused, as in joblib).
 
     Attributes
     ----------

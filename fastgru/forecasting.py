@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -238,8 +239,9 @@ class GRUForecaster(_BaseGRUEstimator):
         """
         for name in ("max_epochs", "batch_size", "n_iter_no_change"):
             check_int(name, getattr(self, name))
+        h = check_int("horizon", self.horizon, maximum=MAX_STEPS)
+        m = check_int("season_length", self.season_length)
         panel = read_panel(y, X, static_df, self.hist_exog)
-        h, m = self.horizon, self.season_length
         panel.scales = np.array([series_scale(v, m) for v in panel.values])
         maker = WindowMaker(self._window(), h, m)
         if panel.futr is not None:
@@ -266,8 +268,8 @@ class GRUForecaster(_BaseGRUEstimator):
                               "intervals: training on everything for max_epochs, without "
                               "intervals", UserWarning, stacklevel=2)
         data = maker.cut(panel, train_o, dtype)
+        self._remember(panel, maker)  # before training: a fit that raises keeps it
         self._fit_windows(data, held_out)
-        self._remember(panel, maker)
         return self
 
     def _origins(self, panel: Panel, maker: WindowMaker):
@@ -292,50 +294,64 @@ class GRUForecaster(_BaseGRUEstimator):
                 for y in panel.values]
 
     def _fit_windows(self, data, held_out):
-        self._random_state = np.random.RandomState(self.random_state) if not isinstance(
-            self.random_state, np.random.RandomState) else self.random_state
-        with _config.threads(self.n_jobs):
-            fits = (self.warm_start and hasattr(self, "gru_")
-                    and self.gru_.input_size == data.x.shape[2]
-                    and self.head_["weight"].shape[0] == self.horizon)
-            if not fits:
-                self._initialize(data.x.shape[2], self.horizon)
-                # start from the seasonal naive forecast
-                self.head_["weight"] *= self.head_["weight"].dtype.type(0.1)
-                self.head_["bias"][:] = 0
-            self._optimizer = self._make_optimizer()
-            net = SequenceNet(self.gru_, self.head_)
-            history = self._history = History()
-            check = None
-            if held_out is not None:
-                def check():
-                    out = net.forward(held_out.x, held_out.lengths)
-                    loss = _mae_loss(out, held_out.targets)[0]
-                    return loss, -loss
-            train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
-                  self._train_options(self.max_epochs), self._rng, history, check)
-            self.calibration_ = None
-            if held_out is not None and not history.interrupted:
-                out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
-                err = held_out.targets.astype(np.float64) - out  # in units of q
-                # in units of each window's recent volatility (see WindowMaker)
-                self.calibration_ = err * (held_out.q / held_out.local)[:, None]
-                if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
-                    x, lengths, targets = _joined(data, held_out)
-                    final = History()
-                    train(net, self._loss, self._optimizer, x, lengths, targets,
-                          self._train_options(FINAL_EPOCHS), self._rng, final)
-                    history.n_epochs += final.n_epochs
-                    history.loss_curve.extend(final.loss_curve)
+        """Train on ``data``, stopping early on ``held_out`` (and calibrating on it).
+
+        Either a complete fitted state or none: a fit that raises after an
+        epoch ended keeps those epochs and the last finite weights (``save``
+        and ``load`` take it); a new model that finished no epoch is dropped.
+        """
+        self._random_state = check_random_state(self.random_state)
+        self._history = History()
+        created = False
+        try:
+            with _config.threads(self.n_jobs):
+                continuing = (self.warm_start and hasattr(self, "gru_")
+                              and self.gru_.input_size == data.x.shape[2]
+                              and self.head_["weight"].shape[0] == self.horizon)
+                if not continuing:
+                    self._initialize(data.x.shape[2], self.horizon)
+                    created = True
+                    # an untrained model forecasts the seasonal naive forecast
+                    self.head_["weight"] *= self.head_["weight"].dtype.type(0.1)
+                    self.head_["bias"][:] = 0
+                self.calibration_ = None
+                self._train(data, held_out)
+        except BaseException:
+            if not created or self._history.loss_curve:
+                self._record_fit(incremental=False)
+            else:
+                self._forget_fit()
+            raise
+        finally:
             self._optimizer = None
-        self.n_iter_ = history.n_epochs
-        self.loss_curve_ = list(history.loss_curve)
-        self.best_loss_ = float(min(history.loss_curve)) if history.loss_curve else np.inf
-        if history.validation_scores:
-            self.validation_scores_ = list(history.validation_scores)
-            self.best_validation_score_ = float(history.best_validation_score)
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
+        self._record_fit(incremental=False)
+
+    def _train(self, data, held_out):
+        self._optimizer = self._make_optimizer()
+        net = SequenceNet(self.gru_, self.head_)
+        history = self._history
+        check = None
+        if held_out is not None:
+            def check():
+                out = net.forward(held_out.x, held_out.lengths)
+                loss = _mae_loss(out, held_out.targets)[0]
+                return loss, -loss
+        train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
+              self._train_options(self.max_epochs), self._rng, history, check)
+        if held_out is None or history.interrupted:
+            return
+        out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
+        err = held_out.targets.astype(np.float64) - out  # in units of q
+        # in units of each window's recent volatility (see WindowMaker)
+        self.calibration_ = err * (held_out.q / held_out.local)[:, None]
+        if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
+            x, lengths, targets = _joined(data, held_out)
+            final = History()
+            train(net, self._loss, self._optimizer, x, lengths, targets,
+                  self._train_options(FINAL_EPOCHS), self._rng, final)
+            history.n_epochs += final.n_epochs
+            history.loss_curve.extend(final.loss_curve)
+            history.best_loss = min(history.best_loss, final.best_loss)
 
     def _remember(self, panel: Panel, maker: WindowMaker):
         """Keep what ``predict`` needs: each series' last ``window`` steps and
@@ -374,11 +390,12 @@ class GRUForecaster(_BaseGRUEstimator):
         from ._forecast_state import forecast
 
         check_is_fitted(self, "gru_")
+        name = "h"
         if horizon is not None:
             if h is not None:
                 raise TypeError("give h or horizon, not both")
-            h = horizon
-        steps = self.horizon if h is None else check_int("h", h, maximum=MAX_STEPS)
+            h, name = horizon, "horizon"
+        steps = self.horizon if h is None else check_int(name, h, maximum=MAX_STEPS)
         levels = _check_levels(level)
         if levels and steps > self.horizon:
             raise ValueError(f"intervals are calibrated up to horizon={self.horizon} steps; "

@@ -30,6 +30,10 @@ from ._variants import get_variant
 
 __all__ = ["GRU"]
 
+#: Bytes counted per layer and direction besides the weights: the Python
+#: objects a layer keeps and a training forward adds (about 10 KiB measured).
+LAYER_OVERHEAD = 16 << 10
+
 
 class ParamDict(dict):
     """A dict of parameter arrays that counts item assignments.
@@ -87,7 +91,10 @@ class GRU:
     hidden_size : int
         Size H of the hidden state.
     num_layers : int, default 1
-        Stacked layers; layer k > 0 reads the outputs of layer k - 1.
+        Stacked layers; layer k > 0 reads the outputs of layer k - 1. The
+        memory check counts 16 KiB per layer and direction besides the
+        weights (the layer's Python objects), so a deep stack of tiny layers
+        that would exhaust memory is refused with the memory it needs.
     bidirectional : bool, default False
         Add a reverse-time direction per layer; outputs are concatenated
         (forward half first).
@@ -158,8 +165,14 @@ class GRU:
         self.variant = get_variant(variant).name
         self.dropout = check_real("dropout", dropout, 0.0, 1.0)
         self.dtype = check_dtype(dtype)
-        check_memory(f"GRU({self.input_size}, {self.hidden_size}, {self.num_layers})'s "
-                     "parameters and gradients", 2 * self._count_params() * self.dtype.itemsize)
+        # each layer and direction also costs Python objects (its arrays, their
+        # gradients, views, a training forward's tape): about 10 KiB measured,
+        # whatever the sizes, so a deep stack of tiny layers is counted too
+        cells = self.num_layers * self.num_directions
+        check_memory(f"GRU({self.input_size}, {self.hidden_size}, num_layers={self.num_layers})'s"
+                     f" parameters, gradients and per-layer state ({LAYER_OVERHEAD >> 10} KiB per "
+                     "layer and direction)",
+                     2 * self._count_params() * self.dtype.itemsize + cells * LAYER_OVERHEAD)
 
     @classmethod
     def _from_params(cls, params: dict, *, input_size, hidden_size, num_layers=1,
@@ -869,7 +882,7 @@ class GRU:
         >>> again.num_layers
         2
         """
-        from ._onnx import read_gru_stack
+        from ._onnx_import import read_gru_stack
 
         return_initial_h = check_bool("return_initial_h", return_initial_h)
         read = read_gru_stack(model_or_path_or_bytes, node)

@@ -28,7 +28,6 @@ import os
 import secrets
 import stat
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -147,6 +146,15 @@ def save(obj, path) -> None:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(obj)
+        # what load requires, present: a fit that failed leaves no half state,
+        # and save does not write one that load would refuse
+        required = [a for a in _JSON_ATTRS[kind] + _ARRAY_ATTRS[kind] if a not in _OPTIONAL]
+        if kind != "SequenceScaler":
+            required += ["gru_", "head_"]
+        missing = [a for a in required if getattr(obj, a, None) is None]
+        if missing:
+            raise ValueError(f"cannot save this {kind}: its fitted state is incomplete "
+                             f"(no {', '.join(missing)}); fit it again")
         meta["params"] = _json_safe_params(obj.get_params(deep=False))
         meta["attributes"] = {a: getattr(obj, a, None) for a in _JSON_ATTRS[kind]}
         for a in _ARRAY_ATTRS[kind]:
@@ -560,34 +568,39 @@ def load(path):
     ...     print(exc)
     <BytesIO> is not a valid fastgru file: it is not a zip archive
     """
+    # Every exception of the parsing below means a file that is not what save
+    # writes: zipfile, zlib and numpy raise many types for damaged bytes
+    # (BadZipFile, NotImplementedError for a "version needed" field,
+    # zlib.error, EOFError, struct.error, UnicodeDecodeError, ...), so the
+    # class is closed here, at the one place the bytes enter, rather than by
+    # listing types. A missing file stays a FileNotFoundError, and a
+    # MemoryError (the machine, not the file: loading allocates within the
+    # file's size) is not disguised.
     try:
+        if hasattr(path, "read"):
+            position = path.tell()
+            archive_bytes = path.seek(0, os.SEEK_END) - position
+            path.seek(position)
+        else:
+            archive_bytes = os.path.getsize(path)
         try:
-            if hasattr(path, "read"):
-                position = path.tell()
-                archive_bytes = path.seek(0, os.SEEK_END) - position
-                path.seek(position)
-            else:
-                archive_bytes = os.path.getsize(path)
             zf = zipfile.ZipFile(path)
-        except FileNotFoundError:
-            raise
         except (zipfile.BadZipFile, EOFError) as exc:
             raise _Invalid("it is not a zip archive") from exc
-        except (OSError, ValueError, TypeError, OverflowError) as exc:
-            raise _Invalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
         with zf:
-            try:
-                archive = _Archive(zf, archive_bytes)
-                meta = _read_meta(archive)
-                if meta["kind"] == "GRU":
-                    unknown = sorted(k for k in archive.keys()
-                                     if k != "__meta__" and not k.startswith("gru/"))
-                    if unknown:
-                        raise _Invalid(f"unknown members {unknown}")
-                    return _build_layer(meta, archive)
-                return _build_estimator(meta, archive)
-            except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError,
-                    RuntimeError, KeyError, OverflowError) as exc:
-                raise _Invalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
+            archive = _Archive(zf, archive_bytes)
+            meta = _read_meta(archive)
+            if meta["kind"] == "GRU":
+                unknown = sorted(k for k in archive.keys()
+                                 if k != "__meta__" and not k.startswith("gru/"))
+                if unknown:
+                    raise _Invalid(f"unknown members {unknown}")
+                return _build_layer(meta, archive)
+            return _build_estimator(meta, archive)
+    except (FileNotFoundError, MemoryError):
+        raise
     except _Invalid as exc:
         raise ValueError(f"{_describe(path)} is not a valid fastgru file: {exc}") from None
+    except Exception as exc:
+        raise ValueError(f"{_describe(path)} is not a valid fastgru file: cannot be read "
+                         f"({type(exc).__name__}: {exc})") from exc

@@ -172,8 +172,8 @@ def test_fit_forecasters_equals_serial_loop(client):
     pd = pytest.importorskip("pandas")
     series = _series()
     series["broken"] = np.r_[np.ones(30), np.nan, np.ones(19)]
-    series["short"] = np.ones(5)  # fewer steps than a window
-    res = fastgru.dask.fit_forecasters(series, horizon=3, series_per_task=2, **FORECAST)
+    series["short"] = np.ones(2)  # too short for one training window
+    res = fastgru.dask.fit_forecasters(series, forecast_steps=3, series_per_task=2, **FORECAST)
     assert sorted(res.errors) == ["broken", "short"]
     assert "NaN" in res.errors["broken"] and res.errors["broken"].startswith("ValueError")
     good = {k: v for k, v in series.items() if k not in res.errors}
@@ -184,7 +184,7 @@ def test_fit_forecasters_equals_serial_loop(client):
         np.testing.assert_allclose(res.models[name].predict(3), forecast, rtol=1e-6, atol=1e-7)
     # a DataFrame: one series per column, forecasts as pandas with a continued index
     frame = pd.DataFrame(good, index=pd.date_range("2026-01-01", periods=50, freq="D"))
-    res = fastgru.dask.fit_forecasters(frame, horizon=2, return_models=False, **FORECAST)
+    res = fastgru.dask.fit_forecasters(frame, forecast_steps=2, return_models=False, **FORECAST)
     assert res.models == {} and not res.errors
     assert res.forecasts["s0"].index[0] == pd.Timestamp("2026-02-20")
     np.testing.assert_allclose(res.forecasts["s0"].to_numpy(), expected["s0"][:2], rtol=1e-6)
@@ -197,7 +197,9 @@ def test_fit_forecasters_checks_arguments():
         fastgru.dask.fit_forecasters(np.ones(5))
     with pytest.raises(ValueError, match="series_per_task"):
         fastgru.dask.fit_forecasters(_series(1), series_per_task=0)
-    with pytest.raises(ValueError, match="horizon"):
+    with pytest.raises(ValueError, match="forecast_steps"):
+        fastgru.dask.fit_forecasters(_series(1), forecast_steps=0)
+    with pytest.raises(ValueError, match="horizon"):  # the forecaster's own
         fastgru.dask.fit_forecasters(_series(1), horizon=0)
     with pytest.raises(ValueError, match="hidden_size"):
         fastgru.dask.fit_forecasters(_series(1), hidden_size=-1)
@@ -218,7 +220,8 @@ def test_worker_killed_mid_task_loses_nothing(client):
     pids = client.run(os.getpid)
     box = {}
     runner = threading.Thread(target=lambda: box.update(
-        res=fastgru.dask.fit_forecasters(series, horizon=2, series_per_task=4, **params)))
+        res=fastgru.dask.fit_forecasters(series, forecast_steps=2, series_per_task=4,
+                                         **params)))
     runner.start()
     deadline = time.monotonic() + 120
     busy = []
@@ -243,3 +246,61 @@ def test_worker_killed_mid_task_loses_nothing(client):
         np.testing.assert_allclose(res.forecasts[name], forecast, rtol=1e-6, atol=1e-7)
     client.wait_for_workers(2, timeout=120)  # the nanny restarted the killed one
     assert pids[victim] not in client.run(os.getpid).values()
+
+
+def test_fit_forecasters_passes_the_forecasters_horizon():
+    """``horizon`` is the forecaster's (steps forecast at once); the forecast
+    length of fit_forecasters is ``forecast_steps``."""
+    series = _series(2, length=60)
+    params = dict(window=14, horizon=7, hidden_size=4, max_epochs=2, random_state=0)
+    res = fastgru.dask.fit_forecasters(series, forecast_steps=7, scheduler="sync", **params)
+    assert not res.errors
+    for name, values in series.items():
+        assert res.models[name].horizon == 7
+        expected = fastgru.GRUForecaster(**params).fit(values).predict()
+        assert expected.shape == (7,)
+        np.testing.assert_allclose(res.forecasts[name], expected, rtol=1e-6, atol=1e-7)
+    # without forecast_steps: the models only
+    res = fastgru.dask.fit_forecasters(series, scheduler="sync", **params)
+    assert res.forecasts == {} and sorted(res.models) == sorted(series)
+
+
+class _KillsItsWorker:
+    """A series that ends the process that reads it: its worker dies in every
+    fit of it, as one the nanny kills for its memory would. Only a fit reads
+    it (``np.asarray``); fit_forecasters sends it unread."""
+
+    def __array__(self, dtype=None, copy=None):
+        os._exit(17)
+
+
+def test_a_poison_series_loses_only_itself():
+    """A series too large for the workers is reported without being sent; a
+    series that kills every worker it reaches is reported as KilledWorker once
+    Dask gives up on it; the series sent with it in one task, and all others,
+    are fitted and returned."""
+    import dask
+
+    series = _series(4, length=100)
+    # 2 million steps: windows of 64 need ~1.5 GiB, the workers have 1 GB each
+    series["huge"] = np.sin(np.arange(2_000_000) / 50.0)
+    series["poison"] = _KillsItsWorker()
+    order = ["s0", "s1", "s2", "poison", "huge", "s3"]
+    series = {name: series[name] for name in order}
+    params = dict(FORECAST, window=64, max_epochs=2)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                      memory_limit="1GB", dashboard_address=None,
+                                      silence_logs=logging.CRITICAL) as cluster:
+            with distributed.Client(cluster, set_as_default=False) as own:
+                res = fastgru.dask.fit_forecasters(series, forecast_steps=2,
+                                                   series_per_task=2, scheduler=own,
+                                                   **params)
+    assert sorted(res.errors) == ["huge", "poison"]
+    assert res.errors["huge"].startswith("MemoryError") and "not sent" in res.errors["huge"]
+    assert res.errors["poison"].startswith("KilledWorker"), res.errors["poison"]
+    healthy = {k: v for k, v in series.items() if k.startswith("s")}
+    assert list(res.forecasts) == list(healthy)  # s2 shared a task with the poison
+    expected = _serial_forecasts(healthy, 2, **params)
+    for name, forecast in expected.items():
+        np.testing.assert_allclose(res.forecasts[name], forecast, rtol=1e-6, atol=1e-7)

@@ -239,7 +239,7 @@ def test_huge_values_forecast_finite():
 @pytest.mark.parametrize("call,exc,match", [
     (lambda m: m.fit(np.arange(3.0)), ValueError, "needs at least"),
     (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), ValueError, "NaN"),
-    (lambda m: m.fit(np.arange(40.0)).predict(horizon=0), ValueError, "h must be >= 1"),
+    (lambda m: m.fit(np.arange(40.0)).predict(horizon=0), ValueError, "horizon must be >= 1"),
     (lambda m: m.fit(np.arange(40.0)).predict(h=10**9), ValueError, "h must be <="),
     (lambda m: m.fit(np.arange(40.0)).predict(h=9, level=[80]), ValueError, "calibrated up"),
     (lambda m: m.fit(np.arange(40.0)).predict(level=[100]), ValueError, "between 0 and 100"),

@@ -317,7 +317,7 @@ def test_stack_checks_of_a_model_share_one_budget(monkeypatch):
     """Each pair of chained nodes is checked on tagged arrays of up to a
     million elements, for every Reshape size between them: thousands of nodes
     would take minutes. The checks of one model share a budget."""
-    from fastgru import _onnx
+    from fastgru import _onnx_import as _onnx
 
     model = fastgru.GRU(3, 4, num_layers=3, bidirectional=True).to_onnx()
     assert fastgru.GRU.from_onnx(model).num_layers == 3

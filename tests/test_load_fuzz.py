@@ -205,3 +205,90 @@ def test_load_of_hostile_files(tmp_path):
     assert not bad, bad
     growth = {k: mb for k, (_, mb) in results.items() if mb > MAX_GROWTH_MB}
     assert not growth, growth
+
+
+# ------------------------------------------------------- exhaustive damage
+def _zip_structures(data: bytes) -> list:
+    """Offsets of every byte of the zip's own records (local headers, central
+    directory entries, end record): the fields zipfile parses."""
+    offsets = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            local = info.header_offset
+            name_len = int.from_bytes(data[local + 26: local + 28], "little")
+            extra_len = int.from_bytes(data[local + 28: local + 30], "little")
+            offsets.extend(range(local, local + 30 + name_len + extra_len))
+    central = data.rfind(b"PK\x01\x02", 0)
+    first_central = data.find(b"PK\x01\x02")
+    offsets.extend(range(first_central if first_central >= 0 else central, len(data)))
+    return sorted(set(offsets))
+
+
+def _damaged(valid: bytes, other: bytes, rng) -> dict:
+    cases = {}
+    for off in _zip_structures(valid):
+        for value in (0x00, 0xFF, valid[off] ^ 0x01, valid[off] ^ 0x80, 0x7F):
+            data = bytearray(valid)
+            data[off] = value
+            cases[f"byte {off} = {value:#x}"] = bytes(data)
+        cases[f"truncated at {off}"] = valid[:off]
+    for i in range(300):  # random bits anywhere, one to four at a time
+        data = bytearray(valid)
+        for bit in rng.integers(0, 8 * len(data), int(rng.integers(1, 5))):
+            data[bit // 8] ^= 1 << (int(bit) % 8)
+        cases[f"random flips {i}"] = bytes(data)
+    for i in range(100):  # the head of one file on the tail of another
+        cut_a, cut_b = (int(v) for v in rng.integers(0, [len(valid), len(other)]))
+        cases[f"spliced {i}"] = valid[:cut_a] + other[cut_b:]
+    return cases
+
+
+def _load_outcome(data: bytes) -> str:
+    try:
+        fastgru.load(io.BytesIO(data))
+    except ValueError as exc:
+        return "ValueError" if "<BytesIO> is not a valid fastgru file" in str(exc) \
+            else f"ValueError without the file's name: {exc}"
+    except Exception as exc:  # noqa: BLE001 - the point: which other types get out
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return "loaded"
+
+
+def test_zip_version_needed_field_is_a_value_error(tmp_path):
+    """A flip in the central directory's "version needed to extract" made
+    zipfile raise NotImplementedError("zip file version 17.3")."""
+    path = tmp_path / "layer.npz"
+    fastgru.save(fastgru.GRU(2, 4, random_state=0), path)
+    data = bytearray(path.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 6: central + 8] = (173).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"layer\.npz' is not a valid fastgru file"):
+        fastgru.load(path)
+    with pytest.raises(ValueError, match="<BytesIO> is not a valid fastgru file"):
+        fastgru.load(io.BytesIO(bytes(data)))
+
+
+@pytest.mark.parametrize("kind", ["layer", "regressor", "forecaster"])
+def test_every_damaged_byte_of_the_zip_records_is_a_value_error(tmp_path, kind):
+    """Each byte of the zip's records set to five values and cut there, random
+    flips and splices of two files: every outcome is the file loading or a
+    ValueError naming the file, never another exception type."""
+    from fastgru import GRUForecaster, GRURegressor
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 4, 2))
+    objs = {
+        "layer": lambda: fastgru.GRU(2, 3, random_state=0),
+        "regressor": lambda: GRURegressor(hidden_size=3, max_epochs=1, random_state=0).fit(
+            X, X[:, -1, 0]),
+        "forecaster": lambda: GRUForecaster(window=4, hidden_size=3, max_epochs=1,
+                                            random_state=0).fit(np.sin(np.arange(30.0))),
+    }
+    fastgru.save(objs[kind](), tmp_path / "a.npz")
+    fastgru.save(fastgru.GRU(2, 3, 2, random_state=1), tmp_path / "b.npz")
+    valid, other = (tmp_path / "a.npz").read_bytes(), (tmp_path / "b.npz").read_bytes()
+    outcomes = {name: _load_outcome(data) for name, data in _damaged(valid, other, rng).items()}
+    assert len(outcomes) > 1000
+    bad = {k: v for k, v in outcomes.items() if v not in ("ValueError", "loaded")}
+    assert not bad, dict(list(bad.items())[:20])

@@ -3,7 +3,9 @@
 No training cache, buffers or gradients after fit/partial_fit; pickles about
 the size of fastgru.save's file; predict changes nothing on the estimator;
 predict in one thread while partial_fit runs in another never fails; after a
-NonFiniteLossError the weights are the last finite ones.
+NonFiniteLossError the weights are the last finite ones. A fit or
+partial_fit that raises leaves a complete fitted state or none: save then
+writes what load reads, or refuses.
 """
 
 import os
@@ -135,14 +137,16 @@ def initial_weights(model_class, X, y, **kw):
 def test_non_finite_fit_keeps_the_last_finite_weights(batch_size):
     X, y = labelled(64, 6, 2)
     kw = dict(hidden_size=4, batch_size=batch_size, random_state=0)
-    start = initial_weights(GRUClassifier, X, y, **kw)
+    clf = GRUClassifier(**kw, learning_rate=1e-3, max_epochs=2).fit(X, y)
+    start = {k: v.copy() for k, v in clf.gru_.params.items()}
     # float32 Adam: the first update moves each weight by ~1e39, beyond float32
-    clf = GRUClassifier(**kw, learning_rate=1e39, max_epochs=5)
+    clf.set_params(learning_rate=1e39, max_epochs=5, warm_start=True)
     with pytest.raises(NonFiniteLossError, match="weights became NaN or inf"):
         clf.fit(X, y)
     for name, p in clf.gru_.params.items():
         assert np.isfinite(p).all()
-        np.testing.assert_allclose(p, start[name], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(p, start[name])
+    assert clf.n_iter_ == len(clf.loss_curve_) == 2
 
 
 def test_non_finite_partial_fit_keeps_the_last_finite_weights():
@@ -175,3 +179,157 @@ def test_huge_targets_are_scaled_safely():
     # squares of 1e155 overflow scikit-learn's own score)
     resid = np.sum((pred / 1e155 - y / 1e155) ** 2)
     assert 1.0 - resid / np.sum((y / 1e155 - np.mean(y / 1e155)) ** 2) > 0.5
+
+
+# ---------------------------------------- a fit that raises: all state or none
+def _interrupt_after(monkeypatch, n_updates):
+    """Ctrl-C at the optimiser's ``n_updates``-th update (counted from 1)."""
+    from fastgru import _optim
+
+    calls = {"n": 0}
+    original = _optim.Adam.update
+
+    def update(self, params, grads):
+        calls["n"] += 1
+        if calls["n"] == n_updates:
+            raise KeyboardInterrupt
+        original(self, params, grads)
+
+    monkeypatch.setattr(_optim.Adam, "update", update)
+
+
+def _assert_not_fitted(est, tmp_path):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    with pytest.raises((NotFittedError, ValueError)):
+        fastgru.save(est, tmp_path / "m.npz")
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("__")]
+
+
+def _assert_complete(est, tmp_path, X):
+    fastgru.save(est, tmp_path / "m.npz")
+    again = fastgru.load(tmp_path / "m.npz")
+    assert again.n_iter_ == est.n_iter_ == len(est.loss_curve_)
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit", "forecaster"])
+def test_a_first_fit_that_raises_in_its_first_epoch_leaves_no_fitted_state(how, tmp_path,
+                                                                            monkeypatch):
+    """NonFiniteLossError and Ctrl-C in the first epoch: not fitted, save refuses."""
+    X, y = labelled(64, 6, 2)
+    series = np.sin(np.arange(80.0))
+
+    def make(**kw):
+        if how == "forecaster":
+            return fastgru.GRUForecaster(window=6, hidden_size=4, batch_size=16,
+                                         random_state=0, **kw)
+        return GRUClassifier(hidden_size=4, batch_size=16, random_state=0, **kw)
+
+    def run(est):
+        if how == "forecaster":
+            return est.fit(series)
+        if how == "partial_fit":
+            return est.partial_fit(X, y, classes=["a", "b"])
+        return est.fit(X, y)
+
+    est = make(learning_rate=1e39, max_epochs=3, optimizer="adam")
+    with pytest.raises(NonFiniteLossError):
+        run(est)
+    _assert_not_fitted(est, tmp_path)
+    _interrupt_after(monkeypatch, 3)  # the first epoch has four updates
+    est = make(max_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(est)
+    _assert_not_fitted(est, tmp_path)
+    monkeypatch.undo()
+    run(est)  # and it fits afterwards
+    # the forecaster also trains a few epochs on the held-out end
+    more = fastgru.forecasting.FINAL_EPOCHS if how == "forecaster" else 0
+    assert est.n_iter_ == (1 if how == "partial_fit" else 3 + more)
+
+
+def test_a_fit_that_raises_after_an_epoch_keeps_a_complete_state(tmp_path, monkeypatch):
+    """A NonFiniteLossError in epoch 3: fitted with the two epochs that ended."""
+    from fastgru import _optim
+
+    X, y = labelled(64, 6, 2)
+    calls = {"n": 0}
+    original = _optim.Adam.update
+
+    def update(self, params, grads):
+        calls["n"] += 1
+        original(self, params, grads)
+        if calls["n"] == 9:  # the first update of epoch 3 sends the weights to inf
+            for v in params.values():
+                v[...] = np.inf
+
+    monkeypatch.setattr(_optim.Adam, "update", update)
+    clf = GRUClassifier(hidden_size=4, batch_size=16, max_epochs=5, random_state=0)
+    with pytest.raises(NonFiniteLossError, match="epoch 3"):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    assert clf.n_iter_ == 2
+    _assert_complete(clf, tmp_path, X)
+
+
+def test_forecaster_that_raises_after_an_epoch_keeps_a_complete_state(tmp_path, monkeypatch):
+    from fastgru import _optim
+
+    y = np.sin(np.arange(80.0))
+    calls = {"n": 0}
+    original = _optim.Adam.update
+
+    def update(self, params, grads):
+        calls["n"] += 1
+        if calls["n"] == 6:  # in epoch 2 (five updates an epoch)
+            raise FloatingPointError("stop")
+        original(self, params, grads)
+
+    monkeypatch.setattr(_optim.Adam, "update", update)
+    model = fastgru.GRUForecaster(window=6, hidden_size=4, batch_size=16, max_epochs=4,
+                                  random_state=0)
+    with pytest.raises(FloatingPointError, match="stop"):
+        model.fit(y)
+    monkeypatch.undo()
+    assert model.n_iter_ == 1
+    fastgru.save(model, tmp_path / "f.npz")
+    np.testing.assert_array_equal(fastgru.load(tmp_path / "f.npz").predict(), model.predict())
+
+
+def test_refused_data_leaves_a_fitted_estimator_as_it_was(tmp_path):
+    X, y = labelled(64, 6, 2)
+    reg = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(X, X[:, -1, 0])
+    before = snapshot(reg)
+    with pytest.raises(ValueError):
+        reg.fit(np.ones((10, 6, 5)), np.full(10, np.nan))  # new features, NaN targets
+    assert snapshot(reg) == before
+    _assert_complete(reg, tmp_path, X)
+
+
+def test_save_refuses_an_incomplete_state(tmp_path):
+    X, y = labelled(64, 6, 2)
+    clf = GRUClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    del clf.n_iter_
+    with pytest.raises(ValueError, match="incomplete.*n_iter_"):
+        fastgru.save(clf, tmp_path / "m.npz")
+    assert not os.path.exists(tmp_path / "m.npz")
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_continued_fit_puts_the_weights_back(tmp_path,
+                                                                           monkeypatch):
+    X, y = labelled(64, 6, 2)
+    clf = GRUClassifier(hidden_size=4, batch_size=16, max_epochs=2, random_state=0).fit(X, y)
+    before = {k: v.copy() for k, v in clf.gru_.params.items()}
+    clf.set_params(warm_start=True)
+    _interrupt_after(monkeypatch, 3)  # after two updates of the run's first epoch
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    for name, p in clf.gru_.params.items():
+        np.testing.assert_array_equal(p, before[name])
+    assert clf.n_iter_ == 2
+    _assert_complete(clf, tmp_path, X)
