@@ -93,7 +93,7 @@ def main(argv=None):
         res = {}
         out["fit_cluster"] = _median_time(
             lambda: res.update(r=fastgru.dask.fit_forecasters(series, forecast_steps=3,
-                                                                        **params)), 1)
+                                                              **params)), 1)
         assert not res["r"].errors
     out["ratio_predict_cluster"] = out["predict_cluster"] / out["predict_inprocess"]
     out["ratio_predict_cluster_persisted"] = (out["predict_cluster_persisted"]

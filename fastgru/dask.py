@@ -255,33 +255,34 @@ def _current_client(scheduler):
 
 
 def _run_on_client(client, groups, args):
-    """Each group's results; a group whose worker died (the scheduler gives
-    up after ``distributed.scheduler.allowed-failures`` deaths) or that failed
-    otherwise is split and each of its series is tried alone, once; a series
-    that fails alone is reported for itself."""
+    """Each group's results. The series of a task that failed as a whole (its
+    worker died until the scheduler gave up, ``KilledWorker``) are tried
+    again, each alone and one at a time, so that a death is then that
+    series' own and not that of a series queued on the same worker; a
+    series that fails alone is reported for itself."""
     from distributed import as_completed
 
-    results = []
-    for attempt in range(2):
-        futures = {client.submit(_fit_group, g, *args, pure=False): g for g in groups}
-        groups = []
-        for future in as_completed(futures, loop=client.loop):
-            group = futures[future]
-            try:
-                results.append(future.result())
-            except Exception as exc:
-                if attempt == 0 and len(group) > 1:
-                    groups.extend([item] for item in group)
-                    continue
-                message = f"{type(exc).__name__}: {exc}"
-                if type(exc).__name__ == "KilledWorker":
-                    message += (" (the worker fitting this series died, e.g. killed for "
-                                "exceeding its memory limit)")
-                results.append([(name, None, None, message) for name, _ in group])
-            finally:
-                future.release()
-        if not groups:
-            break
+    results, again = [], []
+    futures = {client.submit(_fit_group, g, *args, pure=False): g for g in groups}
+    for future in as_completed(futures, loop=client.loop):
+        try:
+            results.append(future.result())
+        except Exception:
+            again.extend(futures[future])
+        finally:
+            future.release()
+    for item in again:
+        future = client.submit(_fit_group, [item], *args, pure=False)
+        try:
+            results.append(future.result())
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if type(exc).__name__ == "KilledWorker":
+                message += (" (the worker fitting this series alone died, e.g. killed for "
+                            "exceeding its memory limit)")
+            results.append([(item[0], None, None, message)])
+        finally:
+            future.release()
     return results
 
 
@@ -326,11 +327,12 @@ def fit_forecasters(series, *, forecast_steps=None, return_models=True, series_p
     would need more than any worker has below its memory limit (or, on
     Dask's local schedulers, than this machine has) is reported in
     ``errors`` and not sent. On a distributed client each task is awaited on
-    its own: a task whose worker keeps dying (Dask retries it on up to
-    ``distributed.scheduler.allowed-failures`` workers, 3 by default, then
-    gives up with ``KilledWorker``) is split, each of its series is tried
-    alone once more, and the series that still fail are reported; the
-    others are returned.
+    its own. When Dask gives up on a task whose workers died (after
+    ``distributed.scheduler.allowed-failures`` deaths, 3 by default:
+    ``KilledWorker``), each of its series is tried once more, alone and one
+    at a time, so that a series merely queued on the dying worker is fitted,
+    and a series whose own fit kills its worker is reported; the others are
+    returned.
 
     Examples
     --------
