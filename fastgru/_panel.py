@@ -370,7 +370,7 @@ class WindowMaker:
             src = np.where(valid, src, 0)
             last = y[t - 1][:, None]
             x[sl, :L, 0] = np.where(valid, (y[src] - last) / qi, 0.0)
-            local[sl] = self._local_scale(y[src], valid, qi)
+            local[sl] = self._local_scale(y, t, avail, qi)
             col = 1
             if self.decoder:
                 col += 1
@@ -407,18 +407,19 @@ class WindowMaker:
             out.targets = targets[:row].astype(dtype)
         return out
 
-    def _local_scale(self, values, valid, q):
-        """The mean absolute seasonal difference within each window's input
-        (lag 1 with less than a season and a step; ``q`` when that is 0): the
-        unit of the intervals, which follows a series' recent volatility."""
-        out = np.empty(len(values))
-        n = valid.sum(axis=1)
-        for r in range(len(values)):
-            v = values[r, :n[r]]
-            s = 0.0
-            for lag in (self.season_length, 1):
-                if len(v) > lag:
-                    s = float(np.mean(np.abs(v[lag:] - v[:-lag])))
-                    break
-            out[r] = s if s > 0 else q
+    def _local_scale(self, y, t, avail, q):
+        """The mean absolute seasonal difference of each window's input, the
+        ``avail`` steps before origin ``t`` (lag 1 with a season or less of
+        input; ``q`` when that is 0 or there is a single step): the unit of
+        the intervals, which follows a series' recent volatility."""
+        out = np.full(len(t), q)
+        seasonal = avail > self.season_length
+        for lag, use in ((self.season_length, seasonal), (1, ~seasonal & (avail > 1))):
+            if not use.any():
+                continue
+            d = np.abs(y[lag:] - y[:-lag])  # d[j] = |y[j + lag] - y[j]|
+            c = np.concatenate([[0.0], np.cumsum(d)])
+            start, stop = t[use] - avail[use], t[use] - lag  # diffs inside the window
+            mean = (c[stop] - c[start]) / (stop - start)
+            out[use] = np.where(mean > 0, mean, q)
         return out

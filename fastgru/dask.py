@@ -192,9 +192,10 @@ def _named_series(series):
 
 def _fit_bytes(values, config) -> int | None:
     """About the peak memory of ``GRUForecaster(**config).fit(values)``: its
-    windows (a float64 copy and one or two in the model's dtype, about 12
-    bytes an element measured for float32), targets and copies of the series.
-    None when the series' length cannot be read without converting it."""
+    windows in the model's dtype (twice: the last epochs train on them joined
+    with the held-out ones), their float64 targets, seasonal naive forecasts
+    and scales, and copies of the series. None when the series' length cannot
+    be read without converting it."""
     shape = getattr(values, "shape", None)
     if shape is None:
         try:
@@ -205,11 +206,11 @@ def _fit_bytes(values, config) -> int | None:
         return None
     n_steps = int(shape[0])
     n_series = math.prod(int(s) for s in shape[1:])
-    window, horizon = config["window"], config["horizon"]
-    n_windows = max(0, n_steps - window - horizon + 1)
-    per_element = 8 + 2 * np.dtype(config["dtype"]).itemsize
-    return (n_windows * (window + horizon) * n_series * per_element
-            + 3 * 8 * n_steps * n_series)
+    horizon, season = config["horizon"], config["season_length"]
+    window = config["window"] or max(2 * horizon, 3 * season, 8)
+    n_windows = max(0, n_steps - min(window, max(2, season)) - horizon + 1)
+    per_window = 2 * window * np.dtype(config["dtype"]).itemsize + 20 * horizon + 32
+    return n_windows * n_series * per_window + 3 * 8 * n_steps * n_series
 
 
 def _memory_per_task(client) -> int | None:

@@ -104,7 +104,7 @@ class GRUForecaster(_BaseGRUEstimator):
     Parameters
     ----------
     window : int, optional
-        Past steps the model reads (default: ``max(2 * horizon, 4 *
+        Past steps the model reads (default: ``max(2 * horizon, 3 *
         season_length, 8)``). Series shorter than that are read as they are.
     horizon : int, default 1
         Steps forecast at once. ``predict(h)`` with ``h > horizon`` feeds
@@ -212,7 +212,7 @@ class GRUForecaster(_BaseGRUEstimator):
     def _window(self) -> int:
         if self.window is not None:
             return check_int("window", self.window)
-        return max(2 * self.horizon, 4 * self.season_length, 8)
+        return max(2 * self.horizon, 3 * self.season_length, 8)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, y, X=None, static_df=None):
