@@ -392,7 +392,8 @@ def main(argv=None):
             parser.error(f"--reuse-baselines: {args.output} has no baselines for "
                          f"{', '.join(missing)}")
     results = run(args.sets, methods, limit=args.limit, previous=previous)
-    if previous is not None:  # keep the sets this run did not touch
+    if previous is not None:  # keep the sets this run did not touch, and the runs' metadata
+        results["earlier_runs"] = [*previous.get("earlier_runs", []), previous["meta"]]
         merged = {k: v for k, v in previous["sets"].items() if k not in results["sets"]}
         merged.update(results["sets"])
         results["sets"] = {k: merged[k] for k in SETS if k in merged}
