@@ -54,6 +54,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -329,6 +330,12 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def dumps(results: dict) -> str:
+    """JSON with one line per list of numbers or names (the per-series values)."""
+    text = json.dumps(results, indent=1)
+    return re.sub(r"\[[^\[\]{}]*\]", lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"
+
+
 def write_tables(results: dict, path: Path) -> str:
     """Write the tables of ``results`` as a markdown page to ``path``; return them."""
     table = markdown(results)
@@ -392,11 +399,12 @@ def main(argv=None):
             parser.error(f"--reuse-baselines: {args.output} has no baselines for "
                          f"{', '.join(missing)}")
     results = run(args.sets, methods, limit=args.limit, previous=previous)
-    if previous is not None:  # keep the sets this run did not touch
+    if previous is not None:  # keep the sets this run did not touch, and the runs' metadata
+        results["earlier_runs"] = [*previous.get("earlier_runs", []), previous["meta"]]
         merged = {k: v for k, v in previous["sets"].items() if k not in results["sets"]}
         merged.update(results["sets"])
         results["sets"] = {k: merged[k] for k in SETS if k in merged}
-    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    args.output.write_text(dumps(results))
     table = write_tables(results, args.output.with_suffix(".md"))
     print(table)
     print(f"\nwritten to {args.output} and {args.output.with_suffix('.md')}")

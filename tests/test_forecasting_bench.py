@@ -80,7 +80,9 @@ def test_baselines_and_global_model_end_to_end(bench, tmp_path):
     # the global forecaster, the baselines read back from the JSON
     bench.main(["--sets", "m1_quarterly", "--limit", str(N), "--reuse-baselines",
                 "--output", str(out)])
-    second = json.loads(out.read_text())["sets"]["m1_quarterly"]["methods"]
+    reread = json.loads(out.read_text())
+    assert reread["earlier_runs"] == [first["meta"]]
+    second = reread["sets"]["m1_quarterly"]["methods"]
     for method in bench.BASELINES:
         assert second[method] == entry["methods"][method]
     cls, reason = bench.global_forecaster()
