@@ -264,3 +264,32 @@ def test_save_load_round_trip_keeps_forecasts_and_intervals(tmp_path):
     fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
     loaded = {k for k in vars(again) if k.endswith("_") and not k.startswith("_")}
     assert fitted == loaded
+
+
+def _rewrite_meta(path, change):
+    import json
+
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    change(meta)
+    encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, __meta__=encoded, **arrays)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m["attributes"]["_index_info"].update(freq="not a frequency"),
+    lambda m: m["attributes"]["_index_info"].update(type="weekday"),
+    lambda m: m["attributes"].update(_index_info=[1, 2]),
+    lambda m: m["attributes"].update(_output_kind="tensor"),
+    lambda m: m["attributes"].update(window_=0),
+    lambda m: m["attributes"].update(futr_exog_=["ghost"]),
+])
+def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
+    df = seasonal_panel(n_series=3, length=40)
+    model = GRUForecaster(horizon=2, season_length=12, **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    _rewrite_meta(path, change)
+    with pytest.raises(ValueError, match="f.npz"):
+        fastgru.load(path)
