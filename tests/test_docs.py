@@ -30,6 +30,7 @@ def _run(path, tmp_path, *options):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.setdefault("KERAS_BACKEND", "torch")  # Keras 3's default backend, TensorFlow, is not used
+    env["TMPDIR"] = str(tmp_path)  # the examples' tempfile.mkdtemp() folders go with tmp_path
     return subprocess.run([sys.executable, str(RUNNER), str(path), *options], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=1200)
 
