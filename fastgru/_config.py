@@ -20,9 +20,10 @@ import sys
 import threading
 
 import numba
-from numba.core.compiler_lock import global_compiler_lock
 
 from . import _cache
+from ._env import env_flag
+from ._numba_compat import global_compiler_lock, threading_layer_started
 
 #: LLVM fast-math flags used by every kernel; NaN/inf semantics are kept.
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -30,7 +31,7 @@ FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 #: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``, in the
 #: user's cache directory keyed by a hash of the kernel source
 #: (:mod:`fastgru._cache`: where, and why not Numba's default beside the source).
-CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
+CACHE = not env_flag("FASTGRU_NO_CACHE", False)
 
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), nogil=True, error_model="numpy")
 
@@ -41,10 +42,8 @@ def _vector_bytes() -> int:
     narrower machines). 32 too when the user chose Numba's target CPU."""
     if numba.config.CPU_NAME:
         return 32
-    try:
-        import llvmlite.binding as llvm
-
-        return 64 if llvm.get_host_cpu_features().get("avx512f") else 32
+    try:  # the features Numba targets: the host's, as NUMBA_CPU_FEATURES changes them
+        return 64 if _cache.target_cpu_features().get("avx512f") else 32
     except Exception:  # pragma: no cover - no host feature query
         return 32
 
@@ -126,14 +125,6 @@ def _tbb_library_candidates():
     return [os.path.join(p, "lib", name) for p in dict.fromkeys(prefixes) if p]
 
 
-def _threading_layer_started() -> bool:
-    try:
-        from numba.np.ufunc import parallel
-    except ImportError:  # pragma: no cover - no parallel backend at all
-        return True
-    return bool(getattr(parallel, "_is_initialized", False))
-
-
 def preload_tbb():
     """Load the ``[tbb]`` extra's TBB library so that Numba can use it.
 
@@ -149,7 +140,7 @@ def preload_tbb():
     str or None
         The path loaded, or None.
     """
-    if _threading_layer_started():
+    if threading_layer_started():
         return None
     import ctypes
 
