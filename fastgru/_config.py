@@ -133,14 +133,16 @@ def preload_tbb():
     #7148): Numba then fails to load its TBB layer and silently uses
     workqueue. Loading the library by its path first, with ``RTLD_GLOBAL``,
     lets Numba's TBB layer link against it. Does nothing once Numba has
-    started a threading layer, or where no such library is installed.
+    started a threading layer, when the user chose a layer other than TBB
+    (``omp`` or ``workqueue``, in ``NUMBA_THREADING_LAYER`` or
+    ``numba.config.THREADING_LAYER``), or where no such library is installed.
 
     Returns
     -------
     str or None
         The path loaded, or None.
     """
-    if threading_layer_started():
+    if threading_layer_started() or numba.config.THREADING_LAYER in ("omp", "workqueue"):
         return None
     import ctypes
 
@@ -160,9 +162,11 @@ TBB_PRELOADED = preload_tbb()
 # Numba's default choice on Linux is GNU OpenMP when TBB is missing, and GNU
 # OpenMP kills a child process forked after a parallel region ran ("fork()
 # called from a process already using GNU OpenMP"), which breaks servers that
-# fork workers (gunicorn, multiprocessing). Unless the user chose a layer with
-# NUMBA_THREADING_LAYER, ask for a fork-safe one (TBB, else workqueue).
-if "NUMBA_THREADING_LAYER" not in os.environ:
+# fork workers (gunicorn, multiprocessing). Unless the user chose a layer
+# (NUMBA_THREADING_LAYER, or numba.config.THREADING_LAYER set before importing
+# fastgru) or a layer already runs, ask for a fork-safe one (TBB, else workqueue).
+if ("NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default"
+        and not threading_layer_started()):
     numba.config.THREADING_LAYER = "forksafe"
 
 # Numba's "workqueue" threading layer aborts the process when two Python
