@@ -110,19 +110,21 @@ def source_tag() -> str:
     return compute_source_tag()
 
 
-_root = None
-_root_chosen = False
+_root = None  # the _cache_dir.CacheRoot in use
+
+
+def _guard() -> _cache_dir.CacheRoot:
+    global _root
+    if _root is None:
+        _root = _cache_dir.CacheRoot(default_cache_root(), (_package_version(), source_tag()))
+    return _root
 
 
 def cache_root() -> Path | None:
     """The cache directory in use (see :func:`set_cache_root`), or None when
-    there is none that may be used (:func:`fastgru._cache_dir.checked_root`)."""
-    global _root, _root_chosen
-    if not _root_chosen:
-        _root = _cache_dir.checked_root(default_cache_root(),
-                                        (_package_version(), source_tag()))
-        _root_chosen = True
-    return _root
+    there is none that may be used (:class:`fastgru._cache_dir.CacheRoot`)."""
+    guard = _guard()
+    return None if guard.refused else guard.path
 
 
 def kernel_cache_dir() -> Path | None:
@@ -286,7 +288,7 @@ def locating_in_kernel_cache():
     if not INTERNALS_OK:  # Numba's own locators: cache=True as Numba does it
         yield
         return
-    if kernel_cache_dir() is None:
+    if kernel_cache_dir() is None or not _guard().usable(create=True):
         raise RuntimeError("fastgru has no usable kernel cache directory")
     with compat.global_compiler_lock:
         saved = compat.swap_locator_classes([KernelCacheLocator])
@@ -352,7 +354,8 @@ class KernelCache(compat.FunctionCache):
             return None
         global _portable_noted
         key = self._index_key(sig, target_context.codegen())
-        files = [f for f in (self._cache_file, self._prebuilt) if f is not None]
+        own = self._cache_file if _guard().usable(create=False) else None
+        files = [f for f in (own, self._prebuilt) if f is not None]
         for cache_file in files:  # this CPU's own entry first, wherever it is
             data = cache_file.load(key)
             if data is not None:
@@ -371,7 +374,7 @@ class KernelCache(compat.FunctionCache):
         return None
 
     def save_overload(self, sig, data):
-        if self._cache_file is None:
+        if self._cache_file is None or not _guard().usable(create=True):
             return
         try:
             super().save_overload(sig, data)
@@ -419,12 +422,13 @@ def set_cache_root(path) -> Path:
     whatever ran before; code loaded from portable entries is not (run the
     warmup in a fresh process, as ``python -m fastgru warmup`` does).
     """
-    global _root, _root_chosen
+    global _root
     root = Path(path).expanduser().resolve()
-    reason = _cache_dir.unsafe_reason(root, (_package_version(), source_tag()))
+    below = (_package_version(), source_tag())
+    reason = _cache_dir.unsafe_reason(root, below)
     if reason is not None:
         raise ValueError(f"cache_dir {str(path)!r} cannot hold a kernel cache: {reason}")
-    _root, _root_chosen = root, True
+    _root = _cache_dir.CacheRoot(root, below)
     for dispatcher in DISPATCHERS:
         if not isinstance(compat.dispatcher_cache(dispatcher), KernelCache):
             continue
@@ -472,7 +476,7 @@ def cache_status() -> dict:
         kernels += 1
         packaged = runs_here(cache._prebuilt)
         in_package += packaged
-        cached += packaged or runs_here(cache._cache_file)
+        cached += packaged or (_guard().usable(create=False) and runs_here(cache._cache_file))
     directory = kernel_cache_dir()
     return {"directory": "none" if directory is None else str(directory), "enabled": enabled,
             "kernels": kernels, "cached": cached, "in_package": in_package}

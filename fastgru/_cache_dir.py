@@ -70,10 +70,10 @@ def unsafe_reason(root: Path, below=()) -> str | None:
     """Why ``root`` must not hold a kernel cache, or None when it may.
 
     Checks ``root`` and the existing directories ``below`` it (relative
-    parts, e.g. the version and source tag): each must be owned by this user
-    or root and not writable by others. An ancestor of ``root`` writable by
-    others must have the sticky bit (as ``/tmp``), else anyone could replace
-    ``root``.
+    parts, e.g. the version and source tag), down to the first one that
+    other users cannot enter: each must be owned by this user or root and
+    not writable by others. An ancestor of ``root`` writable by others must
+    have the sticky bit (as ``/tmp``), else anyone could replace ``root``.
     """
     if not root.is_absolute():
         return f"{root} is a relative path"
@@ -99,6 +99,8 @@ def unsafe_reason(root: Path, below=()) -> str | None:
             return f"{path} is owned by another user (uid {info.st_uid})"
         if _writable_by_others(info):
             return f"{path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+        if not info.st_mode & 0o011:  # no one else can enter: what is below is private
+            break
     for ancestor in root.parents:
         try:
             info = os.stat(ancestor)
@@ -115,27 +117,46 @@ def _warn_no_disk_cache(reason: str) -> None:
                    "each process; set FASTGRU_CACHE_DIR to a directory of your own", reason)
 
 
-def checked_root(root: Path | None, below=()) -> Path | None:
-    """``root`` when it may hold the cache (see :func:`unsafe_reason`), else
-    None after a one-line warning. A root that does not exist yet is made
-    with mode 0700 (its parents as the umask says)."""
-    if root is None:
-        _warn_no_disk_cache("the home directory is unknown and neither FASTGRU_CACHE_DIR "
-                            "nor NUMBA_CACHE_DIR is an absolute path")
-        return None
-    reason = unsafe_reason(root, below)
-    if reason is None and not root.exists():
-        try:
-            root.parent.mkdir(parents=True, exist_ok=True)
-            root.mkdir(mode=0o700)
-        except FileExistsError:  # made meanwhile by another process: check it again
-            reason = unsafe_reason(root, below)
-        except OSError:  # read-only: nothing is read from it, nothing written
-            pass
-    if reason is not None:
-        _warn_no_disk_cache(f"refused {reason}")
-        return None
-    return root
+class CacheRoot:
+    """The cache root of a process and whether it may be used.
+
+    Checked when the process starts (:func:`unsafe_reason`), and again when
+    it is first read or written after being absent then (someone may have
+    made it meanwhile). A root that does not exist is made, with mode 0700,
+    when the first entry is written. A refused root stays refused, with one
+    warning naming the reason.
+    """
+
+    def __init__(self, root: Path | None, below=()):
+        self.path, self.below = root, tuple(below)
+        self.refused = root is None
+        self._verified = False
+        if root is None:
+            _warn_no_disk_cache("the home directory is unknown and neither FASTGRU_CACHE_DIR "
+                                "nor NUMBA_CACHE_DIR is an absolute path")
+        else:
+            self.usable(create=False)
+
+    def usable(self, create: bool) -> bool:
+        """Whether entries may be read (``create`` False) or written there
+        now; with ``create``, a missing root is made first."""
+        if self.refused:
+            return False
+        if self._verified:
+            return True
+        if create and not self.path.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.mkdir(mode=0o700)
+            except OSError:  # made meanwhile (checked below), or cannot be: saving fails
+                pass
+        reason = unsafe_reason(self.path, self.below)
+        if reason is not None:
+            self.refused = True
+            _warn_no_disk_cache(f"refused {reason}")
+            return False
+        self._verified = self.path.is_dir()
+        return self._verified or create
 
 
 @functools.cache

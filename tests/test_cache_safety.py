@@ -149,8 +149,26 @@ def test_unknown_home_gives_no_cache_directory(monkeypatch, caplog):
     assert _cache_dir.default_cache_root() is None
     with caplog.at_level(logging.WARNING, logger="fastgru"):
         _cache_dir._warn_no_disk_cache.cache_clear()
-        assert _cache_dir.checked_root(None) is None
+        root = _cache_dir.CacheRoot(None)
+    assert root.refused and not root.usable(create=True)
     assert "no kernel cache on disk" in caplog.text
+
+
+def test_a_root_made_by_someone_else_after_the_check_is_refused(tmp_path, caplog):
+    """Absent when the process starts, then made writable by others before
+    the first entry is read: refused then."""
+    root = _cache_dir.CacheRoot(tmp_path / "fastgru")
+    assert not root.refused and not root.usable(create=False)  # nothing to read yet
+    (tmp_path / "fastgru").mkdir()
+    (tmp_path / "fastgru").chmod(0o777)
+    with caplog.at_level(logging.WARNING, logger="fastgru"):
+        assert not root.usable(create=False) and root.refused
+
+
+def test_a_missing_root_is_made_private(tmp_path):
+    root = _cache_dir.CacheRoot(tmp_path / "made" / "fastgru")
+    assert root.usable(create=True)
+    assert (tmp_path / "made" / "fastgru").stat().st_mode & 0o777 == 0o700
 
 
 def test_relative_cache_dir_is_refused(monkeypatch):
@@ -163,11 +181,14 @@ def test_relative_cache_dir_is_refused(monkeypatch):
 def test_unsafe_directories_are_named(tmp_path):
     assert _cache_dir.unsafe_reason(tmp_path / "absent") is None
     own = tmp_path / "own"
-    own.mkdir(mode=0o700)
+    own.mkdir()
+    own.chmod(0o755)
     assert _cache_dir.unsafe_reason(own) is None
     (own / "0.1.0").mkdir()
     (own / "0.1.0").chmod(0o777)
     assert "writable by other users" in _cache_dir.unsafe_reason(own, ("0.1.0", "tag"))
+    own.chmod(0o700)  # no one else can enter it: what is below is private
+    assert _cache_dir.unsafe_reason(own, ("0.1.0", "tag")) is None
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
@@ -267,3 +288,8 @@ def test_a_bad_workspace_size_keeps_the_default(value):
     out = _run(SWITCHES, {"FASTGRU_WORKSPACE_KEEP_MB": value})
     assert out.stdout.split()[-1] == str(128 << 20)
     assert "FASTGRU_WORKSPACE_KEEP_MB" in out.stderr
+
+
+def test_importing_writes_nothing(tmp_path):
+    _run("import fastgru; fastgru.GRU(2, 3)", {"FASTGRU_CACHE_DIR": str(tmp_path / "cache")})
+    assert not (tmp_path / "cache").exists()
