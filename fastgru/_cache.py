@@ -8,12 +8,10 @@ installed elsewhere, and ``pip uninstall`` leaves the files behind. fastgru's
 kernels use this module's cache instead (attached by
 :func:`fastgru._config.kernel` and its siblings):
 
-* Directory: ``FASTGRU_CACHE_DIR`` if set, else ``$NUMBA_CACHE_DIR/fastgru``
-  if ``NUMBA_CACHE_DIR`` is set, else the user's cache directory
-  (``$XDG_CACHE_HOME/fastgru`` or ``~/.cache/fastgru`` on Linux,
-  ``~/Library/Caches/fastgru`` on macOS, ``%LOCALAPPDATA%\\fastgru\\Cache`` on
-  Windows); below it ``<fastgru version>/<source tag>/`` and the module's
-  path relative to the package.
+* Directory: ``FASTGRU_CACHE_DIR``, else ``$NUMBA_CACHE_DIR/fastgru``, else
+  the user's cache directory (:mod:`fastgru._cache_dir`, which also refuses
+  directories that others could write); below it ``<fastgru
+  version>/<source tag>/`` and the module's path relative to the package.
 * Source tag and stamp: a hash of the kernel-related source files
   (:data:`KERNEL_SOURCES`: the kernel modules and the gufunc, the activations they inline, the
   compile options) and of the Numba and Python versions, instead of one file's
@@ -33,7 +31,6 @@ kernels use this module's cache instead (attached by
   without one (a checkout run in place) looks in the installed fastgru's.
 * A directory that cannot be written (a read-only home or image) is still
   read; what is compiled then stays in memory for the life of the process.
-  A directory that others could write is never used (:mod:`fastgru._cache_dir`).
 * An entry that cannot be read (a truncated or garbage index or data file)
   is a miss: the kernel compiles and its entry is written anew.
 * The Numba internals used here are in :mod:`fastgru._numba_compat`; when
@@ -55,6 +52,12 @@ import numba
 from . import _cache_dir
 from . import _numba_compat as compat
 from ._cache_dir import default_cache_root, user_cache_dir  # noqa: F401  (this module's API)
+from ._cpu import (  # noqa: F401
+    PORTABLE_LEVELS,
+    portable_key,
+    runnable_levels,
+    target_cpu_features,  # noqa: F401
+)
 from ._env import env_flag
 
 #: The package directory; only kernels defined below it use this cache.
@@ -188,52 +191,6 @@ class KernelCacheLocator(compat.CacheLocator):
 
 
 # ------------------------------------------------------ portable entries
-_V2 = ("cx16", "popcnt", "sse4.2", "ssse3")
-_V3 = _V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
-#: x86-64 micro-architecture levels that ``python -m fastgru warmup --portable``
-#: compiles for, with the CPU features (LLVM's names) a machine needs to run
-#: their code. Best level first.
-PORTABLE_LEVELS = {
-    "x86-64-v4": _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
-    "x86-64-v3": _V3,
-    "x86-64-v2": _V2,
-}
-
-def target_cpu_features(host=None, override=None) -> dict:
-    """The CPU features Numba compiles for, ``{name: bool}`` in LLVM's names:
-    the host's (``host``, by default LLVM's query), changed by the ``+f`` and
-    ``-f`` entries of ``NUMBA_CPU_FEATURES`` (``override``, by default
-    Numba's setting), as LLVM applies them to the host CPU's defaults."""
-    if host is None:
-        import llvmlite.binding as llvm
-
-        host = llvm.get_host_cpu_features()
-    features = {name: bool(on) for name, on in dict(host).items()}
-    if override is None:
-        override = numba.config.CPU_FEATURES or ""
-    for entry in override.split(","):
-        entry = entry.strip()
-        if entry[:1] in ("+", "-") and entry[1:]:
-            features[entry[1:]] = entry[0] == "+"
-    return features
-
-
-@functools.cache
-def runnable_levels() -> tuple:
-    """The portable levels whose code this machine can run, best first: the
-    CPU features Numba targets (:func:`target_cpu_features`, honouring
-    ``NUMBA_CPU_FEATURES``) include the level's; none when the user pinned
-    Numba's target CPU with ``NUMBA_CPU_NAME``."""
-    if numba.config.CPU_NAME:
-        return ()
-    try:
-        features = target_cpu_features()
-    except Exception:  # pragma: no cover - no host feature query
-        return ()
-    return tuple(level for level, needs in PORTABLE_LEVELS.items()
-                 if all(features.get(f) for f in needs))
-
-
 #: Portable entries are used unless ``FASTGRU_PORTABLE=0`` (or within
 #: :func:`native_only`, as :func:`fastgru.warmup` runs).
 _use_portable = env_flag("FASTGRU_PORTABLE", True)
@@ -252,24 +209,6 @@ def native_only():
 
 
 _portable_noted = False
-
-
-def _portable_key(key, index):
-    """The best entry of ``index`` built for a portable level this machine
-    runs, for the signature and code of ``key`` (whose CPU is the host's)."""
-    if not _use_portable:
-        return None
-    (sig, (triple, _, _), code) = key
-    found = {}
-    for other in index:
-        osig, magic, ocode = other
-        if (osig == sig and ocode == code and magic[0] == triple and magic[2] == ""
-                and magic[1] in PORTABLE_LEVELS):
-            found[magic[1]] = other
-    for level in runnable_levels():
-        if level in found:
-            return found[level]
-    return None
 
 
 @contextlib.contextmanager
@@ -361,7 +300,7 @@ class KernelCache(compat.FunctionCache):
             if data is not None:
                 return self._impl.rebuild(target_context, data)
         for cache_file in files:  # else one compiled for a portable level it runs
-            other = _portable_key(key, cache_file._load_index())
+            other = portable_key(key, cache_file._load_index()) if _use_portable else None
             data = None if other is None else cache_file.load(other)
             if data is not None:
                 self.portable_signatures.add(sig)
