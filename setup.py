@@ -37,6 +37,18 @@ from setuptools.command.build_py import build_py
 LEVELS = ("x86-64-v2", "x86-64-v3", "x86-64-v4")
 
 
+def _env_module():
+    """``fastgru/_env.py``, loaded on its own (importing the package would
+    import Numba and the kernels)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fastgru", "_env.py")
+    spec = importlib.util.spec_from_file_location("_fastgru_env", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class build_py_with_kernels(build_py):
     def run(self):
         # no kernels left from an earlier build in the same build directory (a
@@ -47,10 +59,11 @@ class build_py_with_kernels(build_py):
             return
         value = os.environ.get("FASTGRU_PREBUILD", "native")
         target = value.strip().lower()
-        if target in ("0", "no", "false", "off"):
+        switch = _env_module()  # fastgru's one parser of boolean switches
+        if target in switch.FALSE:
             self._say("fastgru: FASTGRU_PREBUILD=0, kernels compile on first use")
             return
-        if target in ("", "1", "yes", "true", "on"):
+        if target in ("", *switch.TRUE):
             target = "native"
         if target != "native" and target not in LEVELS:
             raise SystemExit(f"FASTGRU_PREBUILD must be native, 0 or one of {', '.join(LEVELS)}; "

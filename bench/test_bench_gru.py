@@ -8,6 +8,7 @@ benchmarks are disabled and each body runs once as a smoke test.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,10 +162,11 @@ print(time.perf_counter() - t0)
 
 
 @pytest.mark.parametrize("cache", ["warm", "cold"])
-def test_cold_start(benchmark, cache):
+def test_cold_start(benchmark, cache, request):
     """A fresh process: import fastgru and run its first forward."""
     benchmark.group = "cold-start import+first-forward"
     cache_dir = tempfile.mkdtemp(prefix="fastgru-bench-cache-")
+    request.addfinalizer(lambda: shutil.rmtree(cache_dir, ignore_errors=True))
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
 
     def once():

@@ -8,12 +8,10 @@ installed elsewhere, and ``pip uninstall`` leaves the files behind. fastgru's
 kernels use this module's cache instead (attached by
 :func:`fastgru._config.kernel` and its siblings):
 
-* Directory: ``FASTGRU_CACHE_DIR`` if set, else ``$NUMBA_CACHE_DIR/fastgru``
-  if ``NUMBA_CACHE_DIR`` is set, else the user's cache directory
-  (``$XDG_CACHE_HOME/fastgru`` or ``~/.cache/fastgru`` on Linux,
-  ``~/Library/Caches/fastgru`` on macOS, ``%LOCALAPPDATA%\\fastgru\\Cache`` on
-  Windows); below it ``<fastgru version>/<source tag>/`` and the module's
-  path relative to the package.
+* Directory: ``FASTGRU_CACHE_DIR``, else ``$NUMBA_CACHE_DIR/fastgru``, else
+  the user's cache directory (:mod:`fastgru._cache_dir`, which also refuses
+  directories that others could write); below it ``<fastgru
+  version>/<source tag>/`` and the module's path relative to the package.
 * Source tag and stamp: a hash of the kernel-related source files
   (:data:`KERNEL_SOURCES`: the kernel modules and the gufunc, the activations they inline, the
   compile options) and of the Numba and Python versions, instead of one file's
@@ -22,16 +20,21 @@ kernels use this module's cache instead (attached by
   installed at another path (another user, a container image) finds the
   entries made by the first.
 * CPU: Numba keys each entry on the target triple, CPU name and CPU feature
-  flags (``codegen.magic_tuple()``); on another CPU the lookup misses and the
+  flags (Numba's magic tuple); on another CPU the lookup misses and the
   kernel is compiled for that CPU (and added to the cache if it is writable).
   Entries compiled for an x86-64 micro-architecture level
   (``python -m fastgru warmup --portable x86-64-v3``: ``NUMBA_CPU_NAME`` set
   to the level, no extra features) are loaded on any CPU that has the level's
   features, when there is no entry for the CPU itself.
 * Last, a read-only cache shipped inside the package (:data:`PREBUILT_DIR`,
-  filled when a wheel is built) is looked up the same way.
+  filled when a wheel is built) is looked up the same way; a source tree
+  without one (a checkout run in place) looks in the installed fastgru's.
 * A directory that cannot be written (a read-only home or image) is still
   read; what is compiled then stays in memory for the life of the process.
+* An entry that cannot be read (a truncated or garbage index or data file)
+  is a miss: the kernel compiles and its entry is written anew.
+* The Numba internals used here are in :mod:`fastgru._numba_compat`; when
+  its probes fail at import, kernels use Numba's public ``cache=True``.
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 
 import numba
-from numba.core import caching, event
+
+from . import _cache_dir
+from . import _numba_compat as compat
+from ._cache_dir import default_cache_root, user_cache_dir  # noqa: F401  (this module's API)
+from ._cpu import (  # noqa: F401
+    PORTABLE_LEVELS,
+    portable_key,
+    runnable_levels,
+    target_cpu_features,  # noqa: F401
+)
+from ._env import env_flag
 
 #: The package directory; only kernels defined below it use this cache.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -58,37 +70,20 @@ PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
 
 #: Files and directories (relative to the package) whose source the kernels
 #: compile: the kernel modules, what they inline and the compile options.
-KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py", "gufunc.py")
+KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py", "gufunc.py",
+                  "_numba_compat.py")
 
 logger = logging.getLogger("fastgru")
+
+#: Whether the Numba internals of fastgru's cache are as expected
+#: (:func:`fastgru._numba_compat.cache_internals_ok`); if not, kernels use
+#: Numba's public ``cache=True``.
+INTERNALS_OK = compat.cache_internals_ok()
 
 
 def _package_version() -> str:
     # ``fastgru.__version__`` is set before the package imports its kernels.
     return getattr(sys.modules.get(__package__), "__version__", "unknown")
-
-
-def user_cache_dir() -> Path:
-    """The user's cache directory for fastgru, by the platform's convention."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
-        return Path(base) / "fastgru" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "fastgru"
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fastgru"
-
-
-def default_cache_root() -> Path:
-    """``FASTGRU_CACHE_DIR``, else ``$NUMBA_CACHE_DIR/fastgru``, else :func:`user_cache_dir`."""
-    own = os.environ.get("FASTGRU_CACHE_DIR")
-    if own:
-        return Path(own).expanduser()
-    if numba.config.CACHE_DIR:
-        return Path(numba.config.CACHE_DIR).expanduser() / "fastgru"
-    return user_cache_dir()
 
 
 def _kernel_source_files(package_dir: Path):
@@ -118,23 +113,43 @@ def source_tag() -> str:
     return compute_source_tag()
 
 
-_root = None
+_root = None  # the _cache_dir.CacheRoot in use
 
 
-def cache_root() -> Path:
-    """The cache directory in use (see :func:`set_cache_root`)."""
+def _guard() -> _cache_dir.CacheRoot:
     global _root
     if _root is None:
-        _root = default_cache_root()
+        _root = _cache_dir.CacheRoot(default_cache_root(), (_package_version(), source_tag()))
     return _root
 
 
-def kernel_cache_dir() -> Path:
-    """Where this version's kernels are cached: ``<root>/<version>/<source tag>``."""
-    return cache_root() / _package_version() / source_tag()
+def cache_root() -> Path | None:
+    """The cache directory in use (see :func:`set_cache_root`), or None when
+    there is none that may be used (:class:`fastgru._cache_dir.CacheRoot`)."""
+    guard = _guard()
+    return None if guard.refused else guard.path
 
 
-class KernelCacheLocator(caching._CacheLocator):
+def kernel_cache_dir() -> Path | None:
+    """Where this version's kernels are cached: ``<root>/<version>/<source
+    tag>``; None without a usable cache root."""
+    root = cache_root()
+    return None if root is None else root / _package_version() / source_tag()
+
+
+@functools.cache
+def prebuilt_dir() -> Path | None:
+    """The prebuilt kernels for this version and source tag: in the
+    package (:data:`PREBUILT_DIR`), else in an installed fastgru whose
+    kernels have the same source tag (a checkout run in place)."""
+    below = Path(_package_version()) / source_tag()
+    for base in (PREBUILT_DIR, *_cache_dir.installed_prebuilt_dirs(PACKAGE_DIR)):
+        if (base / below).is_dir():
+            return base / below
+    return None
+
+
+class KernelCacheLocator(compat.CacheLocator):
     """Numba cache locator for the kernels of the fastgru package.
 
     Places a module's entries under :func:`kernel_cache_dir` by its path
@@ -147,7 +162,15 @@ class KernelCacheLocator(caching._CacheLocator):
     def __init__(self, py_func, relative_dir):
         self._lineno = py_func.__code__.co_firstlineno
         self.relative_dir = relative_dir
-        self._cache_path = str(kernel_cache_dir() / relative_dir)
+        directory = kernel_cache_dir()
+        #: None: no usable cache root, nothing is read or written there
+        self.directory = None if directory is None else directory / relative_dir
+        self._cache_path = str(self.directory or "")
+
+    def ensure_cache_path(self):
+        if self.directory is None:
+            raise OSError("fastgru has no usable kernel cache directory")
+        super().ensure_cache_path()
 
     def get_cache_path(self):
         return self._cache_path
@@ -168,42 +191,9 @@ class KernelCacheLocator(caching._CacheLocator):
 
 
 # ------------------------------------------------------ portable entries
-_V2 = ("cx16", "popcnt", "sse4.2", "ssse3")
-_V3 = _V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
-#: x86-64 micro-architecture levels that ``python -m fastgru warmup --portable``
-#: compiles for, with the CPU features (LLVM's names) a machine needs to run
-#: their code. Best level first.
-PORTABLE_LEVELS = {
-    "x86-64-v4": _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
-    "x86-64-v3": _V3,
-    "x86-64-v2": _V2,
-}
-
-_runnable_levels = None
-
-
-def runnable_levels() -> tuple:
-    """The portable levels whose code this machine can run, best first (none
-    when the user pinned Numba's target with ``NUMBA_CPU_NAME``)."""
-    global _runnable_levels
-    if _runnable_levels is None:
-        levels = ()
-        if not numba.config.CPU_NAME:
-            try:
-                import llvmlite.binding as llvm
-
-                host = llvm.get_host_cpu_features()
-                levels = tuple(level for level, needs in PORTABLE_LEVELS.items()
-                               if all(host.get(f) for f in needs))
-            except Exception:  # pragma: no cover - no host feature query
-                levels = ()
-        _runnable_levels = levels
-    return _runnable_levels
-
-
 #: Portable entries are used unless ``FASTGRU_PORTABLE=0`` (or within
 #: :func:`native_only`, as :func:`fastgru.warmup` runs).
-_use_portable = os.environ.get("FASTGRU_PORTABLE", "1") not in ("0", "false", "False")
+_use_portable = env_flag("FASTGRU_PORTABLE", True)
 
 
 @contextlib.contextmanager
@@ -221,24 +211,6 @@ def native_only():
 _portable_noted = False
 
 
-def _portable_key(key, index):
-    """The best entry of ``index`` built for a portable level this machine
-    runs, for the signature and code of ``key`` (whose CPU is the host's)."""
-    if not _use_portable:
-        return None
-    (sig, (triple, _, _), code) = key
-    found = {}
-    for other in index:
-        osig, magic, ocode = other
-        if (osig == sig and ocode == code and magic[0] == triple and magic[2] == ""
-                and magic[1] in PORTABLE_LEVELS):
-            found[magic[1]] = other
-    for level in runnable_levels():
-        if level in found:
-            return found[level]
-    return None
-
-
 @contextlib.contextmanager
 def locating_in_kernel_cache():
     """Within the block, caches that Numba makes for new functions (a
@@ -252,28 +224,45 @@ def locating_in_kernel_cache():
     package finds no locator here: its ``cache=True`` raises "cannot cache",
     as it would for a file Numba cannot place.
     """
-    from numba.core.compiler_lock import global_compiler_lock
-
-    kinds = (caching.CompileResultCacheImpl, caching.CodeLibraryCacheImpl)
-    with global_compiler_lock:
-        saved = [kind.__dict__.get("_locator_classes") for kind in kinds]
-        for kind in kinds:
-            kind._locator_classes = [KernelCacheLocator]
+    if not INTERNALS_OK:  # Numba's own locators: cache=True as Numba does it
+        yield
+        return
+    if kernel_cache_dir() is None or not _guard().usable(create=True):
+        raise RuntimeError("fastgru has no usable kernel cache directory")
+    with compat.global_compiler_lock:
+        saved = compat.swap_locator_classes([KernelCacheLocator])
         try:
             yield
         finally:
-            for kind, previous in zip(kinds, saved):
-                if previous is None:
-                    del kind._locator_classes
-                else:
-                    kind._locator_classes = previous
+            compat.restore_locator_classes(saved)
 
 
-class _KernelCacheImpl(caching.CompileResultCacheImpl):
-    _locator_classes = [KernelCacheLocator]
+_KernelCacheImpl = compat.cache_impl_class(KernelCacheLocator)
 
 
-class KernelCache(caching.FunctionCache):
+class _IndexFile(compat.IndexDataCacheFile):
+    """Numba's index and data files, where an index or data file that
+    cannot be read (empty, truncated, garbage, another format) is a miss,
+    never an error: the kernel compiles and saving writes a fresh index."""
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except Exception as exc:
+            logger.debug("fastgru: unreadable cache index %s (%s): ignored, rewritten on "
+                         "the next save", self._index_path, exc)
+            return {}
+
+    def load(self, key):
+        try:
+            return super().load(key)
+        except Exception as exc:
+            logger.debug("fastgru: unreadable cache entry in %s (%s): compiling",
+                         self._cache_path, exc)
+            return None
+
+
+class KernelCache(compat.FunctionCache):
     """Numba's function cache with :class:`KernelCacheLocator`. A directory
     that cannot be read makes loading miss (the kernel compiles), one that
     cannot be written makes saving a no-op (the code stays in memory)."""
@@ -290,25 +279,28 @@ class KernelCache(caching.FunctionCache):
 
     def __init__(self, py_func):
         super().__init__(py_func)
-        prebuilt = (PREBUILT_DIR / _package_version() / source_tag()
-                    / self._impl.locator.relative_dir)
+        locator = self._impl.locator
+        self._cache_file = (None if locator.directory is None else
+                            _IndexFile(self._cache_path, self._impl.filename_base, source_tag()))
+        base = prebuilt_dir()
+        prebuilt = None if base is None else base / locator.relative_dir
         self.portable_signatures = set()  # loaded from a portable entry
-        self._prebuilt = (caching.IndexDataCacheFile(str(prebuilt), self._impl.filename_base,
-                                                     source_tag())
-                          if prebuilt.is_dir() else None)
+        self._prebuilt = (_IndexFile(str(prebuilt), self._impl.filename_base, source_tag())
+                          if prebuilt is not None and prebuilt.is_dir() else None)
 
     def _load_overload(self, sig, target_context):
         if not self._enabled:
             return None
         global _portable_noted
         key = self._index_key(sig, target_context.codegen())
-        files = [f for f in (self._cache_file, self._prebuilt) if f is not None]
+        own = self._cache_file if _guard().usable(create=False) else None
+        files = [f for f in (own, self._prebuilt) if f is not None]
         for cache_file in files:  # this CPU's own entry first, wherever it is
             data = cache_file.load(key)
             if data is not None:
                 return self._impl.rebuild(target_context, data)
         for cache_file in files:  # else one compiled for a portable level it runs
-            other = _portable_key(key, cache_file._load_index())
+            other = portable_key(key, cache_file._load_index()) if _use_portable else None
             data = None if other is None else cache_file.load(other)
             if data is not None:
                 self.portable_signatures.add(sig)
@@ -321,9 +313,11 @@ class KernelCache(caching.FunctionCache):
         return None
 
     def save_overload(self, sig, data):
+        if self._cache_file is None or not _guard().usable(create=True):
+            return
         try:
             super().save_overload(sig, data)
-        except OSError as exc:
+        except Exception as exc:  # unwritable, full: the compiled code stays in memory
             _note_unwritable(self.cache_path, exc)
 
 
@@ -334,8 +328,8 @@ def _note_unwritable(path, exc):
     global _unwritable_noted
     if not _unwritable_noted:
         _unwritable_noted = True
-        logger.debug("fastgru: cannot write the kernel cache in %s (%s); compiled "
-                     "kernels stay in memory for this process", path, exc)
+        logger.warning("fastgru: cannot write the kernel cache in %s (%s); compiled "
+                       "kernels stay in memory for this process", path, exc)
 
 
 # ------------------------------------------------------------ the kernel list
@@ -350,8 +344,10 @@ def register(dispatcher, cached: bool):
     _DISPATCHER_IDS.add(id(dispatcher))
     if cached:
         try:
-            # What ``cache=True`` does (Dispatcher.enable_caching), with our cache class.
-            dispatcher._cache = KernelCache(dispatcher.py_func)
+            if INTERNALS_OK:  # what ``cache=True`` does, with our cache class
+                compat.set_dispatcher_cache(dispatcher, KernelCache(dispatcher.py_func))
+            else:
+                dispatcher.enable_caching()  # ``cache=True``: Numba's own cache
         except RuntimeError:  # no locator: compile in memory
             pass
     return dispatcher
@@ -366,12 +362,18 @@ def set_cache_root(path) -> Path:
     warmup in a fresh process, as ``python -m fastgru warmup`` does).
     """
     global _root
-    _root = Path(path).expanduser().resolve()
+    root = Path(path).expanduser().resolve()
+    below = (_package_version(), source_tag())
+    reason = _cache_dir.unsafe_reason(root, below)
+    if reason is not None:
+        raise ValueError(f"cache_dir {str(path)!r} cannot hold a kernel cache: {reason}")
+    _root = _cache_dir.CacheRoot(root, below)
     for dispatcher in DISPATCHERS:
-        if not isinstance(dispatcher._cache, KernelCache):
+        if not isinstance(compat.dispatcher_cache(dispatcher), KernelCache):
             continue
-        portable = dispatcher._cache.portable_signatures
-        dispatcher._cache = cache = KernelCache(dispatcher.py_func)
+        portable = compat.dispatcher_cache(dispatcher).portable_signatures
+        cache = KernelCache(dispatcher.py_func)
+        compat.set_dispatcher_cache(dispatcher, cache)
         for sig, compiled in list(dispatcher.overloads.items()):
             if sig in portable:  # it would be saved as this CPU's own code
                 continue
@@ -380,12 +382,6 @@ def set_cache_root(path) -> Path:
             except Exception as exc:  # pragma: no cover - e.g. code loaded from a cache
                 logger.debug("fastgru: could not write %s to %s: %s", dispatcher, path, exc)
     return _root
-
-
-def _host_magic_tuple():
-    from numba.core.registry import cpu_target
-
-    return cpu_target.target_context.codegen().magic_tuple()
 
 
 def cache_status() -> dict:
@@ -397,7 +393,7 @@ def cache_status() -> dict:
     runs, in the cache or the package; a call needs only some) and
     ``in_package`` (how many of those the package holds, :data:`PREBUILT_DIR`).
     """
-    magic = _host_magic_tuple()
+    magic = compat.host_magic_tuple()
 
     def runs_here(cache_file):
         try:
@@ -410,7 +406,7 @@ def cache_status() -> dict:
     kernels = cached = in_package = 0
     enabled = False
     for dispatcher in DISPATCHERS:
-        cache = dispatcher._cache
+        cache = compat.dispatcher_cache(dispatcher)
         if not isinstance(cache, KernelCache):
             continue
         enabled = True
@@ -419,8 +415,9 @@ def cache_status() -> dict:
         kernels += 1
         packaged = runs_here(cache._prebuilt)
         in_package += packaged
-        cached += packaged or runs_here(cache._cache_file)
-    return {"directory": str(kernel_cache_dir()), "enabled": enabled,
+        cached += packaged or (_guard().usable(create=False) and runs_here(cache._cache_file))
+    directory = kernel_cache_dir()
+    return {"directory": "none" if directory is None else str(directory), "enabled": enabled,
             "kernels": kernels, "cached": cached, "in_package": in_package}
 
 
@@ -439,12 +436,14 @@ def compile_count() -> int:
 def cache_enabled() -> bool:
     """Whether fastgru's kernels use the on-disk cache (not with FASTGRU_NO_CACHE);
     reads nothing from disk, unlike :func:`cache_status`."""
-    return any(isinstance(d._cache, KernelCache) for d in DISPATCHERS)
+    return any(isinstance(compat.dispatcher_cache(d), KernelCache) for d in DISPATCHERS)
 
 
 def _notice_text() -> str:
     if not cache_enabled():
         where = "they are not cached (FASTGRU_NO_CACHE), so every process compiles"
+    elif kernel_cache_dir() is None:
+        where = "no cache directory may be used, so every process compiles"
     else:
         where = f"later runs load them from the cache in {kernel_cache_dir()}"
     return ("fastgru: compiling kernels for this CPU on first use (about 10-30 s for "
@@ -468,7 +467,7 @@ def compile_notice(callback):
         _notice = previous
 
 
-class _CompileListener(event.Listener):
+class _CompileListener(compat.Listener):
     """Counts compiles of fastgru's kernels and announces the first one."""
 
     def on_start(self, ev):
@@ -492,4 +491,4 @@ class _CompileListener(event.Listener):
         pass
 
 
-event.register("numba:compile", _CompileListener())
+compat.register_listener("numba:compile", _CompileListener())

@@ -20,9 +20,10 @@ import sys
 import threading
 
 import numba
-from numba.core.compiler_lock import global_compiler_lock
 
 from . import _cache
+from ._env import env_flag
+from ._numba_compat import global_compiler_lock, threading_layer_started
 
 #: LLVM fast-math flags used by every kernel; NaN/inf semantics are kept.
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -30,7 +31,7 @@ FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 #: Compiled kernels are cached on disk unless ``FASTGRU_NO_CACHE=1``, in the
 #: user's cache directory keyed by a hash of the kernel source
 #: (:mod:`fastgru._cache`: where, and why not Numba's default beside the source).
-CACHE = os.environ.get("FASTGRU_NO_CACHE", "0") not in ("1", "true", "True")
+CACHE = not env_flag("FASTGRU_NO_CACHE", False)
 
 _OPTIONS = dict(fastmath=set(FASTMATH_FLAGS), nogil=True, error_model="numpy")
 
@@ -41,10 +42,8 @@ def _vector_bytes() -> int:
     narrower machines). 32 too when the user chose Numba's target CPU."""
     if numba.config.CPU_NAME:
         return 32
-    try:
-        import llvmlite.binding as llvm
-
-        return 64 if llvm.get_host_cpu_features().get("avx512f") else 32
+    try:  # the features Numba targets: the host's, as NUMBA_CPU_FEATURES changes them
+        return 64 if _cache.target_cpu_features().get("avx512f") else 32
     except Exception:  # pragma: no cover - no host feature query
         return 32
 
@@ -126,14 +125,6 @@ def _tbb_library_candidates():
     return [os.path.join(p, "lib", name) for p in dict.fromkeys(prefixes) if p]
 
 
-def _threading_layer_started() -> bool:
-    try:
-        from numba.np.ufunc import parallel
-    except ImportError:  # pragma: no cover - no parallel backend at all
-        return True
-    return bool(getattr(parallel, "_is_initialized", False))
-
-
 def preload_tbb():
     """Load the ``[tbb]`` extra's TBB library so that Numba can use it.
 
@@ -142,14 +133,16 @@ def preload_tbb():
     #7148): Numba then fails to load its TBB layer and silently uses
     workqueue. Loading the library by its path first, with ``RTLD_GLOBAL``,
     lets Numba's TBB layer link against it. Does nothing once Numba has
-    started a threading layer, or where no such library is installed.
+    started a threading layer, when the user chose a layer other than TBB
+    (``omp`` or ``workqueue``, in ``NUMBA_THREADING_LAYER`` or
+    ``numba.config.THREADING_LAYER``), or where no such library is installed.
 
     Returns
     -------
     str or None
         The path loaded, or None.
     """
-    if _threading_layer_started():
+    if threading_layer_started() or numba.config.THREADING_LAYER in ("omp", "workqueue"):
         return None
     import ctypes
 
@@ -169,9 +162,11 @@ TBB_PRELOADED = preload_tbb()
 # Numba's default choice on Linux is GNU OpenMP when TBB is missing, and GNU
 # OpenMP kills a child process forked after a parallel region ran ("fork()
 # called from a process already using GNU OpenMP"), which breaks servers that
-# fork workers (gunicorn, multiprocessing). Unless the user chose a layer with
-# NUMBA_THREADING_LAYER, ask for a fork-safe one (TBB, else workqueue).
-if "NUMBA_THREADING_LAYER" not in os.environ:
+# fork workers (gunicorn, multiprocessing). Unless the user chose a layer
+# (NUMBA_THREADING_LAYER, or numba.config.THREADING_LAYER set before importing
+# fastgru) or a layer already runs, ask for a fork-safe one (TBB, else workqueue).
+if ("NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default"
+        and not threading_layer_started()):
     numba.config.THREADING_LAYER = "forksafe"
 
 # Numba's "workqueue" threading layer aborts the process when two Python

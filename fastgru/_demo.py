@@ -86,7 +86,9 @@ def run(data: str = "airline", epochs: int | None = None, random_state: int = 0,
     def compiling():
         # not cache_status(), which reads every kernel's index from disk
         where = (f"later runs load them from {_cache.kernel_cache_dir()}"
-                 if _cache.cache_enabled() else "not cached: FASTGRU_NO_CACHE is set")
+                 if _cache.cache_enabled() and _cache.kernel_cache_dir() is not None
+                 else "not cached: FASTGRU_NO_CACHE is set" if not _cache.cache_enabled()
+                 else "not cached: no cache directory may be used")
         say(f"Compiling fastgru's kernels for this CPU first (once, up to about a minute; "
             f"{where}) ...", flush=True)
 

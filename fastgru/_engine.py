@@ -17,25 +17,22 @@ reads can be checked against each other in one file.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numba.core import types as nb_types
 
-try:  # the type key Numba's dispatcher computes for a value (C, ~0.1 us)
-    from numba._dispatcher import compute_fingerprint as _type_key
-except ImportError:  # pragma: no cover - a Numba without it
-    _type_key = numba.typeof
-
 from . import _config
+from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
 from ._kernels.products import reads_b
 from ._kernels.sequence import backward_block, forward_block
 from ._kernels.stack import NO
+from ._numba_compat import cfunc_address
+from ._numba_compat import type_key as _type_key
 from ._variants import Variant
 
 # Multiply-adds per block below which splitting a large product is not worth a
@@ -80,11 +77,7 @@ def aligned_copy(arr: np.ndarray) -> np.ndarray:
 
 
 def _keep_bytes() -> int:
-    value = os.environ.get("FASTGRU_WORKSPACE_KEEP_MB", "")
-    try:
-        return max(0, int(float(value) * 2**20)) if value else 128 << 20
-    except ValueError:
-        return 128 << 20
+    return env_megabytes("FASTGRU_WORKSPACE_KEEP_MB", 128 << 20)
 
 
 #: Bytes of reusable buffers one thread keeps for a layer between calls
@@ -266,8 +259,7 @@ def block_kernel_address(block_kernel, args) -> int:
         argtypes = (nb_types.int64, nb_types.int64, *map(numba.typeof, args))
         block_kernel.compile(argtypes)
         compiled = block_kernel.overloads[argtypes]
-        address = _BLOCK_ADDRESSES[key] = compiled.library.get_pointer_to_function(
-            compiled.fndesc.llvm_cfunc_wrapper_name)
+        address = _BLOCK_ADDRESSES[key] = cfunc_address(compiled)
     return address
 
 

@@ -95,7 +95,10 @@ N_FORKS = 40
 
 
 def _available(layer):
+    """Whether Numba runs ``layer`` in a process that imported fastgru (which
+    loads the ``[tbb]`` extra's TBB where the loader would not find it)."""
     code = ("import numba, numpy as np\n"
+            "import fastgru\n"
             "@numba.njit(parallel=True)\n"
             "def f(a):\n"
             "    s = 0.0\n"
@@ -103,7 +106,7 @@ def _available(layer):
             "        s += a[i]\n"
             "    return s\n"
             "f(np.ones(4)); print(numba.threading_layer())")
-    env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer, "PYTHONPATH": ROOT}
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, timeout=120)

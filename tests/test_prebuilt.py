@@ -12,12 +12,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from bench.wheel import installed_wheel
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 USE = textwrap.dedent("""
     import time
@@ -88,3 +91,18 @@ def test_wheel_without_kernels_still_works(tmp_path):
                          timeout=900, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.split()[-1]) > 0
+
+
+def test_checkout_run_in_place_loads_the_installed_kernels(site, tmp_path):
+    """The README's `pip install . && python -m fastgru demo`, run inside the
+    checkout: Python imports the checkout's fastgru (the working directory
+    comes first on sys.path), which loads the installed wheel's kernels, of
+    the same source, instead of compiling them."""
+    out = _run(site, tmp_path / "empty-cache", ROOT)
+    assert f"file {ROOT / 'fastgru' / '__init__.py'}" in out  # the checkout's copy ran
+    assert "compiles 0" in out.splitlines()[-1], out
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "FASTGRU_"))}
+    env.update(FASTGRU_CACHE_DIR=str(tmp_path / "empty-cache"), PYTHONPATH=str(site))
+    info = subprocess.run([sys.executable, "-m", "fastgru", "info"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert "compiled into the installed package" in info.stdout, info.stdout + info.stderr

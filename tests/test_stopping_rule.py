@@ -7,12 +7,15 @@ The rule, as documented: stop when the monitored loss has not improved by
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastgru import GRUClassifier, GRURegressor, _training
 from fastgru._training import PATIENCE_UPDATES
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def expected_stop_epoch(n_rows, batch_size, n_iter_no_change):
@@ -45,15 +48,29 @@ def spikes(n, T, rng):
     return X, y
 
 
+def load_gunpoint(split):
+    """GunPoint's official ``split`` ("train" or "test") from ``tests/data``
+    (see its README): ``(series, 150, 1)`` values and string labels "1"/"2"."""
+    table = np.loadtxt(DATA / f"gunpoint_{split}.csv.gz", delimiter=",")
+    return table[:, 1:, None], table[:, 0].astype(int).astype(str)
+
+
+def test_gunpoint_data_is_the_official_split():
+    X, y = load_gunpoint("train")
+    X_test, y_test = load_gunpoint("test")
+    assert X.shape == (50, 150, 1) and X_test.shape == (150, 150, 1)
+    assert sorted(set(y)) == sorted(set(y_test)) == ["1", "2"]
+    assert np.isfinite(X).all() and np.isfinite(X_test).all()
+
+
+@pytest.mark.slow
 def test_defaults_learn_gunpoint(monkeypatch):
-    """GunPoint (UCR, bundled with aeon; official split): 50 training series of
+    """GunPoint (UCR archive; official split): 50 training series of
     150 steps, 2 updates an epoch. The epoch-only rule stopped the fit after
     14 epochs at chance level (0.493); the defaults reach 0.9 (measured:
     0.953 with seed 0, 0.940 with seed 1)."""
-    datasets = pytest.importorskip("aeon.datasets")
-    X, y = datasets.load_gunpoint(split="train")
-    X_test, y_test = datasets.load_gunpoint(split="test")
-    X, X_test = X.transpose(0, 2, 1), X_test.transpose(0, 2, 1)  # aeon is channel-first
+    X, y = load_gunpoint("train")
+    X_test, y_test = load_gunpoint("test")
     clf = GRUClassifier(random_state=0).fit(X, y)
     assert clf.score(X_test, y_test) >= 0.9, clf.n_iter_
     # the rule without its update floor, at the old learning rate, stops early

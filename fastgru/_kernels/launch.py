@@ -4,7 +4,7 @@ A ``*_block(block, n_blocks, ...)`` kernel is a serial body for one row block
 (its rows from :func:`block_rows`). :func:`run_parallel`, the package's one
 ``prange`` kernel, runs every block of one through its compiled C wrapper
 (the address from ``fastgru._engine.block_kernel_address``, made a callable
-by :func:`_as_block_function`). The layout copies between batch-first and
+by ``fastgru._numba_compat.as_block_function``). The layout copies between batch-first and
 time-major (:func:`swap_block`) and the transposed weights
 (:func:`transpose_block`, kept fresh with :func:`refresh_copy`) are here too.
 
@@ -13,11 +13,10 @@ Imports no other kernel module.
 
 import numpy as np
 from numba import prange
-from numba.core import cgutils
-from numba.core import types as nb_types
-from numba.extending import intrinsic, register_jitable
+from numba.extending import register_jitable
 
 from .._config import kernel, parallel_kernel
+from .._numba_compat import as_block_function
 
 
 @register_jitable
@@ -25,27 +24,6 @@ def block_rows(n_rows, block, n_blocks):
     """Rows ``(r0, r1)`` of block ``block`` of ``n_blocks``: fixed by the sizes
     alone, so that results never depend on how many threads run the blocks."""
     return block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks
-
-
-@intrinsic
-def _as_block_function(typingctx, address, args):
-    """The compiled C wrapper of a ``*_block`` kernel at ``address`` (an
-    integer) as a first-class function of ``(block, n_blocks, *args)``.
-
-    What Numba builds when it unboxes a first-class function argument, made
-    here from a plain integer: unboxing one per call cost ~5 us. Numba's
-    FunctionType value is a struct whose first member is the C wrapper's
-    address, which its calls read (the other members, null here, are
-    fallbacks).
-    """
-    fn_type = nb_types.FunctionType(nb_types.none(nb_types.int64, nb_types.int64, *args.types))
-
-    def codegen(context, builder, signature, llargs):
-        struct_type = context.get_value_type(fn_type)
-        address = builder.inttoptr(llargs[0], struct_type.elements[0])
-        return builder.insert_value(cgutils.get_null_value(struct_type), address, 0)
-
-    return fn_type(address, args), codegen
 
 
 @parallel_kernel
@@ -62,7 +40,7 @@ def run_parallel(address, n_blocks, args):
     cache. The ``prange`` index is typed int64 and later uint64, hence the
     cast.
     """
-    block_fn = _as_block_function(address, args)
+    block_fn = as_block_function(address, args)
     for c in prange(n_blocks):
         block_fn(np.int64(c), n_blocks, *args)
 

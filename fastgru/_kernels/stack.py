@@ -19,8 +19,9 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, register_jitable
 
 from .._config import kernel
+from .._numba_compat import as_block_function
 from .cell import RESET_AFTER, cell_forward, fold_biases, xbias_width
-from .launch import _as_block_function, copy_rows, copy_vector, refresh_copy, transpose_block
+from .launch import copy_rows, copy_vector, refresh_copy, transpose_block
 from .products import ACCUMULATE, OVERWRITE, matmul
 
 # A flag passed as a plain bool (forward_one's calls), a NumPy boolean as
@@ -138,13 +139,13 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
         if W_t.shape[0] > 0 and refresh_copy(W, weights_copy[layer]):
             transpose_block(0, 1, W, W_t)
         args = (inp, W, W_t, xbias, xproj)
-        _as_block_function(project_address, args)(np.int64(0), one, *args)
+        as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
         h_last[:] = 0.0
         args = (mode, xproj.reshape(T, 1, GH), U, U[:0], U[:0], b_hn, lengths, NO, NO,
                 out.reshape(T, 1, H), h_last, unused, unused)
-        _as_block_function(forward_address, args)(np.int64(0), one, *args)
+        as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
     return True
 
