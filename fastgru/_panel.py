@@ -376,17 +376,17 @@ class WindowMaker:
                 col += 1
                 dec = np.arange(h)[None, :]
                 pos = avail[:, None] + dec  # decoder steps follow each input
-                x_block = x[sl]
-                x_block[np.arange(len(t))[:, None], pos, 1] = 1.0
+                block = x[sl]  # a view: filled in place
+                rows_ = np.arange(len(t))[:, None]
+                block[rows_, pos, 1] = 1.0
                 futr = panel.futr[i]
                 fs = self.futr_scaler
-                x_block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
+                block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
                 if futr_future is not None:
                     fut = fs(futr_future[i])[None].repeat(len(t), axis=0)
                 else:
                     fut = fs(futr[t[:, None] + dec])
-                x_block[np.arange(len(t))[:, None], pos, col:col + self.n_futr] = fut
-                x[sl] = x_block
+                block[rows_, pos, col:col + self.n_futr] = fut
                 col += self.n_futr
             if self.n_hist:
                 x[sl, :L, col:col + self.n_hist][valid] = self.hist_scaler(

@@ -263,10 +263,10 @@ class GRUForecaster(_BaseGRUEstimator):
         else:
             train_o = self._all_origins(panel, maker)
             if self.early_stopping:
-                warnings.warn(f"the series are too short to hold out their last "
-                              f"{2 * h} steps (twice the horizon) for early stopping and "
-                              "intervals: training on everything for max_epochs, without "
-                              "intervals", UserWarning, stacklevel=2)
+                warnings.warn(f"the series are too short to hold out their last {h} steps "
+                              "after a training window, for early stopping and intervals: "
+                              "training on everything, without intervals", UserWarning,
+                              stacklevel=2)
         data = maker.cut(panel, train_o, dtype)
         self._remember(panel, maker)  # before training: a fit that raises keeps it
         self._fit_windows(data, held_out)
