@@ -85,7 +85,8 @@ def gufunc_kernel(signatures, layout: str, parallel: bool = False):
     """A decorator compiling a generalized ufunc (``numba.guvectorize``) with
     fastgru's options: eagerly, for the given ``signatures``, with the loop
     over the broadcast dimensions split across Numba's threads if ``parallel``
-    (``target="parallel"``; launched under :data:`parallel_launch_lock`).
+    (``target="parallel"``; launched under :data:`parallel_launch_lock`,
+    see :func:`begin_launch`).
     """
     options = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nopython=True,
                    target="parallel" if parallel else "cpu")
@@ -224,29 +225,33 @@ def get_num_threads() -> int:
     return _num_threads if local is None else min(local, _num_threads)
 
 
-class parallel_launch:
-    """The block around one parallel kernel launch (``with parallel_launch():``):
-    serialised by :data:`parallel_launch_lock`, with Numba's thread count set
-    to :func:`get_num_threads`, and the launching thread noted (see
-    :func:`_tbb_fork_unsafe`). A class, not a generator: a few calls per
-    training step go through it."""
+def begin_launch() -> None:
+    """The first statement of a parallel launch's block, which holds the lock
+    in a ``with`` statement of its own::
 
-    __slots__ = ("_lock",)
+        with _config.parallel_launch_lock:
+            _config.begin_launch()
+            run_parallel(...)
 
-    def __enter__(self):
-        global _first_launcher
-        self._lock = lock = parallel_launch_lock
-        lock.acquire()
-        ident = threading.get_ident()
-        if ident not in _launchers:
-            _launchers.add(ident)
-            if _first_launcher is None:
-                _first_launcher = ident
-        numba.set_num_threads(get_num_threads())
+    Sets Numba's thread count to :func:`get_num_threads` and notes the
+    launching thread (see :func:`_tbb_fork_unsafe`).
 
-    def __exit__(self, *exc):
-        self._lock.release()
-        return False
+    The lock is a C-level ``RLock`` used directly as the context manager:
+    CPython handles no signal between its acquire and the start of the
+    protected block, nor between the block's end and its release, so a
+    KeyboardInterrupt (Ctrl-C in a notebook, SIGINT to a reloading server)
+    cannot leave it held. Python code between an ``acquire()`` and a
+    ``try`` (or in a Python ``__enter__``) could be interrupted with the lock
+    taken, and every later launch and ``os.fork()`` from another thread
+    would then wait forever.
+    """
+    global _first_launcher
+    ident = threading.get_ident()
+    if ident not in _launchers:
+        _launchers.add(ident)
+        if _first_launcher is None:
+            _first_launcher = ident
+    numba.set_num_threads(get_num_threads())
 
 
 _thread_limit = threading.local()
@@ -330,7 +335,15 @@ _BLAS_FUNCTIONS = None
 
 class _SingleThreadedBlas:
     """Reference-counted, so that concurrent calls from several Python
-    threads set the limit once and restore it once."""
+    threads set the limit once and restore it once.
+
+    An exception anywhere in ``__enter__`` (a KeyboardInterrupt between two
+    bytecodes) undoes what it did: the count is raised only as its last
+    step, under the lock, and each library's own thread count is saved
+    before it is changed, so that an interrupted entry neither leaves the
+    count raised (BLAS single-threaded for the life of the process) nor
+    loses a count to restore.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -338,25 +351,39 @@ class _SingleThreadedBlas:
         self._saved = []
 
     def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                saved = self._saved = []
-                for get, set_ in _blas_thread_functions():
-                    n = get()
-                    if n != 1:
-                        set_(1)
-                        saved.append((set_, n))
-            self._users += 1
+        counted = False
+        try:
+            with self._lock:
+                if self._users == 0:
+                    saved = self._saved = []
+                    for get, set_ in _blas_thread_functions():
+                        n = get()
+                        if n != 1:
+                            saved.append((set_, n))  # before the change: restorable
+                            set_(1)
+                self._users += 1
+                counted = True  # no signal is handled between these two stores
+        except BaseException:
+            if counted:
+                self.__exit__()
+            else:
+                with self._lock:
+                    if self._users == 0:
+                        self._restore()
+            raise
         return self
 
     def __exit__(self, *exc):
         with self._lock:
             self._users -= 1
             if self._users == 0:
-                for set_, n in self._saved:
-                    set_(n)
-                self._saved = []
+                self._restore()
         return False
+
+    def _restore(self):
+        saved, self._saved = self._saved, []
+        for set_, n in saved:
+            set_(n)
 
 
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()

@@ -315,7 +315,8 @@ def _run_blocks(block_kernel, args, n_blocks):
             block_kernel(block, n_blocks, *args)
         return
     address = block_kernel_address(block_kernel, args)
-    with _config.parallel_launch():
+    with _config.parallel_launch_lock:  # the lock itself: see _config.begin_launch
+        _config.begin_launch()
         run_parallel(address, n_blocks, args)
 
 
