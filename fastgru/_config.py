@@ -254,6 +254,37 @@ def begin_launch() -> None:
     numba.set_num_threads(get_num_threads())
 
 
+class _Caller:
+    """``with caller():`` marks this thread as running kernel blocks (see
+    :func:`other_callers`). An interrupted block leaves its mark until this
+    thread's next call, which replaces and removes it: it can only make
+    other threads run their blocks serially meanwhile (same results)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        _callers[threading.get_ident()] = None
+
+    def __exit__(self, *exc):
+        _callers.pop(threading.get_ident(), None)
+        return False
+
+
+_callers: dict = {}  # the idents of the threads inside ``with caller()``
+_CALLER = _Caller()
+
+
+def caller() -> _Caller:
+    """The context manager marking a thread that runs kernel blocks."""
+    return _CALLER
+
+
+def other_callers() -> bool:
+    """Whether another Python thread is running kernel blocks now (called
+    from inside ``with caller()``)."""
+    return len(_callers) > 1
+
+
 _thread_limit = threading.local()
 
 
@@ -402,6 +433,7 @@ def _reset_after_fork() -> None:
     parallel_launch_lock = threading.RLock()
     _release_after_fork()  # Numba's compiler lock, taken by this thread before the fork
     _launchers.clear()
+    _callers.clear()  # the other threads' marks: they do not exist here
     _first_launcher = threading.get_ident()  # Numba restarts TBB from this thread
     if _fork_was_unsafe and not _serial_after_fork:
         _serial_after_fork = True
