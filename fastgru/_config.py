@@ -22,7 +22,7 @@ import threading
 import numba
 from numba.core.compiler_lock import global_compiler_lock
 
-from . import _cache
+from . import _cache, _fork_stdout
 
 #: LLVM fast-math flags used by every kernel; NaN/inf semantics are kept.
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -502,6 +502,8 @@ def _hold_over_fork() -> None:
         lock.acquire()
         _held_over_fork.append(lock)
     _fork_was_unsafe = _tbb_fork_unsafe()
+    if _fork_was_unsafe:  # Numba's TBB handler will print: see _fork_stdout
+        _fork_stdout.divert()
 
 
 def _release_after_fork() -> None:
@@ -509,9 +511,19 @@ def _release_after_fork() -> None:
         _held_over_fork.pop().release()
 
 
+def _after_fork_in_parent() -> None:
+    _fork_stdout.restore_in_parent()
+    _release_after_fork()
+
+
+def _after_fork_in_child() -> None:
+    _fork_stdout.restore_in_child()
+    _reset_after_fork()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_hold_over_fork, after_in_parent=_release_after_fork,
-                        after_in_child=_reset_after_fork)
+    os.register_at_fork(before=_hold_over_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def single_threaded_blas():
