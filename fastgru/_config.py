@@ -9,6 +9,10 @@ The fastmath flags deliberately omit ``nnan`` and ``ninf``: with them LLVM may
 assume that no value is NaN or infinite and silently drop the checks that let a
 diverging training run be detected (umap removed blanket ``fastmath=True`` for
 this reason).
+
+Longer than 500 lines for a reason: the thread controls, the BLAS limit and
+the fork handlers read and reset the same state (the launch lock, the
+launching threads, the limit's count), which reads best in one module.
 """
 
 from __future__ import annotations
@@ -226,24 +230,15 @@ def get_num_threads() -> int:
 
 
 def begin_launch() -> None:
-    """The first statement of a parallel launch's block, which holds the lock
-    in a ``with`` statement of its own::
-
-        with _config.parallel_launch_lock:
-            _config.begin_launch()
-            run_parallel(...)
-
-    Sets Numba's thread count to :func:`get_num_threads` and notes the
-    launching thread (see :func:`_tbb_fork_unsafe`).
-
-    The lock is a C-level ``RLock`` used directly as the context manager:
-    CPython handles no signal between its acquire and the start of the
-    protected block, nor between the block's end and its release, so a
-    KeyboardInterrupt (Ctrl-C in a notebook, SIGINT to a reloading server)
-    cannot leave it held. Python code between an ``acquire()`` and a
-    ``try`` (or in a Python ``__enter__``) could be interrupted with the lock
-    taken, and every later launch and ``os.fork()`` from another thread
-    would then wait forever.
+    """The first statement of a parallel launch, inside a ``with`` of the
+    lock itself (``with _config.parallel_launch_lock: begin_launch();
+    run_parallel(...)``): sets Numba's thread count to
+    :func:`get_num_threads` and notes the launching thread (see
+    :func:`_tbb_fork_unsafe`). The C-level RLock as the context manager is
+    what makes a launch safe from KeyboardInterrupt: CPython handles no
+    signal between its acquire and the protected block, while Python code
+    between an ``acquire()`` and a ``try`` could leave it held, blocking
+    every later launch and ``os.fork()`` from other threads forever.
     """
     global _first_launcher
     ident = threading.get_ident()
@@ -252,37 +247,6 @@ def begin_launch() -> None:
         if _first_launcher is None:
             _first_launcher = ident
     numba.set_num_threads(get_num_threads())
-
-
-class _Caller:
-    """``with caller():`` marks this thread as running kernel blocks (see
-    :func:`other_callers`). An interrupted block leaves its mark until this
-    thread's next call, which replaces and removes it: it can only make
-    other threads run their blocks serially meanwhile (same results)."""
-
-    __slots__ = ()
-
-    def __enter__(self):
-        _callers[threading.get_ident()] = None
-
-    def __exit__(self, *exc):
-        _callers.pop(threading.get_ident(), None)
-        return False
-
-
-_callers: dict = {}  # the idents of the threads inside ``with caller()``
-_CALLER = _Caller()
-
-
-def caller() -> _Caller:
-    """The context manager marking a thread that runs kernel blocks."""
-    return _CALLER
-
-
-def other_callers() -> bool:
-    """Whether another Python thread is running kernel blocks now (called
-    from inside ``with caller()``)."""
-    return len(_callers) > 1
 
 
 _thread_limit = threading.local()
@@ -366,15 +330,10 @@ _BLAS_FUNCTIONS = None
 
 class _SingleThreadedBlas:
     """Reference-counted, so that concurrent calls from several Python
-    threads set the limit once and restore it once.
-
-    An exception anywhere in ``__enter__`` (a KeyboardInterrupt between two
-    bytecodes) undoes what it did: the count is raised only as its last
-    step, under the lock, and each library's own thread count is saved
-    before it is changed, so that an interrupted entry neither leaves the
-    count raised (BLAS single-threaded for the life of the process) nor
-    loses a count to restore.
-    """
+    threads set the limit once and restore it once. An interrupted
+    ``__enter__`` undoes itself (each library's count is saved before it is
+    changed; the count of users is raised last), so that a KeyboardInterrupt
+    cannot leave BLAS single-threaded for the life of the process."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -433,7 +392,6 @@ def _reset_after_fork() -> None:
     parallel_launch_lock = threading.RLock()
     _release_after_fork()  # Numba's compiler lock, taken by this thread before the fork
     _launchers.clear()
-    _callers.clear()  # the other threads' marks: they do not exist here
     _first_launcher = threading.get_ident()  # Numba restarts TBB from this thread
     if _fork_was_unsafe and not _serial_after_fork:
         _serial_after_fork = True

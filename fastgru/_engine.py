@@ -29,7 +29,7 @@ try:  # the type key Numba's dispatcher computes for a value (C, ~0.1 us)
 except ImportError:  # pragma: no cover - a Numba without it
     _type_key = numba.typeof
 
-from . import _config
+from . import _config, _slots
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
@@ -308,7 +308,7 @@ def _run_blocks(block_kernel, args, n_blocks):
     result. They run in this thread (the GIL released, no lock, no thread
     pool start-up, which dominates small calls) when there is one block,
     one thread, or when another Python thread is running blocks too
-    (:func:`_config.other_callers`): a server's callers then overlap on the
+    (``_slots.other_callers``): a server's callers then overlap on the
     cores instead of queueing for a launch that splits each small batch
     across them. Otherwise they run in parallel through
     ``_kernels.launch.run_parallel``, serialised by a lock (Numba's
@@ -318,8 +318,8 @@ def _run_blocks(block_kernel, args, n_blocks):
         for block in range(n_blocks):
             block_kernel(block, n_blocks, *args)
         return
-    with _config.caller():
-        if _config.other_callers():
+    with _slots.caller():
+        if _slots.other_callers():
             for block in range(n_blocks):
                 block_kernel(block, n_blocks, *args)
             return

@@ -1,10 +1,11 @@
-"""Fair admission of inference calls: at most one kernel per core at a time.
+"""Concurrent callers: fair admission of inference calls (at most one per
+Numba thread at a time), and which threads are running kernel blocks.
 
 A server calls the model from more Python threads than there are cores
 (gunicorn's gthread workers, Starlette's thread pool). Left to the operating
 system, eight threads running kernels on two cores share them in time
 slices of milliseconds: most calls finish in one slice, and the rest wait
-for three other threads' slices, so the 99th percentile of a 50 us call was
+for three other threads' slices, so the 99th percentile of a 50 us call is
 milliseconds, and the GIL held by a preempted thread stalled every other
 one. ``with inference_slot():`` admits as many calls as Numba has threads
 and queues the others in arrival order, handing a slot from the call that
@@ -73,6 +74,37 @@ class FairSlots:
         return False
 
 
+class _Caller:
+    """``with caller():`` marks this thread as running kernel blocks (see
+    :func:`other_callers`). An interrupted block leaves its mark until this
+    thread's next call, which replaces and removes it: it can only make
+    other threads run their blocks serially meanwhile (same results)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        _callers[threading.get_ident()] = None
+
+    def __exit__(self, *exc):
+        _callers.pop(threading.get_ident(), None)
+        return False
+
+
+_callers: dict = {}  # the idents of the threads inside ``with caller()``
+_CALLER = _Caller()
+
+
+def caller() -> _Caller:
+    """The context manager marking a thread that runs kernel blocks."""
+    return _CALLER
+
+
+def other_callers() -> bool:
+    """Whether another Python thread is running kernel blocks now (called
+    from inside ``with caller()``)."""
+    return len(_callers) > 1
+
+
 _SLOTS = FairSlots(numba.config.NUMBA_NUM_THREADS)
 
 
@@ -85,6 +117,7 @@ def _reset_after_fork() -> None:
     # the slots other threads held at the fork are never given back in the child
     global _SLOTS
     _SLOTS = FairSlots(_SLOTS.n)
+    _callers.clear()  # the other threads' marks: they do not exist here
 
 
 if hasattr(os, "register_at_fork"):
