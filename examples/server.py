@@ -149,8 +149,8 @@ class OnnxModel:
 
 
 # ------------------------------------------------------------ request bodies
-async def read_json(request, max_bytes: int):
-    """The request's JSON body, refused beyond ``max_bytes`` without reading it all."""
+async def read_body(request, max_bytes: int) -> bytes:
+    """The request's body, refused beyond ``max_bytes`` without reading it all."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > max_bytes):
         raise RequestError(413, f"body larger than {max_bytes} bytes")
@@ -159,6 +159,11 @@ async def read_json(request, max_bytes: int):
         body += chunk
         if len(body) > max_bytes:
             raise RequestError(413, f"body larger than {max_bytes} bytes")
+    return bytes(body)
+
+
+def parse_json(body: bytes):
+    """The body's JSON (in a pool thread: a large body does not hold up the event loop)."""
     try:
         return json.loads(body)
     except RecursionError:
@@ -213,10 +218,11 @@ def create_app(model, *, max_body_bytes=1 << 20, max_rows=256, max_steps=4096,
     def refuse(exc: RequestError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-    def call(fn, *args):
-        """``fn(*args)`` in a pool thread; what the model refuses is the client's error."""
+    def call(fn, body, *args):
+        """``fn(payload, *args)`` for the JSON ``body``, in a pool thread; what
+        the model refuses is the client's error."""
         try:
-            return fn(*args)
+            return fn(parse_json(body), *args)
         except (ValueError, TypeError) as exc:
             raise RequestError(422, str(exc)) from None
 
@@ -226,13 +232,14 @@ def create_app(model, *, max_body_bytes=1 << 20, max_rows=256, max_steps=4096,
                                  "features": model.features})
         return JSONResponse({"ready": False, "error": state["error"]}, status_code=503)
 
+    def predict_body(payload):
+        x = as_array(payload, "x", (2, 3), model.features, dtype, batch_limits)
+        return model.predict(x[None] if x.ndim == 2 else x)
+
     async def predict(request):
         try:
-            payload = await read_json(request, max_body_bytes)
-            x = as_array(payload, "x", (2, 3), model.features, dtype, batch_limits)
-            if x.ndim == 2:
-                x = x[None]
-            return JSONResponse(await run_in_threadpool(call, model.predict, x))
+            body = await read_body(request, max_body_bytes)
+            return JSONResponse(await run_in_threadpool(call, predict_body, body))
         except RequestError as exc:
             return refuse(exc)
 
@@ -246,7 +253,11 @@ def create_app(model, *, max_body_bytes=1 << 20, max_rows=256, max_steps=4096,
                 sessions.popitem(last=False)  # the least recently used
         return JSONResponse({"session": sid}, status_code=201)
 
-    def advance(sid, steps):
+    def advance(payload, sid):
+        steps = as_array(payload, "x", (1, 2), model.features, dtype,
+                         {2: (("steps", max_steps),)})
+        if steps.ndim == 1:
+            steps = steps[None]
         with table_lock:
             entry = sessions.get(sid)
             if entry is None:
@@ -258,13 +269,9 @@ def create_app(model, *, max_body_bytes=1 << 20, max_rows=256, max_steps=4096,
 
     async def step(request):
         try:
-            payload = await read_json(request, max_body_bytes)
-            steps = as_array(payload, "x", (1, 2), model.features, dtype,
-                             {2: (("steps", max_steps),)})
-            if steps.ndim == 1:
-                steps = steps[None]
+            body = await read_body(request, max_body_bytes)
             sid = request.path_params["sid"]
-            return JSONResponse(await run_in_threadpool(call, advance, sid, steps))
+            return JSONResponse(await run_in_threadpool(call, advance, body, sid))
         except RequestError as exc:
             return refuse(exc)
 

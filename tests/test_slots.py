@@ -56,7 +56,7 @@ def test_waiters_enter_in_arrival_order():
         t = threading.Thread(target=call, args=(k,))
         t.start()
         threads.append(t)
-        _wait_for(lambda: len(slots._waiters) == k + 1, f"waiter {k}")
+        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"waiter {k}")
     slots.__exit__()
     for t in threads:
         t.join()
