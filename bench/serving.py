@@ -19,6 +19,7 @@ The load average is printed before and after. Run from the repository root::
     python bench/serving.py                      # in-process table, ~1 min
     python bench/serving.py --server             # and the HTTP server
     python bench/serving.py --json out.json      # the numbers as JSON too
+    python bench/serving.py --no-in-process --memory   # a worker's memory
 """
 
 from __future__ import annotations
@@ -293,6 +294,61 @@ def measure_server(args, clf, X):
     return best
 
 
+def _memory(pid="self"):
+    """Resident and private memory of a process in MB (Linux)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, value = line.split()[:2]
+            if key in ("Rss:", "Private_Clean:", "Private_Dirty:"):
+                out[key[:-1]] = int(value) / 1024
+    return out["Rss"], out["Private_Clean"] + out["Private_Dirty"]
+
+
+def measure_memory(model_path):
+    """Resident memory after each stage of a worker's start (a fresh
+    interpreter), and the private memory of 2 workers forked from it after
+    400 predictions each (what gunicorn --preload's workers add)."""
+    import subprocess
+
+    code = f"""
+import os, sys, time
+sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+from serving import _memory
+import numpy as np
+print("Python with NumPy", _memory()[0])
+import fastgru
+print("import fastgru (Numba)", _memory()[0])
+from fastgru import GRUClassifier
+print("the estimators (scikit-learn, SciPy)", _memory()[0])
+clf = fastgru.load({model_path!r})
+x1, x16 = (np.zeros((b, {STEPS}, {FEATURES}), np.float32) for b in (1, 16))
+clf.predict_proba(x1); clf.predict_proba(x16)
+print("model loaded, batch 1 and 16 predicted", _memory()[0])
+import starlette, uvicorn
+print("Starlette and uvicorn", _memory()[0])
+for _ in range(2):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(200):
+            clf.predict_proba(x1); clf.predict_proba(x16)
+        os.write(w, b"x"); time.sleep(2); os._exit(0)
+    os.read(r, 1)
+    print("forked worker: private", _memory(pid)[1])
+    os.waitpid(pid, 0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    print("| stage | MB |\n|---|---|")
+    for line in out.stdout.splitlines():
+        what, mb = line.rsplit(" ", 1)
+        print(f"| {what} | {float(mb):.0f} |")
+    if out.returncode:
+        print(out.stderr[-2000:])
+
+
 def print_table(best, threads):
     """The table; "same": every answer bit-identical to the serial call's
     (for the server rows: every response a 200); "CPU ms/req": the
@@ -325,6 +381,8 @@ def main(argv=None):
     parser.add_argument("--server-requests", type=int, default=1500)
     parser.add_argument("--server-seconds", type=float, default=20.0)
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure a worker's memory (Linux)")
     args = parser.parse_args(argv)
 
     import numba
@@ -339,6 +397,13 @@ def main(argv=None):
         best.update(measure_in_process(args, clf, layer, session, X))
     if args.server:
         best.update(measure_server(args, clf, X))
+    if args.memory:
+        import fastgru as _fastgru
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.npz")
+            _fastgru.save(clf, path)
+            measure_memory(path)
     load1 = os.getloadavg()
     print(f"fastgru {fastgru.__version__}, numba {numba.__version__} "
           f"({numba.threading_layer()}, {numba.config.NUMBA_NUM_THREADS} threads), "
@@ -347,7 +412,8 @@ def main(argv=None):
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "
           f"best of {args.repeats} alternating repeats, {args.requests} requests each "
           f"({args.step_requests} steps for streaming)")
-    print_table(best, args.threads)
+    if best:
+        print_table(best, args.threads)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load": [load0[0], load1[0]],
