@@ -4,7 +4,7 @@ Starlette (an ASGI toolkit: routing, requests, responses, nothing more) on
 uvicorn; see docs/serving.md for the choice, threads against processes, and
 measured numbers. Run::
 
-    pip install "fastgru[onnx]" starlette uvicorn
+    pip install ".[onnx]" starlette uvicorn
     python examples/server.py model.npz --port 8000
 
 where ``model.npz`` is what ``fastgru.save`` wrote for a fitted
