@@ -470,8 +470,8 @@ def _release_after_fork() -> None:
 
 
 def _after_fork_in_parent() -> None:
+    _release_after_fork()  # first: the other threads' launches need not wait for the pipe
     _fork_stdout.restore_in_parent()
-    _release_after_fork()
 
 
 def _after_fork_in_child() -> None:
