@@ -9,6 +9,10 @@ The fastmath flags deliberately omit ``nnan`` and ``ninf``: with them LLVM may
 assume that no value is NaN or infinite and silently drop the checks that let a
 diverging training run be detected (umap removed blanket ``fastmath=True`` for
 this reason).
+
+Longer than 500 lines for a reason: the thread controls, the BLAS limit and
+the fork handlers read and reset the same state (the launch lock, the
+launching threads, the limit's count), which reads best in one module.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 
 import numba
 
-from . import _cache
+from . import _cache, _fork_stdout
 from ._env import env_flag
 from ._numba_compat import global_compiler_lock, threading_layer_started
 
@@ -84,7 +88,8 @@ def gufunc_kernel(signatures, layout: str, parallel: bool = False):
     """A decorator compiling a generalized ufunc (``numba.guvectorize``) with
     fastgru's options: eagerly, for the given ``signatures``, with the loop
     over the broadcast dimensions split across Numba's threads if ``parallel``
-    (``target="parallel"``; launched under :data:`parallel_launch_lock`).
+    (``target="parallel"``; launched under :data:`parallel_launch_lock`,
+    see :func:`begin_launch`).
     """
     options = dict(fastmath=set(FASTMATH_FLAGS), cache=CACHE, nopython=True,
                    target="parallel" if parallel else "cpu")
@@ -219,29 +224,24 @@ def get_num_threads() -> int:
     return _num_threads if local is None else min(local, _num_threads)
 
 
-class parallel_launch:
-    """The block around one parallel kernel launch (``with parallel_launch():``):
-    serialised by :data:`parallel_launch_lock`, with Numba's thread count set
-    to :func:`get_num_threads`, and the launching thread noted (see
-    :func:`_tbb_fork_unsafe`). A class, not a generator: a few calls per
-    training step go through it."""
-
-    __slots__ = ("_lock",)
-
-    def __enter__(self):
-        global _first_launcher
-        self._lock = lock = parallel_launch_lock
-        lock.acquire()
-        ident = threading.get_ident()
-        if ident not in _launchers:
-            _launchers.add(ident)
-            if _first_launcher is None:
-                _first_launcher = ident
-        numba.set_num_threads(get_num_threads())
-
-    def __exit__(self, *exc):
-        self._lock.release()
-        return False
+def begin_launch() -> None:
+    """The first statement of a parallel launch, inside a ``with`` of the
+    lock itself (``with _config.parallel_launch_lock: begin_launch();
+    run_parallel(...)``): sets Numba's thread count to
+    :func:`get_num_threads` and notes the launching thread (see
+    :func:`_tbb_fork_unsafe`). The C-level RLock as the context manager is
+    what makes a launch safe from KeyboardInterrupt: CPython handles no
+    signal between its acquire and the protected block, while Python code
+    between an ``acquire()`` and a ``try`` could leave it held, blocking
+    every later launch and ``os.fork()`` from other threads forever.
+    """
+    global _first_launcher
+    ident = threading.get_ident()
+    if ident not in _launchers:
+        _launchers.add(ident)
+        if _first_launcher is None:
+            _first_launcher = ident
+    numba.set_num_threads(get_num_threads())
 
 
 _thread_limit = threading.local()
@@ -325,7 +325,10 @@ _BLAS_FUNCTIONS = None
 
 class _SingleThreadedBlas:
     """Reference-counted, so that concurrent calls from several Python
-    threads set the limit once and restore it once."""
+    threads set the limit once and restore it once. An interrupted
+    ``__enter__`` undoes itself (each library's count is saved before it is
+    changed; the count of users is raised last), so that a KeyboardInterrupt
+    cannot leave BLAS single-threaded for the life of the process."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -333,25 +336,39 @@ class _SingleThreadedBlas:
         self._saved = []
 
     def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                saved = self._saved = []
-                for get, set_ in _blas_thread_functions():
-                    n = get()
-                    if n != 1:
-                        set_(1)
-                        saved.append((set_, n))
-            self._users += 1
+        counted = False
+        try:
+            with self._lock:
+                if self._users == 0:
+                    saved = self._saved = []
+                    for get, set_ in _blas_thread_functions():
+                        n = get()
+                        if n != 1:
+                            saved.append((set_, n))  # before the change: restorable
+                            set_(1)
+                self._users += 1
+                counted = True  # no signal is handled between these two stores
+        except BaseException:
+            if counted:
+                self.__exit__()
+            else:
+                with self._lock:
+                    if self._users == 0:
+                        self._restore()
+            raise
         return self
 
     def __exit__(self, *exc):
         with self._lock:
             self._users -= 1
             if self._users == 0:
-                for set_, n in self._saved:
-                    set_(n)
-                self._saved = []
+                self._restore()
         return False
+
+    def _restore(self):
+        saved, self._saved = self._saved, []
+        for set_, n in saved:
+            set_(n)
 
 
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
@@ -438,6 +455,8 @@ def _hold_over_fork() -> None:
         lock.acquire()
         _held_over_fork.append(lock)
     _fork_was_unsafe = _tbb_fork_unsafe()
+    if _fork_was_unsafe:  # Numba's TBB handler will print: see _fork_stdout
+        _fork_stdout.divert()
 
 
 def _release_after_fork() -> None:
@@ -445,9 +464,19 @@ def _release_after_fork() -> None:
         _held_over_fork.pop().release()
 
 
+def _after_fork_in_parent() -> None:
+    _release_after_fork()  # first: the other threads' launches need not wait for the pipe
+    _fork_stdout.restore_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    _fork_stdout.restore_in_child()
+    _reset_after_fork()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_hold_over_fork, after_in_parent=_release_after_fork,
-                        after_in_child=_reset_after_fork)
+    os.register_at_fork(before=_hold_over_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def single_threaded_blas():

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba.core import types as nb_types
 
-from . import _config
+from . import _config, _slots
 from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
@@ -296,19 +296,29 @@ def _run_blocks(block_kernel, args, n_blocks):
     """Run ``block_kernel(block, n_blocks, *args)`` for every block.
 
     The blocks depend on the sizes and the machine only (see
-    ``_kernels.launch.block_rows``). With one block or one thread each block runs
-    in this thread: no lock, the GIL released, and no thread pool start-up
-    (which dominates small calls). Otherwise the blocks run in parallel
-    through ``_kernels.launch.run_parallel``, serialised by a lock (Numba's default
-    threading layer aborts on concurrent launches).
+    ``_kernels.launch.block_rows``), so that where they run never changes a
+    result. They run in this thread (the GIL released, no lock, no thread
+    pool start-up, which dominates small calls) when there is one block,
+    one thread, or when another Python thread is running blocks too
+    (``_slots.other_callers``): a server's callers then overlap on the
+    cores instead of queueing for a launch that splits each small batch
+    across them. Otherwise they run in parallel through
+    ``_kernels.launch.run_parallel``, serialised by a lock (Numba's
+    workqueue layer aborts on concurrent launches).
     """
     if n_blocks == 1 or _config.get_num_threads() == 1:
         for block in range(n_blocks):
             block_kernel(block, n_blocks, *args)
         return
-    address = block_kernel_address(block_kernel, args)
-    with _config.parallel_launch():
-        run_parallel(address, n_blocks, args)
+    with _slots.caller():
+        if _slots.other_callers():
+            for block in range(n_blocks):
+                block_kernel(block, n_blocks, *args)
+            return
+        address = block_kernel_address(block_kernel, args)
+        with _config.parallel_launch_lock:  # the lock itself: see _config.begin_launch
+            _config.begin_launch()
+            run_parallel(address, n_blocks, args)
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,

@@ -47,6 +47,7 @@ from ._validation import (
     warn_channels_first,
 )
 from ._variants import VARIANTS
+from .layer import GRU
 
 __all__ = ["GRURegressor", "GRUClassifier"]
 
@@ -255,10 +256,57 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         return estimator_to_onnx(self, path, with_lengths)
 
     def _raw_predict(self, X):
+        out = self._raw_predict_fast(X)
+        if out is not None:
+            return out
         check_is_fitted(self, "gru_")
         x, lengths = self._validate_X(X, reset=False)
         with _config.threads(self.n_jobs):
             return self._raw_predict_padded(x, lengths)
+
+    def _raw_predict_fast(self, X):
+        """The head's outputs for a serving call, or None where the general
+        path must run.
+
+        A serving call is a C-ordered 3-D ndarray of the model's dtype, at
+        most PREDICT_CHUNK rows, to a model fitted on 3-D or ragged input
+        with a valid head: everything the general path checks (fitted, the
+        features per step, non-empty, NaN/inf, the head's shapes and dtype)
+        is checked here in a few comparisons, and the same kernels run, so
+        the outputs are identical; the layer's batch-1 kernel serves one
+        sequence. Anything else (other dtypes and layouts, lists,
+        DataFrames, a model fitted on 2-D input) goes the general way, which
+        converts it or says what is wrong.
+        """
+        d = self.__dict__
+        gru, head = d.get("gru_"), d.get("head_")
+        if not (type(X) is np.ndarray and X.ndim == 3 and type(gru) is GRU
+                and X.dtype == gru.dtype and X.flags.c_contiguous
+                and 0 < X.shape[0] <= PREDICT_CHUNK and X.shape[1] > 0
+                and X.shape[2] == gru.input_size and d.get("_input_form") in ("3d", "ragged")
+                and type(head) is dict):
+            return None
+        W, b = head.get("weight"), head.get("bias")
+        width = gru.hidden_size * gru.num_directions
+        if not (type(W) is np.ndarray and type(b) is np.ndarray and len(head) == 2
+                and W.dtype == gru.dtype and b.dtype == gru.dtype and W.ndim == 2
+                and W.shape[1] == width and b.shape == (W.shape[0],)):
+            return None  # SequenceNet.check_head says what is wrong
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or inf")
+        if not X.flags.writeable:
+            X = X.copy()  # the kernels are compiled for writeable arrays
+        n_jobs = d.get("n_jobs")
+        if n_jobs is None and X.shape[0] == 1:  # one kernel call, no BLAS limit to hold
+            h_n = gru.forward(X)[1]
+        else:
+            with _config.threads(n_jobs):
+                h_n = gru.forward(X)[1]
+        D = gru.num_directions
+        last = h_n[h_n.shape[0] - D:]
+        features = last[0] if D == 1 else np.ascontiguousarray(
+            last.transpose(1, 0, 2).reshape(last.shape[1], -1))
+        return features @ W.T + b
 
 
 def _target_statistics(y2: np.ndarray):

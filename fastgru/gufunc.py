@@ -318,7 +318,8 @@ def gru_layer(x, weight_ih, weight_hh, b1=None, b2=None, h0=None, *, variant="to
     ufunc = raw_gufunc(dtype.name, parallel)
     with _config.single_threaded_blas():  # a large single-row product runs in BLAS
         if parallel:
-            with _config.parallel_launch():
+            with _config.parallel_launch_lock:  # see _config.begin_launch
+                _config.begin_launch()
                 return ufunc(*args, v.mode)
         return ufunc(*args, v.mode)
 

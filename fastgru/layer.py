@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import _config, _engine
+from . import _config, _engine, _slots
 from ._kernels import large_products, products, stack
 from ._validation import (
     as_float_array,
@@ -325,6 +325,12 @@ class GRU:
         """
         if training is not False:
             training = check_bool("training", training)
+        if training:
+            return self._forward_call(x, h0, lengths, True)
+        with _slots.inference_slot():  # fair admission of concurrent callers
+            return self._forward_call(x, h0, lengths, False)
+
+    def _forward_call(self, x, h0, lengths, training):
         if h0 is None and lengths is None and not training:
             out = self._forward_one(x)
             if out is not None:

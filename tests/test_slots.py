@@ -1,0 +1,116 @@
+"""Fair admission of inference calls (fastgru._slots): at most n at a time,
+in arrival order, and an interrupted wait gives nothing away."""
+
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru._slots import FairSlots
+
+
+def _wait_for(predicate, what):
+    deadline = time.monotonic() + 60
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)
+
+
+def test_at_most_n_callers_inside():
+    slots, inside, most = FairSlots(2), [0], [0]
+    lock = threading.Lock()
+
+    def call():
+        for _ in range(20):
+            with slots:
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.0005)
+                with lock:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] <= 2
+    assert (slots._free, len(slots._waiters)) == (2, 0)
+
+
+def test_waiters_enter_in_arrival_order():
+    slots, order = FairSlots(1), []
+    slots.__enter__()  # held: everyone after queues
+    threads = []
+
+    def call(k):
+        with slots:
+            order.append(k)
+
+    for k in range(5):
+        t = threading.Thread(target=call, args=(k,))
+        t.start()
+        threads.append(t)
+        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"waiter {k}")
+    slots.__exit__()
+    for t in threads:
+        t.join()
+    assert order == [0, 1, 2, 3, 4]
+    assert (slots._free, len(slots._waiters)) == (1, 0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_interrupted_wait_gives_no_slot_away():
+    slots = FairSlots(1)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder():
+        with slots:
+            holding.set()
+            release.wait(60)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    holding.wait(60)
+    main = threading.main_thread().ident
+    killer = threading.Thread(target=lambda: (
+        _wait_for(lambda: len(slots._waiters) == 1, "the main thread to queue"),
+        signal.pthread_kill(main, signal.SIGINT)))
+    killer.start()
+    with pytest.raises(KeyboardInterrupt):
+        with slots:  # waits behind the holder; Ctrl-C arrives
+            pass
+    killer.join()
+    release.set()
+    t.join()
+    assert (slots._free, len(slots._waiters)) == (1, 0)
+    with slots:  # and the slot is there to take
+        assert slots._free == 0
+
+
+def test_forward_from_many_threads_equals_serial_and_frees_every_slot():
+    layer = fastgru.GRU(3, 8, random_state=0)
+    xs = [np.random.default_rng(k).normal(size=(b, 6, 3)).astype(np.float32)
+          for k, b in enumerate((1, 1, 5, 16))]
+    refs = [layer.forward(x)[1] for x in xs]
+    bad = []
+
+    def work():
+        for _ in range(10):
+            for x, ref in zip(xs, refs):
+                if not np.array_equal(layer.forward(x)[1], ref):
+                    bad.append(x.shape)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+    slots = fastgru._slots.inference_slot()
+    assert (slots._free, len(slots._waiters)) == (slots.n, 0)
