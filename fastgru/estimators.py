@@ -24,7 +24,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -37,7 +36,6 @@ from sklearn.utils.validation import (
 from . import _config, _losses
 from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
 from ._network import SequenceNet
-from ._training import History
 from ._validation import (
     as_float_array,
     check_step_features,
@@ -211,14 +209,7 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
             raise ValueError(f"unknown input form {self._input_form!r}")
         if self._input_form != "2d" and self.n_features_in_ != self.gru_.input_size:
             raise ValueError("n_features_in_ does not match the layer's input_size")
-        curve = [float(v) for v in self.loss_curve_]
-        if len(curve) != self.n_iter_:
-            raise ValueError("loss_curve_ does not have n_iter_ entries")
-        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
-                                best_loss=float(self.best_loss_))
-        self._optimizer = None
-        self._random_state = check_random_state(None)
-        self._rng = np.random.default_rng()
+        self._restore_training_state()
 
     def __getstate__(self):
         # A pickle holds the model, not the training: the optimiser's moments

@@ -465,14 +465,7 @@ class GRUForecaster(_BaseGRUEstimator):
         from ._forecast_state import check_restored
 
         check_restored(self)
-        curve = [float(v) for v in self.loss_curve_]
-        if len(curve) != self.n_iter_:
-            raise ValueError("loss_curve_ does not have n_iter_ entries")
-        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
-                                best_loss=float(self.best_loss_))
-        self._optimizer = None
-        self._random_state = np.random.RandomState()
-        self._rng = np.random.default_rng()
+        self._restore_training_state()
 
 
 def _joined(*sets):
