@@ -39,6 +39,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("bench_pass", range(passes), ids=lambda p: f"pass{p}")
 
 
+@pytest.hookimpl(tryfirst=True)  # marked before -m deselects
 def pytest_collection_modifyitems(config, items):
     """Every benchmark's smoke run belongs to the full suite, not to the quick
     tier (``-m "not slow"``). Pass 0 of every benchmark, then pass 1, ...: a
