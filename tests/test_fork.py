@@ -115,9 +115,9 @@ def _available(layer):
     return out.returncode == 0 and out.stdout.strip() == layer
 
 
-# the quick tier forks from the main thread; forks from another thread are slow-marked
+# the quick tier forks from the main thread with workqueue; the rest is slow-marked
 SERVING = [pytest.param(layer, forker, id=f"{layer}-{forker}",
-                        marks=pytest.mark.slow if forker == "thread" else ())
+                        marks=() if (layer, forker) == ("workqueue", "main") else pytest.mark.slow)
            for layer in ("workqueue", "tbb", "omp") for forker in ("main", "thread")]
 
 
