@@ -39,8 +39,15 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("bench_pass", range(passes), ids=lambda p: f"pass{p}")
 
 
+@pytest.hookimpl(tryfirst=True)  # marked before -m deselects
 def pytest_collection_modifyitems(config, items):
-    """Pass 0 of every benchmark, then pass 1, ...: a pass apart in time."""
+    """Every benchmark's smoke run belongs to the full suite, not to the quick
+    tier (``-m "not slow"``). Pass 0 of every benchmark, then pass 1, ...: a
+    pass apart in time."""
+    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.path).startswith(bench_dir + os.sep):
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--bench-passes") == 1:
         return
 

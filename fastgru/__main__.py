@@ -78,7 +78,10 @@ def main(argv=None) -> int:
         print(f"threading layer: {_threading_layer()}"
               + (f" (TBB loaded from {_config.TBB_PRELOADED})" if _config.TBB_PRELOADED else ""))
         status = _cache.cache_status()
-        if not status["enabled"]:
+        if not _cache.INTERNALS_OK:
+            print("kernel cache: Numba's own (cache=True): this Numba changed an internal "
+                  "that fastgru's cache uses")
+        elif not status["enabled"]:
             print("kernel cache: off (FASTGRU_NO_CACHE=1): every process compiles")
         else:
             state = ("cold: the first call compiles" if status["cached"] == 0

@@ -435,13 +435,16 @@ def compile_count() -> int:
 
 def cache_enabled() -> bool:
     """Whether fastgru's kernels use the on-disk cache (not with FASTGRU_NO_CACHE);
-    reads nothing from disk, unlike :func:`cache_status`."""
-    return any(isinstance(compat.dispatcher_cache(d), KernelCache) for d in DISPATCHERS)
+    reads nothing from disk, unlike :func:`cache_status`. Numba's own cache
+    (the fallback when :data:`INTERNALS_OK` is False) counts."""
+    return any(isinstance(compat.dispatcher_cache(d), compat.FunctionCache) for d in DISPATCHERS)
 
 
 def _notice_text() -> str:
     if not cache_enabled():
         where = "they are not cached (FASTGRU_NO_CACHE), so every process compiles"
+    elif not INTERNALS_OK:
+        where = "later runs load them from Numba's own cache"
     elif kernel_cache_dir() is None:
         where = "no cache directory may be used, so every process compiles"
     else:

@@ -1,32 +1,26 @@
 """Every use of a Numba internal in fastgru, in one module, each with a probe.
 
-fastgru relies on a few parts of Numba that are not public API:
+fastgru relies on a few parts of Numba that are not public API; for each,
+what it is used for and what happens if a Numba release changes it:
 
-============================  ==============================================  =================
-internal                      used for                                        if it changes
-============================  ==============================================  =================
-``caching._CacheLocator``,    fastgru's kernel cache (:mod:`fastgru._cache`):  public caching
-``FunctionCache``,            its directory, source-tag stamp, portable and    (``cache=True``)
-``CompileResultCacheImpl``,   prebuilt entries; a dispatcher's cache is set
-``CodeLibraryCacheImpl``,     as ``Dispatcher.enable_caching`` sets it
-``IndexDataCacheFile``
-(``load``, ``save``,
-``_load_index``),
-``Cache._index_key``,
-``Dispatcher._cache``,
-``CacheImpl._locator_classes``
-``codegen().magic_tuple()``   which CPU an entry was compiled for              public caching
-``_dispatcher.                the dispatcher's type key of an argument        ``numba.typeof``
-compute_fingerprint``         (the launch path's lookup, ~0.1 us)
-``library.get_pointer_to_     the address of a compiled kernel's C wrapper,   none: CI fails
-function``, ``fndesc.llvm_    called through a first-class function built     (:func:`probe_
-cfunc_wrapper_name``,         from it (:func:`as_block_function`)             block_function`)
-``FunctionType``'s data model
-``np.ufunc.parallel.          whether Numba has started a threading layer     TBB not preloaded
-_is_initialized``
-``compiler_lock.              forks wait for a compile to end                 none needed: a
-global_compiler_lock``                                                        public name
-============================  ==============================================  =================
+* the caching classes ``caching._CacheLocator``, ``FunctionCache``,
+  ``CompileResultCacheImpl``, ``CodeLibraryCacheImpl`` and
+  ``IndexDataCacheFile`` (``load``, ``save``, ``_load_index``),
+  ``Cache._index_key``, ``CacheImpl._locator_classes`` and
+  ``Dispatcher._cache``: fastgru's kernel cache (:mod:`fastgru._cache`: its
+  directory, source-tag stamp, portable and prebuilt entries). Changed: the
+  kernels use Numba's public ``cache=True``;
+* ``codegen().magic_tuple()``: which CPU an entry was compiled for. Changed:
+  portable entries are not found (a miss: the kernel compiles) and CI fails;
+* ``_dispatcher.compute_fingerprint``: the dispatcher's type key of an
+  argument (the launch path's lookup, ~0.1 us). Missing: ``numba.typeof``;
+* ``library.get_pointer_to_function(fndesc.llvm_cfunc_wrapper_name)`` and
+  the data model of ``FunctionType``: a compiled kernel's C wrapper called
+  through a first-class function built from its address
+  (:func:`as_block_function`). Changed: CI fails (:func:`probe_block_function`);
+* ``np.ufunc.parallel._is_initialized``: whether Numba has started a
+  threading layer (TBB is preloaded only before). Changed: CI fails;
+* ``compiler_lock.global_compiler_lock``: forks wait for a compile to end.
 
 :class:`fastgru._cache.KernelCache` subclasses ``FunctionCache`` and
 overrides ``load_overload``, ``_load_overload`` and ``save_overload``, using

@@ -216,6 +216,7 @@ STRANGER = 54321  # a uid with no passwd entry
 
 
 @needs_root
+@pytest.mark.slow
 def test_foreign_owned_cache_dir_is_not_used(tmp_path):
     (tmp_path / "fastgru").mkdir()
     os.chown(tmp_path / "fastgru", STRANGER, STRANGER)

@@ -37,9 +37,10 @@ print("RESULTS " + json.dumps(results))
 def results(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    cwd = tmp_path_factory.mktemp("doctest")
+    env["TMPDIR"] = str(cwd)  # the examples' tempfile.mkdtemp() folders go with it
     proc = subprocess.run([sys.executable, "-c", _RUN, *MODULES], env=env, text=True,
-                          capture_output=True, timeout=1200,
-                          cwd=tmp_path_factory.mktemp("doctest"))
+                          capture_output=True, timeout=1200, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-6000:]
     line = [s for s in proc.stdout.splitlines() if s.startswith("RESULTS ")][-1]
     return json.loads(line[len("RESULTS "):])

@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -28,6 +29,7 @@ def _expected_failed_checks(estimator):
     return {}
 
 
+@pytest.mark.slow  # ~3.5 minutes: scikit-learn's whole check list, five estimators
 @parametrize_with_checks(
     [
         GRURegressor(random_state=0),

@@ -115,9 +115,14 @@ def _available(layer):
     return out.returncode == 0 and out.stdout.strip() == layer
 
 
+# the quick tier forks from the main thread with workqueue; the rest is slow-marked
+SERVING = [pytest.param(layer, forker, id=f"{layer}-{forker}",
+                        marks=() if (layer, forker) == ("workqueue", "main") else pytest.mark.slow)
+           for layer in ("workqueue", "tbb", "omp") for forker in ("main", "thread")]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.parametrize("forker", ["main", "thread"])
-@pytest.mark.parametrize("threading_layer", ["workqueue", "tbb", "omp"])
+@pytest.mark.parametrize("threading_layer,forker", SERVING)
 def test_fork_while_serving(threading_layer, forker):
     if not _available(threading_layer):
         pytest.skip(f"Numba's {threading_layer} threading layer is not available")

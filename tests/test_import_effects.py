@@ -38,7 +38,7 @@ def test_without_a_choice_fastgru_asks_for_a_fork_safe_layer():
     assert config == "forksafe" and layer in ("tbb", "workqueue")
 
 
-@pytest.mark.parametrize("layer", ["workqueue", "omp"])
+@pytest.mark.parametrize("layer", ["workqueue", pytest.param("omp", marks=pytest.mark.slow)])
 def test_a_layer_set_in_numba_config_before_import_is_kept(layer):
     try:
         config, used, preloaded = _run(f"numba.config.THREADING_LAYER = {layer!r}")

@@ -60,6 +60,7 @@ def test_matmul_every_routine_and_layout(m, accumulate):
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("platform").machine() not in ("x86_64", "AMD64"),
                     reason="targets an x86-64 CPU by name")
 def test_gemm_nn_with_32_byte_vectors():
