@@ -7,6 +7,19 @@ import fastgru
 VARIANTS = fastgru.VARIANTS
 DTYPES = ["float32", "float64"]
 
+#: A script running a small kernel (one matrix product, compiles in about a
+#: second) that prints whether it was right and how many kernels compiled.
+PRODUCT = """
+    import numpy as np
+    from fastgru import _cache
+    from fastgru._kernels import products
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
+    out = np.zeros((3, 4))
+    products.gemm_nt(a, b, out, products.OVERWRITE)
+    print("close", bool(np.allclose(out, a @ b.T)), "compiles", _cache.compile_count())
+"""
+
 
 def make_layer_and_inputs(variant, dtype, num_layers, bidirectional, with_lengths,
                           batch=3, time=5, input_size=4, hidden=3, seed=0):

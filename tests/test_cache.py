@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numba
 import pytest
+from _helpers import PRODUCT
 
 import fastgru
 from fastgru import _cache, _config
@@ -177,16 +178,6 @@ def test_cli_warmup_on_a_baked_cache_compiles_nothing(baked, tmp_path):
 
 
 # ---------------------------------------------- read-only cache, another CPU
-PRODUCT = """
-    import numpy as np
-    from fastgru import _cache
-    from fastgru._kernels import products
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
-    out = np.zeros((3, 4))
-    products.gemm_nt(a, b, out, products.OVERWRITE)
-    print("close", bool(np.allclose(out, a @ b.T)), "compiles", _cache.compile_count())
-"""
 
 
 @pytest.mark.slow

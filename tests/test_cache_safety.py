@@ -15,22 +15,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _helpers import PRODUCT
 
 from fastgru import _cache, _cache_dir, _env
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: A small kernel (one matrix product): compiles in about a second.
-PRODUCT = """
-    import numpy as np
-    from fastgru import _cache
-    from fastgru._kernels import products
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
-    out = np.zeros((3, 4))
-    products.gemm_nt(a, b, out, products.OVERWRITE)
-    print("close", bool(np.allclose(out, a @ b.T)), "compiles", _cache.compile_count())
-"""
 
 
 def _run(script, env_extra=None, cwd=None, check=True, user=None, drop=()):
