@@ -244,9 +244,9 @@ def _future_covariates(est, panel, X_df, stamps):
 
 def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
-    panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
     if y is None and X is not None:
         raise ValueError("X given without y: pass the history y it belongs to")
+    panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
     maker = _maker_of(est)
     h = est.horizon
     if steps > h and (maker.n_futr or maker.n_hist):

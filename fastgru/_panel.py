@@ -281,14 +281,13 @@ class Standardizer:
 @dataclass
 class Windows:
     """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
-    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, the
-    row's series, and (for training) ``targets (n, h)`` in units of ``q``."""
+    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
+    (for training) ``targets (n, h)`` in units of ``q``."""
 
     x: np.ndarray
     lengths: np.ndarray
     base: np.ndarray
     q: np.ndarray
-    series: np.ndarray
     local: np.ndarray  # the scale of each window's input (see WindowMaker.cut)
     targets: np.ndarray | None = None
 
@@ -349,7 +348,6 @@ class WindowMaker:
         lengths = np.empty(n, dtype=np.int64)
         base = np.empty((n, h))
         q = np.empty(n)
-        rows = np.empty(n, dtype=np.int64)
         local = np.empty(n)
         targets = np.empty((n, h)) if with_targets else None
         row = 0
@@ -362,7 +360,7 @@ class WindowMaker:
             sl = slice(row, row + len(t))
             avail = np.minimum(t, L)
             b = self._base(y, t)
-            base[sl], q[sl], rows[sl] = b, qi, i
+            base[sl], q[sl] = b, qi
             # input positions: left-aligned, each window's last value at avail-1
             j = np.arange(L)[None, :]
             src = t[:, None] - avail[:, None] + j  # index into y
@@ -402,7 +400,7 @@ class WindowMaker:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
                 targets[sl] = (ahead - b) / qi
             row += len(t)
-        out = Windows(x[:row], lengths[:row], base[:row], q[:row], rows[:row], local[:row])
+        out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
         if with_targets:
             out.targets = targets[:row].astype(dtype)
         return out

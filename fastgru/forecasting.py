@@ -252,16 +252,17 @@ class GRUForecaster(_BaseGRUEstimator):
             maker.n_static = panel.static.shape[1]
             maker.static_scaler = Standardizer.fit(panel.static)
         dtype = np.dtype(self.dtype)
-        train_o, val_o = self._origins(panel, maker)
-        if not any(len(o) for o in self._all_origins(panel, maker)):
+        every = self._all_origins(panel, maker)
+        if not any(len(o) for o in every):
             longest = max(len(v) for v in panel.values)
             raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
                              f"least {maker.min_input + h} to make one training window")
+        train_o, val_o = self._origins(panel, maker, every)
         held_out = None
         if all(any(len(o) for o in origins) for origins in (train_o, val_o)):
             held_out = maker.cut(panel, val_o, dtype)
         else:
-            train_o = self._all_origins(panel, maker)
+            train_o = every
             if self.early_stopping:
                 warnings.warn(f"the series are too short to hold out their last {h} steps "
                               "after a training window, for early stopping and intervals: "
@@ -272,14 +273,14 @@ class GRUForecaster(_BaseGRUEstimator):
         self._fit_windows(data, held_out)
         return self
 
-    def _origins(self, panel: Panel, maker: WindowMaker):
+    def _origins(self, panel: Panel, maker: WindowMaker, every):
         """Training and held-out origins of every series, time ordered: the
         held-out windows forecast the last steps of each series (one origin,
         or up to ``horizon`` when the panel has few series), and every
         training target comes before them."""
         h = self.horizon
         if not self.early_stopping:
-            return self._all_origins(panel, maker), [np.empty(0, np.int64)] * panel.n_series
+            return every, [np.empty(0, np.int64)] * panel.n_series
         k = int(np.clip(np.ceil(CALIBRATION_WINDOWS / panel.n_series), 1, h))
         train_o, val_o = [], []
         for y in panel.values:
