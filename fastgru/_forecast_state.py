@@ -162,6 +162,8 @@ def _maker_of(est) -> WindowMaker:
     if est.static_ is not None:
         maker.n_static = est.static_.shape[1]
         maker.static_scaler = Standardizer(est.static_mean_, est.static_scale_)
+    # the layer's input size says whether the windows carry the seasonal column
+    maker.seasonal = est.season_length > 1 and est.gru_.input_size == maker.n_features + 1
     return maker
 
 

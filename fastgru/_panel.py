@@ -19,6 +19,16 @@ steps after ``t`` as a correction to the seasonal naive forecast from the
 window, in units of ``q``. With future-known covariates the sequence goes on
 for ``horizon`` decoder steps that carry those covariates and a flag.
 
+Seasonal data (``season_length > 1``, ``WindowMaker.seasonal``) gets two
+more things: a second input, each step's seasonal difference ``(y_j -
+y_{j-m}) / q`` within the window (the growth since a season ago, which is
+what a correction to the seasonal naive forecast is mostly made of), and a
+per-window unit ``q = max(series scale, window's recent volatility)``, so that
+a series whose last seasons move much more than its history does is read in
+units of its recent moves rather than as an out-of-range input. Both lowered
+the mean MASE on M1 quarterly and monthly (by 3-4%) and left Tourism about
+even; on yearly data neither helped, so yearly data is read as above.
+
 Plain NumPy: nothing here knows of layers or training.
 """
 
@@ -305,6 +315,7 @@ class WindowMaker:
     n_futr: int = 0
     n_hist: int = 0
     n_static: int = 0
+    seasonal: bool = False  # a seasonal-difference input and a per-window unit
     futr_scaler: Standardizer | None = None
     hist_scaler: Standardizer | None = None
     static_scaler: Standardizer | None = None
@@ -316,7 +327,8 @@ class WindowMaker:
 
     @property
     def n_features(self) -> int:
-        return 1 + int(self.decoder) + self.n_futr + self.n_hist + self.n_static
+        return (1 + int(self.seasonal) + int(self.decoder) + self.n_futr + self.n_hist
+                + self.n_static)
 
     @property
     def min_input(self) -> int:
@@ -356,11 +368,13 @@ class WindowMaker:
                 continue
             t = np.asarray(t, dtype=np.int64)
             y = panel.values[i]
-            qi = float(panel.scales[i])
             sl = slice(row, row + len(t))
             avail = np.minimum(t, L)
             b = self._base(y, t)
-            base[sl], q[sl] = b, qi
+            local[sl] = self._local_scale(y, t, avail, float(panel.scales[i]))
+            q[sl] = np.maximum(local[sl], panel.scales[i]) if self.seasonal else panel.scales[i]
+            qi = q[sl, None]
+            base[sl] = b
             # input positions: left-aligned, each window's last value at avail-1
             j = np.arange(L)[None, :]
             src = t[:, None] - avail[:, None] + j  # index into y
@@ -368,15 +382,20 @@ class WindowMaker:
             src = np.where(valid, src, 0)
             last = y[t - 1][:, None]
             x[sl, :L, 0] = np.where(valid, (y[src] - last) / qi, 0.0)
-            local[sl] = self._local_scale(y, t, avail, qi)
             col = 1
-            if self.decoder:
+            if self.seasonal:  # a season-ago difference, within the window only
+                m = self.season_length
+                ago = valid & (j >= m)
+                x[sl, :L, col] = np.where(ago, (y[src] - y[np.where(ago, src - m, 0)]) / qi,
+                                          0.0)
                 col += 1
+            if self.decoder:
                 dec = np.arange(h)[None, :]
                 pos = avail[:, None] + dec  # decoder steps follow each input
                 block = x[sl]  # a view: filled in place
                 rows_ = np.arange(len(t))[:, None]
-                block[rows_, pos, 1] = 1.0
+                block[rows_, pos, col] = 1.0
+                col += 1
                 futr = panel.futr[i]
                 fs = self.futr_scaler
                 block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])

@@ -243,7 +243,7 @@ class GRUForecaster(_BaseGRUEstimator):
         m = check_int("season_length", self.season_length)
         panel = read_panel(y, X, static_df, self.hist_exog)
         panel.scales = np.array([series_scale(v, m) for v in panel.values])
-        maker = WindowMaker(self._window(), h, m)
+        maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
         if panel.futr is not None:
             maker.n_futr, maker.futr_scaler = len(panel.futr_names), Standardizer.fit(panel.futr)
         if panel.hist is not None:

@@ -50,6 +50,42 @@ def test_sliding_windows_are_views():
         sliding_windows(values, 8, 3)
 
 
+def test_seasonal_windows_against_a_plain_loop():
+    """Seasonal data: input columns (y - y_last) / q and (y_j - y_{j-m}) / q
+    within the window, q = max(series scale, the window's mean absolute
+    seasonal difference), targets in units of q after the seasonal naive."""
+    from fastgru._panel import WindowMaker, read_panel
+
+    rng = np.random.default_rng(3)
+    m, L, h = 4, 10, 3
+    y = np.cumsum(rng.normal(size=40)) + 5 * np.sin(np.arange(40))
+    y[-12:] *= 4  # recent moves much larger than the history's
+    panel = read_panel([y])
+    scale = np.mean(np.abs(y[m:] - y[:-m]))
+    panel.scales = np.array([scale])
+    origins = np.array([6, 25, 40 - h])
+    win = WindowMaker(L, h, m, seasonal=True).cut(panel, [origins], np.float64)
+    assert win.x.shape == (3, L, 2)
+    for r, t in enumerate(origins):
+        a = min(t, L)
+        seg = y[t - a:t]
+        local = np.mean(np.abs(seg[m:] - seg[:-m])) if a > m else scale
+        q = max(local, scale)
+        assert win.q[r] == pytest.approx(q)
+        for j in range(a):
+            assert win.x[r, j, 0] == pytest.approx((seg[j] - seg[-1]) / q)
+            ago = (seg[j] - seg[j - m]) / q if j >= m else 0.0
+            assert win.x[r, j, 1] == pytest.approx(ago)
+        assert not win.x[r, a:].any()
+        naive = [seg[-m + (k % m)] for k in range(h)]
+        np.testing.assert_allclose(win.targets[r], (y[t:t + h] - naive) / q)
+    # the unit of the last window follows the recent moves
+    assert win.q[2] > 1.5 * scale
+    # yearly data: one input column, the series' scale
+    plain = WindowMaker(L, h, 1).cut(panel, [origins], np.float64)
+    assert plain.x.shape[2] == 1 and (plain.q == scale).all()
+
+
 def test_panel_forecast_beats_seasonal_naive_with_statsforecast_columns():
     df = seasonal_panel()
     train, test = split(df, 12)
@@ -165,7 +201,8 @@ def test_static_covariates():
     df = seasonal_panel(n_series=6)
     static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(6)], "big": [0, 1] * 3})
     model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df, static_df=static)
-    assert model.gru_.input_size == 2 and len(model.predict()) == 18
+    # inputs: the series, its seasonal difference, the static column
+    assert model.gru_.input_size == 3 and len(model.predict()) == 18
     with pytest.raises(ValueError, match="no row for the series"):
         GRUForecaster(horizon=3, **FAST).fit(df, static_df=static.iloc[:3])
 
