@@ -1,9 +1,8 @@
 """scikit-learn estimators built on :class:`fastgru.GRU`: regression and classification.
 
-Longer than 500 lines for a reason: the two estimators share one base class
-(parameters, their checks, input handling, prediction, ONNX export), which
-reads best next to the subclasses it serves; the training driver is in
-:mod:`fastgru._fitting`.
+The two estimators share one base class (parameters, their checks, input
+handling, prediction, ONNX export), next to the subclasses it serves; the
+training driver is in :mod:`fastgru._fitting`.
 
 Each estimator is a GRU stack whose last layer's final state (both directions
 when bidirectional) feeds a linear head, trained with minibatch Adam or SGD.
