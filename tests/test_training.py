@@ -1,4 +1,4 @@
-"""The plateau rule cannot end a fit before it has learned.
+"""The plateau rule of fastgru._training cannot end a fit before it has learned.
 
 The rule, as documented: stop when the monitored loss has not improved by
 ``tol`` for more than ``n_iter_no_change`` epochs and for at least
