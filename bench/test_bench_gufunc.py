@@ -1,4 +1,5 @@
-"""fastgru.gufunc against GRU.forward (inference), at the SPEC §7 grid.
+"""fastgru.gufunc against GRU.forward (inference), on the grid of
+``bench/test_bench_gru.py``.
 
 Run: ``python -m pytest bench/test_bench_gufunc.py --benchmark-enable
 --benchmark-json=gufunc.json``; each group is one configuration (batch,
