@@ -373,8 +373,8 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         ``n_iter_no_change`` epochs *and* for at least 250 optimiser
         updates (``fastgru._training.PATIENCE_UPDATES``). The update floor
         matters for small data only: 50 samples in batches of 32 make 2
-        updates an epoch, and 10 epochs (20 Adam steps) used to end fits
-        at chance level before they had learned.
+        updates an epoch, and 10 epochs (20 Adam steps) alone would end
+        fits at chance level before they had learned.
     tol : float, default 1e-4
         Least decrease of the monitored loss that counts as an improvement.
     shuffle : bool, default True

@@ -257,8 +257,9 @@ def _load_outcome(data: bytes) -> str:
 
 
 def test_zip_version_needed_field_is_a_value_error(tmp_path):
-    """A flip in the central directory's "version needed to extract" made
-    zipfile raise NotImplementedError("zip file version 17.3")."""
+    """A flip in the central directory's "version needed to extract" makes
+    zipfile raise NotImplementedError("zip file version 17.3"): load names
+    the file in a ValueError."""
     path = tmp_path / "layer.npz"
     fastgru.save(fastgru.GRU(2, 4, random_state=0), path)
     data = bytearray(path.read_bytes())
