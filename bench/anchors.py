@@ -41,3 +41,26 @@ def onnx_gru_session(module, threads):
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
+
+
+def numpy_gru(state_dict, x, h0=None):
+    """torch.nn.GRU's equations (one layer, unidirectional, batch-first) in plain
+    NumPy float64, from ``state_dict``'s arrays: the outputs ``(B, T, H)``.
+
+    r = σ(W_r x + b_ir + U_r h + b_hr), z = σ(W_z x + b_iz + U_z h + b_hz),
+    n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h' = (1 - z) * n + z * h.
+    """
+    sd = {k.replace("_l0", ""): np.asarray(v, dtype=np.float64) for k, v in state_dict.items()}
+    W, U, b_i, b_h = sd["weight_ih"], sd["weight_hh"], sd["bias_ih"], sd["bias_hh"]
+    H = U.shape[1]
+    x = np.asarray(x, dtype=np.float64)
+    h = np.zeros((x.shape[0], H)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    out = np.empty((*x.shape[:2], H))
+    for t in range(x.shape[1]):
+        gi, gh = x[:, t] @ W.T + b_i, h @ U.T + b_h
+        r = 1.0 / (1.0 + np.exp(-(gi[:, :H] + gh[:, :H])))
+        z = 1.0 / (1.0 + np.exp(-(gi[:, H : 2 * H] + gh[:, H : 2 * H])))
+        n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        h = (1.0 - z) * n + z * h
+        out[:, t] = h
+    return out

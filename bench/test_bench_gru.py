@@ -7,6 +7,7 @@ measured separately by ``test_cold_start``. In the default test run the
 benchmarks are disabled and each body runs once as a smoke test.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 import fastgru
 
 torch = pytest.importorskip("torch")
+
+from anchors import numpy_gru  # noqa: E402
 
 GRID = [(1, 100, 8, 64), (32, 100, 8, 64), (64, 100, 64, 128), (256, 100, 16, 32),
         (64, 50, 256, 512), (16, 200, 32, 256)]
@@ -63,19 +66,23 @@ def test_inference(benchmark, cfg, impl, equal_threads):
 
         def run():
             return session.run(["Y"], {"X": x_tm})[0]
-    out = run()  # warm-up: compiles fastgru's kernels
-    benchmark(run)
-    expected = layer.forward(x)[0]
+    run()  # warm-up: compiles fastgru's kernels
+    out = benchmark(run)
+    expected = numpy_gru(module.state_dict(), x)  # independent of all three
     got = np.asarray(out)
     if impl == "onnxruntime":
         got = got[:, 0].transpose(1, 0, 2)
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+def _target(layer, x):
+    return np.random.default_rng(1).normal(size=(*x.shape[:2], layer.hidden_size)).astype(
+        x.dtype)
+
+
 def _training(module, layer, x, impl):
     """forward + MSE loss + backward with every parameter gradient."""
-    target = np.random.default_rng(1).normal(size=(*x.shape[:2], layer.hidden_size)).astype(
-        x.dtype)
+    target = _target(layer, x)
     if impl == "fastgru":
         def run():
             with fastgru.threads():  # the documented way to write a training loop
@@ -98,6 +105,27 @@ def _training(module, layer, x, impl):
     return run
 
 
+def _check_training(module, layer, x, impl, loss):
+    """The benchmarked step's loss against the plain-NumPy forward of the same
+    weights; fastgru's gradients against torch autograd's (parameters are not
+    updated, so every round computes the same step)."""
+    rtol = 1e-9 if x.dtype == np.float64 else 2e-4
+    y = numpy_gru(module.state_dict(), x)
+    expected = float(np.mean((y - _target(layer, x)) ** 2))
+    assert loss == pytest.approx(expected, rel=rtol)
+    if impl == "fastgru":
+        for p in module.parameters():
+            p.grad = None
+        xt, tt = torch.from_numpy(x), torch.from_numpy(_target(layer, x))
+        torch.mean((module(xt)[0] - tt) ** 2).backward()
+        for name, p in module.named_parameters():
+            want = p.grad.numpy()
+            got = layer.grads[name]
+            assert got.shape == want.shape, name
+            np.testing.assert_allclose(got, want, rtol=rtol * 10,
+                                       atol=rtol * np.abs(want).max(), err_msg=name)
+
+
 @pytest.mark.parametrize("cfg", GRID + ODD, ids=cfg_id)
 @pytest.mark.parametrize("impl", ["fastgru", "torch"])
 def test_training(benchmark, cfg, impl):
@@ -106,7 +134,7 @@ def test_training(benchmark, cfg, impl):
     run = _training(module, layer, x, impl)
     run()
     loss = benchmark(run)
-    assert np.isfinite(loss)
+    _check_training(module, layer, x, impl, loss)
 
 
 @pytest.mark.parametrize("cfg", [(32, 100, 8, 64), (64, 100, 64, 128)], ids=cfg_id)
@@ -116,7 +144,8 @@ def test_training_float64(benchmark, cfg, impl):
     module, layer, x = make(cfg, "float64")
     run = _training(module, layer, x, impl)
     run()
-    benchmark(run)
+    loss = benchmark(run)
+    _check_training(module, layer, x, impl, loss)
 
 
 @pytest.mark.parametrize("impl", ["fastgru", "torch"])
@@ -141,6 +170,11 @@ def test_streaming_step(benchmark, impl):
                 return cell(xt, ht)
     run()
     benchmark(run)
+    # one more step from the state the rounds left (fastgru's advances in place)
+    h_before = np.array(h if impl == "fastgru" else ht.numpy()).reshape(1, 64)
+    got = np.asarray(run()).reshape(1, 64)
+    want = numpy_gru(module.state_dict(), x, h_before)[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_numpy_sgemm_reference(benchmark):
@@ -148,17 +182,32 @@ def test_numpy_sgemm_reference(benchmark):
     benchmark.group = "reference numpy-sgemm-1024"
     a = np.random.default_rng(0).normal(size=(1024, 1024)).astype(np.float32)
     benchmark.extra_info["flop"] = 2 * 1024**3
-    benchmark(np.matmul, a, a)
+    product = benchmark(np.matmul, a, a)
+    assert product.shape == (1024, 1024) and product.dtype == np.float32
+    rows = a[:16].astype(np.float64) @ a.astype(np.float64)  # entries ~ N(0, 1024)
+    np.testing.assert_allclose(product[:16], rows, atol=1e-2)
 
 
 COLD = """
 import time
 t0 = time.perf_counter()
-import numpy as np, fastgru
+import json, numpy as np, fastgru
 layer = fastgru.GRU(8, 64, random_state=0)
-layer.forward(np.zeros((1, 10, 8), np.float32))
-print(time.perf_counter() - t0)
+y = layer.forward(np.full((1, 10, 8), 0.5, np.float32))[0]
+seconds = time.perf_counter() - t0
+print(json.dumps(y.astype(float).ravel().tolist()))
+print(seconds)
 """
+
+
+def _check_cold_output(stdout):
+    """The subprocess's first forward against the plain-NumPy forward of the
+    same layer's weights (``random_state=0`` draws the same ones here)."""
+    *_, y, seconds = stdout.strip().splitlines()
+    layer = fastgru.GRU(8, 64, random_state=0)
+    want = numpy_gru(layer.params, np.full((1, 10, 8), 0.5))
+    np.testing.assert_allclose(np.array(json.loads(y)).reshape(1, 10, 64), want, atol=1e-5)
+    return float(seconds)
 
 
 @pytest.mark.parametrize("cache", ["warm", "cold"])
@@ -167,12 +216,14 @@ def test_cold_start(benchmark, cache, request):
     benchmark.group = "cold-start import+first-forward"
     cache_dir = tempfile.mkdtemp(prefix="fastgru-bench-cache-")
     request.addfinalizer(lambda: shutil.rmtree(cache_dir, ignore_errors=True))
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+    env = {k: v for k, v in os.environ.items() if k != "FASTGRU_NO_CACHE"}
+    env.update(NUMBA_CACHE_DIR=cache_dir, FASTGRU_CACHE_DIR=cache_dir)
 
     def once():
         out = subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True,
-                             text=True, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
+                             text=True, timeout=1800)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return _check_cold_output(out.stdout)
 
     if cache == "warm":
         once()  # fills the cache
@@ -184,3 +235,4 @@ def test_cold_start(benchmark, cache, request):
             return (), {}
 
         benchmark.pedantic(once, setup=fresh_cache, rounds=1, iterations=1)
+    assert os.listdir(cache_dir), "the first forward left no compiled kernel in the cache"

@@ -70,8 +70,7 @@ PREBUILT_DIR = PACKAGE_DIR / "_prebuilt"
 
 #: Files and directories (relative to the package) whose source the kernels
 #: compile: the kernel modules, what they inline and the compile options.
-KERNEL_SOURCES = ("_kernels.py", "_kernels", "_activations.py", "_config.py", "gufunc.py",
-                  "_numba_compat.py")
+KERNEL_SOURCES = ("_kernels", "_activations.py", "_config.py", "gufunc.py", "_numba_compat.py")
 
 logger = logging.getLogger("fastgru")
 

@@ -8,10 +8,10 @@ are already validated, time-major (but for the gradient of the outputs, see
 :func:`direction_backward`) and C-contiguous in the layer's dtype. The
 caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
 
-Longer than 500 lines for a reason: the forward and the backward of one
-direction, and the per-thread workspace they share (with its memory cap),
-stand side by side, so that what the forward keeps for BPTT and what BPTT
-reads can be checked against each other in one file.
+The forward and the backward of one direction, and the per-thread workspace
+they share (with its memory cap), stand side by side, so that what the
+forward keeps for BPTT and what BPTT reads can be checked against each other
+in one file.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ weights the nodes name may need at most 16 times the model's size; the ops
 between stacked nodes are evaluated once per name, within a budget of ops
 and elements for the whole model.
 
-Longer than 500 lines for a reason: every check between an untrusted ONNX
-file and a layer is here, in the order the import meets them, so that the
-whole path from a file to a layer can be audited in one place (the numpy
-versions of the ops are in :mod:`fastgru._onnx_ops`).
+Every check between an untrusted ONNX file and a layer is here, in the order
+the import meets them, so that the whole path from a file to a layer can be
+audited in one place (the numpy versions of the ops are in
+:mod:`fastgru._onnx_ops`).
 """
 
 from __future__ import annotations

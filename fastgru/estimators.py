@@ -1,9 +1,8 @@
 """scikit-learn estimators built on :class:`fastgru.GRU`: regression and classification.
 
-Longer than 500 lines for a reason: the two estimators share one base class
-(parameters, their checks, input handling, prediction, ONNX export), which
-reads best next to the subclasses it serves; the training driver is in
-:mod:`fastgru._fitting`.
+The two estimators share one base class (parameters, their checks, input
+handling, prediction, ONNX export), next to the subclasses it serves; the
+training driver is in :mod:`fastgru._fitting`.
 
 Each estimator is a GRU stack whose last layer's final state (both directions
 when bidirectional) feeds a linear head, trained with minibatch Adam or SGD.
@@ -374,8 +373,8 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         ``n_iter_no_change`` epochs *and* for at least 250 optimiser
         updates (``fastgru._training.PATIENCE_UPDATES``). The update floor
         matters for small data only: 50 samples in batches of 32 make 2
-        updates an epoch, and 10 epochs (20 Adam steps) used to end fits
-        at chance level before they had learned.
+        updates an epoch, and 10 epochs (20 Adam steps) alone would end
+        fits at chance level before they had learned.
     tol : float, default 1e-4
         Least decrease of the monitored loss that counts as an improvement.
     shuffle : bool, default True

@@ -1,4 +1,6 @@
-"""A plain-NumPy GRU written loop by loop from SPEC.md's equations.
+"""A plain-NumPy GRU written loop by loop from the equations of each variant
+(the table "Variants" of docs/design.md; each branch of :func:`cell` spells
+them out).
 
 Independent of fastgru's code: one sequence and one time step at a time, the
 gate equations spelled out per variant. Used to check the kernels' forward

@@ -79,7 +79,7 @@ def test_xarray_apply_ufunc_parallelized_equals_in_memory(client):
             dask="parallelized", output_dtypes=[np.float64])
 
     lazy = run(x.chunk({"station": 2, "day": 3}))
-    assert lazy.chunks is not None
+    assert lazy.chunks[:2] == ((2, 2, 2), (3, 2))  # lazy, chunked as its input
     out = lazy.compute()
     expected = run(x)
     assert out.dims == ("station", "day", "model", "time", "hidden")

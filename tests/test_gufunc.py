@@ -1,7 +1,7 @@
 """fastgru.gufunc: the GRU layer as a NumPy generalized ufunc.
 
-Compared with GRU.forward and with the plain-NumPy reference of the SPEC
-equations (tests/reference.py), for every variant and both dtypes, over
+Compared with GRU.forward and with the plain-NumPy reference of each
+variant's equations (tests/reference.py), for every variant and both dtypes, over
 several leading (loop) shapes, with weights of several models broadcast
 against one input.
 """

@@ -77,8 +77,16 @@ def test_forecaster_refuses_n_jobs_zero():
         fastgru.GRUForecaster(window=3, n_jobs=0, max_epochs=1).fit(np.arange(20.0))
 
 
-@pytest.mark.parametrize("n_jobs", [None, 1, 2, -1])
+@pytest.mark.parametrize("n_jobs", [None, 2, -1])
 def test_estimators_take_the_other_n_jobs(n_jobs):
-    X = np.random.default_rng(0).normal(size=(8, 3, 2))
-    reg = fastgru.GRURegressor(hidden_size=2, n_jobs=n_jobs, max_epochs=1, random_state=0)
-    assert np.isfinite(reg.fit(X, X[:, -1, 0]).predict(X)).all()
+    """Any other n_jobs is taken, and changes no result (README: "does not
+    change results"): the fit and predictions of n_jobs=1, bit for bit."""
+    X = np.random.default_rng(0).normal(size=(64, 5, 2))
+
+    def fitted(n):
+        return fastgru.GRURegressor(hidden_size=3, n_jobs=n, max_epochs=2,
+                                    random_state=0).fit(X, X[:, -1, 0])
+
+    reg, one = fitted(n_jobs), fitted(1)
+    np.testing.assert_array_equal(reg.loss_curve_, one.loss_curve_)
+    np.testing.assert_array_equal(reg.predict(X), one.predict(X))

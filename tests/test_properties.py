@@ -537,8 +537,9 @@ DATA_FAULTS = ["y_nan", "y_inf", "y_short", "y_long", "y_2d_wrong", "one_class",
        fault=st.sampled_from([None] * 6 + list(HYPER) + DATA_FAULTS),
        bad_params=st.fixed_dictionaries(HYPER),
        n=st.integers(1, 6), time=st.integers(1, 3), seed=st.integers(0, 2**16))
-# regressions, run whatever the budget: scikit-learn's Interval(Integral) took
-# max_epochs=True; y of strings, X=None and a shorter y gave messages without y/X
+# cases run whatever the budget: max_epochs=True (scikit-learn's
+# Interval(Integral) accepts it, fastgru must not); y of strings, X=None and a
+# shorter y (the messages must name y or X)
 @example(kind="regressor", fault="max_epochs", bad_params={"max_epochs": True},
          n=4, time=2, seed=0)
 @example(kind="regressor", fault="y_str", bad_params={}, n=4, time=2, seed=0)
@@ -619,7 +620,8 @@ HORIZONS = st.sampled_from([1, 2, 3] * 3 + [0, -1, 2**31, 10**30, 1.5, True, "2"
        predict_horizon=st.sampled_from([None, 1, 2, 5, 0, -1, 2**31 - 1, 2**31, 1.5, "2"]),
        nan_at=st.sampled_from([None] * 4 + [0, 5, 11]), with_history=st.booleans(),
        seed=st.integers(0, 2**16))
-# regression: horizon=2**31 - 1 was accepted and ran a quadratic loop for hours
+# a case run whatever the budget: horizon=2**31 - 1 must be refused at once, not
+# run a loop quadratic in it
 @example(length=6, n_series=None, window=2, horizon=1, predict_horizon=2**31 - 1, nan_at=None,
          with_history=False, seed=0)
 def test_forecaster(length, n_series, window, horizon, predict_horizon, nan_at, with_history,

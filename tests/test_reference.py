@@ -1,8 +1,12 @@
-"""Forward and backward of every variant against the plain-NumPy reference.
+"""The layer's forward and backward (fastgru.layer, fastgru._engine,
+fastgru._kernels) against the plain-NumPy reference of ``tests/reference.py``.
 
 Forward: outputs and final states equal the loop-by-loop reference. Backward:
 the directional derivative <grad, v> of every input, h0 and every parameter
-tensor equals a float64 central difference of the *reference* forward.
+tensor equals a float64 central difference of the *reference* forward; on
+small float64 layers of every variant, every element of every gradient does.
+With dropout (which the reference has not), the gradients equal element-wise
+central differences of the layer's own forward with its masks held fixed.
 """
 
 import numpy as np
@@ -28,6 +32,54 @@ def _ids(case):
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_matches_reference(case):
     _check_against_reference(*case)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_every_gradient_element_matches_central_differences(variant, bidirectional):
+    """Element-wise float64 central differences of the reference forward, for
+    every element of dx, dh0 and every parameter (stacked, ragged)."""
+    _check_against_reference(variant, "float64", 2, bidirectional, True, elementwise=True,
+                             batch=3, time=4, input_size=2, hidden=3)
+
+
+def numeric_grad(f, arr, eps=1e-6):
+    """Central differences of ``f()`` with respect to each element of ``arr``
+    (perturbed in place, restored)."""
+    grad = np.zeros_like(arr)
+    flat, gflat = arr.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = f()
+        flat[i] = old - eps
+        down = f()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("variant", ["torch", "mgu"])
+def test_dropout_gradients_with_fixed_masks(variant):
+    """With the dropout masks held fixed, backward is the exact gradient."""
+    import copy
+
+    layer, x, h0, _ = make_layer_and_inputs(variant, "float64", 3, True, False, hidden=3)
+    layer.dropout = 0.4
+    rng_state = copy.deepcopy(layer._rng)
+    dy = np.random.default_rng(5).normal(size=(3, 5, 6))
+
+    def loss():
+        layer._rng = copy.deepcopy(rng_state)
+        return np.sum(layer.forward(x, h0, training=True)[0] * dy)
+
+    without_dropout = np.sum(layer.forward(x, h0)[0] * dy)
+    assert not np.isclose(loss(), without_dropout)  # dropout acts in training
+    dx, dh0 = layer.backward(dy)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), atol=1e-7, rtol=1e-6)
+    for name in ("weight_ih_l0", "weight_hh_l1_reverse", "weight_ih_l2"):
+        np.testing.assert_allclose(layer.grads[name], numeric_grad(loss, layer.params[name]),
+                                   atol=1e-7, rtol=1e-6, err_msg=name)
 
 
 # Sizes that send the recurrent products down each routine of
@@ -124,7 +176,8 @@ def _force_chunking(monkeypatch, chunking):
         assert _engine._chunk_steps(5, 3, 4 * 3 * 6, 8) == {1: 1, 4: 2, 256: 5}[rows]
 
 
-def _check_against_reference(variant, dtype, num_layers, bidirectional, with_lengths, **sizes):
+def _check_against_reference(variant, dtype, num_layers, bidirectional, with_lengths,
+                             elementwise=False, **sizes):
     layer, x, h0, lengths = make_layer_and_inputs(variant, dtype, num_layers, bidirectional,
                                                   with_lengths, **sizes)
     B, T, _ = x.shape
@@ -158,6 +211,14 @@ def _check_against_reference(variant, dtype, num_layers, bidirectional, with_len
     rtol = 2e-4 if dtype == "float32" else 1e-6
 
     def check(name, grad, perturbed_loss, shape):
+        if elementwise:  # every element: one central difference per element
+            numeric = np.zeros(shape)
+            for i in np.ndindex(shape):
+                e = np.zeros(shape)
+                e[i] = eps
+                numeric[i] = (perturbed_loss(e) - perturbed_loss(-e)) / (2 * eps)
+            np.testing.assert_allclose(grad, numeric, atol=1e-7, rtol=1e-6, err_msg=name)
+            return
         v = rng.normal(size=shape)
         numeric = (perturbed_loss(eps * v) - perturbed_loss(-eps * v)) / (2 * eps)
         analytic = float(np.sum(grad * v))

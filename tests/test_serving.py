@@ -122,9 +122,33 @@ def test_forked_child_keeps_working(threading_layer):
     assert "child exit 0" in out.stdout, out.stderr[-2000:]
 
 
-def test_warmup_compiles_and_reports_time():
-    seconds = fastgru.warmup(("float32", "float64"), training=True)
-    assert seconds >= 0
+def test_warmup_of_both_dtypes_leaves_training_nothing_to_compile():
+    """In a fresh process: after ``warmup(("float32", "float64"), training=True)``
+    (which returns its seconds as a float), a training step, a one-sequence
+    forward and ``step`` in either dtype compile no kernel."""
+    script = textwrap.dedent("""
+        import numpy as np, fastgru
+        from fastgru._kernels import large_products, sequence, stack
+        seconds = fastgru.warmup(("float32", "float64"), training=True)
+        kernels = [sequence.forward_block, sequence.backward_block, stack.step_layers,
+                   stack.forward_one, large_products.project_block,
+                   large_products.weight_grad_block]
+        before = [len(k.signatures) for k in kernels]
+        for dtype in ("float32", "float64"):
+            layer = fastgru.GRU(3, 5, dtype=dtype, random_state=0)
+            x = np.ones((4, 6, 3), dtype)
+            y, _ = layer.forward(x, training=True)
+            layer.backward(y)
+            layer.forward(x[:1])
+            layer.step(x[:, 0])
+        print("seconds", type(seconds).__name__)
+        print("new", [len(k.signatures) - n for k, n in zip(kernels, before)])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "seconds float" in out.stdout, out.stdout
+    assert "new [0, 0, 0, 0, 0, 0]" in out.stdout, out.stdout
 
 
 def test_warmup_reaches_every_kernel():

@@ -44,9 +44,9 @@ it directly when there is one block or one thread, and otherwise hands it to
 pointer. BLAS inside runs single-threaded (the caller limits BLAS to one
 thread), so Numba's threads are the only ones working.
 
-Numba options come from :mod:`fastgru._config` only. Numba caches a kernel
-keyed on its own source file: after editing a module whose kernels others
-call (``products``, ``cell``, ``launch``), delete ``fastgru/_kernels/__pycache__``.
+Numba options come from :mod:`fastgru._config` only. Compiled kernels are
+cached keyed on a hash of every kernel source (:mod:`fastgru._cache`):
+editing any module here recompiles all of them, nothing to delete by hand.
 Importers take names from the module that defines them; this file exports
 nothing.
 """

@@ -232,11 +232,13 @@ def _damaged(valid: bytes, other: bytes, rng) -> dict:
             data[off] = value
             cases[f"byte {off} = {value:#x}"] = bytes(data)
         cases[f"truncated at {off}"] = valid[:off]
-    for i in range(300):  # random bits anywhere, one to four at a time
+    for i in range(300):  # random bits anywhere, one to seven at a time
         data = bytearray(valid)
-        for bit in rng.integers(0, 8 * len(data), int(rng.integers(1, 5))):
+        for bit in rng.integers(0, 8 * len(data), int(rng.integers(1, 8))):
             data[bit // 8] ^= 1 << (int(bit) % 8)
         cases[f"random flips {i}"] = bytes(data)
+    for cut in rng.integers(0, len(valid), 100):  # truncated anywhere
+        cases[f"truncated at {cut}"] = valid[:cut]
     for i in range(100):  # the head of one file on the tail of another
         cut_a, cut_b = (int(v) for v in rng.integers(0, [len(valid), len(other)]))
         cases[f"spliced {i}"] = valid[:cut_a] + other[cut_b:]
@@ -245,18 +247,19 @@ def _damaged(valid: bytes, other: bytes, rng) -> dict:
 
 def _load_outcome(data: bytes) -> str:
     try:
-        fastgru.load(io.BytesIO(data))
+        loaded = fastgru.load(io.BytesIO(data))
     except ValueError as exc:
         return "ValueError" if "<BytesIO> is not a valid fastgru file" in str(exc) \
             else f"ValueError without the file's name: {exc}"
     except Exception as exc:  # noqa: BLE001 - the point: which other types get out
         return f"{type(exc).__name__}: {exc}"[:200]
-    return "loaded"
+    return f"loaded {type(loaded).__name__}"
 
 
 def test_zip_version_needed_field_is_a_value_error(tmp_path):
-    """A flip in the central directory's "version needed to extract" made
-    zipfile raise NotImplementedError("zip file version 17.3")."""
+    """A flip in the central directory's "version needed to extract" makes
+    zipfile raise NotImplementedError("zip file version 17.3"): load names
+    the file in a ValueError."""
     path = tmp_path / "layer.npz"
     fastgru.save(fastgru.GRU(2, 4, random_state=0), path)
     data = bytearray(path.read_bytes())
@@ -269,26 +272,39 @@ def test_zip_version_needed_field_is_a_value_error(tmp_path):
         fastgru.load(io.BytesIO(bytes(data)))
 
 
-@pytest.mark.parametrize("kind", ["layer", "regressor", "forecaster"])
+@pytest.mark.parametrize("kind", ["GRU", "GRURegressor", "GRUClassifier", "GRUForecaster"])
 def test_every_damaged_byte_of_the_zip_records_is_a_value_error(tmp_path, kind):
     """Each byte of the zip's records set to five values and cut there, random
-    flips and splices of two files: every outcome is the file loading or a
-    ValueError naming the file, never another exception type."""
-    from fastgru import GRUForecaster, GRURegressor
+    flips, random truncations and splices of two files: every outcome is a
+    ValueError naming the file, or the file loading as what was saved (a flip
+    in a timestamp or a weight's low bits leaves a valid file); never another
+    exception type, and most damage is refused (the zip records hold
+    timestamps and fields that zipfile does not read: many of their bytes may change)."""
+    from fastgru import GRUClassifier, GRUForecaster, GRURegressor
 
     rng = np.random.default_rng(7)
     X = rng.normal(size=(20, 4, 2))
     objs = {
-        "layer": lambda: fastgru.GRU(2, 3, random_state=0),
-        "regressor": lambda: GRURegressor(hidden_size=3, max_epochs=1, random_state=0).fit(
-            X, X[:, -1, 0]),
-        "forecaster": lambda: GRUForecaster(window=4, hidden_size=3, max_epochs=1,
-                                            random_state=0).fit(np.sin(np.arange(30.0))),
+        "GRU": lambda: fastgru.GRU(2, 3, random_state=0),
+        "GRURegressor": lambda: GRURegressor(hidden_size=3, max_epochs=1,
+                                             random_state=0).fit(X, X[:, -1, 0]),
+        "GRUClassifier": lambda: GRUClassifier(
+            hidden_size=3, bidirectional=True, dtype="float64", max_epochs=1,
+            random_state=0).fit(X, np.where(X[:, -1, 0] > 0, "up", "down")),
+        "GRUForecaster": lambda: GRUForecaster(window=4, hidden_size=3, max_epochs=1,
+                                               random_state=0).fit(np.sin(np.arange(30.0))),
     }
     fastgru.save(objs[kind](), tmp_path / "a.npz")
     fastgru.save(fastgru.GRU(2, 3, 2, random_state=1), tmp_path / "b.npz")
     valid, other = (tmp_path / "a.npz").read_bytes(), (tmp_path / "b.npz").read_bytes()
     outcomes = {name: _load_outcome(data) for name, data in _damaged(valid, other, rng).items()}
     assert len(outcomes) > 1000
-    bad = {k: v for k, v in outcomes.items() if v not in ("ValueError", "loaded")}
+
+    def clean(name, outcome):  # a splice may keep all of the other file: a GRU
+        return outcome in ("ValueError", f"loaded {kind}") or (
+            name.startswith("spliced") and outcome == "loaded GRU")
+
+    bad = {k: v for k, v in outcomes.items() if not clean(k, v)}
     assert not bad, dict(list(bad.items())[:20])
+    refused = sum(v == "ValueError" for v in outcomes.values())
+    assert refused > len(outcomes) // 2, (refused, len(outcomes))

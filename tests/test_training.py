@@ -1,4 +1,4 @@
-"""The plateau rule cannot end a fit before it has learned.
+"""The plateau rule of fastgru._training cannot end a fit before it has learned.
 
 The rule, as documented: stop when the monitored loss has not improved by
 ``tol`` for more than ``n_iter_no_change`` epochs and for at least
@@ -82,7 +82,8 @@ def test_defaults_learn_gunpoint(monkeypatch):
 def test_early_stopping_on_40_samples_is_not_worse():
     """40 samples, 4 held out: too few to judge by. Early stopping warns and
     trains on every sample with the plateau rule, so it ends where the fit
-    without it ends (margin 0; it used to stop at epoch 14 near chance)."""
+    without it ends (margin 0; a rule counting epochs only stops at epoch 14
+    near chance)."""
     rng = np.random.default_rng(1)
     X, y = spikes(40, 60, rng)
     X_test, y_test = spikes(300, 60, rng)

@@ -1,4 +1,5 @@
-"""A fitted estimator holds its model and nothing else.
+"""A fitted estimator holds its model and nothing else (fit and partial_fit,
+fastgru._fitting).
 
 No training cache, buffers or gradients after fit/partial_fit; pickles about
 the size of fastgru.save's file; predict changes nothing on the estimator;

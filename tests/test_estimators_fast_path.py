@@ -1,5 +1,6 @@
-"""The estimators' fast path for serving calls (C-ordered 3-D arrays of the
-model's dtype): the same answers and the same errors as the general path."""
+"""The estimators' fast path for serving calls (fastgru.estimators; C-ordered
+3-D arrays of the model's dtype): the same answers and the same errors as the
+general path."""
 
 import numpy as np
 import pytest

@@ -70,16 +70,27 @@ def test_temporaries_of_dead_saves_are_removed(tmp_path, layer):
     assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name, "m.npz"])
 
 
-def test_failed_save_leaves_nothing(tmp_path, layer, monkeypatch):
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()],
+                         ids=["OSError", "KeyboardInterrupt"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "over-existing"])
+def test_failed_save_is_atomic(tmp_path, layer, monkeypatch, error, existing):
+    """A save that fails while writing (a full disk, Ctrl-C) leaves the file
+    as it was, or no file, and no temporary."""
     path = tmp_path / "m.npz"
+    if existing:
+        fastgru.save(fastgru.GRU(2, 3, 2, bidirectional=True, random_state=1), path)
+    before = path.read_bytes() if existing else None
 
     def fail(*args, **kwargs):
-        raise OSError("disk full")
+        raise error
 
     monkeypatch.setattr(np, "savez", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(type(error)):
         fastgru.save(layer, path)
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == (["m.npz"] if existing else [])
+    if existing:
+        assert path.read_bytes() == before
+        assert fastgru.load(path).num_layers == 2
 
 
 def test_save_refuses_a_layer_with_wrong_weights(tmp_path, layer):
