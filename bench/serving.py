@@ -14,11 +14,10 @@ Each configuration runs ``--repeats`` times, the configurations alternating
 of them once at most; every statistic is the best of the repeats (highest
 throughput, lowest p50, p99 and maximum), and the median throughput is shown
 too. "cores" is the process's CPU time over the wall time of a run (the
-best run's): how much of the machine the calls got. On a machine shared
-with other sessions' work, Linux shares the cores between sessions
-(autogroup), not threads, so a process does not get more of them by running
-more threads: there, 8 threads serve what 1 does times the ratio of their
-CPU times per request. Every answer of a threaded run is compared with the
+fastest's): how much of the machine the calls got. Throughput is cores
+over CPU time per request, and on a machine shared with other sessions'
+jobs Linux shares the cores between sessions (autogroup) before threads,
+so compare the 1- and 8-thread rows' cores too. Every answer of a threaded run is compared with the
 serial call on the same input ("same": bit-identical). The load average is
 printed before and after. Run from the repository root::
 
@@ -26,6 +25,7 @@ printed before and after. Run from the repository root::
     python bench/serving.py --server             # and the HTTP server
     python bench/serving.py --json out.json      # the numbers as JSON too
     python bench/serving.py --no-in-process --memory   # a worker's memory
+    python bench/serving.py --no-in-process --admission --repeats 12   # other queues
 """
 
 from __future__ import annotations
@@ -75,10 +75,12 @@ def _timed(barrier, threads, n_calls, latencies, mismatches):
     return (n_calls / wall, *_percentiles(latencies), not mismatches, cpu / n_calls * 1e3)
 
 
-def run_threads(call, inputs, references, n_threads, n_requests):
+def run_threads(call, inputs, references, n_threads, n_requests, switches=None):
     """``n_requests`` calls of ``call`` on ``inputs`` (cycled) from
     ``n_threads`` threads taking requests from one counter. Returns
-    (requests/s, p50 ms, p99 ms, max ms, every answer equal to its reference)."""
+    (requests/s, p50 ms, p99 ms, max ms, every answer equal to its
+    reference, CPU ms a call); appends each thread's context switches to
+    ``switches`` if given."""
     latencies = np.empty(n_requests)
     counter = itertools.count()
     mismatches = []
@@ -87,9 +89,12 @@ def run_threads(call, inputs, references, n_threads, n_requests):
     def work():
         barrier.wait()
         n = len(inputs)
+        start = _switches()
         while True:
             i = next(counter)  # one bytecode call: atomic under the GIL
             if i >= n_requests:
+                if switches is not None:
+                    switches.append(_switches() - start)
                 return
             x = inputs[i % n]
             t0 = perf_counter()
@@ -204,6 +209,70 @@ def _keep_best(best, key, res):
     best[key] = [max(old[0], res[0]), min(old[1], res[1]), min(old[2], res[2]),
                  min(old[3], res[3]), old[4] and res[4], min(old[5], res[5]),
                  res[5] if res[0] > old[0] else old[6], old[7] + [res[0]]]
+
+
+# ------------------------------------------------------- admission variants
+class _NoQueue:
+    """Admits every call at once (the operating system shares the cores)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _switches():
+    """This thread's context switches so far (Linux), or 0."""
+    import resource
+
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return 0
+    r = resource.getrusage(resource.RUSAGE_THREAD)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
+def measure_admission(args, clf, layer, X):
+    """Batch-1 calls from 8 threads under other admission rules than
+    fastgru's (``fastgru._slots``' queue swapped for the run): the fair
+    queue on Numba's threads, on one and on three slots, and no queue.
+    Prints, per call and rule, the best and median req/s, the best and
+    median p99, the lowest maximum, and the medians of the CPU ms and of
+    the calling threads' context switches per request, over ``--repeats``
+    alternating runs."""
+    from fastgru import _slots
+
+    rules = [(f"fair queue, {_slots.inference_slot().n} slots (fastgru)",
+              _slots.inference_slot()),
+             ("fair queue, 1 slot", _slots.FairSlots(1)),
+             ("fair queue, 3 slots", _slots.FairSlots(3)),
+             ("no queue", _NoQueue())]
+    inputs = [np.ascontiguousarray(X[i:i + 1]) for i in range(32)]
+    calls = [("predict_proba", clf.predict_proba),
+             ("GRU.forward", lambda x: layer.forward(x)[1])]
+    refs = {name: [call(x) for x in inputs] for name, call in calls}
+    runs: dict = {}
+    saved = _slots._SLOTS
+    try:
+        for _ in range(args.repeats):
+            for name, call in calls:
+                for rule, slots in rules:
+                    _slots._SLOTS = slots
+                    switches = []
+                    res = run_threads(call, inputs, refs[name], 8, args.requests, switches)
+                    runs.setdefault((name, rule), []).append(
+                        (*res, sum(switches) / args.requests))
+    finally:
+        _slots._SLOTS = saved
+    print("| call | admission | req/s best | median | p99 ms best | median | max ms "
+          "| CPU ms/req | switches/req | same |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (name, rule), rs in runs.items():
+        a = np.array(rs, dtype=float)
+        print(f"| {name} | {rule} | {a[:, 0].max():,.0f} | {np.median(a[:, 0]):,.0f} "
+              f"| {a[:, 2].min():.2f} | {np.median(a[:, 2]):.2f} | {a[:, 3].min():.1f} "
+              f"| {np.median(a[:, 5]):.3f} | {np.median(a[:, 6]):.2f} "
+              f"| {'yes' if a[:, 4].all() else 'NO'} |")
 
 
 # ---------------------------------------------------------------- HTTP server
@@ -399,6 +468,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--server-requests", type=int, default=1500)
     parser.add_argument("--server-seconds", type=float, default=20.0)
+    parser.add_argument("--admission", action="store_true",
+                        help="also compare admission rules at batch 1, 8 threads")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memory", action="store_true",
                         help="also measure a worker's memory (Linux)")
@@ -414,6 +485,8 @@ def main(argv=None):
     best = {}
     if not args.no_in_process:
         best.update(measure_in_process(args, clf, layer, session, X))
+    if args.admission:
+        measure_admission(args, clf, layer, X)
     if args.server:
         best.update(measure_server(args, clf, X))
     if args.memory:
