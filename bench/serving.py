@@ -17,9 +17,10 @@ too. "cores" is the process's CPU time over the wall time of a run (the
 fastest's): how much of the machine the calls got. Throughput is cores
 over CPU time per request, and on a machine shared with other sessions'
 jobs Linux shares the cores between sessions (autogroup) before threads,
-so compare the 1- and 8-thread rows' cores too. Every answer of a threaded run is compared with the
-serial call on the same input ("same": bit-identical). The load average is
-printed before and after. Run from the repository root::
+so compare the 1- and 8-thread rows' cores too. Every answer of a threaded
+run is compared with the serial call on the same input ("same":
+bit-identical). The load average is printed before and after. Run from the
+repository root::
 
     python bench/serving.py                      # in-process table, ~1 min
     python bench/serving.py --server             # and the HTTP server
