@@ -12,14 +12,21 @@ loopback, serving the fastgru model and the same model exported to ONNX.
 Each configuration runs ``--repeats`` times, the configurations alternating
 (A, B, C, A, B, C, ...) so that a slow window of a shared machine hits each
 of them once at most; every statistic is the best of the repeats (highest
-throughput, lowest p50, p99 and maximum). Every answer of a threaded run is
-compared with the serial call on the same input ("same": bit-identical).
-The load average is printed before and after. Run from the repository root::
+throughput, lowest p50, p99 and maximum), and the median throughput is shown
+too. "cores" is the process's CPU time over the wall time of a run (the
+fastest's): how much of the machine the calls got. Throughput is cores
+over CPU time per request, and on a machine shared with other sessions'
+jobs Linux shares the cores between sessions (autogroup) before threads,
+so compare the 1- and 8-thread rows' cores too. Every answer of a threaded
+run is compared with the serial call on the same input ("same":
+bit-identical). The load average is printed before and after. Run from the
+repository root::
 
     python bench/serving.py                      # in-process table, ~1 min
     python bench/serving.py --server             # and the HTTP server
     python bench/serving.py --json out.json      # the numbers as JSON too
     python bench/serving.py --no-in-process --memory   # a worker's memory
+    python bench/serving.py --no-in-process --admission --repeats 12   # other queues
 """
 
 from __future__ import annotations
@@ -48,9 +55,17 @@ def _percentiles(latencies):
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(ms[-1])
 
 
+# Seconds of idle before each timed run: onnxruntime's pool threads spin for
+# tens of milliseconds after its last call (measured on the 2-core machine
+# of docs/serving.md: 30-40 ms of a core), Numba's TBB workers after a
+# parallel launch, and that CPU time would count against the next run.
+SETTLE_SECONDS = 0.1
+
+
 def _timed(barrier, threads, n_calls, latencies, mismatches):
     """Start ``threads``, release them together through ``barrier`` and time
     them: ``(calls/s, p50, p99, max (ms), all answers right, CPU ms a call)``."""
+    time.sleep(SETTLE_SECONDS)
     for t in threads:
         t.start()
     barrier.wait()
@@ -61,10 +76,12 @@ def _timed(barrier, threads, n_calls, latencies, mismatches):
     return (n_calls / wall, *_percentiles(latencies), not mismatches, cpu / n_calls * 1e3)
 
 
-def run_threads(call, inputs, references, n_threads, n_requests):
+def run_threads(call, inputs, references, n_threads, n_requests, switches=None):
     """``n_requests`` calls of ``call`` on ``inputs`` (cycled) from
     ``n_threads`` threads taking requests from one counter. Returns
-    (requests/s, p50 ms, p99 ms, max ms, every answer equal to its reference)."""
+    (requests/s, p50 ms, p99 ms, max ms, every answer equal to its
+    reference, CPU ms a call); appends each thread's context switches to
+    ``switches`` if given."""
     latencies = np.empty(n_requests)
     counter = itertools.count()
     mismatches = []
@@ -73,9 +90,12 @@ def run_threads(call, inputs, references, n_threads, n_requests):
     def work():
         barrier.wait()
         n = len(inputs)
+        start = _switches()
         while True:
             i = next(counter)  # one bytecode call: atomic under the GIL
             if i >= n_requests:
+                if switches is not None:
+                    switches.append(_switches() - start)
                 return
             x = inputs[i % n]
             t0 = perf_counter()
@@ -180,12 +200,80 @@ def measure_in_process(args, clf, layer, session, X):
 
 
 def _keep_best(best, key, res):
+    """Fold one run's ``res`` into ``best[key]``: the best of each
+    statistic, the CPU time per request of the fastest run, and every
+    run's throughput (for the median)."""
     old = best.get(key)
     if old is None:
-        best[key] = list(res)
+        best[key] = [*res, res[5], [res[0]]]
         return
     best[key] = [max(old[0], res[0]), min(old[1], res[1]), min(old[2], res[2]),
-                 min(old[3], res[3]), old[4] and res[4], min(old[5], res[5])]
+                 min(old[3], res[3]), old[4] and res[4], min(old[5], res[5]),
+                 res[5] if res[0] > old[0] else old[6], old[7] + [res[0]]]
+
+
+# ------------------------------------------------------- admission variants
+class _NoQueue:
+    """Admits every call at once (the operating system shares the cores)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _switches():
+    """This thread's context switches so far (Linux), or 0."""
+    import resource
+
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return 0
+    r = resource.getrusage(resource.RUSAGE_THREAD)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
+def measure_admission(args, clf, layer, X):
+    """Batch-1 calls from 8 threads under other admission rules than
+    fastgru's (``fastgru._slots``' queue swapped for the run): the fair
+    queue on Numba's threads, on one and on three slots, and no queue.
+    Prints, per call and rule, the best and median req/s, the best and
+    median p99, the lowest maximum, and the medians of the CPU ms and of
+    the calling threads' context switches per request, over ``--repeats``
+    alternating runs."""
+    from fastgru import _slots
+
+    rules = [(f"fair queue, {_slots.inference_slot().n} slots (fastgru)",
+              _slots.inference_slot()),
+             ("fair queue, 1 slot", _slots.FairSlots(1)),
+             ("fair queue, 3 slots", _slots.FairSlots(3)),
+             ("no queue", _NoQueue())]
+    inputs = [np.ascontiguousarray(X[i:i + 1]) for i in range(32)]
+    calls = [("predict_proba", clf.predict_proba),
+             ("GRU.forward", lambda x: layer.forward(x)[1])]
+    refs = {name: [call(x) for x in inputs] for name, call in calls}
+    runs: dict = {}
+    saved = _slots._SLOTS
+    try:
+        for _ in range(args.repeats):
+            for name, call in calls:
+                for rule, slots in rules:
+                    _slots._SLOTS = slots
+                    switches = []
+                    res = run_threads(call, inputs, refs[name], 8, args.requests, switches)
+                    runs.setdefault((name, rule), []).append(
+                        (*res, sum(switches) / args.requests))
+    finally:
+        _slots._SLOTS = saved
+    print("| call | admission | req/s best | median | p99 ms best | median | max ms "
+          "| CPU ms/req | switches/req | same |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (name, rule), rs in runs.items():
+        a = np.array(rs, dtype=float)
+        print(f"| {name} | {rule} | {a[:, 0].max():,.0f} | {np.median(a[:, 0]):,.0f} "
+              f"| {a[:, 2].min():.2f} | {np.median(a[:, 2]):.2f} | {a[:, 3].min():.1f} "
+              f"| {np.median(a[:, 5]):.3f} | {np.median(a[:, 6]):.2f} "
+              f"| {'yes' if a[:, 4].all() else 'NO'} |")
 
 
 # ---------------------------------------------------------------- HTTP server
@@ -351,18 +439,21 @@ def print_table(best, threads):
     """The table; "same": every answer bit-identical to the serial call's
     (for the server rows: every response a 200); "CPU ms/req": the
     process's CPU time (every thread's) per request, which a shared
-    machine's load changes far less than the wall-clock columns."""
+    machine's load changes far less than the wall-clock columns; "cores":
+    that CPU time over the wall time, in the fastest run."""
     base = {}
-    print("| batch | call | threads | req/s | p50 ms | p99 ms | max ms | vs 1 thread "
-          "| CPU ms/req | same |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (b, name, n), (rate, p50, p99, worst, same, cpu) in best.items():
+    print("| batch | call | threads | req/s | median req/s | p50 ms | p99 ms | max ms "
+          "| vs 1 thread | CPU ms/req | cores | same |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (b, name, n), (rate, p50, p99, worst, same, cpu, cpu_best, rates) in best.items():
         if n == min(threads):
             base[(b, name)] = rate
         ratio = f"{rate / base[(b, name)]:.2f}" if (b, name) in base else "-"
+        cores = "-" if cpu_best != cpu_best else f"{rate * cpu_best / 1e3:.2f}"
         cpu = "-" if cpu != cpu else f"{cpu:.3f}"
-        print(f"| {b} | {name} | {n} | {rate:,.0f} | {p50:.3f} | {p99:.3f} | {worst:.2f} "
-              f"| {ratio} | {cpu} | {'yes' if same else 'NO'} |")
+        print(f"| {b} | {name} | {n} | {rate:,.0f} | {np.median(rates):,.0f} | {p50:.3f} "
+              f"| {p99:.3f} | {worst:.2f} | {ratio} | {cpu} | {cores} "
+              f"| {'yes' if same else 'NO'} |")
 
 
 def main(argv=None):
@@ -378,6 +469,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--server-requests", type=int, default=1500)
     parser.add_argument("--server-seconds", type=float, default=20.0)
+    parser.add_argument("--admission", action="store_true",
+                        help="also compare admission rules at batch 1, 8 threads")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memory", action="store_true",
                         help="also measure a worker's memory (Linux)")
@@ -393,6 +486,8 @@ def main(argv=None):
     best = {}
     if not args.no_in_process:
         best.update(measure_in_process(args, clf, layer, session, X))
+    if args.admission:
+        measure_admission(args, clf, layer, X)
     if args.server:
         best.update(measure_server(args, clf, X))
     if args.memory:
@@ -416,8 +511,9 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"load": [load0[0], load1[0]],
                        "rows": [dict(zip(("batch", "call", "threads", "rate", "p50_ms",
-                                          "p99_ms", "max_ms", "same", "cpu_ms"),
-                                              (*k, *v)))
+                                          "p99_ms", "max_ms", "same", "cpu_ms",
+                                          "cpu_ms_fastest", "rates"),
+                                         (*k, *v)))
                                 for k, v in best.items()]}, f, indent=1)
 
 
