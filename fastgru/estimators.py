@@ -242,9 +242,13 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         writes it to ``path`` if given.
         """
         check_is_fitted(self, "gru_")
-        from ._onnx import estimator_to_onnx
+        from .interop.onnx_export import network_to_onnx
 
-        return estimator_to_onnx(self, path, with_lengths)
+        output = ({"classes": self.classes_} if hasattr(self, "classes_") else
+                  {"y_mean": self.y_mean_, "y_scale": self.y_scale_, "flat": self._y_ndim == 1})
+        return network_to_onnx(self.gru_, self.head_, path, with_lengths=with_lengths,
+                               univariate=self._input_form == "2d",
+                               name=f"fastgru_{type(self).__name__}", **output)
 
     def _raw_predict(self, X):
         out = self._raw_predict_fast(X)

@@ -137,9 +137,9 @@ def save(obj, path) -> None:
             "kind": kind}
     arrays = {}
     if isinstance(obj, GRU):
-        from .layer import check_params
+        from ._params import check_params
 
-        check_params(obj, obj.params)
+        check_params(obj.get_config(), obj.params)
         meta["layer"] = _layer_config(obj)
         arrays.update({"gru/" + k: v for k, v in obj.params.items()})
     elif kind in _JSON_ATTRS and isinstance(obj, _estimator_classes()[kind]):
