@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _config, _engine
+from . import _config, _engine, _passes
 from ._kernels import large_products, products, stack
 from ._validation import as_float_array, check_memory, check_state
 from ._variants import get_variant
@@ -42,7 +42,7 @@ def forward_one(layer, x):
         return None
     T, H = x.shape[1], layer.hidden_size
     if T * H > 1 << 20:  # (a short sequence skips the arithmetic)
-        check_memory(f"forward of x {x.shape}", layer._forward_bytes(1, T, False))
+        check_memory(f"forward of x {x.shape}", _passes.forward_bytes(layer, 1, T, False))
     y = np.empty((1, T, H), dtype=layer.dtype)
     h_n = np.empty((layer.num_layers, 1, H), dtype=layer.dtype)
     args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)

@@ -12,22 +12,19 @@ import threading
 
 import numpy as np
 
-from . import _config, _engine, _kernel_args, _params, _slots
+from . import _config, _engine, _kernel_args, _params, _passes, _slots
 from ._kernels import stack
 from ._params import ParamDict
 from ._validation import (
     as_float_array,
     as_sequences,
     check_bool,
-    check_lengths,
-    check_memory,
-    check_state,
 )
-from ._variants import get_variant
+from .interop._layer_methods import LayerExchanges
 
 __all__ = ["GRU"]
 
-class GRU:
+class GRU(LayerExchanges):
     """A multi-layer gated recurrent unit, run by Numba kernels on the CPU.
 
     Parameters
@@ -97,7 +94,7 @@ class GRU:
         bound = 1.0 / np.sqrt(self.hidden_size)
         self._set_params({
             name: self._rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            for name, shape in self._param_shapes().items()
+            for name, shape in _params.param_shapes(self.get_config()).items()
         })
 
     def _configure(self, input_size, hidden_size, num_layers, bidirectional, variant, bias,
@@ -138,18 +135,8 @@ class GRU:
             raise ValueError(f"config must be a dict with keys {list(_params.CONFIG_KEYS)}")
         if params is None:
             return cls(**config)
-        return cls._from_params(params, **config)
-
-    @classmethod
-    def _from_params(cls, params: dict, *, input_size, hidden_size, num_layers=1,
-                     bidirectional=False, variant="torch", bias=True, dropout=0.0,
-                     dtype="float32"):
-        """A layer with exactly ``params`` (names, shapes and the dtype
-        checked, NaN/inf refused), built without a random initialisation
-        (:func:`fastgru.load`)."""
-        layer = cls.__new__(cls)
-        layer._configure(input_size, hidden_size, num_layers, bidirectional, variant, bias,
-                         dropout, dtype)
+        layer = cls.__new__(cls)  # no random initialisation on the way
+        layer._configure(*(config[k] for k in _params.CONFIG_KEYS))
         _params.check_params(layer.get_config(), params)
         for name, a in params.items():
             if not np.isfinite(a).all():
@@ -196,13 +183,6 @@ class GRU:
         return 2 if self.bidirectional else 1
 
     _suffix = staticmethod(_params.suffix)
-
-    def _count_params(self) -> int:
-        """Scalar parameters, counted without building anything."""
-        return _params.count_params(self.get_config())
-
-    def _param_shapes(self) -> dict:
-        return _params.param_shapes(self.get_config())
 
     def _cell(self, layer: int, direction: int) -> dict:
         """One cell's parameters keyed by base name (``weight_ih``, ...)."""
@@ -274,94 +254,21 @@ class GRU:
 
     def _forward_call(self, x, h0, lengths, training):
         if h0 is None and lengths is None and not training:
-            out = self._forward_one(x)
+            out = _kernel_args.forward_one(self, x)
             if out is not None:
                 return out
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
         workspace = self._workspace()
         try:
             with _config.single_threaded_blas():
-                y, h_n, tape = self._forward(x, ragged_lengths, h0, lengths, training, workspace)
+                y, h_n, tape = _passes.stack_forward(self, x, ragged_lengths, h0, lengths,
+                                                     training, workspace)
         finally:
             workspace.trim()
         self._cache = tape  # None after inference: backward needs a training forward
         return y, h_n
 
-    def _train_forward(self, x, lengths, workspace):
-        """``forward(x, lengths=lengths, training=True)`` for a training loop
-        that keeps its own state: returns ``(y, h_n, tape)`` and stores nothing
-        on the layer. ``tape`` (what :meth:`_train_backward` needs) and ``y``
-        live in the caller's ``workspace`` (a ``fastgru._engine.Workspace``,
-        kept, not trimmed, across its minibatches) until its next call, so that
-        inference in other threads (which use the layer's per-thread
-        workspaces and never touch the tape) cannot disturb training."""
-        x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
-        with _config.single_threaded_blas():
-            return self._forward(x, ragged_lengths, None, lengths, True, workspace)
-
-    def _forward_one(self, x):
-        """Inference of one sequence in one kernel call, or None where the
-        general path must run (:func:`fastgru._kernel_args.forward_one`)."""
-        return _kernel_args.forward_one(self, x)
-
     __call__ = forward
-
-    def _forward(self, x, ragged_lengths, h0, lengths, training, workspace):
-        B, T, _ = x.shape
-        if ragged_lengths is not None:
-            if lengths is not None:
-                raise ValueError("lengths must not be given with a ragged list x")
-            lengths = ragged_lengths
-        elif lengths is None:
-            lengths = np.empty(B, dtype=np.int64)
-            lengths.fill(T)  # np.full costs several times more on small calls
-        else:
-            lengths = check_lengths(lengths, B, T)
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        check_memory(f"forward of x {x.shape}", self._forward_bytes(B, T, training))
-        if h0 is not None:
-            h0 = check_state("h0", h0, (L * D, B, H), self.dtype)
-        if training and self.dropout > 0.0 and L > 1:
-            keep = 1.0 - self.dropout
-            masks = [
-                (self._rng.random((T, B, D * H)) < keep).astype(self.dtype) / self.dtype.type(keep)
-                for _ in range(L - 1)
-            ]
-        else:
-            masks = None
-
-        variant = get_variant(self.variant)
-        layer_in = _engine.swap_first_axes(x, copy=False)  # time-major
-        h_n = np.empty((L * D, B, H), dtype=self.dtype)
-        cells = self._cells()
-        caches = []
-        for layer in range(L):
-            if masks is not None and layer > 0:
-                layer_in = layer_in * masks[layer - 1]
-            outs = []
-            for d in range(D):
-                i = layer * D + d
-                y_d, cache = _engine.direction_forward(
-                    variant, cells[i], layer_in, None if h0 is None else h0[i], h_n[i],
-                    lengths, bool(d), training, workspace, (layer, d),
-                )
-                outs.append(y_d)
-                caches.append(cache)
-            layer_in = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        tape = ({"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
-                if training else None)
-        # a copy: the last layer's output lives in the workspace
-        return _engine.swap_first_axes(layer_in), h_n, tape
-
-    def _forward_bytes(self, B: int, T: int, training: bool) -> int:
-        """A lower bound of what a forward of ``B`` sequences of ``T`` steps
-        allocates: per layer and direction the projections and states, in
-        training also what BPTT keeps; the outputs twice."""
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        G = get_variant(self.variant).n_gates
-        per_direction = G * H + H + (2 * H if training else 0)
-        layers = L if training else 1  # inference reuses one layer's buffers
-        return T * B * self.dtype.itemsize * (layers * D * per_direction + 2 * D * H)
 
     def _thread_local(self) -> threading.local:
         """Per-thread state: the workspace of forward/backward and step's cache."""
@@ -427,57 +334,8 @@ class GRU:
                 "backward needs a preceding forward(..., training=True); "
                 "call forward with training=True first"
             )
-        return self._train_backward(self._cache, dy, dh_n, input_grad, self._workspace(),
-                                    self.grads, trim=True)
-
-    def _train_backward(self, tape, dy, dh_n, input_grad, workspace, grads: dict,
-                        trim: bool = False):
-        """:meth:`backward` from a ``tape`` of :meth:`_train_forward` run with
-        the same ``workspace``; the parameter gradients are written to
-        ``grads`` (a dict the caller owns; they live in ``workspace``).
-        ``trim`` frees the workspace's largest buffers afterwards (the layer's
-        own per-thread workspace; a training loop keeps its buffers)."""
-        B, T = tape["shape"]
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        if dy is not None:
-            dy = check_state("dy", dy, (B, T, D * H), self.dtype)
-        if dh_n is None:
-            dh_n = np.zeros((L * D, B, H), dtype=self.dtype)
-        else:
-            dh_n = check_state("dh_n", dh_n, (L * D, B, H), self.dtype)
-        try:
-            with _config.single_threaded_blas():
-                return self._backward(tape, dy, dh_n, check_bool("input_grad", input_grad),
-                                      workspace, grads)
-        finally:
-            if trim:
-                workspace.trim()
-
-    def _backward(self, tape, dy, dh_n, input_grad, workspace, out_grads):
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        caches, masks, lengths = (tape[k] for k in ("caches", "masks", "lengths"))
-        variant = get_variant(self.variant)
-
-        # the last layer reads the caller's batch-first dy in place; the
-        # layers below, the time-major dx of the layer above
-        d_out, batch_first = dy, True
-        dh0 = np.empty_like(dh_n)
-        for layer in range(L - 1, -1, -1):
-            d_in = None
-            for d in range(D):
-                dx_d, dh0[layer * D + d], grads = _engine.direction_backward(
-                    variant, self._cell(layer, d), caches[layer * D + d], d_out,
-                    dh_n[layer * D + d], lengths, bool(d), self.bias, workspace, (layer, d),
-                    want_dx=input_grad or layer > 0, dy_batch_first=batch_first, dy_col=d * H,
-                )
-                for base, g in grads.items():
-                    out_grads[base + self._suffix(layer, d)] = g
-                d_in = dx_d if d_in is None else d_in + dx_d
-            if masks is not None and layer > 0:
-                d_in *= masks[layer - 1]
-            d_out, batch_first = d_in, False
-        dx = None if d_out is None else _engine.swap_first_axes(d_out)
-        return dx, dh0
+        return _passes.train_backward(self, self._cache, dy, dh_n, input_grad,
+                                      self._workspace(), self.grads, trim=True)
 
     # -------------------------------------------------------------------- step
     def step(self, x_t, h=None, *, out=None):
@@ -546,7 +404,7 @@ class GRU:
         Accepts numpy arrays or torch tensors; values are converted to the
         layer's dtype. Nothing is changed unless every entry is valid.
         """
-        expected = self._param_shapes()
+        expected = _params.param_shapes(self.get_config())
         given = set(state_dict)
         missing, unexpected = sorted(set(expected) - given), sorted(given - set(expected))
         if missing or unexpected:
@@ -561,95 +419,3 @@ class GRU:
                 raise ValueError(f"state_dict[{name!r}] has shape {arr.shape}, expected {shape}")
             new[name] = arr
         self._set_params(new)
-
-    # ------------------------------------------------------------- exchanges
-    @classmethod
-    def from_torch(cls, module_or_state_dict, *, dtype=None):
-        """Build a layer with the exact weights of a ``torch.nn.GRU`` or its
-        ``state_dict()``: :func:`fastgru.interop.torch.from_torch`.
-
-        Examples
-        --------
-        >>> import torch, fastgru
-        >>> fastgru.GRU.from_torch(torch.nn.GRU(3, 8, num_layers=2)).num_layers
-        2
-        """
-        from .interop.torch import from_torch
-
-        return from_torch(module_or_state_dict, dtype=dtype)
-
-    def to_torch(self):
-        """A ``torch.nn.GRU`` (batch_first=True) with the same weights, for the
-        "torch" variant: :func:`fastgru.interop.torch.to_torch`."""
-        from .interop.torch import to_torch
-
-        return to_torch(self)
-
-    @classmethod
-    def from_keras(cls, layer_or_weights, reset_after=True, *, dtype=None):
-        """Build a layer with the exact weights of a Keras ``GRU``, a
-        ``Bidirectional(GRU)``, a ``Sequential`` of them or one GRU's
-        ``get_weights()``: :func:`fastgru.interop.keras.from_keras`.
-
-        Examples
-        --------
-        >>> import os
-        >>> backend = os.environ.setdefault("KERAS_BACKEND", "torch")
-        >>> import keras, fastgru
-        >>> k = keras.layers.GRU(8); k.build((None, 10, 3))
-        >>> fastgru.GRU.from_keras(k).variant
-        'torch'
-        """
-        from .interop.keras import from_keras
-
-        return from_keras(layer_or_weights, reset_after, dtype=dtype)
-
-    def to_keras(self):
-        """The layer as Keras 3 layers with the same weights, for the "torch"
-        and "cho" variants: :func:`fastgru.interop.keras.to_keras`.
-
-        Examples
-        --------
-        >>> import fastgru
-        >>> fastgru.GRU.from_keras(fastgru.GRU(3, 8).to_keras()).n_params
-        312
-        """
-        from .interop.keras import to_keras
-
-        return to_keras(self)
-
-    @classmethod
-    def from_onnx(cls, model_or_path_or_bytes, node=None, *, dtype=None,
-                  return_initial_h: bool = False):
-        """Build a layer from the ``GRU`` nodes of an ONNX model, a path or its
-        bytes: :func:`fastgru.interop.onnx_import.from_onnx`.
-
-        Examples
-        --------
-        >>> import fastgru
-        >>> layer = fastgru.GRU(3, 8, num_layers=2, random_state=0)
-        >>> fastgru.GRU.from_onnx(layer.to_onnx()).num_layers
-        2
-        """
-        from .interop.onnx_import import from_onnx
-
-        return from_onnx(model_or_path_or_bytes, node, dtype=dtype,
-                         return_initial_h=return_initial_h)
-
-    def to_onnx(self, path=None, *, with_lengths: bool = False, with_initial_h: bool = False,
-                dtype=None):
-        """Export as an ONNX model of standard ``GRU`` nodes (inputs ``x``, and
-        ``lengths``, ``h0`` on request; outputs ``y``, ``h_n`` as
-        :meth:`forward`): :func:`fastgru.interop.onnx_export.to_onnx`.
-
-        Examples
-        --------
-        >>> import fastgru
-        >>> model = fastgru.GRU(3, 8, num_layers=2).to_onnx("gru.onnx")
-        >>> [node.op_type for node in model.graph.node].count("GRU")
-        2
-        """
-        from .interop.onnx_export import to_onnx
-
-        return to_onnx(self, path, with_lengths=with_lengths, with_initial_h=with_initial_h,
-                       dtype=dtype)

@@ -31,6 +31,8 @@ import zipfile
 
 import numpy as np
 
+from . import _params
+
 FORMAT = "fastgru"
 FORMAT_VERSION = 1
 
@@ -414,28 +416,25 @@ def _build_layer(meta, archive, prefix="gru/"):
                        f"(num_layers={config['num_layers']!r}, bidirectional="
                        f"{config['bidirectional']}) implies more than {_MAX_MEMBERS}")
     try:
-        shell = GRU.__new__(GRU)
-        shell._configure(config["input_size"], config["hidden_size"], config["num_layers"],
-                         config["bidirectional"], config["variant"], config["bias"],
-                         config["dropout"], config["dtype"])
+        checked = _params.checked_config(*(config[k] for k in _LAYER_KEYS))
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its layer configuration is invalid: {exc}") from None
-    shapes = shell._param_shapes()
+    shapes = _params.param_shapes(checked)
     if sorted(shapes) != names:
         unknown = sorted(set(names) - set(shapes))
         missing = sorted(set(shapes) - set(names))
         raise _Invalid(f"its layer arrays do not match its configuration: missing {missing}, "
                        f"unexpected {unknown}")
-    # _configure has already refused weights and gradients beyond the machine's memory
-    need = shell._count_params() * shell.dtype.itemsize
+    # checked_config has already refused weights and gradients beyond the machine's memory
+    need = _params.count_params(checked) * checked["dtype"].itemsize
     if need > archive.allowance:
         raise _Invalid(f"its configuration implies {need} bytes of weights, more than the "
                        f"file holds")
     params = {name: archive.read(prefix + name, shape, "f") for name, shape in shapes.items()}
     try:
-        return GRU._from_params({k: v.astype(config["dtype"], copy=False)
-                                 for k, v in params.items()},
-                                **{k: config[k] for k in _LAYER_KEYS})
+        return GRU.from_config({k: config[k] for k in _LAYER_KEYS},
+                               {k: v.astype(config["dtype"], copy=False)
+                                for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its layer does not load: {exc}") from None
 
