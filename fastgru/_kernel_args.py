@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _config, _engine, _passes
+from . import _engine, _passes, _runtime
 from ._kernels import large_products, products, stack
 from ._validation import as_float_array, check_memory, check_state
 from ._variants import get_variant
@@ -47,7 +47,7 @@ def forward_one(layer, x):
     h_n = np.empty((layer.num_layers, 1, H), dtype=layer.dtype)
     args = (cache.mode, x, *cache.args(), y, h_n, cache.scratch_for(T, H), *cache.addresses)
     if cache.uses_blas:
-        with _config.single_threaded_blas():
+        with _runtime.single_threaded_blas():
             ok = stack.forward_one(*args)
     else:
         ok = stack.forward_one(*args)

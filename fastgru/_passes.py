@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _config, _engine
+from . import _engine, _runtime
 from ._validation import as_sequences, check_bool, check_lengths, check_memory, check_state
 from ._variants import get_variant
 
@@ -117,7 +117,7 @@ def train_forward(layer, x, lengths, workspace):
     inference in other threads (which use the layer's per-thread
     workspaces and never touch the tape) cannot disturb training."""
     x, ragged_lengths = as_sequences(x, layer.input_size, layer.dtype)
-    with _config.single_threaded_blas():
+    with _runtime.single_threaded_blas():
         return stack_forward(layer, x, ragged_lengths, None, lengths, True, workspace)
 
 
@@ -137,7 +137,7 @@ def train_backward(layer, tape, dy, dh_n, input_grad, workspace, grads: dict,
     else:
         dh_n = check_state("dh_n", dh_n, (L * D, B, H), layer.dtype)
     try:
-        with _config.single_threaded_blas():
+        with _runtime.single_threaded_blas():
             return stack_backward(layer, tape, dy, dh_n, check_bool("input_grad", input_grad),
                                   workspace, grads)
     finally:

@@ -33,7 +33,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _config, _losses
+from . import _losses, _runtime
 from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
 from ._network import SequenceNet
 from ._validation import (
@@ -256,7 +256,7 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
             return out
         check_is_fitted(self, "gru_")
         x, lengths = self._validate_X(X, reset=False)
-        with _config.threads(self.n_jobs):
+        with _runtime.threads(self.n_jobs):
             return self._raw_predict_padded(x, lengths)
 
     def _raw_predict_fast(self, X):
@@ -295,7 +295,7 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         if n_jobs is None and X.shape[0] == 1:  # one kernel call, no BLAS limit to hold
             h_n = gru.forward(X)[1]
         else:
-            with _config.threads(n_jobs):
+            with _runtime.threads(n_jobs):
                 h_n = gru.forward(X)[1]
         D = gru.num_directions
         last = h_n[h_n.shape[0] - D:]

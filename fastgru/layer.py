@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from . import _config, _engine, _kernel_args, _params, _passes, _slots
+from . import _engine, _kernel_args, _params, _passes, _runtime, _slots
 from ._kernels import stack
 from ._params import ParamDict
 from ._validation import (
@@ -260,7 +260,7 @@ class GRU(LayerExchanges):
         x, ragged_lengths = as_sequences(x, self.input_size, self.dtype)
         workspace = self._workspace()
         try:
-            with _config.single_threaded_blas():
+            with _runtime.single_threaded_blas():
                 y, h_n, tape = _passes.stack_forward(self, x, ragged_lengths, h0, lengths,
                                                      training, workspace)
         finally:
