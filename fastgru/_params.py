@@ -21,6 +21,11 @@ from ._variants import get_variant
 CONFIG_KEYS = ("input_size", "hidden_size", "num_layers", "bidirectional", "variant", "bias",
                "dropout", "dtype")
 
+#: The JSON types of each configuration value (``dtype`` by name), as
+#: :func:`fastgru.load` checks them before :func:`checked_config`.
+CONFIG_TYPES = {"input_size": int, "hidden_size": int, "num_layers": int, "bidirectional": bool,
+                "variant": str, "bias": bool, "dropout": (int, float), "dtype": str}
+
 #: Bytes counted per layer and direction besides the weights: the Python
 #: objects a layer keeps and a training forward adds (about 10 KiB measured).
 LAYER_OVERHEAD = 16 << 10

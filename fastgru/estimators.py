@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
 from . import _losses, _runtime
 from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
 from ._network import SequenceNet
+from ._state import TRAINING, Field, FittedState
 from ._validation import (
     as_float_array,
     check_step_features,
@@ -470,6 +471,11 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
                              f"{np.abs(y2).max():.3g}): rescale it")
         return z.astype(self.gru_.dtype if not reset else np.dtype(self.dtype))
 
+    _saved_state = FittedState("GRURegressor", (
+        Field("n_features_in_", "int"), *TRAINING, Field("_input_form", "json"),
+        Field("n_outputs_", "int"), Field("_y_ndim", "int"), Field("y_mean_", "array"),
+        Field("y_scale_", "array")), network=True, head_outputs="n_outputs_")
+
     def _check_restored(self) -> None:
         super()._check_restored()
         self.y_mean_ = np.asarray(self.y_mean_, dtype=np.float64)
@@ -554,6 +560,10 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
             raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(y[unknown]).tolist()}")
         return index.astype(np.int64)
+
+    _saved_state = FittedState("GRUClassifier", (
+        Field("n_features_in_", "int"), *TRAINING, Field("_input_form", "json"),
+        Field("classes_", "array")), network=True, head_outputs="classes_")
 
     def _check_restored(self) -> None:
         super()._check_restored()
