@@ -14,15 +14,12 @@ import numpy as np
 
 from . import _engine, _kernel_args, _params, _passes, _runtime, _slots
 from ._kernels import stack
-from ._params import ParamDict
-from ._validation import (
-    as_float_array,
-    as_sequences,
-    check_bool,
-)
+from ._params import ParamDict  # also where pickles of a layer's params find it
+from ._validation import as_float_array, as_sequences, check_bool
 from .interop._layer_methods import LayerExchanges
 
 __all__ = ["GRU"]
+
 
 class GRU(LayerExchanges):
     """A multi-layer gated recurrent unit, run by Numba kernels on the CPU.

@@ -10,8 +10,9 @@ and elements for the whole model.
 
 Longer than 500 lines for a reason: every check between an untrusted ONNX
 file and a layer is here, in the order the import meets them, so that the
-whole path from a file to a layer can be audited in one place (the numpy
-versions of the ops are in :mod:`fastgru.interop.onnx_ops`).
+whole path from a file to a layer can be audited in one place (the
+evaluator of the ops between stacked nodes, with its budgets, is
+:mod:`fastgru.interop.onnx_ops`).
 """
 
 from __future__ import annotations
