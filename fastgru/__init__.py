@@ -10,7 +10,7 @@ the layer does not pay for importing scikit-learn.
 
 __version__ = "0.1.0"  # before the imports: the kernel cache's directory names it
 
-from ._config import get_num_threads, set_num_threads, threads
+from ._runtime import get_num_threads, set_num_threads, threads
 from ._variants import VARIANTS
 from .layer import GRU
 

@@ -71,12 +71,12 @@ def main(argv=None) -> int:
 
         print(f"fastgru {fastgru.__version__}, numpy {numpy.__version__}, "
               f"numba {numba.__version__}")
-        from fastgru import _cache, _config
+        from fastgru import _cache, _runtime
 
         print(f"threads: {fastgru.get_num_threads()} (NUMBA_NUM_THREADS "
               f"{numba.config.NUMBA_NUM_THREADS})")
         print(f"threading layer: {_threading_layer()}"
-              + (f" (TBB loaded from {_config.TBB_PRELOADED})" if _config.TBB_PRELOADED else ""))
+              + (f" (TBB loaded from {_runtime.TBB_PRELOADED})" if _runtime.TBB_PRELOADED else ""))
         status = _cache.cache_status()
         if not _cache.INTERNALS_OK:
             print("kernel cache: Numba's own (cache=True): this Numba changed an internal "

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from . import _config, _optim
+from . import _optim, _runtime
 from ._network import SequenceNet, init_head
 from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
 from ._validation import check_int
@@ -88,7 +88,7 @@ class TrainingMixin:
         continuing = not reset  # partial_fit on a fitted model
         created = False
         try:
-            with _config.threads(self.n_jobs):
+            with _runtime.threads(self.n_jobs):
                 if reset:
                     self._random_state = check_random_state(self.random_state)
                     continuing = (self.warm_start and hasattr(self, "gru_")

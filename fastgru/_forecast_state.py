@@ -16,6 +16,7 @@ import numpy as np
 from . import _config
 from ._network import SequenceNet
 from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
+from ._state import TRAINING, Field, FittedState
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
@@ -360,6 +361,21 @@ def _long_frame(panel, point, lo, hi, stamps, names):
 
 
 # ---------------------------------------------------------------- after load
+#: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
+#: after loading by check_restored below.
+SAVED_STATE = FittedState("GRUForecaster", (
+    *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
+    Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
+    Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
+    Field("hist_exog_", "json"), Field("static_names_", "json"),
+    Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
+    Field("history_length_", "array"),
+    *(Field(name, "array", optional=True) for name in (
+        "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
+        "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
+        "static_scale_"))), network=True)
+
+
 def check_restored(est) -> None:
     """A loaded forecaster's state must hang together: a ValueError otherwise."""
     S, L = int(est.n_series_), int(est.window_)

@@ -5,9 +5,9 @@ Numba's TBB threading layer, Numba's fork handler cannot shut TBB's workers
 down and ``printf``s "Unable to join threads to shut down before fork()..."
 to the C-level standard output, which servers log as their own output.
 fastgru already logs (on stderr, through ``logging``) what this means for
-the child: its kernels run on one thread (``_config._reset_after_fork``).
+the child: its kernels run on one thread (``_runtime._reset_after_fork``).
 
-So, for such a fork only (``_config._tbb_fork_unsafe``), the parent points
+So, for such a fork only (``_runtime._tbb_fork_unsafe``), the parent points
 file descriptor 1 at a pipe around the fork. Afterwards it points it back,
 drops Numba's message from what the pipe caught and writes everything else
 (what other threads wrote meanwhile) to the real standard output; the child

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _passes
 from ._engine import Workspace
 from .layer import GRU
 
@@ -81,7 +82,7 @@ class SequenceNet:
     def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
         if training:
-            _, h_n, self._tape = self.gru._train_forward(x, lengths, self._workspace)
+            _, h_n, self._tape = _passes.train_forward(self.gru, x, lengths, self._workspace)
         else:
             _, h_n = self.gru.forward(x, lengths=lengths)
         features = self._final_features(h_n)
@@ -105,7 +106,7 @@ class SequenceNet:
         dh_n[dh_n.shape[0] - D :] = d_features.reshape(B, D, H).transpose(1, 0, 2)
         grads = {}
         # the loss reads the final states only
-        gru._train_backward(self._tape, None, dh_n, False, self._workspace, grads)
+        _passes.train_backward(gru, self._tape, None, dh_n, False, self._workspace, grads)
         self.grads = {"gru." + k: v for k, v in grads.items()}
         self.grads["head.weight"] = d_out.T @ features
         self.grads["head.bias"] = d_out.sum(axis=0)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from . import _cache, _config, _engine, _optim
+from . import _cache, _config, _engine, _optim, _runtime
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
@@ -77,7 +77,7 @@ def _run_every_path(dtypes, training):
         layer = GRU(2, 4, random_state=0, dtype=dtype)
         x = np.zeros((batch, 3, 2), dtype=dtype)
         lengths = np.array([3] * (batch - 1) + [2])
-        with _config.threads():
+        with _runtime.threads():
             layer.forward(x[:1])
             layer.forward(x, lengths=lengths)
             layer.step(x[:, 0])

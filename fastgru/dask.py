@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
         'fastgru.dask needs dask: pip install "fastgru[dask]" (dask[distributed] and xarray)'
     ) from exc
 
-from . import _config
+from . import _config, _runtime
 from ._validation import check_bool, check_dtype, check_int
 
 __all__ = ["predict", "fit_forecasters", "ForecastResults", "warm_workers", "WarmupPlugin"]
@@ -45,7 +45,7 @@ _METHODS = ("predict", "predict_proba", "predict_log_proba", "transform")
 
 
 def _predict_chunk(block, estimator, method, n_jobs):
-    with _config.threads(n_jobs):
+    with _runtime.threads(n_jobs):
         return np.asarray(getattr(estimator, method)(block))
 
 
@@ -413,7 +413,7 @@ def _warm(dtypes, training, num_threads):
     from ._warmup import warmup
 
     if num_threads is not None:
-        _config.set_num_threads(min(num_threads, _config.MAX_BLOCKS))
+        _runtime.set_num_threads(min(num_threads, _config.MAX_BLOCKS))
     seconds = warmup(dtypes=dtypes, training=training)
     return seconds
 

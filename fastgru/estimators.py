@@ -32,9 +32,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _config, _losses
+from . import _losses, _runtime
 from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
 from ._network import SequenceNet
+from ._state import TRAINING, Field, FittedState
 from ._validation import (
     as_float_array,
     check_step_features,
@@ -241,9 +242,13 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         writes it to ``path`` if given.
         """
         check_is_fitted(self, "gru_")
-        from ._onnx import estimator_to_onnx
+        from .interop.onnx_export import network_to_onnx
 
-        return estimator_to_onnx(self, path, with_lengths)
+        output = ({"classes": self.classes_} if hasattr(self, "classes_") else
+                  {"y_mean": self.y_mean_, "y_scale": self.y_scale_, "flat": self._y_ndim == 1})
+        return network_to_onnx(self.gru_, self.head_, path, with_lengths=with_lengths,
+                               univariate=self._input_form == "2d",
+                               name=f"fastgru_{type(self).__name__}", **output)
 
     def _raw_predict(self, X):
         out = self._raw_predict_fast(X)
@@ -251,7 +256,7 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
             return out
         check_is_fitted(self, "gru_")
         x, lengths = self._validate_X(X, reset=False)
-        with _config.threads(self.n_jobs):
+        with _runtime.threads(self.n_jobs):
             return self._raw_predict_padded(x, lengths)
 
     def _raw_predict_fast(self, X):
@@ -290,7 +295,7 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         if n_jobs is None and X.shape[0] == 1:  # one kernel call, no BLAS limit to hold
             h_n = gru.forward(X)[1]
         else:
-            with _config.threads(n_jobs):
+            with _runtime.threads(n_jobs):
                 h_n = gru.forward(X)[1]
         D = gru.num_directions
         last = h_n[h_n.shape[0] - D:]
@@ -465,6 +470,11 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
                              f"{np.abs(y2).max():.3g}): rescale it")
         return z.astype(self.gru_.dtype if not reset else np.dtype(self.dtype))
 
+    _saved_state = FittedState("GRURegressor", (
+        Field("n_features_in_", "int"), *TRAINING, Field("_input_form", "json"),
+        Field("n_outputs_", "int"), Field("_y_ndim", "int"), Field("y_mean_", "array"),
+        Field("y_scale_", "array")), network=True, head_outputs="n_outputs_")
+
     def _check_restored(self) -> None:
         super()._check_restored()
         self.y_mean_ = np.asarray(self.y_mean_, dtype=np.float64)
@@ -549,6 +559,10 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
             raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}: "
                              f"{np.unique(y[unknown]).tolist()}")
         return index.astype(np.int64)
+
+    _saved_state = FittedState("GRUClassifier", (
+        Field("n_features_in_", "int"), *TRAINING, Field("_input_form", "json"),
+        Field("classes_", "array")), network=True, head_outputs="classes_")
 
     def _check_restored(self) -> None:
         super()._check_restored()

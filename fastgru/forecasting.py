@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _config
+from ._forecast_state import SAVED_STATE
 from ._network import SequenceNet
 from ._panel import (
     Panel,
@@ -461,6 +462,8 @@ class GRUForecaster(_BaseGRUEstimator):
         from ._backtest import score
 
         return score(self, y, X_df)
+
+    _saved_state = SAVED_STATE
 
     def _check_restored(self) -> None:
         from ._forecast_state import check_restored

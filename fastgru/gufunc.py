@@ -52,7 +52,7 @@ import functools
 
 import numpy as np
 
-from . import _config
+from . import _config, _params
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, cell_forward, fold_biases, xbias_width
 from ._kernels.products import OVERWRITE, matmul
 from ._validation import as_float_array, check_dtype, check_int
@@ -203,7 +203,9 @@ def cell_arrays(layer, layer_index: int = 0, direction: int = 0) -> tuple:
         raise ValueError(f"layer_index must be in 0..{layer.num_layers - 1}, got {layer_index}")
     if direction >= layer.num_directions:
         raise ValueError(f"direction must be in 0..{layer.num_directions - 1}, got {direction}")
-    cell = layer._cell(layer_index, direction)
+    # the layer's public state (configuration and params), checked
+    cells = _params.cell_views(layer.get_config(), layer.params)
+    cell = cells[layer_index * layer.num_directions + direction]
     b1, b2 = get_variant(layer.variant).bias_arrays(cell, layer.dtype)
     return (cell["weight_ih"], cell["weight_hh"], b1 if b1.size else None,
             b2 if b2.size else None)

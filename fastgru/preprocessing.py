@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._state import Field, FittedState
 from ._validation import (
     as_float_array,
     check_step_features,
@@ -127,6 +128,10 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         self.scale_ = np.where(std > 0, std, 1.0)
         self.n_samples_seen_ = n_samples
         return self
+
+    _saved_state = FittedState("SequenceScaler", (
+        Field("n_features_in_", "int"), Field("n_samples_seen_", "int"),
+        Field("_step_features", "int"), Field("mean_", "array"), Field("scale_", "array")))
 
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: the statistics must fit together."""

@@ -15,9 +15,12 @@ Longer than 500 lines for a reason: every check that stands between an
 untrusted file and an allocation is here, in the order loading meets them,
 so that a reader can audit the whole path from bytes to object in one file.
 
-What is saved: a :class:`fastgru.GRU`, or a fitted ``GRURegressor``,
-``GRUClassifier``, ``GRUForecaster`` or ``SequenceScaler``. The optimiser's
-state is not saved: ``partial_fit`` after ``load`` starts a fresh optimiser.
+What is saved: a :class:`fastgru.GRU` (its configuration and parameters,
+:mod:`fastgru._params`), or a fitted ``GRURegressor``, ``GRUClassifier``,
+``GRUForecaster`` or ``SequenceScaler``: the fitted state each declares in
+its ``_saved_state`` (:mod:`fastgru._state`), next to the ``_check_restored``
+that checks it after loading. The optimiser's state is not saved:
+``partial_fit`` after ``load`` starts a fresh optimiser.
 """
 
 from __future__ import annotations
@@ -31,56 +34,27 @@ import zipfile
 
 import numpy as np
 
+from . import _params
+
 FORMAT = "fastgru"
 FORMAT_VERSION = 1
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
-# Scalar (JSON) and array fitted attributes of each estimator kind; optional
-# ones may be absent or None.
-_JSON_ATTRS = {
-    "GRURegressor": ["n_features_in_", "n_iter_", "loss_curve_", "best_loss_",
-                     "validation_scores_", "best_validation_score_", "_input_form",
-                     "n_outputs_", "_y_ndim"],
-    "GRUClassifier": ["n_features_in_", "n_iter_", "loss_curve_", "best_loss_",
-                      "validation_scores_", "best_validation_score_", "_input_form"],
-    "SequenceScaler": ["n_features_in_", "n_samples_seen_", "_step_features"],
-    "GRUForecaster": ["n_iter_", "loss_curve_", "best_loss_", "validation_scores_",
-                      "best_validation_score_", "window_", "n_series_", "_output_kind",
-                      "_series_names", "_index_info", "futr_exog_", "hist_exog_",
-                      "static_names_"],
-}
-_ARRAY_ATTRS = {
-    "GRURegressor": ["y_mean_", "y_scale_"],
-    "GRUClassifier": ["classes_"],
-    "SequenceScaler": ["mean_", "scale_"],
-    "GRUForecaster": ["series_ids_", "series_scale_", "history_", "history_length_",
-                      "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
-                      "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-                      "static_scale_"],
-}
-_OPTIONAL = {"validation_scores_", "best_validation_score_", "_index_info", "_series_names",
-             "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
-             "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-             "static_scale_"}
-_LAYER_KEYS = ("input_size", "hidden_size", "num_layers", "bidirectional", "variant", "bias",
-               "dropout", "dtype")
+_LAYER_KEYS = _params.CONFIG_KEYS
 
 
-def _estimator_classes() -> dict:
+def _persisted_classes() -> dict:
+    """The classes besides ``GRU`` that files hold, by the kind they declare."""
     from .estimators import GRUClassifier, GRURegressor
     from .forecasting import GRUForecaster
     from .preprocessing import SequenceScaler
 
     classes = (GRURegressor, GRUClassifier, SequenceScaler, GRUForecaster)
-    return {c.__name__: c for c in classes}
+    return {c._saved_state.kind: c for c in classes}
 
 
 # ------------------------------------------------------------------- saving
-def _layer_config(layer) -> dict:
-    return {k: (layer.dtype.name if k == "dtype" else getattr(layer, k)) for k in _LAYER_KEYS}
-
-
 def _json_safe_params(params: dict) -> dict:
     out = {}
     for k, v in params.items():
@@ -132,44 +106,39 @@ def save(obj, path) -> None:
     from . import __version__
     from .layer import GRU
 
-    kind = type(obj).__name__
+    spec = getattr(type(obj), "_saved_state", None)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastgru_version": __version__,
-            "kind": kind}
+            "kind": "GRU" if isinstance(obj, GRU) else getattr(spec, "kind", None)}
     arrays = {}
     if isinstance(obj, GRU):
-        from .layer import check_params
-
-        check_params(obj, obj.params)
-        meta["layer"] = _layer_config(obj)
-        arrays.update({"gru/" + k: v for k, v in obj.params.items()})
-    elif kind in _JSON_ATTRS and isinstance(obj, _estimator_classes()[kind]):
+        _layer_to_file(obj, meta, arrays)
+    elif spec is not None and _persisted_classes().get(spec.kind) is type(obj):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(obj)
         # what load requires, present: a fit that failed leaves no half state,
         # and save does not write one that load would refuse
-        required = [a for a in _JSON_ATTRS[kind] + _ARRAY_ATTRS[kind] if a not in _OPTIONAL]
-        if kind != "SequenceScaler":
+        required = [f.attr for f in spec.fields if not f.optional]
+        if spec.network:
             required += ["gru_", "head_"]
         missing = [a for a in required if getattr(obj, a, None) is None]
         if missing:
-            raise ValueError(f"cannot save this {kind}: its fitted state is incomplete "
+            raise ValueError(f"cannot save this {spec.kind}: its fitted state is incomplete "
                              f"(no {', '.join(missing)}); fit it again")
         meta["params"] = _json_safe_params(obj.get_params(deep=False))
-        meta["attributes"] = {a: getattr(obj, a, None) for a in _JSON_ATTRS[kind]}
-        for a in _ARRAY_ATTRS[kind]:
-            if getattr(obj, a, None) is not None:
-                arrays["attr/" + a] = _array_for_file(a, getattr(obj, a))
+        meta["attributes"] = {f.name: getattr(obj, f.attr, None) for f in spec.scalars}
+        for f in spec.arrays:
+            if getattr(obj, f.attr, None) is not None:
+                arrays["attr/" + f.name] = _array_for_file(f.name, getattr(obj, f.attr))
         if hasattr(obj, "feature_names_in_"):
             arrays["attr/feature_names_in_"] = _array_for_file("feature_names_in_",
                                                                obj.feature_names_in_)
-        if hasattr(obj, "gru_"):
-            meta["layer"] = _layer_config(obj.gru_)
-            arrays.update({"gru/" + k: v for k, v in obj.gru_.params.items()})
+        if spec.network:
+            _layer_to_file(obj.gru_, meta, arrays)
             arrays.update({"head/" + k: v for k, v in obj.head_.items()})
     else:
         raise TypeError(f"fastgru.save takes a fastgru.GRU or a fitted fastgru estimator, "
-                        f"got {kind}")
+                        f"got {type(obj).__name__}")
     encoded = json.dumps(meta, allow_nan=True).encode("utf-8")
     target = os.fspath(path)
     if os.path.islink(target):  # write through a symlink to its target
@@ -197,6 +166,15 @@ def save(obj, path) -> None:
         except OSError:
             pass
         raise
+
+
+def _layer_to_file(layer, meta: dict, arrays: dict) -> None:
+    """A layer's state contract: its configuration in the metadata, its
+    parameters (checked) as ``gru/<name>`` arrays."""
+    config = layer.get_config()
+    _params.check_params(config, layer.params)
+    meta["layer"] = config
+    arrays.update({"gru/" + k: v for k, v in layer.params.items()})
 
 
 def _TMP_PREFIX(base: str) -> str:
@@ -371,7 +349,7 @@ def _read_meta(archive: _Archive) -> dict:
             f"{FORMAT_VERSION}: upgrade fastgru to load it"
         )
     kind = meta.get("kind")
-    if not isinstance(kind, str) or not (kind == "GRU" or kind in _JSON_ATTRS):
+    if not isinstance(kind, str) or not (kind == "GRU" or kind in _persisted_classes()):
         raise _Invalid(f"unknown kind {kind!r}")
     return meta
 
@@ -383,10 +361,6 @@ def _dict(meta, key) -> dict:
     return value
 
 
-_LAYER_TYPES = {"input_size": int, "hidden_size": int, "num_layers": int, "bidirectional": bool,
-                "variant": str, "bias": bool, "dropout": (int, float), "dtype": str}
-
-
 def _build_layer(meta, archive, prefix="gru/"):
     from ._variants import get_variant
     from .layer import GRU
@@ -394,7 +368,7 @@ def _build_layer(meta, archive, prefix="gru/"):
     config = _dict(meta, "layer")
     if set(config) != set(_LAYER_KEYS):
         raise _Invalid(f"layer configuration has keys {sorted(config)}")
-    for key, types in _LAYER_TYPES.items():
+    for key, types in _params.CONFIG_TYPES.items():
         value = config[key]
         if not isinstance(value, types) or (types is int and isinstance(value, bool)):
             raise _Invalid(f"layer configuration {key!r} is {value!r}")
@@ -414,28 +388,25 @@ def _build_layer(meta, archive, prefix="gru/"):
                        f"(num_layers={config['num_layers']!r}, bidirectional="
                        f"{config['bidirectional']}) implies more than {_MAX_MEMBERS}")
     try:
-        shell = GRU.__new__(GRU)
-        shell._configure(config["input_size"], config["hidden_size"], config["num_layers"],
-                         config["bidirectional"], config["variant"], config["bias"],
-                         config["dropout"], config["dtype"])
+        checked = _params.checked_config(*(config[k] for k in _LAYER_KEYS))
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its layer configuration is invalid: {exc}") from None
-    shapes = shell._param_shapes()
+    shapes = _params.param_shapes(checked)
     if sorted(shapes) != names:
         unknown = sorted(set(names) - set(shapes))
         missing = sorted(set(shapes) - set(names))
         raise _Invalid(f"its layer arrays do not match its configuration: missing {missing}, "
                        f"unexpected {unknown}")
-    # _configure has already refused weights and gradients beyond the machine's memory
-    need = shell._count_params() * shell.dtype.itemsize
+    # checked_config has already refused weights and gradients beyond the machine's memory
+    need = _params.count_params(checked) * checked["dtype"].itemsize
     if need > archive.allowance:
         raise _Invalid(f"its configuration implies {need} bytes of weights, more than the "
                        f"file holds")
     params = {name: archive.read(prefix + name, shape, "f") for name, shape in shapes.items()}
     try:
-        return GRU._from_params({k: v.astype(config["dtype"], copy=False)
-                                 for k, v in params.items()},
-                                **{k: config[k] for k in _LAYER_KEYS})
+        return GRU.from_config({k: config[k] for k in _LAYER_KEYS},
+                               {k: v.astype(config["dtype"], copy=False)
+                                for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its layer does not load: {exc}") from None
 
@@ -460,33 +431,29 @@ def _build_head(archive, layer, n_outputs=None):
 
 
 _SCALARS = (type(None), bool, int, float, str)
-# fitted attributes that must be numbers (ints where stated), or lists of numbers
-_INT_ATTRS = {"n_features_in_", "n_iter_", "n_outputs_", "_y_ndim", "n_samples_seen_",
-              "n_series_", "window_", "_step_features"}
-_NUMBER_ATTRS = {"best_loss_", "best_validation_score_"}
-_NUMBER_LIST_ATTRS = {"loss_curve_", "validation_scores_"}
 
 
-def _check_attribute(name, value):
+def _check_attribute(field, value):
     if value is None:
         return
+    name = field.name
     is_int = isinstance(value, int) and not isinstance(value, bool)
     is_number = is_int or isinstance(value, float)
-    if name in _INT_ATTRS and not is_int:
+    if field.kind == "int" and not is_int:
         raise _Invalid(f"attribute {name!r} must be an integer, got {value!r:.80}")
-    if name in _NUMBER_ATTRS and not is_number:
+    if field.kind == "number" and not is_number:
         raise _Invalid(f"attribute {name!r} must be a number, got {value!r:.80}")
-    if name in _NUMBER_LIST_ATTRS and not (
+    if field.kind == "numbers" and not (
             isinstance(value, list) and all(isinstance(v, (int, float))
                                             and not isinstance(v, bool) for v in value)):
         raise _Invalid(f"attribute {name!r} must be a list of numbers")
 
 
 def _build_estimator(meta, archive):
-    kind = meta["kind"]
-    cls = _estimator_classes()[kind]
+    cls = _persisted_classes()[meta["kind"]]
+    spec = cls._saved_state
     allowed = {"__meta__", "attr/feature_names_in_", "head/weight", "head/bias",
-               *("attr/" + a for a in _ARRAY_ATTRS[kind])}
+               *("attr/" + f.name for f in spec.arrays)}
     unknown = sorted(k for k in archive.keys() if k not in allowed and not k.startswith("gru/"))
     if unknown:
         raise _Invalid(f"unknown members {unknown}")
@@ -503,40 +470,43 @@ def _build_estimator(meta, archive):
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its parameters are invalid: {exc}") from None
     attributes = _dict(meta, "attributes")
-    extra = sorted(str(a) for a in attributes if a not in _JSON_ATTRS[kind])
+    names = {f.name for f in spec.scalars}
+    extra = sorted(str(a) for a in attributes if a not in names)
     if extra:
         raise _Invalid(f"unknown attributes {extra}")
-    for a in _JSON_ATTRS[kind]:
-        if a not in attributes:
-            raise _Invalid(f"attribute {a!r} is missing")
-        value = attributes[a]
-        if value is None and a not in _OPTIONAL:
-            raise _Invalid(f"attribute {a!r} is null")
-        _check_attribute(a, value)
-        setattr(est, a, value)
-    for a in _ARRAY_ATTRS[kind]:
-        key = "attr/" + a
+    for f in spec.scalars:
+        if f.name not in attributes:
+            raise _Invalid(f"attribute {f.name!r} is missing")
+        value = attributes[f.name]
+        if value is None and not f.optional:
+            raise _Invalid(f"attribute {f.name!r} is null")
+        _check_attribute(f, value)
+        setattr(est, f.attr, value)
+    for f in spec.arrays:
+        key = "attr/" + f.name
         if key not in archive.keys():
-            if a in _OPTIONAL:
-                setattr(est, a, None)
+            if f.optional:
+                setattr(est, f.attr, None)
                 continue
             raise _Invalid(f"array {key!r} is missing")
         arr = archive.read(key)
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             raise _Invalid(f"array {key!r} contains NaN or inf")
-        setattr(est, a, arr)
+        setattr(est, f.attr, arr)
     if "attr/feature_names_in_" in archive.keys():
         est.feature_names_in_ = archive.read("attr/feature_names_in_", None, "U").astype(object)
     has_layer = any(k.startswith("gru/") for k in archive.keys())
     if ("layer" in meta) != has_layer:
         raise _Invalid("its layer configuration and its layer arrays do not go together")
+    if has_layer != spec.network:
+        raise _Invalid(f"a {spec.kind} {'holds a layer' if spec.network else 'holds no layer'}"
+                       f", this file {'has none' if spec.network else 'has one'}")
     if "layer" in meta:
         est.gru_ = _build_layer(meta, archive)
         n_out = None
-        if kind == "GRUClassifier":
-            n_out = len(est.classes_)
-        elif kind == "GRURegressor":
-            n_out = est.n_outputs_
+        if spec.head_outputs:
+            n_out = getattr(est, spec.head_outputs)
+            n_out = n_out if isinstance(n_out, int) else len(n_out)
         est.head_ = _build_head(archive, est.gru_, n_out)
     elif "head/weight" in archive.keys() or "head/bias" in archive.keys():
         raise _Invalid("it has a head without a layer")

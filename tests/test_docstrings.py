@@ -50,7 +50,7 @@ def test_public_modules_have_examples(results):
     attempted = {name: r[1] for name, r in results.items()}
     for name in ["fastgru.layer", "fastgru.estimators", "fastgru.forecasting",
                  "fastgru.serialization", "fastgru.preprocessing", "fastgru.datasets",
-                 "fastgru._warmup", "fastgru._config", "fastgru.metrics"]:
+                 "fastgru._warmup", "fastgru._runtime", "fastgru.metrics"]:
         assert attempted[name] > 0, f"{name} has no docstring example"
 
 

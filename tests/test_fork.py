@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent(r"""
                     step = layer.step(x[:, 0])
                     same = np.allclose(y, expected, atol=1e-5)
                     # with TBB, a child forked while another thread launches
-                    # runs serially (fastgru._config._tbb_fork_unsafe)
+                    # runs serially (fastgru._runtime._tbb_fork_unsafe)
                     threads = 1 if layer_name == "tbb" else 2
                     code = (0 if same and step.shape == (1, 256, 32)
                             and fastgru.get_num_threads() == threads else 3)

@@ -317,11 +317,11 @@ def test_stack_checks_of_a_model_share_one_budget(monkeypatch):
     """Each pair of chained nodes is checked on tagged arrays of up to a
     million elements, for every Reshape size between them: thousands of nodes
     would take minutes. The checks of one model share a budget."""
-    from fastgru import _onnx_import as _onnx
+    from fastgru.interop import onnx_ops
 
     model = fastgru.GRU(3, 4, num_layers=3, bidirectional=True).to_onnx()
     assert fastgru.GRU.from_onnx(model).num_layers == 3
-    monkeypatch.setattr(_onnx, "_CHECK_BUDGET", 2 * 3 * 2 * 4)  # one (2, 3) check
+    monkeypatch.setattr(onnx_ops, "CHECK_BUDGET", 2 * 3 * 2 * 4)  # one (2, 3) check
     with pytest.raises(ValueError, match="more than 48 elements; import one node"):
         fastgru.GRU.from_onnx(model)
 

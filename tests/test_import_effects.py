@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT = """
     import numpy as np
     import fastgru
-    from fastgru import _config
+    from fastgru import _runtime
     fastgru.GRU(2, 4, random_state=0).forward(np.zeros((64, 3, 2), np.float32))
-    print(numba.config.THREADING_LAYER, numba.threading_layer(), _config.TBB_PRELOADED)
+    print(numba.config.THREADING_LAYER, numba.threading_layer(), _runtime.TBB_PRELOADED)
 """
 
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from fastgru import _config
+from fastgru import _runtime
 
 LAUNCH_SCRIPT = textwrap.dedent("""
     import threading, numpy as np, numba, fastgru
@@ -89,8 +89,8 @@ class _InterruptedLock:
 @pytest.fixture
 def fake_blas(monkeypatch):
     blas = _FakeBlas(4)
-    limiter = _config._SingleThreadedBlas()
-    monkeypatch.setattr(_config, "_BLAS_FUNCTIONS", [(blas.get, blas.set)])
+    limiter = _runtime._SingleThreadedBlas()
+    monkeypatch.setattr(_runtime, "_BLAS_FUNCTIONS", [(blas.get, blas.set)])
     return blas, limiter
 
 

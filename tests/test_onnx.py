@@ -1,4 +1,4 @@
-"""ONNX export (``to_onnx`` of the layer and the estimators; fastgru._onnx), run
+"""ONNX export (``to_onnx`` of the layer and the estimators; fastgru.interop.onnx_export), run
 under the real onnxruntime: outputs equal fastgru's."""
 
 import numpy as np

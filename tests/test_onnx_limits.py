@@ -103,20 +103,20 @@ def test_ops_wired_through_their_second_output_are_refused_at_once(tmp_path):
 def test_each_name_is_evaluated_once_per_check(monkeypatch):
     """A shape computed by ops that each read the previous one twice through
     its (only) output: each op is computed once per check, not 2**depth times."""
-    from fastgru import _onnx_import
+    from fastgru.interop import onnx_ops
 
     nodes = [helper.make_node("Sub", ["shape", "shape"], ["z0"])]
     for d in range(1, 41):
         nodes.append(helper.make_node("Add", [f"z{d - 1}", f"z{d - 1}"], [f"z{d}"]))
     nodes.append(helper.make_node("Add", ["z40", "shape"], ["s"]))
     calls = {"n": 0}
-    original = _onnx_import._apply
+    original = onnx_ops.apply
 
     def counting(g, op, ins):
         calls["n"] += 1
         return original(g, op, ins)
 
-    monkeypatch.setattr(_onnx_import, "_apply", counting)
+    monkeypatch.setattr(onnx_ops, "apply", counting)
     layer = fastgru.GRU.from_onnx(_stack(2, shape_of=lambda k: "s", extra_nodes=nodes))
     assert layer.num_layers == 2
     ops = len(nodes) + 2  # the shape's ops, the Transpose and the Reshape
@@ -127,7 +127,7 @@ def test_a_wide_shared_shape_graph_is_bounded_for_the_whole_model(monkeypatch):
     """200 nodes whose Reshapes all read one shape made by 3,000 ops: each
     check evaluates the 3,000 again (a fresh evaluation per pair), 600,000 in
     all without a budget for the model."""
-    from fastgru import _onnx_import
+    from fastgru.interop import onnx_ops
 
     width = 3000
     nodes = [helper.make_node("Sub", ["shape", "shape"], [f"w{i}"]) for i in range(width)]
@@ -137,13 +137,13 @@ def test_a_wide_shared_shape_graph_is_bounded_for_the_whole_model(monkeypatch):
     model = _stack(200, shape_of=lambda k: "s", extra_nodes=nodes,
                    extra_inits=[_ints("start", [0]), _ints("stop", [3])])
     calls = {"n": 0}
-    original = _onnx_import._apply
+    original = onnx_ops.apply
 
     def counting(g, op, ins):
         calls["n"] += 1
         return original(g, op, ins)
 
-    monkeypatch.setattr(_onnx_import, "_apply", counting)
+    monkeypatch.setattr(onnx_ops, "apply", counting)
     with pytest.raises(ValueError, match=r"would evaluate more than \d+ ops; import one node"):
         fastgru.GRU.from_onnx(model)
     assert calls["n"] <= 1 << 16

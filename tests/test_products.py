@@ -146,10 +146,10 @@ def test_gemm_nn_reads_row_strides_and_refuses_strided_rows():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_swap_first_axes_is_the_transpose(shape, dtype):
     """The layer's batch-first <-> time-major copies (``_engine.swap_first_axes``)."""
-    from fastgru import _config, _engine
+    from fastgru import _engine, _runtime
 
     src = np.random.default_rng(0).normal(size=shape).astype(dtype)
-    with _config.threads(2):
+    with _runtime.threads(2):
         out = _engine.swap_first_axes(src)
         view = _engine.swap_first_axes(src, copy=False)
     for got in (out, view):
@@ -165,10 +165,10 @@ def test_transposed_weights(shape, dtype):
     """The weights' transposes (``_engine.transposed``): NumPy's copy for
     small ones, the tiles of ``transpose_block`` for large ones (sides that
     are not multiples of the tile, in one or two row blocks)."""
-    from fastgru import _config, _engine
+    from fastgru import _engine, _runtime
 
     a = np.random.default_rng(0).normal(size=shape).astype(dtype)
-    with _config.threads(2):
+    with _runtime.threads(2):
         got = _engine.transposed(_engine.Workspace(), "t", a)
     assert got.flags.c_contiguous
     np.testing.assert_array_equal(got, a.T)

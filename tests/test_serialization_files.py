@@ -1,5 +1,7 @@
-"""fastgru.save's files: mode, symlinks, temporaries."""
+"""fastgru.save's files: mode, symlinks, temporaries; files saved in format 1
+load and predict as they did when saved."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,7 +11,7 @@ import pytest
 
 import fastgru
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
 @pytest.fixture
@@ -24,6 +26,7 @@ def umask():
     os.umask(old)
 
 
+@posix_only
 def test_new_file_respects_the_umask(tmp_path, layer, umask):
     path = tmp_path / "m.npz"
     fastgru.save(layer, path)
@@ -32,6 +35,7 @@ def test_new_file_respects_the_umask(tmp_path, layer, umask):
     assert os.stat(path).st_mode & 0o777 == os.stat(tmp_path / "ref.npy").st_mode & 0o777
 
 
+@posix_only
 def test_existing_file_keeps_its_mode(tmp_path, layer, umask):
     path = tmp_path / "m.npz"
     fastgru.save(layer, path)
@@ -40,6 +44,7 @@ def test_existing_file_keeps_its_mode(tmp_path, layer, umask):
     assert os.stat(path).st_mode & 0o777 == 0o604
 
 
+@posix_only
 def test_symlink_is_written_through(tmp_path, layer):
     target = tmp_path / "real" / "m.npz"
     target.parent.mkdir()
@@ -58,6 +63,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@posix_only
 def test_temporaries_of_dead_saves_are_removed(tmp_path, layer):
     path = tmp_path / "m.npz"
     dead = tmp_path / f".m.npz.fastgru-tmp-{_dead_pid()}-0123abcd"
@@ -70,6 +76,7 @@ def test_temporaries_of_dead_saves_are_removed(tmp_path, layer):
     assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name, "m.npz"])
 
 
+@posix_only
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()],
                          ids=["OSError", "KeyboardInterrupt"])
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "over-existing"])
@@ -93,7 +100,75 @@ def test_failed_save_is_atomic(tmp_path, layer, monkeypatch, error, existing):
         assert fastgru.load(path).num_layers == 2
 
 
+@posix_only
 def test_save_refuses_a_layer_with_wrong_weights(tmp_path, layer):
     layer.params["weight_hh_l0"] = np.zeros((2, 2), np.float32)
     with pytest.raises(ValueError, match="weight_hh_l0"):
         fastgru.save(layer, tmp_path / "m.npz")
+
+
+# ------------------------------------------------------------ format-1 files
+SAVED = os.path.join(os.path.dirname(__file__), "data", "saved")
+
+
+def _saved_inputs():
+    spec = importlib.util.spec_from_file_location("make_files",
+                                                  os.path.join(SAVED, "make_files.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def saved():
+    module = _saved_inputs()
+    with np.load(os.path.join(SAVED, "expected.npz"), allow_pickle=False) as f:
+        expected = dict(f)
+    return module, module.inputs(), expected
+
+
+def _close(got, want, dtype):
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_saved_layer_loads_and_predicts(saved):
+    _, x, expected = saved
+    layer = fastgru.load(os.path.join(SAVED, "layer.npz"))
+    assert isinstance(layer, fastgru.GRU)
+    assert (layer.num_layers, layer.bidirectional, layer.variant) == (2, True, "cho")
+    y, h_n = layer.forward(x["x_layer"])
+    _close(y, expected["layer_y"], np.float32)
+    _close(h_n, expected["layer_h_n"], np.float32)
+
+
+def test_saved_regressor_loads_and_predicts(saved):
+    _, x, expected = saved
+    reg = fastgru.load(os.path.join(SAVED, "regressor.npz"))
+    assert isinstance(reg, fastgru.GRURegressor)
+    pred = reg.predict(x["x_regressor"])
+    assert pred.shape == (5,)  # 1-D targets give 1-D predictions
+    _close(pred, expected["regressor"], np.float64)
+
+
+def test_saved_classifier_loads_and_predicts(saved):
+    _, x, expected = saved
+    clf = fastgru.load(os.path.join(SAVED, "classifier.npz"))
+    assert list(clf.classes_) == ["cat", "dog", "eel"]
+    _close(clf.predict_proba(x["x_classifier"]), expected["classifier"], np.float32)
+
+
+def test_saved_scaler_loads_and_transforms(saved):
+    _, x, expected = saved
+    scaler = fastgru.load(os.path.join(SAVED, "scaler.npz"))
+    _close(scaler.transform(x["x_scaler"]), expected["scaler"], np.float64)
+
+
+def test_saved_forecaster_loads_and_forecasts(saved):
+    module, _, expected = saved
+    fc = fastgru.load(os.path.join(SAVED, "forecaster.npz"))
+    frame = fc.predict(level=[80], X_df=module.future())
+    assert list(frame["unique_id"]) == ["a"] * 3 + ["b"] * 3
+    assert str(frame["ds"].iloc[0])[:10] == "2023-05-01"
+    got = frame[["GRUForecaster", "GRUForecaster-lo-80", "GRUForecaster-hi-80"]]
+    _close(got.to_numpy(dtype=float), expected["forecaster"], np.float32)

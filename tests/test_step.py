@@ -53,14 +53,14 @@ def test_step_sees_replaced_and_modified_parameters():
 
 def _count_checked_calls(monkeypatch):
     """A list that grows by one on each call through step's checked path."""
-    from fastgru import GRU
+    from fastgru import _kernel_args
 
-    return count_calls(monkeypatch, GRU, "_step_args")
+    return count_calls(monkeypatch, _kernel_args, "step_args")
 
 
 def test_step_fast_path_matches_the_checked_path(monkeypatch):
     """The serving call (contiguous arrays of the right dtype and shape) skips
-    _step_args; it still sees replaced or edited weights, a plain params dict,
+    step_args; it still sees replaced or edited weights, a plain params dict,
     a new batch size and NaN in the input, like the checked path."""
     layer, x, _, _ = make_layer_and_inputs("torch", "float32", 2, False, False)
     xs = [np.ascontiguousarray(x[:, t], dtype=np.float32) for t in range(x.shape[1])]

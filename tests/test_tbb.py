@@ -1,6 +1,6 @@
 """The ``[tbb]`` extra: Numba's TBB threading layer is used when it is
 installed, also where pip put the library in a virtual environment's
-``lib/`` that the loader does not search (fastgru._config.preload_tbb)."""
+``lib/`` that the loader does not search (fastgru._runtime.preload_tbb)."""
 
 import importlib.metadata
 import os
@@ -61,7 +61,7 @@ def test_tbb_is_loaded_from_a_virtual_environment_prefix(tmp_path):
         sys.prefix = sys.exec_prefix = {str(tmp_path / "venv")!r}
         import fastgru, numba
         from fastgru.__main__ import _threading_layer
-        print("preloaded", fastgru._config.TBB_PRELOADED)
+        print("preloaded", fastgru._runtime.TBB_PRELOADED)
         print("layer", _threading_layer())
         print("maps", sorted({{line.split()[-1] for line in open("/proc/self/maps")
                               if "libtbb.so" in line}}))
@@ -81,8 +81,8 @@ def test_preload_does_nothing_once_a_layer_started():
                 s += a[i]
             return s
         total(np.ones(4))
-        from fastgru import _config
-        print("again", _config.preload_tbb())
+        from fastgru import _runtime
+        print("again", _runtime.preload_tbb())
     """)
     assert "again None" in out
 
@@ -93,7 +93,7 @@ def test_preload_without_any_library(tmp_path):
         sys.prefix = sys.exec_prefix = {str(tmp_path)!r}
         import site
         site.getuserbase = lambda: {str(tmp_path)!r}
-        from fastgru import _config
-        print("preloaded", _config.TBB_PRELOADED)
+        from fastgru import _runtime
+        print("preloaded", _runtime.TBB_PRELOADED)
     """)
     assert "preloaded None" in out

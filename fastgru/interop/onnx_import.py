@@ -1,5 +1,5 @@
 """Import from ONNX: the GRU nodes of any ONNX graph as fastgru parameters
-(:func:`read_gru_stack`, behind :meth:`fastgru.GRU.from_onnx`).
+(:func:`from_onnx`, behind :meth:`fastgru.GRU.from_onnx`).
 
 Everything here reads an ONNX file as untrusted input, and the work and
 memory it spends are bounded by the file: each value is checked (type, shape
@@ -10,8 +10,8 @@ and elements for the whole model.
 
 Every check between an untrusted ONNX file and a layer is here, in the order
 the import meets them, so that the whole path from a file to a layer can be
-audited in one place (the numpy versions of the ops are in
-:mod:`fastgru._onnx_ops`).
+audited in one place (the evaluator of the ops between stacked nodes, with
+its budgets, is :mod:`fastgru.interop.onnx_ops`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ import math
 
 import numpy as np
 
-from ._onnx import _onnx, _swap_rz
-from ._onnx_ops import MAX_ELEMENTS as _MAX_ELEMENTS
-from ._onnx_ops import apply as _apply
-from ._onnx_ops import ints as _ints
+from .._validation import check_bool
+from . import onnx_ops
+from .onnx_export import _onnx, _swap_rz
+from .onnx_ops import Memo as _Memo
+from .onnx_ops import OverBudget as _OverBudget
+from .onnx_ops import evaluate as _evaluate
+from .onnx_ops import ints as _ints
 
 _ONNX_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}  # TensorProto codes
 _DATA_MOVES = ("Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Expand", "Slice",
@@ -74,8 +77,8 @@ class _Graph:
         self.inits = {t.name: t for t in graph.initializer}
         self.inputs = {i.name for i in graph.input}
         self.producer = {}
-        self.checked_elements = 0  # spent by _check_chain, bounded by _CHECK_BUDGET
-        self.evaluations = 0  # ops computed by _evaluate, bounded by _MAX_EVALUATIONS
+        self.checked_elements = 0  # spent by _check_chain, bounded by onnx_ops.CHECK_BUDGET
+        self.evaluations = 0  # ops computed by evaluate, bounded by onnx_ops.MAX_EVALUATIONS
         for node in graph.node:
             for out in node.output:
                 if out:
@@ -86,12 +89,13 @@ class _Graph:
     def spend(self, elements: int, memo=None) -> None:
         """Count elements that the stack checks make against their budgets."""
         self.checked_elements += elements
-        if self.checked_elements > _CHECK_BUDGET:
-            raise _OverBudget(f"evaluate more than {_CHECK_BUDGET} elements")
+        budget = onnx_ops.CHECK_BUDGET
+        if self.checked_elements > budget:
+            raise _OverBudget(f"evaluate more than {budget} elements")
         if memo is not None:
             memo.held += elements
-            if memo.held > _MAX_HELD:
-                raise _OverBudget(f"hold more than {_MAX_HELD} elements at once")
+            if memo.held > onnx_ops.MAX_HELD:
+                raise _OverBudget(f"hold more than {onnx_ops.MAX_HELD} elements at once")
 
     def tensor_array(self, tensor, what: str) -> np.ndarray:
         """The tensor's values, checked (stored in the graph, a float type,
@@ -298,10 +302,6 @@ def _initial_h(g: _Graph, node, info, label):
     return h
 
 
-class _OverBudget(ValueError):
-    """The stack checks of one model would spend more than their budget."""
-
-
 def _check_chain(g: _Graph, prev, node, prev_info, info, label) -> None:
     """``node``'s X must be ``prev``'s Y with the time, batch and feature axes
     that fastgru passes between stacked layers: checked by running the ops in
@@ -366,77 +366,6 @@ def _check_tagged(g: _Graph, prev, node, prev_info, info, label) -> None:
                          "node=<name or index>")
     raise ValueError(f"{label}: the ops between it and the previous GRU node cannot be "
                      f"checked ({problem}); import one node with node=<name or index>")
-
-
-# the tagged arrays of all the stack checks of one model and the new arrays
-# their ops make, in elements (about a second's work): a static export's
-# check of each pair of nodes takes at most a few million
-_CHECK_BUDGET = 1 << 27
-_MAX_HELD = 1 << 24  # elements one evaluation keeps at once (128 MiB of float64)
-#: ops evaluated for one model (each evaluation computes each op once): a
-#: stack's checks evaluate a few ops per pair of nodes and size
-_MAX_EVALUATIONS = 1 << 16
-
-
-class _Memo(dict):
-    """The values of one evaluation by name, and the elements they hold."""
-
-    held = 0
-
-
-def _evaluate(g: _Graph, name: str, values: _Memo, depth: int) -> np.ndarray:
-    """The value of ``name`` computed from ``values`` and the graph's constants
-    by the few ops exporters put between stacked GRU nodes (data movement and
-    the shape arithmetic of a dynamic Reshape). Raises ValueError otherwise.
-
-    Each name is computed once per evaluation (``values`` keeps it), so the
-    work is bounded by the graph's size, whatever the ops' wiring; all
-    evaluations of a model together compute at most _MAX_EVALUATIONS ops and
-    make at most _CHECK_BUDGET new elements, one at most _MAX_HELD."""
-    if name in values:
-        return values[name]
-    if depth > 64:
-        raise ValueError("too long a chain of ops")
-    const = g.constant(name)
-    if const is not None:
-        from onnx import numpy_helper
-
-        if any(d < 0 for d in const.dims) or math.prod(const.dims) > _MAX_ELEMENTS:
-            raise ValueError(f"constant {name!r} is too large")
-        try:
-            value = numpy_helper.to_array(const)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            raise ValueError(f"constant {name!r} cannot be read ({exc})") from exc
-        g.spend(value.size, values)
-        values[name] = value
-        return value
-    op = g.producer.get(name)
-    if op is None:
-        raise ValueError(f"{name!r} is a graph input" if name in g.inputs
-                         else f"{name!r} is not defined")
-    if name != op.output[0]:  # every op evaluated here has one output
-        raise ValueError(f"{name!r} is output #{list(op.output).index(name)} of a "
-                         f"{op.op_type} node, which has one output")
-    g.evaluations += 1
-    if g.evaluations > _MAX_EVALUATIONS:
-        raise _OverBudget(f"evaluate more than {_MAX_EVALUATIONS} ops")
-    ins = [_evaluate(g, i, values, depth + 1) if i else None for i in op.input]
-    try:
-        value = _apply(g, op, ins)
-    except ValueError as exc:
-        raise ValueError(f"a {op.op_type} node: {exc}") from None
-    except (TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
-        # a malformed node (an input missing, an index out of range, an
-        # attribute of another type): numpy's or Python's error, named
-        raise ValueError(f"a {op.op_type} node ({type(exc).__name__}: {exc})") from None
-    if np.size(value) > _MAX_ELEMENTS:
-        raise ValueError(f"{op.op_type} makes too large a tensor")
-    if value.flags.owndata and not any(value is v for v in ins):  # new memory, not a view
-        g.spend(value.size, values)
-    values[name] = value  # each name computed once per evaluation, however often it is read
-    return value
 
 
 #: as fastgru.load: the layer a model describes may need at most this many
@@ -564,3 +493,74 @@ def read_gru_stack(source, node=None) -> dict:
             "variant": "torch" if first["lbr"] else "cho", "bias": first["B"] is not None,
             "dtype": np.float64 if first["dtype"] == np.float64 else np.float32,
             "initial_h": initial_h}
+
+
+def from_onnx(model_or_path_or_bytes, node=None, *, dtype=None, return_initial_h: bool = False):
+    """Build a layer from the ``GRU`` nodes of an ONNX model (needs ``onnx``).
+
+    Parameters
+    ----------
+    model_or_path_or_bytes : onnx.ModelProto, str, os.PathLike or bytes
+        The model, a path to a ``.onnx`` file, or its serialised bytes.
+    node : str, int or None, default None
+        None reads every GRU node of the graph as one stack (a single node,
+        or nodes chained as torch's exporters and
+        :func:`fastgru.interop.onnx_export.to_onnx` write them: each node's
+        input is the previous node's output, reshaped); a node's name or its
+        index among the GRU nodes reads that node alone.
+    dtype : {"float32", "float64"}, optional
+        Defaults to the weights' type (double gives float64, float and
+        float16 give float32).
+    return_initial_h : bool, default False
+        Return ``(layer, h0)``, where ``h0`` is the graph's constant
+        ``initial_h`` (num_layers * D, batch, hidden_size) or None, to pass
+        to :meth:`fastgru.GRU.forward`. Without it, a non-zero constant
+        ``initial_h`` is refused (the layer alone would compute something else).
+
+    Returns
+    -------
+    fastgru.GRU, or (fastgru.GRU, ndarray or None) with ``return_initial_h``
+
+    Notes
+    -----
+    Weights ``W``, ``R``, ``B`` (blocks z, r, h) are reordered to
+    fastgru's r, z, n; ``linear_before_reset`` != 0 gives the "torch"
+    variant, 0 gives "cho"; ``layout`` 0 and 1 are read; no ``B`` gives
+    ``bias=False``. ``initial_h`` and ``sequence_lens`` fed at run time
+    become ``forward``'s ``h0`` and ``lengths``. Refused with a ValueError
+    naming the attribute: ``clip``, activations other than Sigmoid/Tanh,
+    ``activation_alpha``/``activation_beta``, ``direction="reverse"``
+    (fastgru has no reverse-only layer), weights computed in the graph.
+    Everything read is checked (shapes against ``hidden_size``, types,
+    NaN/inf). A path must be a regular file; tensors stored as external
+    data (in another file that the model names) are refused, never read:
+    to read them, pass ``onnx.load(path)``. Only the GRU nodes are read:
+    other operators of the graph (a head, pre-processing) are not. A file
+    written by PyTorch with ``linear_before_reset=0`` draws a warning:
+    ``torch.nn.GRU`` computes ``linear_before_reset=1`` (pytorch#189225).
+
+    Examples
+    --------
+    >>> import fastgru
+    >>> from fastgru.interop.onnx_export import to_onnx
+    >>> from fastgru.interop.onnx_import import from_onnx
+    >>> again = from_onnx(to_onnx(fastgru.GRU(3, 8, num_layers=2, random_state=0)))
+    >>> again.num_layers
+    2
+    """
+    from ..layer import GRU
+
+    return_initial_h = check_bool("return_initial_h", return_initial_h)
+    read = read_gru_stack(model_or_path_or_bytes, node)
+    if read["initial_h"] is not None and not return_initial_h:
+        raise ValueError(
+            "input initial_h is a non-zero constant of the graph: a fastgru layer takes the "
+            "initial state at forward (h0=); pass return_initial_h=True to get it")
+    layer = GRU(read["input_size"], read["hidden_size"], read["num_layers"],
+                bidirectional=read["bidirectional"], variant=read["variant"],
+                bias=read["bias"], dtype=read["dtype"] if dtype is None else dtype)
+    layer.load_state_dict(read["state"])
+    if return_initial_h:
+        h0 = read["initial_h"]
+        return layer, None if h0 is None else h0.astype(layer.dtype)
+    return layer

@@ -1,11 +1,14 @@
-"""The few ONNX ops that exporters put between stacked GRU nodes (data
-movement and the shape arithmetic of a dynamic Reshape), in numpy, for
-:mod:`fastgru._onnx_import`'s stack check. Inputs come from an untrusted
-file: each op checks its operands and refuses a result larger than
-MAX_ELEMENTS before making it.
+"""The ONNX evaluator of :mod:`fastgru.interop.onnx_import`'s stack check:
+the few ops that exporters put between stacked GRU nodes (data movement and
+the shape arithmetic of a dynamic Reshape), in numpy, and :func:`evaluate`,
+which computes a name of the graph from them within budgets. Inputs come
+from an untrusted file: each op checks its operands and refuses a result
+larger than MAX_ELEMENTS before making it.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -94,3 +97,78 @@ def apply(g, op, ins: list) -> np.ndarray:
             raise ValueError("Slice of a shape with several axes or a step")
         return a[slice(starts[0], ends[0])]
     raise ValueError(f"a {t} node")
+
+
+class OverBudget(ValueError):
+    """The stack checks of one model would spend more than their budget."""
+
+
+# the tagged arrays of all the stack checks of one model and the new arrays
+# their ops make, in elements (about a second's work): a static export's
+# check of each pair of nodes takes at most a few million
+CHECK_BUDGET = 1 << 27
+MAX_HELD = 1 << 24  # elements one evaluation keeps at once (128 MiB of float64)
+#: ops evaluated for one model (each evaluation computes each op once): a
+#: stack's checks evaluate a few ops per pair of nodes and size
+MAX_EVALUATIONS = 1 << 16
+
+
+class Memo(dict):
+    """The values of one evaluation by name, and the elements they hold."""
+
+    held = 0
+
+
+def evaluate(g, name: str, values: Memo, depth: int) -> np.ndarray:
+    """The value of ``name`` computed from ``values`` and the graph's constants
+    by the few ops exporters put between stacked GRU nodes (data movement and
+    the shape arithmetic of a dynamic Reshape). Raises ValueError otherwise.
+
+    Each name is computed once per evaluation (``values`` keeps it), so the
+    work is bounded by the graph's size, whatever the ops' wiring; all
+    evaluations of a model together compute at most MAX_EVALUATIONS ops and
+    make at most CHECK_BUDGET new elements, one at most MAX_HELD."""
+    if name in values:
+        return values[name]
+    if depth > 64:
+        raise ValueError("too long a chain of ops")
+    const = g.constant(name)
+    if const is not None:
+        from onnx import numpy_helper
+
+        if any(d < 0 for d in const.dims) or math.prod(const.dims) > MAX_ELEMENTS:
+            raise ValueError(f"constant {name!r} is too large")
+        try:
+            value = numpy_helper.to_array(const)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"constant {name!r} cannot be read ({exc})") from exc
+        g.spend(value.size, values)
+        values[name] = value
+        return value
+    op = g.producer.get(name)
+    if op is None:
+        raise ValueError(f"{name!r} is a graph input" if name in g.inputs
+                         else f"{name!r} is not defined")
+    if name != op.output[0]:  # every op evaluated here has one output
+        raise ValueError(f"{name!r} is output #{list(op.output).index(name)} of a "
+                         f"{op.op_type} node, which has one output")
+    g.evaluations += 1
+    if g.evaluations > MAX_EVALUATIONS:
+        raise OverBudget(f"evaluate more than {MAX_EVALUATIONS} ops")
+    ins = [evaluate(g, i, values, depth + 1) if i else None for i in op.input]
+    try:
+        value = apply(g, op, ins)
+    except ValueError as exc:
+        raise ValueError(f"a {op.op_type} node: {exc}") from None
+    except (TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        # a malformed node (an input missing, an index out of range, an
+        # attribute of another type): numpy's or Python's error, named
+        raise ValueError(f"a {op.op_type} node ({type(exc).__name__}: {exc})") from None
+    if np.size(value) > MAX_ELEMENTS:
+        raise ValueError(f"{op.op_type} makes too large a tensor")
+    if value.flags.owndata and not any(value is v for v in ins):  # new memory, not a view
+        g.spend(value.size, values)
+    values[name] = value  # each name computed once per evaluation, however often it is read
+    return value

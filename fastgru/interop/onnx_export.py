@@ -9,13 +9,16 @@ runs float32 only (a double GRU fails with "GRU operator does not support
 double yet"), so the weights are stored in float32; a float64 layer's graph
 takes and returns float64 (``dtype=``) and casts around the GRU nodes.
 
-:mod:`fastgru._onnx_import` reads the other way: the GRU nodes of any ONNX
+:mod:`fastgru.interop.onnx_import` reads the other way: the GRU nodes of any ONNX
 graph as fastgru parameters, refusing what fastgru does not compute.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .._params import suffix
+from .._validation import check_bool, check_dtype
 
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime since 1.10
@@ -46,10 +49,10 @@ def _float32(a: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
-def _check_exportable(layer) -> None:
-    if layer.variant not in ("torch", "cho"):
+def _check_exportable(config: dict) -> None:
+    if config["variant"] not in ("torch", "cho"):
         raise ValueError(f"ONNX's GRU operator computes the 'torch' and 'cho' variants only; "
-                         f"this layer is {layer.variant!r}")
+                         f"this layer is {config['variant']!r}")
 
 
 def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str = ""):
@@ -58,20 +61,20 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
     [h_n per layer (D, B, H)])`` names out."""
     from onnx import helper, numpy_helper
 
-    _check_exportable(layer)
-    H, D = layer.hidden_size, layer.num_directions
+    config, p = layer.get_config(), layer.params
+    _check_exportable(config)
+    H, D, bias = config["hidden_size"], 2 if config["bidirectional"] else 1, config["bias"]
     nodes, inits, h_names = [], [], []
     current = x_name
-    for k in range(layer.num_layers):
+    for k in range(config["num_layers"]):
         Ws, Rs, Bs = [], [], []
         for d in range(D):
-            suffix = f"_l{k}" + ("_reverse" if d else "")
-            p = layer.params
-            Ws.append(_swap_rz(p["weight_ih" + suffix], H))
-            Rs.append(_swap_rz(p["weight_hh" + suffix], H))
-            if layer.bias:
-                Bs.append(np.concatenate([_swap_rz(p["bias_ih" + suffix], H),
-                                          _swap_rz(p["bias_hh" + suffix], H)]))
+            end = suffix(k, d)
+            Ws.append(_swap_rz(p["weight_ih" + end], H))
+            Rs.append(_swap_rz(p["weight_hh" + end], H))
+            if bias:
+                Bs.append(np.concatenate([_swap_rz(p["bias_ih" + end], H),
+                                          _swap_rz(p["bias_hh" + end], H)]))
         name = f"{prefix}gru{k}"
         for tag, arrs in (("W", Ws), ("R", Rs), ("B", Bs)):
             if arrs:  # no B without bias: ONNX's default is zero
@@ -79,7 +82,7 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
                                                               f"weights ({tag})"),
                                                      f"{name}_{tag}"))
         y4, h = f"{name}_Y", f"{name}_Y_h"
-        gru_inputs = [current, f"{name}_W", f"{name}_R", f"{name}_B" if layer.bias else "",
+        gru_inputs = [current, f"{name}_W", f"{name}_R", f"{name}_B" if bias else "",
                       lengths_name]
         if h0_name:  # this layer's rows of h0
             for tag, value in (("start", k * D), ("end", (k + 1) * D)):
@@ -94,7 +97,7 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
             "GRU", gru_inputs,
             [y4, h], name=name, hidden_size=H,
             direction="bidirectional" if D == 2 else "forward",
-            linear_before_reset=1 if layer.variant == "torch" else 0))
+            linear_before_reset=1 if config["variant"] == "torch" else 0))
         # Y (T, D, B, H) -> (T, B, D, H) -> (T, B, D*H)
         nodes.append(helper.make_node("Transpose", [y4], [f"{name}_YT"], perm=[0, 2, 1, 3]))
         nodes.append(helper.make_node("Reshape", [f"{name}_YT", f"{prefix}shape_TB_"],
@@ -144,28 +147,62 @@ def _finish(nodes, inits, inputs, outputs, name, path):
     return model
 
 
-def layer_to_onnx(layer, path=None, with_lengths: bool = False, dtype=None,
-                  with_initial_h: bool = False):
-    """The layer as an ONNX model: inputs ``x`` (batch, time, input_size), with
-    ``with_lengths`` ``lengths`` (batch,) int32, with ``with_initial_h`` ``h0``
-    (num_layers*D, batch, H); outputs ``y`` (batch, time, D*H) and ``h_n``
-    (num_layers*D, batch, H), as :meth:`GRU.forward`. Inputs and outputs are
-    of ``dtype`` (default: the layer's); the GRU nodes run float32, with Cast
-    nodes around them for float64.
+def to_onnx(layer, path=None, *, with_lengths: bool = False, with_initial_h: bool = False,
+            dtype=None):
+    """Export a layer as an ONNX model (needs the ``onnx`` package).
 
-    ``h0`` is a required input when asked for: an input with a default value
-    (an initializer listed as a graph input) would make it optional, but
-    onnxruntime then logs a warning at every session it opens."""
+    One standard ONNX ``GRU`` node per layer ("torch": linear_before_reset=1;
+    "cho": 0; other variants have no ONNX operator and are refused).
+
+    Parameters
+    ----------
+    layer : fastgru.GRU
+    path : str or os.PathLike, optional
+        Where to write the model.
+    with_lengths : bool, default False
+        Add the input ``lengths`` (batch,) int32 (ONNX's ``sequence_lens``).
+    with_initial_h : bool, default False
+        Add the input ``h0`` (num_layers * D, batch, hidden_size): the
+        initial states, as :meth:`fastgru.GRU.forward`'s ``h0`` (ONNX's
+        ``initial_h`` of each GRU node). It is a required input: an input
+        with a default value (an initializer listed as a graph input) would
+        make it optional, but onnxruntime then logs a warning at every
+        session it opens.
+    dtype : {"float32", "float64"}, optional
+        Type of the graph's inputs and outputs; defaults to the layer's.
+        onnxruntime's GRU runs float32 only, so the weights are stored in
+        float32 and a float64 graph casts around the GRU nodes: it takes
+        and returns float64, computed in float32.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Inputs ``x`` (batch, time, input_size), ``lengths`` (with
+        ``with_lengths``) and ``h0`` (with ``with_initial_h``); outputs
+        ``y`` (batch, time, D * hidden_size) and ``h_n`` (num_layers * D,
+        batch, hidden_size) as :meth:`fastgru.GRU.forward`; batch and time
+        are dynamic.
+
+    Examples
+    --------
+    >>> import fastgru
+    >>> from fastgru.interop.onnx_export import to_onnx
+    >>> model = to_onnx(fastgru.GRU(3, 8, num_layers=2))
+    >>> [node.op_type for node in model.graph.node].count("GRU")
+    2
+    """
+    # "no" would read as True
+    with_lengths = check_bool("with_lengths", with_lengths)
+    with_initial_h = check_bool("with_initial_h", with_initial_h)
     _onnx()
     from onnx import TensorProto, helper
 
-    from ._validation import check_dtype
-
-    _check_exportable(layer)
-    io_dtype = layer.dtype if dtype is None else check_dtype(dtype)
+    config = layer.get_config()
+    _check_exportable(config)
+    io_dtype = check_dtype(config["dtype"] if dtype is None else dtype)
     double = io_dtype == np.float64
     io_type = TensorProto.DOUBLE if double else TensorProto.FLOAT
-    D, H, L = layer.num_directions, layer.hidden_size, layer.num_layers
+    D, H, L = (2 if config["bidirectional"] else 1), config["hidden_size"], config["num_layers"]
     front, inits = _front(False)
     nodes = []
     if double:
@@ -188,20 +225,57 @@ def layer_to_onnx(layer, path=None, with_lengths: bool = False, dtype=None,
         nodes.append(helper.make_node("Cast", ["h_n_f32"], ["h_n"], to=TensorProto.DOUBLE))
     outputs = [helper.make_tensor_value_info("y", io_type, ["batch", "time", D * H]),
                helper.make_tensor_value_info("h_n", io_type, [L * D, "batch", H])]
-    inputs = _graph_inputs(layer.input_size, with_lengths, False, io_type)
+    inputs = _graph_inputs(config["input_size"], with_lengths, False, io_type)
     if with_initial_h:
         inputs.append(helper.make_tensor_value_info("h0", io_type, [L * D, "batch", H]))
     return _finish(nodes, inits + gru_inits, inputs, outputs, "fastgru_GRU", path)
 
 
-def estimator_to_onnx(est, path=None, with_lengths: bool = False):
-    """A fitted GRURegressor (output ``predictions``) or GRUClassifier (output
-    ``probabilities``, columns in ``classes_`` order) as one ONNX graph."""
+def network_to_onnx(layer, head: dict, path=None, *, with_lengths: bool = False,
+                    univariate: bool = False, classes=None, y_mean=None, y_scale=None,
+                    flat: bool = False, name: str = "fastgru_network"):
+    """A layer and the linear head on its last layer's final states as one
+    ONNX graph: what a fitted ``GRURegressor`` or ``GRUClassifier`` computes
+    (their ``to_onnx`` passes their fitted state here).
+
+    Parameters
+    ----------
+    layer : fastgru.GRU
+    head : dict
+        ``{"weight": (n_outputs, D * hidden_size), "bias": (n_outputs,)}``.
+    path : str or os.PathLike, optional
+        Where to write the model.
+    with_lengths : bool, default False
+        Add the input ``lengths`` (batch,) int32.
+    univariate : bool, default False
+        Input ``x`` is (batch, time), one feature a step.
+    classes : sequence, optional
+        Given: the output is ``probabilities`` (batch, len(classes)), a
+        softmax of the head. Otherwise the output is ``predictions``:
+        ``head * y_scale + y_mean`` (batch, n_outputs), or (batch,) with
+        ``flat``.
+    y_mean, y_scale : ndarray (n_outputs,), optional
+        The targets' scaling, undone on the head's output.
+    name : str
+        The graph's name.
+
+    Returns
+    -------
+    onnx.ModelProto
+
+    Examples
+    --------
+    >>> import numpy as np, fastgru
+    >>> from fastgru.interop.onnx_export import network_to_onnx
+    >>> layer = fastgru.GRU(3, 4, random_state=0)
+    >>> head = {"weight": np.ones((2, 4), np.float32), "bias": np.zeros(2, np.float32)}
+    >>> model = network_to_onnx(layer, head, classes=["a", "b"])
+    >>> [o.name for o in model.graph.output]
+    ['probabilities']
+    """
     _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    layer = est.gru_
-    univariate = est._input_form == "2d"
     front, inits = _front(univariate)
     nodes, gru_inits, _, h_names = _gru_nodes(layer, "x_tm", "lengths" if with_lengths
                                               else "", "")
@@ -210,29 +284,30 @@ def estimator_to_onnx(est, path=None, with_lengths: bool = False):
     nodes.append(helper.make_node("Transpose", [h_names[-1]], ["h_last"], perm=[1, 0, 2]))
     inits.append(numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape_B_"))
     nodes.append(helper.make_node("Reshape", ["h_last", "shape_B_"], ["features"]))
-    inits.append(numpy_helper.from_array(_float32(est.head_["weight"], "the head's weights"),
+    inits.append(numpy_helper.from_array(_float32(head["weight"], "the head's weights"),
                                          "head_W"))
-    inits.append(numpy_helper.from_array(_float32(est.head_["bias"], "the head's bias"),
+    inits.append(numpy_helper.from_array(_float32(head["bias"], "the head's bias"),
                                          "head_b"))
     nodes.append(helper.make_node("Gemm", ["features", "head_W", "head_b"], ["raw"], transB=1))
-    if hasattr(est, "classes_"):
+    if classes is not None:
         nodes.append(helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1))
         outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
-                                                 ["batch", len(est.classes_)])]
+                                                 ["batch", len(classes)])]
     else:
-        inits.append(numpy_helper.from_array(_float32(est.y_scale_, "the targets' scale"),
+        n_outputs = np.shape(head["bias"])[0]
+        inits.append(numpy_helper.from_array(_float32(y_scale, "the targets' scale"),
                                              "y_scale"))
-        inits.append(numpy_helper.from_array(_float32(est.y_mean_, "the targets' mean"),
+        inits.append(numpy_helper.from_array(_float32(y_mean, "the targets' mean"),
                                              "y_mean"))
         nodes.append(helper.make_node("Mul", ["raw", "y_scale"], ["scaled"]))
-        final = "predictions" if est._y_ndim == 2 else "pred2d"
+        final = "pred2d" if flat else "predictions"
         nodes.append(helper.make_node("Add", ["scaled", "y_mean"], [final]))
-        shape = ["batch", est.n_outputs_]
-        if est._y_ndim == 1:
+        shape = ["batch", n_outputs]
+        if flat:
             inits.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"))
             nodes.append(helper.make_node("Reshape", ["pred2d", "flat"], ["predictions"]))
             shape = ["batch"]
         outputs = [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, shape)]
     return _finish(nodes, inits + gru_inits,
-                   _graph_inputs(layer.input_size, with_lengths, univariate), outputs,
-                   f"fastgru_{type(est).__name__}", path)
+                   _graph_inputs(layer.get_config()["input_size"], with_lengths, univariate),
+                   outputs, name, path)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_bool
+from .._params import suffix
+from .._validation import check_bool
 
 
 def _rzn_rows(columns_zrh: np.ndarray, H: int) -> np.ndarray:
@@ -95,51 +96,142 @@ def _keras():
     return keras
 
 
-def cell_weights(layer, k: int, d: int) -> list:
-    """One cell's weights as a Keras GRU's ``get_weights()`` list."""
-    H = layer.hidden_size
-    cell = layer._cell(k, d)
-    weights = [_zrh_columns(cell["weight_ih"], H), _zrh_columns(cell["weight_hh"], H)]
-    if layer.bias:
-        if layer.variant == "torch":
-            weights.append(np.stack([_zrh_columns(cell["bias_ih"], H),
-                                     _zrh_columns(cell["bias_hh"], H)]))
+def cell_weights(config: dict, params: dict, k: int, d: int) -> list:
+    """One cell's weights as a Keras GRU's ``get_weights()`` list, from a
+    layer's configuration and parameters."""
+    H, end = config["hidden_size"], suffix(k, d)
+    weights = [_zrh_columns(params["weight_ih" + end], H),
+               _zrh_columns(params["weight_hh" + end], H)]
+    if config["bias"]:
+        b_ih, b_hh = params["bias_ih" + end], params["bias_hh" + end]
+        if config["variant"] == "torch":
+            weights.append(np.stack([_zrh_columns(b_ih, H), _zrh_columns(b_hh, H)]))
         else:  # Keras' reset_after=False has one bias: both sums are outside r * (...)
-            weights.append(_zrh_columns(cell["bias_ih"] + cell["bias_hh"], H))
+            weights.append(_zrh_columns(b_ih + b_hh, H))
     return weights
 
 
-def layer_to_keras(layer):
-    """A Keras GRU (one unidirectional layer) or a ``keras.Sequential`` of
-    GRU / Bidirectional(GRU) layers with the layer's weights."""
-    if layer.variant not in ("torch", "cho"):
+def to_keras(layer):
+    """The layer as Keras 3 layers with the same weights (needs ``keras``).
+
+    "torch" becomes ``keras.layers.GRU(reset_after=True)``, "cho"
+    ``reset_after=False``; other variants have no Keras equivalent and are
+    refused with a ValueError. One unidirectional layer gives a built
+    ``keras.layers.GRU`` with ``return_sequences=True, return_state=True``
+    (``y, h = gru(x)``: forward's ``y`` and ``h_n[0]``); a stack or a
+    bidirectional layer gives a ``keras.Sequential`` of ``GRU`` /
+    ``Bidirectional(GRU, merge_mode="concat")`` layers whose output is
+    forward's ``y``. Dropout is not carried over (Keras' GRU drops its
+    inputs, not the outputs between layers). Keras' ``reset_after=False``
+    cell has one bias, so a "cho" layer's ``bias_ih`` and ``bias_hh`` are
+    summed: back in fastgru they are ``bias_ih + bias_hh`` and zeros.
+    Keras uses ``KERAS_BACKEND`` (set to "torch" here when unset).
+
+    Examples
+    --------
+    >>> import fastgru
+    >>> from fastgru.interop.keras import from_keras, to_keras
+    >>> gru = to_keras(fastgru.GRU(3, 8, random_state=0))
+    >>> from_keras(gru).n_params
+    312
+    """
+    config, params = layer.get_config(), layer.params
+    variant = config["variant"]
+    if variant not in ("torch", "cho"):
         raise ValueError(f"Keras' GRU computes the 'torch' (reset_after=True) and 'cho' "
-                         f"(reset_after=False) variants only; this layer is {layer.variant!r}")
+                         f"(reset_after=False) variants only; this layer is {variant!r}")
     keras = _keras()
-    dtype = layer.dtype.name
+    dtype, inputs = config["dtype"], config["input_size"]
 
     def make_gru(**kwargs):
-        return keras.layers.GRU(layer.hidden_size, reset_after=layer.variant == "torch",
-                                use_bias=layer.bias, return_sequences=True, dtype=dtype,
+        return keras.layers.GRU(config["hidden_size"], reset_after=variant == "torch",
+                                use_bias=config["bias"], return_sequences=True, dtype=dtype,
                                 **kwargs)
 
-    if layer.num_layers == 1 and not layer.bidirectional:
+    if config["num_layers"] == 1 and not config["bidirectional"]:
         gru = make_gru(return_state=True)
-        gru.build((None, None, layer.input_size))
-        gru.set_weights(cell_weights(layer, 0, 0))
+        gru.build((None, None, inputs))
+        gru.set_weights(cell_weights(config, params, 0, 0))
         return gru
-    model = keras.Sequential([keras.Input((None, layer.input_size), dtype=dtype)])
-    for k in range(layer.num_layers):
-        if layer.bidirectional:
+    model = keras.Sequential([keras.Input((None, inputs), dtype=dtype)])
+    for k in range(config["num_layers"]):
+        if config["bidirectional"]:
             wrapped = keras.layers.Bidirectional(make_gru(), merge_mode="concat", dtype=dtype)
             model.add(wrapped)
-            wrapped.forward_layer.set_weights(cell_weights(layer, k, 0))
-            wrapped.backward_layer.set_weights(cell_weights(layer, k, 1))
+            wrapped.forward_layer.set_weights(cell_weights(config, params, k, 0))
+            wrapped.backward_layer.set_weights(cell_weights(config, params, k, 1))
         else:
             gru = make_gru()
             model.add(gru)
-            gru.set_weights(cell_weights(layer, k, 0))
+            gru.set_weights(cell_weights(config, params, k, 0))
     return model
+
+
+def from_keras(layer_or_weights, reset_after=True, *, dtype=None):
+    """Build a layer with the exact weights of a Keras ``GRU`` layer.
+
+    Parameters
+    ----------
+    layer_or_weights : keras.layers.GRU, Bidirectional, Sequential or list
+        The (built) Keras layer; a ``Bidirectional(GRU)`` (merge_mode
+        "concat") or a ``keras.Sequential`` of GRU / Bidirectional(GRU)
+        layers (as :func:`to_keras` makes) for a bidirectional or stacked
+        layer; or one GRU's ``get_weights()``:
+        ``[kernel (I, 3H), recurrent_kernel (H, 3H), bias]``.
+    reset_after : bool, default True
+        Used with a list only (a layer says it itself): True maps to the
+        "torch" variant (bias (2, 3H)), False to "cho" (bias (3H,)).
+    dtype : {"float32", "float64"}, optional
+        Defaults to the weights' dtype (float64 stays float64).
+
+    Returns
+    -------
+    fastgru.GRU
+
+    A Keras layer that cannot be mapped exactly (another activation or
+    recurrent activation, ``go_backwards=True``) is refused with a
+    ValueError. Keras' ``return_sequences`` output is ``forward``'s ``y``
+    and its final state is ``h_n[0]``.
+
+    Examples
+    --------
+    >>> import os
+    >>> backend = os.environ.setdefault("KERAS_BACKEND", "torch")
+    >>> import keras
+    >>> from fastgru.interop.keras import from_keras
+    >>> k = keras.layers.GRU(8); k.build((None, 10, 3))
+    >>> from_keras(k).variant
+    'torch'
+    """
+    from ..layer import GRU
+
+    if hasattr(layer_or_weights, "get_weights"):
+        stack, reset_after = keras_stack(layer_or_weights)
+    else:
+        stack = [[keras_weights(layer_or_weights, reset_after)[0]]]
+        reset_after = bool(reset_after)
+    state, shapes = {}, []
+    for k, directions in enumerate(stack):
+        if len(directions) != len(stack[0]):
+            raise ValueError("the Keras model mixes GRU and Bidirectional(GRU) layers: "
+                             "they are not one fastgru layer")
+        for d, weights in enumerate(directions):
+            cell, inputs, hidden, variant, has_bias = keras_to_state_dict(weights, reset_after)
+            shapes.append((k, inputs, hidden, has_bias))
+            state.update({name[:-3] + suffix(k, d): a for name, a in cell.items()})
+    D, (_, inputs, hidden, has_bias) = len(stack[0]), shapes[0]
+    for k, layer_inputs, layer_hidden, layer_bias in shapes:
+        expected = inputs if k == 0 else D * hidden
+        if (layer_inputs, layer_hidden, layer_bias) != (expected, hidden, has_bias):
+            raise ValueError(f"Keras GRU layer {k} has input size {layer_inputs}, units "
+                             f"{layer_hidden}, use_bias={layer_bias}; a fastgru stack needs "
+                             f"{expected}, {hidden}, {has_bias}")
+    if dtype is None:
+        dtype = "float64" if np.asarray(stack[0][0][0]).dtype == np.float64 else "float32"
+    layer = GRU(inputs, hidden, len(stack), bidirectional=D == 2, variant=variant,
+                bias=has_bias, dtype=dtype)
+    layer.load_state_dict(state)
+    return layer
 
 
 def _check_gru(layer, backward: bool = False) -> None:
