@@ -11,7 +11,7 @@ arrays (never a randomly initialised model on the way) and checks them
 or future-version file raises a ``ValueError`` that names the file and the
 problem.
 
-Longer than 500 lines for a reason: every check that stands between an
+Every check that stands between an
 untrusted file and an allocation is here, in the order loading meets them,
 so that a reader can audit the whole path from bytes to object in one file.
 
