@@ -7,6 +7,7 @@ nothing of scikit-learn: the estimators give it arrays and read its history.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ class TrainOptions:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+    #: Updates in an epoch at most (None: a pass over every row). With
+    #: ``shuffle``, a capped epoch is the first batches of a fresh permutation:
+    #: a random draw, so large data sets are checked (validation, the plateau
+    #: rule) every ``max_updates`` updates instead of once per pass.
+    max_updates: int | None = None
 
 
 @dataclass
@@ -85,7 +91,10 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
     total = 0.0
     params = net.params
     before = {k: np.empty_like(v) for k, v in params.items()}  # the weights before an update
-    for idx in _batches(x.shape[0], options.batch_size, options.shuffle, rng):
+    rows = 0
+    for idx in itertools.islice(_batches(x.shape[0], options.batch_size, options.shuffle, rng),
+                                options.max_updates):
+        rows += len(idx)
         steps = int(lengths[idx].max())  # trim the padding no row of the batch needs
         with np.errstate(over="ignore", invalid="ignore"):
             out = net.forward(x[idx, :steps], lengths[idx], training=True)
@@ -106,7 +115,7 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
             _restore(params, before)
             raise _non_finite("weights", "NaN or inf", epoch)
         total += loss * len(idx)
-    return total / x.shape[0]
+    return total / rows
 
 
 def updates_per_epoch(n_rows: int, batch_size: int) -> int:
@@ -141,6 +150,8 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     best = _snapshot(params)
     no_improvement = 0
     updates = updates_per_epoch(x.shape[0], options.batch_size)
+    if options.max_updates is not None:
+        updates = min(updates, options.max_updates)
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
     first_epoch = epoch + 1

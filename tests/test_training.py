@@ -120,3 +120,42 @@ def test_early_stopping_with_enough_validation_samples(monkeypatch):
     assert int(np.argmin(losses)) < len(losses) - 1  # a later epoch was worse ...
     loss_now, _ = held_out["validation"]()
     assert loss_now == pytest.approx(min(losses), rel=1e-6)  # ... and the best one was kept
+
+
+class _Counting:
+    """A network and optimiser stand-in that records the rows of each update."""
+
+    def __init__(self):
+        self.params = {"w": np.zeros(1)}
+        self.grads = {"w": np.zeros(1)}
+        self.rows = []
+
+    def forward(self, x, lengths, training=False):
+        self._rows = x[:, 0, 0].copy()
+        return x[:, 0, :1]
+
+    def backward(self, d_out):
+        pass
+
+    def update(self, params, grads):
+        self.rows.append(self._rows)
+
+
+@pytest.mark.parametrize("n_rows,max_updates,expected", [(100, 3, 3), (100, 50, 13),
+                                                         (100, None, 13)])
+def test_an_epoch_is_capped_at_max_updates_of_distinct_rows(n_rows, max_updates, expected):
+    x = np.arange(n_rows, dtype=np.float64).reshape(n_rows, 1, 1)
+    lengths = np.ones(n_rows, dtype=np.int64)
+    net = _Counting()
+
+    def loss(out, target):
+        return float(np.mean(out)), np.zeros_like(out)
+
+    options = _training.TrainOptions(batch_size=8, max_updates=max_updates)
+    mean = _training.train_epoch(net, loss, net, x, lengths, x[:, 0], options,
+                                 np.random.default_rng(0), epoch=1)
+    assert len(net.rows) == expected
+    seen = np.concatenate(net.rows)
+    assert len(np.unique(seen)) == len(seen) == min(n_rows, 8 * expected)
+    # the epoch's loss is the mean over the rows it drew (each batch's mean, weighted)
+    assert mean == pytest.approx(seen.mean())
