@@ -1,24 +1,28 @@
-"""The training driver of the estimators: a new or continued model, the
-epochs, and fitted attributes that are complete or absent.
+"""What every trained fastgru model shares, and the estimators' training driver.
 
-:class:`TrainingMixin` is a base of the estimators
-(:class:`fastgru.estimators._BaseGRUEstimator`); it reads their parameters
-(``max_epochs``, ``optimizer``, ...) and their ``_loss``,
-``_validation_score`` and ``_raw_predict_padded``.
+:class:`TrainableGRU` holds the parameters (``hidden_size``, ``max_epochs``,
+``optimizer``, ...) with their checks, builds the layer and head, and keeps
+the fitted attributes complete or absent; the estimators and the forecaster
+derive from it. :class:`TrainingMixin` is the estimators' ``fit(X, y)``: a
+new or continued model, its epochs, early stopping on a held-out fraction.
 """
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _optim, _runtime
 from ._network import SequenceNet, init_head
 from ._training import History, NonFiniteLossError, TrainOptions, train, train_epoch
 from ._validation import check_int
+from ._variants import VARIANTS
 from .layer import GRU
 
 #: Fewer held-out sequences than this and early stopping warns that its
@@ -26,8 +30,98 @@ from .layer import GRU
 MIN_VALIDATION_SAMPLES = 10
 
 
-class TrainingMixin:
-    """Fit a GRU stack and its head; set (or drop) the fitted attributes."""
+class TrainableGRU(BaseEstimator):
+    """A GRU stack and its linear head as fastgru trains them: the parameters
+    every trained model takes (with their checks), the layer and head it
+    builds, the optimiser, and fitted attributes that are complete or absent.
+
+    The estimators add the ``fit(X, y)`` driver (:class:`TrainingMixin`); the
+    forecaster (:class:`fastgru.GRUForecaster`) its own, over windows of a panel.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "variant": [StrOptions(set(VARIANTS))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "dtype": [StrOptions({"float32", "float64"})],
+        # 0 is refused, as joblib and fastgru.dask.predict refuse it
+        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"),
+                   Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        hidden_size=64,
+        num_layers=1,
+        *,
+        bidirectional=False,
+        variant="torch",
+        dropout=0.0,
+        max_epochs=200,
+        batch_size=32,
+        learning_rate=3e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        clip_grad_norm=1.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        dtype="float32",
+        n_jobs=None,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.variant = variant
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+
+    def __getstate__(self):
+        # A pickle holds the model, not the training: the optimiser's moments
+        # (kept in memory between partial_fit calls) are left out, so a
+        # pickled estimator is about the size of fastgru.save's file and
+        # continues partial_fit with a fresh optimiser, as a loaded one does.
+        state = super().__getstate__()
+        if state.get("_optimizer") is not None:
+            state = dict(state, _optimizer=None)
+        return state
 
     def _make_optimizer(self):
         if self.optimizer == "adam":
@@ -58,6 +152,53 @@ class TrainingMixin:
         self._history = History()
         self._optimizer = None
         self._rng = rng
+
+    def _restore_training_state(self) -> None:
+        """After :func:`fastgru.load`: the training history from the loaded
+        ``n_iter_``/``loss_curve_``/``best_loss_``, and a fresh optimiser and
+        random state for ``partial_fit`` or ``warm_start``."""
+        curve = [float(v) for v in self.loss_curve_]
+        if len(curve) != self.n_iter_:
+            raise ValueError("loss_curve_ does not have n_iter_ entries")
+        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
+                                best_loss=float(self.best_loss_))
+        self._optimizer = None
+        self._random_state = check_random_state(None)
+        self._rng = np.random.default_rng()
+
+    #: fitted state kept in private attributes (the public ones end with "_")
+    _PRIVATE_STATE = ("_history", "_optimizer", "_rng", "_random_state")
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute: the estimator is not fitted."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in self._PRIVATE_STATE:
+                delattr(self, name)
+
+    def _record_fit(self, incremental: bool) -> None:
+        """Set the fitted attributes from the training history."""
+        history = self._history
+        # an interrupt between an epoch's two records leaves one entry over
+        n = min(history.n_epochs, len(history.loss_curve))
+        history.n_epochs = n
+        del history.loss_curve[n:]
+        self.n_iter_ = n
+        self.loss_curve_ = list(history.loss_curve)
+        self.best_loss_ = float(history.best_loss)
+        if history.validation_scores and not incremental:
+            self.validation_scores_ = list(history.validation_scores)
+            self.best_validation_score_ = float(history.best_validation_score)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+
+
+class TrainingMixin:
+    """``fit(X, y)`` and ``partial_fit`` for the estimators: a new or continued
+    model trained on padded sequences and encoded targets (a mixin of a
+    :class:`TrainableGRU` that has ``_validate_X``, ``_encode_targets``,
+    ``_loss``, ``_validation_score`` and ``_raw_predict_padded``)."""
 
     def _fit(self, X, y, incremental: bool, classes=None):
         if y is None:
@@ -141,46 +282,6 @@ class TrainingMixin:
             # fit always starts a fresh optimiser: its moments (twice the
             # model's size) are kept only between partial_fit calls
             self._optimizer = None
-
-    def _restore_training_state(self) -> None:
-        """After :func:`fastgru.load`: the training history from the loaded
-        ``n_iter_``/``loss_curve_``/``best_loss_``, and a fresh optimiser and
-        random state for ``partial_fit`` or ``warm_start``."""
-        curve = [float(v) for v in self.loss_curve_]
-        if len(curve) != self.n_iter_:
-            raise ValueError("loss_curve_ does not have n_iter_ entries")
-        self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
-                                best_loss=float(self.best_loss_))
-        self._optimizer = None
-        self._random_state = check_random_state(None)
-        self._rng = np.random.default_rng()
-
-    #: fitted state kept in private attributes (the public ones end with "_")
-    _PRIVATE_STATE = ("_history", "_optimizer", "_rng", "_random_state", "_input_form",
-                      "_y_ndim", "_output_kind", "_series_names", "_index_info")
-
-    def _forget_fit(self) -> None:
-        """Drop every fitted attribute: the estimator is not fitted."""
-        for name in list(vars(self)):
-            if (name.endswith("_") and not name.startswith("__")) or name in self._PRIVATE_STATE:
-                delattr(self, name)
-
-    def _record_fit(self, incremental: bool) -> None:
-        """Set the fitted attributes from the training history."""
-        history = self._history
-        # an interrupt between an epoch's two records leaves one entry over
-        n = min(history.n_epochs, len(history.loss_curve))
-        history.n_epochs = n
-        del history.loss_curve[n:]
-        self.n_iter_ = n
-        self.loss_curve_ = list(history.loss_curve)
-        self.best_loss_ = float(history.best_loss)
-        if history.validation_scores and not incremental:
-            self.validation_scores_ = list(history.validation_scores)
-            self.best_validation_score_ = float(history.best_validation_score)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
 
     def _split_validation(self, x, lengths, targets):
         n = x.shape[0]

@@ -1,8 +1,9 @@
 """scikit-learn estimators built on :class:`fastgru.GRU`: regression and classification.
 
-The two estimators share one base class (parameters, their checks, input
-handling, prediction, ONNX export), next to the subclasses it serves; the
-training driver is in :mod:`fastgru._fitting`.
+The two estimators share one base class (input handling, prediction, ONNX
+export), next to the subclasses it serves; their parameters, with their
+checks, and the training driver are in :mod:`fastgru._fitting`, shared with
+the forecaster.
 
 Each estimator is a GRU stack whose last layer's final state (both directions
 when bidirectional) feeds a linear head, trained with minibatch Adam or SGD.
@@ -22,8 +23,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
@@ -33,7 +33,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _losses, _runtime
-from ._fitting import MIN_VALIDATION_SAMPLES, TrainingMixin  # noqa: F401 (public constant)
+from ._fitting import MIN_VALIDATION_SAMPLES, TrainableGRU, TrainingMixin  # noqa: F401
 from ._network import SequenceNet
 from ._state import TRAINING, Field, FittedState
 from ._validation import (
@@ -44,7 +44,6 @@ from ._validation import (
     sequence_form,
     warn_channels_first,
 )
-from ._variants import VARIANTS
 from .layer import GRU
 
 __all__ = ["GRURegressor", "GRUClassifier"]
@@ -52,82 +51,12 @@ __all__ = ["GRURegressor", "GRUClassifier"]
 #: Rows per call of the layer in predict: bounds the memory of large inputs.
 PREDICT_CHUNK = 4096
 
-class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
-    """Parameters, input handling and prediction shared by the estimators (the
-    training driver is :class:`fastgru._fitting.TrainingMixin`)."""
+class _BaseGRUEstimator(TrainingMixin, TrainableGRU):
+    """Input handling, prediction and ONNX export shared by the estimators (their
+    parameters and training are :class:`fastgru._fitting.TrainableGRU` and
+    :class:`fastgru._fitting.TrainingMixin`)."""
 
-    _parameter_constraints: dict = {
-        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
-        "bidirectional": ["boolean"],
-        "variant": [StrOptions(set(VARIANTS))],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "dtype": [StrOptions({"float32", "float64"})],
-        # 0 is refused, as joblib and fastgru.dask.predict refuse it
-        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"),
-                   Interval(numbers.Integral, 1, None, closed="left"), None],
-    }
-
-    def __init__(
-        self,
-        hidden_size=64,
-        num_layers=1,
-        *,
-        bidirectional=False,
-        variant="torch",
-        dropout=0.0,
-        max_epochs=200,
-        batch_size=32,
-        learning_rate=3e-3,
-        optimizer="adam",
-        weight_decay=0.0,
-        clip_grad_norm=1.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        shuffle=True,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        dtype="float32",
-        n_jobs=None,
-    ):
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.variant = variant
-        self.dropout = dropout
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.clip_grad_norm = clip_grad_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.dtype = dtype
-        self.n_jobs = n_jobs
+    _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_input_form", "_y_ndim")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -210,16 +139,6 @@ class _BaseGRUEstimator(TrainingMixin, BaseEstimator):
         if self._input_form != "2d" and self.n_features_in_ != self.gru_.input_size:
             raise ValueError("n_features_in_ does not match the layer's input_size")
         self._restore_training_state()
-
-    def __getstate__(self):
-        # A pickle holds the model, not the training: the optimiser's moments
-        # (kept in memory between partial_fit calls) are left out, so a
-        # pickled estimator is about the size of fastgru.save's file and
-        # continues partial_fit with a fresh optimiser, as a loaded one does.
-        state = super().__getstate__()
-        if state.get("_optimizer") is not None:
-            state = dict(state, _optimizer=None)
-        return state
 
     # ------------------------------------------------------------- prediction
     def _raw_predict_padded(self, x, lengths):

@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _config
+from ._fitting import TrainableGRU
 from ._forecast_state import SAVED_STATE
 from ._network import SequenceNet
 from ._panel import (
@@ -36,7 +37,6 @@ from ._panel import (
 )
 from ._training import History, train
 from ._validation import check_int, check_memory
-from .estimators import _BaseGRUEstimator
 
 __all__ = ["GRUForecaster", "sliding_windows"]
 
@@ -107,7 +107,7 @@ def _mae_loss(pred, target):
     return float(np.abs(diff).sum(dtype=np.float64)) / n, np.sign(diff) / pred.dtype.type(n)
 
 
-class GRUForecaster(_BaseGRUEstimator):
+class GRUForecaster(TrainableGRU):
     """One GRU forecasting many series ``horizon`` steps ahead, with intervals.
 
     Parameters
@@ -166,7 +166,7 @@ class GRUForecaster(_BaseGRUEstimator):
     """
 
     _parameter_constraints: dict = {
-        **_BaseGRUEstimator._parameter_constraints,
+        **TrainableGRU._parameter_constraints,
         "window": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "horizon": [Interval(numbers.Integral, 1, None, closed="left")],
         "season_length": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -176,6 +176,8 @@ class GRUForecaster(_BaseGRUEstimator):
     for _name in ("bidirectional", "validation_fraction"):
         _parameter_constraints.pop(_name)
     _loss = staticmethod(_mae_loss)
+    _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
+                      "_index_info")
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=64,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
