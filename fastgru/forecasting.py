@@ -301,13 +301,16 @@ class GRUForecaster(TrainableGRU):
         if not self.early_stopping:
             return every, [np.empty(0, np.int64)] * panel.n_series
         k = int(np.clip(np.ceil(CALIBRATION_WINDOWS / panel.n_series), 1, h))
-        train_o, val_o = [], []
-        for y in panel.values:
-            n = len(y)
-            first_val = max(n - h - k + 1, 1)
-            val_o.append(np.arange(first_val, n - h + 1, dtype=np.int64))
-            train_o.append(np.arange(maker.min_input, first_val - h + 1, dtype=np.int64))
-        return train_o, val_o
+        while True:  # fewer origins per series when they leave nothing to train on
+            train_o, val_o = [], []
+            for y in panel.values:
+                n = len(y)
+                first_val = max(n - h - k + 1, 1)
+                val_o.append(np.arange(first_val, n - h + 1, dtype=np.int64))
+                train_o.append(np.arange(maker.min_input, first_val - h + 1, dtype=np.int64))
+            if k == 1 or any(len(o) for o in train_o):
+                return train_o, val_o
+            k -= 1
 
     def _all_origins(self, panel, maker):
         return [np.arange(maker.min_input, len(y) - self.horizon + 1, dtype=np.int64)

@@ -266,6 +266,21 @@ def test_short_constant_and_leading_nan_series():
         GRUForecaster(horizon=4, **FAST).fit({"gap": np.r_[1.0, np.nan, 2.0, 3.0, 4.0]})
 
 
+def test_short_panels_hold_out_fewer_origins_before_giving_up_intervals():
+    """Three series of 15 steps, horizon 6: holding out 6 origins per series
+    leaves nothing to train on, 2 origins leave one training window each."""
+    rng = np.random.default_rng(5)
+    series = [np.cumsum(rng.normal(size=15)) for _ in range(3)]
+    model = GRUForecaster(horizon=6, **FAST).fit(series)
+    assert model.calibration_.shape == (3 * 2, 6)
+    fc = model.predict(level=[80])
+    assert all((f["lo-80"] <= f["mean"]).all() and (f["mean"] <= f["hi-80"]).all() for f in fc)
+    # 8 steps: no origin can be held out after a training window
+    with pytest.warns(UserWarning, match="too short to hold out"):
+        short = GRUForecaster(horizon=6, **FAST).fit([s[:8] for s in series])
+    assert short.calibration_ is None
+
+
 def test_huge_values_forecast_finite():
     rng = np.random.default_rng(4)
     series = 1e300 * (1 + 0.1 * rng.random(60))
