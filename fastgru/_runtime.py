@@ -174,6 +174,9 @@ def resolve_n_jobs(n_jobs) -> int | None:
         raise TypeError(f"n_jobs must be None or an integer, got {type(n_jobs).__name__} "
                         f"{n_jobs!r}")
     n_jobs = int(n_jobs)
+    if n_jobs == 0:  # as joblib: 0 threads has no meaning
+        raise ValueError("n_jobs=0 runs nothing: give None (fastgru's setting), -1 (every "
+                         "core) or a number of threads")
     limit = numba.config.NUMBA_NUM_THREADS
     if n_jobs < 0:
         return max(1, limit + 1 + n_jobs)
@@ -417,7 +420,7 @@ def threads(n_jobs=None):
     ----------
     n_jobs : int or None
         None: the process-wide setting (:func:`set_num_threads`); -1: every
-        core; k > 0: at most k threads.
+        core; k > 0: at most k threads (0 is refused, as joblib refuses it).
 
     Examples
     --------

@@ -77,6 +77,12 @@ def test_forecaster_refuses_n_jobs_zero():
         fastgru.GRUForecaster(window=3, n_jobs=0, max_epochs=1).fit(np.arange(20.0))
 
 
+def test_threads_refuses_zero():
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        with fastgru.threads(0):
+            pass
+
+
 @pytest.mark.parametrize("n_jobs", [None, 2, -1])
 def test_estimators_take_the_other_n_jobs(n_jobs):
     """Any other n_jobs is taken, and changes no result (README: "does not
