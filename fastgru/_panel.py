@@ -291,8 +291,11 @@ class Standardizer:
 @dataclass
 class Windows:
     """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
-    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
-    (for training) ``targets (n, h)`` in units of ``q``."""
+    ``base (n, h)`` and unit ``q (n,)`` to turn outputs into forecasts, and
+    (for training) ``targets (n, h + 1)``: the ``h`` steps in units of ``q``,
+    then the row's weight ``q / series scale``. The weighted mean absolute
+    error of the outputs is then the MASE of the forecasts, whatever each
+    window's unit (the weight is 1 where the unit is the series' scale)."""
 
     x: np.ndarray
     lengths: np.ndarray
@@ -361,7 +364,7 @@ class WindowMaker:
         base = np.empty((n, h))
         q = np.empty(n)
         local = np.empty(n)
-        targets = np.empty((n, h)) if with_targets else None
+        targets = np.empty((n, h + 1)) if with_targets else None
         row = 0
         for i, t in enumerate(origins):
             if len(t) == 0:
@@ -417,7 +420,8 @@ class WindowMaker:
             lengths[sl] = avail + (h if self.decoder else 0)
             if with_targets:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
-                targets[sl] = (ahead - b) / qi
+                targets[sl, :h] = (ahead - b) / qi
+                targets[sl, h] = q[sl] / panel.scales[i]
             row += len(t)
         out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
         if with_targets:
