@@ -24,6 +24,7 @@ import sys
 import threading
 
 import numba
+import numba.extending
 
 from . import _cache, _fork_stdout
 from ._env import env_flag
@@ -77,6 +78,24 @@ def inlined_kernel(func):
     first-forward compile from an empty cache.
     """
     return _jit(func, inline="always")
+
+
+def literal_helper(func):
+    """Make ``func`` callable from kernels, compiled into each caller for the
+    literal values of its constant arguments.
+
+    ``numba.extending.register_jitable`` types a call with plain types first
+    and with literals only when that fails: a helper that needs literals
+    (the product tiles' shapes) then compiles and fails once per call site
+    before it compiles (measured: 12 of the first forward's 15 compiles of
+    the tiles' strips, ~1.5 s). Literals first, it compiles once.
+    """
+
+    def template(*args, **kwargs):
+        return func
+
+    numba.extending.overload(func, strict=False, prefer_literal=True)(template)
+    return func
 
 
 def parallel_kernel(func):
