@@ -49,38 +49,42 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     h = h_last[r0:r1]
     lens = lengths[r0:r1]
     min_len, max_len = min_max(lens)
-    if min_len == T and (not training or hprev.shape[0] == 0):
-        # Every row runs every step: each step reads its states from the
-        # previous step's outputs and writes the new ones straight into y,
-        # with no copies.
-        hp = h
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            y_t = y[t, r0:r1]
-            a = aux[t, r0:r1] if training else aux_scratch
-            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide,
-                         acc_1, acc_2)
-            hp = y_t
-        copy_rows(h, hp)
-        return
+    # Every row runs every step (and a training forward may read hprev from
+    # y): each step reads its states from the previous step's outputs and
+    # writes the new ones straight into y, with no copies. Otherwise the
+    # state lives in h, and ended rows keep theirs and output zeros. One
+    # call of the inlined cell serves both (each call is another copy to compile).
+    direct = min_len == T and (not training or hprev.shape[0] == 0)
+    hp = h
     for s in range(T):
         t = T - 1 - s if reverse else s
         y_t = y[t, r0:r1]
-        if t >= max_len:
-            y_t[:] = 0.0
-            continue
-        if training:
-            a, hp = aux[t, r0:r1], hprev[t, r0:r1]
+        if direct:
+            a = aux[t, r0:r1] if training else aux_scratch
+            h_in, h_out = hp, y_t
         else:
-            a, hp = aux_scratch, hp_scratch
-        copy_rows(hp, h)
-        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2)
+            if t >= max_len:
+                y_t[:] = 0.0
+                continue
+            if training:
+                a, h_in = aux[t, r0:r1], hprev[t, r0:r1]
+            else:
+                a, h_in = aux_scratch, hp_scratch
+            copy_rows(h_in, h)
+            h_out = h
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, h_in, h_out, a, acc_wide,
+                     acc_1, acc_2)
+        if direct:
+            hp = y_t
+            continue
         copy_rows(y_t, h)
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
                 if t >= lens[i]:
-                    copy_vector(h[i], hp[i])
+                    copy_vector(h[i], h_in[i])
                     y_t[i] = 0.0
+    if direct:
+        copy_rows(h, hp)
 
 
 @kernel
@@ -127,7 +131,6 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     products = (np.empty(g_w.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
                 np.empty(g_uh.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
                 np.empty(g_uc.shape[1:] if chunk > 0 else (0, 0), dtype=dt))
-    stage = (x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h)
     if chunk > 0:
         g_w[block] = 0.0
         g_xs[block] = 0.0
@@ -160,39 +163,35 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
                       dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp)
         copy_rows(dh_c, dhp)
-        if chunk == 1:  # the step's rows in place, not copied (batch 256: 2-6% faster, noisy)
-            chunk_weight_grads(mode, dxp_t, dhh_t, x[t, r0:r1], hprev[t, r0:r1],
-                               aux[t, r0:r1], W, want_dx, dx[t, r0:r1], g_w[block],
-                               g_xs[block], g_uh[block], g_hs[block], g_uc[block],
-                               scratch_w[block, :n],
-                               scratch_h[block, :n], products)
-        elif chunk > 1:
+        if chunk == 0:
+            continue
+        if chunk > 1:
             copy_rows(x_c[block, o : o + n], x[t, r0:r1])
             copy_rows(hp_c[block, o : o + n], hprev[t, r0:r1])
             if mode != RESET_AFTER:
                 copy_rows(aux_c[block, o : o + n], aux[t, r0:r1])
             steps[filled] = t
-            filled += 1
-            last_step = t == (max_len - 1 if reverse else 0)
-            if filled == chunk or last_step:
-                _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx,
-                             dx, g_w, g_xs, g_uh, g_hs, g_uc, products)
-                filled = 0
-
-
-@kernel
-def _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx, dx, g_w, g_xs,
-                 g_uh, g_hs, g_uc, products):
-    """The weight gradients (and ``dx``) of a chunk's first ``filled`` steps."""
-    rows = filled * n
-    x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
-    chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], x_c[block, :rows],
-                       hp_c[block, :rows], aux_c[block, :rows], W, want_dx,
-                       dx_c[block, :rows], g_w[block], g_xs[block], g_uh[block], g_hs[block],
-                       g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows], products)
-    if want_dx:
-        for k in range(filled):
-            copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
+        filled += 1
+        if filled < chunk and t != (max_len - 1 if reverse else 0):
+            continue
+        # a full chunk, or the last step: its weight gradients (and dx). One
+        # call for both kinds of chunk (each call site is another copy of the
+        # products to compile): a chunk of one step reads the step's rows in
+        # place, not copied (batch 256: 2-6% faster, noisy)
+        rows = filled * n
+        if chunk == 1:
+            c_x, c_hp, c_aux, c_dx = x[t, r0:r1], hprev[t, r0:r1], aux[t, r0:r1], dx[t, r0:r1]
+        else:
+            c_x, c_hp, c_aux = x_c[block, :rows], hp_c[block, :rows], aux_c[block, :rows]
+            c_dx = dx_c[block, :rows]
+        chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], c_x, c_hp, c_aux, W,
+                           want_dx, c_dx, g_w[block], g_xs[block], g_uh[block], g_hs[block],
+                           g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows],
+                           products)
+        if chunk > 1 and want_dx:
+            for k in range(filled):
+                copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
+        filled = 0
 
 
 @kernel
