@@ -19,7 +19,7 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import kernel
-from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward
+from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
 from .products import _add_tn, fills_strip, gemm_nn
 
@@ -40,7 +40,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     H = h_last.shape[1]
     n = r1 - r0
     dt = xproj.dtype
-    wide = 3 * H if mode == RESET_AFTER else 2 * H
+    wide = gate_product_width(mode, H)
     acc_wide = np.empty((n, wide), dtype=dt)
     acc_1 = np.empty((n, H), dtype=dt)
     acc_2 = np.empty((n, H), dtype=dt)
