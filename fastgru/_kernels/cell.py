@@ -16,7 +16,12 @@ activations and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
 RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so that
 :func:`cell_backward` recomputes no product: it gives the gradient of the
 step's pre-activations (``dxp``) and of the recurrent products (``dhh``).
-:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``.
+:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``,
+and :func:`add_projection_bias` completes ``xproj`` from the input product.
+The mode's shape rules (:func:`xbias_width`, :func:`recurrent_rows`,
+:func:`input_rows_fit`, :func:`gate_product_width`, :func:`dhh_width`) live
+here once: the kernels, the engine, the gufunc and the variants' table
+(:mod:`fastgru._variants`) read them.
 
 Imports :mod:`~fastgru._kernels.products`.
 """
