@@ -52,10 +52,12 @@ an edit to any of them compiles every kernel again.
 
 Compile time (from an empty cache) grows with each copy of code a kernel
 holds: a kernel that calls another links the callee's code and LLVM
-optimises and generates it again inside the caller. So an inlined cell or
-a product has one call site per kernel where the loop allows it
-(``forward_block``, ``backward_block``), and the tiles' helpers take their
-shapes as literals at the first try (``_config.literal_helper``).
+optimises and generates it again inside the caller. So
+``backward_block`` calls the chunk's weight gradients from one place, and
+the tiles' helpers take their shapes as literals at the first try
+(``_config.literal_helper``). ``forward_block`` keeps two copies of the
+inlined cell, one per loop: one call shared by both loops cost a batch-1
+forward 3-4% (measured).
 
 Importers take names from the module that defines them; this file exports
 nothing.

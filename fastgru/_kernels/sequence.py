@@ -49,42 +49,38 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     h = h_last[r0:r1]
     lens = lengths[r0:r1]
     min_len, max_len = min_max(lens)
-    # Every row runs every step (and a training forward may read hprev from
-    # y): each step reads its states from the previous step's outputs and
-    # writes the new ones straight into y, with no copies. Otherwise the
-    # state lives in h, and ended rows keep theirs and output zeros. One
-    # call of the inlined cell serves both (each call is another copy to compile).
-    direct = min_len == T and (not training or hprev.shape[0] == 0)
-    hp = h
+    if min_len == T and (not training or hprev.shape[0] == 0):
+        # Every row runs every step: each step reads its states from the
+        # previous step's outputs and writes the new ones straight into y,
+        # with no copies.
+        hp = h
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            y_t = y[t, r0:r1]
+            a = aux[t, r0:r1] if training else aux_scratch
+            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide,
+                         acc_1, acc_2)
+            hp = y_t
+        copy_rows(h, hp)
+        return
     for s in range(T):
         t = T - 1 - s if reverse else s
         y_t = y[t, r0:r1]
-        if direct:
-            a = aux[t, r0:r1] if training else aux_scratch
-            h_in, h_out = hp, y_t
-        else:
-            if t >= max_len:
-                y_t[:] = 0.0
-                continue
-            if training:
-                a, h_in = aux[t, r0:r1], hprev[t, r0:r1]
-            else:
-                a, h_in = aux_scratch, hp_scratch
-            copy_rows(h_in, h)
-            h_out = h
-        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, h_in, h_out, a, acc_wide,
-                     acc_1, acc_2)
-        if direct:
-            hp = y_t
+        if t >= max_len:
+            y_t[:] = 0.0
             continue
+        if training:
+            a, hp = aux[t, r0:r1], hprev[t, r0:r1]
+        else:
+            a, hp = aux_scratch, hp_scratch
+        copy_rows(hp, h)
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2)
         copy_rows(y_t, h)
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
                 if t >= lens[i]:
-                    copy_vector(h[i], h_in[i])
+                    copy_vector(h[i], hp[i])
                     y_t[i] = 0.0
-    if direct:
-        copy_rows(h, hp)
 
 
 @kernel
