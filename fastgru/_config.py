@@ -72,10 +72,12 @@ def kernel(func):
 def inlined_kernel(func):
     """Compile ``func`` as a kernel that Numba inlines into its callers.
 
-    For the per-step cell only: inlined, the array views it takes and the
-    calls it makes are optimised with the caller's time loop (measured: a
-    batch-1 forward 5-17% faster, batched forwards ~5%), for ~2-3.5 s more of
-    first-forward compile from an empty cache.
+    For the per-step cell: inlined, the array views it takes and the calls
+    it makes are optimised with the caller's time loop (measured: a batch-1
+    forward 5-17% faster, batched forwards ~5%), for ~2-3.5 s more of
+    first-forward compile from an empty cache. And for the short loops that
+    several kernels share (the projection-plus-bias loop): inlined, they
+    compile as part of each caller, not as kernels of their own.
     """
     return _jit(func, inline="always")
 
