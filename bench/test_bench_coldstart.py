@@ -9,7 +9,10 @@ same directory, filled by the cold run), installed (an empty cache
 directory and the wheel ``pip install .`` builds, whose kernels ``setup.py``
 compiled for this CPU: the first run after installing) and portable (the
 same with ``FASTGRU_PREBUILD=x86-64-v3``, a wheel for any AVX2 machine;
-x86-64 only).
+x86-64 only). With ``FASTGRU_BENCH_BASELINE`` set to another checkout's
+root (the same layout: ``fastgru/`` inside it), its cold runs ("baseline
+cold") are timed in the same run, beside this checkout's, for a before and
+after of a change to the kernels.
 Wall and CPU seconds are recorded (CPU time is less sensitive to other
 processes on a loaded machine). The ratios are written to
 ``bench/coldstart.json`` and printed; nothing is asserted about them.
@@ -37,6 +40,8 @@ OUT = Path(__file__).with_name("coldstart.json")
 # compiles every kernel, 1-2 minutes)
 WHEELS = os.environ.get("FASTGRU_BENCH_WHEELS", "1") != "0"
 PORTABLE = platform.machine().lower() in ("x86_64", "amd64")
+# another checkout whose cold start is timed beside this one's
+BASELINE = os.environ.get("FASTGRU_BENCH_BASELINE")
 
 PRELUDE = """
 import time
@@ -131,6 +136,9 @@ def test_cold_and_warm_start_against_torch(request):
             # an empty cache for each cold run: the scenario compiles all it needs
             cold = os.path.join(tmp, f"cold-{name}")
             results[f"fastgru cold {name}"] = _time(FASTGRU[name], _env(cold))
+            if BASELINE and not smoke:
+                results[f"baseline cold {name}"] = _time(
+                    FASTGRU[name], _env(os.path.join(tmp, f"baseline-{name}"), Path(BASELINE)))
             torch_runs[name].append(_time(TORCH[name], _env(tmp)))
             warm = [_time(FASTGRU[name], _env(cold)) for _ in range(3)]
             results[f"fastgru warm {name}"] = sorted(warm)[1]  # the median run
@@ -155,4 +163,7 @@ def test_cold_and_warm_start_against_torch(request):
               f"{row['torch_wall_s']:.2f} s), {row['cpu_s']:7.2f} s cpu "
               f"({row['ratio_cpu']:5.2f}x torch {row['torch_cpu_s']:.2f} s)")
     kinds = ("cold", "warm", *wheels)
-    assert set(table) == {f"fastgru {c} {n}" for c in kinds for n in scenarios}
+    expected = {f"fastgru {c} {n}" for c in kinds for n in scenarios}
+    if BASELINE and not smoke:
+        expected |= {f"baseline cold {n}" for n in scenarios}
+    assert set(table) == expected

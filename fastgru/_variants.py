@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, RESET_BEFORE
+from ._kernels.cell import (
+    BIAS_GATES,
+    MGU,
+    RESET_AFTER,
+    RESET_BEFORE,
+    input_rows_fit,
+    recurrent_rows,
+    xbias_width,
+)
 
 VARIANTS = ("torch", "cho", "gru1", "gru2", "gru3", "mgu")
 
@@ -33,12 +41,25 @@ VARIANTS = ("torch", "cho", "gru1", "gru2", "gru3", "mgu")
 @dataclass(frozen=True)
 class Variant:
     name: str
-    mode: int
-    n_gates: int  # G: gate blocks in xproj (3, or 2 for mgu)
+    mode: int  # the kernels' cell mode, whose shape rules (fastgru._kernels.cell) apply
     ih_blocks: int  # row blocks of weight_ih (the last ones of xproj)
-    hh_blocks: int  # row blocks of weight_hh
     bias_names: tuple  # stored bias names (without the layer suffix)
     bias_blocks: tuple  # row blocks of each bias
+
+    def __post_init__(self):
+        if not input_rows_fit(self.mode, 1, self.ih_blocks):
+            raise ValueError(f"variant {self.name!r}: {self.ih_blocks} row blocks of "
+                             f"weight_ih do not fit cell mode {self.mode}")
+
+    @property
+    def n_gates(self) -> int:
+        """G: gate blocks in ``xproj`` (3, or 2 for "mgu"), the mode's rule."""
+        return xbias_width(self.mode, 1)
+
+    @property
+    def hh_blocks(self) -> int:
+        """Row blocks of ``weight_hh``, the mode's rule."""
+        return recurrent_rows(self.mode, 1)
 
     def param_shapes(self, input_size: int, hidden_size: int, bias: bool) -> dict:
         """Shapes of one cell's parameters, by name without the layer suffix."""
@@ -78,12 +99,12 @@ class Variant:
 
 
 _TABLE = {
-    "torch": Variant("torch", RESET_AFTER, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
-    "cho": Variant("cho", RESET_BEFORE, 3, 3, 3, ("bias_ih", "bias_hh"), (3, 3)),
-    "gru1": Variant("gru1", RESET_BEFORE, 3, 1, 3, ("bias",), (3,)),
-    "gru2": Variant("gru2", RESET_BEFORE, 3, 1, 3, ("bias",), (1,)),
-    "gru3": Variant("gru3", BIAS_GATES, 3, 1, 1, ("bias",), (3,)),
-    "mgu": Variant("mgu", MGU, 2, 2, 2, ("bias",), (2,)),
+    "torch": Variant("torch", RESET_AFTER, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "cho": Variant("cho", RESET_BEFORE, 3, ("bias_ih", "bias_hh"), (3, 3)),
+    "gru1": Variant("gru1", RESET_BEFORE, 1, ("bias",), (3,)),
+    "gru2": Variant("gru2", RESET_BEFORE, 1, ("bias",), (1,)),
+    "gru3": Variant("gru3", BIAS_GATES, 1, ("bias",), (3,)),
+    "mgu": Variant("mgu", MGU, 2, ("bias",), (2,)),
 }
 
 

@@ -53,7 +53,16 @@ import functools
 import numpy as np
 
 from . import _config, _params
-from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, cell_forward, fold_biases, xbias_width
+from ._kernels.cell import (
+    RESET_AFTER,
+    add_projection_bias,
+    cell_forward,
+    fold_biases,
+    gate_product_width,
+    input_rows_fit,
+    recurrent_rows,
+    xbias_width,
+)
 from ._kernels.products import OVERWRITE, matmul
 from ._validation import as_float_array, check_dtype, check_int
 from ._variants import VARIANTS, get_variant
@@ -80,10 +89,9 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     H = h0.shape[0]
     GH = xbias_width(mode, H)
     n_ih = weight_ih.shape[0]
-    n_hh = weight_hh.shape[0]
     bad = (mode < 0 or mode > 3 or weight_ih.shape[1] != n_in or weight_hh.shape[1] != H
-           or not (n_ih == GH or (n_ih == H and mode != MGU))
-           or n_hh != (H if mode == BIAS_GATES else GH)
+           or not input_rows_fit(mode, H, n_ih)
+           or weight_hh.shape[0] != recurrent_rows(mode, H)
            or b1.shape[0] > GH or b2.shape[0] > GH
            or (mode == RESET_AFTER and b2.shape[0] not in (0, GH)))
     if bad:
@@ -103,17 +111,11 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     # transposed weights let matmul take gemm_nn's tiles for T >= 2 rows
     # (the transpose costs 1/T of the product)
     W_t = np.ascontiguousarray(weight_ih.T) if T >= 2 else W[:0]
-    xw = np.empty((T, n_ih), dtype=dtype)
-    matmul(xs, W_t, W, xw, OVERWRITE, xw)
-    col0 = GH - n_ih
     gates = np.empty((T, GH), dtype=dtype)
-    for t in range(T):
-        g, w = gates[t], xw[t]
-        for j in range(col0):
-            g[j] = xbias[j]
-        for j in range(n_ih):
-            g[col0 + j] = w[j] + xbias[col0 + j]
-    wide = 3 * H if mode == RESET_AFTER else 2 * H
+    part = gates if n_ih == GH else np.empty((T, n_ih), dtype=dtype)
+    matmul(xs, W_t, W, part, OVERWRITE, part)
+    add_projection_bias(gates, part, xbias)
+    wide = gate_product_width(mode, H)
     acc_wide = np.empty((1, wide), dtype=dtype)
     aux = np.empty((1, H), dtype=dtype)
     acc_1 = np.empty((1, H), dtype=dtype)

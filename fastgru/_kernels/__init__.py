@@ -13,11 +13,13 @@ ones above it in this list (no cycles):
                     a block (:func:`block_rows`), and the layout copies
                     (:func:`swap_block`, :func:`transpose_block`,
                     :func:`refresh_copy`).
+``cell``            the cell modes and their shape rules (widths, weight
+                    rows), one step's forward and its backward side by
+                    side, bias folding and the projection-plus-bias loop.
+                    (products)
 ``large_products``  the products over all T*B rows at once, one row block
                     per call: the input projection, ``dx`` and the weight
-                    gradients after the time loop.  (products, launch)
-``cell``            the cell modes, one step's forward and its backward side
-                    by side, and bias folding.  (products)
+                    gradients after the time loop.  (products, launch, cell)
 ``sequence``        the time loops of a row block (forward, BPTT) and the
                     chunked weight gradients.  (products, launch, cell)
 ``stack``           one call through every layer of a stack: the streaming
@@ -44,9 +46,19 @@ it directly when there is one block or one thread, and otherwise hands it to
 pointer. BLAS inside runs single-threaded (the caller limits BLAS to one
 thread), so Numba's threads are the only ones working.
 
-Numba options come from :mod:`fastgru._config` only. Compiled kernels are
-cached keyed on a hash of every kernel source (:mod:`fastgru._cache`):
-editing any module here recompiles all of them, nothing to delete by hand.
+Numba options come from :mod:`fastgru._config` only. The kernel cache
+(:mod:`fastgru._cache`) is keyed on a hash of every kernel source file, so
+an edit to any of them compiles every kernel again.
+
+Compile time (from an empty cache) grows with each copy of code a kernel
+holds: a kernel that calls another links the callee's code and LLVM
+optimises and generates it again inside the caller. So
+``backward_block`` calls the chunk's weight gradients from one place, and
+the tiles' helpers take their shapes as literals at the first try
+(``_config.literal_helper``). ``forward_block`` keeps two copies of the
+inlined cell, one per loop: one call shared by both loops cost a batch-1
+forward 3-4% (measured).
+
 Importers take names from the module that defines them; this file exports
 nothing.
 """

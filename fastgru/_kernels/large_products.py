@@ -6,12 +6,14 @@ Run by ``fastgru._engine`` around the time loops, directly or through
 :func:`~fastgru._kernels.products.gemm_nn` or BLAS), ``dx`` and the weight
 gradients after BPTT (:func:`matmul_block`, :func:`weight_grad_block`).
 
-Imports :mod:`~fastgru._kernels.products` and :mod:`~fastgru._kernels.launch`.
+Imports :mod:`~fastgru._kernels.products`, :mod:`~fastgru._kernels.launch`
+and :mod:`~fastgru._kernels.cell`.
 """
 
 import numpy as np
 
 from .._config import kernel
+from .cell import add_projection_bias
 from .launch import block_rows
 from .products import gemm_nn
 
@@ -34,21 +36,7 @@ def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
         gemm_nn(x2d[r0:r1], W_t, part)
     else:
         np.dot(x2d[r0:r1], W.T, part)
-    if col0 == 0:
-        # in place: a loop that reads part_i and writes row, the same memory,
-        # would fail LLVM's overlap check and run scalar (measured: inference
-        # at batch 256, hidden 32 1.2x the time)
-        for i in range(r0, r1):
-            row = out[i]
-            for j in range(GH):
-                row[j] += xbias[j]
-        return
-    for i in range(r1 - r0):
-        row, part_i = out[r0 + i], part[i]
-        for j in range(col0):
-            row[j] = xbias[j]
-        for j in range(col0, GH):
-            row[j] = part_i[j - col0] + xbias[j]
+    add_projection_bias(out[r0:r1], part, xbias)
 
 
 # The input projection runs in gemm_nn's tiles up to this input width, where

@@ -20,7 +20,7 @@ from numba.core import types as nb_types
 from numba.extending import intrinsic, register_jitable
 
 from .. import _config
-from .._config import kernel
+from .._config import kernel, literal_helper
 
 # ------------------------------------------------------- the per-step product
 # The ``accumulate`` flag of the products. As NumPy booleans they reach the
@@ -254,7 +254,7 @@ TILE_ROWS = 6
 STRIP_VECS = 4
 
 
-@register_jitable
+@literal_helper
 def _tile_strip(a, b, out, j, n_vec, cols, trans_a, accumulate):
     """``out[:, j:j+w] (+)= A @ b[:, j:j+w]`` (``A``: ``a`` or ``a.T``; ``w``:
     ``n_vec`` vectors, of which ``cols`` columns exist, or all for None), in
@@ -286,7 +286,7 @@ def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it 
     return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
 
 
-@register_jitable
+@literal_helper
 def _gemm(a, b, out, trans_a, accumulate):
     """``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of columns, then
     one of two, the last columns in masked strips of one. ``A`` is ``a``, or

@@ -19,7 +19,7 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import kernel
-from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward
+from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
 from .products import _add_tn, fills_strip, gemm_nn
 
@@ -40,7 +40,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     H = h_last.shape[1]
     n = r1 - r0
     dt = xproj.dtype
-    wide = 3 * H if mode == RESET_AFTER else 2 * H
+    wide = gate_product_width(mode, H)
     acc_wide = np.empty((n, wide), dtype=dt)
     acc_1 = np.empty((n, H), dtype=dt)
     acc_2 = np.empty((n, H), dtype=dt)
@@ -127,7 +127,6 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     products = (np.empty(g_w.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
                 np.empty(g_uh.shape[1:] if chunk > 0 else (0, 0), dtype=dt),
                 np.empty(g_uc.shape[1:] if chunk > 0 else (0, 0), dtype=dt))
-    stage = (x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h)
     if chunk > 0:
         g_w[block] = 0.0
         g_xs[block] = 0.0
@@ -160,39 +159,35 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
                       dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp)
         copy_rows(dh_c, dhp)
-        if chunk == 1:  # the step's rows in place, not copied (batch 256: 2-6% faster, noisy)
-            chunk_weight_grads(mode, dxp_t, dhh_t, x[t, r0:r1], hprev[t, r0:r1],
-                               aux[t, r0:r1], W, want_dx, dx[t, r0:r1], g_w[block],
-                               g_xs[block], g_uh[block], g_hs[block], g_uc[block],
-                               scratch_w[block, :n],
-                               scratch_h[block, :n], products)
-        elif chunk > 1:
+        if chunk == 0:
+            continue
+        if chunk > 1:
             copy_rows(x_c[block, o : o + n], x[t, r0:r1])
             copy_rows(hp_c[block, o : o + n], hprev[t, r0:r1])
             if mode != RESET_AFTER:
                 copy_rows(aux_c[block, o : o + n], aux[t, r0:r1])
             steps[filled] = t
-            filled += 1
-            last_step = t == (max_len - 1 if reverse else 0)
-            if filled == chunk or last_step:
-                _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx,
-                             dx, g_w, g_xs, g_uh, g_hs, g_uc, products)
-                filled = 0
-
-
-@kernel
-def _flush_chunk(mode, filled, n, r0, steps, block, dxp, dhh, stage, W, want_dx, dx, g_w, g_xs,
-                 g_uh, g_hs, g_uc, products):
-    """The weight gradients (and ``dx``) of a chunk's first ``filled`` steps."""
-    rows = filled * n
-    x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
-    chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], x_c[block, :rows],
-                       hp_c[block, :rows], aux_c[block, :rows], W, want_dx,
-                       dx_c[block, :rows], g_w[block], g_xs[block], g_uh[block], g_hs[block],
-                       g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows], products)
-    if want_dx:
-        for k in range(filled):
-            copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
+        filled += 1
+        if filled < chunk and t != (max_len - 1 if reverse else 0):
+            continue
+        # a full chunk, or the last step: its weight gradients (and dx). One
+        # call for both kinds of chunk (each call site is another copy of the
+        # products to compile): a chunk of one step reads the step's rows in
+        # place, not copied (batch 256: 2-6% faster, noisy)
+        rows = filled * n
+        if chunk == 1:
+            c_x, c_hp, c_aux, c_dx = x[t, r0:r1], hprev[t, r0:r1], aux[t, r0:r1], dx[t, r0:r1]
+        else:
+            c_x, c_hp, c_aux = x_c[block, :rows], hp_c[block, :rows], aux_c[block, :rows]
+            c_dx = dx_c[block, :rows]
+        chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], c_x, c_hp, c_aux, W,
+                           want_dx, c_dx, g_w[block], g_xs[block], g_uh[block], g_hs[block],
+                           g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows],
+                           products)
+        if chunk > 1 and want_dx:
+            for k in range(filled):
+                copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
+        filled = 0
 
 
 @kernel

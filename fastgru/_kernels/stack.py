@@ -20,9 +20,9 @@ from numba.extending import intrinsic, register_jitable
 
 from .._config import kernel
 from .._numba_compat import as_block_function
-from .cell import RESET_AFTER, cell_forward, fold_biases, xbias_width
-from .launch import copy_rows, copy_vector, refresh_copy, transpose_block
-from .products import ACCUMULATE, OVERWRITE, matmul
+from .cell import add_projection_bias, cell_forward, fold_biases, gate_product_width, xbias_width
+from .launch import copy_rows, refresh_copy, transpose_block
+from .products import OVERWRITE, matmul
 
 # A flag passed as a plain bool (forward_one's calls), a NumPy boolean as
 # products.OVERWRITE and ACCUMULATE are (one compile, not one per value).
@@ -47,7 +47,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     for v in h.ravel():
         if not np.isfinite(v):
             return False
-    wide = 3 * H if mode == RESET_AFTER else 2 * H
+    wide = gate_product_width(mode, H)
     n_w = weights_ih[0].shape[0]
     if scratch.size < step_scratch_size(mode, B, H, n_w):
         raise ValueError("step_layers: scratch too small")
@@ -76,17 +76,10 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         # between calls): empty row slices select the forms that need none
         W, U = weights_ih[layer], weights_hh[layer]
         inp = x if layer == 0 else h_out[layer - 1]
-        if col0 == 0:  # the product adds onto the biases
-            for i in range(B):
-                copy_vector(xp[i], xbias)
-            matmul(inp, W[:0], W, xp, ACCUMULATE, xw)
-        else:
-            matmul(inp, W[:0], W, xw, OVERWRITE, xw)
-            for i in range(B):
-                for j in range(col0):
-                    xp[i, j] = xbias[j]
-                for j in range(col0, GH):
-                    xp[i, j] = xw[i, j - col0] + xbias[j]
+        # the product straight into xp where W feeds all of it, else into xw
+        part = xp if col0 == 0 else xw
+        matmul(inp, W[:0], W, part, OVERWRITE, part)
+        add_projection_bias(xp, part, xbias)
         copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
                      acc_2)
@@ -186,5 +179,5 @@ def _rows_view(typingctx, flat, start, rows, cols):
 def step_scratch_size(mode, batch, hidden, ih_rows):
     """Elements of the flat scratch buffer :func:`step_layers` needs."""
     GH = xbias_width(mode, hidden)
-    wide = 3 * hidden if mode == RESET_AFTER else 2 * hidden
+    wide = gate_product_width(mode, hidden)
     return batch * (GH + ih_rows + wide + 4 * hidden) + GH + hidden
