@@ -124,17 +124,3 @@ def gufunc_kernel(signatures, layout: str, parallel: bool = False):
 #: Row blocks of the batch-parallel kernels: fixed by the machine, not by
 #: set_num_threads, so that results do not depend on the thread count.
 MAX_BLOCKS = numba.config.NUMBA_NUM_THREADS
-
-
-# Names of the runtime that some modules still reach through this one: the
-# functions are the runtime's own; the launch lock is looked up on each use,
-# since a forked child replaces it (fastgru._runtime._reset_after_fork).
-from ._runtime import begin_launch, get_num_threads, single_threaded_blas, threads  # noqa: E402, F401
-
-
-def __getattr__(name):
-    if name == "parallel_launch_lock":
-        from . import _runtime
-
-        return _runtime.parallel_launch_lock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ weight gradients chunk by chunk of steps (:func:`_chunk_steps`), or leaves
 them to a few blocked products over all T*B rows after the loop. Inputs here
 are already validated, time-major (but for the gradient of the outputs, see
 :func:`direction_backward`) and C-contiguous in the layer's dtype. The
-caller (the layer) holds :func:`fastgru._config.single_threaded_blas`.
+caller (the layer) holds :func:`fastgru._runtime.single_threaded_blas`.
 
 The forward and the backward of one direction, and the per-thread workspace
 they share (with its memory cap), stand side by side, so that what the
@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba.core import types as nb_types
 
-from . import _config, _slots
+from . import _config, _runtime, _slots
 from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
@@ -306,7 +306,7 @@ def _run_blocks(block_kernel, args, n_blocks):
     ``_kernels.launch.run_parallel``, serialised by a lock (Numba's
     workqueue layer aborts on concurrent launches).
     """
-    if n_blocks == 1 or _config.get_num_threads() == 1:
+    if n_blocks == 1 or _runtime.get_num_threads() == 1:
         for block in range(n_blocks):
             block_kernel(block, n_blocks, *args)
         return
@@ -316,8 +316,8 @@ def _run_blocks(block_kernel, args, n_blocks):
                 block_kernel(block, n_blocks, *args)
             return
         address = block_kernel_address(block_kernel, args)
-        with _config.parallel_launch_lock:  # the lock itself: see _config.begin_launch
-            _config.begin_launch()
+        with _runtime.parallel_launch_lock:  # the lock itself: see _runtime.begin_launch
+            _runtime.begin_launch()
             run_parallel(address, n_blocks, args)
 
 

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from . import _config
+from . import _runtime
 from ._network import SequenceNet
 from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
 from ._state import TRAINING, Field, FittedState
@@ -260,7 +260,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     net = SequenceNet(est.gru_, est.head_)
     values = [v.copy() for v in panel.values]
     blocks, done = [], 0
-    with _config.threads(est.n_jobs):
+    with _runtime.threads(est.n_jobs):
         while done < steps:
             panel.values = values
             origins = [np.array([len(v)]) for v in values]

@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from . import _config
+from . import _runtime
 from ._fitting import TrainableGRU
 from ._forecast_state import SAVED_STATE
 from ._network import SequenceNet
@@ -333,7 +333,7 @@ class GRUForecaster(TrainableGRU):
         self._history = History()
         created = False
         try:
-            with _config.threads(self.n_jobs):
+            with _runtime.threads(self.n_jobs):
                 continuing = (self.warm_start and hasattr(self, "gru_")
                               and self.gru_.input_size == data.x.shape[2]
                               and self.head_["weight"].shape[0] == self.horizon)

@@ -52,7 +52,7 @@ import functools
 
 import numpy as np
 
-from . import _config, _params
+from . import _config, _params, _runtime
 from ._kernels.cell import (
     RESET_AFTER,
     add_projection_bias,
@@ -318,12 +318,12 @@ def gru_layer(x, weight_ih, weight_hh, b1=None, b2=None, h0=None, *, variant="to
     except ValueError as exc:
         raise ValueError(f"the leading (loop) dimensions do not broadcast: {exc}") from None
     n_sequences = int(np.prod(loop, dtype=np.int64))
-    parallel = n_sequences >= PARALLEL_MIN_SEQUENCES and _config.get_num_threads() > 1
+    parallel = n_sequences >= PARALLEL_MIN_SEQUENCES and _runtime.get_num_threads() > 1
     ufunc = raw_gufunc(dtype.name, parallel)
-    with _config.single_threaded_blas():  # a large single-row product runs in BLAS
+    with _runtime.single_threaded_blas():  # a large single-row product runs in BLAS
         if parallel:
-            with _config.parallel_launch_lock:  # see _config.begin_launch
-                _config.begin_launch()
+            with _runtime.parallel_launch_lock:  # see _runtime.begin_launch
+                _runtime.begin_launch()
                 return ufunc(*args, v.mode)
         return ufunc(*args, v.mode)
 
