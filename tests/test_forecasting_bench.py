@@ -37,8 +37,11 @@ def test_load_set_gives_the_official_split_as_long_frames(bench):
         np.testing.assert_array_equal(te["y"], s.xx)
         assert tr["ds"].tolist() == list(range(1, len(s.x) + 1))
         assert te["ds"].tolist() == list(range(len(s.x) + 1, len(s.x) + 9))
-    with pytest.raises(ValueError, match="unknown set 'm3_monthly'"):
-        bench.load_set("m3_monthly")
+    with pytest.raises(ValueError, match="unknown set 'm4_hourly'"):
+        bench.load_set("m4_hourly")
+    # the held-out sets load the same way (M3 other: 174 series, h=8, lag 1)
+    train, test, h, m = bench.load_set("M3 other", limit=3)
+    assert (h, m) == (8, 1) and len(test) == 3 * 8
 
 
 def test_per_series_window_leaves_training_windows(bench):
