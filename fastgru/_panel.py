@@ -27,7 +27,10 @@ per-window unit ``q = max(series scale, window's recent volatility)``, so that
 a series whose last seasons move much more than its history does is read in
 units of its recent moves rather than as an out-of-range input. Both lowered
 the mean MASE on M1 quarterly and monthly (by 3-4%) and left Tourism about
-even; on yearly data neither helped, so yearly data is read as above.
+even; on yearly data neither helped, so yearly data is read as above. The
+training loss is then the MASE with such windows weighted down (by the
+series' scale over their unit); weighting them back, to make it the MASE
+exactly, made Tourism monthly worse (1.54 against 1.50 over three seeds).
 
 Plain NumPy: nothing here knows of layers or training.
 """
@@ -291,11 +294,8 @@ class Standardizer:
 @dataclass
 class Windows:
     """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
-    ``base (n, h)`` and unit ``q (n,)`` to turn outputs into forecasts, and
-    (for training) ``targets (n, h + 1)``: the ``h`` steps in units of ``q``,
-    then the row's weight ``q / series scale``. The weighted mean absolute
-    error of the outputs is then the MASE of the forecasts, whatever each
-    window's unit (the weight is 1 where the unit is the series' scale)."""
+    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
+    (for training) ``targets (n, h)`` in units of ``q``."""
 
     x: np.ndarray
     lengths: np.ndarray
@@ -364,7 +364,7 @@ class WindowMaker:
         base = np.empty((n, h))
         q = np.empty(n)
         local = np.empty(n)
-        targets = np.empty((n, h + 1)) if with_targets else None
+        targets = np.empty((n, h)) if with_targets else None
         row = 0
         for i, t in enumerate(origins):
             if len(t) == 0:
@@ -420,8 +420,7 @@ class WindowMaker:
             lengths[sl] = avail + (h if self.decoder else 0)
             if with_targets:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
-                targets[sl, :h] = (ahead - b) / qi
-                targets[sl, h] = q[sl] / panel.scales[i]
+                targets[sl] = (ahead - b) / qi
             row += len(t)
         out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
         if with_targets:

@@ -100,17 +100,11 @@ def sliding_windows(values, window: int, horizon: int = 0):
     return views[:n_windows, :window], views[:n_windows, window:]
 
 
-def _mase_loss(pred, target):
-    """Weighted mean absolute error over rows and outputs, and its gradient.
-
-    ``target`` is ``(n, h + 1)``: the ``h`` steps, then each row's weight (see
-    :class:`fastgru._panel.Windows`): the loss is the MASE of the forecasts.
-    """
-    weight = target[:, -1:]
-    diff = pred - target[:, :-1]
+def _mae_loss(pred, target):
+    """Mean absolute error over rows and outputs, and its gradient."""
+    diff = pred - target
     n = diff.size
-    loss = float((weight * np.abs(diff)).sum(dtype=np.float64)) / n
-    return loss, weight * np.sign(diff) / pred.dtype.type(n)
+    return float(np.abs(diff).sum(dtype=np.float64)) / n, np.sign(diff) / pred.dtype.type(n)
 
 
 class GRUForecaster(TrainableGRU):
@@ -181,7 +175,7 @@ class GRUForecaster(TrainableGRU):
     }
     for _name in ("bidirectional", "validation_fraction"):
         _parameter_constraints.pop(_name)
-    _loss = staticmethod(_mase_loss)
+    _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
                       "_index_info")
 
@@ -363,14 +357,14 @@ class GRUForecaster(TrainableGRU):
         if held_out is not None:
             def check():
                 out = net.forward(held_out.x, held_out.lengths)
-                loss = _mase_loss(out, held_out.targets)[0]
+                loss = _mae_loss(out, held_out.targets)[0]
                 return loss, -loss
         train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
               self._train_options(self.max_epochs), self._rng, history, check)
         if held_out is None or history.interrupted:
             return
         out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
-        err = held_out.targets[:, :-1].astype(np.float64) - out  # in units of q
+        err = held_out.targets.astype(np.float64) - out  # in units of q
         # in units of each window's recent volatility (see WindowMaker)
         self.calibration_ = err * (held_out.q / held_out.local)[:, None]
         if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
