@@ -78,7 +78,8 @@ def score(est, y, X_df=None):
     else:
         if isinstance(y, dict):
             true = [np.asarray(v, dtype=np.float64) for v in y.values()]
-        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and est.n_series_ > 1:
+        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
+                est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
         else:
             arr = np.asarray(y, dtype=np.float64)
@@ -87,6 +88,8 @@ def score(est, y, X_df=None):
             raise ValueError(f"y holds {len(true)} series, the model forecasts "
                              f"{est.n_series_}")
         steps = min(steps, max(len(v) for v in true))
+        if steps < 1:
+            raise ValueError("y holds no values to score the forecasts against")
         panel, point, *_ = forecast_arrays(est, steps, [], X_df)
         pairs = list(zip(true, point))
         scales = list(panel.scales)
@@ -97,5 +100,8 @@ def score(est, y, X_df=None):
         n = min(len(t), len(p))
         if not np.isfinite(t[:n]).all():
             raise ValueError("y holds NaN or inf")
-        errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
+        if n:  # a series without values to compare has no error
+            errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
+    if not errors:
+        raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))

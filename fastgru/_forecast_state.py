@@ -103,14 +103,32 @@ def _panel_index_info(panel: Panel):
 
 
 # ------------------------------------------------------------------ the state
+def series_id_array(ids) -> np.ndarray:
+    """The series' ids as a file keeps them: integers, or else text (``str``
+    of each id); a ValueError when two ids are the same as text (``1`` and
+    ``"1"``), which would merge their forecasts."""
+    kinds = {str if isinstance(i, (str, np.str_)) else int
+             if isinstance(i, (int, np.integer)) else object for i in ids}
+    arr = np.asarray(ids) if kinds in ({str}, {int}) else None
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuU":
+        arr = np.array([str(i) for i in ids])
+    if len(set(arr.tolist())) != len(ids):
+        seen = {}
+        for k, i in enumerate(ids):
+            j = seen.setdefault(str(i), k)
+            if j != k:
+                raise ValueError(f"the series ids {ids[j]!r} and {i!r} are the same as text, "
+                                 "as the model keeps ids other than integers or strings: "
+                                 "give the series distinct ids")
+    return arr
+
+
 def remember(est, panel: Panel, maker: WindowMaker) -> None:
+    ids = series_id_array(panel.ids)
     L = maker.window
     S = panel.n_series
     est.window_ = L
     est.n_series_ = S
-    ids = np.asarray(panel.ids)
-    if ids.dtype.kind not in "iuU":
-        ids = np.asarray([str(i) for i in panel.ids])
     est.series_ids_ = ids
     est.series_scale_ = np.asarray(panel.scales, dtype=np.float64)
     est.history_ = np.zeros((S, L))
@@ -376,6 +394,12 @@ SAVED_STATE = FittedState("GRUForecaster", (
         "static_scale_"))), network=True)
 
 
+#: The arrays of numbers among them (checked to be numbers by check_restored).
+NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
+                 "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
+                 "static_mean_", "static_scale_")
+
+
 def check_restored(est) -> None:
     """A loaded forecaster's state must hang together: a ValueError otherwise."""
     S, L = int(est.n_series_), int(est.window_)
@@ -388,6 +412,16 @@ def check_restored(est) -> None:
         raise ValueError("series_ids_ must hold one id (int or str) per series")
     if len(set(ids.tolist())) != S:
         raise ValueError("series_ids_ has duplicates")
+    # the numbers predict computes with: integers or floats (a file may hold
+    # text or booleans in their place), and positive scales
+    for name in NUMERIC_STATE:
+        value = getattr(est, name)
+        if value is not None and np.asarray(value).dtype.kind not in "iuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {np.asarray(value).dtype}")
+    for name in ("futr_scale_", "hist_scale_", "static_scale_"):
+        value = getattr(est, name)
+        if value is not None and not (np.asarray(value) > 0).all():
+            raise ValueError(f"{name} must hold positive scales")
     scale = np.asarray(est.series_scale_)
     if scale.shape != (S,) or not (scale > 0).all():
         raise ValueError("series_scale_ must hold one positive scale per series")

@@ -422,6 +422,11 @@ class WindowMaker:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
                 targets[sl, :h] = (ahead - b) / qi
                 targets[sl, h] = q[sl] / panel.scales[i]
+            if not (np.isfinite(x[sl]).all() and (targets is None or np.isfinite(
+                    targets[sl]).all())):  # finite values whose differences overflow
+                raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
+                                 f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
+                                 "(values near float64's limit): rescale it")
             row += len(t)
         out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
         if with_targets:

@@ -295,6 +295,54 @@ def test_huge_values_forecast_finite():
     assert np.isfinite(fc).all() and (fc > 1e299).all()
 
 
+def test_values_whose_steps_overflow_are_named():
+    """Finite values near float64's limit whose steps overflow (1.7e308 to
+    -1.7e308) are refused naming the series, in fit and in a new history."""
+    wild = np.where(np.arange(30) % 2, 1.7e308, -1.7e308)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="series 'b' .* overflow"):
+        model.fit({"a": np.sin(np.arange(30.0)), "b": wild})
+    model.fit({"a": np.sin(np.arange(30.0))})
+    with pytest.raises(ValueError, match="series 'w' .* overflow"):
+        model.predict(y={"w": wild})
+
+
+@pytest.mark.parametrize("ids", [[1, "1"], [2.0, "2.0"]])
+def test_ids_that_are_the_same_as_text_are_refused(ids):
+    """The model keeps ids other than int or str as text: two that read the
+    same would share one forecast (a dict of forecasts would drop one)."""
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="are the same as text"):
+        model.fit(dict(zip(ids, [np.sin(np.arange(30.0)), np.cos(np.arange(30.0))])))
+
+
+def test_tuple_ids_forecast_as_text(tmp_path):
+    series = {(1, "a"): np.sin(np.arange(30.0)), (2, "b"): np.cos(np.arange(30.0))}
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(series)
+    fc = model.predict()
+    assert sorted(fc) == ["(1, 'a')", "(2, 'b')"]
+    fastgru.save(model, tmp_path / "m.npz")
+    again = fastgru.load(tmp_path / "m.npz").predict()
+    np.testing.assert_array_equal(again["(1, 'a')"], fc["(1, 'a')"])
+
+
+def test_score_of_a_list_of_one_series_and_of_empty_truth():
+    t = np.arange(40.0)
+    one = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit([t % 5])
+    future = np.array([0.0, 1.0])
+    point = one.predict()[0]
+    scale = np.mean(np.abs(np.diff(t % 5)))
+    expected = -np.mean(np.abs(future - point)) / scale
+    assert one.score([future]) == pytest.approx(expected, rel=1e-9)
+    two = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        {"a": t % 5, "b": t % 7})
+    scale_a = np.mean(np.abs(np.diff(t % 5)))
+    expected = -np.abs(future[0] - two.predict()["a"][0]) / scale_a
+    assert two.score({"a": future[:1], "b": []}) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="no values to score"):
+        two.score({"a": [], "b": []})
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda m: m.fit(np.arange(3.0)), ValueError, "needs at least"),
     (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), ValueError, "NaN"),

@@ -136,3 +136,56 @@ def test_missing_file_and_empty_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match="not a valid fastgru file"):
         fastgru.load(empty)
+
+
+def _small_models():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, 5, 3))
+    kw = dict(hidden_size=4, max_epochs=1, random_state=0)
+    t = np.arange(40.0)
+    return {
+        "regressor": GRURegressor(**kw).fit(X, X[:, -1, 0]),
+        "scaler": SequenceScaler().fit(X),
+        "forecaster": GRUForecaster(horizon=2, season_length=4, **kw).fit(
+            np.sin(t), X=np.c_[np.cos(t)]),
+    }
+
+
+def _array(name, value):
+    return lambda a: a.__setitem__("attr/" + name, value)
+
+
+# fitted state that passes the file's own checks (valid arrays, known names)
+# but that fit never produces: predict would fail on it with a numpy error
+# (text or booleans where numbers go), divide by zero, or read a layer of
+# the wrong width
+STATE_TAMPERS = {
+    "history as text": ("forecaster", _array("history_", np.full((1, 12), "x")),
+                        "history_ must hold numbers"),
+    "history as booleans": ("forecaster", _array("history_", np.ones((1, 12), bool)),
+                            "history_ must hold numbers"),
+    "calibration as booleans": ("forecaster", _array("calibration_", np.ones((2, 2), bool)),
+                                "calibration_ must hold numbers"),
+    "covariate mean as text": ("forecaster", _array("hist_mean_", np.array(["m"])),
+                               "hist_mean_ must hold numbers"),
+    "covariate scale zero": ("forecaster", _array("hist_scale_", np.zeros(1)),
+                             "hist_scale_ must hold positive scales"),
+    "scaler mean as text": ("scaler", _array("mean_", np.array(["a", "b", "c"])),
+                            "must hold numbers"),
+    "3-D model read as 2-D": ("regressor", lambda m: m["attributes"].update(_input_form="2d"),
+                              "input_size 1"),
+    "feature names of a 3-D model": ("regressor", _array("feature_names_in_", np.array(["a"])),
+                                     "feature_names_in_"),
+}
+
+
+@pytest.mark.parametrize("tamper", list(STATE_TAMPERS))
+def test_fitted_state_that_fit_never_makes_is_refused_by_load(tmp_path, tamper):
+    kind, edit, match = STATE_TAMPERS[tamper]
+    good = tmp_path / "good.npz"
+    fastgru.save(_small_models()[kind], good)
+    bad = tmp_path / "bad.npz"
+    is_meta = tamper == "3-D model read as 2-D"
+    _rewrite(good, bad, edit if is_meta else None, None if is_meta else edit)
+    with pytest.raises(ValueError, match=f"bad.npz' is not a valid fastgru file: .*{match}"):
+        fastgru.load(bad)
