@@ -228,6 +228,9 @@ def _future_covariates(est, panel, X_df, stamps):
         raise ValueError(f"the model was fitted with future-known covariates {est.futr_exog_}: "
                          f"pass their values for the next {h} steps of every series in X_df "
                          f"(columns {ID!r}, {TIME!r}, {est.futr_exog_})")
+    if not hasattr(X_df, "columns") or not hasattr(X_df, "groupby"):
+        raise TypeError(f"X_df must be a DataFrame with columns {ID!r}, {TIME!r} and "
+                        f"{est.futr_exog_}, got {type(X_df).__name__}")
     missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in X_df.columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
@@ -256,7 +259,11 @@ def _future_covariates(est, panel, X_df, stamps):
         if len(g) < h:
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
                              f"its covariates for the next {h} steps")
-        cov = g[est.futr_exog_].to_numpy(dtype=np.float64)[:h]
+        try:
+            cov = g[est.futr_exog_].to_numpy(dtype=np.float64)[:h]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"X_df's covariates for series {key!r} are not numbers "
+                             f"({exc})") from None
         if not np.isfinite(cov).all():
             raise ValueError(f"X_df has NaN or inf for series {key!r}")
         out.append(cov)
@@ -274,7 +281,10 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
     stamps = _stamps(est, panel, y, steps)
-    futr_future = _future_covariates(est, panel, X_df, stamps) if maker.n_futr else None
+    futr_future = None
+    if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
+        futr_future = _future_covariates(est, panel, X_df, stamps if steps >= h else
+                                         _stamps(est, panel, y, h))
     net = SequenceNet(est.gru_, est.head_)
     values = [v.copy() for v in panel.values]
     blocks, done = [], 0

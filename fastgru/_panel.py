@@ -198,6 +198,8 @@ def _read_long(df, static_df, hist_exog) -> Panel:
                                  "encode it first, e.g. pd.get_dummies")
     if df[TIME].isna().any():
         raise ValueError(f"column {TIME!r} has missing time stamps")
+    if df[ID].isna().any():  # groupby would drop their rows
+        raise ValueError(f"column {ID!r} has missing series ids")
     df = df.sort_values([ID, TIME], kind="stable")
     ids, values, times, futr, hist = [], [], [], [], []
     for key, group in df.groupby(ID, sort=False, observed=True):

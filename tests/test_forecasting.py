@@ -204,6 +204,34 @@ def test_future_covariates_are_used_and_required():
     assert len(past.predict()) == 20 * 4
 
 
+def test_fewer_steps_than_the_horizon_with_future_covariates():
+    """The decoder reads the covariates of the whole horizon: predict(h < horizon)
+    takes them from X_df as predict() does and returns the first h steps."""
+    t = np.arange(44)
+    full = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 44), "ds": np.tile(t, 2),
+                         "y": np.r_[np.sin(t), np.cos(t)], "f": np.tile(t % 3, 2) * 1.0})
+    train, test = split(full, 4)
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    all_steps = model.predict(X_df=X_df)
+    two = model.predict(2, X_df=X_df)
+    expected = all_steps.groupby("unique_id").head(2).reset_index(drop=True)
+    pd.testing.assert_frame_equal(two, expected)
+    with pytest.raises(TypeError, match="X_df must be a DataFrame"):
+        model.predict(X_df=X_df.to_numpy())
+    with pytest.raises(ValueError, match="X_df's covariates for series 'a'"):
+        model.predict(X_df=X_df.assign(f="x"))
+
+
+def test_rows_without_a_series_id_are_refused():
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", None], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)]})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="'unique_id' has missing series ids"):
+        model.fit(df)
+
+
 def test_static_covariates():
     df = seasonal_panel(n_series=6)
     static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(6)], "big": [0, 1] * 3})
