@@ -417,6 +417,14 @@ def check_restored(est) -> None:
         raise ValueError("n_series_ and window_ must be positive")
     if est._output_kind not in FORMS:
         raise ValueError(f"unknown input form {est._output_kind!r}")
+    if est._output_kind in ("array1d", "series") and S != 1:
+        raise ValueError(f"a model of one series ({est._output_kind}) holds {S}")
+    names = est._series_names  # a wide frame's columns, a pandas Series' name
+    if est._output_kind == "frame" and not (
+            isinstance(names, list) and len(names) == S and all(isinstance(c, str) for c in names)):
+        raise ValueError("_series_names must hold the name of every series of a wide frame")
+    if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
+        raise ValueError("_series_names must be a name (str) or null")
     ids = np.asarray(est.series_ids_)
     if ids.shape != (S,) or ids.dtype.kind not in "iuU":
         raise ValueError("series_ids_ must hold one id (int or str) per series")

@@ -139,6 +139,7 @@ def test_missing_file_and_empty_file(tmp_path):
 
 
 def _small_models():
+    pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20, 5, 3))
     kw = dict(hidden_size=4, max_epochs=1, random_state=0)
@@ -148,17 +149,23 @@ def _small_models():
         "scaler": SequenceScaler().fit(X),
         "forecaster": GRUForecaster(horizon=2, season_length=4, **kw).fit(
             np.sin(t), X=np.c_[np.cos(t)]),
+        "wide forecaster": GRUForecaster(horizon=2, **kw).fit(
+            pd.DataFrame({"a": np.sin(t), "b": np.cos(t)})),
     }
 
 
 def _array(name, value):
-    return lambda a: a.__setitem__("attr/" + name, value)
+    return None, lambda a: a.__setitem__("attr/" + name, value)
+
+
+def _attributes(**values):
+    return lambda m: m["attributes"].update(values), None
 
 
 # fitted state that passes the file's own checks (valid arrays, known names)
-# but that fit never produces: predict would fail on it with a numpy error
-# (text or booleans where numbers go), divide by zero, or read a layer of
-# the wrong width
+# but that fit never produces: predict would fail on it with a numpy or pandas
+# error (text or booleans where numbers go), divide by zero, read a layer of
+# the wrong width, or forecast one series of two
 STATE_TAMPERS = {
     "history as text": ("forecaster", _array("history_", np.full((1, 12), "x")),
                         "history_ must hold numbers"),
@@ -170,10 +177,14 @@ STATE_TAMPERS = {
                                "hist_mean_ must hold numbers"),
     "covariate scale zero": ("forecaster", _array("hist_scale_", np.zeros(1)),
                              "hist_scale_ must hold positive scales"),
+    "two series as one": ("wide forecaster", _attributes(_output_kind="series",
+                                                         _series_names=None), "holds 2"),
+    "one array as two": ("wide forecaster", _attributes(_output_kind="array1d"), "holds 2"),
+    "a frame's names short": ("wide forecaster", _attributes(_series_names=["a"]),
+                              "_series_names"),
     "scaler mean as text": ("scaler", _array("mean_", np.array(["a", "b", "c"])),
                             "must hold numbers"),
-    "3-D model read as 2-D": ("regressor", lambda m: m["attributes"].update(_input_form="2d"),
-                              "input_size 1"),
+    "3-D model read as 2-D": ("regressor", _attributes(_input_form="2d"), "input_size 1"),
     "feature names of a 3-D model": ("regressor", _array("feature_names_in_", np.array(["a"])),
                                      "feature_names_in_"),
 }
@@ -181,11 +192,10 @@ STATE_TAMPERS = {
 
 @pytest.mark.parametrize("tamper", list(STATE_TAMPERS))
 def test_fitted_state_that_fit_never_makes_is_refused_by_load(tmp_path, tamper):
-    kind, edit, match = STATE_TAMPERS[tamper]
+    kind, (edit_meta, edit_arrays), match = STATE_TAMPERS[tamper]
     good = tmp_path / "good.npz"
     fastgru.save(_small_models()[kind], good)
     bad = tmp_path / "bad.npz"
-    is_meta = tamper == "3-D model read as 2-D"
-    _rewrite(good, bad, edit if is_meta else None, None if is_meta else edit)
+    _rewrite(good, bad, edit_meta, edit_arrays)
     with pytest.raises(ValueError, match=f"bad.npz' is not a valid fastgru file: .*{match}"):
         fastgru.load(bad)
