@@ -17,6 +17,7 @@ from . import _runtime
 from ._network import SequenceNet
 from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
 from ._state import TRAINING, Field, FittedState
+from ._validation import check_int
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
@@ -415,6 +416,8 @@ def check_restored(est) -> None:
     S, L = int(est.n_series_), int(est.window_)
     if S < 1 or L < 1:
         raise ValueError("n_series_ and window_ must be positive")
+    check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
+    check_int("horizon", est.horizon)  # in int64 takes them
     if est._output_kind not in FORMS:
         raise ValueError(f"unknown input form {est._output_kind!r}")
     if est._output_kind in ("array1d", "series") and S != 1:

@@ -162,10 +162,14 @@ def _attributes(**values):
     return lambda m: m["attributes"].update(values), None
 
 
+def _params(**values):
+    return lambda m: m["params"].update(values), None
+
+
 # fitted state that passes the file's own checks (valid arrays, known names)
 # but that fit never produces: predict would fail on it with a numpy or pandas
 # error (text or booleans where numbers go), divide by zero, read a layer of
-# the wrong width, or forecast one series of two
+# the wrong width, forecast one series of two, or overflow int64 indices
 STATE_TAMPERS = {
     "history as text": ("forecaster", _array("history_", np.full((1, 12), "x")),
                         "history_ must hold numbers"),
@@ -182,6 +186,7 @@ STATE_TAMPERS = {
     "one array as two": ("wide forecaster", _attributes(_output_kind="array1d"), "holds 2"),
     "a frame's names short": ("wide forecaster", _attributes(_series_names=["a"]),
                               "_series_names"),
+    "season beyond int64": ("forecaster", _params(season_length=2**63), "season_length"),
     "scaler mean as text": ("scaler", _array("mean_", np.array(["a", "b", "c"])),
                             "must hold numbers"),
     "3-D model read as 2-D": ("regressor", _attributes(_input_form="2d"), "input_size 1"),
