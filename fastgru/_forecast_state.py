@@ -232,9 +232,12 @@ def _future_covariates(est, panel, X_df, stamps):
     if not hasattr(X_df, "columns") or not hasattr(X_df, "groupby"):
         raise TypeError(f"X_df must be a DataFrame with columns {ID!r}, {TIME!r} and "
                         f"{est.futr_exog_}, got {type(X_df).__name__}")
-    missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in X_df.columns]
+    # the model keeps column names as text: a column 5 of the frame is "5"
+    columns = {str(c): c for c in X_df.columns}
+    missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
+    futr_columns = [columns[c] for c in est.futr_exog_]
     groups = {k: g for k, g in X_df.groupby(ID, sort=False)}
     out = []
     for i, key in enumerate(panel.ids):
@@ -261,7 +264,7 @@ def _future_covariates(est, panel, X_df, stamps):
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
                              f"its covariates for the next {h} steps")
         try:
-            cov = g[est.futr_exog_].to_numpy(dtype=np.float64)[:h]
+            cov = g[futr_columns].to_numpy(dtype=np.float64)[:h]
         except (TypeError, ValueError) as exc:
             raise ValueError(f"X_df's covariates for series {key!r} are not numbers "
                              f"({exc})") from None

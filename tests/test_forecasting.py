@@ -223,6 +223,21 @@ def test_fewer_steps_than_the_horizon_with_future_covariates():
         model.predict(X_df=X_df.assign(f="x"))
 
 
+def test_a_covariate_column_named_by_a_number():
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)], 5: np.tile(t % 3, 2) * 1.0})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(df)
+    X_df = pd.DataFrame({"unique_id": ["a", "a", "b", "b"], "ds": [30, 31, 30, 31],
+                         5: [1.0, 2.0, 0.0, 1.0]})
+    fc = model.predict(X_df=X_df)
+    assert list(fc.unique_id) == ["a", "a", "b", "b"] and list(fc.ds) == [30, 31, 30, 31]
+    other = model.predict(X_df=X_df.assign(**{"5": X_df[5] + 1}).drop(columns=5))
+    assert not np.allclose(other.GRUForecaster, fc.GRUForecaster)  # the column is read
+    cv = model.cross_validation(df, n_windows=2)
+    assert len(cv) == 2 * 2 * 2
+
+
 def test_rows_without_a_series_id_are_refused():
     t = np.arange(30)
     df = pd.DataFrame({"unique_id": np.repeat(["a", None], 30), "ds": np.tile(t, 2),
