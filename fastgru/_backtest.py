@@ -45,9 +45,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
         else:
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
-        order = {k: i for i, k in enumerate(panel.ids)}
+        # by text: a fitted model keeps ids other than int or str as text
+        order = {str(k): i for i, k in enumerate(panel.ids)}
         last = history.groupby(ID, sort=False)[TIME].last()
-        rows = test.assign(_s=test[ID].map(order),
+        rows = test.assign(_s=test[ID].astype(str).map(order),
                            _k=test.groupby(ID, sort=False).cumcount().to_numpy())
         rows = rows[rows["_s"].notna()]
         s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
@@ -70,11 +71,14 @@ def score(est, y, X_df=None):
     steps = est.horizon
     if _is_long_frame(y):
         df = y.sort_values([ID, TIME], kind="stable")
-        truth = {k: g[TARGET].to_numpy(dtype=np.float64) for k, g in df.groupby(ID, sort=False)}
+        # by text, as the model keeps ids other than int or str
+        truth = {str(k): g[TARGET].to_numpy(dtype=np.float64)
+                 for k, g in df.groupby(ID, sort=False)}
         steps = min(steps, max(len(v) for v in truth.values()))
         panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        pairs = [(truth[k], point[i]) for i, k in enumerate(panel.ids) if k in truth]
-        scales = [panel.scales[i] for i, k in enumerate(panel.ids) if k in truth]
+        ids = [str(k) for k in panel.ids]
+        pairs = [(truth[k], point[i]) for i, k in enumerate(ids) if k in truth]
+        scales = [panel.scales[i] for i, k in enumerate(ids) if k in truth]
     else:
         if isinstance(y, dict):
             true = [np.asarray(v, dtype=np.float64) for v in y.values()]

@@ -213,12 +213,14 @@ def _new_panel(est, y, X):
                          f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
     panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
     if est.static_ is not None:
+        # ids other than int or str are kept as text (series_id_array)
+        key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
         known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
-        absent = [i for i in panel.ids if i not in known]
+        absent = [i for i in panel.ids if key(i) not in known]
         if absent:
             raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
                              "was fitted with static_df and knows only its series")
-        panel.static = est.static_[[known[i] for i in panel.ids]]
+        panel.static = est.static_[[known[key(i)] for i in panel.ids]]
     return panel
 
 

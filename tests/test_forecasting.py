@@ -238,6 +238,32 @@ def test_a_covariate_column_named_by_a_number():
     assert len(cv) == 2 * 2 * 2
 
 
+def test_float_series_ids_in_backtests_scores_and_static_covariates():
+    """Ids other than int or str (here floats, as a CSV column with a gap reads)
+    are kept as text: backtests, scores and static covariates still find them."""
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat([1.5, 2.5], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)]})
+    static = pd.DataFrame({"unique_id": [1.5, 2.5], "s": [1.0, 2.0]})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    for refit in (True, False):
+        cv = model.cross_validation(df, n_windows=2, refit=refit)
+        assert len(cv) == 2 * 2 * 2 and cv.GRUForecaster.notna().all()
+    train, test = split(df, 2)
+    model.fit(train, static_df=static)
+    fc = model.predict()
+    again = model.predict(y=train)  # static covariates looked up by the new ids
+    np.testing.assert_array_equal(again.GRUForecaster, fc.GRUForecaster)
+    assert list(fc.unique_id) == ["1.5", "1.5", "2.5", "2.5"]
+    expected = []
+    for uid in (1.5, 2.5):
+        history = train.loc[train.unique_id == uid, "y"].to_numpy()
+        truth = test.loc[test.unique_id == uid, "y"].to_numpy()
+        point = fc.loc[fc.unique_id == str(uid), "GRUForecaster"].to_numpy()
+        expected.append(mase(truth, point, history, 1))
+    assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+
+
 def test_rows_without_a_series_id_are_refused():
     t = np.arange(30)
     df = pd.DataFrame({"unique_id": np.repeat(["a", None], 30), "ds": np.tile(t, 2),
