@@ -48,7 +48,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
         # by text: a fitted model keeps ids other than int or str as text
         order = {str(k): i for i, k in enumerate(panel.ids)}
         last = history.groupby(ID, sort=False)[TIME].last()
-        rows = test.assign(_s=test[ID].astype(str).map(order),
+        rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
                            _k=test.groupby(ID, sort=False).cumcount().to_numpy())
         rows = rows[rows["_s"].notna()]
         s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
