@@ -103,6 +103,11 @@ TAMPERS = {
     "nan target stats": (None, lambda a: a["attr/y_mean_"].__setitem__(0, np.nan), "NaN"),
     "stats shape": (None, lambda a: a.__setitem__("attr/y_scale_", np.ones(5)), "inconsistent"),
     "missing attr": (lambda m: m["attributes"].pop("n_iter_"), None, "missing"),
+    "nan best loss": (lambda m: _set(m["attributes"], "best_loss_", float("nan")), None,
+                      "'best_loss_' must be a number"),
+    "loss beyond float64": (lambda m: _set(m["attributes"], "loss_curve_",
+                                           [10**400] * m["attributes"]["n_iter_"]), None,
+                            "'loss_curve_' must be a list of numbers"),
 }
 
 
