@@ -45,9 +45,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
         else:
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
-        order = {k: i for i, k in enumerate(panel.ids)}
+        # by text: a fitted model keeps ids other than int or str as text
+        order = {str(k): i for i, k in enumerate(panel.ids)}
         last = history.groupby(ID, sort=False)[TIME].last()
-        rows = test.assign(_s=test[ID].map(order),
+        rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
                            _k=test.groupby(ID, sort=False).cumcount().to_numpy())
         rows = rows[rows["_s"].notna()]
         s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
@@ -70,15 +71,19 @@ def score(est, y, X_df=None):
     steps = est.horizon
     if _is_long_frame(y):
         df = y.sort_values([ID, TIME], kind="stable")
-        truth = {k: g[TARGET].to_numpy(dtype=np.float64) for k, g in df.groupby(ID, sort=False)}
+        # by text, as the model keeps ids other than int or str
+        truth = {str(k): g[TARGET].to_numpy(dtype=np.float64)
+                 for k, g in df.groupby(ID, sort=False)}
         steps = min(steps, max(len(v) for v in truth.values()))
         panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        pairs = [(truth[k], point[i]) for i, k in enumerate(panel.ids) if k in truth]
-        scales = [panel.scales[i] for i, k in enumerate(panel.ids) if k in truth]
+        ids = [str(k) for k in panel.ids]
+        pairs = [(truth[k], point[i]) for i, k in enumerate(ids) if k in truth]
+        scales = [panel.scales[i] for i, k in enumerate(ids) if k in truth]
     else:
         if isinstance(y, dict):
             true = [np.asarray(v, dtype=np.float64) for v in y.values()]
-        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and est.n_series_ > 1:
+        elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
+                est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
         else:
             arr = np.asarray(y, dtype=np.float64)
@@ -87,6 +92,8 @@ def score(est, y, X_df=None):
             raise ValueError(f"y holds {len(true)} series, the model forecasts "
                              f"{est.n_series_}")
         steps = min(steps, max(len(v) for v in true))
+        if steps < 1:
+            raise ValueError("y holds no values to score the forecasts against")
         panel, point, *_ = forecast_arrays(est, steps, [], X_df)
         pairs = list(zip(true, point))
         scales = list(panel.scales)
@@ -97,5 +104,8 @@ def score(est, y, X_df=None):
         n = min(len(t), len(p))
         if not np.isfinite(t[:n]).all():
             raise ValueError("y holds NaN or inf")
-        errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
+        if n:  # a series without values to compare has no error
+            errors.append(np.mean(np.abs(t[:n] - p[:n])) / q)
+    if not errors:
+        raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))

@@ -17,6 +17,7 @@ from . import _runtime
 from ._network import SequenceNet
 from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
 from ._state import TRAINING, Field, FittedState
+from ._validation import check_int
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
@@ -103,14 +104,32 @@ def _panel_index_info(panel: Panel):
 
 
 # ------------------------------------------------------------------ the state
+def series_id_array(ids) -> np.ndarray:
+    """The series' ids as a file keeps them: integers, or else text (``str``
+    of each id); a ValueError when two ids are the same as text (``1`` and
+    ``"1"``), which would merge their forecasts."""
+    kinds = {str if isinstance(i, (str, np.str_)) else int
+             if isinstance(i, (int, np.integer)) else object for i in ids}
+    arr = np.asarray(ids) if kinds in ({str}, {int}) else None
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuU":
+        arr = np.array([str(i) for i in ids])
+    if len(set(arr.tolist())) != len(ids):
+        seen = {}
+        for k, i in enumerate(ids):
+            j = seen.setdefault(str(i), k)
+            if j != k:
+                raise ValueError(f"the series ids {ids[j]!r} and {i!r} are the same as text, "
+                                 "as the model keeps ids other than integers or strings: "
+                                 "give the series distinct ids")
+    return arr
+
+
 def remember(est, panel: Panel, maker: WindowMaker) -> None:
+    ids = series_id_array(panel.ids)
     L = maker.window
     S = panel.n_series
     est.window_ = L
     est.n_series_ = S
-    ids = np.asarray(panel.ids)
-    if ids.dtype.kind not in "iuU":
-        ids = np.asarray([str(i) for i in panel.ids])
     est.series_ids_ = ids
     est.series_scale_ = np.asarray(panel.scales, dtype=np.float64)
     est.history_ = np.zeros((S, L))
@@ -194,12 +213,14 @@ def _new_panel(est, y, X):
                          f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
     panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
     if est.static_ is not None:
+        # ids other than int or str are kept as text (series_id_array)
+        key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
         known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
-        absent = [i for i in panel.ids if i not in known]
+        absent = [i for i in panel.ids if key(i) not in known]
         if absent:
             raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
                              "was fitted with static_df and knows only its series")
-        panel.static = est.static_[[known[i] for i in panel.ids]]
+        panel.static = est.static_[[known[key(i)] for i in panel.ids]]
     return panel
 
 
@@ -210,9 +231,15 @@ def _future_covariates(est, panel, X_df, stamps):
         raise ValueError(f"the model was fitted with future-known covariates {est.futr_exog_}: "
                          f"pass their values for the next {h} steps of every series in X_df "
                          f"(columns {ID!r}, {TIME!r}, {est.futr_exog_})")
-    missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in X_df.columns]
+    if not hasattr(X_df, "columns") or not hasattr(X_df, "groupby"):
+        raise TypeError(f"X_df must be a DataFrame with columns {ID!r}, {TIME!r} and "
+                        f"{est.futr_exog_}, got {type(X_df).__name__}")
+    # the model keeps column names as text: a column 5 of the frame is "5"
+    columns = {str(c): c for c in X_df.columns}
+    missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
+    futr_columns = [columns[c] for c in est.futr_exog_]
     groups = {k: g for k, g in X_df.groupby(ID, sort=False)}
     out = []
     for i, key in enumerate(panel.ids):
@@ -238,7 +265,11 @@ def _future_covariates(est, panel, X_df, stamps):
         if len(g) < h:
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
                              f"its covariates for the next {h} steps")
-        cov = g[est.futr_exog_].to_numpy(dtype=np.float64)[:h]
+        try:
+            cov = g[futr_columns].to_numpy(dtype=np.float64)[:h]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"X_df's covariates for series {key!r} are not numbers "
+                             f"({exc})") from None
         if not np.isfinite(cov).all():
             raise ValueError(f"X_df has NaN or inf for series {key!r}")
         out.append(cov)
@@ -256,7 +287,10 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
     stamps = _stamps(est, panel, y, steps)
-    futr_future = _future_covariates(est, panel, X_df, stamps) if maker.n_futr else None
+    futr_future = None
+    if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
+        futr_future = _future_covariates(est, panel, X_df, stamps if steps >= h else
+                                         _stamps(est, panel, y, h))
     net = SequenceNet(est.gru_, est.head_)
     values = [v.copy() for v in panel.values]
     blocks, done = [], 0
@@ -376,18 +410,44 @@ SAVED_STATE = FittedState("GRUForecaster", (
         "static_scale_"))), network=True)
 
 
+#: The arrays of numbers among them (checked to be numbers by check_restored).
+NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
+                 "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
+                 "static_mean_", "static_scale_")
+
+
 def check_restored(est) -> None:
     """A loaded forecaster's state must hang together: a ValueError otherwise."""
     S, L = int(est.n_series_), int(est.window_)
     if S < 1 or L < 1:
         raise ValueError("n_series_ and window_ must be positive")
+    check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
+    check_int("horizon", est.horizon)  # in int64 takes them
     if est._output_kind not in FORMS:
         raise ValueError(f"unknown input form {est._output_kind!r}")
+    if est._output_kind in ("array1d", "series") and S != 1:
+        raise ValueError(f"a model of one series ({est._output_kind}) holds {S}")
+    names = est._series_names  # a wide frame's columns, a pandas Series' name
+    if est._output_kind == "frame" and not (
+            isinstance(names, list) and len(names) == S and all(isinstance(c, str) for c in names)):
+        raise ValueError("_series_names must hold the name of every series of a wide frame")
+    if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
+        raise ValueError("_series_names must be a name (str) or null")
     ids = np.asarray(est.series_ids_)
     if ids.shape != (S,) or ids.dtype.kind not in "iuU":
         raise ValueError("series_ids_ must hold one id (int or str) per series")
     if len(set(ids.tolist())) != S:
         raise ValueError("series_ids_ has duplicates")
+    # the numbers predict computes with: integers or floats (a file may hold
+    # text or booleans in their place), and positive scales
+    for name in NUMERIC_STATE:
+        value = getattr(est, name)
+        if value is not None and np.asarray(value).dtype.kind not in "iuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {np.asarray(value).dtype}")
+    for name in ("futr_scale_", "hist_scale_", "static_scale_"):
+        value = getattr(est, name)
+        if value is not None and not (np.asarray(value) > 0).all():
+            raise ValueError(f"{name} must hold positive scales")
     scale = np.asarray(est.series_scale_)
     if scale.shape != (S,) or not (scale > 0).all():
         raise ValueError("series_scale_ must hold one positive scale per series")

@@ -201,6 +201,8 @@ def _read_long(df, static_df, hist_exog) -> Panel:
                                  "encode it first, e.g. pd.get_dummies")
     if df[TIME].isna().any():
         raise ValueError(f"column {TIME!r} has missing time stamps")
+    if df[ID].isna().any():  # groupby would drop their rows
+        raise ValueError(f"column {ID!r} has missing series ids")
     df = df.sort_values([ID, TIME], kind="stable")
     ids, values, times, futr, hist = [], [], [], [], []
     for key, group in df.groupby(ID, sort=False, observed=True):
@@ -421,6 +423,11 @@ class WindowMaker:
             if with_targets:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
                 targets[sl] = (ahead - b) / qi
+            if not (np.isfinite(x[sl]).all() and (targets is None or np.isfinite(
+                    targets[sl]).all())):  # finite values whose differences overflow
+                raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
+                                 f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
+                                 "(values near float64's limit): rescale it")
             row += len(t)
         out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
         if with_targets:

@@ -77,6 +77,43 @@ class ParamDict(dict):
         return (ParamDict, (dict(self),))
 
 
+#: The configuration keys that fix the parameters' shapes and the kernels'
+#: types (all but ``dropout``).
+SHAPE_KEYS = frozenset(k for k in CONFIG_KEYS if k != "dropout")
+
+
+class FixedConfig:
+    """A layer's shape-defining configuration is set when it is built.
+
+    Assigning ``layer.hidden_size`` (or another of :data:`SHAPE_KEYS`) later
+    would leave the parameters of the old sizes under a configuration of new
+    ones, and a kernel given those sizes would read past the arrays' ends: it
+    raises an AttributeError instead. ``dropout`` may change (it is checked).
+
+    Examples
+    --------
+    >>> import fastgru
+    >>> layer = fastgru.GRU(3, 4)
+    >>> try:
+    ...     layer.hidden_size = 8
+    ... except AttributeError as exc:
+    ...     print(str(exc).split(" (")[0])
+    GRU.hidden_size is fixed when the layer is built
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        if name in SHAPE_KEYS and name in self.__dict__:
+            raise AttributeError(
+                f"GRU.{name} is fixed when the layer is built (its parameters' shapes follow "
+                f"from it): build another layer, e.g. GRU.from_config(dict(layer.get_config(), "
+                f"{name}=...))")
+        if name == "dropout":
+            value = check_real("dropout", value, 0.0, 1.0)
+        object.__setattr__(self, name, value)
+
+
 def suffix(layer: int, direction: int) -> str:
     """The parameter names' suffix of one cell: ``_l{layer}``, ``_reverse``."""
     return f"_l{layer}" + ("_reverse" if direction else "")

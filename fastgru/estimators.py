@@ -138,6 +138,14 @@ class _BaseGRUEstimator(TrainingMixin, TrainableGRU):
             raise ValueError(f"unknown input form {self._input_form!r}")
         if self._input_form != "2d" and self.n_features_in_ != self.gru_.input_size:
             raise ValueError("n_features_in_ does not match the layer's input_size")
+        if self._input_form == "2d" and self.gru_.input_size != 1:
+            raise ValueError("a model of 2-D (univariate) sequences needs a layer of "
+                             f"input_size 1, not {self.gru_.input_size}")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and (self._input_form != "2d"
+                                  or np.shape(names) != (self.n_features_in_,)):
+            raise ValueError("feature_names_in_ must name the n_features_in_ time steps of "
+                             "2-D input")
         self._restore_training_state()
 
     # ------------------------------------------------------------- prediction

@@ -396,7 +396,9 @@ class GRUForecaster(TrainableGRU):
             calibrated on held-out forecasts; up to ``horizon`` steps.
         X_df : DataFrame, optional
             ``unique_id``, ``ds`` and the future-known covariates for the
-            ``h`` steps after each series (required when fitted with them).
+            ``horizon`` steps after each series (required when fitted with
+            them; the model reads all ``horizon`` steps also when ``h`` is
+            smaller).
         y, X : optional
             A new history (and its past covariates) to forecast from instead
             of the training data, in a form ``fit`` takes.

@@ -21,7 +21,7 @@ from .interop._layer_methods import LayerExchanges
 __all__ = ["GRU"]
 
 
-class GRU(LayerExchanges):
+class GRU(LayerExchanges, _params.FixedConfig):
     """A multi-layer gated recurrent unit, run by Numba kernels on the CPU.
 
     Parameters

@@ -136,6 +136,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: the statistics must fit together."""
         shape = (self._step_features,)
+        if self.mean_.dtype.kind not in "iuf" or self.scale_.dtype.kind not in "iuf":
+            raise ValueError("mean_ and scale_ must hold numbers")
         if self.mean_.shape != shape or self.scale_.shape != shape or \
                 not (self.scale_ > 0).all():
             raise ValueError("mean_ and scale_ do not match the number of features")

@@ -441,12 +441,24 @@ def _check_attribute(field, value):
     is_number = is_int or isinstance(value, float)
     if field.kind == "int" and not is_int:
         raise _Invalid(f"attribute {name!r} must be an integer, got {value!r:.80}")
-    if field.kind == "number" and not is_number:
+    if field.kind == "number" and not (is_number and _real(value)):
         raise _Invalid(f"attribute {name!r} must be a number, got {value!r:.80}")
     if field.kind == "numbers" and not (
             isinstance(value, list) and all(isinstance(v, (int, float))
-                                            and not isinstance(v, bool) for v in value)):
+                                            and not isinstance(v, bool) and _real(v, nan=True)
+                                            for v in value)):
         raise _Invalid(f"attribute {name!r} must be a list of numbers")
+
+
+def _real(value, nan=False) -> bool:
+    """Within float64's range, and not NaN unless ``nan``: no fit records a
+    NaN best loss or score (one would keep every later epoch from counting
+    as better), though an epoch's validation score may be NaN."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return False
+    return nan or not math.isnan(number)
 
 
 def _build_estimator(meta, archive):

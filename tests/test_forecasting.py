@@ -197,6 +197,75 @@ def test_future_covariates_are_used_and_required():
     assert len(past.predict()) == 20 * 4
 
 
+def test_fewer_steps_than_the_horizon_with_future_covariates():
+    """The decoder reads the covariates of the whole horizon: predict(h < horizon)
+    takes them from X_df as predict() does and returns the first h steps."""
+    t = np.arange(44)
+    full = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 44), "ds": np.tile(t, 2),
+                         "y": np.r_[np.sin(t), np.cos(t)], "f": np.tile(t % 3, 2) * 1.0})
+    train, test = split(full, 4)
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    all_steps = model.predict(X_df=X_df)
+    two = model.predict(2, X_df=X_df)
+    expected = all_steps.groupby("unique_id").head(2).reset_index(drop=True)
+    pd.testing.assert_frame_equal(two, expected)
+    with pytest.raises(TypeError, match="X_df must be a DataFrame"):
+        model.predict(X_df=X_df.to_numpy())
+    with pytest.raises(ValueError, match="X_df's covariates for series 'a'"):
+        model.predict(X_df=X_df.assign(f="x"))
+
+
+def test_a_covariate_column_named_by_a_number():
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)], 5: np.tile(t % 3, 2) * 1.0})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(df)
+    X_df = pd.DataFrame({"unique_id": ["a", "a", "b", "b"], "ds": [30, 31, 30, 31],
+                         5: [1.0, 2.0, 0.0, 1.0]})
+    fc = model.predict(X_df=X_df)
+    assert list(fc.unique_id) == ["a", "a", "b", "b"] and list(fc.ds) == [30, 31, 30, 31]
+    other = model.predict(X_df=X_df.assign(**{"5": X_df[5] + 1}).drop(columns=5))
+    assert not np.allclose(other.GRUForecaster, fc.GRUForecaster)  # the column is read
+    cv = model.cross_validation(df, n_windows=2)
+    assert len(cv) == 2 * 2 * 2
+
+
+def test_float_series_ids_in_backtests_scores_and_static_covariates():
+    """Ids other than int or str (here floats, as a CSV column with a gap reads)
+    are kept as text: backtests, scores and static covariates still find them."""
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat([1.5, 2.5], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)]})
+    static = pd.DataFrame({"unique_id": [1.5, 2.5], "s": [1.0, 2.0]})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    for refit in (True, False):
+        cv = model.cross_validation(df, n_windows=2, refit=refit)
+        assert len(cv) == 2 * 2 * 2 and cv.GRUForecaster.notna().all()
+    train, test = split(df, 2)
+    model.fit(train, static_df=static)
+    fc = model.predict()
+    again = model.predict(y=train)  # static covariates looked up by the new ids
+    np.testing.assert_array_equal(again.GRUForecaster, fc.GRUForecaster)
+    assert list(fc.unique_id) == ["1.5", "1.5", "2.5", "2.5"]
+    expected = []
+    for uid in (1.5, 2.5):
+        history = train.loc[train.unique_id == uid, "y"].to_numpy()
+        truth = test.loc[test.unique_id == uid, "y"].to_numpy()
+        point = fc.loc[fc.unique_id == str(uid), "GRUForecaster"].to_numpy()
+        expected.append(mase(truth, point, history, 1))
+    assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+
+
+def test_rows_without_a_series_id_are_refused():
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", None], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)]})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="'unique_id' has missing series ids"):
+        model.fit(df)
+
+
 def test_static_covariates():
     df = seasonal_panel(n_series=6)
     static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(6)], "big": [0, 1] * 3})
@@ -286,6 +355,54 @@ def test_huge_values_forecast_finite():
     series = 1e300 * (1 + 0.1 * rng.random(60))
     fc = GRUForecaster(horizon=3, **FAST).fit(series).predict()
     assert np.isfinite(fc).all() and (fc > 1e299).all()
+
+
+def test_values_whose_steps_overflow_are_named():
+    """Finite values near float64's limit whose steps overflow (1.7e308 to
+    -1.7e308) are refused naming the series, in fit and in a new history."""
+    wild = np.where(np.arange(30) % 2, 1.7e308, -1.7e308)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="series 'b' .* overflow"):
+        model.fit({"a": np.sin(np.arange(30.0)), "b": wild})
+    model.fit({"a": np.sin(np.arange(30.0))})
+    with pytest.raises(ValueError, match="series 'w' .* overflow"):
+        model.predict(y={"w": wild})
+
+
+@pytest.mark.parametrize("ids", [[1, "1"], [2.0, "2.0"]])
+def test_ids_that_are_the_same_as_text_are_refused(ids):
+    """The model keeps ids other than int or str as text: two that read the
+    same would share one forecast (a dict of forecasts would drop one)."""
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="are the same as text"):
+        model.fit(dict(zip(ids, [np.sin(np.arange(30.0)), np.cos(np.arange(30.0))])))
+
+
+def test_tuple_ids_forecast_as_text(tmp_path):
+    series = {(1, "a"): np.sin(np.arange(30.0)), (2, "b"): np.cos(np.arange(30.0))}
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(series)
+    fc = model.predict()
+    assert sorted(fc) == ["(1, 'a')", "(2, 'b')"]
+    fastgru.save(model, tmp_path / "m.npz")
+    again = fastgru.load(tmp_path / "m.npz").predict()
+    np.testing.assert_array_equal(again["(1, 'a')"], fc["(1, 'a')"])
+
+
+def test_score_of_a_list_of_one_series_and_of_empty_truth():
+    t = np.arange(40.0)
+    one = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit([t % 5])
+    future = np.array([0.0, 1.0])
+    point = one.predict()[0]
+    scale = np.mean(np.abs(np.diff(t % 5)))
+    expected = -np.mean(np.abs(future - point)) / scale
+    assert one.score([future]) == pytest.approx(expected, rel=1e-9)
+    two = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        {"a": t % 5, "b": t % 7})
+    scale_a = np.mean(np.abs(np.diff(t % 5)))
+    expected = -np.abs(future[0] - two.predict()["a"][0]) / scale_a
+    assert two.score({"a": future[:1], "b": []}) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="no values to score"):
+        two.score({"a": [], "b": []})
 
 
 @pytest.mark.parametrize("call,exc,match", [

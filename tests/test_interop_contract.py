@@ -62,3 +62,20 @@ def test_keras_export_reads_the_state_only(layer):
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert len(ours.get_weights()) == 2 * 2 * 3  # layers, directions, arrays
+
+
+@pytest.mark.parametrize("exporter", ["onnx", "torch", "keras"])
+def test_exports_refuse_a_configuration_its_arrays_do_not_fit(exporter):
+    """Arrays of another size than the configuration says: an ONNX export
+    would be written whole and fail only in the runtime that loads it."""
+    if exporter == "keras":
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip(exporter)
+    from fastgru.interop import keras, onnx_export, torch
+
+    export = {"onnx": onnx_export.to_onnx, "torch": torch.to_torch,
+              "keras": keras.to_keras}[exporter]
+    state = _StateOnly(fastgru.GRU(3, 4, random_state=0))
+    state.params = {k: v.copy() for k, v in fastgru.GRU(3, 8, random_state=0).params.items()}
+    with pytest.raises(ValueError, match=r"params\['weight_ih_l0'\] has shape \(24, 3\)"):
+        export(state)

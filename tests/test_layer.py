@@ -275,3 +275,43 @@ def test_refresh_copy(dtype):
     src[3, 3] = np.nan
     assert launch.refresh_copy(src, copy)
     assert launch.refresh_copy(src, copy)
+
+
+def test_shape_configuration_is_fixed_after_construction():
+    """Assigning a size after construction would run the kernels with sizes
+    that are not the arrays': a larger input_size read megabytes past the
+    input weights and crashed the interpreter. Run in a subprocess, so that a
+    crash fails this test instead of ending the run."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent("""
+        import numpy as np, fastgru
+        layer = fastgru.GRU(3, 4, random_state=0)
+        layer.forward(np.ones((1, 2, 3), np.float32))
+        for name, value in (("input_size", 1_000_000), ("hidden_size", 64), ("num_layers", 3),
+                            ("bidirectional", True), ("dtype", np.dtype("float64"))):
+            try:
+                setattr(layer, name, value)
+                x = np.ones((1, 2, layer.input_size), layer.dtype)
+                layer.forward(x)
+                layer.step(x[:, 0])
+                print("ran", name)
+            except AttributeError as exc:
+                assert name in str(exc) and "from_config" in str(exc), exc
+                print("refused", name)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.split() == ["refused", "input_size", "refused", "hidden_size", "refused",
+                                  "num_layers", "refused", "bidirectional", "refused", "dtype"]
+    layer = fastgru.GRU(3, 4)
+    layer.dropout = 0.5  # no shape follows from it
+    assert layer.get_config()["dropout"] == 0.5
+    with pytest.raises(ValueError, match="dropout"):
+        layer.dropout = 1.5

@@ -103,6 +103,11 @@ TAMPERS = {
     "nan target stats": (None, lambda a: a["attr/y_mean_"].__setitem__(0, np.nan), "NaN"),
     "stats shape": (None, lambda a: a.__setitem__("attr/y_scale_", np.ones(5)), "inconsistent"),
     "missing attr": (lambda m: m["attributes"].pop("n_iter_"), None, "missing"),
+    "nan best loss": (lambda m: _set(m["attributes"], "best_loss_", float("nan")), None,
+                      "'best_loss_' must be a number"),
+    "loss beyond float64": (lambda m: _set(m["attributes"], "loss_curve_",
+                                           [10**400] * m["attributes"]["n_iter_"]), None,
+                            "'loss_curve_' must be a list of numbers"),
 }
 
 
@@ -136,3 +141,71 @@ def test_missing_file_and_empty_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match="not a valid fastgru file"):
         fastgru.load(empty)
+
+
+def _small_models():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, 5, 3))
+    kw = dict(hidden_size=4, max_epochs=1, random_state=0)
+    t = np.arange(40.0)
+    return {
+        "regressor": GRURegressor(**kw).fit(X, X[:, -1, 0]),
+        "scaler": SequenceScaler().fit(X),
+        "forecaster": GRUForecaster(horizon=2, season_length=4, **kw).fit(
+            np.sin(t), X=np.c_[np.cos(t)]),
+        "wide forecaster": GRUForecaster(horizon=2, **kw).fit(
+            pd.DataFrame({"a": np.sin(t), "b": np.cos(t)})),
+    }
+
+
+def _array(name, value):
+    return None, lambda a: a.__setitem__("attr/" + name, value)
+
+
+def _attributes(**values):
+    return lambda m: m["attributes"].update(values), None
+
+
+def _params(**values):
+    return lambda m: m["params"].update(values), None
+
+
+# fitted state that passes the file's own checks (valid arrays, known names)
+# but that fit never produces: predict would fail on it with a numpy or pandas
+# error (text or booleans where numbers go), divide by zero, read a layer of
+# the wrong width, forecast one series of two, or overflow int64 indices
+STATE_TAMPERS = {
+    "history as text": ("forecaster", _array("history_", np.full((1, 12), "x")),
+                        "history_ must hold numbers"),
+    "history as booleans": ("forecaster", _array("history_", np.ones((1, 12), bool)),
+                            "history_ must hold numbers"),
+    "calibration as booleans": ("forecaster", _array("calibration_", np.ones((2, 2), bool)),
+                                "calibration_ must hold numbers"),
+    "covariate mean as text": ("forecaster", _array("hist_mean_", np.array(["m"])),
+                               "hist_mean_ must hold numbers"),
+    "covariate scale zero": ("forecaster", _array("hist_scale_", np.zeros(1)),
+                             "hist_scale_ must hold positive scales"),
+    "two series as one": ("wide forecaster", _attributes(_output_kind="series",
+                                                         _series_names=None), "holds 2"),
+    "one array as two": ("wide forecaster", _attributes(_output_kind="array1d"), "holds 2"),
+    "a frame's names short": ("wide forecaster", _attributes(_series_names=["a"]),
+                              "_series_names"),
+    "season beyond int64": ("forecaster", _params(season_length=2**63), "season_length"),
+    "scaler mean as text": ("scaler", _array("mean_", np.array(["a", "b", "c"])),
+                            "must hold numbers"),
+    "3-D model read as 2-D": ("regressor", _attributes(_input_form="2d"), "input_size 1"),
+    "feature names of a 3-D model": ("regressor", _array("feature_names_in_", np.array(["a"])),
+                                     "feature_names_in_"),
+}
+
+
+@pytest.mark.parametrize("tamper", list(STATE_TAMPERS))
+def test_fitted_state_that_fit_never_makes_is_refused_by_load(tmp_path, tamper):
+    kind, (edit_meta, edit_arrays), match = STATE_TAMPERS[tamper]
+    good = tmp_path / "good.npz"
+    fastgru.save(_small_models()[kind], good)
+    bad = tmp_path / "bad.npz"
+    _rewrite(good, bad, edit_meta, edit_arrays)
+    with pytest.raises(ValueError, match=f"bad.npz' is not a valid fastgru file: .*{match}"):
+        fastgru.load(bad)

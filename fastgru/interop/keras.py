@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._params import suffix
+from .._params import check_params, suffix
 from .._validation import check_bool
 
 
@@ -136,6 +136,7 @@ def to_keras(layer):
     312
     """
     config, params = layer.get_config(), layer.params
+    check_params(config, params)  # the configuration and arrays go together
     variant = config["variant"]
     if variant not in ("torch", "cho"):
         raise ValueError(f"Keras' GRU computes the 'torch' (reset_after=True) and 'cho' "

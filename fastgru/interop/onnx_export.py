@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._params import suffix
+from .._params import check_params, suffix
 from .._validation import check_bool, check_dtype
 
 OPSET = 17
@@ -63,6 +63,7 @@ def _gru_nodes(layer, x_name: str, lengths_name: str, prefix: str, h0_name: str 
 
     config, p = layer.get_config(), layer.params
     _check_exportable(config)
+    check_params(config, p)  # the configuration and arrays go together
     H, D, bias = config["hidden_size"], 2 if config["bidirectional"] else 1, config["bias"]
     nodes, inits, h_names = [], [], []
     current = x_name

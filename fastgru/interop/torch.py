@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import check_params
+
 
 def from_torch(module_or_state_dict, *, dtype=None):
     """Build a layer with the exact weights of a ``torch.nn.GRU``.
@@ -89,6 +91,7 @@ def to_torch(layer):
     (True, True)
     """
     config = layer.get_config()
+    check_params(config, layer.params)  # the configuration and arrays go together
     if config["variant"] != "torch":
         raise ValueError(
             f"torch.nn.GRU computes the 'torch' variant only; this layer is {config['variant']!r}"
