@@ -92,6 +92,21 @@ def _import_in_subprocess(model, tmp_path, timeout=120):
     return out.stdout.strip(), path.stat().st_size
 
 
+def count_ops(monkeypatch):
+    """Count the ops the import's evaluator applies: ``{"n": count}``."""
+    from fastgru.interop import onnx_ops
+
+    calls = {"n": 0}
+    original = onnx_ops.apply
+
+    def counting(g, op, ins):
+        calls["n"] += 1
+        return original(g, op, ins)
+
+    monkeypatch.setattr(onnx_ops, "apply", counting)
+    return calls
+
+
 def test_ops_wired_through_their_second_output_are_refused_at_once(tmp_path):
     """Depth 40: 2**40 evaluations without a memo of every name."""
     model = _stack(2, shape_of=lambda k: "s", extra_nodes=_second_output_ladder(40))
@@ -103,20 +118,11 @@ def test_ops_wired_through_their_second_output_are_refused_at_once(tmp_path):
 def test_each_name_is_evaluated_once_per_check(monkeypatch):
     """A shape computed by ops that each read the previous one twice through
     its (only) output: each op is computed once per check, not 2**depth times."""
-    from fastgru.interop import onnx_ops
-
     nodes = [helper.make_node("Sub", ["shape", "shape"], ["z0"])]
     for d in range(1, 41):
         nodes.append(helper.make_node("Add", [f"z{d - 1}", f"z{d - 1}"], [f"z{d}"]))
     nodes.append(helper.make_node("Add", ["z40", "shape"], ["s"]))
-    calls = {"n": 0}
-    original = onnx_ops.apply
-
-    def counting(g, op, ins):
-        calls["n"] += 1
-        return original(g, op, ins)
-
-    monkeypatch.setattr(onnx_ops, "apply", counting)
+    calls = count_ops(monkeypatch)
     layer = fastgru.GRU.from_onnx(_stack(2, shape_of=lambda k: "s", extra_nodes=nodes))
     assert layer.num_layers == 2
     ops = len(nodes) + 2  # the shape's ops, the Transpose and the Reshape
@@ -127,8 +133,6 @@ def test_a_wide_shared_shape_graph_is_bounded_for_the_whole_model(monkeypatch):
     """200 nodes whose Reshapes all read one shape made by 3,000 ops: each
     check evaluates the 3,000 again (a fresh evaluation per pair), 600,000 in
     all without a budget for the model."""
-    from fastgru.interop import onnx_ops
-
     width = 3000
     nodes = [helper.make_node("Sub", ["shape", "shape"], [f"w{i}"]) for i in range(width)]
     nodes.append(helper.make_node("Concat", [f"w{i}" for i in range(width)], ["wide"], axis=0))
@@ -136,14 +140,7 @@ def test_a_wide_shared_shape_graph_is_bounded_for_the_whole_model(monkeypatch):
     nodes.append(helper.make_node("Add", ["zeros", "shape"], ["s"]))
     model = _stack(200, shape_of=lambda k: "s", extra_nodes=nodes,
                    extra_inits=[_ints("start", [0]), _ints("stop", [3])])
-    calls = {"n": 0}
-    original = onnx_ops.apply
-
-    def counting(g, op, ins):
-        calls["n"] += 1
-        return original(g, op, ins)
-
-    monkeypatch.setattr(onnx_ops, "apply", counting)
+    calls = count_ops(monkeypatch)
     with pytest.raises(ValueError, match=r"would evaluate more than \d+ ops; import one node"):
         fastgru.GRU.from_onnx(model)
     assert calls["n"] <= 1 << 16
