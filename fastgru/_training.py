@@ -19,6 +19,11 @@ from ._optim import clip_grad_norm
 #: The plateau rule's least patience in optimiser updates (see :func:`train`).
 PATIENCE_UPDATES = 250
 
+#: With ``TrainOptions.lr_decay``: the learning rate decays after this many
+#: epochs without improvement, and at least :data:`DECAY_UPDATES` updates.
+DECAY_EPOCHS = 3
+DECAY_UPDATES = 375
+
 
 @dataclass
 class TrainOptions:
@@ -34,6 +39,11 @@ class TrainOptions:
     #: a random draw, so large data sets are checked (validation, the plateau
     #: rule) every ``max_updates`` updates instead of once per pass.
     max_updates: int | None = None
+    #: With validation: on a plateau of the validation loss (no improvement
+    #: for :data:`DECAY_EPOCHS` epochs and :data:`DECAY_UPDATES` updates, and
+    #: again after as many more), go back to the best weights and multiply
+    #: the optimiser's learning rate by this factor (None: never).
+    lr_decay: float | None = None
 
 
 @dataclass
@@ -140,7 +150,12 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
 
     ``validation`` returns ``(loss, score)`` of the held-out data; the
     weights of the epoch with the lowest validation loss are restored at the
-    end. Ctrl-C ends the run early and keeps the best weights seen so far
+    end. With ``options.lr_decay``, a shorter plateau of the validation loss
+    (see :class:`TrainOptions`) puts the best weights back and lowers the
+    learning rate; the plateau goes on counting towards the stop. On small
+    data sets, whose epochs are a few updates, the decay's update floor is
+    longer than the plateau rule's patience, and the learning rate stays.
+    Ctrl-C ends the run early and keeps the best weights seen so far
     (by validation loss, else by training loss); before the run's first
     epoch has ended it puts the weights back as they were and the
     KeyboardInterrupt propagates: an interrupted run that trained nothing
@@ -152,6 +167,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     updates = updates_per_epoch(x.shape[0], options.batch_size)
     if options.max_updates is not None:
         updates = min(updates, options.max_updates)
+    decay_every = max(DECAY_EPOCHS, -(-DECAY_UPDATES // updates))
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
     first_epoch = epoch + 1
@@ -182,6 +198,12 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
             now = time.perf_counter()
             stop = (no_improvement > options.n_iter_no_change
                     and no_improvement * updates >= PATIENCE_UPDATES)
+            if (options.lr_decay and validation is not None and not stop and no_improvement
+                    and no_improvement % decay_every == 0):
+                _restore(params, best)
+                optimizer.learning_rate *= options.lr_decay
+                score_text += (", back to the best weights, learning rate "
+                               f"{optimizer.learning_rate:.3g}")
             if options.verbose >= 2 or options.verbose and (
                 now - last_log >= 1.0 or epoch == 1 or stop or i == options.max_epochs - 1
             ):

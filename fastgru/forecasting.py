@@ -57,6 +57,13 @@ FINAL_EPOCHS = 3
 #: took 2.4x less time for the same accuracy (M1 monthly too, 1.7x).
 UPDATES_PER_EPOCH = 250
 
+#: The learning rate's factor on a plateau of the held-out loss (see
+#: :class:`fastgru._training.TrainOptions`), after a plateau of 3 epochs and
+#: at least 375 updates; small panels, whose epochs are a few updates, stop
+#: before that. On M1 monthly and Tourism quarterly the mean MASE of three
+#: seeds is 0.5% lower with it, and the fit shorter.
+LR_DECAY = 0.5
+
 #: Most forecast steps ``predict`` runs, at most ``horizon`` at a time.
 MAX_STEPS = 100_000
 
@@ -226,6 +233,7 @@ class GRUForecaster(TrainableGRU):
         options = super()._train_options(max_epochs)
         if self.shuffle:  # unshuffled, a capped epoch would see the oldest windows only
             options.max_updates = UPDATES_PER_EPOCH
+        options.lr_decay = LR_DECAY
         return options
 
     def _window(self) -> int:

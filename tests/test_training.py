@@ -159,3 +159,75 @@ def test_an_epoch_is_capped_at_max_updates_of_distinct_rows(n_rows, max_updates,
     assert len(np.unique(seen)) == len(seen) == min(n_rows, 8 * expected)
     # the epoch's loss is the mean over the rows it drew (each batch's mean, weighted)
     assert mean == pytest.approx(seen.mean())
+
+
+class _Stepper:
+    """A network and optimiser stand-in whose one weight grows by the
+    learning rate at every update, so that it counts the updates since a
+    restore, scaled by the learning rate of each."""
+
+    def __init__(self, learning_rate):
+        self.params = {"w": np.zeros(1)}
+        self.grads = {"w": np.zeros(1)}
+        self.learning_rate = learning_rate
+
+    def forward(self, x, lengths, training=False):
+        return x[:, 0, :1]
+
+    def backward(self, d_out):
+        pass
+
+    def update(self, params, grads):
+        params["w"] += self.learning_rate
+
+
+def _run_plateau(n_rows, lr_decay, val_losses):
+    """Train the stand-in with batches of one row, the validation losses of
+    each epoch scripted; return the weight each validation saw, the learning
+    rates, and the final weight."""
+    net = _Stepper(1.0)
+    seen, rates = [], []
+
+    def validation():
+        seen.append(float(net.params["w"][0]))
+        rates.append(net.learning_rate)
+        loss = val_losses[len(seen) - 1]
+        return loss, -loss
+
+    x = np.zeros((n_rows, 1, 1))
+    options = _training.TrainOptions(max_epochs=len(val_losses), batch_size=1,
+                                     n_iter_no_change=10, lr_decay=lr_decay)
+    history = _training.History()
+    _training.train(net, lambda out, t: (0.0, np.zeros_like(out)), net, x,
+                    np.ones(n_rows, dtype=np.int64), x[:, 0], options,
+                    np.random.default_rng(0), history, validation, log=lambda s: None)
+    return seen, rates, float(net.params["w"][0]), history
+
+
+def test_a_plateau_goes_back_to_the_best_weights_with_a_lower_learning_rate():
+    # 200 updates an epoch: a plateau of 3 epochs (600 updates) decays
+    losses = [1.0, 0.5] + [0.9] * 20
+    seen, rates, final, history = _run_plateau(200, 0.5, losses)
+    # the weight counts updates times the learning rate of each
+    assert seen[:5] == [200.0, 400.0, 600.0, 800.0, 1000.0]
+    # after epoch 5 (3 without improvement): back to epoch 2's 400, half the rate
+    assert seen[5] == 400.0 + 200 * 0.5
+    assert rates[:6] == [1.0] * 5 + [0.5]
+    # again after epochs 8 and 11; the stop comes after 11 epochs without improvement
+    assert rates[8] == 0.25 and rates[11] == 0.125
+    assert history.n_epochs == 13 and history.converged
+    assert final == 400.0  # the best epoch's weights at the end
+
+
+def test_no_decay_when_epochs_are_a_few_updates():
+    # 20 updates an epoch: the decay's 375-update floor is 19 epochs, after the stop
+    losses = [1.0, 0.5] + [0.9] * 20
+    seen, rates, final, history = _run_plateau(20, 0.5, losses)
+    assert set(rates) == {1.0}
+    assert seen == [20.0 * (i + 1) for i in range(history.n_epochs)]
+    assert final == 40.0
+
+
+def test_without_lr_decay_the_learning_rate_stays():
+    seen, rates, final, history = _run_plateau(200, None, [1.0, 0.5] + [0.9] * 20)
+    assert set(rates) == {1.0} and seen[5] == 1200.0 and final == 400.0
