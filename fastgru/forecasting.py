@@ -140,7 +140,9 @@ class GRUForecaster(TrainableGRU):
         ``early_stopping`` (default True) stops on the held-out end of the
         series; without it the model trains ``max_epochs`` on everything.
         An epoch is at most 250 updates (with ``shuffle``, a random draw of
-        250 batches when the panel holds more).
+        250 batches when the panel holds more). When the held-out error has
+        not improved for 3 epochs and 375 updates, training goes on from the
+        best weights at half the learning rate.
 
     Attributes
     ----------
