@@ -207,7 +207,9 @@ def _fit_bytes(values, config) -> int | None:
     n_steps = int(shape[0])
     n_series = math.prod(int(s) for s in shape[1:])
     horizon, season = config["horizon"], config["season_length"]
-    window = config["window"] or max(2 * horizon, 3 * season, 8)
+    from .forecasting import default_window
+
+    window = config["window"] or default_window(horizon, season)
     n_windows = max(0, n_steps - min(window, max(2, season)) - horizon + 1)
     per_window = 2 * window * np.dtype(config["dtype"]).itemsize + 20 * horizon + 32
     return n_windows * n_series * per_window + 3 * 8 * n_steps * n_series

@@ -38,7 +38,7 @@ from ._panel import (
 from ._training import History, train
 from ._validation import check_int, check_memory
 
-__all__ = ["GRUForecaster", "sliding_windows"]
+__all__ = ["GRUForecaster", "default_window", "sliding_windows"]
 
 #: Validation windows the forecaster aims for when it holds out the end of
 #: every series: more origins per series (up to ``horizon``) when a panel
@@ -66,6 +66,21 @@ LR_DECAY = 0.5
 
 #: Most forecast steps ``predict`` runs, at most ``horizon`` at a time.
 MAX_STEPS = 100_000
+
+
+def default_window(horizon: int, season_length: int) -> int:
+    """The window ``GRUForecaster`` reads by default: three horizons for data
+    without a season (yearly data, where only the trend is there to read),
+    else two horizons or three seasons, whichever is longer; at least 8.
+
+    Examples
+    --------
+    >>> from fastgru.forecasting import default_window
+    >>> default_window(6, 1), default_window(18, 12), default_window(8, 4)
+    (18, 36, 16)
+    """
+    per_horizon = 3 if season_length == 1 else 2
+    return max(per_horizon * horizon, 3 * season_length, 8)
 
 
 def sliding_windows(values, window: int, horizon: int = 0):
@@ -120,7 +135,8 @@ class GRUForecaster(TrainableGRU):
     Parameters
     ----------
     window : int, optional
-        Past steps the model reads (default: ``max(2 * horizon, 3 *
+        Past steps the model reads (default: :func:`default_window`, three
+        horizons without a season, else ``max(2 * horizon, 3 *
         season_length, 8)``). Series shorter than that are read as they are.
     horizon : int, default 1
         Steps forecast at once. ``predict(h)`` with ``h > horizon`` feeds
@@ -241,7 +257,7 @@ class GRUForecaster(TrainableGRU):
     def _window(self) -> int:
         if self.window is not None:
             return check_int("window", self.window)
-        return max(2 * self.horizon, 3 * self.season_length, 8)
+        return default_window(self.horizon, self.season_length)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, y, X=None, static_df=None):

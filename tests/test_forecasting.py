@@ -39,6 +39,19 @@ def split(df, h):
     return df[~last], df[last]
 
 
+@pytest.mark.parametrize("horizon,season,expected", [
+    (6, 1, 18),   # no season: three horizons
+    (2, 1, 8),    # at least 8
+    (8, 4, 16),   # two horizons
+    (6, 12, 36),  # three seasons
+])
+def test_default_window(horizon, season, expected):
+    t = np.arange(80.0)
+    model = GRUForecaster(horizon=horizon, season_length=season, hidden_size=4, max_epochs=1,
+                          random_state=0).fit(np.sin(t / 3) + 0.01 * t)
+    assert model.window_ == expected
+
+
 def test_sliding_windows_are_views():
     values = np.arange(20.0).reshape(10, 2)
     x, y = sliding_windows(values, 4, 3)
