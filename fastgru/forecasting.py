@@ -69,18 +69,22 @@ MAX_STEPS = 100_000
 
 
 def default_window(horizon: int, season_length: int) -> int:
-    """The window ``GRUForecaster`` reads by default: three horizons for data
-    without a season (yearly data, where only the trend is there to read),
-    else two horizons or three seasons, whichever is longer; at least 8.
+    """The window ``GRUForecaster`` reads by default: three horizons up to 24
+    steps, and at least two horizons, three seasons and 8 steps.
+
+    Three horizons help short horizons (yearly and quarterly data; on M1 and
+    Tourism, over seeds 0-4: M1 yearly 3.473 -> 3.405 at 18 steps, Tourism
+    yearly 2.641 -> 2.626 at 12, M1 quarterly 1.662 -> 1.633 at 24); on
+    monthly data three horizons (54 steps on M1 monthly) cost 1.5x the time
+    for no gain over three seasons.
 
     Examples
     --------
     >>> from fastgru.forecasting import default_window
-    >>> default_window(6, 1), default_window(18, 12), default_window(8, 4)
-    (18, 36, 16)
+    >>> default_window(6, 1), default_window(8, 4), default_window(18, 12)
+    (18, 24, 36)
     """
-    per_horizon = 3 if season_length == 1 else 2
-    return max(per_horizon * horizon, 3 * season_length, 8)
+    return max(min(3 * horizon, 24), 2 * horizon, 3 * season_length, 8)
 
 
 def sliding_windows(values, window: int, horizon: int = 0):
@@ -136,8 +140,8 @@ class GRUForecaster(TrainableGRU):
     ----------
     window : int, optional
         Past steps the model reads (default: :func:`default_window`, three
-        horizons without a season, else ``max(2 * horizon, 3 *
-        season_length, 8)``). Series shorter than that are read as they are.
+        horizons up to 24 steps, and at least two horizons, three seasons
+        and 8 steps). Series shorter than that are read as they are.
     horizon : int, default 1
         Steps forecast at once. ``predict(h)`` with ``h > horizon`` feeds
         forecasts back in (point forecasts, no covariates).

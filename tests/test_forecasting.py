@@ -40,9 +40,11 @@ def split(df, h):
 
 
 @pytest.mark.parametrize("horizon,season,expected", [
-    (6, 1, 18),   # no season: three horizons
+    (6, 1, 18),   # three horizons
     (2, 1, 8),    # at least 8
-    (8, 4, 16),   # two horizons
+    (8, 4, 24),   # three horizons
+    (10, 1, 24),  # up to 24 steps
+    (13, 1, 26),  # two horizons
     (6, 12, 36),  # three seasons
 ])
 def test_default_window(horizon, season, expected):
