@@ -135,12 +135,12 @@ def bad_out(out, shape, dtype) -> Exception:
 
 class ForwardOneArgs:
     """What :meth:`GRU.forward` reuses across calls of one sequence (batch 1,
-    inference) in one thread: the weights' tuples, the input weights'
-    transposes with the copies they were made from, and a scratch buffer
+    inference) in one thread: the weights' tuples, the input and recurrent
+    weights' transposes with the copies they were made from, and a scratch buffer
     that grows with the longest sequence seen."""
 
-    __slots__ = ("params", "version", "mode", "weights", "extra", "uses_blas", "scratch",
-                 "addresses", "usable")
+    __slots__ = ("params", "version", "mode", "weights", "extra", "hh", "uses_blas",
+                 "scratch", "addresses", "usable")
 
     def __init__(self, layer):
         self.params = layer.params
@@ -157,6 +157,7 @@ class ForwardOneArgs:
             copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
         self.extra = (tuple(transposes), tuple(copies))
         H = layer.hidden_size
+        self.hh = recurrent_transposes(self.mode, self.weights[1], H, layer.dtype)
         # products in BLAS (which must then run single-threaded): projections
         # without a transpose for the tiles, and the largest single-row
         # recurrent product (all of U at once, in the "torch" variant)
@@ -175,7 +176,7 @@ class ForwardOneArgs:
     def args(self):
         """The kernel's arguments after ``x`` and before ``y``, ``h_n``, scratch."""
         W_ih, W_hh, b1s, b2s = self.weights
-        return (W_ih, *self.extra, W_hh, b1s, b2s)
+        return (W_ih, *self.extra, W_hh, *self.hh, b1s, b2s)
 
     def scratch_for(self, T, hidden):
         """Scratch for ``T`` steps: kept for the next call up to
@@ -187,6 +188,23 @@ class ForwardOneArgs:
         if scratch.nbytes <= _engine.WORKSPACE_KEEP_BYTES:
             self.scratch = scratch
         return scratch
+
+
+def recurrent_transposes(mode, weights_hh, H, dtype):
+    """``(transposes, copies)``: :func:`fastgru._kernels.stack.forward_one`'s
+    ``hh_t`` and ``hh_copy``. Per layer, pairs (gate rows, candidate rows):
+    buffers for the transposes of the recurrent weights that its single-row
+    products read (those the engine makes for a block of one row,
+    ``_engine.transposes_read``), and copies unequal to every weight, so
+    that the first call transposes; (0, H) arrays where none is read."""
+    transposes, copies = [], []
+    for U in weights_hh:
+        pairs = [(_engine.aligned_empty((H, rows), dtype), np.full((rows, H), np.nan, dtype=dtype))
+                 if rows else (np.empty((0, H), dtype=dtype),) * 2
+                 for rows in _engine.transposes_read(mode, U, H, True, 1)]
+        transposes.append(tuple(t for t, _ in pairs))
+        copies.append(tuple(c for _, c in pairs))
+    return tuple(transposes), tuple(copies)
 
 
 class StepArgs:
