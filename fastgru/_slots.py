@@ -26,9 +26,31 @@ import threading
 
 import numba
 
+from ._env import env_flag
+
+
+_QUEUED, _SLOT, _TAKEN, _GONE = range(4)  # a waiter's states
+_RETRY = None  # the outcome of a job whose batch was interrupted: run it again
+
+
+class _Waiter:
+    """A call queued for a slot: its lock is released when a slot is handed
+    to it (state ``_SLOT``), or, for a job (``key`` not None), when another
+    call ran it in a batch (``_TAKEN``; ``outcome`` its result)."""
+
+    __slots__ = ("lock", "state", "key", "item", "outcome")
+
+    def __init__(self, key=None, item=None):
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.state = _QUEUED
+        self.key, self.item = key, item
+        self.outcome = _RETRY
+
 
 class FairSlots:
-    """``n`` slots, taken in arrival order (``with slots:``)."""
+    """``n`` slots, taken in arrival order (``with slots:``, or
+    :meth:`run` for a call that may run in a batch with others)."""
 
     __slots__ = ("_mutex", "_free", "_waiters", "n")
 
@@ -38,7 +60,10 @@ class FairSlots:
         self._free = n
         self._waiters = collections.deque()
 
-    def __enter__(self):
+    def _wait(self, key=None, item=None):
+        """Take a free slot (return None), or queue a waiter (for a job of
+        ``key`` if not None) and return it once woken. An interrupt leaves
+        no slot taken."""
         taken = False
         waiter = None
         try:
@@ -46,32 +71,123 @@ class FairSlots:
                 if self._free and not self._waiters:
                     self._free -= 1
                     taken = True  # no signal is handled between these two stores
-                else:
-                    waiter = threading.Lock()
-                    waiter.acquire()
-                    self._waiters.append(waiter)
-            if waiter is not None:
-                waiter.acquire()  # released when a leaving call hands its slot over
+                    return None
+                waiter = _Waiter(key, item)
+                self._waiters.append(waiter)
+            waiter.lock.acquire()  # released when a slot is handed over or the job ran
+            return waiter
         except BaseException:
             if taken:
                 self.__exit__()
             elif waiter is not None:
-                with self._mutex:
-                    handed = waiter not in self._waiters
-                    if not handed:
-                        self._waiters.remove(waiter)
-                if handed:  # the slot is this call's: give it on
-                    self.__exit__()
+                self._abandon(waiter)
             raise
+
+    def _abandon(self, waiter):
+        with self._mutex:
+            state = waiter.state
+            if state == _QUEUED and waiter in self._waiters:
+                self._waiters.remove(waiter)
+                waiter.state = _GONE
+        if state == _SLOT:  # the slot is this call's: give it on
+            self.__exit__()
+
+    def __enter__(self):
+        self._wait()
         return self
 
     def __exit__(self, *exc):
         with self._mutex:
             if self._waiters:
-                self._waiters.popleft().release()  # the slot passes to the first waiter
+                waiter = self._waiters.popleft()  # the slot passes to the first waiter
+                waiter.state = _SLOT
+                waiter.lock.release()
             else:
                 self._free += 1
         return False
+
+    def run(self, key, item, run_one, run_many, limit):
+        """``run_one(item)`` in a slot, or, after waiting for one, with the
+        jobs of the same ``key`` queued behind it, at most ``limit`` in all,
+        as one call ``run_many(items)`` that returns their results in order
+        (see the module). A job that another call ran returns its result or
+        raises its exception in its own thread."""
+        waiter = self._wait(key, item)
+        if waiter is not None and waiter.state == _TAKEN:
+            if waiter.outcome is _RETRY:  # the call that took it was interrupted
+                with self:
+                    return run_one(item)
+            ok, value = waiter.outcome
+            if ok:
+                return value
+            raise value
+        batch = []
+        try:
+            if waiter is not None:
+                self._gather(key, limit - 1, batch)
+            if not batch:
+                return run_one(item)
+            return _run_batch(item, batch, run_one, run_many)
+        finally:
+            if batch:
+                self._release_taken(batch)
+            self.__exit__()
+
+    def _gather(self, key, limit, batch):
+        """Move up to ``limit`` queued jobs of ``key`` into ``batch``."""
+        with self._mutex:
+            for waiter in self._waiters:
+                if len(batch) == limit:
+                    break
+                if waiter.key == key:
+                    batch.append(waiter)
+            if batch:
+                for waiter in batch:
+                    waiter.state = _TAKEN
+                self._waiters = collections.deque(
+                    w for w in self._waiters if w.state != _TAKEN)
+
+    def _release_taken(self, batch):
+        """Wake the jobs of ``batch`` that got no outcome (an interrupted
+        batch: they run again themselves) and drop any still queued."""
+        with self._mutex:
+            if any(w.state == _TAKEN for w in self._waiters):
+                self._waiters = collections.deque(
+                    w for w in self._waiters if w.state != _TAKEN)
+        for waiter in batch:
+            if waiter.state == _TAKEN and waiter.outcome is _RETRY:
+                _wake(waiter, _RETRY)
+
+
+def _wake(waiter, outcome):
+    """Wake a job that another call ran, with its outcome. Woken before the
+    outcome is stored: an interrupt in between leaves it woken, to run
+    again (:data:`_RETRY`), never asleep."""
+    try:
+        waiter.lock.release()
+    except RuntimeError:  # woken already (an interrupt after it, before the outcome)
+        pass
+    waiter.outcome = outcome
+
+
+def _run_batch(item, batch, run_one, run_many):
+    """Run ``item`` and the jobs of ``batch``; hand each job its outcome."""
+    items = [item] + [w.item for w in batch]
+    try:
+        outcomes = [(True, r) for r in run_many(items)]
+    except Exception:  # one job's error: each alone, each its own outcome
+        outcomes = []
+        for it in items:
+            try:
+                outcomes.append((True, run_one(it)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+    for waiter, outcome in zip(batch, outcomes[1:]):
+        _wake(waiter, outcome)
+    ok, value = outcomes[0]
+    if ok:
+        return value
+    raise value
 
 
 class _Caller:
@@ -104,6 +220,14 @@ def other_callers() -> bool:
     from inside ``with caller()``)."""
     return len(_callers) > 1
 
+
+#: Whether a call queued for a slot runs the single-sequence forwards queued
+#: behind it as one batch (``FASTGRU_BATCH_CALLS``, default on): see the module.
+batching = env_flag("FASTGRU_BATCH_CALLS", True)
+#: At most this many sequences in one batch, each of at most
+#: BATCH_MAX_ELEMENTS steps x hidden units (batching is for small requests).
+BATCH_MAX_ROWS = 16
+BATCH_MAX_ELEMENTS = 1 << 16
 
 _SLOTS = FairSlots(numba.config.NUMBA_NUM_THREADS)
 

@@ -246,6 +246,12 @@ class GRU(LayerExchanges, _params.FixedConfig):
             training = check_bool("training", training)
         if training:
             return self._forward_call(x, h0, lengths, True)
+        if h0 is None and lengths is None:
+            key = _kernel_args.batch_key(self, x)
+            if key is not None:  # fair admission, batched with queued calls like it
+                return _slots.inference_slot().run(
+                    key, (self, x), _kernel_args.forward_alone, _kernel_args.forward_batch,
+                    _slots.BATCH_MAX_ROWS)
         with _slots.inference_slot():  # fair admission of concurrent callers
             return self._forward_call(x, h0, lengths, False)
 
