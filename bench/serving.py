@@ -498,8 +498,12 @@ def main(argv=None):
             _fastgru.save(clf, path)
             measure_memory(path)
     load1 = os.getloadavg()
+    try:
+        layer_name = numba.threading_layer()
+    except ValueError:  # no parallel launch ran (one thread: every call serial)
+        layer_name = "no parallel launch"
     print(f"fastgru {fastgru.__version__}, numba {numba.__version__} "
-          f"({numba.threading_layer()}, {numba.config.NUMBA_NUM_THREADS} threads), "
+          f"({layer_name}, {numba.config.NUMBA_NUM_THREADS} threads), "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "

@@ -107,11 +107,11 @@ class FairSlots:
         return False
 
     def run(self, key, item, run_one, run_many, limit):
-        """``run_one(item)`` in a slot, or, after waiting for one, with the
-        jobs of the same ``key`` queued behind it, at most ``limit`` in all,
-        as one call ``run_many(items)`` that returns their results in order
-        (see the module). A job that another call ran returns its result or
-        raises its exception in its own thread."""
+        """``run_one(item)`` in a slot; then, before leaving it, the jobs of
+        the same ``key`` queued meanwhile (at most ``limit``) as one call
+        ``run_many(items)``, which returns their results in order (see the
+        module). A job that another call ran returns its result, or raises
+        its exception, in its own thread."""
         waiter = self._wait(key, item)
         if waiter is not None and waiter.state == _TAKEN:
             if waiter.outcome is _RETRY:  # the call that took it was interrupted
@@ -123,11 +123,11 @@ class FairSlots:
             raise value
         batch = []
         try:
-            if waiter is not None:
-                self._gather(key, limit - 1, batch)
-            if not batch:
-                return run_one(item)
-            return _run_batch(item, batch, run_one, run_many)
+            result = run_one(item)
+            self._gather(key, limit, batch)
+            if batch:
+                _run_jobs(batch, run_one, run_many)
+            return result
         finally:
             if batch:
                 self._release_taken(batch)
@@ -170,24 +170,27 @@ def _wake(waiter, outcome):
     waiter.outcome = outcome
 
 
-def _run_batch(item, batch, run_one, run_many):
-    """Run ``item`` and the jobs of ``batch``; hand each job its outcome."""
-    items = [item] + [w.item for w in batch]
+def _run_jobs(batch, run_one, run_many):
+    """Run the jobs of ``batch`` (one alone, several as one batch) and wake
+    each with its outcome."""
+    items = [w.item for w in batch]
     try:
+        if len(items) == 1:
+            raise _Alone
         outcomes = [(True, r) for r in run_many(items)]
-    except Exception:  # one job's error: each alone, each its own outcome
+    except Exception:  # one job's error (or a single job): each alone, its own outcome
         outcomes = []
         for it in items:
             try:
                 outcomes.append((True, run_one(it)))
             except Exception as exc:
                 outcomes.append((False, exc))
-    for waiter, outcome in zip(batch, outcomes[1:]):
+    for waiter, outcome in zip(batch, outcomes):
         _wake(waiter, outcome)
-    ok, value = outcomes[0]
-    if ok:
-        return value
-    raise value
+
+
+class _Alone(Exception):
+    """A batch of one job: run it alone."""
 
 
 class _Caller:
