@@ -183,11 +183,19 @@ def in_process_cases(clf, layer, session, X, batches, n_inputs=32, unbatched=Fal
     return cases
 
 
+_DEFAULT_BATCHING = []
+
+
 def _set_batching(args, name):
     """fastgru's batching of concurrent calls for the case ``name``."""
     from fastgru import _slots
 
-    _slots.batching = args.batching != "off" and not name.endswith(UNBATCHED)
+    if not _DEFAULT_BATCHING:
+        _DEFAULT_BATCHING.append(_slots.batching)
+    if name.endswith(UNBATCHED) or args.batching == "off":
+        _slots.batching = False
+    else:
+        _slots.batching = args.batching != "default" or _DEFAULT_BATCHING[0]
 
 
 def measure_in_process(args, clf, layer, session, X):
@@ -264,7 +272,8 @@ def measure_admission(args, clf, layer, X):
     alternating runs."""
     from fastgru import _slots
 
-    _slots.batching = args.batching != "off"
+    if args.batching in ("on", "off"):
+        _slots.batching = args.batching == "on"
     rules = [(f"fair queue, {_slots.inference_slot().n} slots (fastgru)",
               _slots.inference_slot()),
              ("fair queue, 1 slot", _slots.FairSlots(1)),
@@ -493,9 +502,11 @@ def main(argv=None):
     parser.add_argument("--server-seconds", type=float, default=20.0)
     parser.add_argument("--admission", action="store_true",
                         help="also compare admission rules at batch 1, 8 threads")
-    parser.add_argument("--batching", choices=("on", "off", "both"), default="on",
+    parser.add_argument("--batching", choices=("default", "on", "off", "both"),
+                        default="default",
                         help="fastgru's batching of concurrent single-sequence calls "
-                             "(both: its batch-1 rows once more with it off)")
+                             "(default: fastgru's choice; both: on, and fastgru's "
+                             "batch-1 rows once more with it off)")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memory", action="store_true",
                         help="also measure a worker's memory (Linux)")
@@ -527,8 +538,12 @@ def main(argv=None):
         layer_name = numba.threading_layer()
     except ValueError:  # no parallel launch ran (one thread: every call serial)
         layer_name = "no parallel launch"
+    default_on = _DEFAULT_BATCHING[0] if _DEFAULT_BATCHING else fastgru._slots.batching
+    batching = {"both": "on and off", "default": "on" if default_on else "off"}.get(
+        args.batching, args.batching)
     print(f"fastgru {fastgru.__version__}, numba {numba.__version__} "
-          f"({layer_name}, {numba.config.NUMBA_NUM_THREADS} threads), "
+          f"({layer_name}, {numba.config.NUMBA_NUM_THREADS} threads, batching "
+          f"{batching}), "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "

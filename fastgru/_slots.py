@@ -14,18 +14,28 @@ takes again at once would let it overtake the waiters, and calls starved
 for hundreds of milliseconds). Throughput stays; the latency of each call is
 its own run plus the calls queued ahead of it.
 
-Batching (:meth:`FairSlots.run`): a call that waited for its slot runs the
+Batching (:meth:`FairSlots.run`; on by default with one slot, see
+:data:`batching`): a call that waited for its slot runs the
 calls queued behind it that are like it (``GRU.forward`` of one short
 sequence on the same layer, of the same length) with its own, as one batch:
 at hidden 64, a batch of 8 sequences takes about 0.6x the time of 8
-forwards of one (measured, one core). Those calls stay
-queued, their results stored with them; handed a slot in turn, each passes
-it on at once and returns. Every call still sleeps once and is woken once,
+forwards of one (measured, one core). With several slots, a call takes its
+share of the calls queued (the last ones), so that the other slots batch
+the rest at the same time. The calls run in a batch stay queued, their
+results stored with them; handed a slot in turn, each passes it on at once
+and returns. Every call still sleeps once and is woken once,
 in arrival order, so queued threads stay asleep rather than contending for
 the cores and the GIL (a batch's callers woken together contend: measured,
 the 99th percentile of latency grows from about 1 to 5 ms). Results are unchanged:
 batching runs only where every product gives a sequence the same bits in
 any batch (``fastgru._kernels.products.row_tiled``).
+
+With one slot (a process given one core) batching cuts the CPU time per
+request of 8 callers by about 30% and serves more than one caller does.
+With two slots on two cores, measured, it cost more CPU than it saved
+(jobs reached before their batch ends wait a second time; a batch runs on
+one core while the other slot finds nothing left to run), so it is off by
+default there.
 
 Interrupts: a KeyboardInterrupt while waiting, or right after a slot was
 taken or handed over, gives the slot on; it cannot leave one taken. An
@@ -46,11 +56,12 @@ from ._env import env_flag
 
 class _Waiter:
     """A call queued for a slot: its lock is released when a slot is handed
-    to it. A job (``key`` not None) may meanwhile be run by the call ahead
-    of it (``taken``, then ``outcome``: ``(True, result)`` or ``(False,
-    exception)``)."""
+    to it. A job (``key`` not None) may meanwhile be run in another call's
+    batch (``taken``, then ``outcome``: ``(True, result)`` or ``(False,
+    exception)``); handed a slot before that batch ends, it gives the slot
+    on and waits (``waiting``) for its lock to be released once more."""
 
-    __slots__ = ("lock", "handed", "key", "item", "taken", "outcome")
+    __slots__ = ("lock", "handed", "key", "item", "taken", "outcome", "waiting")
 
     def __init__(self, key=None, item=None):
         self.lock = threading.Lock()
@@ -59,6 +70,7 @@ class _Waiter:
         self.key, self.item = key, item
         self.taken = False
         self.outcome = None
+        self.waiting = False
 
 
 class FairSlots:
@@ -116,42 +128,69 @@ class FairSlots:
         return False
 
     def run(self, key, item, run_one, run_many, limit):
-        """``run_one(item)`` in a slot, in arrival order; a call that had to
-        wait runs, with its own, the jobs of the same ``key`` queued behind
-        it (at most ``limit`` in all) as one call ``run_many(items)`` that
-        returns their results in order. Those jobs stay queued, each with
-        its outcome: handed a slot in turn, a job gives it on at once and
-        returns its result, or raises its exception, in its own thread (a
-        job whose outcome is missing, its batch interrupted, runs itself)."""
+        """``run_one(item)`` in a slot, in arrival order. A call that had to
+        wait runs, with its own, a share of the jobs of the same ``key``
+        queued behind it (the last ones, at most ``limit`` in all, leaving
+        the others to the other slots) as one call ``run_many(items)``
+        that returns their results in order. Those jobs stay queued, their
+        outcomes stored with them: handed a slot in turn, a job gives it on
+        at once and returns its result, or raises its exception, in its own
+        thread (after its batch ends, if it is running; a job whose batch
+        was interrupted runs itself)."""
         waiter = self._wait(key, item)
+        if waiter is not None and (waiter.taken or waiter.outcome is not None):
+            self.__exit__()
+            outcome = self._outcome(waiter)
+            if outcome is None:  # its batch was interrupted
+                with self:
+                    return run_one(item)
+            ok, value = outcome
+            if ok:
+                return value
+            raise value
         batch = []
         try:
             if waiter is not None:
-                outcome = waiter.outcome
-                if outcome is not None:  # run in the batch of a call ahead of it
-                    ok, value = outcome
-                    if ok:
-                        return value
-                    raise value
                 self._gather(key, limit - 1, batch)
             if not batch:
                 return run_one(item)
             return _run_batch(item, batch, run_one, run_many)
         finally:
-            for job in batch:
-                job.taken = False  # (an interrupted batch: the rest run themselves)
+            if batch:
+                self._finish(batch)
             self.__exit__()
 
     def _gather(self, key, limit, batch):
-        """Take up to ``limit`` queued jobs of ``key`` that no other call
-        runs into ``batch`` (they stay queued)."""
+        """Take into ``batch`` the last queued jobs of ``key`` that no call
+        runs: this slot's share of them (all with one slot), at most
+        ``limit``. They stay queued."""
         with self._mutex:
-            for waiter in self._waiters:
-                if len(batch) == limit:
-                    break
-                if waiter.key == key and not waiter.taken and waiter.outcome is None:
-                    waiter.taken = True
-                    batch.append(waiter)
+            free = [w for w in self._waiters
+                    if w.key == key and not w.taken and w.outcome is None]
+            share = min(limit, -(-len(free) // self.n))
+            for waiter in free[len(free) - share :]:
+                waiter.taken = True
+                batch.append(waiter)
+
+    def _outcome(self, waiter):
+        """The outcome of a job run in another call's batch, once stored;
+        None if that batch was interrupted."""
+        with self._mutex:
+            if waiter.outcome is not None or not waiter.taken:
+                return waiter.outcome
+            waiter.waiting = True
+        waiter.lock.acquire()  # released by _finish, once more
+        return waiter.outcome
+
+    def _finish(self, batch):
+        """The batch ran (its outcomes stored) or was interrupted (those
+        missing run themselves): wake the jobs waiting for theirs."""
+        with self._mutex:
+            for job in batch:
+                job.taken = False
+                if job.waiting:
+                    job.waiting = False
+                    job.lock.release()
 
 
 def _run_batch(item, batch, run_one, run_many):
@@ -208,8 +247,9 @@ def other_callers() -> bool:
 
 
 #: Whether a call queued for a slot runs the single-sequence forwards queued
-#: behind it as one batch (``FASTGRU_BATCH_CALLS``, default on): see the module.
-batching = env_flag("FASTGRU_BATCH_CALLS", True)
+#: behind it as one batch (``FASTGRU_BATCH_CALLS``; by default on with one
+#: slot, ``NUMBA_NUM_THREADS=1``): see the module.
+batching = env_flag("FASTGRU_BATCH_CALLS", numba.config.NUMBA_NUM_THREADS == 1)
 #: At most this many sequences in one batch, each of at most
 #: BATCH_MAX_ELEMENTS steps x hidden units (batching is for small requests).
 BATCH_MAX_ROWS = 16

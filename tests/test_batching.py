@@ -69,9 +69,10 @@ def test_a_sequence_has_the_same_bits_alone_and_in_any_batch(variant, dtype):
             np.testing.assert_array_equal(h_n[:, i], alone[i][1][:, 0])
 
 
-def test_layers_whose_products_run_in_blas_are_not_batched():
+def test_layers_whose_products_run_in_blas_are_not_batched(monkeypatch):
     """Hidden sizes whose single-row product would leave the tiles, and
     inputs wider than the projection's tiles, run in BLAS: no batching."""
+    monkeypatch.setattr(_slots, "batching", True)
     x = np.zeros((1, 3, 200), dtype=np.float32)
     assert _kernel_args.batch_key(fastgru.GRU(200, 8, random_state=0), x) is None
     big = fastgru.GRU(4, 120, random_state=0)  # (360, 120) float32: 169 KB
@@ -79,6 +80,22 @@ def test_layers_whose_products_run_in_blas_are_not_batched():
     small = fastgru.GRU(4, 64, random_state=0)
     assert _kernel_args.batch_key(small, np.zeros((1, 3, 4), dtype=np.float32)) is not None
     assert _kernel_args.batch_key(small, np.zeros((2, 3, 4), dtype=np.float32)) is None
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"NUMBA_NUM_THREADS": "1"}, "True"),
+    ({"NUMBA_NUM_THREADS": "2"}, "False"),
+    ({"NUMBA_NUM_THREADS": "1", "FASTGRU_BATCH_CALLS": "off"}, "False"),
+    ({"NUMBA_NUM_THREADS": "2", "FASTGRU_BATCH_CALLS": "1"}, "True"),
+])
+def test_batching_is_on_by_default_with_one_slot(env, expected):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FASTGRU_BATCH_CALLS"} | env
+    out = subprocess.run([sys.executable, "-c", "import fastgru._slots as s; print(s.batching)"],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == expected
 
 
 # ------------------------------------------------------------ the queue
@@ -137,13 +154,54 @@ def test_the_first_waiter_runs_the_like_jobs_behind_it_in_one_batch():
         assert outcomes[item] == ("result", item)
 
 
-def test_a_batch_holds_at_most_limit_jobs():
+def test_a_batch_holds_at_most_limit_jobs_the_last_ones_queued():
     calls = _Calls()
     jobs = [("a", f"a{k}") for k in range(7)]
     outcomes = _queue_behind(FairSlots(1), calls, jobs, limit=3)
-    assert calls.batches == [["a0", "a1", "a2"], ["a3", "a4", "a5"]]
-    assert calls.singles == ["a6"]
+    assert calls.batches == [["a0", "a5", "a6"], ["a1", "a3", "a4"]]
+    assert calls.singles == ["a2"]
     assert all(outcomes[item] == ("result", item) for _, item in jobs)
+
+
+def test_with_two_slots_each_batches_its_share_and_a_job_handed_early_waits():
+    """Two slots: the first call handed one takes half the jobs queued
+    behind it (the last ones), the second the rest; a job whose batch is
+    still running when its turn comes gives the slot on and waits for its
+    outcome."""
+    slots, calls = FairSlots(2), _Calls()
+    go = threading.Event()
+
+    def slow_many(items):
+        if items[0] == "a1":
+            go.wait(60)
+        return calls.many(items)
+
+    outcomes = {}
+    slots.__enter__()
+    slots.__enter__()
+    threads = []
+
+    def call(item):
+        outcomes[item] = slots.run("a", item, calls.one, slow_many, 16)
+
+    for k, item in enumerate(["a1", "a2", "a3", "a4", "a5"]):
+        t = threading.Thread(target=call, args=(item,))
+        t.start()
+        threads.append(t)
+        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
+    slots.__exit__()  # a1: takes a4 and a5, and waits for go
+    _wait_for(lambda: calls.batches or len(slots._waiters) == 4, "a1's slot")
+    slots.__exit__()  # a2: takes a3; then a3, a4, a5 have their turns
+    _wait_for(lambda: sum(w.waiting for w in list(slots._waiters)) == 0
+              and len(slots._waiters) == 0 and "a3" in outcomes, "a3 to return")
+    assert "a4" not in outcomes and "a5" not in outcomes  # their batch still runs
+    go.set()
+    for t in threads:
+        t.join()
+    assert sorted(calls.batches) == [["a1", "a4", "a5"], ["a2", "a3"]]
+    assert calls.singles == []
+    assert all(outcomes[item] == ("result", item) for item in outcomes) and len(outcomes) == 5
+    assert (slots._free, len(slots._waiters)) == (2, 0)
 
 
 def test_an_error_reaches_its_own_caller_only():
@@ -279,6 +337,7 @@ def test_queued_forwards_of_one_sequence_run_as_one_batch(enabled, monkeypatch):
     the others of its layer and length with its own (not those of another
     length), unless batching is off; every result is the serial call's."""
     monkeypatch.setattr(_slots, "batching", enabled)
+    monkeypatch.setattr(_slots, "_SLOTS", FairSlots(1))  # one slot: all behind it
     layer = fastgru.GRU(3, 16, num_layers=2, random_state=0)
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(1, 7 if k != 3 else 5, 3)).astype(np.float32) for k in range(6)]
@@ -346,9 +405,10 @@ def test_a_nan_in_one_queued_call_raises_there_only():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_child_forked_while_calls_queue_serves_batched_calls():
+def test_a_child_forked_while_calls_queue_serves_batched_calls(monkeypatch):
     """Forked while this process's slots are held and calls queue: the
-    child starts with free slots and its own queued calls batch."""
+    child starts with free slots and serves its own calls."""
+    monkeypatch.setattr(_slots, "batching", True)
     layer = fastgru.GRU(3, 8, random_state=0)
     x = np.random.default_rng(0).normal(size=(1, 5, 3)).astype(np.float32)
     ref = layer.forward(x)[0]
