@@ -83,6 +83,18 @@ def batch_key(layer, x):
     return (id(layer), id(cache.params), cache.version, x.shape[1])
 
 
+def forward_admitted(layer, x, h0, lengths):
+    """:meth:`GRU.forward`'s inference, admitted by ``fastgru._slots``: with
+    the like calls queued behind it as one batch (:func:`batch_key`), or
+    alone."""
+    slots = _slots.inference_slot()
+    key = batch_key(layer, x) if h0 is None and lengths is None else None
+    if key is not None:
+        return slots.run(key, (layer, x), forward_alone, forward_batch, _slots.BATCH_MAX_ROWS)
+    with slots:
+        return layer._forward_call(x, h0, lengths, False)
+
+
 def forward_alone(item):
     """``item`` = (layer, x): :meth:`GRU.forward`'s inference of ``x``."""
     layer, x = item

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from . import _engine, _kernel_args, _params, _passes, _runtime, _slots
+from . import _engine, _kernel_args, _params, _passes, _runtime
 from ._kernels import stack
 from ._params import ParamDict  # also where pickles of a layer's params find it
 from ._validation import as_float_array, as_sequences, check_bool
@@ -246,14 +246,7 @@ class GRU(LayerExchanges, _params.FixedConfig):
             training = check_bool("training", training)
         if training:
             return self._forward_call(x, h0, lengths, True)
-        if h0 is None and lengths is None:
-            key = _kernel_args.batch_key(self, x)
-            if key is not None:  # fair admission, batched with queued calls like it
-                return _slots.inference_slot().run(
-                    key, (self, x), _kernel_args.forward_alone, _kernel_args.forward_batch,
-                    _slots.BATCH_MAX_ROWS)
-        with _slots.inference_slot():  # fair admission of concurrent callers
-            return self._forward_call(x, h0, lengths, False)
+        return _kernel_args.forward_admitted(self, x, h0, lengths)  # fair admission
 
     def _forward_call(self, x, h0, lengths, training):
         if h0 is None and lengths is None and not training:

@@ -190,7 +190,7 @@ def test_with_two_slots_each_batches_its_share_and_a_job_handed_early_waits():
         threads.append(t)
         _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
     slots.__exit__()  # a1: takes a4 and a5, and waits for go
-    _wait_for(lambda: calls.batches or len(slots._waiters) == 4, "a1's slot")
+    _wait_for(lambda: sum(w.taken for w in list(slots._waiters)) == 2, "a1 to take a4, a5")
     slots.__exit__()  # a2: takes a3; then a3, a4, a5 have their turns
     _wait_for(lambda: sum(w.waiting for w in list(slots._waiters)) == 0
               and len(slots._waiters) == 0 and "a3" in outcomes, "a3 to return")
@@ -373,7 +373,13 @@ def test_queued_forwards_of_one_sequence_run_as_one_batch(enabled, monkeypatch):
     assert (slots._free, len(slots._waiters)) == (slots.n, 0)
 
 
-def test_a_nan_in_one_queued_call_raises_there_only():
+def test_a_nan_in_one_queued_call_raises_there_only(monkeypatch):
+    monkeypatch.setattr(_slots, "batching", True)
+    monkeypatch.setattr(_slots, "_SLOTS", FairSlots(1))
+    batch = _kernel_args.forward_batch
+    sizes = []
+    monkeypatch.setattr(_kernel_args, "forward_batch",
+                        lambda items: sizes.append(len(items)) or batch(items))
     layer = fastgru.GRU(3, 8, random_state=0)
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(1, 4, 3)).astype(np.float32) for _ in range(4)]
@@ -399,6 +405,7 @@ def test_a_nan_in_one_queued_call_raises_there_only():
         _release(slots)
     for t in threads:
         t.join()
+    assert sizes == [4]  # the first call handed the slot, with the three behind it
     assert isinstance(got[2], ValueError) and "NaN" in str(got[2])
     for k, ref in zip((0, 1, 3), serial):
         np.testing.assert_array_equal(got[k][0], ref[0])
