@@ -19,11 +19,10 @@ Batching (:meth:`FairSlots.run`; on by default with one slot, see
 calls queued behind it that are like it (``GRU.forward`` of one short
 sequence on the same layer, of the same length) with its own, as one batch:
 at hidden 64, a batch of 8 sequences takes about 0.6x the time of 8
-forwards of one (measured, one core). With several slots, a call takes its
-share of the calls queued (the last ones), so that the other slots batch
-the rest at the same time. The calls run in a batch stay queued, their
-results stored with them; handed a slot in turn, each passes it on at once
-and returns. Every call still sleeps once and is woken once,
+forwards of one (measured, one core). The calls run in a batch stay
+queued: slots freed meanwhile go to the calls behind them (or stay free for
+new ones), and once their results are stored with them, handed a slot in
+turn, each passes it on at once and returns. Every call still sleeps once and is woken once,
 in arrival order, so queued threads stay asleep rather than contending for
 the cores and the GIL (a batch's callers woken together contend: measured,
 the 99th percentile of latency grows from about 1 to 5 ms). Results are unchanged:
@@ -57,33 +56,32 @@ from ._env import env_flag
 class _Waiter:
     """A call queued for a slot: its lock is released when a slot is handed
     to it. A job (``key`` not None) may meanwhile be run in another call's
-    batch (``taken``, then ``outcome``: ``(True, result)`` or ``(False,
-    exception)``); handed a slot before that batch ends, it gives the slot
-    on and waits (``waiting``) for its lock to be released once more."""
+    batch (``taken`` while it runs; then ``outcome``: ``(True, result)`` or
+    ``(False, exception)``): no slot is handed to it while it is taken."""
 
-    __slots__ = ("lock", "handed", "key", "item", "taken", "outcome", "waiting")
+    __slots__ = ("lock", "handed", "gone", "key", "item", "taken", "outcome")
 
     def __init__(self, key=None, item=None):
         self.lock = threading.Lock()
         self.lock.acquire()
-        self.handed = False
+        self.handed = self.gone = False
         self.key, self.item = key, item
         self.taken = False
         self.outcome = None
-        self.waiting = False
 
 
 class FairSlots:
     """``n`` slots, taken in arrival order (``with slots:``, or
     :meth:`run` for a call that may run in one batch with others)."""
 
-    __slots__ = ("_mutex", "_free", "_waiters", "n")
+    __slots__ = ("_mutex", "_free", "_waiters", "_taken", "n")
 
     def __init__(self, n: int):
         self.n = n
         self._mutex = threading.Lock()
         self._free = n
         self._waiters = collections.deque()
+        self._taken = 0  # the waiters queued that a batch is running
 
     def _wait(self, key=None, item=None):
         """Take a slot: a free one (return None), or queue a waiter (a job
@@ -93,7 +91,7 @@ class FairSlots:
         waiter = None
         try:
             with self._mutex:
-                if self._free and not self._waiters:
+                if self._free and len(self._waiters) == self._taken:
                     self._free -= 1
                     taken = True  # no signal is handled between these two stores
                     return None
@@ -109,6 +107,8 @@ class FairSlots:
                     handed = waiter.handed
                     if not handed:
                         self._waiters.remove(waiter)
+                        waiter.gone = True
+                        self._taken -= waiter.taken
                 if handed:  # the slot is this call's: give it on
                     self.__exit__()
             raise
@@ -119,32 +119,37 @@ class FairSlots:
 
     def __exit__(self, *exc):
         with self._mutex:
-            if self._waiters:
-                waiter = self._waiters.popleft()  # the slot passes to the first waiter
-                waiter.handed = True
-                waiter.lock.release()
-            else:
-                self._free += 1
+            self._free += 1
+            self._hand_free()
         return False
+
+    def _hand_free(self):
+        """Hand the free slots to the first waiters that no batch is
+        running (under the mutex)."""
+        waiters = self._waiters
+        while self._free and len(waiters) > self._taken:
+            if not self._taken:
+                waiter = waiters.popleft()
+            else:
+                waiter = next(w for w in waiters if not w.taken)
+                waiters.remove(waiter)
+            self._free -= 1
+            waiter.handed = True
+            waiter.lock.release()
 
     def run(self, key, item, run_one, run_many, limit):
         """``run_one(item)`` in a slot, in arrival order. A call that had to
-        wait runs, with its own, a share of the jobs of the same ``key``
-        queued behind it (the last ones, at most ``limit`` in all, leaving
-        the others to the other slots) as one call ``run_many(items)``
-        that returns their results in order. Those jobs stay queued, their
-        outcomes stored with them: handed a slot in turn, a job gives it on
-        at once and returns its result, or raises its exception, in its own
-        thread (after its batch ends, if it is running; a job whose batch
-        was interrupted runs itself)."""
+        wait runs, with its own, the jobs of the same ``key`` queued behind
+        it (at most ``limit`` in all) as one call ``run_many(items)`` that
+        returns their results in order. Those jobs stay queued, skipped by
+        the slots handed over meanwhile, and get their outcomes: handed a
+        slot in turn, a job gives it on at once and returns its result, or
+        raises its exception, in its own thread (a job whose batch was
+        interrupted runs itself)."""
         waiter = self._wait(key, item)
-        if waiter is not None and (waiter.taken or waiter.outcome is not None):
+        if waiter is not None and waiter.outcome is not None:  # run in another's batch
             self.__exit__()
-            outcome = self._outcome(waiter)
-            if outcome is None:  # its batch was interrupted
-                with self:
-                    return run_one(item)
-            ok, value = outcome
+            ok, value = waiter.outcome
             if ok:
                 return value
             raise value
@@ -161,36 +166,26 @@ class FairSlots:
             self.__exit__()
 
     def _gather(self, key, limit, batch):
-        """Take into ``batch`` the last queued jobs of ``key`` that no call
-        runs: this slot's share of them (all with one slot), at most
-        ``limit``. They stay queued."""
+        """Take into ``batch`` up to ``limit`` queued jobs of ``key`` that
+        no other batch runs. They stay queued."""
         with self._mutex:
-            free = [w for w in self._waiters
-                    if w.key == key and not w.taken and w.outcome is None]
-            share = min(limit, -(-len(free) // self.n))
-            for waiter in free[len(free) - share :]:
-                waiter.taken = True
-                batch.append(waiter)
-
-    def _outcome(self, waiter):
-        """The outcome of a job run in another call's batch, once stored;
-        None if that batch was interrupted."""
-        with self._mutex:
-            if waiter.outcome is not None or not waiter.taken:
-                return waiter.outcome
-            waiter.waiting = True
-        waiter.lock.acquire()  # released by _finish, once more
-        return waiter.outcome
+            for waiter in self._waiters:
+                if len(batch) == limit:
+                    break
+                if waiter.key == key and not waiter.taken and waiter.outcome is None:
+                    waiter.taken = True
+                    batch.append(waiter)
+            self._taken += len(batch)
 
     def _finish(self, batch):
         """The batch ran (its outcomes stored) or was interrupted (those
-        missing run themselves): wake the jobs waiting for theirs."""
+        missing run themselves): its jobs may be handed slots again."""
         with self._mutex:
             for job in batch:
-                job.taken = False
-                if job.waiting:
-                    job.waiting = False
-                    job.lock.release()
+                if job.taken:
+                    job.taken = False
+                    if not job.gone:
+                        self._taken -= 1
 
 
 def _run_batch(item, batch, run_one, run_many):

@@ -140,7 +140,7 @@ def _queue_behind(slots, calls, jobs, limit=16):
     slots.__exit__()
     for t in threads:
         t.join()
-    assert (slots._free, len(slots._waiters)) == (slots.n, 0)
+    assert (slots._free, len(slots._waiters), slots._taken) == (slots.n, 0, 0)
     return outcomes
 
 
@@ -154,26 +154,25 @@ def test_the_first_waiter_runs_the_like_jobs_behind_it_in_one_batch():
         assert outcomes[item] == ("result", item)
 
 
-def test_a_batch_holds_at_most_limit_jobs_the_last_ones_queued():
+def test_a_batch_holds_at_most_limit_jobs():
     calls = _Calls()
     jobs = [("a", f"a{k}") for k in range(7)]
     outcomes = _queue_behind(FairSlots(1), calls, jobs, limit=3)
-    assert calls.batches == [["a0", "a5", "a6"], ["a1", "a3", "a4"]]
-    assert calls.singles == ["a2"]
+    assert calls.batches == [["a0", "a1", "a2"], ["a3", "a4", "a5"]]
+    assert calls.singles == ["a6"]
     assert all(outcomes[item] == ("result", item) for _, item in jobs)
 
 
-def test_with_two_slots_each_batches_its_share_and_a_job_handed_early_waits():
-    """Two slots: the first call handed one takes half the jobs queued
-    behind it (the last ones), the second the rest; a job whose batch is
-    still running when its turn comes gives the slot on and waits for its
-    outcome."""
+def test_a_slot_freed_while_a_batch_runs_goes_past_its_jobs():
+    """Two slots: while the first call handed one runs the jobs queued
+    behind it, the other slot freed is not handed to them (they wait for
+    their outcomes, queued) but taken by a new call at once; then each job
+    returns its outcome in its turn."""
     slots, calls = FairSlots(2), _Calls()
     go = threading.Event()
 
     def slow_many(items):
-        if items[0] == "a1":
-            go.wait(60)
+        go.wait(60)
         return calls.many(items)
 
     outcomes = {}
@@ -184,24 +183,23 @@ def test_with_two_slots_each_batches_its_share_and_a_job_handed_early_waits():
     def call(item):
         outcomes[item] = slots.run("a", item, calls.one, slow_many, 16)
 
-    for k, item in enumerate(["a1", "a2", "a3", "a4", "a5"]):
+    for k, item in enumerate(["a1", "a2", "a3", "a4"]):
         t = threading.Thread(target=call, args=(item,))
         t.start()
         threads.append(t)
         _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
-    slots.__exit__()  # a1: takes a4 and a5, and waits for go
-    _wait_for(lambda: sum(w.taken for w in list(slots._waiters)) == 2, "a1 to take a4, a5")
-    slots.__exit__()  # a2: takes a3; then a3, a4, a5 have their turns
-    _wait_for(lambda: sum(w.waiting for w in list(slots._waiters)) == 0
-              and len(slots._waiters) == 0 and "a3" in outcomes, "a3 to return")
-    assert "a4" not in outcomes and "a5" not in outcomes  # their batch still runs
+    slots.__exit__()  # a1: takes a2, a3, a4, and waits for go
+    _wait_for(lambda: slots._taken == 3, "a1 to take the others")
+    slots.__exit__()  # no job to hand it to: free
+    assert (slots._free, len(slots._waiters)) == (1, 3)
+    assert slots.run("a", "a5", calls.one, slow_many, 16) == ("result", "a5")  # at once
+    assert calls.singles == ["a5"] and outcomes == {}
     go.set()
     for t in threads:
         t.join()
-    assert sorted(calls.batches) == [["a1", "a4", "a5"], ["a2", "a3"]]
-    assert calls.singles == []
-    assert all(outcomes[item] == ("result", item) for item in outcomes) and len(outcomes) == 5
-    assert (slots._free, len(slots._waiters)) == (2, 0)
+    assert calls.batches == [["a1", "a2", "a3", "a4"]]
+    assert outcomes == {item: ("result", item) for item in ("a1", "a2", "a3", "a4")}
+    assert (slots._free, len(slots._waiters), slots._taken) == (2, 0, 0)
 
 
 def test_an_error_reaches_its_own_caller_only():
