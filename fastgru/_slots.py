@@ -22,19 +22,19 @@ at hidden 64, a batch of 8 sequences takes about 0.6x the time of 8
 forwards of one (measured, one core). The calls run in a batch stay
 queued: slots freed meanwhile go to the calls behind them (or stay free for
 new ones), and once their results are stored with them, handed a slot in
-turn, each passes it on at once and returns. Every call still sleeps once and is woken once,
-in arrival order, so queued threads stay asleep rather than contending for
-the cores and the GIL (a batch's callers woken together contend: measured,
-the 99th percentile of latency grows from about 1 to 5 ms). Results are unchanged:
-batching runs only where every product gives a sequence the same bits in
-any batch (``fastgru._kernels.products.row_tiled``).
+turn, each passes it on at once and returns. Every call still sleeps once
+and is woken once, in arrival order, so queued threads stay asleep rather
+than contending for the cores and the GIL (a batch's callers woken
+together contend: measured, the 99th percentile of latency grows from
+about 1 to 5 ms). Results are unchanged: batching runs only where every
+product gives a sequence the same bits in any batch
+(``fastgru._kernels.products.row_tiled``).
 
 With one slot (a process given one core) batching cuts the CPU time per
 request of 8 callers by about 30% and serves more than one caller does.
-With two slots on two cores, measured, it cost more CPU than it saved
-(jobs reached before their batch ends wait a second time; a batch runs on
-one core while the other slot finds nothing left to run), so it is off by
-default there.
+With two slots, measured, it lowers the CPU time per request too, but while
+one slot runs a batch the other serves new calls without queueing, and the
+99th percentile of latency grows from about 1 to 5 ms: off by default there.
 
 Interrupts: a KeyboardInterrupt while waiting, or right after a slot was
 taken or handed over, gives the slot on; it cannot leave one taken. An
