@@ -27,6 +27,8 @@ repository root::
     python bench/serving.py --json out.json      # the numbers as JSON too
     python bench/serving.py --no-in-process --memory   # a worker's memory
     python bench/serving.py --no-in-process --admission --repeats 12   # other queues
+    python bench/serving.py --batching both      # batch-1 rows with batching off too
+    taskset -c 0 python bench/serving.py         # the process on one core (Linux)
 """
 
 from __future__ import annotations
@@ -159,8 +161,12 @@ def build_models(seed=0):
     return clf, layer, session, X
 
 
-def in_process_cases(clf, layer, session, X, batches, n_inputs=32):
-    """(name, batch, call, inputs, references) of the in-process table."""
+UNBATCHED = " (batching off)"
+
+
+def in_process_cases(clf, layer, session, X, batches, n_inputs=32, unbatched=False):
+    """(name, batch, call, inputs, references) of the in-process table; with
+    ``unbatched``, fastgru's batch-1 calls once more with batching off."""
     cases = []
     for b in batches:
         inputs = [np.ascontiguousarray(X[(i * b) % (len(X) - b):][:b]) for i in range(n_inputs)]
@@ -169,16 +175,35 @@ def in_process_cases(clf, layer, session, X, batches, n_inputs=32):
             ("GRU.forward", lambda x: layer.forward(x)[1]),
             ("onnxruntime run", lambda x: session.run(["h_n"], {"x": x})[0]),
         ]
+        if unbatched and b == 1:
+            calls[2:2] = [(name + UNBATCHED, call) for name, call in calls[:2]]
         for name, call in calls:
             refs = [call(x) for x in inputs]  # serial answers (and a warm-up)
             cases.append((name, b, call, inputs, refs))
     return cases
 
 
+_DEFAULT_BATCHING = []
+
+
+def _set_batching(args, name):
+    """fastgru's batching of concurrent calls for the case ``name``."""
+    from fastgru import _slots
+
+    if not _DEFAULT_BATCHING:
+        _DEFAULT_BATCHING.append(_slots.batching)
+    if name.endswith(UNBATCHED) or args.batching == "off":
+        _slots.batching = False
+    else:
+        _slots.batching = args.batching != "default" or _DEFAULT_BATCHING[0]
+
+
 def measure_in_process(args, clf, layer, session, X):
-    cases = in_process_cases(clf, layer, session, X, args.batches)
+    cases = in_process_cases(clf, layer, session, X, args.batches,
+                             unbatched=args.batching == "both")
     configs = [(case, n) for case in cases for n in args.threads]
     for case, n in configs:  # warm every thread count's per-thread caches
+        _set_batching(args, case[0])
         run_threads(case[2], case[3], case[4], n, min(64, args.requests))
     sequences = np.ascontiguousarray(X[:16])
     step_refs = []
@@ -191,6 +216,7 @@ def measure_in_process(args, clf, layer, session, X):
     best: dict = {}
     for _ in range(args.repeats):
         for (name, b, call, inputs, refs), n in configs:
+            _set_batching(args, name)
             res = run_threads(call, inputs, refs, n, args.requests)
             _keep_best(best, (b, name, n), res)
         for n in args.threads:
@@ -222,6 +248,9 @@ class _NoQueue:
     def __exit__(self, *exc):
         return False
 
+    def run(self, key, item, run_one, run_many, limit):
+        return run_one(item)
+
 
 def _switches():
     """This thread's context switches so far (Linux), or 0."""
@@ -243,6 +272,8 @@ def measure_admission(args, clf, layer, X):
     alternating runs."""
     from fastgru import _slots
 
+    if args.batching in ("on", "off"):
+        _slots.batching = args.batching == "on"
     rules = [(f"fair queue, {_slots.inference_slot().n} slots (fastgru)",
               _slots.inference_slot()),
              ("fair queue, 1 slot", _slots.FairSlots(1)),
@@ -471,6 +502,11 @@ def main(argv=None):
     parser.add_argument("--server-seconds", type=float, default=20.0)
     parser.add_argument("--admission", action="store_true",
                         help="also compare admission rules at batch 1, 8 threads")
+    parser.add_argument("--batching", choices=("default", "on", "off", "both"),
+                        default="default",
+                        help="fastgru's batching of concurrent single-sequence calls "
+                             "(default: fastgru's choice; both: on, and fastgru's "
+                             "batch-1 rows once more with it off)")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memory", action="store_true",
                         help="also measure a worker's memory (Linux)")
@@ -498,8 +534,16 @@ def main(argv=None):
             _fastgru.save(clf, path)
             measure_memory(path)
     load1 = os.getloadavg()
+    try:
+        layer_name = numba.threading_layer()
+    except ValueError:  # no parallel launch ran (one thread: every call serial)
+        layer_name = "no parallel launch"
+    default_on = _DEFAULT_BATCHING[0] if _DEFAULT_BATCHING else fastgru._slots.batching
+    batching = {"both": "on and off", "default": "on" if default_on else "off"}.get(
+        args.batching, args.batching)
     print(f"fastgru {fastgru.__version__}, numba {numba.__version__} "
-          f"({numba.threading_layer()}, {numba.config.NUMBA_NUM_THREADS} threads), "
+          f"({layer_name}, {numba.config.NUMBA_NUM_THREADS} threads, batching "
+          f"{batching}), "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "

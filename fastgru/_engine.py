@@ -28,7 +28,7 @@ from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import reads_b
+from ._kernels.products import reads_b, row_tiled
 from ._kernels.sequence import backward_block, forward_block
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
@@ -392,29 +392,42 @@ def _weight_grad(d, col0, col1, inp):
     return partial.sum(axis=0), sums.sum(axis=0)
 
 
-def _transposed_blocks(mode, U, H, forward, rows, workspace, key):
-    """Contiguous transposes of ``U``'s gate rows and candidate rows, or empty.
+def transposes_read(mode, U, H, forward, rows):
+    """``(gate rows, candidate rows)``: how many of ``U``'s first rows (its
+    gates', all of it for RESET_AFTER) and last rows (its candidate's, H)
+    the recurrent products of blocks of ``rows`` rows read transposed, 0
+    where they read none.
 
-    The recurrent products (``_kernels.products.matmul``) of blocks of ``rows`` rows
-    read ``x @ U.T`` (``forward``) or ``dx @ U`` (BPTT) in the layout
-    ``_kernels.products.reads_b`` asks for; only where that is the transposed one are
-    the transposes made, and otherwise 0-row arrays stand in, as they do for
-    the one each mode never reads: RESET_AFTER multiplies by all of ``U``
-    at once (the first result), BIAS_GATES by its candidate's rows alone
-    (the second). The transposes are kept per ``key`` (a layer and
-    direction) and made again only when ``U`` changed (:func:`transposed`).
+    The products (``_kernels.products.matmul``) read ``x @ U.T``
+    (``forward``) or ``dx @ U`` (BPTT) in the layout that
+    ``_kernels.products.reads_b`` (blocks of several rows) and ``row_tiled``
+    (a single row) ask for. RESET_AFTER multiplies by all of ``U`` at once
+    and never reads the candidate's rows apart; BIAS_GATES' ``U`` holds the
+    candidate's rows alone.
     """
     if mode in (RESET_AFTER, BIAS_GATES):
-        n_gate = U.shape[0]  # all of U (BIAS_GATES' U holds U_n alone)
+        n_gate = U.shape[0]
     else:
         n_gate = H if mode == MGU else 2 * H
+
+    def wanted(n_rows):
+        return (reads_b(rows) or row_tiled(n_rows, H, U.itemsize)) == forward
+
+    return (0 if mode == BIAS_GATES or not wanted(n_gate) else n_gate,
+            0 if mode == RESET_AFTER or not wanted(H) else H)
+
+
+def _transposed_blocks(mode, U, H, forward, rows, workspace, key):
+    """Contiguous transposes of ``U``'s gate rows and candidate rows where
+    the recurrent products of blocks of ``rows`` rows read them
+    (:func:`transposes_read`), else 0-row arrays. They are kept per ``key``
+    (a layer and direction) and made again only when ``U`` changed
+    (:func:`transposed`).
+    """
+    n_gate, n_cand = transposes_read(mode, U, H, forward, rows)
     empty = U[:0]
-    if reads_b(rows) != forward:
-        return empty, empty
-    # the candidate's rows are U's last H in every mode (all of U for BIAS_GATES)
-    return (empty if mode == BIAS_GATES
-            else transposed(workspace, (key, "UT_g"), U[:n_gate]),
-            transposed(workspace, (key, "UT_c"), U[U.shape[0] - H :]))
+    return (transposed(workspace, (key, "UT_g"), U[:n_gate]) if n_gate else empty,
+            transposed(workspace, (key, "UT_c"), U[U.shape[0] - H :]) if n_cand else empty)
 
 
 # BPTT adds the weight gradients of every chunk of steps as soon as the chunk

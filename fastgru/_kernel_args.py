@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _engine, _passes, _runtime
+from . import _engine, _passes, _runtime, _slots
 from ._kernels import large_products, products, stack
 from ._validation import as_float_array, check_memory, check_state
 from ._variants import get_variant
@@ -30,15 +30,8 @@ def forward_one(layer, x):
             and x.dtype == layer.dtype and x.flags.carray and x.shape[1] > 0
             and x.shape[2] == layer.input_size and not layer.bidirectional):
         return None
-    params = layer.params
-    version = getattr(params, "version", None)
-    if version is None:
-        return None
-    local = layer._thread_local()
-    cache = getattr(local, "forward_one", None)
-    if cache is None or cache.params is not params or cache.version != version:
-        cache = local.forward_one = ForwardOneArgs(layer)
-    if not cache.usable:
+    cache = _forward_one_args(layer)
+    if cache is None or not cache.usable:
         return None
     T, H = x.shape[1], layer.hidden_size
     if T * H > 1 << 20:  # (a short sequence skips the arithmetic)
@@ -56,6 +49,67 @@ def forward_one(layer, x):
     if layer._cache is not None:
         layer._cache = None  # as after any inference: backward needs a training forward
     return y, h_n
+
+
+def _forward_one_args(layer):
+    """``layer``'s :class:`ForwardOneArgs` in this thread, made again when
+    an array of ``params`` was replaced; None for a plain-dict ``params``."""
+    params = layer.params
+    version = getattr(params, "version", None)
+    if version is None:
+        return None
+    local = layer._thread_local()
+    cache = getattr(local, "forward_one", None)
+    if cache is None or cache.params is not params or cache.version != version:
+        cache = local.forward_one = ForwardOneArgs(layer)
+    return cache
+
+
+def batch_key(layer, x):
+    """The key under which :meth:`GRU.forward` of ``x`` (inference, no
+    ``h0`` or ``lengths``) may run in one batch with other threads' calls
+    (``fastgru._slots.FairSlots.run``), or None: ``x`` one short sequence
+    that :func:`forward_one` takes, of a layer whose every product gives a
+    row the same bits in any batch (:attr:`ForwardOneArgs.rows_independent`),
+    and batching on (``fastgru._slots.batching``)."""
+    if not (_slots.batching and type(x) is np.ndarray and x.ndim == 3 and x.shape[0] == 1
+            and x.dtype == layer.dtype and x.flags.carray and x.shape[1] > 0
+            and x.shape[1] * layer.hidden_size <= _slots.BATCH_MAX_ELEMENTS
+            and x.shape[2] == layer.input_size and not layer.bidirectional):
+        return None
+    cache = _forward_one_args(layer)
+    if cache is None or not cache.rows_independent:
+        return None
+    return (id(layer), id(cache.params), cache.version, x.shape[1])
+
+
+def forward_admitted(layer, x, h0, lengths):
+    """:meth:`GRU.forward`'s inference, admitted by ``fastgru._slots``: with
+    the like calls queued behind it as one batch (:func:`batch_key`), or
+    alone."""
+    slots = _slots.inference_slot()
+    key = batch_key(layer, x) if h0 is None and lengths is None else None
+    if key is not None:
+        return slots.run(key, (layer, x), forward_alone, forward_batch, _slots.BATCH_MAX_ROWS)
+    with slots:
+        return layer._forward_call(x, h0, lengths, False)
+
+
+def forward_alone(item):
+    """``item`` = (layer, x): :meth:`GRU.forward`'s inference of ``x``."""
+    layer, x = item
+    return layer._forward_call(x, None, None, False)
+
+
+def forward_batch(items):
+    """The results of :func:`forward_alone` for ``items`` (one layer, one
+    sequence each, one length), from one forward of them as a batch on this
+    thread: the same bits (:func:`batch_key`)."""
+    layer = items[0][0]
+    x = np.concatenate([x for _, x in items])
+    with _runtime.thread_limit(1):  # the callers queue: the cores are busy
+        y, h_n = layer._forward_call(x, None, None, False)
+    return [(y[i : i + 1].copy(), h_n[:, i : i + 1].copy()) for i in range(len(items))]
 
 
 def step_args(layer, x_t, h, out):
@@ -135,12 +189,12 @@ def bad_out(out, shape, dtype) -> Exception:
 
 class ForwardOneArgs:
     """What :meth:`GRU.forward` reuses across calls of one sequence (batch 1,
-    inference) in one thread: the weights' tuples, the input weights'
-    transposes with the copies they were made from, and a scratch buffer
+    inference) in one thread: the weights' tuples, the input and recurrent
+    weights' transposes with the copies they were made from, and a scratch buffer
     that grows with the longest sequence seen."""
 
-    __slots__ = ("params", "version", "mode", "weights", "extra", "uses_blas", "scratch",
-                 "addresses", "usable")
+    __slots__ = ("params", "version", "mode", "weights", "extra", "hh", "uses_blas",
+                 "scratch", "addresses", "usable", "rows_independent")
 
     def __init__(self, layer):
         self.params = layer.params
@@ -157,6 +211,7 @@ class ForwardOneArgs:
             copies.append(np.full(shape, np.nan, dtype=layer.dtype))  # never equal: transpose
         self.extra = (tuple(transposes), tuple(copies))
         H = layer.hidden_size
+        self.hh = recurrent_transposes(self.mode, self.weights[1], H, layer.dtype)
         # products in BLAS (which must then run single-threaded): projections
         # without a transpose for the tiles, and the largest single-row
         # recurrent product (all of U at once, in the "torch" variant)
@@ -164,6 +219,11 @@ class ForwardOneArgs:
                           or products.row_product_in_blas(3 * H, H))
         self.scratch = np.empty(stack.forward_one_scratch_size(self.mode, 1, H),
                                 dtype=layer.dtype)
+        # a row's result the same bits in any batch: the products in the
+        # tiles, never in BLAS (products.row_tiled, large_products.project_tiled)
+        self.rows_independent = self.usable and not any(
+            t.shape[0] == 0 for t in transposes) and all(
+            products.row_tiled(U.shape[0], H, U.itemsize) for U in self.weights[1])
         self.addresses = None
         if self.usable:
             L = layer.num_layers
@@ -175,7 +235,7 @@ class ForwardOneArgs:
     def args(self):
         """The kernel's arguments after ``x`` and before ``y``, ``h_n``, scratch."""
         W_ih, W_hh, b1s, b2s = self.weights
-        return (W_ih, *self.extra, W_hh, b1s, b2s)
+        return (W_ih, *self.extra, W_hh, *self.hh, b1s, b2s)
 
     def scratch_for(self, T, hidden):
         """Scratch for ``T`` steps: kept for the next call up to
@@ -187,6 +247,23 @@ class ForwardOneArgs:
         if scratch.nbytes <= _engine.WORKSPACE_KEEP_BYTES:
             self.scratch = scratch
         return scratch
+
+
+def recurrent_transposes(mode, weights_hh, H, dtype):
+    """``(transposes, copies)``: :func:`fastgru._kernels.stack.forward_one`'s
+    ``hh_t`` and ``hh_copy``. Per layer, pairs (gate rows, candidate rows):
+    buffers for the transposes of the recurrent weights that its single-row
+    products read (those the engine makes for a block of one row,
+    ``_engine.transposes_read``), and copies unequal to every weight, so
+    that the first call transposes; (0, H) arrays where none is read."""
+    transposes, copies = [], []
+    for U in weights_hh:
+        pairs = [(_engine.aligned_empty((H, rows), dtype), np.full((rows, H), np.nan, dtype=dtype))
+                 if rows else (np.empty((0, H), dtype=dtype),) * 2
+                 for rows in _engine.transposes_read(mode, U, H, True, 1)]
+        transposes.append(tuple(t for t, _ in pairs))
+        copies.append(tuple(c for _, c in pairs))
+    return tuple(transposes), tuple(copies)
 
 
 class StepArgs:

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from . import _engine, _kernel_args, _params, _passes, _runtime, _slots
+from . import _engine, _kernel_args, _params, _passes, _runtime
 from ._kernels import stack
 from ._params import ParamDict  # also where pickles of a layer's params find it
 from ._validation import as_float_array, as_sequences, check_bool
@@ -246,8 +246,7 @@ class GRU(LayerExchanges, _params.FixedConfig):
             training = check_bool("training", training)
         if training:
             return self._forward_call(x, h0, lengths, True)
-        with _slots.inference_slot():  # fair admission of concurrent callers
-            return self._forward_call(x, h0, lengths, False)
+        return _kernel_args.forward_admitted(self, x, h0, lengths)  # fair admission
 
     def _forward_call(self, x, h0, lengths, training):
         if h0 is None and lengths is None and not training:

@@ -11,23 +11,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastgru import GRUClassifier, GRURegressor, SequenceScaler
 
-FLOAT32_ORDER = (
-    "float32 model: a sequence's prediction can change in the last float32 bits "
-    "(~1e-7 relative) with its position in the batch, because the vectorised "
-    "products sum in an order that depends on the block of rows a sequence falls in "
-    "(gemm_nt's k-vectorised sums for a block of one row, gemm_nn's tiles otherwise); this check "
-    "asks for rtol=1e-7. The float64 instance of the same estimator passes it."
-)
-
-
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, (GRURegressor, GRUClassifier)) and estimator.dtype == "float32":
-        return {
-            "check_methods_sample_order_invariance": FLOAT32_ORDER,
-            "check_methods_subset_invariance": FLOAT32_ORDER,
-        }
-    return {}
-
 
 @pytest.mark.slow  # ~3.5 minutes: scikit-learn's whole check list, five estimators
 @parametrize_with_checks(
@@ -38,8 +21,6 @@ def _expected_failed_checks(estimator):
         GRUClassifier(random_state=0, dtype="float64"),
         SequenceScaler(),
     ],
-    expected_failed_checks=_expected_failed_checks,
-    xfail_strict=False,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

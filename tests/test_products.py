@@ -65,7 +65,8 @@ def test_matmul_every_routine_and_layout(m, accumulate):
                     reason="targets an x86-64 CPU by name")
 def test_gemm_nn_with_32_byte_vectors():
     """The tiles as built for CPUs without AVX-512 (AVX2's 32-byte vectors),
-    in a fresh process that targets such a CPU (Haswell)."""
+    in a fresh process that targets such a CPU (Haswell); a single row's
+    product (gemm_row) has the bits of its row in the tiles there too."""
     import os
     import subprocess
     import sys
@@ -86,6 +87,15 @@ def test_gemm_nn_with_32_byte_vectors():
         "            np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)\n"
         "            products.gemm_tn_add(np.ascontiguousarray(a.T), b, out)\n"
         "            np.testing.assert_allclose(out, 2 * (a @ b), rtol=1e-5, atol=1e-5)\n"
+        "    a = rng.normal(size=(5, 7)).astype(dtype)\n"
+        "    for n in (3, 8, 24, 45, 64, 100):  # strips of 8, 4, 2, 1 vectors, masked\n"
+        "        b = rng.normal(size=(7, n)).astype(dtype)\n"
+        "        tiles = np.empty((5, n), dtype=dtype)\n"
+        "        products.gemm_nn(a, b, tiles)\n"
+        "        for i in range(5):\n"
+        "            row = np.full((1, n), np.nan, dtype=dtype)\n"
+        "            products.gemm_row(a[i : i + 1], b, row)\n"
+        "            assert np.array_equal(row[0], tiles[i]), (dtype, n, i)\n"
         "print('ok')\n"
     )
     env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "FASTGRU_NO_CACHE": "1"}

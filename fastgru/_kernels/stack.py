@@ -87,8 +87,8 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
 
 
 @kernel
-def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b2s, y, h_n,
-                scratch, project_address, forward_address):
+def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, hh_copy, b1s,
+                b2s, y, h_n, scratch, project_address, forward_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (a call of
@@ -106,7 +106,12 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
     tuples: the weights and stored biases; ``weights_t``, the input
     weights' transposes for the tiles of :func:`project_block` (empty where
     it runs in BLAS), made again only where ``refresh_copy`` finds the
-    weights changed since ``weights_copy``. ``scratch`` holds at least
+    weights changed since ``weights_copy``; ``hh_t`` and ``hh_copy`` the
+    same for the recurrent weights, as pairs (gate rows, candidate rows)
+    per layer: the transposes of ``U``'s first ``hh_copy[layer][0].shape[0]``
+    rows and of its last H, which the single-row products read in the
+    tiles (``products.row_tiled``; empty where they do not, as the engine
+    passes them for a block of one row). ``scratch`` holds at least
     :func:`forward_one_scratch_size` elements. Returns False, before writing
     anything, when ``x`` holds NaN or inf.
     """
@@ -131,12 +136,18 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
         fold_biases(mode, b1s[layer], b2s[layer], xbias, b_hn)
         if W_t.shape[0] > 0 and refresh_copy(W, weights_copy[layer]):
             transpose_block(0, 1, W, W_t)
+        UT_g, UT_c = hh_t[layer]
+        copy_g, copy_c = hh_copy[layer]
+        if UT_g.shape[0] > 0 and refresh_copy(U[: copy_g.shape[0]], copy_g):
+            transpose_block(0, 1, U[: copy_g.shape[0]], UT_g)
+        if UT_c.shape[0] > 0 and refresh_copy(U[U.shape[0] - H :], copy_c):
+            transpose_block(0, 1, U[U.shape[0] - H :], UT_c)
         args = (inp, W, W_t, xbias, xproj)
         as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
         h_last[:] = 0.0
-        args = (mode, xproj.reshape(T, 1, GH), U, U[:0], U[:0], b_hn, lengths, NO, NO,
+        args = (mode, xproj.reshape(T, 1, GH), U, UT_g, UT_c, b_hn, lengths, NO, NO,
                 out.reshape(T, 1, H), h_last, unused, unused)
         as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
