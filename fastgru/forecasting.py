@@ -69,22 +69,22 @@ MAX_STEPS = 100_000
 
 
 def default_window(horizon: int, season_length: int) -> int:
-    """The window ``GRUForecaster`` reads by default: three horizons up to 24
+    """The window ``GRUForecaster`` reads by default: three horizons up to 20
     steps, and at least two horizons, three seasons and 8 steps.
 
     Three horizons help short horizons (yearly and quarterly data; on M1 and
-    Tourism, over seeds 0-4: M1 yearly 3.473 -> 3.405 at 18 steps, Tourism
-    yearly 2.641 -> 2.626 at 12, M1 quarterly 1.662 -> 1.633 at 24); on
-    monthly data three horizons (54 steps on M1 monthly) cost 1.5x the time
-    for no gain over three seasons.
+    Tourism: M1 yearly 3.473 -> 3.405 at 18 steps over seeds 0-4, Tourism
+    yearly 2.641 -> 2.626 at 12, M1 quarterly 1.668 -> 1.622 at 20 over
+    seeds 0-2, Tourism quarterly even); on monthly data three horizons (54
+    steps on M1 monthly) cost 1.5x the time for no gain over three seasons.
 
     Examples
     --------
     >>> from fastgru.forecasting import default_window
     >>> default_window(6, 1), default_window(8, 4), default_window(18, 12)
-    (18, 24, 36)
+    (18, 20, 36)
     """
-    return max(min(3 * horizon, 24), 2 * horizon, 3 * season_length, 8)
+    return max(min(3 * horizon, 20), 2 * horizon, 3 * season_length, 8)
 
 
 def sliding_windows(values, window: int, horizon: int = 0):
@@ -140,7 +140,7 @@ class GRUForecaster(TrainableGRU):
     ----------
     window : int, optional
         Past steps the model reads (default: :func:`default_window`, three
-        horizons up to 24 steps, and at least two horizons, three seasons
+        horizons up to 20 steps, and at least two horizons, three seasons
         and 8 steps). Series shorter than that are read as they are.
     horizon : int, default 1
         Steps forecast at once. ``predict(h)`` with ``h > horizon`` feeds
