@@ -275,17 +275,6 @@ def test_no_call_starves_under_many_threads():
     assert (slots._free, len(slots._waiters)) == (2, 0)
 
 
-@pytest.fixture
-def sigint_raises():
-    """SIGINT raises KeyboardInterrupt in the main thread during the test."""
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    yield
-    if signal.SIGINT in blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, old)
-
-
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
 def test_an_interrupted_waiting_job_gives_nothing_away(sigint_raises):
     """Ctrl-C while a job waits in the queue: KeyboardInterrupt in that

@@ -64,19 +64,6 @@ def test_waiters_enter_in_arrival_order():
     assert (slots._free, len(slots._waiters)) == (1, 0)
 
 
-@pytest.fixture
-def sigint_raises():
-    """SIGINT raises KeyboardInterrupt in the main thread during the test,
-    whatever handler or signal mask a library imported earlier in this
-    process left behind."""
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    yield
-    if signal.SIGINT in blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, old)
-
-
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
 def test_interrupted_wait_gives_no_slot_away(sigint_raises):
     slots = FairSlots(1)
