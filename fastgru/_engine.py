@@ -29,7 +29,7 @@ from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases,
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
 from ._kernels.products import reads_b
-from ._kernels.sequence import backward_block, forward_block
+from ._kernels.sequence import backward_kernel, forward_kernel
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
 from ._numba_compat import type_key as _type_key
@@ -276,7 +276,7 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj))
     forward = block_kernel_address(
-        forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        forward_kernel(mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps))
     return project, forward
@@ -371,7 +371,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     else:
         hprev = kept_hprev = aux = np.empty((1, 1, 1), dtype=dtype)
     _run_blocks(
-        forward_block,
+        forward_kernel(variant.mode),
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
          y, h_last, kept_hprev, aux),
         n_blocks,
@@ -496,11 +496,11 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        backward_block,
+        backward_kernel(mode),
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
-         chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
+         chunk, dxp, dhh, dh, want_dx, dx, stage, (g_w, g_xs, g_uh, g_hs, g_uc)),
         n_blocks,
     )
     R = T * B

@@ -18,7 +18,7 @@ and :mod:`~fastgru._kernels.cell`.
 
 import numpy as np
 
-from .._config import kernel
+from .._config import inlined_kernel, kernel
 from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
 from .products import _add_tn, fills_strip, gemm_nn
@@ -85,8 +85,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
-                   reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
-                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
+                   reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, stage,
+                   sums):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
@@ -102,13 +102,17 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     ``want_dx``) writes its ``dx`` while its rows are still in cache
     (:func:`chunk_weight_grads`):
     after the loop, the T*B rows of every gradient come back from memory
-    (products a quarter to a third slower, measured). ``x_c``, ``hp_c``,
-    ``aux_c`` and ``dx_c`` (n_blocks, k*n, width) collect the chunk's rows
-    of ``x``, ``hprev``, ``aux`` (other modes than RESET_AFTER) and ``dx``;
-    ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
-    ``weight_ih`` ("gru1-3") and of the candidate (other modes than
-    RESET_AFTER). Unused ones may be empty.
+    (products a quarter to a third slower, measured). ``stage`` holds
+    ``x_c``, ``hp_c``, ``aux_c`` and ``dx_c`` (n_blocks, k*n, width), which
+    collect the chunk's rows of ``x``, ``hprev``, ``aux`` (other modes than
+    RESET_AFTER) and ``dx``, then ``scratch_w`` and ``scratch_h``, which
+    take the columns of ``dxp`` of ``weight_ih`` ("gru1-3") and of the
+    candidate (other modes than RESET_AFTER). Unused ones may be empty.
+    ``sums`` holds ``g_w, g_xs, g_uh, g_hs, g_uc``. (Tuples: a call of more
+    than 30 arguments cannot be inlined, see ``backward_block_reset_after``.)
     """
+    x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
+    g_w, g_xs, g_uh, g_hs, g_uc = sums
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
     H = dh.shape[1]
@@ -188,6 +192,47 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
             for k in range(filled):
                 copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
         filled = 0
+
+
+
+# The default mode's time loops: the bodies above inlined with the mode a
+# constant, so that Numba prunes the other modes' branches (of the inlined
+# cell too, and of the kernels they call, which compile for that literal
+# mode) before it types them. The first forward from an empty cache of the
+# default variant compiles one mode's code, not all four; the other modes
+# share the kernels above. ``mode`` is kept (and ignored) so that the engine
+# calls both alike. (Python passes more than 30 arguments as one tuple, a
+# call Numba cannot inline: hence backward_block's tuples.)
+_forward_steps = inlined_kernel(forward_block.py_func)
+_backward_steps = inlined_kernel(backward_block.py_func)
+
+
+@kernel
+def forward_block_reset_after(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths,
+                              reverse, training, y, h_last, hprev, aux):
+    """:func:`forward_block` for RESET_AFTER ("torch") only."""
+    _forward_steps(block, n_blocks, RESET_AFTER, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                   training, y, h_last, hprev, aux)
+
+
+@kernel
+def backward_block_reset_after(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first,
+                               dy_col, lengths, reverse, hprev, gates, aux, x, W, chunk, dxp,
+                               dhh, dh, want_dx, dx, stage, sums):
+    """:func:`backward_block` for RESET_AFTER ("torch") only."""
+    _backward_steps(block, n_blocks, RESET_AFTER, U, UT_g, UT_c, dy, dy_batch_first, dy_col,
+                    lengths, reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx,
+                    stage, sums)
+
+
+def forward_kernel(mode):
+    """The forward time loop's kernel for ``mode``."""
+    return forward_block_reset_after if mode == RESET_AFTER else forward_block
+
+
+def backward_kernel(mode):
+    """The BPTT kernel for ``mode``."""
+    return backward_block_reset_after if mode == RESET_AFTER else backward_block
 
 
 @kernel
