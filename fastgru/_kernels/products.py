@@ -286,34 +286,40 @@ def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it 
     return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
 
 
-@literal_helper
-def _gemm(a, b, out, trans_a, accumulate):
-    """``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of columns, then
-    one of two, the last columns in masked strips of one. ``A`` is ``a``, or
-    ``a.T`` when ``trans_a``."""
-    if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(out)):
-        raise ValueError("the products need arrays with contiguous rows")
-    m = a.shape[1] if trans_a else a.shape[0]
-    n = b.shape[1]
-    lanes = _config.VECTOR_BYTES // a.itemsize
-    wide = n - n % (STRIP_VECS * lanes)
-    full = n - n % (2 * lanes)
-    for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of A stays in cache across strips
-        a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
-        out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
-        for j in range(0, wide, STRIP_VECS * lanes):
-            _tile_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
-        for j in range(wide, full, 2 * lanes):  # at most one
-            _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
-        # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
-        # variant per kind of strip costs compile time, not speed)
-        for j in range(full, n, lanes):
-            _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
+def _gemm(trans_a, accumulate, name, doc):
+    """The kernel ``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of
+    columns, then one of two, the last columns in masked strips of one.
+    ``A`` is ``a``, or ``a.T`` when ``trans_a``; ``accumulate`` adds to
+    ``out``. Both are constants of the kernel (its closure), which the
+    tiles take as literals: the loops are the kernel's own code, not a
+    helper's compiled apart and optimised again inside it."""
+
+    def gemm(a, b, out):
+        if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(out)):
+            raise ValueError("the products need arrays with contiguous rows")
+        m = a.shape[1] if trans_a else a.shape[0]
+        n = b.shape[1]
+        lanes = _config.VECTOR_BYTES // a.itemsize
+        wide = n - n % (STRIP_VECS * lanes)
+        full = n - n % (2 * lanes)
+        for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of A stays in cache across strips
+            a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
+            out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
+            for j in range(0, wide, STRIP_VECS * lanes):
+                _tile_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
+            for j in range(wide, full, 2 * lanes):  # at most one
+                _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
+            # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
+            # variant per kind of strip costs compile time, not speed)
+            for j in range(full, n, lanes):
+                _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
+
+    gemm.__name__ = gemm.__qualname__ = name
+    gemm.__doc__ = doc
+    return kernel(gemm)
 
 
-@kernel
-def gemm_nn(a, b, out):
-    """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
 
     The recurrent product of one time step: a block of rows times a weight
     matrix. Tiles of TILE_ROWS rows by STRIP_VECS SIMD vectors of columns
@@ -322,18 +328,13 @@ def gemm_nn(a, b, out):
     single-threaded OpenBLAS reaches 250 on a large product with its AVX-512
     kernels and 130 with the AVX2 ones. The last columns that do not fill a
     strip take narrower strips and masked loads and stores.
-    """
-    _gemm(a, b, out, False, False)
+    """)
 
-
-@kernel
-def gemm_tn_add(a, b, out):
-    """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
 
     A chunk's weight gradients (gradients.T @ inputs), added in place to the
     running sums in :func:`gemm_nn`'s tiles, which read ``a``'s columns.
-    """
-    _gemm(a, b, out, True, True)
+    """)
 
 
 # A single row times weights larger than L2 (hidden sizes above ~400): BLAS's
