@@ -13,14 +13,17 @@ The bottom of :mod:`fastgru._kernels`: imports no other kernel module. The
 tiles' width follows ``fastgru._config.VECTOR_BYTES``, read at compile time.
 """
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils
 from numba.core import types as nb_types
-from numba.extending import intrinsic, register_jitable
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload, register_jitable
 
 from .. import _config
 from .._config import kernel, literal_helper
+from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
 # The ``accumulate`` flag of the products. As NumPy booleans they reach the
@@ -389,6 +392,54 @@ def matmul(a, b, b_t, out, accumulate, scratch):
         add_into(out, scratch)
 
 
+# ------------------------------------------ the tiles' kernels called by address
+# A kernel that calls gemm_nn or gemm_tn_add links their code, and LLVM
+# optimises and generates the tiles again inside it (and inside its callers):
+# from an empty cache, each copy costs about half a second. The kernels that
+# run a product once per block or chunk of rows (the input projection, the
+# chunked weight gradients) call the product's compiled C wrapper instead, at
+# an address the engine passes (:func:`product_address`), which costs a few
+# nanoseconds per call. The per-step product (:func:`matmul`) links them.
+_ADDRESSES: dict = {}
+
+
+def product_address(product, dtype) -> int:
+    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn` or
+    :func:`gemm_tn_add`) for C-contiguous 2-D arrays of ``dtype``, for
+    :func:`call_product`; compiled, or loaded from the cache, on first use."""
+    address = _ADDRESSES.get((product, dtype))
+    if address is None:
+        array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
+        product.compile((array, array, array))
+        compiled = product.overloads[(array, array, array)]
+        address = _ADDRESSES[(product, dtype)] = cfunc_address(compiled)
+    return address
+
+
+def _check_product_args(a, b, out):
+    pass
+
+
+@overload(_check_product_args)
+def _check_product_args_types(a, b, out):
+    kinds = {nb_types.Array(t.dtype, 2, "C") if isinstance(t, nb_types.Array) else None
+             for t in (a, b, out)}
+    if len(kinds) != 1 or kinds != {a} or None in kinds:
+        raise TypingError(
+            f"call_product takes three C-contiguous, writeable 2-D arrays of one dtype "
+            f"(what product_address compiled for), not {a}, {b}, {out}")
+    return lambda a, b, out: None
+
+
+@register_jitable
+def call_product(address, a, b, out):
+    """The product at ``address`` (:func:`product_address`, compiled for
+    ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
+    the typing checks."""
+    _check_product_args(a, b, out)
+    as_function(address, (a, b, out))(a, b, out)
+
+
 # ----------------------------------------------- narrow products: tiles or BLAS
 @register_jitable
 def fills_strip(n, itemsize):
@@ -402,10 +453,11 @@ def fills_strip(n, itemsize):
 
 
 @register_jitable
-def _add_tn(a, b, out, scratch):
-    """``out += a.T @ b``: in the tiles, or in BLAS via ``scratch`` for few columns."""
+def _add_tn(tn_address, a, b, out, scratch):
+    """``out += a.T @ b``: in the tiles (:func:`gemm_tn_add` at ``tn_address``),
+    or in BLAS via ``scratch`` for few columns."""
     if fills_strip(b.shape[1], b.itemsize):
-        gemm_tn_add(a, b, out)
+        call_product(tn_address, a, b, out)
     else:
         np.dot(a.T, b, scratch)
         add_into(out, scratch)

@@ -18,10 +18,10 @@ and :mod:`~fastgru._kernels.cell`.
 
 import numpy as np
 
-from .._config import inlined_kernel, kernel
+from .._config import kernel
 from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
-from .products import _add_tn, fills_strip, gemm_nn
+from .products import _add_tn, call_product, fills_strip
 
 
 @kernel
@@ -85,8 +85,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
-                   reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, stage,
-                   sums):
+                   reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
+                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, gemms):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
@@ -102,17 +102,15 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     ``want_dx``) writes its ``dx`` while its rows are still in cache
     (:func:`chunk_weight_grads`):
     after the loop, the T*B rows of every gradient come back from memory
-    (products a quarter to a third slower, measured). ``stage`` holds
-    ``x_c``, ``hp_c``, ``aux_c`` and ``dx_c`` (n_blocks, k*n, width), which
-    collect the chunk's rows of ``x``, ``hprev``, ``aux`` (other modes than
-    RESET_AFTER) and ``dx``, then ``scratch_w`` and ``scratch_h``, which
-    take the columns of ``dxp`` of ``weight_ih`` ("gru1-3") and of the
-    candidate (other modes than RESET_AFTER). Unused ones may be empty.
-    ``sums`` holds ``g_w, g_xs, g_uh, g_hs, g_uc``. (Tuples: a call of more
-    than 30 arguments cannot be inlined, see ``backward_block_reset_after``.)
+    (products a quarter to a third slower, measured). ``x_c``, ``hp_c``,
+    ``aux_c`` and ``dx_c`` (n_blocks, k*n, width) collect the chunk's rows
+    of ``x``, ``hprev``, ``aux`` (other modes than RESET_AFTER) and ``dx``;
+    ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
+    ``weight_ih`` ("gru1-3") and of the candidate (other modes than
+    RESET_AFTER). Unused ones may be empty. ``gemms``: the addresses of
+    ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
+    :func:`chunk_weight_grads` calls.
     """
-    x_c, hp_c, aux_c, dx_c, scratch_w, scratch_h = stage
-    g_w, g_xs, g_uh, g_hs, g_uc = sums
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
     H = dh.shape[1]
@@ -187,57 +185,16 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], c_x, c_hp, c_aux, W,
                            want_dx, c_dx, g_w[block], g_xs[block], g_uh[block], g_hs[block],
                            g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows],
-                           products)
+                           products, gemms)
         if chunk > 1 and want_dx:
             for k in range(filled):
                 copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
         filled = 0
 
 
-
-# The default mode's time loops: the bodies above inlined with the mode a
-# constant, so that Numba prunes the other modes' branches (of the inlined
-# cell too, and of the kernels they call, which compile for that literal
-# mode) before it types them. The first forward from an empty cache of the
-# default variant compiles one mode's code, not all four; the other modes
-# share the kernels above. ``mode`` is kept (and ignored) so that the engine
-# calls both alike. (Python passes more than 30 arguments as one tuple, a
-# call Numba cannot inline: hence backward_block's tuples.)
-_forward_steps = inlined_kernel(forward_block.py_func)
-_backward_steps = inlined_kernel(backward_block.py_func)
-
-
-@kernel
-def forward_block_reset_after(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths,
-                              reverse, training, y, h_last, hprev, aux):
-    """:func:`forward_block` for RESET_AFTER ("torch") only."""
-    _forward_steps(block, n_blocks, RESET_AFTER, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                   training, y, h_last, hprev, aux)
-
-
-@kernel
-def backward_block_reset_after(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first,
-                               dy_col, lengths, reverse, hprev, gates, aux, x, W, chunk, dxp,
-                               dhh, dh, want_dx, dx, stage, sums):
-    """:func:`backward_block` for RESET_AFTER ("torch") only."""
-    _backward_steps(block, n_blocks, RESET_AFTER, U, UT_g, UT_c, dy, dy_batch_first, dy_col,
-                    lengths, reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx,
-                    stage, sums)
-
-
-def forward_kernel(mode):
-    """The forward time loop's kernel for ``mode``."""
-    return forward_block_reset_after if mode == RESET_AFTER else forward_block
-
-
-def backward_kernel(mode):
-    """The BPTT kernel for ``mode``."""
-    return backward_block_reset_after if mode == RESET_AFTER else backward_block
-
-
 @kernel
 def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_uh, g_hs, g_uc,
-                       scratch_w, scratch_h, products):
+                       scratch_w, scratch_h, products, gemms):
     """A chunk of rows' share of the weight and bias gradients, and its ``dx``
     if ``want_dx``.
 
@@ -252,8 +209,12 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
     ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
     of ``dxp`` that are not at its start; ``products``, a tuple of scratch
     arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``, receive BLAS's
-    products before they are added.
+    products before they are added. ``gemms``: the addresses of
+    :func:`~fastgru._kernels.products.gemm_nn` and
+    :func:`~fastgru._kernels.products.gemm_tn_add` for the dtype
+    (:func:`~fastgru._kernels.products.product_address`), called, not linked.
     """
+    nn, tn = gemms
     n, GH = dxp.shape
     H = hp.shape[1]
     GW = W.shape[0]
@@ -265,9 +226,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         d_w = scratch_w
         for i in range(n):
             copy_vector(d_w[i], dxp[i, col0:])
-    _add_tn(d_w, x, g_w, p_w)
+    _add_tn(tn, d_w, x, g_w, p_w)
     if want_dx and fills_strip(W.shape[1], W.itemsize):
-        gemm_nn(d_w, W, dx)
+        call_product(nn, d_w, W, dx)
     elif want_dx:
         np.dot(d_w, W, dx)
     for i in range(n):
@@ -278,9 +239,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         for j in range(dhh.shape[1]):
             g_hs[j] += row_h[j]
     if mode != BIAS_GATES:
-        _add_tn(dhh, hp, g_uh, p_uh)
+        _add_tn(tn, dhh, hp, g_uh, p_uh)
     if mode != RESET_AFTER:
         cand = scratch_h
         for i in range(n):
             copy_vector(cand[i], dxp[i, GH - H :])
-        _add_tn(cand, aux, g_uc, p_uc)
+        _add_tn(tn, cand, aux, g_uc, p_uc)

@@ -88,7 +88,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
 
 @kernel
 def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b2s, y, h_n,
-                scratch, project_address, forward_address):
+                scratch, project_address, forward_address, gemm_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (a call of
@@ -96,7 +96,8 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
-    (``fastgru._engine.forward_one_addresses``, as :func:`run_parallel` calls
+    (``fastgru._engine.forward_one_addresses``, with ``gemm_address``, the
+    projection's product, as :func:`run_parallel` calls
     the blocks): called directly, Numba optimised their bodies again inside
     this kernel, and the first forward of one sequence compiled for 15.3 s
     from an empty cache instead of 13.3.
@@ -131,7 +132,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, b1s, b
         fold_biases(mode, b1s[layer], b2s[layer], xbias, b_hn)
         if W_t.shape[0] > 0 and refresh_copy(W, weights_copy[layer]):
             transpose_block(0, 1, W, W_t)
-        args = (inp, W, W_t, xbias, xproj)
+        args = (inp, W, W_t, xbias, xproj, gemm_address)
         as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
