@@ -322,7 +322,8 @@ def _gemm(trans_a, accumulate, name, doc):
     return kernel(gemm)
 
 
-gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n),
+    ``out`` (m, n) with contiguous rows.
 
     The recurrent product of one time step: a block of rows times a weight
     matrix. Tiles of TILE_ROWS rows by STRIP_VECS SIMD vectors of columns
@@ -333,7 +334,8 @@ gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``
     strip take narrower strips and masked loads and stores.
     """)
 
-gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n),
+    ``out`` (m, n) with contiguous rows.
 
     A chunk's weight gradients (gradients.T @ inputs), added in place to the
     running sums in :func:`gemm_nn`'s tiles, which read ``a``'s columns.
