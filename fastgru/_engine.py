@@ -503,7 +503,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
          chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
-         (product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype))),
+         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype)),
         n_blocks,
     )
     R = T * B

@@ -86,7 +86,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
                    reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
-                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, gemms):
+                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, nn, tn):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
@@ -107,9 +107,10 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     of ``x``, ``hprev``, ``aux`` (other modes than RESET_AFTER) and ``dx``;
     ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
     ``weight_ih`` ("gru1-3") and of the candidate (other modes than
-    RESET_AFTER). Unused ones may be empty. ``gemms``: the addresses of
-    ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
-    :func:`chunk_weight_grads` calls.
+    RESET_AFTER). Unused ones may be empty. ``nn`` and ``tn``: the
+    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
+    :func:`chunk_weight_grads` calls (two integers, not a tuple: the
+    parallel launch passes no nested tuple).
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
@@ -185,7 +186,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], c_x, c_hp, c_aux, W,
                            want_dx, c_dx, g_w[block], g_xs[block], g_uh[block], g_hs[block],
                            g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows],
-                           products, gemms)
+                           products, nn, tn)
         if chunk > 1 and want_dx:
             for k in range(filled):
                 copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
@@ -194,7 +195,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
 
 @kernel
 def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_uh, g_hs, g_uc,
-                       scratch_w, scratch_h, products, gemms):
+                       scratch_w, scratch_h, products, nn, tn):
     """A chunk of rows' share of the weight and bias gradients, and its ``dx``
     if ``want_dx``.
 
@@ -209,12 +210,11 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
     ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
     of ``dxp`` that are not at its start; ``products``, a tuple of scratch
     arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``, receive BLAS's
-    products before they are added. ``gemms``: the addresses of
+    products before they are added. ``nn`` and ``tn``: the addresses of
     :func:`~fastgru._kernels.products.gemm_nn` and
     :func:`~fastgru._kernels.products.gemm_tn_add` for the dtype
     (:func:`~fastgru._kernels.products.product_address`), called, not linked.
     """
-    nn, tn = gemms
     n, GH = dxp.shape
     H = hp.shape[1]
     GW = W.shape[0]
