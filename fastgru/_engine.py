@@ -29,7 +29,7 @@ from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases,
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
 from ._kernels.products import gemm_nn, gemm_tn_add, product_address, reads_b
-from ._kernels.sequence import backward_block, forward_block
+from ._kernels.sequence import backward_block, forward_block, forward_block_full
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
 from ._numba_compat import type_key as _type_key
@@ -278,7 +278,7 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
-        forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps))
     return project, forward, gemm
@@ -324,12 +324,14 @@ def _run_blocks(block_kernel, args, n_blocks):
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,
-                      workspace, key):
+                      workspace, key, full=None):
     """Forward of one layer and direction.
 
     ``h0`` (B, H) is the initial state, or None for zeros; ``h_last`` (B, H)
-    receives each row's last state. Returns ``(y (T, B, H), cache or None)``;
-    ``y`` and the cache live in ``workspace`` under ``key`` until the next call.
+    receives each row's last state. ``full``: whether every sequence runs
+    all T steps (``lengths`` all T), if the caller knows; else computed.
+    Returns ``(y (T, B, H), cache or None)``; ``y`` and the cache live in
+    ``workspace`` under ``key`` until the next call.
     """
     T, B, _ = x_tm.shape
     H = h_last.shape[1]
@@ -360,11 +362,13 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     U = cell["weight_hh"]
     n_blocks = _n_blocks(B)
     U_t = _transposed_blocks(variant.mode, U, H, True, _max_block_rows(B), workspace, key)
+    if full is None:
+        full = bool(lengths.min() == T)
     if training:
         # padded steps are skipped: they keep finite values (projections, and
         # see buffer) that the weight products multiply by zero gradients
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
-        if lengths.min() == T:  # BPTT reads hprev from y: the kernel keeps none
+        if full:  # BPTT reads hprev from y: the kernel keeps none
             states[T if reverse else 0] = h_last
             hprev = states[1:] if reverse else states[:T]
             kept_hprev = np.empty((0, B, H), dtype=dtype)
@@ -372,8 +376,10 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
             hprev = kept_hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
     else:
         hprev = kept_hprev = aux = np.empty((1, 1, 1), dtype=dtype)
+    # every row runs every step: the kernel of that loop alone (a first
+    # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        forward_block,
+        forward_block_full if full else forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
          y, h_last, kept_hprev, aux),
         n_blocks,

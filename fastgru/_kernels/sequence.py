@@ -33,10 +33,17 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     activations on exit (:func:`cell_forward`). ``training`` keeps each
     step's ``aux``, and its ``hprev`` (the state before the step) unless
     ``hprev`` is empty: then the caller reads it from ``y`` (the previous
-    step's output, or h0), which needs every row to run every step.
+    step's output, or h0), which needs every row to run every step. A block
+    whose rows all run every step takes :func:`forward_block_full`.
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
+    lens = lengths[r0:r1]
+    min_len, max_len = min_max(lens)
+    if min_len == T and (not training or hprev.shape[0] == 0):
+        forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                           training, y, h_last, hprev, aux)
+        return
     H = h_last.shape[1]
     n = r1 - r0
     dt = xproj.dtype
@@ -47,22 +54,6 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     aux_scratch = np.empty((n, H), dtype=dt)
     hp_scratch = np.empty((n, H), dtype=dt)
     h = h_last[r0:r1]
-    lens = lengths[r0:r1]
-    min_len, max_len = min_max(lens)
-    if min_len == T and (not training or hprev.shape[0] == 0):
-        # Every row runs every step: each step reads its states from the
-        # previous step's outputs and writes the new ones straight into y,
-        # with no copies.
-        hp = h
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            y_t = y[t, r0:r1]
-            a = aux[t, r0:r1] if training else aux_scratch
-            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide,
-                         acc_1, acc_2)
-            hp = y_t
-        copy_rows(h, hp)
-        return
     for s in range(T):
         t = T - 1 - s if reverse else s
         y_t = y[t, r0:r1]
@@ -81,6 +72,40 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
                 if t >= lens[i]:
                     copy_vector(h[i], hp[i])
                     y_t[i] = 0.0
+
+
+@kernel
+def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                       training, y, h_last, hprev, aux):
+    """:func:`forward_block` where every row runs every step (``lengths``
+    all T, not read) and no ``hprev`` is kept: each step reads its states
+    from the previous step's outputs and writes the new ones straight into
+    ``y``, with no copies.
+
+    A kernel of its own, which the engine calls when every sequence is full
+    (a forward without ``lengths``): from an empty cache it compiles one
+    inlined cell, not the two of :func:`forward_block`.
+    """
+    r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
+    T = xproj.shape[0]
+    H = h_last.shape[1]
+    n = r1 - r0
+    dt = xproj.dtype
+    wide = gate_product_width(mode, H)
+    acc_wide = np.empty((n, wide), dtype=dt)
+    acc_1 = np.empty((n, H), dtype=dt)
+    acc_2 = np.empty((n, H), dtype=dt)
+    aux_scratch = np.empty((n, H), dtype=dt)
+    h = h_last[r0:r1]
+    hp = h
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        y_t = y[t, r0:r1]
+        a = aux[t, r0:r1] if training else aux_scratch
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide, acc_1,
+                     acc_2)
+        hp = y_t
+    copy_rows(h, hp)
 
 
 @kernel
