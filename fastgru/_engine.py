@@ -28,8 +28,8 @@ from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import reads_b, row_tiled
-from ._kernels.sequence import backward_block, forward_block
+from ._kernels.products import gemm_nn, gemm_tn_add, product_address, reads_b, row_tiled
+from ._kernels.sequence import backward_block, forward_block, forward_block_full
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
 from ._numba_compat import type_key as _type_key
@@ -200,7 +200,8 @@ def compile_large_products(dtype) -> None:
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
     _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T),
-                                         np.zeros(width, dtype=dtype), out), n_blocks)
+                                np.zeros(width, dtype=dtype), out,
+                                product_address(gemm_nn, dtype)), n_blocks)
     _run_blocks(matmul_block, (out, W, a), n_blocks)
     _run_blocks(weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
@@ -264,7 +265,7 @@ def block_kernel_address(block_kernel, args) -> int:
 
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
-    """``(project_address, forward_address)`` for
+    """``(project_address, forward_address, gemm_address)`` for
     :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
@@ -273,13 +274,14 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
+    gemm = product_address(gemm_nn, x.dtype)
     project = block_kernel_address(
-        project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj))
+        project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
-        forward_block, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps))
-    return project, forward
+    return project, forward, gemm
 
 
 def entry_point(kernel, args):
@@ -322,12 +324,14 @@ def _run_blocks(block_kernel, args, n_blocks):
 
 
 def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse, training,
-                      workspace, key):
+                      workspace, key, full=None):
     """Forward of one layer and direction.
 
     ``h0`` (B, H) is the initial state, or None for zeros; ``h_last`` (B, H)
-    receives each row's last state. Returns ``(y (T, B, H), cache or None)``;
-    ``y`` and the cache live in ``workspace`` under ``key`` until the next call.
+    receives each row's last state. ``full``: whether every sequence runs
+    all T steps (``lengths`` all T), if the caller knows; else computed.
+    Returns ``(y (T, B, H), cache or None)``; ``y`` and the cache live in
+    ``workspace`` under ``key`` until the next call.
     """
     T, B, _ = x_tm.shape
     H = h_last.shape[1]
@@ -343,7 +347,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     W = cell["weight_ih"]
     W_t = (transposed(workspace, (key, "W_t"), W) if project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
-    _run_blocks(project_block, (x2d, W, W_t, xbias, xproj),
+    _run_blocks(project_block, (x2d, W, W_t, xbias, xproj, product_address(gemm_nn, dtype)),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     if h0 is None:
@@ -358,11 +362,13 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     U = cell["weight_hh"]
     n_blocks = _n_blocks(B)
     U_t = _transposed_blocks(variant.mode, U, H, True, _max_block_rows(B), workspace, key)
+    if full is None:
+        full = bool(lengths.min() == T)
     if training:
         # padded steps are skipped: they keep finite values (projections, and
         # see buffer) that the weight products multiply by zero gradients
         aux = buffer(workspace, (key, "aux"), (T, B, H), dtype)
-        if lengths.min() == T:  # BPTT reads hprev from y: the kernel keeps none
+        if full:  # BPTT reads hprev from y: the kernel keeps none
             states[T if reverse else 0] = h_last
             hprev = states[1:] if reverse else states[:T]
             kept_hprev = np.empty((0, B, H), dtype=dtype)
@@ -370,8 +376,10 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
             hprev = kept_hprev = buffer(workspace, (key, "hprev"), (T, B, H), dtype)
     else:
         hprev = kept_hprev = aux = np.empty((1, 1, 1), dtype=dtype)
+    # every row runs every step: the kernel of that loop alone (a first
+    # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        forward_block,
+        forward_block_full if full else forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
          y, h_last, kept_hprev, aux),
         n_blocks,
@@ -513,7 +521,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
-         chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc),
+         chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
+         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype)),
         n_blocks,
     )
     R = T * B

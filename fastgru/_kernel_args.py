@@ -24,13 +24,17 @@ def forward_one(layer, x):
     """:meth:`GRU.forward`'s inference of one sequence in one kernel call, or
     None where the general path must run: ``x`` other than a writeable,
     aligned, C-ordered (1, T, input_size) array of the layer's dtype, a
-    bidirectional layer, or ``params`` without a version (a plain dict).
+    bidirectional layer, ``params`` without a version (a plain dict), or
+    the layer's first such call in this thread: the kernel compiles (or
+    loads) on the second, so that a process that runs one forward (a
+    script's first call, a cold start from an empty cache) does not compile
+    it (~2 s) besides the general path's kernels, which it needs anyway.
     Its arguments are ``layer``'s per-thread :class:`ForwardOneArgs`."""
     if not (type(x) is np.ndarray and x.ndim == 3 and x.shape[0] == 1
             and x.dtype == layer.dtype and x.flags.carray and x.shape[1] > 0
             and x.shape[2] == layer.input_size and not layer.bidirectional):
         return None
-    cache = _forward_one_args(layer)
+    cache = _forward_one_args(layer, first_call_waits=True)
     if cache is None or not cache.usable:
         return None
     T, H = x.shape[1], layer.hidden_size
@@ -51,9 +55,11 @@ def forward_one(layer, x):
     return y, h_n
 
 
-def _forward_one_args(layer):
+def _forward_one_args(layer, first_call_waits=False):
     """``layer``'s :class:`ForwardOneArgs` in this thread, made again when
-    an array of ``params`` was replaced; None for a plain-dict ``params``."""
+    an array of ``params`` was replaced; None for a plain-dict ``params``,
+    and with ``first_call_waits`` at the layer's first call in this thread
+    (see :func:`forward_one`)."""
     params = layer.params
     version = getattr(params, "version", None)
     if version is None:
@@ -61,6 +67,10 @@ def _forward_one_args(layer):
     local = layer._thread_local()
     cache = getattr(local, "forward_one", None)
     if cache is None or cache.params is not params or cache.version != version:
+        if first_call_waits and cache is None and not getattr(local, "one_sequence_seen",
+                                                              False):
+            local.one_sequence_seen = True
+            return None
         cache = local.forward_one = ForwardOneArgs(layer)
     return cache
 

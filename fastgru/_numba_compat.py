@@ -17,7 +17,8 @@ what it is used for and what happens if a Numba release changes it:
 * ``library.get_pointer_to_function(fndesc.llvm_cfunc_wrapper_name)`` and
   the data model of ``FunctionType``: a compiled kernel's C wrapper called
   through a first-class function built from its address
-  (:func:`as_block_function`). Changed: CI fails (:func:`probe_block_function`);
+  (:func:`as_block_function`, :func:`as_function`). Changed: CI fails
+  (:func:`probe_block_function`);
 * ``np.ufunc.parallel._is_initialized``: whether Numba has started a
   threading layer (TBB is preloaded only before). Changed: CI fails;
 * ``compiler_lock.global_compiler_lock``: forks wait for a compile to end.
@@ -139,6 +140,22 @@ def as_block_function(typingctx, address, args):
     fallbacks).
     """
     fn_type = nb_types.FunctionType(nb_types.none(nb_types.int64, nb_types.int64, *args.types))
+
+    def codegen(context, builder, signature, llargs):
+        struct_type = context.get_value_type(fn_type)
+        address = builder.inttoptr(llargs[0], struct_type.elements[0])
+        return builder.insert_value(cgutils.get_null_value(struct_type), address, 0)
+
+    return fn_type(address, args), codegen
+
+
+@intrinsic
+def as_function(typingctx, address, args):
+    """The compiled C wrapper at ``address`` (:func:`cfunc_address`) as a
+    first-class function of ``args``' types, built as
+    :func:`as_block_function` builds one: for a kernel that calls another
+    without linking (and so optimising again) the callee's code."""
+    fn_type = nb_types.FunctionType(nb_types.none(*args.types))
 
     def codegen(context, builder, signature, llargs):
         struct_type = context.get_value_type(fn_type)

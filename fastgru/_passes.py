@@ -21,6 +21,7 @@ def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace):
     training; ``tape`` (what :func:`stack_backward` needs) only in training.
     ``lengths`` are checked here (or those of a ragged list)."""
     B, T, _ = x.shape
+    lengths_given = lengths if ragged_lengths is None else ragged_lengths
     if ragged_lengths is not None:
         if lengths is not None:
             raise ValueError("lengths must not be given with a ragged list x")
@@ -30,6 +31,8 @@ def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace):
         lengths.fill(T)  # np.full costs several times more on small calls
     else:
         lengths = check_lengths(lengths, B, T)
+    # whether every sequence runs all T steps (the engine's kernel of that loop)
+    full = lengths_given is None or bool(lengths.min() == T)
     D, H, L = gru.num_directions, gru.hidden_size, gru.num_layers
     check_memory(f"forward of x {x.shape}", forward_bytes(gru, B, T, training))
     if h0 is not None:
@@ -56,7 +59,7 @@ def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace):
             i = layer * D + d
             y_d, cache = _engine.direction_forward(
                 variant, cells[i], layer_in, None if h0 is None else h0[i], h_n[i],
-                lengths, bool(d), training, workspace, (layer, d),
+                lengths, bool(d), training, workspace, (layer, d), full,
             )
             outs.append(y_d)
             caches.append(cache)

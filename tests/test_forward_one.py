@@ -32,10 +32,14 @@ def test_one_sequence_matches_the_general_path_and_the_reference(variant, dtype,
                                            time=7)
     x = x.astype(dtype)
     calls = _spy(monkeypatch)
+    y_first, h_first = layer.forward(x)
+    assert calls == [1]  # a layer's first call: the general path
     y, h_n = layer.forward(x)
-    assert calls == []  # the one-call path ran
+    assert calls == [1]  # the one-call path ran
     y_ref, h_ref = _general(layer, x)
-    assert calls == [1]
+    assert calls == [1, 1]
+    np.testing.assert_array_equal(y_first, y_ref)
+    np.testing.assert_array_equal(h_first, h_ref)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(h_n, h_ref)
     params = {k: v.astype(np.float64) for k, v in layer.params.items()}
@@ -53,6 +57,7 @@ def test_one_sequence_with_products_in_blas(input_size, hidden, monkeypatch):
     BLAS inside the kernel, single-threaded."""
     layer = GRU(input_size, hidden, num_layers=2, random_state=0)
     x = np.random.default_rng(0).normal(size=(1, 4, input_size)).astype(np.float32)
+    layer.forward(x)  # a layer's first call takes the general path
     calls = _spy(monkeypatch)
     y, h_n = layer.forward(x)
     assert calls == []
@@ -99,6 +104,7 @@ def test_other_calls_take_the_general_path(monkeypatch):
     layer.params["weight_hh_l1"] = np.asfortranarray(layer.params["weight_hh_l1"])
     from fastgru import _kernel_args
 
+    assert _kernel_args.forward_one(layer, x32) is None  # the first call
     assert _kernel_args.forward_one(layer, x32) is None
     assert not layer._local.forward_one.usable
 
@@ -129,6 +135,7 @@ def test_one_sequence_refuses_nan_and_sees_weights_changed(monkeypatch):
 def test_backward_after_one_sequence_inference_asks_for_a_training_forward():
     layer = fastgru.GRU(3, 4, random_state=0)
     x = np.ones((1, 5, 3), dtype=np.float32)
+    layer.forward(x)  # a layer's first inference of one sequence: the general path
     y, _ = layer.forward(x, training=True)
     layer.forward(x)  # inference, in one call
     with pytest.raises(ValueError, match="training=True"):

@@ -53,11 +53,19 @@ an edit to any of them compiles every kernel again.
 Compile time (from an empty cache) grows with each copy of code a kernel
 holds: a kernel that calls another links the callee's code and LLVM
 optimises and generates it again inside the caller. So
-``backward_block`` calls the chunk's weight gradients from one place, and
-the tiles' helpers take their shapes as literals at the first try
-(``_config.literal_helper``). ``forward_block`` keeps two copies of the
-inlined cell, one per loop: one call shared by both loops cost a batch-1
-forward 3-4% (measured).
+``backward_block`` calls the chunk's weight gradients from one place; the
+tiles' helpers take their shapes as literals at the first try
+(``_config.literal_helper``), and ``gemm_nn`` and ``gemm_tn_add`` hold the
+strip loops themselves (no helper compiled apart and linked into them).
+The kernels that run a product once per block or chunk of rows (the input
+projection, the chunked weight gradients) call ``gemm_nn`` and
+``gemm_tn_add`` through their compiled C wrappers, at addresses the engine
+passes (``products.product_address``): the tiles, the largest code of all,
+are not generated again inside them. The per-step product (``matmul``,
+called from the cells) links them: a call through an address costs a few
+nanoseconds, which a step of a small batch would feel. ``forward_block``
+keeps two copies of the inlined cell, one per loop: one call shared by
+both loops cost a batch-1 forward 3-4% (measured).
 
 Importers take names from the module that defines them; this file exports
 nothing.

@@ -15,17 +15,19 @@ import numpy as np
 from .._config import kernel
 from .cell import add_projection_bias
 from .launch import block_rows
-from .products import gemm_nn
+from .products import call_product
 
 
 @kernel
-def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
+def project_block(block, n_blocks, x2d, W, W_t, xbias, out, gemm):
     """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
 
     ``W`` (GW, I) is ``weight_ih``, and ``W_t`` its contiguous transpose
     for :func:`gemm_nn` where :func:`project_tiled` says so, else empty
     (then BLAS runs). ``W`` feeds the last GW columns (the variants "gru1-3"
-    have an input weight for the candidate only).
+    have an input weight for the candidate only). ``gemm`` is the address
+    of :func:`~fastgru._kernels.products.gemm_nn` for the dtype
+    (:func:`~fastgru._kernels.products.product_address`).
     """
     r0, r1 = block_rows(x2d.shape[0], block, n_blocks)
     GH = out.shape[1]
@@ -33,7 +35,7 @@ def project_block(block, n_blocks, x2d, W, W_t, xbias, out):
     col0 = GH - GW
     part = out[r0:r1] if col0 == 0 else np.empty((r1 - r0, GW), dtype=out.dtype)
     if W_t.shape[0] > 0:
-        gemm_nn(x2d[r0:r1], W_t, part)
+        call_product(gemm, x2d[r0:r1], W_t, part)
     else:
         np.dot(x2d[r0:r1], W.T, part)
     add_projection_bias(out[r0:r1], part, xbias)

@@ -13,14 +13,17 @@ The bottom of :mod:`fastgru._kernels`: imports no other kernel module. The
 tiles' width follows ``fastgru._config.VECTOR_BYTES``, read at compile time.
 """
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils
 from numba.core import types as nb_types
-from numba.extending import intrinsic, register_jitable
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload, register_jitable
 
 from .. import _config
 from .._config import kernel, literal_helper
+from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
 # The ``accumulate`` flag of the products. As NumPy booleans they reach the
@@ -286,34 +289,41 @@ def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it 
     return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
 
 
-@literal_helper
-def _gemm(a, b, out, trans_a, accumulate):
-    """``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of columns, then
-    one of two, the last columns in masked strips of one. ``A`` is ``a``, or
-    ``a.T`` when ``trans_a``."""
-    if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(out)):
-        raise ValueError("the products need arrays with contiguous rows")
-    m = a.shape[1] if trans_a else a.shape[0]
-    n = b.shape[1]
-    lanes = _config.VECTOR_BYTES // a.itemsize
-    wide = n - n % (STRIP_VECS * lanes)
-    full = n - n % (2 * lanes)
-    for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of A stays in cache across strips
-        a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
-        out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
-        for j in range(0, wide, STRIP_VECS * lanes):
-            _tile_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
-        for j in range(wide, full, 2 * lanes):  # at most one
-            _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
-        # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
-        # variant per kind of strip costs compile time, not speed)
-        for j in range(full, n, lanes):
-            _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
+def _gemm(trans_a, accumulate, name, doc):
+    """The kernel ``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of
+    columns, then one of two, the last columns in masked strips of one.
+    ``A`` is ``a``, or ``a.T`` when ``trans_a``; ``accumulate`` adds to
+    ``out``. Both are constants of the kernel (its closure), which the
+    tiles take as literals: the loops are the kernel's own code, not a
+    helper's compiled apart and optimised again inside it."""
+
+    def gemm(a, b, out):
+        if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(out)):
+            raise ValueError("the products need arrays with contiguous rows")
+        m = a.shape[1] if trans_a else a.shape[0]
+        n = b.shape[1]
+        lanes = _config.VECTOR_BYTES // a.itemsize
+        wide = n - n % (STRIP_VECS * lanes)
+        full = n - n % (2 * lanes)
+        for i0 in range(0, m, GEMM_BLOCK_ROWS):  # a block of A stays in cache across strips
+            a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
+            out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
+            for j in range(0, wide, STRIP_VECS * lanes):
+                _tile_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
+            for j in range(wide, full, 2 * lanes):  # at most one
+                _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
+            # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
+            # variant per kind of strip costs compile time, not speed)
+            for j in range(full, n, lanes):
+                _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
+
+    gemm.__name__ = gemm.__qualname__ = name
+    gemm.__doc__ = doc
+    return kernel(gemm)
 
 
-@kernel
-def gemm_nn(a, b, out):
-    """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``b`` (k, n),
+    ``out`` (m, n) with contiguous rows.
 
     The recurrent product of one time step: a block of rows times a weight
     matrix. Tiles of TILE_ROWS rows by STRIP_VECS SIMD vectors of columns
@@ -322,18 +332,14 @@ def gemm_nn(a, b, out):
     single-threaded OpenBLAS reaches 250 on a large product with its AVX-512
     kernels and 130 with the AVX2 ones. The last columns that do not fill a
     strip take narrower strips and masked loads and stores.
-    """
-    _gemm(a, b, out, False, False)
+    """)
 
-
-@kernel
-def gemm_tn_add(a, b, out):
-    """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n), ``out`` (m, n) with contiguous rows.
+gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (k, m), ``b`` (k, n),
+    ``out`` (m, n) with contiguous rows.
 
     A chunk's weight gradients (gradients.T @ inputs), added in place to the
     running sums in :func:`gemm_nn`'s tiles, which read ``a``'s columns.
-    """
-    _gemm(a, b, out, True, True)
+    """)
 
 
 # A single row times weights larger than L2 (hidden sizes above ~400): BLAS's
@@ -445,6 +451,54 @@ def matmul(a, b, b_t, out, accumulate, scratch):
         add_into(out, scratch)
 
 
+# ------------------------------------------ the tiles' kernels called by address
+# A kernel that calls gemm_nn or gemm_tn_add links their code, and LLVM
+# optimises and generates the tiles again inside it (and inside its callers):
+# from an empty cache, each copy costs about half a second. The kernels that
+# run a product once per block or chunk of rows (the input projection, the
+# chunked weight gradients) call the product's compiled C wrapper instead, at
+# an address the engine passes (:func:`product_address`), which costs a few
+# nanoseconds per call. The per-step product (:func:`matmul`) links them.
+_ADDRESSES: dict = {}
+
+
+def product_address(product, dtype) -> int:
+    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn` or
+    :func:`gemm_tn_add`) for C-contiguous 2-D arrays of ``dtype``, for
+    :func:`call_product`; compiled, or loaded from the cache, on first use."""
+    address = _ADDRESSES.get((product, dtype))
+    if address is None:
+        array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
+        product.compile((array, array, array))
+        compiled = product.overloads[(array, array, array)]
+        address = _ADDRESSES[(product, dtype)] = cfunc_address(compiled)
+    return address
+
+
+def _check_product_args(a, b, out):
+    pass
+
+
+@overload(_check_product_args)
+def _check_product_args_types(a, b, out):
+    kinds = {nb_types.Array(t.dtype, 2, "C") if isinstance(t, nb_types.Array) else None
+             for t in (a, b, out)}
+    if len(kinds) != 1 or kinds != {a} or None in kinds:
+        raise TypingError(
+            f"call_product takes three C-contiguous, writeable 2-D arrays of one dtype "
+            f"(what product_address compiled for), not {a}, {b}, {out}")
+    return lambda a, b, out: None
+
+
+@register_jitable
+def call_product(address, a, b, out):
+    """The product at ``address`` (:func:`product_address`, compiled for
+    ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
+    the typing checks."""
+    _check_product_args(a, b, out)
+    as_function(address, (a, b, out))(a, b, out)
+
+
 # ----------------------------------------------- narrow products: tiles or BLAS
 @register_jitable
 def fills_strip(n, itemsize):
@@ -458,10 +512,11 @@ def fills_strip(n, itemsize):
 
 
 @register_jitable
-def _add_tn(a, b, out, scratch):
-    """``out += a.T @ b``: in the tiles, or in BLAS via ``scratch`` for few columns."""
+def _add_tn(tn_address, a, b, out, scratch):
+    """``out += a.T @ b``: in the tiles (:func:`gemm_tn_add` at ``tn_address``),
+    or in BLAS via ``scratch`` for few columns."""
     if fills_strip(b.shape[1], b.itemsize):
-        gemm_tn_add(a, b, out)
+        call_product(tn_address, a, b, out)
     else:
         np.dot(a.T, b, scratch)
         add_into(out, scratch)

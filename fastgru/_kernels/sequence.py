@@ -21,7 +21,7 @@ import numpy as np
 from .._config import kernel
 from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
-from .products import _add_tn, fills_strip, gemm_nn
+from .products import _add_tn, call_product, fills_strip
 
 
 @kernel
@@ -33,10 +33,17 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     activations on exit (:func:`cell_forward`). ``training`` keeps each
     step's ``aux``, and its ``hprev`` (the state before the step) unless
     ``hprev`` is empty: then the caller reads it from ``y`` (the previous
-    step's output, or h0), which needs every row to run every step.
+    step's output, or h0), which needs every row to run every step. A block
+    whose rows all run every step takes :func:`forward_block_full`.
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
+    lens = lengths[r0:r1]
+    min_len, max_len = min_max(lens)
+    if min_len == T and (not training or hprev.shape[0] == 0):
+        forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                           training, y, h_last, hprev, aux)
+        return
     H = h_last.shape[1]
     n = r1 - r0
     dt = xproj.dtype
@@ -47,22 +54,6 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     aux_scratch = np.empty((n, H), dtype=dt)
     hp_scratch = np.empty((n, H), dtype=dt)
     h = h_last[r0:r1]
-    lens = lengths[r0:r1]
-    min_len, max_len = min_max(lens)
-    if min_len == T and (not training or hprev.shape[0] == 0):
-        # Every row runs every step: each step reads its states from the
-        # previous step's outputs and writes the new ones straight into y,
-        # with no copies.
-        hp = h
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            y_t = y[t, r0:r1]
-            a = aux[t, r0:r1] if training else aux_scratch
-            cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide,
-                         acc_1, acc_2)
-            hp = y_t
-        copy_rows(h, hp)
-        return
     for s in range(T):
         t = T - 1 - s if reverse else s
         y_t = y[t, r0:r1]
@@ -84,9 +75,43 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 
 @kernel
+def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
+                       training, y, h_last, hprev, aux):
+    """:func:`forward_block` where every row runs every step (``lengths``
+    all T, not read) and no ``hprev`` is kept: each step reads its states
+    from the previous step's outputs and writes the new ones straight into
+    ``y``, with no copies.
+
+    A kernel of its own, which the engine calls when every sequence is full
+    (a forward without ``lengths``): from an empty cache it compiles one
+    inlined cell, not the two of :func:`forward_block`.
+    """
+    r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
+    T = xproj.shape[0]
+    H = h_last.shape[1]
+    n = r1 - r0
+    dt = xproj.dtype
+    wide = gate_product_width(mode, H)
+    acc_wide = np.empty((n, wide), dtype=dt)
+    acc_1 = np.empty((n, H), dtype=dt)
+    acc_2 = np.empty((n, H), dtype=dt)
+    aux_scratch = np.empty((n, H), dtype=dt)
+    h = h_last[r0:r1]
+    hp = h
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        y_t = y[t, r0:r1]
+        a = aux[t, r0:r1] if training else aux_scratch
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide, acc_1,
+                     acc_2)
+        hp = y_t
+    copy_rows(h, hp)
+
+
+@kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
                    reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
-                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc):
+                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, nn, tn):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
@@ -107,7 +132,10 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     of ``x``, ``hprev``, ``aux`` (other modes than RESET_AFTER) and ``dx``;
     ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
     ``weight_ih`` ("gru1-3") and of the candidate (other modes than
-    RESET_AFTER). Unused ones may be empty.
+    RESET_AFTER). Unused ones may be empty. ``nn`` and ``tn``: the
+    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
+    :func:`chunk_weight_grads` calls (two integers, not a tuple: the
+    parallel launch passes no nested tuple).
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
@@ -183,7 +211,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         chunk_weight_grads(mode, dxp[block, :rows], dhh[block, :rows], c_x, c_hp, c_aux, W,
                            want_dx, c_dx, g_w[block], g_xs[block], g_uh[block], g_hs[block],
                            g_uc[block], scratch_w[block, :rows], scratch_h[block, :rows],
-                           products)
+                           products, nn, tn)
         if chunk > 1 and want_dx:
             for k in range(filled):
                 copy_rows(dx[steps[k], r0 : r0 + n], dx_c[block, k * n : (k + 1) * n])
@@ -192,7 +220,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
 
 @kernel
 def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_uh, g_hs, g_uc,
-                       scratch_w, scratch_h, products):
+                       scratch_w, scratch_h, products, nn, tn):
     """A chunk of rows' share of the weight and bias gradients, and its ``dx``
     if ``want_dx``.
 
@@ -207,7 +235,10 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
     ``scratch_w`` and ``scratch_h`` (rows, GW and H) take the column blocks
     of ``dxp`` that are not at its start; ``products``, a tuple of scratch
     arrays shaped like ``g_w``, ``g_uh`` and ``g_uc``, receive BLAS's
-    products before they are added.
+    products before they are added. ``nn`` and ``tn``: the addresses of
+    :func:`~fastgru._kernels.products.gemm_nn` and
+    :func:`~fastgru._kernels.products.gemm_tn_add` for the dtype
+    (:func:`~fastgru._kernels.products.product_address`), called, not linked.
     """
     n, GH = dxp.shape
     H = hp.shape[1]
@@ -220,9 +251,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         d_w = scratch_w
         for i in range(n):
             copy_vector(d_w[i], dxp[i, col0:])
-    _add_tn(d_w, x, g_w, p_w)
+    _add_tn(tn, d_w, x, g_w, p_w)
     if want_dx and fills_strip(W.shape[1], W.itemsize):
-        gemm_nn(d_w, W, dx)
+        call_product(nn, d_w, W, dx)
     elif want_dx:
         np.dot(d_w, W, dx)
     for i in range(n):
@@ -233,9 +264,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         for j in range(dhh.shape[1]):
             g_hs[j] += row_h[j]
     if mode != BIAS_GATES:
-        _add_tn(dhh, hp, g_uh, p_uh)
+        _add_tn(tn, dhh, hp, g_uh, p_uh)
     if mode != RESET_AFTER:
         cand = scratch_h
         for i in range(n):
             copy_vector(cand[i], dxp[i, GH - H :])
-        _add_tn(cand, aux, g_uc, p_uc)
+        _add_tn(tn, cand, aux, g_uc, p_uc)

@@ -88,7 +88,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
 
 @kernel
 def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, hh_copy, b1s,
-                b2s, y, h_n, scratch, project_address, forward_address):
+                b2s, y, h_n, scratch, project_address, forward_address, gemm_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (a call of
@@ -96,7 +96,8 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
-    (``fastgru._engine.forward_one_addresses``, as :func:`run_parallel` calls
+    (``fastgru._engine.forward_one_addresses``, with ``gemm_address``, the
+    projection's product, as :func:`run_parallel` calls
     the blocks): called directly, Numba optimised their bodies again inside
     this kernel, and the first forward of one sequence compiled for 15.3 s
     from an empty cache instead of 13.3.
@@ -142,7 +143,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
             transpose_block(0, 1, U[: copy_g.shape[0]], UT_g)
         if UT_c.shape[0] > 0 and refresh_copy(U[U.shape[0] - H :], copy_c):
             transpose_block(0, 1, U[U.shape[0] - H :], UT_c)
-        args = (inp, W, W_t, xbias, xproj)
+        args = (inp, W, W_t, xbias, xproj, gemm_address)
         as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
