@@ -1,5 +1,7 @@
 """Helpers shared by the tests."""
 
+import time
+
 import numpy as np
 
 import fastgru
@@ -49,3 +51,12 @@ def count_calls(monkeypatch, owner, name):
 
     monkeypatch.setattr(owner, name, spy)
     return calls
+
+
+def wait_for(predicate, what):
+    """Poll ``predicate`` until it holds; AssertionError naming ``what`` after 60 s."""
+    deadline = time.monotonic() + 60
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)

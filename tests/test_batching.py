@@ -7,24 +7,15 @@ arrival order, errors to their own caller, interrupts and fork."""
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
-from _helpers import DTYPES, VARIANTS
+from _helpers import DTYPES, VARIANTS, wait_for
 
 import fastgru
 from fastgru import _kernel_args, _slots
 from fastgru._kernels import products
 from fastgru._slots import FairSlots
-
-
-def _wait_for(predicate, what):
-    deadline = time.monotonic() + 60
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 # ------------------------------------------------- a row's bits in any batch
@@ -119,24 +110,27 @@ class _Calls:
         return [("result", item) for item in items]
 
 
-def _queue_behind(slots, calls, jobs, limit=16):
+def _queue_behind(slots, calls, jobs, limit=16, many=None):
     """Hold ``slots``' only slot, queue ``jobs`` ((key, item) pairs, each in
-    its thread, in this order), then release it; return the outcomes."""
+    its thread, in this order), then release it; return the outcomes (a
+    result, or the ValueError or KeyboardInterrupt raised). ``many`` maps
+    an item to the batch runner its call passes (default ``calls.many``)."""
     outcomes = {}
     slots.__enter__()
     threads = []
 
     def call(key, item):
+        run_many = (many or {}).get(item, calls.many)
         try:
-            outcomes[item] = slots.run(key, item, calls.one, calls.many, limit)
-        except ValueError as exc:
+            outcomes[item] = slots.run(key, item, calls.one, run_many, limit)
+        except (ValueError, KeyboardInterrupt) as exc:
             outcomes[item] = exc
 
     for k, (key, item) in enumerate(jobs):
         t = threading.Thread(target=call, args=(key, item))
         t.start()
         threads.append(t)
-        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
+        wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
     slots.__exit__()
     for t in threads:
         t.join()
@@ -187,9 +181,9 @@ def test_a_slot_freed_while_a_batch_runs_goes_past_its_jobs():
         t = threading.Thread(target=call, args=(item,))
         t.start()
         threads.append(t)
-        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
+        wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
     slots.__exit__()  # a1: takes a2, a3, a4, and waits for go
-    _wait_for(lambda: slots._taken == 3, "a1 to take the others")
+    wait_for(lambda: slots._taken == 3, "a1 to take the others")
     slots.__exit__()  # no job to hand it to: free
     assert (slots._free, len(slots._waiters)) == (1, 3)
     assert slots.run("a", "a5", calls.one, slow_many, 16) == ("result", "a5")  # at once
@@ -221,29 +215,11 @@ def test_an_interrupted_batch_leaves_its_jobs_to_run_themselves():
         calls.batches.append(list(items))
         raise KeyboardInterrupt
 
-    raised, outcomes = [], {}
-    slots.__enter__()
-
-    def call(key, item, many):
-        try:
-            outcomes[item] = slots.run(key, item, calls.one, many, 16)
-        except KeyboardInterrupt:
-            raised.append(item)
-
-    threads = []
-    for k, (item, many) in enumerate([("a1", interrupted), ("a2", calls.many),
-                                      ("a3", calls.many)]):
-        t = threading.Thread(target=call, args=("a", item, many))
-        t.start()
-        threads.append(t)
-        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"job {k} to queue")
-    slots.__exit__()
-    for t in threads:
-        t.join()
-    assert raised == ["a1"]
+    outcomes = _queue_behind(slots, calls, [("a", "a1"), ("a", "a2"), ("a", "a3")],
+                             many={"a1": interrupted})
+    assert isinstance(outcomes.pop("a1"), KeyboardInterrupt)
     assert calls.batches[0] == ["a1", "a2", "a3"]
     assert outcomes == {"a2": ("result", "a2"), "a3": ("result", "a3")}
-    assert (slots._free, len(slots._waiters)) == (1, 0)
 
 
 def test_no_call_starves_under_many_threads():
@@ -284,14 +260,14 @@ def test_an_interrupted_waiting_job_gives_nothing_away(sigint_raises):
     behind = {}
 
     def later():
-        _wait_for(lambda: len(slots._waiters) == 1, "the main thread to queue")
+        wait_for(lambda: len(slots._waiters) == 1, "the main thread to queue")
         behind["result"] = slots.run("a", "a2", calls.one, calls.many, 16)
 
     t = threading.Thread(target=later)
     t.start()
     main = threading.main_thread().ident
     killer = threading.Thread(target=lambda: (
-        _wait_for(lambda: len(slots._waiters) == 2, "the second job to queue"),
+        wait_for(lambda: len(slots._waiters) == 2, "the second job to queue"),
         signal.pthread_kill(main, signal.SIGINT)))
     killer.start()
     with pytest.raises(KeyboardInterrupt):
@@ -342,11 +318,11 @@ def test_queued_forwards_of_one_sequence_run_as_one_batch(enabled, monkeypatch):
             t = threading.Thread(target=lambda k=k, x=x: got.__setitem__(k, layer.forward(x)))
             t.start()
             threads.append(t)
-            _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"call {k} to queue")
+            wait_for(lambda k=k: len(slots._waiters) == k + 1, f"call {k} to queue")
         slots.__exit__()  # one slot: the first call gets it
         held -= 1
         if enabled:
-            _wait_for(lambda: sizes, "the batch")
+            wait_for(lambda: sizes, "the batch")
     finally:
         for _ in range(held):
             slots.__exit__()
@@ -387,7 +363,7 @@ def test_a_nan_in_one_queued_call_raises_there_only(monkeypatch):
             t = threading.Thread(target=call, args=(k,))
             t.start()
             threads.append(t)
-            _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"call {k} to queue")
+            wait_for(lambda k=k: len(slots._waiters) == k + 1, f"call {k} to queue")
     finally:
         _release(slots)
     for t in threads:
@@ -409,7 +385,7 @@ def test_a_child_forked_while_calls_queue_serves_batched_calls(monkeypatch):
     slots = _hold_all_slots()
     waiting = threading.Thread(target=layer.forward, args=(x,))
     waiting.start()
-    _wait_for(lambda: len(slots._waiters) == 1, "a call to queue")
+    wait_for(lambda: len(slots._waiters) == 1, "a call to queue")
     pid = os.fork()
     if pid == 0:  # the child: nothing below may raise past os._exit
         code = 1

@@ -7,17 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from _helpers import wait_for
 
 import fastgru
 from fastgru._slots import FairSlots
-
-
-def _wait_for(predicate, what):
-    deadline = time.monotonic() + 60
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 def test_at_most_n_callers_inside():
@@ -56,7 +49,7 @@ def test_waiters_enter_in_arrival_order():
         t = threading.Thread(target=call, args=(k,))
         t.start()
         threads.append(t)
-        _wait_for(lambda k=k: len(slots._waiters) == k + 1, f"waiter {k}")
+        wait_for(lambda k=k: len(slots._waiters) == k + 1, f"waiter {k}")
     slots.__exit__()
     for t in threads:
         t.join()
@@ -79,7 +72,7 @@ def test_interrupted_wait_gives_no_slot_away(sigint_raises):
     holding.wait(60)
     main = threading.main_thread().ident
     killer = threading.Thread(target=lambda: (
-        _wait_for(lambda: len(slots._waiters) == 1, "the main thread to queue"),
+        wait_for(lambda: len(slots._waiters) == 1, "the main thread to queue"),
         signal.pthread_kill(main, signal.SIGINT)))
     killer.start()
     with pytest.raises(KeyboardInterrupt):
