@@ -435,10 +435,25 @@ class WindowMaker:
         return out
 
     def _local_scale(self, y, t, avail, q):
-        """The mean absolute seasonal difference of each window's input, the
-        ``avail`` steps before origin ``t`` (lag 1 with a season or less of
-        input; ``q`` when that is 0 or there is a single step): the unit of
-        the intervals, which follows a series' recent volatility."""
+        """The unit of the intervals, which follows a series' recent volatility.
+
+        The mean absolute seasonal difference of each window's input, the
+        ``avail`` steps before origin ``t`` (see :meth:`_volatility`). Without
+        seasons it is at least that of the last ``horizon`` steps (two at
+        least): a burst of volatility at the end of a yearly series widens
+        its intervals. Seasonal data keeps the window's, whose intervals
+        already cover as asked (see docs/forecasting.md).
+        """
+        out = self._volatility(y, t, avail, q)
+        if not self.seasonal:
+            recent = np.minimum(avail, max(self.horizon, 2))
+            out = np.maximum(out, self._volatility(y, t, recent, q))
+        return out
+
+    def _volatility(self, y, t, avail, q):
+        """The mean absolute seasonal difference of the ``avail`` steps
+        before each origin ``t`` (lag 1 with a season or less of them; ``q``
+        when that is 0 or there is a single step)."""
         out = np.full(len(t), q)
         seasonal = avail > self.season_length
         for lag, use in ((self.season_length, seasonal), (1, ~seasonal & (avail > 1))):

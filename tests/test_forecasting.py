@@ -99,6 +99,15 @@ def test_seasonal_windows_against_a_plain_loop():
     # yearly data: one input column, the series' scale
     plain = WindowMaker(L, h, 1).cut(panel, [origins], np.float64)
     assert plain.x.shape[2] == 1 and (plain.q == scale).all()
+    # its intervals' unit: the larger mean absolute step of the window and
+    # of its last h steps
+    larger = []
+    for r, t in enumerate(origins):
+        seg = y[t - min(t, L):t]
+        whole, recent = np.mean(np.abs(np.diff(seg))), np.mean(np.abs(np.diff(seg[-h:])))
+        assert plain.local[r] == pytest.approx(max(whole, recent))
+        larger.append(recent > whole)
+    assert larger == [True, False, True]  # both cases are checked
 
 
 def test_panel_forecast_beats_seasonal_naive_with_statsforecast_columns():
