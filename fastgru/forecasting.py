@@ -158,7 +158,9 @@ class GRUForecaster(TrainableGRU):
     max_epochs, batch_size, learning_rate, hidden_size, ...
         The shared parameters of :class:`fastgru.GRURegressor`.
         ``early_stopping`` (default True) stops on the held-out end of the
-        series; without it the model trains ``max_epochs`` on everything.
+        series after ``n_iter_no_change`` (default 5) epochs and at least
+        250 updates without improvement; without it the model trains
+        ``max_epochs`` on everything.
         An epoch is at most 250 updates (with ``shuffle``, a random draw of
         250 batches when the panel holds more). When the held-out error has
         not improved for 3 epochs and 375 updates, training goes on from the
@@ -211,7 +213,7 @@ class GRUForecaster(TrainableGRU):
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=64,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
                  learning_rate=1e-3, optimizer="adam", weight_decay=0.0, clip_grad_norm=1.0,
-                 early_stopping=True, n_iter_no_change=10, tol=1e-4, shuffle=True,
+                 early_stopping=True, n_iter_no_change=5, tol=1e-4, shuffle=True,
                  random_state=None, verbose=0, warm_start=False, dtype="float32", n_jobs=None,
                  hist_exog=None, alias="GRUForecaster"):
         super().__init__(
