@@ -143,15 +143,20 @@ class TrainableGRU(BaseEstimator):
     def _initialize(self, input_size: int, n_outputs: int) -> None:
         seed = self._random_state.randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)
+        hidden = self._hidden_units()
         self.gru_ = GRU(
-            input_size, self.hidden_size, self.num_layers, bidirectional=self.bidirectional,
+            input_size, hidden, self.num_layers, bidirectional=self.bidirectional,
             variant=self.variant, dropout=self.dropout, dtype=self.dtype, random_state=rng,
         )
-        width = self.hidden_size * (2 if self.bidirectional else 1)
+        width = hidden * (2 if self.bidirectional else 1)
         self.head_ = init_head(width, n_outputs, np.dtype(self.dtype), rng)
         self._history = History()
         self._optimizer = None
         self._rng = rng
+
+    def _hidden_units(self) -> int:
+        """The hidden size of a new layer."""
+        return self.hidden_size
 
     def _restore_training_state(self) -> None:
         """After :func:`fastgru.load`: the training history from the loaded

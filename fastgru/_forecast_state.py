@@ -171,6 +171,18 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
     est.n_features_in_ = maker.n_features
 
 
+def trim_history(est, width: int) -> None:
+    """Keep the last ``width`` steps of each series' stored history (and
+    covariates): what the longest window of the models kept reads."""
+    if est.history_.shape[1] <= width:
+        return
+    est.history_ = est.history_[:, -width:].copy()
+    est.history_length_ = np.minimum(est.history_length_, width)
+    for name in ("futr_history_", "hist_history_"):
+        if getattr(est, name) is not None:
+            setattr(est, name, getattr(est, name)[:, -width:].copy())
+
+
 def _maker_of(est) -> WindowMaker:
     maker = WindowMaker(est.window_, est.horizon, est.season_length)
     if est.futr_history_ is not None:
@@ -189,7 +201,7 @@ def _maker_of(est) -> WindowMaker:
 
 def _stored_panel(est) -> Panel:
     S = est.n_series_
-    L = est.window_
+    L = est.history_.shape[1]  # the longest window of the models
     cut = [slice(L - int(n), L) for n in est.history_length_]
     values = [est.history_[i, cut[i]] for i in range(S)]
     panel = Panel(est.series_ids_.tolist(), values, [None] * S, est._output_kind,
@@ -291,22 +303,28 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
         futr_future = _future_covariates(est, panel, X_df, stamps if steps >= h else
                                          _stamps(est, panel, y, h))
-    net = SequenceNet(est.gru_, est.head_)
+    nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
+        model_windows(est), [(est.gru_, est.head_), *est.members_])]
     values = [v.copy() for v in panel.values]
     blocks, done = [], 0
     with _runtime.threads(est.n_jobs):
         while done < steps:
             panel.values = values
             origins = [np.array([len(v)]) for v in values]
-            win = maker.cut(panel, origins, est.gru_.dtype, futr_future, with_targets=False)
-            out = net.forward(win.x, win.lengths).astype(np.float64)
-            block = win.forecasts(out)
-            if not blocks:
-                first_local = win.local
+            forecasts = []
+            for window, net in nets:  # the mean forecast of the models
+                maker.window = window
+                win = maker.cut(panel, origins, est.gru_.dtype, futr_future, with_targets=False)
+                forecasts.append(win.forecasts(net.forward(win.x, win.lengths)
+                                               .astype(np.float64)))
+                if not blocks and len(forecasts) == 1:
+                    first_local = win.local  # the intervals' unit (the first model's)
+            block = forecasts[0] if len(forecasts) == 1 else np.mean(forecasts, axis=0)
             blocks.append(block)
             done += h
             if done < steps:
-                values = [np.concatenate([v, b])[-est.window_:] for v, b in zip(values, block)]
+                values = [np.concatenate([v, b])[-est.history_.shape[1]:]
+                          for v, b in zip(values, block)]
     point = np.concatenate(blocks, axis=1)[:, :steps]
     lo = hi = None
     if levels:
@@ -397,8 +415,15 @@ def _long_frame(panel, point, lo, hi, stamps, names):
 # ---------------------------------------------------------------- after load
 #: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
 #: after loading by check_restored below.
+def model_windows(est) -> list:
+    """The window of each model (a file written before ensembles has one)."""
+    windows = getattr(est, "member_windows_", None)
+    return [est.window_] if windows is None else windows
+
+
 SAVED_STATE = FittedState("GRUForecaster", (
     *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
+    Field("member_windows_", "numbers", optional=True),
     Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
     Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
@@ -407,7 +432,7 @@ SAVED_STATE = FittedState("GRUForecaster", (
     *(Field(name, "array", optional=True) for name in (
         "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
         "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-        "static_scale_"))), network=True)
+        "static_scale_"))), network=True, members=True)
 
 
 #: The arrays of numbers among them (checked to be numbers by check_restored).
@@ -421,6 +446,14 @@ def check_restored(est) -> None:
     S, L = int(est.n_series_), int(est.window_)
     if S < 1 or L < 1:
         raise ValueError("n_series_ and window_ must be positive")
+    if not hasattr(est, "members_"):
+        est.members_ = []
+    windows = model_windows(est)
+    if not (isinstance(windows, list) and len(windows) == 1 + len(est.members_)
+            and windows[0] == L and all(isinstance(w, int) and w >= 1 for w in windows)):
+        raise ValueError("member_windows_ must hold window_ and the window of every other "
+                         "model (positive integers)")
+    L = max(windows)  # history_ holds the longest
     check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
     check_int("horizon", est.horizon)  # in int64 takes them
     if est._output_kind not in FORMS:
@@ -452,7 +485,7 @@ def check_restored(est) -> None:
     if scale.shape != (S,) or not (scale > 0).all():
         raise ValueError("series_scale_ must hold one positive scale per series")
     if np.shape(est.history_) != (S, L):
-        raise ValueError("history_ must hold window_ steps of every series")
+        raise ValueError("history_ must hold the longest window's steps of every series")
     n = np.asarray(est.history_length_)
     if n.shape != (S,) or n.dtype.kind not in "iu" or not ((n >= 1) & (n <= L)).all():
         raise ValueError("history_length_ must hold 1..window_ per series")
@@ -494,8 +527,10 @@ def check_restored(est) -> None:
         for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
             continued_index(info, est.last_ds_[i], 1)
     maker = _maker_of(est)
-    if est.gru_.input_size != maker.n_features:
-        raise ValueError("the layer's input_size does not match the covariates")
-    if est.head_["weight"].shape[0] != est.horizon:
-        raise ValueError("the head does not output horizon steps")
+    for gru, head in [(est.gru_, est.head_), *est.members_]:
+        if gru.input_size != maker.n_features or gru.dtype != est.gru_.dtype:
+            raise ValueError("a layer's input_size does not match the covariates (or its "
+                             "dtype the first layer's)")
+        if head["weight"].shape[0] != est.horizon:
+            raise ValueError("a head does not output horizon steps")
     est.n_features_in_ = maker.n_features

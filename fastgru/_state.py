@@ -62,12 +62,17 @@ class FittedState:
     head_outputs : str, optional
         The field whose value (an int, or a sequence's length) the head's
         number of outputs must equal.
+    members : bool, default False
+        Whether the object holds the other models of an ensemble in
+        ``members_``, a list of ``(layer, head)`` (each saved as the
+        network is, under ``member<j>/``).
     """
 
     kind: str
     fields: tuple
     network: bool = False
     head_outputs: str = ""
+    members: bool = False
 
     @property
     def scalars(self) -> tuple:

@@ -1,6 +1,7 @@
 """Time-series forecasting: ``GRUForecaster``, one GRU trained over many series.
 
-The forecaster is a *global* model: one GRU learns from windows of every
+The forecaster is a *global* model: one GRU (or on large panels an
+ensemble of three, see :func:`ensemble_size`) learns from windows of every
 series of a panel (statsforecast's long DataFrame, a list or dict of series,
 or a single series), each window in units of its series' scale, so series of
 any level and length share it. It predicts ``horizon`` steps at once (direct
@@ -16,18 +17,18 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from . import _runtime
 from ._fitting import TrainableGRU
+from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
+from ._forecast_fit import _mae_loss, cut_windows, fit_members
 from ._forecast_state import SAVED_STATE
-from ._network import SequenceNet
 from ._panel import (
     Panel,
     Standardizer,
@@ -35,19 +36,15 @@ from ._panel import (
     read_panel,
     series_scale,
 )
-from ._training import History, train
 from ._validation import check_int, check_memory
 
-__all__ = ["GRUForecaster", "default_window", "sliding_windows"]
+__all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
+           "sliding_windows"]
 
 #: Validation windows the forecaster aims for when it holds out the end of
 #: every series: more origins per series (up to ``horizon``) when a panel
 #: has few series, so that a single series still gets calibrated intervals.
 CALIBRATION_WINDOWS = 200
-
-#: Epochs of training on all the data (held-out end included) after the
-#: best epoch on the held-out data was found.
-FINAL_EPOCHS = 3
 
 #: Optimiser updates in an epoch at most: on a large panel an epoch is a
 #: random draw of this many batches, so that the held-out end is checked (and
@@ -66,6 +63,61 @@ LR_DECAY = 0.5
 
 #: Most forecast steps ``predict`` runs, at most ``horizon`` at a time.
 MAX_STEPS = 100_000
+
+#: With ``n_models=None``: a panel with at least this many training windows
+#: gets an ensemble of :data:`ENSEMBLE_SIZE` models, a smaller one a single
+#: model (see :func:`ensemble_size`).
+ENSEMBLE_MIN_WINDOWS = 10_000
+ENSEMBLE_SIZE = 3
+
+#: The members' windows, as factors of ``window``, in turn.
+MEMBER_WINDOWS = (1.0, 0.75, 1.5)
+
+#: ``hidden_size=None``: the hidden size of a single model, and of each
+#: member of an ensemble.
+HIDDEN_SIZE, MEMBER_HIDDEN_SIZE = 64, 32
+
+#: Most models ``n_models`` may ask for.
+MAX_MODELS = 16
+
+
+def ensemble_size(n_windows: int, n_models=None) -> int:
+    """The models ``GRUForecaster(n_models=n_models)`` trains on ``n_windows``
+    training windows: ``n_models``, or by default 3 on a panel of at least
+    10,000 windows and 1 on a smaller one.
+
+    An ensemble of three models of hidden size 32, each reading a window of
+    its own length (see :func:`member_windows`), took about as long as one
+    model of hidden size 64 on the large panels of M1 and Tourism and was
+    more accurate (M1 monthly 1.089 to 1.068, Tourism monthly 1.492 to
+    1.467, Tourism quarterly 1.488 to 1.482); on the small panels (M1 yearly
+    and quarterly, Tourism yearly, 1,000 to 6,000 training windows) it was as good or
+    worse (M1 yearly 3.35 to 3.51) and three times as long.
+
+    Examples
+    --------
+    >>> from fastgru.forecasting import ensemble_size
+    >>> ensemble_size(6_000), ensemble_size(15_000), ensemble_size(6_000, n_models=2)
+    (1, 3, 2)
+    """
+    if n_models is not None:
+        return check_int("n_models", n_models, maximum=MAX_MODELS)
+    return ENSEMBLE_SIZE if n_windows >= ENSEMBLE_MIN_WINDOWS else 1
+
+
+def member_windows(window: int, n_models: int) -> list:
+    """The window of each model of an ensemble: ``window``, three quarters
+    of it and one and a half of it, in turn (a fourth model reads
+    ``window`` again, from other initial weights).
+
+    Examples
+    --------
+    >>> from fastgru.forecasting import member_windows
+    >>> member_windows(48, 3), member_windows(20, 1)
+    ([48, 36, 72], [20])
+    """
+    return [max(1, round(window * MEMBER_WINDOWS[j % len(MEMBER_WINDOWS)]))
+            for j in range(n_models)]
 
 
 def default_window(horizon: int, season_length: int) -> int:
@@ -126,13 +178,6 @@ def sliding_windows(values, window: int, horizon: int = 0):
     return views[:n_windows, :window], views[:n_windows, window:]
 
 
-def _mae_loss(pred, target):
-    """Mean absolute error over rows and outputs, and its gradient."""
-    diff = pred - target
-    n = diff.size
-    return float(np.abs(diff).sum(dtype=np.float64)) / n, np.sign(diff) / pred.dtype.type(n)
-
-
 class GRUForecaster(TrainableGRU):
     """One GRU forecasting many series ``horizon`` steps ahead, with intervals.
 
@@ -155,7 +200,16 @@ class GRUForecaster(TrainableGRU):
         values over the horizon in ``X_df``.
     alias : str, default "GRUForecaster"
         The forecast column's name in DataFrames (statsforecast's ``alias``).
-    max_epochs, batch_size, learning_rate, hidden_size, ...
+    n_models : int, optional
+        Models trained, whose mean is the forecast (at most 16). Each reads
+        a window of its own length (``window``, three quarters of it, one
+        and a half of it, in turn) and starts from its own weights. Default
+        (None): three on a panel of at least 10,000 training windows, one on
+        a smaller panel (see :func:`ensemble_size`).
+    hidden_size : int, optional
+        Each model's hidden size (default: 64 for a single model, 32 for
+        each model of an ensemble).
+    max_epochs, batch_size, learning_rate, ...
         The shared parameters of :class:`fastgru.GRURegressor`.
         ``early_stopping`` (default True) stops on the held-out end of the
         series after ``n_iter_no_change`` (default 5) epochs and at least
@@ -169,19 +223,25 @@ class GRUForecaster(TrainableGRU):
     Attributes
     ----------
     gru_, head_, n_iter_, loss_curve_, best_loss_
-        As in :class:`fastgru.GRURegressor`.
+        As in :class:`fastgru.GRURegressor` (the first model's layer and
+        head; the epochs of every model).
+    members_ : list of (GRU, dict)
+        The layer and head of every other model of an ensemble (empty for a
+        single model).
     window_ : int
-        The window used.
+        The first model's window.
+    member_windows_ : list of int
+        Every model's window, the first model's first.
     series_ids_ : ndarray
         The series' ids (``unique_id``, dict keys, or positions).
     series_scale_ : ndarray (n_series,)
         Each series' scale (mean absolute seasonal difference).
     calibration_ : ndarray (n, horizon) or None
-        Held-out forecast errors in units of the series' scale: the intervals'
-        quantiles.
+        The mean forecast's held-out errors in units of each window's recent
+        volatility: the intervals' quantiles.
     validation_scores_ : list or None
         Minus the mean absolute scaled error of each epoch on the held-out
-        end (minus MASE).
+        end (minus MASE), model after model.
 
     Examples
     --------
@@ -203,6 +263,8 @@ class GRUForecaster(TrainableGRU):
         "season_length": [Interval(numbers.Integral, 1, None, closed="left")],
         "hist_exog": [list, tuple, str, None],
         "alias": [str],
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_models": [Interval(numbers.Integral, 1, MAX_MODELS, closed="both"), None],
     }
     for _name in ("bidirectional", "validation_fraction"):
         _parameter_constraints.pop(_name)
@@ -210,12 +272,12 @@ class GRUForecaster(TrainableGRU):
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
                       "_index_info")
 
-    def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=64,
+    def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
                  learning_rate=1e-3, optimizer="adam", weight_decay=0.0, clip_grad_norm=1.0,
                  early_stopping=True, n_iter_no_change=5, tol=1e-4, shuffle=True,
                  random_state=None, verbose=0, warm_start=False, dtype="float32", n_jobs=None,
-                 hist_exog=None, alias="GRUForecaster"):
+                 hist_exog=None, alias="GRUForecaster", n_models=None):
         super().__init__(
             hidden_size, num_layers, variant=variant, dropout=dropout, max_epochs=max_epochs,
             batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
@@ -228,6 +290,7 @@ class GRUForecaster(TrainableGRU):
         self.season_length = season_length
         self.hist_exog = hist_exog
         self.alias = alias
+        self.n_models = n_models
 
     @property
     def bidirectional(self):
@@ -267,7 +330,7 @@ class GRUForecaster(TrainableGRU):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, y, X=None, static_df=None):
-        """Train one model on every series of ``y``.
+        """Train one model (or an ensemble) on every series of ``y``.
 
         Parameters
         ----------
@@ -302,26 +365,27 @@ class GRUForecaster(TrainableGRU):
         if panel.static is not None:
             maker.n_static = panel.static.shape[1]
             maker.static_scaler = Standardizer.fit(panel.static)
-        dtype = np.dtype(self.dtype)
         every = self._all_origins(panel, maker)
         if not any(len(o) for o in every):
             longest = max(len(v) for v in panel.values)
             raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
                              f"least {maker.min_input + h} to make one training window")
         train_o, val_o = self._origins(panel, maker, every)
-        held_out = None
-        if all(any(len(o) for o in origins) for origins in (train_o, val_o)):
-            held_out = maker.cut(panel, val_o, dtype)
-        else:
-            train_o = every
+        if not all(any(len(o) for o in origins) for origins in (train_o, val_o)):
+            train_o, val_o = every, None
             if self.early_stopping:
                 warnings.warn(f"the series are too short to hold out their last {h} steps "
                               "after a training window, for early stopping and intervals: "
                               "training on everything, without intervals", UserWarning,
                               stacklevel=2)
-        data = maker.cut(panel, train_o, dtype)
-        self._remember(panel, maker)  # before training: a fit that raises keeps it
-        self._fit_windows(data, held_out)
+        k = ensemble_size(sum(len(o) for o in train_o), self.n_models)
+        windows = member_windows(maker.window, k)
+        previous = self._networks_to_continue(windows, maker.n_features)
+        first = cut_windows(panel, maker, windows[0], train_o, val_o, np.dtype(self.dtype))
+        # before training: a fit that raises keeps it
+        self._remember(panel, replace(maker, window=max(windows)))
+        self.window_ = windows[0]
+        fit_members(self, panel, maker, windows, train_o, val_o, previous, first)
         return self
 
     def _origins(self, panel: Panel, maker: WindowMaker, every):
@@ -348,65 +412,23 @@ class GRUForecaster(TrainableGRU):
         return [np.arange(maker.min_input, len(y) - self.horizon + 1, dtype=np.int64)
                 for y in panel.values]
 
-    def _fit_windows(self, data, held_out):
-        """Train on ``data``, stopping early on ``held_out`` (and calibrating on it).
+    def _hidden_units(self) -> int:
+        if self.hidden_size is not None:
+            return self.hidden_size
+        return MEMBER_HIDDEN_SIZE if self._n_members > 1 else HIDDEN_SIZE
 
-        Either a complete fitted state or none: a fit that raises after an
-        epoch ended keeps those epochs and the last finite weights (``save``
-        and ``load`` take it); a new model that finished no epoch is dropped.
-        """
-        self._random_state = check_random_state(self.random_state)
-        self._history = History()
-        created = False
-        try:
-            with _runtime.threads(self.n_jobs):
-                continuing = (self.warm_start and hasattr(self, "gru_")
-                              and self.gru_.input_size == data.x.shape[2]
-                              and self.head_["weight"].shape[0] == self.horizon)
-                if not continuing:
-                    self._initialize(data.x.shape[2], self.horizon)
-                    created = True
-                    # an untrained model forecasts the seasonal naive forecast
-                    self.head_["weight"] *= self.head_["weight"].dtype.type(0.1)
-                    self.head_["bias"][:] = 0
-                self.calibration_ = None
-                self._train(data, held_out)
-        except BaseException:
-            if not created or self._history.loss_curve:
-                self._record_fit(incremental=False)
-            else:
-                self._forget_fit()
-            raise
-        finally:
-            self._optimizer = None
-        self._record_fit(incremental=False)
-
-    def _train(self, data, held_out):
-        self._optimizer = self._make_optimizer()
-        net = SequenceNet(self.gru_, self.head_)
-        history = self._history
-        check = None
-        if held_out is not None:
-            def check():
-                out = net.forward(held_out.x, held_out.lengths)
-                loss = _mae_loss(out, held_out.targets)[0]
-                return loss, -loss
-        train(net, self._loss, self._optimizer, data.x, data.lengths, data.targets,
-              self._train_options(self.max_epochs), self._rng, history, check)
-        if held_out is None or history.interrupted:
-            return
-        out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
-        err = held_out.targets.astype(np.float64) - out  # in units of q
-        # in units of each window's recent volatility (see WindowMaker)
-        self.calibration_ = err * (held_out.q / held_out.local)[:, None]
-        if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
-            x, lengths, targets = _joined(data, held_out)
-            final = History()
-            train(net, self._loss, self._optimizer, x, lengths, targets,
-                  self._train_options(FINAL_EPOCHS), self._rng, final)
-            history.n_epochs += final.n_epochs
-            history.loss_curve.extend(final.loss_curve)
-            history.best_loss = min(history.best_loss, final.best_loss)
+    def _networks_to_continue(self, windows, n_features):
+        """With ``warm_start``: the fitted models to go on training, when
+        they are as many as ``windows``, read those windows and take inputs of
+        ``n_features`` (else None: new models)."""
+        if not (self.warm_start and hasattr(self, "gru_")):
+            return None
+        nets = [(self.gru_, self.head_), *getattr(self, "members_", [])]
+        if (getattr(self, "member_windows_", [self.window_]) != windows or any(
+                g.input_size != n_features or hd["weight"].shape[0] != self.horizon
+                for g, hd in nets)):
+            return None
+        return nets
 
     def _remember(self, panel: Panel, maker: WindowMaker):
         """Keep what ``predict`` needs: each series' last ``window`` steps and
@@ -525,14 +547,6 @@ class GRUForecaster(TrainableGRU):
 
         check_restored(self)
         self._restore_training_state()
-
-
-def _joined(*sets):
-    """The rows of window sets together (their sequence lengths may differ)."""
-    T = max(w.x.shape[1] for w in sets)
-    pad = [np.pad(w.x, ((0, 0), (0, T - w.x.shape[1]), (0, 0))) for w in sets]
-    return (np.concatenate(pad), np.concatenate([w.lengths for w in sets]),
-            np.concatenate([w.targets for w in sets]))
 
 
 def _check_levels(level):

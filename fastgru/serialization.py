@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
-import stat
 import zipfile
 
 import numpy as np
 
 from . import _params
+from ._atomic_write import write_atomically
 
 FORMAT = "fastgru"
 FORMAT_VERSION = 1
@@ -136,78 +135,27 @@ def save(obj, path) -> None:
         if spec.network:
             _layer_to_file(obj.gru_, meta, arrays)
             arrays.update({"head/" + k: v for k, v in obj.head_.items()})
+        if spec.members and obj.members_:  # the other models of an ensemble
+            meta["members"] = []
+            for j, (layer, head) in enumerate(obj.members_):
+                entry = {}
+                _layer_to_file(layer, entry, arrays, f"member{j}/gru/")
+                meta["members"].append(entry["layer"])
+                arrays.update({f"member{j}/head/{k}": v for k, v in head.items()})
     else:
         raise TypeError(f"fastgru.save takes a fastgru.GRU or a fitted fastgru estimator, "
                         f"got {type(obj).__name__}")
     encoded = json.dumps(meta, allow_nan=True).encode("utf-8")
-    target = os.fspath(path)
-    if os.path.islink(target):  # write through a symlink to its target
-        target = os.path.realpath(target)
-    directory, base = os.path.split(os.path.abspath(target))
-    _remove_stale_temporaries(directory, base)
-    tmp = os.path.join(directory, f"{_TMP_PREFIX(base)}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None  # a new file: 0o666 less the umask, as open() gives
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                 0o666 if mode is None else 0o600)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)  # an existing file keeps its mode
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.frombuffer(encoded, dtype=np.uint8), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, {"__meta__": np.frombuffer(encoded, dtype=np.uint8), **arrays})
 
 
-def _layer_to_file(layer, meta: dict, arrays: dict) -> None:
+def _layer_to_file(layer, meta: dict, arrays: dict, prefix: str = "gru/") -> None:
     """A layer's state contract: its configuration in the metadata, its
-    parameters (checked) as ``gru/<name>`` arrays."""
+    parameters (checked) as ``<prefix><name>`` arrays."""
     config = layer.get_config()
     _params.check_params(config, layer.params)
     meta["layer"] = config
-    arrays.update({"gru/" + k: v for k, v in layer.params.items()})
-
-
-def _TMP_PREFIX(base: str) -> str:
-    """Temporaries of a save to ``base`` are ``.<base>.fastgru-tmp-<pid>-<random>``."""
-    return f".{base}.fastgru-tmp-"
-
-
-def _remove_stale_temporaries(directory: str, base: str) -> None:
-    """Remove temporaries of earlier saves to ``base`` whose process is gone
-    (killed during a save): those of live processes are left alone."""
-    prefix = _TMP_PREFIX(base)
-    try:
-        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
-    except OSError:
-        return
-    for name in names:
-        pid_text = name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        pid = int(pid_text)
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # alive (or not ours to signal): it may still be saving
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError, OSError):
-            continue
-        try:
-            os.remove(os.path.join(directory, name))
-        except OSError:
-            pass
+    arrays.update({prefix + k: v for k, v in layer.params.items()})
 
 
 # ------------------------------------------------------------------ loading
@@ -222,6 +170,7 @@ class _Invalid(ValueError):
 _MAX_META_BYTES = 1 << 20
 _MAX_JSON_DEPTH = 16
 _MAX_MEMBERS = 4096
+_MAX_MODELS = 16  # the models of an ensemble (GRUForecaster's n_models)
 _MAX_INFLATION = 16
 _MIN_ALLOWANCE = 16 << 20
 _ARRAY_KINDS = "biufU"
@@ -411,21 +360,22 @@ def _build_layer(meta, archive, prefix="gru/"):
         raise _Invalid(f"its layer does not load: {exc}") from None
 
 
-def _build_head(archive, layer, n_outputs=None):
+def _build_head(archive, layer, n_outputs=None, prefix="head/"):
     width = layer.hidden_size * layer.num_directions
-    for key in ("head/weight", "head/bias"):
+    for key in (prefix + "weight", prefix + "bias"):
         if key not in archive.keys():
             raise _Invalid(f"array {key!r} is missing")
-    shape = archive.header("head/weight")[0]
+    shape = archive.header(prefix + "weight")[0]
     if len(shape) != 2 or shape[1] != width or shape[0] < 1:
-        raise _Invalid(f"array 'head/weight' has shape {shape}, expected (n_outputs, {width})")
+        raise _Invalid(f"array '{prefix}weight' has shape {shape}, expected (n_outputs, "
+                       f"{width})")
     if n_outputs is not None and shape[0] != n_outputs:
         raise _Invalid(f"head has {shape[0]} outputs, expected {n_outputs}")
-    head = {"weight": archive.read("head/weight", shape, "f"),
-            "bias": archive.read("head/bias", (shape[0],), "f")}
+    head = {"weight": archive.read(prefix + "weight", shape, "f"),
+            "bias": archive.read(prefix + "bias", (shape[0],), "f")}
     for name, arr in head.items():
         if not np.isfinite(arr).all():
-            raise _Invalid(f"array 'head/{name}' contains NaN or inf")
+            raise _Invalid(f"array '{prefix}{name}' contains NaN or inf")
         head[name] = np.ascontiguousarray(arr, dtype=layer.dtype)
     return head
 
@@ -464,9 +414,17 @@ def _real(value, nan=False) -> bool:
 def _build_estimator(meta, archive):
     cls = _persisted_classes()[meta["kind"]]
     spec = cls._saved_state
+    members = meta.get("members", [])
+    if not (isinstance(members, list) and len(members) < _MAX_MODELS and all(
+            isinstance(m, dict) for m in members)) or (members and not spec.members):
+        raise _Invalid(f"metadata entry 'members' must list the layers of at most "
+                       f"{_MAX_MODELS - 1} more models of a {spec.kind} that has them")
+    layers = ("gru/", *(f"member{j}/gru/" for j in range(len(members))))
     allowed = {"__meta__", "attr/feature_names_in_", "head/weight", "head/bias",
-               *("attr/" + f.name for f in spec.arrays)}
-    unknown = sorted(k for k in archive.keys() if k not in allowed and not k.startswith("gru/"))
+               *("attr/" + f.name for f in spec.arrays),
+               *(f"member{j}/head/{k}" for j in range(len(members)) for k in ("weight", "bias"))}
+    unknown = sorted(k for k in archive.keys()
+                     if k not in allowed and not k.startswith(layers))
     if unknown:
         raise _Invalid(f"unknown members {unknown}")
     params = _dict(meta, "params")
@@ -487,6 +445,9 @@ def _build_estimator(meta, archive):
     if extra:
         raise _Invalid(f"unknown attributes {extra}")
     for f in spec.scalars:
+        if f.name not in attributes and f.optional:  # a file from before the field
+            setattr(est, f.attr, None)
+            continue
         if f.name not in attributes:
             raise _Invalid(f"attribute {f.name!r} is missing")
         value = attributes[f.name]
@@ -520,6 +481,12 @@ def _build_estimator(meta, archive):
             n_out = getattr(est, spec.head_outputs)
             n_out = n_out if isinstance(n_out, int) else len(n_out)
         est.head_ = _build_head(archive, est.gru_, n_out)
+        if spec.members:
+            est.members_ = []
+            for j, config in enumerate(members):
+                layer = _build_layer({"layer": config}, archive, f"member{j}/gru/")
+                est.members_.append((layer, _build_head(archive, layer, n_out,
+                                                        f"member{j}/head/")))
     elif "head/weight" in archive.keys() or "head/bias" in archive.keys():
         raise _Invalid("it has a head without a layer")
     try:

@@ -1,0 +1,205 @@
+"""GRUForecaster's ensembles: several models, each reading its own window length."""
+
+import copy
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastgru
+import fastgru.forecasting as forecasting
+from fastgru import GRUForecaster
+from fastgru.forecasting import ensemble_size, member_windows
+
+pd = pytest.importorskip("pandas")
+
+
+def panel(n_series=10, length=60, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    return {f"s{i}": 10 * (i + 1) + 3 * np.sin(2 * np.pi * t / 12 + i) + rng.normal(size=length)
+            for i in range(n_series)}
+
+
+def fitted(n_models=3, **kw):
+    params = dict(horizon=4, season_length=12, max_epochs=4, random_state=0, n_models=n_models)
+    return GRUForecaster(**{**params, **kw}).fit(panel())
+
+
+def one_model(model, j):
+    """A copy of an ensemble that holds only its ``j``-th model."""
+    nets = [(model.gru_, model.head_), *model.members_]
+    single = copy.deepcopy(model)
+    single.gru_, single.head_ = copy.deepcopy(nets[j])
+    single.members_, single.member_windows_ = [], [model.member_windows_[j]]
+    single.window_ = model.member_windows_[j]
+    return single
+
+
+def test_default_size_and_windows():
+    assert [ensemble_size(n) for n in (0, 9_999, 10_000, 10**6)] == [1, 1, 3, 3]
+    assert ensemble_size(10**6, n_models=1) == 1 and ensemble_size(5, n_models=4) == 4
+    with pytest.raises(ValueError, match="n_models"):
+        ensemble_size(5, n_models=17)
+    assert member_windows(36, 4) == [36, 27, 54, 36]
+    assert member_windows(1, 3) == [1, 1, 2]  # never a window of 0 steps
+
+
+def test_small_panels_get_one_model_of_hidden_size_64_and_large_ones_three_of_32(monkeypatch):
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=1, random_state=0).fit(panel())
+    assert model.members_ == [] and model.member_windows_ == [36]
+    assert model.gru_.hidden_size == 64
+    monkeypatch.setattr(forecasting, "ENSEMBLE_MIN_WINDOWS", 100)  # this panel has 440
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=1, random_state=0).fit(panel())
+    assert model.member_windows_ == [36, 27, 54]
+    assert [g.hidden_size for g in [model.gru_, *(m[0] for m in model.members_)]] == [32] * 3
+    assert model.history_.shape == (10, 54)  # the longest window of every series
+    # a hidden size given is every model's
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=1, random_state=0,
+                          hidden_size=8).fit(panel())
+    assert {g.hidden_size for g in [model.gru_, *(m[0] for m in model.members_)]} == {8}
+
+
+def test_the_forecast_is_the_mean_of_the_models_forecasts():
+    model = fitted()
+    assert model.member_windows_ == [36, 27, 54]
+    singles = [one_model(model, j).predict() for j in range(3)]
+    ours = model.predict()
+    for name in ours:
+        np.testing.assert_allclose(ours[name], np.mean([s[name] for s in singles], axis=0),
+                                   rtol=1e-12)
+    # the models differ (their own windows and initial weights)
+    assert not np.allclose(singles[0]["s0"], singles[1]["s0"])
+    # fed back beyond the horizon, the first block is the same mean, and
+    # the next one is forecast from it (not from any one model's forecast)
+    long = model.predict(h=8)
+    np.testing.assert_allclose(long["s3"][:4], ours["s3"], rtol=1e-12)
+    assert not any(np.allclose(long["s3"][4:], one_model(model, j).predict(h=8)["s3"][4:])
+                   for j in range(3))
+
+
+def test_epochs_of_every_model_are_counted():
+    model = fitted(max_epochs=3, n_iter_no_change=50)
+    per_model = 3 + forecasting.FINAL_EPOCHS
+    assert model.n_iter_ == len(model.loss_curve_) == 3 * per_model
+    assert len(model.validation_scores_) == 3 * 3
+
+
+def test_ensemble_intervals_are_calibrated_on_exchangeable_noise():
+    rng = np.random.default_rng(1)
+    season, n, h = 4, 60, 4
+    pattern = np.array([0.0, 2.0, -1.0, 1.0])
+    series = {i: 50 + np.tile(pattern, n // season + 2)[: n + h] + rng.normal(size=n + h)
+              for i in range(150)}
+    model = GRUForecaster(horizon=h, season_length=season, hidden_size=16, max_epochs=30,
+                          random_state=0, n_models=3).fit({i: s[:n] for i, s in series.items()})
+    fc = model.predict(level=[80, 95])
+    for lev, (low, high) in ((80, (0.72, 0.88)), (95, (0.90, 0.99))):
+        inside = np.mean([((series[i][n:] >= fc[i][f"lo-{lev}"])
+                           & (series[i][n:] <= fc[i][f"hi-{lev}"])).mean() for i in series])
+        assert low <= inside <= high, (lev, inside)
+
+
+def test_save_and_load_an_ensemble(tmp_path):
+    model = fitted()
+    fastgru.save(model, tmp_path / "e.npz")
+    again = fastgru.load(tmp_path / "e.npz")
+    assert again.member_windows_ == model.member_windows_ and len(again.members_) == 2
+    a, b = model.predict(level=[80]), again.predict(level=[80])
+    for name in a:
+        for col in a[name]:
+            np.testing.assert_array_equal(a[name][col], b[name][col])
+
+
+def _rewrite(src, dst, meta_change=None, drop=()):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename[:-4] in drop:
+                continue
+            data = zin.read(item.filename)
+            if item.filename == "__meta__.npy" and meta_change:
+                arr = np.lib.format.read_array(__import__("io").BytesIO(data))
+                meta = json.loads(arr.tobytes())
+                meta_change(meta)
+                buf = __import__("io").BytesIO()
+                np.lib.format.write_array(buf, np.frombuffer(json.dumps(meta).encode(),
+                                                             dtype=np.uint8))
+                data = buf.getvalue()
+            zout.writestr(item, data)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(drop=("member1/head/bias",)), "member1/head/bias"),
+    (dict(drop=("member0/gru/weight_hh_l0",)), "missing"),
+    (dict(meta_change=lambda m: m["members"].pop()), "unknown members"),
+    (dict(meta_change=lambda m: m["members"].extend([m["members"][0]] * 14)), "at most 15"),
+    (dict(meta_change=lambda m: m["attributes"].update(member_windows_=[36, 27])),
+     "member_windows_"),
+    (dict(meta_change=lambda m: m["attributes"].update(member_windows_=[36, 27, 0])),
+     "member_windows_"),
+    (dict(meta_change=lambda m: m["attributes"].update(member_windows_=[36, 27, 99])),
+     "longest window"),
+    (dict(meta_change=lambda m: m["members"][0].update(hidden_size=64)), "shape"),
+])
+def test_load_refuses_a_tampered_ensemble(tmp_path, change, match):
+    fastgru.save(fitted(), tmp_path / "e.npz")
+    _rewrite(tmp_path / "e.npz", tmp_path / "bad.npz", **change)
+    with pytest.raises(ValueError, match=match):
+        fastgru.load(tmp_path / "bad.npz")
+
+
+def test_members_in_a_regressor_file_are_refused(tmp_path):
+    X = np.random.default_rng(0).normal(size=(20, 5, 2))
+    reg = fastgru.GRURegressor(hidden_size=4, max_epochs=1, random_state=0).fit(X, X[:, -1, 0])
+    fastgru.save(reg, tmp_path / "r.npz")
+    _rewrite(tmp_path / "r.npz", tmp_path / "bad.npz",
+             meta_change=lambda m: m.update(members=[m["layer"]]))
+    with pytest.raises(ValueError, match="members"):
+        fastgru.load(tmp_path / "bad.npz")
+
+
+def test_ctrl_c_in_the_second_model_keeps_the_first(monkeypatch, tmp_path):
+    from fastgru import _optim
+
+    calls = {"n": 0}
+    original = _optim.Adam.update
+
+    def update(self, params, grads):
+        calls["n"] += 1
+        if calls["n"] == 1000:
+            raise KeyboardInterrupt
+        original(self, params, grads)
+
+    monkeypatch.setattr(_optim.Adam, "update", update)
+    full = fitted(max_epochs=2, n_iter_no_change=50)  # counts the updates of one model
+    per_model = calls["n"] // 3
+    calls["n"] = 1000 - per_model - 2  # the interrupt falls in the second model's first epoch
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=2, n_iter_no_change=50,
+                          random_state=0, n_models=3)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(panel())
+    monkeypatch.undo()
+    assert model.member_windows_ == [36] and model.members_ == []
+    assert model.n_iter_ >= 2 + forecasting.FINAL_EPOCHS
+    np.testing.assert_array_equal(model.gru_.params["weight_hh_l0"],
+                                  full.gru_.params["weight_hh_l0"])
+    assert model.calibration_ is not None
+    fastgru.save(model, tmp_path / "one.npz")
+    np.testing.assert_array_equal(fastgru.load(tmp_path / "one.npz").predict()["s1"],
+                                  model.predict()["s1"])
+
+
+def test_warm_start_continues_every_model():
+    model = fitted(max_epochs=2)
+    layers = [model.gru_, *(m[0] for m in model.members_)]
+    before = [g.params["weight_hh_l0"].copy() for g in layers]
+    model.set_params(warm_start=True, max_epochs=1)
+    model.fit(panel())
+    after = [model.gru_, *(m[0] for m in model.members_)]
+    assert all(a is b for a, b in zip(after, layers))  # the same layers, trained further
+    assert all(not np.array_equal(g.params["weight_hh_l0"], w) for g, w in zip(after, before))
+    # another number of models starts again
+    model.set_params(n_models=2)
+    model.fit(panel())
+    assert model.member_windows_ == [36, 27] and model.gru_ is not layers[0]
