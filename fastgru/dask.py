@@ -192,9 +192,10 @@ def _named_series(series):
 
 def _fit_bytes(values, config) -> int | None:
     """About the peak memory of ``GRUForecaster(**config).fit(values)``: its
-    windows in the model's dtype (twice: the last epochs train on them joined
-    with the held-out ones), their float64 targets, seasonal naive forecasts
-    and scales, and copies of the series. None when the series' length cannot
+    windows (of the longest window its models read) in the model's dtype
+    (twice: the last epochs train on them joined with the held-out ones),
+    their float64 targets, seasonal naive forecasts and scales, and copies
+    of the series. None when the series' length cannot
     be read without converting it."""
     shape = getattr(values, "shape", None)
     if shape is None:
@@ -207,10 +208,13 @@ def _fit_bytes(values, config) -> int | None:
     n_steps = int(shape[0])
     n_series = math.prod(int(s) for s in shape[1:])
     horizon, season = config["horizon"], config["season_length"]
-    from .forecasting import default_window
+    from .forecasting import default_window, ensemble_size, member_windows
 
     window = config["window"] or default_window(horizon, season)
     n_windows = max(0, n_steps - min(window, max(2, season)) - horizon + 1)
+    # an ensemble's longest window (one model's windows at a time)
+    window = max(member_windows(window, ensemble_size(n_windows * n_series,
+                                                      config.get("n_models"))))
     per_window = 2 * window * np.dtype(config["dtype"]).itemsize + 20 * horizon + 32
     return n_windows * n_series * per_window + 3 * 8 * n_steps * n_series
 
