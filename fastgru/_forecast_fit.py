@@ -40,73 +40,97 @@ def cut_windows(panel, maker, window, train_o, val_o, dtype):
 
 def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
     """Train a model on the windows of each length in ``windows`` (each
-    stopping early on the held-out origins ``val_o``, when given) and
-    calibrate the intervals on their mean forecast. ``first`` holds the
-    first model's windows, cut before anything of the estimator changed.
+    stopping early on the held-out origins ``val_o``, when given, then
+    training a few epochs on everything) and calibrate the intervals on
+    their mean forecast of the held-out end.
 
-    Either a complete fitted state or none: a fit that raises keeps the
-    models finished before (and when it was the first: its finished
-    epochs and last finite weights, which ``save`` and ``load`` take); a
-    new first model that finished no epoch is dropped. Ctrl-C keeps the
-    models finished before it, or the first one's best weights so far.
+    ``previous`` holds the models ``warm_start`` continues (else None);
+    ``first`` is a list holding the first model's windows, cut before
+    anything of the estimator changed (taken out of it, so that they are
+    freed once that model is trained).
+
+    A fit ends with a complete fitted state or none. An error or Ctrl-C in
+    a model keeps the models finished before it, and with ``warm_start``
+    every other model as it was (the one in training with its last finite,
+    or best, weights; the intervals of the previous fit unless every model
+    was measured anew). In the first model of a new fit, a model that
+    finished an epoch is kept likewise, and one that finished none leaves
+    the estimator unfitted. Ctrl-C in the last epochs on everything keeps
+    the model as it was before them (its best weights on the held-out end).
     """
     est._random_state = check_random_state(est.random_state)
-    total = History()  # every model's epochs (a new model's _initialize resets _history)
+    total = History()  # the kept models' epochs (_initialize resets _history)
     est._n_members = len(windows)
     dtype = np.dtype(est.dtype)
-    done, errors, unit = [], [], None
-    created = False
+    fallback = est.calibration_ if previous else None
+    kept, errors, unit = [], [], None
+    history, in_kept = None, False  # the run in progress, and whose model it trains
     try:
         with _runtime.threads(est.n_jobs):
             for j, window in enumerate(windows):
-                data, held_out = first if j == 0 else cut_windows(
+                data, held_out = first.pop() if first else cut_windows(
                     panel, maker, window, train_o, val_o, dtype)
-                first = None
                 if previous:
                     est.gru_, est.head_ = previous[j]
                 else:
                     est._initialize(data.x.shape[2], est.horizon)
-                    created = True
                     # an untrained model forecasts the seasonal naive forecast
                     est.head_["weight"] *= est.head_["weight"].dtype.type(0.1)
                     est.head_["bias"][:] = 0
                 if est.verbose and len(windows) > 1:
                     print(f"model {j + 1} of {len(windows)}: window {window}, hidden size "
                           f"{est.gru_.hidden_size}")
-                history = History()
-                try:
-                    err = _train(est, data, held_out, history)
-                finally:  # a model that raises keeps its finished epochs
-                    _add_history(total, history)
-                if history.interrupted and done:
-                    break  # Ctrl-C: the models finished before it
-                done.append((est.gru_, est.head_))
+                history, in_kept = History(), False
+                err = _train(est, data, held_out, history)
+                if history.interrupted and kept and not previous:
+                    print(f"model {j + 1} of {len(windows)} interrupted: keeping the "
+                          f"{len(kept)} finished before it")
+                    break
+                _add_history(total, history)
+                history = None
+                kept.append((est.gru_, est.head_))
                 errors.append(err)
                 if unit is None and held_out is not None:
                     unit = held_out.local  # the first model's (``window``)
-                if history.interrupted:
+                if total.interrupted:
+                    break
+                if held_out is None or not FINAL_EPOCHS:
+                    continue
+                # the held-out end is the most recent data: learn it too
+                history, in_kept = History(), True
+                _final_epochs(est, data, held_out, history)
+                _add_history(total, history)
+                history = None
+                if total.interrupted:
                     break
     except BaseException:
+        if history is not None and (in_kept or previous or not kept and history.loss_curve):
+            _add_history(total, history)  # the model in training is kept
+            if not in_kept:
+                kept.append((est.gru_, est.head_))
+                errors.append(None)
         est._history = total
-        if not done and created and not total.loss_curve:
-            est._forget_fit()
+        if kept or previous:
+            _keep_members(est, kept, windows, errors, unit, previous, fallback)
         else:
-            _keep_members(est, done or [(est.gru_, est.head_)], windows,
-                          errors if done else [None], unit)
+            est._forget_fit()  # a new model that finished no epoch
         raise
     finally:
         est._optimizer = None
     est._history = total
-    _keep_members(est, done, windows, errors, unit)
+    _keep_members(est, kept, windows, errors, unit, previous, fallback)
 
 
-def _keep_members(est, nets, windows, errors, unit):
+def _keep_members(est, kept, windows, errors, unit, previous, fallback):
+    """Set the fitted models: those ``kept`` and, continuing a fit, the
+    previous ones after them."""
+    nets = list(kept) + (list(previous[len(kept):]) if previous else [])
     est.gru_, est.head_ = nets[0]
-    est.members_ = list(nets[1:])
+    est.members_ = nets[1:]
     est.member_windows_ = list(windows[:len(nets)])
     trim_history(est, max(est.member_windows_))  # the models kept need no more
-    est.calibration_ = None
-    if unit is not None and all(e is not None for e in errors):
+    est.calibration_ = fallback
+    if unit is not None and len(errors) == len(nets) and all(e is not None for e in errors):
         # the mean forecast's errors in units of the first window's
         # recent volatility (see WindowMaker)
         est.calibration_ = np.mean(errors, axis=0) / unit[:, None]
@@ -114,8 +138,8 @@ def _keep_members(est, nets, windows, errors, unit):
 
 
 def _train(est, data, held_out, history):
-    """Train the current model; returns its held-out forecasts' errors
-    (in the series' units), or None."""
+    """Train the current model, stopping early on ``held_out``; returns its
+    held-out forecasts' errors (in the series' units), or None."""
     est._optimizer = est._make_optimizer()
     net = SequenceNet(est.gru_, est.head_)
     check = None
@@ -129,14 +153,14 @@ def _train(est, data, held_out, history):
     if held_out is None or history.interrupted:
         return None
     out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
-    err = (held_out.targets.astype(np.float64) - out) * held_out.q[:, None]
-    if FINAL_EPOCHS:  # the held-out end is the most recent data: learn it too
-        x, lengths, targets = _joined(data, held_out)
-        final = History()
-        train(net, est._loss, est._optimizer, x, lengths, targets,
-              est._train_options(FINAL_EPOCHS), est._rng, final)
-        _add_history(history, final)
-    return err
+    return (held_out.targets.astype(np.float64) - out) * held_out.q[:, None]
+
+
+def _final_epochs(est, data, held_out, history):
+    """:data:`FINAL_EPOCHS` epochs on the training and held-out windows together."""
+    x, lengths, targets = _joined(data, held_out)
+    train(SequenceNet(est.gru_, est.head_), est._loss, est._optimizer, x, lengths, targets,
+          est._train_options(FINAL_EPOCHS), est._rng, history)
 
 
 def _add_history(total: History, part: History) -> None:

@@ -163,6 +163,7 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
         est.static_scale_ = maker.static_scaler.scale
         est.static_names_ = [str(c) for c in panel.static_names]
     est._output_kind = panel.form
+    est._recent_unit = maker.recent_unit
     name = panel.name
     est._series_names = ([str(c) for c in name] if isinstance(name, list)
                          else None if name is None else str(name))
@@ -196,6 +197,8 @@ def _maker_of(est) -> WindowMaker:
         maker.static_scaler = Standardizer(est.static_mean_, est.static_scale_)
     # the layer's input size says whether the windows carry the seasonal column
     maker.seasonal = est.season_length > 1 and est.gru_.input_size == maker.n_features + 1
+    # the intervals' unit without seasons: the one their calibration used
+    maker.recent_unit = bool(getattr(est, "_recent_unit", None))
     return maker
 
 
@@ -413,18 +416,19 @@ def _long_frame(panel, point, lo, hi, stamps, names):
 
 
 # ---------------------------------------------------------------- after load
-#: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
-#: after loading by check_restored below.
 def model_windows(est) -> list:
     """The window of each model (a file written before ensembles has one)."""
     windows = getattr(est, "member_windows_", None)
     return [est.window_] if windows is None else windows
 
 
+#: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
+#: after loading by check_restored below.
 SAVED_STATE = FittedState("GRUForecaster", (
     *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
     Field("member_windows_", "numbers", optional=True),
     Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
+    Field("_recent_unit", "json", optional=True),
     Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
     Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
@@ -453,6 +457,9 @@ def check_restored(est) -> None:
             and windows[0] == L and all(isinstance(w, int) and w >= 1 for w in windows)):
         raise ValueError("member_windows_ must hold window_ and the window of every other "
                          "model (positive integers)")
+    est.member_windows_ = windows
+    if est._recent_unit not in (None, True, False):
+        raise ValueError("_recent_unit must be true, false or null")
     L = max(windows)  # history_ holds the longest
     check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
     check_int("horizon", est.horizon)  # in int64 takes them
@@ -488,7 +495,7 @@ def check_restored(est) -> None:
         raise ValueError("history_ must hold the longest window's steps of every series")
     n = np.asarray(est.history_length_)
     if n.shape != (S,) or n.dtype.kind not in "iu" or not ((n >= 1) & (n <= L)).all():
-        raise ValueError("history_length_ must hold 1..window_ per series")
+        raise ValueError("history_length_ must hold 1 to the longest window per series")
     for kind in ("futr", "hist"):
         hist = getattr(est, f"{kind}_history_")
         names = getattr(est, f"{kind}_exog_")
@@ -527,10 +534,11 @@ def check_restored(est) -> None:
         for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
             continued_index(info, est.last_ds_[i], 1)
     maker = _maker_of(est)
+    if est.gru_.input_size != maker.n_features:
+        raise ValueError("the layer's input_size does not match the covariates")
     for gru, head in [(est.gru_, est.head_), *est.members_]:
-        if gru.input_size != maker.n_features or gru.dtype != est.gru_.dtype:
-            raise ValueError("a layer's input_size does not match the covariates (or its "
-                             "dtype the first layer's)")
+        if gru.get_config() != est.gru_.get_config():
+            raise ValueError("the models' layers differ in their configuration")
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
     est.n_features_in_ = maker.n_features

@@ -321,6 +321,7 @@ class WindowMaker:
     n_hist: int = 0
     n_static: int = 0
     seasonal: bool = False  # a seasonal-difference input and a per-window unit
+    recent_unit: bool = True  # see _local_scale (False: models saved before it)
     futr_scaler: Standardizer | None = None
     hist_scaler: Standardizer | None = None
     static_scaler: Standardizer | None = None
@@ -445,7 +446,7 @@ class WindowMaker:
         already cover as asked (see docs/forecasting.md).
         """
         out = self._volatility(y, t, avail, q)
-        if not self.seasonal:
+        if self.recent_unit and self.season_length == 1:
             recent = np.minimum(avail, max(self.horizon, 2))
             out = np.maximum(out, self._volatility(y, t, recent, q))
         return out

@@ -417,8 +417,9 @@ def _build_estimator(meta, archive):
     members = meta.get("members", [])
     if not (isinstance(members, list) and len(members) < _MAX_MODELS and all(
             isinstance(m, dict) for m in members)) or (members and not spec.members):
-        raise _Invalid(f"metadata entry 'members' must list the layers of at most "
-                       f"{_MAX_MODELS - 1} more models of a {spec.kind} that has them")
+        raise _Invalid("metadata entry 'members' must be absent" if not spec.members else
+                       f"metadata entry 'members' must list the layers of at most "
+                       f"{_MAX_MODELS - 1} more models")
     layers = ("gru/", *(f"member{j}/gru/" for j in range(len(members))))
     allowed = {"__meta__", "attr/feature_names_in_", "head/weight", "head/bias",
                *("attr/" + f.name for f in spec.arrays),

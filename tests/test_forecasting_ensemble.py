@@ -181,7 +181,7 @@ def test_ctrl_c_in_the_second_model_keeps_the_first(monkeypatch, tmp_path):
         model.fit(panel())
     monkeypatch.undo()
     assert model.member_windows_ == [36] and model.members_ == []
-    assert model.n_iter_ >= 2 + forecasting.FINAL_EPOCHS
+    assert model.n_iter_ == 2 + forecasting.FINAL_EPOCHS  # the second model not counted
     np.testing.assert_array_equal(model.gru_.params["weight_hh_l0"],
                                   full.gru_.params["weight_hh_l0"])
     assert model.calibration_ is not None
@@ -203,3 +203,107 @@ def test_warm_start_continues_every_model():
     model.set_params(n_models=2)
     model.fit(panel())
     assert model.member_windows_ == [36, 27] and model.gru_ is not layers[0]
+
+
+def _widths(model, level=80):
+    fc = model.predict(level=[level])
+    return np.array([fc[k][f"hi-{level}"] - fc[k][f"lo-{level}"] for k in sorted(fc)])
+
+
+def test_a_file_from_before_ensembles_and_the_recent_unit_keeps_its_intervals(tmp_path):
+    """A yearly model saved without ``member_windows_`` and ``_recent_unit``
+    (as files written before them): one model, continued by ``warm_start``,
+    and intervals in the unit its calibration used, the window's volatility."""
+    rng = np.random.default_rng(1)  # calm, then a burst of volatility at the end
+    series = {f"s{i}": np.cumsum(np.r_[0.2 * rng.normal(size=36), 3 * rng.normal(size=4)]) + 50
+              for i in range(8)}
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=3, random_state=0).fit(series)
+    fastgru.save(model, tmp_path / "new.npz")
+
+    def drop(meta):
+        del meta["attributes"]["member_windows_"], meta["attributes"]["_recent_unit"]
+
+    _rewrite(tmp_path / "new.npz", tmp_path / "old.npz", meta_change=drop)
+    old = fastgru.load(tmp_path / "old.npz")
+    assert old.member_windows_ == [old.window_] == [12] and old.members_ == []
+    # the unit of each series: its window's mean absolute step, and (new
+    # files only) at least that of its last 4 steps
+    hist = np.array([series[k][-12:] for k in sorted(series)])
+    whole = np.abs(np.diff(hist, axis=1)).mean(axis=1)
+    recent = np.abs(np.diff(hist[:, -4:], axis=1)).mean(axis=1)
+    assert (recent > 1.5 * whole).all()  # the burst
+    ratio = _widths(old) / _widths(fastgru.load(tmp_path / "new.npz"))
+    expected = np.repeat((whole / np.maximum(whole, recent))[:, None], 4, axis=1)
+    np.testing.assert_allclose(ratio, expected, rtol=1e-6)
+    layer = old.gru_
+    old.set_params(warm_start=True, max_epochs=1).fit(series)
+    assert old.gru_ is layer and old._recent_unit  # continued; refitted in the new unit
+
+
+def test_a_first_layer_too_large_for_memory_is_named_and_leaves_no_state():
+    model = GRUForecaster(horizon=4, hidden_size=10**6, random_state=0)
+    with pytest.raises(ValueError, match="memory"):
+        model.fit(panel())
+    assert not hasattr(model, "history_") and not hasattr(model, "gru_")
+
+
+def test_ctrl_c_before_the_last_epochs_on_everything_keeps_the_intervals(monkeypatch, tmp_path):
+    from fastgru import _forecast_fit
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_forecast_fit, "_final_epochs", interrupted)
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=2, n_iter_no_change=50,
+                          random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(panel())
+    assert model.n_iter_ == 2 and model.calibration_ is not None
+    fastgru.save(model, tmp_path / "m.npz")
+    np.testing.assert_array_equal(_widths(fastgru.load(tmp_path / "m.npz")), _widths(model))
+
+
+def test_ctrl_c_in_a_continued_ensemble_keeps_every_model_and_its_intervals(monkeypatch):
+    from fastgru import _forecast_fit
+
+    model = fitted(max_epochs=2)
+    nets = [model.gru_, *(m[0] for m in model.members_)]
+    before = _widths(model)
+    calls = {"n": 0}
+    original = _forecast_fit._train
+
+    def second_interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(_forecast_fit, "_train", second_interrupted)
+    model.set_params(warm_start=True, max_epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(panel())
+    assert [model.gru_, *(m[0] for m in model.members_)] == nets
+    assert model.member_windows_ == [36, 27, 54]
+    np.testing.assert_array_equal(_widths(model) > 0, before > 0)  # the previous intervals
+    assert model.n_iter_ == 1 + forecasting.FINAL_EPOCHS  # the first model's run
+
+
+def test_a_model_interrupted_after_an_epoch_is_dropped_with_its_epochs(monkeypatch):
+    from fastgru import _training
+
+    runs = {"n": 0}
+    original = _training.train_epoch
+
+    def epoch(*args):
+        if args[-1] == 2:  # an epoch 2: the second run is the first model's last epochs
+            runs["n"] += 1
+            if runs["n"] == 3:  # the second model's second epoch
+                raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(_training, "train_epoch", epoch)
+    model = GRUForecaster(horizon=4, season_length=12, max_epochs=4, n_iter_no_change=50,
+                          random_state=0, n_models=3).fit(panel())
+    assert model.member_windows_ == [36] and model.members_ == []
+    assert model.n_iter_ == len(model.loss_curve_) == 4 + forecasting.FINAL_EPOCHS
+    assert len(model.validation_scores_) == 4 and model.calibration_ is not None
