@@ -196,8 +196,8 @@ def _fit_bytes(values, config) -> int | None:
     (twice: the last epochs train on them joined with the held-out ones)
     and the float64 temporaries of cutting them, their float64 targets,
     seasonal naive forecasts and scales, and copies of the series (measured
-    with tracemalloc: within 20% of the peak of a 3,000-step series). None when the series' length cannot
-    be read without converting it."""
+    with tracemalloc: within 20% of the peak of a 3,000-step series). None
+    when the series' length cannot be read without converting it."""
     shape = getattr(values, "shape", None)
     if shape is None:
         try:
