@@ -28,7 +28,8 @@ from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import gemm_nn, gemm_tn_add, product_address, reads_b, row_tiled
+from ._kernels.products import (gemm_nn, gemm_tn_add, product_address, product_addresses,
+                                reads_b, row_tiled)
 from ._kernels.sequence import backward_block, forward_block, forward_block_full
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
@@ -265,7 +266,7 @@ def block_kernel_address(block_kernel, args) -> int:
 
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
-    """``(project_address, forward_address, gemm_address)`` for
+    """``(project_address, forward_address, gemm_address, nt_address)`` for
     :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
@@ -274,14 +275,14 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
-    gemm = product_address(gemm_nn, x.dtype)
+    gemm, nt = product_addresses(x.dtype)
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
         forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
-                                 steps))
-    return project, forward, gemm
+                                 steps, gemm, nt))
+    return project, forward, gemm, nt
 
 
 def entry_point(kernel, args):
@@ -381,7 +382,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     _run_blocks(
         forward_block_full if full else forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
-         y, h_last, kept_hprev, aux),
+         y, h_last, kept_hprev, aux, *product_addresses(dtype)),
         n_blocks,
     )
     cache = DirectionCache(x2d, hprev, xproj, aux) if training else None
@@ -522,7 +523,8 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
          chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
-         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype)),
+         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype),
+         product_addresses(dtype)[1]),
         n_blocks,
     )
     R = T * B

@@ -292,7 +292,9 @@ class StepArgs:
         self.mode, self.used, weights = stack_weights(layer)
         size = stack.step_scratch_size(self.mode, batch, layer.hidden_size,
                                           weights[0][0].shape[0])
-        self.kernel_args = (*weights, np.empty(size, dtype=layer.dtype))  # after x, h, out
+        # after x, h, out
+        self.kernel_args = (*weights, *products.product_addresses(layer.dtype),
+                            np.empty(size, dtype=layer.dtype))
         self.x_shape = (batch, layer.input_size)
         self.h_shape = (layer.num_layers, batch, layer.hidden_size)
         self.dtype = layer.dtype

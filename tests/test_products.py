@@ -7,6 +7,8 @@ for columns that do not fill a vector; the sizes here reach each of these
 for float32 and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -54,9 +56,11 @@ def test_matmul_every_routine_and_layout(m, accumulate):
     start = rng.normal(size=(m, n))
     expected = a @ b + (start if accumulate else 0.0)
     flag = products.ACCUMULATE if accumulate else products.OVERWRITE
-    for bb, bt in [(b, b_t), (b, b_t[:0]), (b[:0], b_t)]:
+    for (bb, bt), addresses in itertools.product(
+            [(b, b_t), (b, b_t[:0]), (b[:0], b_t)],
+            [(None, None), products.product_addresses(np.float64)]):  # linked, called
         out = start.copy()
-        products.matmul(a, bb, bt, out, flag, np.empty((m, n)))
+        products.matmul(a, bb, bt, out, flag, np.empty((m, n)), *addresses)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 

@@ -424,7 +424,7 @@ def reads_b(m):
 
 
 @kernel
-def matmul(a, b, b_t, out, accumulate, scratch):
+def matmul(a, b, b_t, out, accumulate, scratch, nn, nt):
     """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
@@ -433,7 +433,10 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     BLAS's matrix-vector product on ``b_t`` against large ones).
     Either may be empty (0 rows) where the caller knows it will not be read;
     then the routine of the other runs. ``scratch`` (m, n) receives a
-    product before it is added to ``out`` when ``accumulate``.
+    product before it is added to ``out`` when ``accumulate``. ``nn`` and
+    ``nt``: the addresses of :func:`gemm_nn` and :func:`gemm_nt` for the
+    dtype (:func:`product_address`), which run there, called, not linked;
+    or None for both, to link them (a kernel compiled once, the gufunc).
     """
     m, k = a.shape
     n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
@@ -443,9 +446,9 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
         np.dot(b_t, a[0], target[0])
     elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
-        gemm_nn(a, b, target)
+        _gemm_nn_at(nn, a, b, target)
     else:
-        gemm_nt(a, b_t, out, accumulate)
+        _gemm_nt_at(nt, a, b_t, out, accumulate)
         return
     if accumulate:
         add_into(out, scratch)
@@ -463,16 +466,26 @@ _ADDRESSES: dict = {}
 
 
 def product_address(product, dtype) -> int:
-    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn` or
-    :func:`gemm_tn_add`) for C-contiguous 2-D arrays of ``dtype``, for
-    :func:`call_product`; compiled, or loaded from the cache, on first use."""
+    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn`,
+    :func:`gemm_tn_add` or :func:`gemm_nt`) for C-contiguous 2-D arrays of
+    ``dtype`` (and :func:`gemm_nt`'s flag), for :func:`call_product` and
+    :func:`matmul`; compiled, or loaded from the cache, on first use."""
     address = _ADDRESSES.get((product, dtype))
     if address is None:
         array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
-        product.compile((array, array, array))
-        compiled = product.overloads[(array, array, array)]
+        argtypes = (array, array, array)
+        if product is gemm_nt:
+            argtypes += (nb_types.boolean,)
+        product.compile(argtypes)
+        compiled = product.overloads[argtypes]
         address = _ADDRESSES[(product, dtype)] = cfunc_address(compiled)
     return address
+
+
+def product_addresses(dtype) -> tuple:
+    """``(nn, nt)``: the addresses of :func:`gemm_nn` and :func:`gemm_nt`
+    for ``dtype``, which :func:`matmul` takes."""
+    return product_address(gemm_nn, dtype), product_address(gemm_nt, dtype)
 
 
 def _check_product_args(a, b, out):
@@ -497,6 +510,36 @@ def call_product(address, a, b, out):
     the typing checks."""
     _check_product_args(a, b, out)
     as_function(address, (a, b, out))(a, b, out)
+
+
+def _gemm_nn_at(address, a, b, out):
+    pass
+
+
+@overload(_gemm_nn_at)
+def _gemm_nn_at_types(address, a, b, out):
+    if isinstance(address, (nb_types.NoneType, nb_types.Omitted)):
+        return lambda address, a, b, out: gemm_nn(a, b, out)
+    return lambda address, a, b, out: call_product(address, a, b, out)
+
+
+def _gemm_nt_at(address, a, b_t, out, accumulate):
+    pass
+
+
+@overload(_gemm_nt_at)
+def _gemm_nt_at_types(address, a, b_t, out, accumulate):
+    if isinstance(address, (nb_types.NoneType, nb_types.Omitted)):
+        return lambda address, a, b_t, out, accumulate: gemm_nt(a, b_t, out, accumulate)
+    if not isinstance(accumulate, nb_types.Boolean):
+        raise TypingError(f"gemm_nt's flag must be a boolean (what product_address compiled "
+                          f"for), not {accumulate}")
+
+    def call(address, a, b_t, out, accumulate):
+        _check_product_args(a, b_t, out)
+        as_function(address, (a, b_t, out, accumulate))(a, b_t, out, accumulate)
+
+    return call
 
 
 # ----------------------------------------------- narrow products: tiles or BLAS
