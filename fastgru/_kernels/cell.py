@@ -114,7 +114,7 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
                 h_i[j] = c[j] + z[j] * (hp_i[j] - c[j])
 
 
-@kernel
+@inlined_kernel
 def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp, nn,
                   nt):
     """Gradients of one step for a block of rows (twin of :func:`cell_forward`).
