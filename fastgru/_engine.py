@@ -28,8 +28,7 @@ from ._env import env_megabytes
 from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import (gemm_nn, gemm_tn_add, product_address, product_addresses,
-                                reads_b, row_tiled)
+from ._kernels.products import gemm_nn, gemm_nt, gemm_tn_add, product_address, reads_b, row_tiled
 from ._kernels.sequence import backward_block, forward_block, forward_block_full
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
@@ -275,14 +274,32 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
-    gemm, nt = product_addresses(x.dtype)
+    gemm = product_address(gemm_nn, x.dtype)
+    nt = recurrent_nt_address(H, 1, x.dtype)
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
         forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
-                                 steps, gemm, nt))
+                                 steps, nt))
     return project, forward, gemm, nt
+
+
+def recurrent_nt_address(hidden, batch, dtype) -> int:
+    """The ``nt`` of the sequence kernels' per-step products
+    (``_kernels.products.matmul``) for ``batch`` rows: the address of
+    ``gemm_nt``, or 0 where it never runs, and then it is not compiled (a
+    first forward of one sequence at hidden 64 does without it, ~0.7 s).
+
+    Rows run in blocks (``_n_blocks``); a block of two or more rows reads
+    the transposed weights in ``gemm_nn`` (``transposes_read`` makes
+    them), and a single row reads them in ``gemm_row`` where ``row_tiled``
+    admits the product, else in ``gemm_nt`` or BLAS. The largest recurrent
+    product is a row times all of U (3H x H): where it is tiled, every one is.
+    """
+    if batch // _n_blocks(batch) >= 2 or row_tiled(3 * hidden, hidden, np.dtype(dtype).itemsize):
+        return 0
+    return product_address(gemm_nt, dtype)
 
 
 def entry_point(kernel, args):
@@ -382,7 +399,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     _run_blocks(
         forward_block_full if full else forward_block,
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
-         y, h_last, kept_hprev, aux, *product_addresses(dtype)),
+         y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )
     cache = DirectionCache(x2d, hprev, xproj, aux) if training else None
@@ -524,7 +541,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
          chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
          product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype),
-         product_addresses(dtype)[1]),
+         recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )
     R = T * B

@@ -293,7 +293,7 @@ class StepArgs:
         size = stack.step_scratch_size(self.mode, batch, layer.hidden_size,
                                           weights[0][0].shape[0])
         # after x, h, out
-        self.kernel_args = (*weights, *products.product_addresses(layer.dtype),
+        self.kernel_args = (*weights, products.product_address(products.gemm_nt, layer.dtype),
                             np.empty(size, dtype=layer.dtype))
         self.x_shape = (batch, layer.input_size)
         self.h_shape = (layer.num_layers, batch, layer.hidden_size)

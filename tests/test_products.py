@@ -58,7 +58,8 @@ def test_matmul_every_routine_and_layout(m, accumulate):
     flag = products.ACCUMULATE if accumulate else products.OVERWRITE
     for (bb, bt), addresses in itertools.product(
             [(b, b_t), (b, b_t[:0]), (b[:0], b_t)],
-            [(None, None), products.product_addresses(np.float64)]):  # linked, called
+            [(None, None), (products.product_address(products.gemm_nn, np.float64),
+                            products.product_address(products.gemm_nt, np.float64))]):
         out = start.copy()
         products.matmul(a, bb, bt, out, flag, np.empty((m, n)), *addresses)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)

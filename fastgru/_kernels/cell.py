@@ -58,7 +58,7 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
     3H or 2H) and ``acc_1``, ``acc_2`` (n, H) are scratch. ``UT_g`` and
     ``UT_c`` are contiguous transposes of ``U``'s gate rows (all rows for
     RESET_AFTER) and candidate rows, or empty (see :func:`matmul`). ``nn``
-    and ``nt``: the products' addresses, or None (see :func:`matmul`).
+    and ``nt``: how :func:`matmul` runs its routines (addresses, or None).
     """
     n_rows, H = hp.shape
     if mode == RESET_AFTER:
@@ -128,8 +128,8 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
     states. ``UT_g`` and ``UT_c`` are the transposes (contiguous) of ``U``'s
     gate rows (all rows for RESET_AFTER) and candidate rows, so that each
     product with ``U`` has both layouts (:func:`matmul`). ``d_1`` and ``tmp``
-    (n, H) are scratch. ``nn`` and ``nt``: the products' addresses
-    (:func:`matmul`).
+    (n, H) are scratch. ``nn`` and ``nt``: how :func:`matmul` runs its
+    routines (addresses, or None).
     """
     n_rows, H = hp.shape
     one = hp.dtype.type(1.0)

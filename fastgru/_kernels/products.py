@@ -433,10 +433,19 @@ def matmul(a, b, b_t, out, accumulate, scratch, nn, nt):
     BLAS's matrix-vector product on ``b_t`` against large ones).
     Either may be empty (0 rows) where the caller knows it will not be read;
     then the routine of the other runs. ``scratch`` (m, n) receives a
-    product before it is added to ``out`` when ``accumulate``. ``nn`` and
-    ``nt``: the addresses of :func:`gemm_nn` and :func:`gemm_nt` for the
-    dtype (:func:`product_address`), which run there, called, not linked;
-    or None for both, to link them (a kernel compiled once, the gufunc).
+    product before it is added to ``out`` when ``accumulate``.
+
+    ``nn`` and ``nt`` say how :func:`gemm_nn` and :func:`gemm_nt` run: None
+    links the routine (its code is optimised and generated inside each
+    kernel that calls this one), an integer calls its compiled C wrapper
+    at that address (:func:`product_address`), or 0 where the caller knows
+    that the routine never runs (a ValueError if it would). The kernels
+    link :func:`gemm_nn`: a step of a few rows felt the call through an
+    address (4 rows at hidden 32: 8% more time per forward, measured);
+    through an address :func:`gemm_nt` ran as fast as linked (one row,
+    hidden 32-128), and a kernel that never runs it does not compile it.
+    (An integer ``nn`` links :func:`gemm_nn` too: Numba keeps both
+    branches.)
     """
     m, k = a.shape
     n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
@@ -446,7 +455,10 @@ def matmul(a, b, b_t, out, accumulate, scratch, nn, nt):
     elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
         np.dot(b_t, a[0], target[0])
     elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
-        _gemm_nn_at(nn, a, b, target)
+        if nn is None:  # linked (Numba prunes the other branch for a None)
+            gemm_nn(a, b, target)
+        else:
+            _call_nn(nn, a, b, target)
     else:
         _gemm_nt_at(nt, a, b_t, out, accumulate)
         return
@@ -482,12 +494,6 @@ def product_address(product, dtype) -> int:
     return address
 
 
-def product_addresses(dtype) -> tuple:
-    """``(nn, nt)``: the addresses of :func:`gemm_nn` and :func:`gemm_nt`
-    for ``dtype``, which :func:`matmul` takes."""
-    return product_address(gemm_nn, dtype), product_address(gemm_nt, dtype)
-
-
 def _check_product_args(a, b, out):
     pass
 
@@ -512,15 +518,12 @@ def call_product(address, a, b, out):
     as_function(address, (a, b, out))(a, b, out)
 
 
-def _gemm_nn_at(address, a, b, out):
-    pass
-
-
-@overload(_gemm_nn_at)
-def _gemm_nn_at_types(address, a, b, out):
-    if isinstance(address, (nb_types.NoneType, nb_types.Omitted)):
-        return lambda address, a, b, out: gemm_nn(a, b, out)
-    return lambda address, a, b, out: call_product(address, a, b, out)
+@register_jitable
+def _call_nn(address, a, b, out):
+    """:func:`gemm_nn` at ``address``, for :func:`matmul`."""
+    if address == 0:
+        raise ValueError("matmul: gemm_nn runs here, but its address is 0")
+    call_product(address, a, b, out)
 
 
 def _gemm_nt_at(address, a, b_t, out, accumulate):
@@ -529,6 +532,8 @@ def _gemm_nt_at(address, a, b_t, out, accumulate):
 
 @overload(_gemm_nt_at)
 def _gemm_nt_at_types(address, a, b_t, out, accumulate):
+    # (by type, not with ``if address is None`` in matmul: Numba prunes that
+    # branch for a None, not for an integer, and would link gemm_nt anyway)
     if isinstance(address, (nb_types.NoneType, nb_types.Omitted)):
         return lambda address, a, b_t, out, accumulate: gemm_nt(a, b_t, out, accumulate)
     if not isinstance(accumulate, nb_types.Boolean):
@@ -536,6 +541,8 @@ def _gemm_nt_at_types(address, a, b_t, out, accumulate):
                           f"for), not {accumulate}")
 
     def call(address, a, b_t, out, accumulate):
+        if address == 0:
+            raise ValueError("matmul: gemm_nt runs here, but its address is 0")
         _check_product_args(a, b_t, out)
         as_function(address, (a, b_t, out, accumulate))(a, b_t, out, accumulate)
 

@@ -26,7 +26,7 @@ from .products import _add_tn, call_product, fills_strip
 
 @kernel
 def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                  training, y, h_last, hprev, aux, nn, nt):
+                  training, y, h_last, hprev, aux, nt):
     """Run one row block through all steps; ``h_last`` holds h0 on entry.
 
     ``xproj`` (T, B, G*H) holds the input projections on entry and the gate
@@ -34,9 +34,10 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     step's ``aux``, and its ``hprev`` (the state before the step) unless
     ``hprev`` is empty: then the caller reads it from ``y`` (the previous
     step's output, or h0), which needs every row to run every step. A block
-    whose rows all run every step takes :func:`forward_block_full`. ``nn``
-    and ``nt``: the addresses of the products that the per-step product
-    calls (:func:`~fastgru._kernels.products.product_addresses`).
+    whose rows all run every step takes :func:`forward_block_full`. ``nt``:
+    the address of :func:`~fastgru._kernels.products.gemm_nt` for the
+    per-step product, or 0 where it never runs there (see
+    ``fastgru._engine.recurrent_nt_address``); :func:`gemm_nn` is linked.
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
@@ -44,7 +45,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     min_len, max_len = min_max(lens)
     if min_len == T and (not training or hprev.shape[0] == 0):
         forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                           training, y, h_last, hprev, aux, nn, nt)
+                           training, y, h_last, hprev, aux, nt)
         return
     H = h_last.shape[1]
     n = r1 - r0
@@ -68,7 +69,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
             a, hp = aux_scratch, hp_scratch
         copy_rows(hp, h)
         cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2,
-                     nn, nt)
+                     None, nt)
         copy_rows(y_t, h)
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
@@ -79,7 +80,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                       training, y, h_last, hprev, aux, nn, nt):
+                       training, y, h_last, hprev, aux, nt):
     """:func:`forward_block` where every row runs every step (``lengths``
     all T, not read) and no ``hprev`` is kept: each step reads its states
     from the previous step's outputs and writes the new ones straight into
@@ -106,7 +107,7 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
         y_t = y[t, r0:r1]
         a = aux[t, r0:r1] if training else aux_scratch
         cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide, acc_1,
-                     acc_2, nn, nt)
+                     acc_2, None, nt)
         hp = y_t
     copy_rows(h, hp)
 
@@ -139,8 +140,8 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     RESET_AFTER). Unused ones may be empty. ``nn`` and ``tn``: the
     addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
     :func:`chunk_weight_grads` calls (two integers, not a tuple: the
-    parallel launch passes no nested tuple); ``nn`` and ``nt`` those that
-    the per-step product calls.
+    parallel launch passes no nested tuple); ``nt`` as in
+    :func:`forward_block`.
     """
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
@@ -190,7 +191,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         else:
             dxp_t, dhh_t = dxp[t, r0:r1], dhh[t, r0:r1]
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
-                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp, nn, nt)
+                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp, None, nt)
         copy_rows(dh_c, dhp)
         if chunk == 0:
             continue

@@ -30,13 +30,13 @@ NO = np.bool_(False)
 
 
 @kernel
-def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, nn, nt, scratch):
+def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, nt, scratch):
     """One time step through every layer of a unidirectional stack.
 
     ``x`` (B, I); ``h`` and ``h_out`` (L, B, H) (may be the same array); the
-    per-layer weights and stored biases come as tuples; ``nn`` and ``nt`` are
-    the addresses of the products (``products.product_addresses``) that
-    ``matmul`` calls; ``scratch`` is a flat
+    per-layer weights and stored biases come as tuples; ``nt`` is the
+    address of ``products.gemm_nt``, the products' routine here (the
+    weights as stored); ``scratch`` is a flat
     buffer of at least ``step_scratch_size`` elements, reused across calls, so
     nothing is allocated. Returns False, before writing anything, when ``x``
     or ``h`` holds NaN or inf.
@@ -80,11 +80,11 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, nn, nt, scr
         inp = x if layer == 0 else h_out[layer - 1]
         # the product straight into xp where W feeds all of it, else into xw
         part = xp if col0 == 0 else xw
-        matmul(inp, W[:0], W, part, OVERWRITE, part, nn, nt)
+        matmul(inp, W[:0], W, part, OVERWRITE, part, None, nt)
         add_projection_bias(xp, part, xbias)
         copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
-                     acc_2, nn, nt)
+                     acc_2, None, nt)
     return True
 
 
@@ -98,11 +98,12 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
-    (``fastgru._engine.forward_one_addresses``, with ``gemm_address`` and
-    ``nt_address``, the products' addresses that both take, as
-    :func:`run_parallel` calls the blocks): called directly, Numba optimised their bodies again inside
-    this kernel, and the first forward of one sequence compiled for 15.3 s
-    from an empty cache instead of 13.3.
+    (``fastgru._engine.forward_one_addresses``, with ``gemm_address``, the
+    projection's product, and ``nt_address``, the recurrent products'
+    ``gemm_nt`` or 0, as :func:`run_parallel` calls the blocks): called
+    directly, Numba optimised their bodies again inside this kernel, and
+    the first forward of one sequence compiled for 15.3 s from an empty
+    cache instead of 13.3.
 
     ``x`` (1, T, I) and ``y`` (1, T, H): for one sequence, batch-first is
     time-major. ``h_n`` (L, 1, H) receives the last states. Per layer, as
@@ -151,7 +152,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
         h_last = h_n[layer]
         h_last[:] = 0.0
         args = (mode, xproj.reshape(T, 1, GH), U, UT_g, UT_c, b_hn, lengths, NO, NO,
-                out.reshape(T, 1, H), h_last, unused, unused, gemm_address, nt_address)
+                out.reshape(T, 1, H), h_last, unused, unused, nt_address)
         as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
     return True
