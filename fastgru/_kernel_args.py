@@ -292,9 +292,7 @@ class StepArgs:
         self.mode, self.used, weights = stack_weights(layer)
         size = stack.step_scratch_size(self.mode, batch, layer.hidden_size,
                                           weights[0][0].shape[0])
-        # after x, h, out
-        self.kernel_args = (*weights, products.product_address(products.gemm_nt, layer.dtype),
-                            np.empty(size, dtype=layer.dtype))
+        self.kernel_args = (*weights, np.empty(size, dtype=layer.dtype))  # after x, h, out
         self.x_shape = (batch, layer.input_size)
         self.h_shape = (layer.num_layers, batch, layer.hidden_size)
         self.dtype = layer.dtype

@@ -47,7 +47,8 @@ def test_products_match_numpy(kernel, dtype, k):
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_matmul_every_routine_and_layout(m, accumulate):
     """``matmul`` gives ``out (+)= a @ b`` whichever layout of the weights it
-    gets (b, b.T, or both) and whichever routine that selects."""
+    gets (b, b.T, or both) and whichever routine that selects; so does
+    ``matmul_nt_at``, which calls ``gemm_nt`` at its address."""
     rng = np.random.default_rng(m)
     k, n = 20, 45
     a = rng.normal(size=(m, k))
@@ -56,12 +57,12 @@ def test_matmul_every_routine_and_layout(m, accumulate):
     start = rng.normal(size=(m, n))
     expected = a @ b + (start if accumulate else 0.0)
     flag = products.ACCUMULATE if accumulate else products.OVERWRITE
-    for (bb, bt), addresses in itertools.product(
+    nt = products.product_address(products.gemm_nt, np.float64)
+    for (bb, bt), (kernel, address) in itertools.product(
             [(b, b_t), (b, b_t[:0]), (b[:0], b_t)],
-            [(None, None), (products.product_address(products.gemm_nn, np.float64),
-                            products.product_address(products.gemm_nt, np.float64))]):
+            [(products.matmul, None), (products.matmul_nt_at, nt)]):
         out = start.copy()
-        products.matmul(a, bb, bt, out, flag, np.empty((m, n)), *addresses)
+        kernel(a, bb, bt, out, flag, np.empty((m, n)), address)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 

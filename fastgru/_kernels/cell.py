@@ -30,7 +30,7 @@ from numba.extending import register_jitable
 
 from .._activations import sigmoid, tanh
 from .._config import inlined_kernel, kernel
-from .products import ACCUMULATE, OVERWRITE, matmul
+from .products import ACCUMULATE, OVERWRITE
 
 RESET_AFTER = 0
 RESET_BEFORE = 1
@@ -44,7 +44,7 @@ MGU = 3
 # (or cheaply check at run time) that its stores do not overlap its loads, and
 # a loop that reads gates[j] and writes gates[2H + j] of the same row defeats it.
 @inlined_kernel
-def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, acc_2, nn,
+def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, acc_2, product,
                  nt):
     """One step for a block of rows: ``h`` (n, H) = cell(``gates``, ``hp``).
 
@@ -57,12 +57,13 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
     ``aux`` (n, H) receives the other vector BPTT needs; ``acc_wide`` (n,
     3H or 2H) and ``acc_1``, ``acc_2`` (n, H) are scratch. ``UT_g`` and
     ``UT_c`` are contiguous transposes of ``U``'s gate rows (all rows for
-    RESET_AFTER) and candidate rows, or empty (see :func:`matmul`). ``nn``
-    and ``nt``: how :func:`matmul` runs its routines (addresses, or None).
+    RESET_AFTER) and candidate rows, or empty (see :func:`matmul`).
+    ``product`` is the product kernel, :func:`matmul` or
+    :func:`matmul_nt_at`, and ``nt`` its last argument.
     """
     n_rows, H = hp.shape
     if mode == RESET_AFTER:
-        matmul(hp, UT_g, U, acc_wide, OVERWRITE, acc_wide, nn, nt)
+        product(hp, UT_g, U, acc_wide, OVERWRITE, acc_wide, nt)
         for i in range(n_rows):
             g_rz, a_rz = gates[i, : 2 * H], acc_wide[i, : 2 * H]
             for j in range(2 * H):
@@ -80,9 +81,9 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
     # the gated state aux = r * h (or f * h).
     n_gate = H if mode == MGU else 2 * H
     if mode == RESET_BEFORE:
-        matmul(hp, UT_g, U[: 2 * H], acc_wide, OVERWRITE, acc_wide, nn, nt)
+        product(hp, UT_g, U[: 2 * H], acc_wide, OVERWRITE, acc_wide, nt)
     elif mode == MGU:
-        matmul(hp, UT_g, U[:H], acc_1, OVERWRITE, acc_1, nn, nt)
+        product(hp, UT_g, U[:H], acc_1, OVERWRITE, acc_1, nt)
     for i in range(n_rows):
         g = gates[i, :n_gate]
         if mode == BIAS_GATES:
@@ -95,7 +96,7 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
         r, aux_i, hp_i = gates[i, :H], aux[i], hp[i]
         for j in range(H):
             aux_i[j] = r[j] * hp_i[j]
-    matmul(aux, UT_c, U[U.shape[0] - H :], acc_2, OVERWRITE, acc_2, nn, nt)
+    product(aux, UT_c, U[U.shape[0] - H :], acc_2, OVERWRITE, acc_2, nt)
     c0 = n_gate  # the candidate's block
     for i in range(n_rows):
         c, a_n = gates[i, c0 : c0 + H], acc_2[i]
@@ -115,8 +116,8 @@ def cell_forward(mode, gates, U, UT_g, UT_c, b_hn, hp, h, aux, acc_wide, acc_1, 
 
 
 @inlined_kernel
-def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp, nn,
-                  nt):
+def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp, d_1, tmp,
+                  product, nt):
     """Gradients of one step for a block of rows (twin of :func:`cell_forward`).
 
     ``dh`` (n, H): gradient of the new states. Rows with ``active[i]`` False
@@ -128,8 +129,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
     states. ``UT_g`` and ``UT_c`` are the transposes (contiguous) of ``U``'s
     gate rows (all rows for RESET_AFTER) and candidate rows, so that each
     product with ``U`` has both layouts (:func:`matmul`). ``d_1`` and ``tmp``
-    (n, H) are scratch. ``nn`` and ``nt``: how :func:`matmul` runs its
-    routines (addresses, or None).
+    (n, H) are scratch. ``product`` and ``nt`` as in :func:`cell_forward`.
     """
     n_rows, H = hp.shape
     one = hp.dtype.type(1.0)
@@ -160,7 +160,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
                 dhh_rz[j] = dxp_rz[j]
             for j in range(H):
                 dhp_i[j] = dh_i[j] * z[j]
-        matmul(dhh, U, UT_g, dhp, ACCUMULATE, tmp, nn, nt)
+        product(dhh, U, UT_g, dhp, ACCUMULATE, tmp, nt)
         return
     n_gate = H if mode == MGU else 2 * H
     c0 = n_gate  # the candidate's block
@@ -185,7 +185,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
         for j in range(H):
             dc[j] = d1[j]
     # gradient of the gated state aux = r * h (or f * h), through U_n
-    matmul(d_1, U[U.shape[0] - H :], UT_c, tmp, OVERWRITE, tmp, nn, nt)
+    product(d_1, U[U.shape[0] - H :], UT_c, tmp, OVERWRITE, tmp, nt)
     for i in range(n_rows):
         if not active[i]:
             continue
@@ -205,7 +205,7 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
         for j in range(n_gate):
             dhh_i[j] = dxp_g[j]
     if mode != BIAS_GATES:  # tmp is free again
-        matmul(dhh, U[:n_gate], UT_g, dhp, ACCUMULATE, tmp, nn, nt)
+        product(dhh, U[:n_gate], UT_g, dhp, ACCUMULATE, tmp, nt)
 
 
 # ------------------------------------------------------------- shape rules

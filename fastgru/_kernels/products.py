@@ -423,9 +423,37 @@ def reads_b(m):
     return m >= 2
 
 
-@kernel
-def matmul(a, b, b_t, out, accumulate, scratch, nn, nt):
-    """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
+def _matmul(nt_linked, name, doc):
+    """The per-step product kernel, with :func:`gemm_nt` linked or called
+    at an address (``nt_linked``, a constant of the kernel: Numba drops
+    the other branch before compiling)."""
+
+    def product(a, b, b_t, out, accumulate, scratch, nt):
+        m, k = a.shape
+        n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
+        target = scratch if accumulate else out
+        if m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
+            gemm_row(a, b, target)
+        elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
+            np.dot(b_t, a[0], target[0])
+        elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
+            gemm_nn(a, b, target)
+        else:
+            if nt_linked:
+                gemm_nt(a, b_t, out, accumulate)
+            else:
+                _call_nt(nt, a, b_t, out, accumulate)
+            return
+        if accumulate:
+            add_into(out, scratch)
+
+    product.__name__ = product.__qualname__ = name
+    product.__doc__ = doc
+    return kernel(product)
+
+
+matmul = _matmul(True, "matmul", """``out (+)= a @ b`` for C-contiguous ``a`` (m, k),
+    ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
     own contiguously; :func:`reads_b` picks the routine (a single row takes
@@ -433,37 +461,25 @@ def matmul(a, b, b_t, out, accumulate, scratch, nn, nt):
     BLAS's matrix-vector product on ``b_t`` against large ones).
     Either may be empty (0 rows) where the caller knows it will not be read;
     then the routine of the other runs. ``scratch`` (m, n) receives a
-    product before it is added to ``out`` when ``accumulate``.
+    product before it is added to ``out`` when ``accumulate``. ``nt`` is
+    not read (see :func:`matmul_nt_at`).
 
-    ``nn`` and ``nt`` say how :func:`gemm_nn` and :func:`gemm_nt` run: None
-    links the routine (its code is optimised and generated inside each
-    kernel that calls this one), an integer calls its compiled C wrapper
-    at that address (:func:`product_address`), or 0 where the caller knows
-    that the routine never runs (a ValueError if it would). The kernels
-    link :func:`gemm_nn`: a step of a few rows felt the call through an
-    address (4 rows at hidden 32: 8% more time per forward, measured);
-    through an address :func:`gemm_nt` ran as fast as linked (one row,
-    hidden 32-128), and a kernel that never runs it does not compile it.
-    (An integer ``nn`` links :func:`gemm_nn` too: Numba keeps both
-    branches.)
-    """
-    m, k = a.shape
-    n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
-    target = scratch if accumulate else out
-    if m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
-        gemm_row(a, b, target)
-    elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
-        np.dot(b_t, a[0], target[0])
-    elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
-        if nn is None:  # linked (Numba prunes the other branch for a None)
-            gemm_nn(a, b, target)
-        else:
-            _call_nn(nn, a, b, target)
-    else:
-        _gemm_nt_at(nt, a, b_t, out, accumulate)
-        return
-    if accumulate:
-        add_into(out, scratch)
+    The routines are linked: their code is optimised and generated again
+    inside each kernel that calls this one (the streaming step, the gufunc).
+    """)
+
+matmul_nt_at = _matmul(False, "matmul_nt_at", """:func:`matmul` with :func:`gemm_nt`
+    called at the address ``nt`` (:func:`product_address`), not linked, or
+    0 where the caller knows that it never runs (a ValueError if it would).
+
+    For the sequence kernels, which the engine gives 0 wherever it can
+    (``fastgru._engine.recurrent_nt_address``): a first forward that never
+    runs :func:`gemm_nt` does not compile it, and no kernel generates its
+    code again. Through an address it ran as fast as linked (one row,
+    hidden 32-128, measured). :func:`gemm_nn` and :func:`gemm_row` stay
+    linked: a step of a few rows felt a call through an address (4 rows at
+    hidden 32: a forward 8% slower).
+    """)
 
 
 # ------------------------------------------ the tiles' kernels called by address
@@ -519,34 +535,12 @@ def call_product(address, a, b, out):
 
 
 @register_jitable
-def _call_nn(address, a, b, out):
-    """:func:`gemm_nn` at ``address``, for :func:`matmul`."""
+def _call_nt(address, a, b_t, out, accumulate):
+    """:func:`gemm_nt` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
     if address == 0:
-        raise ValueError("matmul: gemm_nn runs here, but its address is 0")
-    call_product(address, a, b, out)
-
-
-def _gemm_nt_at(address, a, b_t, out, accumulate):
-    pass
-
-
-@overload(_gemm_nt_at)
-def _gemm_nt_at_types(address, a, b_t, out, accumulate):
-    # (by type, not with ``if address is None`` in matmul: Numba prunes that
-    # branch for a None, not for an integer, and would link gemm_nt anyway)
-    if isinstance(address, (nb_types.NoneType, nb_types.Omitted)):
-        return lambda address, a, b_t, out, accumulate: gemm_nt(a, b_t, out, accumulate)
-    if not isinstance(accumulate, nb_types.Boolean):
-        raise TypingError(f"gemm_nt's flag must be a boolean (what product_address compiled "
-                          f"for), not {accumulate}")
-
-    def call(address, a, b_t, out, accumulate):
-        if address == 0:
-            raise ValueError("matmul: gemm_nt runs here, but its address is 0")
-        _check_product_args(a, b_t, out)
-        as_function(address, (a, b_t, out, accumulate))(a, b_t, out, accumulate)
-
-    return call
+        raise ValueError("matmul_nt_at: gemm_nt runs here, but its address is 0")
+    _check_product_args(a, b_t, out)
+    as_function(address, (a, b_t, out, accumulate))(a, b_t, out, accumulate)
 
 
 # ----------------------------------------------- narrow products: tiles or BLAS

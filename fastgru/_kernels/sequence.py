@@ -21,7 +21,7 @@ import numpy as np
 from .._config import kernel
 from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
 from .launch import block_rows, copy_rows, copy_vector, min_max
-from .products import _add_tn, call_product, fills_strip
+from .products import _add_tn, call_product, fills_strip, matmul_nt_at
 
 
 @kernel
@@ -37,7 +37,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     whose rows all run every step takes :func:`forward_block_full`. ``nt``:
     the address of :func:`~fastgru._kernels.products.gemm_nt` for the
     per-step product, or 0 where it never runs there (see
-    ``fastgru._engine.recurrent_nt_address``); :func:`gemm_nn` is linked.
+    ``fastgru._engine.recurrent_nt_address``), for
+    :func:`~fastgru._kernels.products.matmul_nt_at`.
     """
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
@@ -69,7 +70,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
             a, hp = aux_scratch, hp_scratch
         copy_rows(hp, h)
         cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2,
-                     None, nt)
+                     matmul_nt_at, nt)
         copy_rows(y_t, h)
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
@@ -107,7 +108,7 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
         y_t = y[t, r0:r1]
         a = aux[t, r0:r1] if training else aux_scratch
         cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide, acc_1,
-                     acc_2, None, nt)
+                     acc_2, matmul_nt_at, nt)
         hp = y_t
     copy_rows(h, hp)
 
@@ -191,7 +192,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         else:
             dxp_t, dhh_t = dxp[t, r0:r1], dhh[t, r0:r1]
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
-                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp, None, nt)
+                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp, matmul_nt_at, nt)
         copy_rows(dh_c, dhp)
         if chunk == 0:
             continue

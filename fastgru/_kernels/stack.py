@@ -30,13 +30,11 @@ NO = np.bool_(False)
 
 
 @kernel
-def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, nt, scratch):
+def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     """One time step through every layer of a unidirectional stack.
 
     ``x`` (B, I); ``h`` and ``h_out`` (L, B, H) (may be the same array); the
-    per-layer weights and stored biases come as tuples; ``nt`` is the
-    address of ``products.gemm_nt``, the products' routine here (the
-    weights as stored); ``scratch`` is a flat
+    per-layer weights and stored biases come as tuples; ``scratch`` is a flat
     buffer of at least ``step_scratch_size`` elements, reused across calls, so
     nothing is allocated. Returns False, before writing anything, when ``x``
     or ``h`` holds NaN or inf.
@@ -80,11 +78,11 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, nt, scratch
         inp = x if layer == 0 else h_out[layer - 1]
         # the product straight into xp where W feeds all of it, else into xw
         part = xp if col0 == 0 else xw
-        matmul(inp, W[:0], W, part, OVERWRITE, part, None, nt)
+        matmul(inp, W[:0], W, part, OVERWRITE, part, None)
         add_projection_bias(xp, part, xbias)
         copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
-                     acc_2, None, nt)
+                     acc_2, matmul, None)
     return True
 
 
