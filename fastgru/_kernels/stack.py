@@ -22,7 +22,7 @@ from .._config import kernel
 from .._numba_compat import as_block_function
 from .cell import add_projection_bias, cell_forward, fold_biases, gate_product_width, xbias_width
 from .launch import copy_rows, refresh_copy, transpose_block
-from .products import OVERWRITE, matmul
+from .products import OVERWRITE, matmul_stored
 
 # A flag passed as a plain bool (forward_one's calls), a NumPy boolean as
 # products.OVERWRITE and ACCUMULATE are (one compile, not one per value).
@@ -78,11 +78,11 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         inp = x if layer == 0 else h_out[layer - 1]
         # the product straight into xp where W feeds all of it, else into xw
         part = xp if col0 == 0 else xw
-        matmul(inp, W[:0], W, part, OVERWRITE, part, None)
+        matmul_stored(inp, W[:0], W, part, OVERWRITE, part, None)
         add_projection_bias(xp, part, xbias)
         copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
-                     acc_2, matmul, None)
+                     acc_2, matmul_stored, None)
     return True
 
 
