@@ -540,7 +540,9 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
          chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
-         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype),
+         # the chunks' products: gemm_tn_add runs in chunks only (0: a first
+         # backward of one sequence does not compile it, ~1 s)
+         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype) if chunk else 0,
          recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )

@@ -538,8 +538,11 @@ def _check_product_args_types(a, b, out):
 def call_product(address, a, b, out):
     """The product at ``address`` (:func:`product_address`, compiled for
     ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
-    the typing checks."""
+    the typing checks. A ValueError for the address 0, which a caller
+    passes for a product that it knows will not run."""
     _check_product_args(a, b, out)
+    if address == 0:
+        raise ValueError("call_product: no product at address 0")
     as_function(address, (a, b, out))(a, b, out)
 
 

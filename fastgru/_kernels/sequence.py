@@ -139,7 +139,8 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
     ``weight_ih`` ("gru1-3") and of the candidate (other modes than
     RESET_AFTER). Unused ones may be empty. ``nn`` and ``tn``: the
-    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
+    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype (``tn`` 0
+    with ``chunk`` 0: it does not run), which
     :func:`chunk_weight_grads` calls (two integers, not a tuple: the
     parallel launch passes no nested tuple); ``nt`` as in
     :func:`forward_block`.
