@@ -25,11 +25,19 @@ from numba.core import types as nb_types
 
 from . import _config, _runtime, _slots
 from ._env import env_megabytes
-from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
+from ._kernels.cell import (
+    BIAS_GATES,
+    MGU,
+    RESET_AFTER,
+    dhh_width,
+    fold_biases,
+    for_mode,
+    xbias_width,
+)
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
 from ._kernels.products import gemm_nn, gemm_nt, gemm_tn_add, product_address, reads_b, row_tiled
-from ._kernels.sequence import backward_block, forward_block, forward_block_full
+from ._kernels.sequence import BACKWARD, FORWARD, FORWARD_FULL
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
 from ._numba_compat import type_key as _type_key
@@ -279,7 +287,7 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
-        forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps, nt))
     return project, forward, gemm, nt
@@ -397,7 +405,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     # every row runs every step: the kernel of that loop alone (a first
     # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        forward_block_full if full else forward_block,
+        for_mode(FORWARD_FULL if full else FORWARD, variant.mode),
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
          y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
         n_blocks,
@@ -535,7 +543,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        backward_block,
+        for_mode(BACKWARD, mode),
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,

@@ -19,7 +19,15 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import inlined_kernel, kernel
-from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
+from .cell import (
+    BIAS_GATES,
+    FIXED_MODE,
+    RESET_AFTER,
+    cell_backward,
+    cell_forward,
+    copy_for_mode,
+    gate_product_width,
+)
 from .launch import block_rows, copy_rows, copy_vector, min_max
 from .products import _add_tn, call_product, fills_strip, matmul_nt_at
 
@@ -40,6 +48,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     ``fastgru._engine.recurrent_nt_address``), for
     :func:`~fastgru._kernels.products.matmul_nt_at`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     lens = lengths[r0:r1]
@@ -91,6 +101,8 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
     (a forward without ``lengths``): from an empty cache it compiles one
     inlined cell, not the two of :func:`forward_block`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     H = h_last.shape[1]
@@ -145,6 +157,8 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     parallel launch passes no nested tuple); ``nt`` as in
     :func:`forward_block`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
     H = dh.shape[1]
@@ -280,3 +294,13 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         for i in range(n):
             copy_vector(cand[i], dxp[i, GH - H :])
         _add_tn(tn, cand, aux, g_uc, p_uc)
+
+
+# The copies for RESET_AFTER (the default variant, "torch"): pairs (any
+# mode, RESET_AFTER) that the engine chooses from (cell.for_mode).
+FORWARD_FULL = (forward_block_full,
+                copy_for_mode(forward_block_full, RESET_AFTER, "forward_block_full_reset_after"))
+FORWARD = (forward_block, copy_for_mode(forward_block, RESET_AFTER, "forward_block_reset_after",
+                                        forward_block_full=FORWARD_FULL[1]))
+BACKWARD = (backward_block,
+            copy_for_mode(backward_block, RESET_AFTER, "backward_block_reset_after"))

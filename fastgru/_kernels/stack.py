@@ -20,7 +20,16 @@ from numba.extending import intrinsic, register_jitable
 
 from .._config import kernel
 from .._numba_compat import as_block_function
-from .cell import add_projection_bias, cell_forward, fold_biases, gate_product_width, xbias_width
+from .cell import (
+    FIXED_MODE,
+    RESET_AFTER,
+    add_projection_bias,
+    cell_forward,
+    copy_for_mode,
+    fold_biases,
+    gate_product_width,
+    xbias_width,
+)
 from .launch import copy_rows, refresh_copy, transpose_block
 from .products import OVERWRITE, matmul_stored
 
@@ -39,6 +48,8 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     nothing is allocated. Returns False, before writing anything, when ``x``
     or ``h`` holds NaN or inf.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     L, B, H = h.shape
     GH = xbias_width(mode, H)
     for v in x.ravel():
@@ -194,3 +205,8 @@ def step_scratch_size(mode, batch, hidden, ih_rows):
     GH = xbias_width(mode, hidden)
     wide = gate_product_width(mode, hidden)
     return batch * (GH + ih_rows + wide + 4 * hidden) + GH + hidden
+
+
+# at the end: the copy's globals are this module's as they are now
+#: (any mode, RESET_AFTER's copy): see ``cell.for_mode``.
+STEP = (step_layers, copy_for_mode(step_layers, RESET_AFTER, "step_layers_reset_after"))
