@@ -28,9 +28,9 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     ``training``: backpropagation and the optimisers' updates too). The NumPy
     gufunc (:mod:`fastgru.gufunc`) compiles on its first call. With
     the on-disk cache warm this takes well under a second; from an empty
-    cache, about 20 s for float32 inference on a 2-core machine, and 60 s
-    for float32 and float64 with ``training`` (what ``pip install .``
-    compiles into the wheel).
+    cache, about 40 s for float32 inference on a 2-core machine, and 2
+    minutes for float32 and float64 with ``training`` (what ``pip install .``
+    compiles into the wheel; measured: 38 s and 116 s).
 
     Parameters
     ----------
