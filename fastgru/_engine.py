@@ -25,11 +25,19 @@ from numba.core import types as nb_types
 
 from . import _config, _runtime, _slots
 from ._env import env_megabytes
-from ._kernels.cell import BIAS_GATES, MGU, RESET_AFTER, dhh_width, fold_biases, xbias_width
+from ._kernels.cell import (
+    BIAS_GATES,
+    MGU,
+    RESET_AFTER,
+    dhh_width,
+    fold_biases,
+    for_mode,
+    xbias_width,
+)
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import gemm_nn, gemm_tn_add, product_address, reads_b, row_tiled
-from ._kernels.sequence import backward_block, forward_block, forward_block_full
+from ._kernels.products import gemm_nn, gemm_nt, gemm_tn_add, product_address, reads_b, row_tiled
+from ._kernels.sequence import BACKWARD, FORWARD, FORWARD_FULL
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
 from ._numba_compat import type_key as _type_key
@@ -265,7 +273,7 @@ def block_kernel_address(block_kernel, args) -> int:
 
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
-    """``(project_address, forward_address, gemm_address)`` for
+    """``(project_address, forward_address, gemm_address, nt_address)`` for
     :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
@@ -275,13 +283,31 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
     gemm = product_address(gemm_nn, x.dtype)
+    nt = recurrent_nt_address(H, 1, x.dtype)
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
     forward = block_kernel_address(
-        forward_block_full, (mode, steps, U, U[:0], U[:0], scratch[:H],
+        for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
-                                 steps))
-    return project, forward, gemm
+                                 steps, nt))
+    return project, forward, gemm, nt
+
+
+def recurrent_nt_address(hidden, batch, dtype) -> int:
+    """The ``nt`` of the sequence kernels' per-step products
+    (``_kernels.products.matmul``) for ``batch`` rows: the address of
+    ``gemm_nt``, or 0 where it never runs, and then it is not compiled (a
+    first forward of one sequence at hidden 64 does without it, ~0.7 s).
+
+    Rows run in blocks (``_n_blocks``); a block of two or more rows reads
+    the transposed weights in ``gemm_nn`` (``transposes_read`` makes
+    them), and a single row reads them in ``gemm_row`` where ``row_tiled``
+    admits the product, else in ``gemm_nt`` or BLAS. The largest recurrent
+    product is a row times all of U (3H x H): where it is tiled, every one is.
+    """
+    if batch // _n_blocks(batch) >= 2 or row_tiled(3 * hidden, hidden, np.dtype(dtype).itemsize):
+        return 0
+    return product_address(gemm_nt, dtype)
 
 
 def entry_point(kernel, args):
@@ -379,9 +405,9 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     # every row runs every step: the kernel of that loop alone (a first
     # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        forward_block_full if full else forward_block,
+        for_mode(FORWARD_FULL if full else FORWARD, variant.mode),
         (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
-         y, h_last, kept_hprev, aux),
+         y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )
     cache = DirectionCache(x2d, hprev, xproj, aux) if training else None
@@ -517,12 +543,15 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        backward_block,
+        for_mode(BACKWARD, mode),
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,
          chunk, dxp, dhh, dh, want_dx, dx, *stage, g_w, g_xs, g_uh, g_hs, g_uc,
-         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype)),
+         # the chunks' products: gemm_tn_add runs in chunks only (0: a first
+         # backward of one sequence does not compile it, ~1 s)
+         product_address(gemm_nn, dtype), product_address(gemm_tn_add, dtype) if chunk else 0,
+         recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )
     R = T * B

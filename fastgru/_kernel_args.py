@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _engine, _passes, _runtime, _slots
 from ._kernels import large_products, products, stack
+from ._kernels.cell import for_mode
 from ._validation import as_float_array, check_memory, check_state
 from ._variants import get_variant
 
@@ -300,5 +301,5 @@ class StepArgs:
         # of these shapes (what GRU.step's fast path checks) and these weights
         h_like = np.empty(self.h_shape, dtype=self.dtype)
         self.entry = _engine.entry_point(
-            stack.step_layers, (self.mode, np.empty(self.x_shape, dtype=self.dtype),
+            for_mode(stack.STEP, self.mode), (self.mode, np.empty(self.x_shape, dtype=self.dtype),
                                    h_like, h_like, *self.kernel_args))

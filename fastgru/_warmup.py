@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
 import numpy as np
 
 from . import _cache, _config, _engine, _optim, _runtime
+from ._kernels import products
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
@@ -19,15 +21,16 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     x86-64 level (a cache built with ``warmup --portable`` or shipped in the
     package) is not used by the warmup, as it runs slower on newer CPUs.
 
-    The kernels take the cell mode as an argument, so one layer per dtype
-    reaches every variant's code; the serial (batch 1, ``step``) and the
+    The kernels take the cell mode as an argument, and the default variant
+    ("torch") has copies of them for its mode alone, so a "torch" and a
+    "cho" layer per dtype reach every variant's code; the serial (batch 1, ``step``) and the
     batch-parallel paths are both run, and the parallel large products (with
     ``training``: backpropagation and the optimisers' updates too). The NumPy
     gufunc (:mod:`fastgru.gufunc`) compiles on its first call. With
     the on-disk cache warm this takes well under a second; from an empty
-    cache, about 20 s for float32 inference on a 2-core machine, and 60 s
-    for float32 and float64 with ``training`` (what ``pip install .``
-    compiles into the wheel).
+    cache, about 40 s for float32 inference on a 2-core machine, and 2
+    minutes for float32 and float64 with ``training`` (what ``pip install .``
+    compiles into the wheel; measured: 38 s and 116 s).
 
     Parameters
     ----------
@@ -73,8 +76,8 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
 
 def _run_every_path(dtypes, training):
     batch = 2 * _config.MAX_BLOCKS  # enough rows for the parallel path
-    for dtype in dtypes:
-        layer = GRU(2, 4, random_state=0, dtype=dtype)
+    for dtype, variant in itertools.product(dtypes, ("torch", "cho")):
+        layer = GRU(2, 4, random_state=0, dtype=dtype, variant=variant)
         x = np.zeros((batch, 3, 2), dtype=dtype)
         lengths = np.array([3] * (batch - 1) + [2])
         with _runtime.threads():
@@ -91,3 +94,6 @@ def _run_every_path(dtypes, training):
                     optimizer.update({k: v.copy() for k, v in layer.params.items()},
                                      layer.grads)
             _engine.compile_large_products(dtype)
+            # the per-step product of a single row beyond the tiles (larger
+            # hidden sizes than this layer's: _engine.recurrent_nt_address)
+            products.product_address(products.gemm_nt, dtype)

@@ -113,7 +113,7 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     W_t = np.ascontiguousarray(weight_ih.T) if T >= 2 else W[:0]
     gates = np.empty((T, GH), dtype=dtype)
     part = gates if n_ih == GH else np.empty((T, n_ih), dtype=dtype)
-    matmul(xs, W_t, W, part, OVERWRITE, part)
+    matmul(xs, W_t, W, part, OVERWRITE, part, None)
     add_projection_bias(gates, part, xbias)
     wide = gate_product_width(mode, H)
     acc_wide = np.empty((1, wide), dtype=dtype)
@@ -127,7 +127,7 @@ def _layer_sequence(x, weight_ih, weight_hh, b1, b2, h0, mode, y):
     for t in range(T):
         hp, h = states[t % 2], states[(t + 1) % 2]
         cell_forward(mode, gates[t : t + 1], U, no_rows, no_rows, b_hn, hp, h, aux, acc_wide,
-                     acc_1, acc_2)
+                     acc_1, acc_2, matmul, None)
         out, h_row = y[t], h[0]
         for j in range(H):
             out[j] = h_row[j]

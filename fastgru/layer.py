@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _engine, _kernel_args, _params, _passes, _runtime
 from ._kernels import stack
+from ._kernels.cell import for_mode
 from ._params import ParamDict  # also where pickles of a layer's params find it
 from ._validation import as_float_array, as_sequences, check_bool
 from .interop._layer_methods import LayerExchanges
@@ -383,7 +384,7 @@ class GRU(LayerExchanges, _params.FixedConfig):
             ok = cache.entry(*args)  # the arrays' types are the ones checked above
         else:
             args = _kernel_args.step_args(self, x_t, h, out)
-            ok = stack.step_layers(*args)
+            ok = for_mode(stack.STEP, args[0])(*args)
         if not ok:
             bad = "x_t" if not np.isfinite(args[1]).all() else "h"
             raise ValueError(f"{bad} contains NaN or inf")

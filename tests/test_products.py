@@ -7,6 +7,8 @@ for columns that do not fill a vector; the sizes here reach each of these
 for float32 and float64, with AVX-512 (16 and 8 lanes) and without (8 and 4).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -45,7 +47,9 @@ def test_products_match_numpy(kernel, dtype, k):
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_matmul_every_routine_and_layout(m, accumulate):
     """``matmul`` gives ``out (+)= a @ b`` whichever layout of the weights it
-    gets (b, b.T, or both) and whichever routine that selects."""
+    gets (b, b.T, or both) and whichever routine that selects; so does
+    ``matmul_nt_at``, which calls ``gemm_nt`` at its address, and
+    ``matmul_stored`` (``b_t`` alone)."""
     rng = np.random.default_rng(m)
     k, n = 20, 45
     a = rng.normal(size=(m, k))
@@ -54,9 +58,15 @@ def test_matmul_every_routine_and_layout(m, accumulate):
     start = rng.normal(size=(m, n))
     expected = a @ b + (start if accumulate else 0.0)
     flag = products.ACCUMULATE if accumulate else products.OVERWRITE
-    for bb, bt in [(b, b_t), (b, b_t[:0]), (b[:0], b_t)]:
+    nt = products.product_address(products.gemm_nt, np.float64)
+    for (bb, bt), (kernel, address) in itertools.product(
+            [(b, b_t), (b, b_t[:0]), (b[:0], b_t)],
+            [(products.matmul, None), (products.matmul_nt_at, nt),
+             (products.matmul_stored, None)]):
+        if kernel is products.matmul_stored and bb.shape[0]:
+            continue  # for an empty b only
         out = start.copy()
-        products.matmul(a, bb, bt, out, flag, np.empty((m, n)))
+        kernel(a, bb, bt, out, flag, np.empty((m, n)), address)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 

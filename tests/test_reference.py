@@ -89,6 +89,8 @@ ROUTINE_SIZES = [
     (5, 40),  # 2-3 rows: gemm_nn's 3- and 2-row tiles, a shifted last strip
     (64, 128),  # 32 rows: gemm_nn's 4-row tiles, whole strips
     (1, 420),  # 1 row against 1260 x 420 weights: BLAS's matrix-vector product
+    (1, 100),  # 1 row against 300 x 100 weights, beyond gemm_row's: gemm_nt, by address
+    (3, 100),  # 1 row (gemm_nt) and 2 rows (gemm_nn) in one layer
     (3, 420),  # 1 row (gemv) and 2 rows (gemm_nn, 420 = 13 strips and a shifted one)
 ]
 

@@ -16,7 +16,7 @@ def no_kernels(monkeypatch):
         raise AssertionError("a kernel ran before the input was rejected")
 
     monkeypatch.setattr(_engine, "_run_blocks", forbidden)
-    monkeypatch.setattr(stack, "step_layers", forbidden)
+    monkeypatch.setattr(stack, "STEP", (forbidden, forbidden))
 
 
 @pytest.fixture

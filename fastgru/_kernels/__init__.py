@@ -3,8 +3,8 @@
 A private package; each module says what it holds, and imports only the
 ones above it in this list (no cycles):
 
-``products``        the matrix products: the per-step product :func:`matmul`
-                    and its routines (the tiles of :func:`gemm_nn` and
+``products``        the matrix products: the per-step product (:func:`matmul`
+                    and its variants) and its routines (the tiles of :func:`gemm_nn` and
                     :func:`gemm_tn_add`, written as LLVM intrinsics, and the
                     row loops of :func:`gemm_nt`), and the helpers that
                     choose between them and BLAS.
@@ -15,8 +15,8 @@ ones above it in this list (no cycles):
                     :func:`refresh_copy`).
 ``cell``            the cell modes and their shape rules (widths, weight
                     rows), one step's forward and its backward side by
-                    side, bias folding and the projection-plus-bias loop.
-                    (products)
+                    side, bias folding and the projection-plus-bias loop,
+                    and the kernels' copies for one mode. (products)
 ``large_products``  the products over all T*B rows at once, one row block
                     per call: the input projection, ``dx`` and the weight
                     gradients after the time loop.  (products, launch, cell)
@@ -61,11 +61,19 @@ The kernels that run a product once per block or chunk of rows (the input
 projection, the chunked weight gradients) call ``gemm_nn`` and
 ``gemm_tn_add`` through their compiled C wrappers, at addresses the engine
 passes (``products.product_address``): the tiles, the largest code of all,
-are not generated again inside them. The per-step product (``matmul``,
-called from the cells) links them: a call through an address costs a few
-nanoseconds, which a step of a small batch would feel. ``forward_block``
-keeps two copies of the inlined cell, one per loop: one call shared by
-both loops cost a batch-1 forward 3-4% (measured).
+are not generated again inside them. The per-step product links
+``gemm_nn`` and ``gemm_row`` (through an address a step of a few rows
+took up to 8% longer) and, in the time loops, calls ``gemm_nt`` at an
+address that is 0 where it never runs (``matmul_nt_at``, inlined into the
+cells), so that a first forward of a small hidden size does not compile
+it. The cells take the product kernel as an argument (the streaming step
+passes ``matmul_stored``, the gufunc ``matmul``). ``cell_backward`` is
+inlined into ``backward_block``, its one caller. The kernels that run the
+cell have copies for the default variant's mode (``cell.copy_for_mode``:
+the mode a constant, the other modes' code dropped), which the engine
+picks by mode. ``forward_block`` keeps two copies of the inlined cell, one
+per loop: one call shared by both loops cost a batch-1 forward 3-4%
+(measured).
 
 Importers take names from the module that defines them; this file exports
 nothing.

@@ -22,7 +22,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload, register_jitable
 
 from .. import _config
-from .._config import kernel, literal_helper
+from .._config import inlined_kernel, kernel, literal_helper
 from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
@@ -423,9 +423,38 @@ def reads_b(m):
     return m >= 2
 
 
-@kernel
-def matmul(a, b, b_t, out, accumulate, scratch):
-    """``out (+)= a @ b`` for C-contiguous ``a`` (m, k), ``b`` (k, n), ``b_t`` = b.T (n, k).
+def _matmul(reads_b_ever, nt_linked, name, doc):
+    """The per-step product kernel: with the routines that read ``b`` or
+    without (``reads_b_ever``), and with :func:`gemm_nt` linked or called
+    at an address (``nt_linked``). Both are constants of the kernel: Numba
+    drops the branches they rule out before compiling."""
+
+    def product(a, b, b_t, out, accumulate, scratch, nt):
+        m, k = a.shape
+        n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
+        target = scratch if accumulate else out
+        if reads_b_ever and m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
+            gemm_row(a, b, target)
+        elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
+            np.dot(b_t, a[0], target[0])
+        elif reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
+            gemm_nn(a, b, target)
+        else:
+            if nt_linked:
+                gemm_nt(a, b_t, out, accumulate)
+            else:
+                _call_nt(nt, a, b_t, out, accumulate)
+            return
+        if accumulate:
+            add_into(out, scratch)
+
+    product.__name__ = product.__qualname__ = name
+    product.__doc__ = doc
+    return (inlined_kernel if not nt_linked else kernel)(product)
+
+
+matmul = _matmul(True, True, "matmul", """``out (+)= a @ b`` for C-contiguous ``a`` (m, k),
+    ``b`` (k, n), ``b_t`` = b.T (n, k).
 
     Both layouts of the weights are passed so that each routine reads its
     own contiguously; :func:`reads_b` picks the routine (a single row takes
@@ -433,22 +462,35 @@ def matmul(a, b, b_t, out, accumulate, scratch):
     BLAS's matrix-vector product on ``b_t`` against large ones).
     Either may be empty (0 rows) where the caller knows it will not be read;
     then the routine of the other runs. ``scratch`` (m, n) receives a
-    product before it is added to ``out`` when ``accumulate``.
-    """
-    m, k = a.shape
-    n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
-    target = scratch if accumulate else out
-    if m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
-        gemm_row(a, b, target)
-    elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
-        np.dot(b_t, a[0], target[0])
-    elif b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
-        gemm_nn(a, b, target)
-    else:
-        gemm_nt(a, b_t, out, accumulate)
-        return
-    if accumulate:
-        add_into(out, scratch)
+    product before it is added to ``out`` when ``accumulate``. ``nt`` is
+    not read (see :func:`matmul_nt_at`).
+
+    The routines are linked: their code is optimised and generated again
+    inside each kernel that calls this one (the gufunc).
+    """)
+
+matmul_stored = _matmul(False, True, "matmul_stored", """:func:`matmul` for an empty ``b``:
+    the weights as stored (``b_t``) in :func:`gemm_nt` or BLAS, linked.
+    For the streaming step, whose weights may change between calls (no
+    transposed copies): without the routines that read ``b``, which it
+    would never run (from an empty cache, a first step compiled ~1.5 s
+    less, measured).
+    """)
+
+matmul_nt_at = _matmul(True, False, "matmul_nt_at", """:func:`matmul` with :func:`gemm_nt`
+    called at the address ``nt`` (:func:`product_address`), not linked, or
+    0 where the caller knows that it never runs (a ValueError if it would).
+
+    For the sequence kernels, which the engine gives 0 wherever it can
+    (``fastgru._engine.recurrent_nt_address``): a first forward that never
+    runs :func:`gemm_nt` does not compile it, and no kernel generates its
+    code again. Through an address it ran as fast as linked (one row,
+    hidden 32-128, measured). :func:`gemm_nn` and :func:`gemm_row` stay
+    linked: a step of a few rows felt a call through an address (4 rows at
+    hidden 32: a forward 8% slower). Inlined (``inline="always"``) into
+    the cells, not compiled alone as well (from an empty cache, a first
+    forward and a training step ~0.8 s less each, measured).
+    """)
 
 
 # ------------------------------------------ the tiles' kernels called by address
@@ -463,14 +505,18 @@ _ADDRESSES: dict = {}
 
 
 def product_address(product, dtype) -> int:
-    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn` or
-    :func:`gemm_tn_add`) for C-contiguous 2-D arrays of ``dtype``, for
-    :func:`call_product`; compiled, or loaded from the cache, on first use."""
+    """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn`,
+    :func:`gemm_tn_add` or :func:`gemm_nt`) for C-contiguous 2-D arrays of
+    ``dtype`` (and :func:`gemm_nt`'s flag), for :func:`call_product` and
+    :func:`matmul`; compiled, or loaded from the cache, on first use."""
     address = _ADDRESSES.get((product, dtype))
     if address is None:
         array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
-        product.compile((array, array, array))
-        compiled = product.overloads[(array, array, array)]
+        argtypes = (array, array, array)
+        if product is gemm_nt:
+            argtypes += (nb_types.boolean,)
+        product.compile(argtypes)
+        compiled = product.overloads[argtypes]
         address = _ADDRESSES[(product, dtype)] = cfunc_address(compiled)
     return address
 
@@ -494,9 +540,21 @@ def _check_product_args_types(a, b, out):
 def call_product(address, a, b, out):
     """The product at ``address`` (:func:`product_address`, compiled for
     ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
-    the typing checks."""
+    the typing checks. A ValueError for the address 0, which a caller
+    passes for a product that it knows will not run."""
     _check_product_args(a, b, out)
+    if address == 0:
+        raise ValueError("call_product: no product at address 0")
     as_function(address, (a, b, out))(a, b, out)
+
+
+@register_jitable
+def _call_nt(address, a, b_t, out, accumulate):
+    """:func:`gemm_nt` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
+    if address == 0:
+        raise ValueError("matmul_nt_at: gemm_nt runs here, but its address is 0")
+    _check_product_args(a, b_t, out)
+    as_function(address, (a, b_t, out, accumulate))(a, b_t, out, accumulate)
 
 
 # ----------------------------------------------- narrow products: tiles or BLAS

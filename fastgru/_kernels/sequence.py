@@ -19,14 +19,22 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import kernel
-from .cell import BIAS_GATES, RESET_AFTER, cell_backward, cell_forward, gate_product_width
+from .cell import (
+    BIAS_GATES,
+    FIXED_MODE,
+    RESET_AFTER,
+    cell_backward,
+    cell_forward,
+    copy_for_mode,
+    gate_product_width,
+)
 from .launch import block_rows, copy_rows, copy_vector, min_max
-from .products import _add_tn, call_product, fills_strip
+from .products import _add_tn, call_product, fills_strip, matmul_nt_at
 
 
 @kernel
 def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                  training, y, h_last, hprev, aux):
+                  training, y, h_last, hprev, aux, nt):
     """Run one row block through all steps; ``h_last`` holds h0 on entry.
 
     ``xproj`` (T, B, G*H) holds the input projections on entry and the gate
@@ -34,15 +42,21 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
     step's ``aux``, and its ``hprev`` (the state before the step) unless
     ``hprev`` is empty: then the caller reads it from ``y`` (the previous
     step's output, or h0), which needs every row to run every step. A block
-    whose rows all run every step takes :func:`forward_block_full`.
+    whose rows all run every step takes :func:`forward_block_full`. ``nt``:
+    the address of :func:`~fastgru._kernels.products.gemm_nt` for the
+    per-step product, or 0 where it never runs there (see
+    ``fastgru._engine.recurrent_nt_address``), for
+    :func:`~fastgru._kernels.products.matmul_nt_at`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     lens = lengths[r0:r1]
     min_len, max_len = min_max(lens)
     if min_len == T and (not training or hprev.shape[0] == 0):
         forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                           training, y, h_last, hprev, aux)
+                           training, y, h_last, hprev, aux, nt)
         return
     H = h_last.shape[1]
     n = r1 - r0
@@ -65,7 +79,8 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
         else:
             a, hp = aux_scratch, hp_scratch
         copy_rows(hp, h)
-        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2)
+        cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, h, a, acc_wide, acc_1, acc_2,
+                     matmul_nt_at, nt)
         copy_rows(y_t, h)
         if t >= min_len:  # some rows have ended: keep their state, output zeros
             for i in range(n):
@@ -76,7 +91,7 @@ def forward_block(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, re
 
 @kernel
 def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, lengths, reverse,
-                       training, y, h_last, hprev, aux):
+                       training, y, h_last, hprev, aux, nt):
     """:func:`forward_block` where every row runs every step (``lengths``
     all T, not read) and no ``hprev`` is kept: each step reads its states
     from the previous step's outputs and writes the new ones straight into
@@ -86,6 +101,8 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
     (a forward without ``lengths``): from an empty cache it compiles one
     inlined cell, not the two of :func:`forward_block`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(h_last.shape[0], block, n_blocks)
     T = xproj.shape[0]
     H = h_last.shape[1]
@@ -103,7 +120,7 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
         y_t = y[t, r0:r1]
         a = aux[t, r0:r1] if training else aux_scratch
         cell_forward(mode, xproj[t, r0:r1], U, UT_g, UT_c, b_hn, hp, y_t, a, acc_wide, acc_1,
-                     acc_2)
+                     acc_2, matmul_nt_at, nt)
         hp = y_t
     copy_rows(h, hp)
 
@@ -111,7 +128,8 @@ def forward_block_full(block, n_blocks, mode, xproj, U, UT_g, UT_c, b_hn, length
 @kernel
 def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_col, lengths,
                    reverse, hprev, gates, aux, x, W, chunk, dxp, dhh, dh, want_dx, dx, x_c,
-                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, nn, tn):
+                   hp_c, aux_c, dx_c, scratch_w, scratch_h, g_w, g_xs, g_uh, g_hs, g_uc, nn, tn,
+                   nt):
     """BPTT for one row block; ``dh`` holds d(h_last) on entry, d(h0) on exit.
 
     ``dy``, the gradient of the outputs, is (T, B, width), or (B, T, width)
@@ -133,10 +151,14 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
     ``scratch_w`` and ``scratch_h`` take the columns of ``dxp`` of
     ``weight_ih`` ("gru1-3") and of the candidate (other modes than
     RESET_AFTER). Unused ones may be empty. ``nn`` and ``tn``: the
-    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype, which
+    addresses of ``gemm_nn`` and ``gemm_tn_add`` for the dtype (``tn`` 0
+    with ``chunk`` 0: it does not run), which
     :func:`chunk_weight_grads` calls (two integers, not a tuple: the
-    parallel launch passes no nested tuple).
+    parallel launch passes no nested tuple); ``nt`` as in
+    :func:`forward_block`.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     r0, r1 = block_rows(dh.shape[0], block, n_blocks)
     T = gates.shape[0]
     H = dh.shape[1]
@@ -185,7 +207,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         else:
             dxp_t, dhh_t = dxp[t, r0:r1], dhh[t, r0:r1]
         cell_backward(mode, U, UT_g, UT_c, hprev[t, r0:r1], gates[t, r0:r1], aux[t, r0:r1],
-                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp)
+                      dh_c, active, dxp_t, dhh_t, dhp, d_1, tmp, matmul_nt_at, nt)
         copy_rows(dh_c, dhp)
         if chunk == 0:
             continue
@@ -239,6 +261,9 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
     :func:`~fastgru._kernels.products.gemm_nn` and
     :func:`~fastgru._kernels.products.gemm_tn_add` for the dtype
     (:func:`~fastgru._kernels.products.product_address`), called, not linked.
+    A kernel of its own, linked: inlined into :func:`backward_block` it
+    compiled ~0.5 s less from an empty cache, but a training step at batch
+    128 took ~4% longer (measured).
     """
     n, GH = dxp.shape
     H = hp.shape[1]
@@ -270,3 +295,13 @@ def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_
         for i in range(n):
             copy_vector(cand[i], dxp[i, GH - H :])
         _add_tn(tn, cand, aux, g_uc, p_uc)
+
+
+# The copies for RESET_AFTER (the default variant, "torch"): pairs (any
+# mode, RESET_AFTER) that the engine chooses from (cell.for_mode).
+FORWARD_FULL = (forward_block_full,
+                copy_for_mode(forward_block_full, RESET_AFTER, "forward_block_full_reset_after"))
+FORWARD = (forward_block, copy_for_mode(forward_block, RESET_AFTER, "forward_block_reset_after",
+                                        forward_block_full=FORWARD_FULL[1]))
+BACKWARD = (backward_block,
+            copy_for_mode(backward_block, RESET_AFTER, "backward_block_reset_after"))

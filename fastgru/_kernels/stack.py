@@ -20,9 +20,18 @@ from numba.extending import intrinsic, register_jitable
 
 from .._config import kernel
 from .._numba_compat import as_block_function
-from .cell import add_projection_bias, cell_forward, fold_biases, gate_product_width, xbias_width
+from .cell import (
+    FIXED_MODE,
+    RESET_AFTER,
+    add_projection_bias,
+    cell_forward,
+    copy_for_mode,
+    fold_biases,
+    gate_product_width,
+    xbias_width,
+)
 from .launch import copy_rows, refresh_copy, transpose_block
-from .products import OVERWRITE, matmul
+from .products import OVERWRITE, matmul_stored
 
 # A flag passed as a plain bool (forward_one's calls), a NumPy boolean as
 # products.OVERWRITE and ACCUMULATE are (one compile, not one per value).
@@ -39,6 +48,8 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
     nothing is allocated. Returns False, before writing anything, when ``x``
     or ``h`` holds NaN or inf.
     """
+    if FIXED_MODE >= 0:  # a copy for one mode (cell.copy_for_mode)
+        mode = FIXED_MODE
     L, B, H = h.shape
     GH = xbias_width(mode, H)
     for v in x.ravel():
@@ -78,17 +89,17 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
         inp = x if layer == 0 else h_out[layer - 1]
         # the product straight into xp where W feeds all of it, else into xw
         part = xp if col0 == 0 else xw
-        matmul(inp, W[:0], W, part, OVERWRITE, part)
+        matmul_stored(inp, W[:0], W, part, OVERWRITE, part, None)
         add_projection_bias(xp, part, xbias)
         copy_rows(hp, h[layer])
         cell_forward(mode, xp, U, U[:0], U[:0], b_hn, hp, h_out[layer], aux, acc_wide, acc_1,
-                     acc_2)
+                     acc_2, matmul_stored, None)
     return True
 
 
 @kernel
 def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, hh_copy, b1s,
-                b2s, y, h_n, scratch, project_address, forward_address, gemm_address):
+                b2s, y, h_n, scratch, project_address, forward_address, gemm_address, nt_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (a call of
@@ -97,10 +108,11 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
     (``fastgru._engine.forward_one_addresses``, with ``gemm_address``, the
-    projection's product, as :func:`run_parallel` calls
-    the blocks): called directly, Numba optimised their bodies again inside
-    this kernel, and the first forward of one sequence compiled for 15.3 s
-    from an empty cache instead of 13.3.
+    projection's product, and ``nt_address``, the recurrent products'
+    ``gemm_nt`` or 0, as :func:`run_parallel` calls the blocks): called
+    directly, Numba optimised their bodies again inside this kernel, and
+    the first forward of one sequence compiled for 15.3 s from an empty
+    cache instead of 13.3.
 
     ``x`` (1, T, I) and ``y`` (1, T, H): for one sequence, batch-first is
     time-major. ``h_n`` (L, 1, H) receives the last states. Per layer, as
@@ -149,7 +161,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
         h_last = h_n[layer]
         h_last[:] = 0.0
         args = (mode, xproj.reshape(T, 1, GH), U, UT_g, UT_c, b_hn, lengths, NO, NO,
-                out.reshape(T, 1, H), h_last, unused, unused)
+                out.reshape(T, 1, H), h_last, unused, unused, nt_address)
         as_block_function(forward_address, args)(np.int64(0), one, *args)
         inp = out
     return True
@@ -193,3 +205,8 @@ def step_scratch_size(mode, batch, hidden, ih_rows):
     GH = xbias_width(mode, hidden)
     wide = gate_product_width(mode, hidden)
     return batch * (GH + ih_rows + wide + 4 * hidden) + GH + hidden
+
+
+# at the end: the copy's globals are this module's as they are now
+#: (any mode, RESET_AFTER's copy): see ``cell.for_mode``.
+STEP = (step_layers, copy_for_mode(step_layers, RESET_AFTER, "step_layers_reset_after"))
