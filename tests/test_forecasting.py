@@ -133,7 +133,11 @@ def test_panel_forecast_beats_seasonal_naive_with_statsforecast_columns():
     assert ((lo80 <= fc.GRUForecaster) & (fc.GRUForecaster <= hi80)).mean() > 0.9
 
 
-def test_intervals_are_calibrated_on_exchangeable_noise():
+@pytest.mark.parametrize("n_models, bounds", [
+    (1, {80: (0.74, 0.86), 95: (0.91, 0.985)}),
+    (3, {80: (0.72, 0.88), 95: (0.90, 0.99)}),  # calibrated on the models' mean forecast
+])
+def test_intervals_are_calibrated_on_exchangeable_noise(n_models, bounds):
     # i.i.d. noise around a known seasonal pattern: held-out errors are
     # exchangeable with future ones, so split conformal must cover as asked
     rng = np.random.default_rng(1)
@@ -142,13 +146,13 @@ def test_intervals_are_calibrated_on_exchangeable_noise():
     series = {i: 50 + np.tile(pattern, n // season + 2)[: n + h] + rng.normal(size=n + h)
               for i in range(150)}
     train = {i: s[:n] for i, s in series.items()}
-    model = GRUForecaster(horizon=h, season_length=season, **FAST).fit(train)
+    model = GRUForecaster(horizon=h, season_length=season, n_models=n_models, **FAST).fit(train)
     fc = model.predict(level=[80, 95])
     inside = {lev: np.mean([((series[i][n:] >= fc[i][f"lo-{lev}"])
                              & (series[i][n:] <= fc[i][f"hi-{lev}"])).mean()
                             for i in series]) for lev in (80, 95)}
-    assert 0.74 <= inside[80] <= 0.86, inside
-    assert 0.91 <= inside[95] <= 0.985, inside
+    for lev, (low, high) in bounds.items():
+        assert low <= inside[lev] <= high, inside
 
 
 def test_cross_validation_never_sees_the_future():

@@ -86,21 +86,6 @@ def test_epochs_of_every_model_are_counted():
     assert len(model.validation_scores_) == 3 * 3
 
 
-def test_ensemble_intervals_are_calibrated_on_exchangeable_noise():
-    rng = np.random.default_rng(1)
-    season, n, h = 4, 60, 4
-    pattern = np.array([0.0, 2.0, -1.0, 1.0])
-    series = {i: 50 + np.tile(pattern, n // season + 2)[: n + h] + rng.normal(size=n + h)
-              for i in range(150)}
-    model = GRUForecaster(horizon=h, season_length=season, hidden_size=16, max_epochs=30,
-                          random_state=0, n_models=3).fit({i: s[:n] for i, s in series.items()})
-    fc = model.predict(level=[80, 95])
-    for lev, (low, high) in ((80, (0.72, 0.88)), (95, (0.90, 0.99))):
-        inside = np.mean([((series[i][n:] >= fc[i][f"lo-{lev}"])
-                           & (series[i][n:] <= fc[i][f"hi-{lev}"])).mean() for i in series])
-        assert low <= inside <= high, (lev, inside)
-
-
 def test_save_and_load_an_ensemble(tmp_path):
     model = fitted()
     fastgru.save(model, tmp_path / "e.npz")
