@@ -164,6 +164,7 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
         est.static_names_ = [str(c) for c in panel.static_names]
     est._output_kind = panel.form
     est._recent_unit = maker.recent_unit
+    est._profile_base = maker.profile_base
     name = panel.name
     est._series_names = ([str(c) for c in name] if isinstance(name, list)
                          else None if name is None else str(name))
@@ -199,6 +200,8 @@ def _maker_of(est) -> WindowMaker:
     maker.seasonal = est.season_length > 1 and est.gru_.input_size == maker.n_features + 1
     # the intervals' unit without seasons: the one their calibration used
     maker.recent_unit = bool(getattr(est, "_recent_unit", None))
+    # the forecasts the models correct: the one they were trained to correct
+    maker.profile_base = bool(getattr(est, "_profile_base", None))
     return maker
 
 
@@ -428,7 +431,7 @@ SAVED_STATE = FittedState("GRUForecaster", (
     *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
     Field("member_windows_", "numbers", optional=True),
     Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
-    Field("_recent_unit", "json", optional=True),
+    Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
     Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
     Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
@@ -458,8 +461,9 @@ def check_restored(est) -> None:
         raise ValueError("member_windows_ must hold window_ and the window of every other "
                          "model (positive integers)")
     est.member_windows_ = windows
-    if est._recent_unit not in (None, True, False):
-        raise ValueError("_recent_unit must be true, false or null")
+    for name in ("_recent_unit", "_profile_base"):
+        if getattr(est, name) not in (None, True, False):
+            raise ValueError(f"{name} must be true, false or null")
     L = max(windows)  # history_ holds the longest
     check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
     check_int("horizon", est.horizon)  # in int64 takes them

@@ -15,14 +15,21 @@ each sequence to its own length), each step being ``(y - y_last) / q`` with
 ``q`` the series' scale (the mean absolute seasonal difference, MASE's
 denominator), so the training loss is the MASE the forecasts are judged by
 and series of any level share one model. The model predicts the ``horizon``
-steps after ``t`` as a correction to the seasonal naive forecast from the
-window, in units of ``q``. With future-known covariates the sequence goes on
+steps after ``t`` as a correction to a base forecast from the window, in
+units of ``q``: the last value without seasons; with seasons, the level of
+the last season plus the seasonal profile of every full season in the
+window (see ``WindowMaker._base``). With a single season in the window that
+is the seasonal naive forecast; averaged over three to six seasons it
+carries less of one season's noise, and the mean MASE (seeds 0-1) fell on
+Tourism monthly from 1.473 to 1.396 and on M1 monthly from 1.074 to 1.048,
+M1 quarterly even (1.606 against 1.616), Tourism quarterly 0.7% higher
+(1.491 against 1.480). With future-known covariates the sequence goes on
 for ``horizon`` decoder steps that carry those covariates and a flag.
 
 Seasonal data (``season_length > 1``, ``WindowMaker.seasonal``) gets two
 more things: a second input, each step's seasonal difference ``(y_j -
 y_{j-m}) / q`` within the window (the growth since a season ago, which is
-what a correction to the seasonal naive forecast is mostly made of), and a
+what a correction to a seasonal forecast is mostly made of), and a
 per-window unit ``q = max(series scale, window's recent volatility)``, so that
 a series whose last seasons move much more than its history does is read in
 units of its recent moves rather than as an out-of-range input. Both lowered
@@ -322,6 +329,7 @@ class WindowMaker:
     n_static: int = 0
     seasonal: bool = False  # a seasonal-difference input and a per-window unit
     recent_unit: bool = True  # see _local_scale (False: models saved before it)
+    profile_base: bool = True  # see _base (False: models saved before it)
     futr_scaler: Standardizer | None = None
     hist_scaler: Standardizer | None = None
     static_scaler: Standardizer | None = None
@@ -342,14 +350,38 @@ class WindowMaker:
         return min(self.window, max(2, self.season_length))
 
     def _base(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Seasonal naive forecasts ``(len(t), h)`` from the steps before each origin."""
+        """The forecasts ``(len(t), h)`` the model corrects, from the steps
+        before each origin: the seasonal profile of every full season of
+        the window (each season's steps less that season's mean, averaged
+        over the seasons, counted back from the origin) on the level of
+        the last season.
+
+        With one season in the window that is the seasonal naive forecast
+        (the last season repeated), and so it is for models fitted before
+        the profile (``profile_base=False``); with less than a season, or
+        without seasons, it is the last value.
+        """
         m, h = self.season_length, self.horizon
-        k = np.arange(h)
-        avail = np.minimum(t, self.window)[:, None]
-        seasonal = t[:, None] - m + (k % m)[None, :]
+        k = np.arange(h) % m
+        avail = np.minimum(t, self.window)
+        seasonal = t[:, None] - m + k[None, :]
         last = np.broadcast_to(t[:, None] - 1, seasonal.shape)
-        idx = np.where(avail >= m, seasonal, last)
-        return y[idx]
+        out = y[np.where(avail[:, None] >= m, seasonal, last)]
+        seasons = avail // m if self.profile_base and m > 1 else np.zeros_like(avail)
+        rows = np.flatnonzero(seasons > 1)
+        if len(rows) == 0:
+            return out
+        tr, kr = t[rows], seasons[rows]
+        profile = np.zeros((len(rows), h))
+        for j in range(1, int(kr.max()) + 1):  # the j-th season before each origin
+            use = kr >= j
+            start = np.where(use, tr - j * m, 0)[:, None]
+            mean = y[start + np.arange(m)[None, :]].mean(axis=1, keepdims=True)
+            if j == 1:
+                level = mean
+            profile += np.where(use[:, None], y[start + k[None, :]] - mean, 0.0)
+        out[rows] = level + profile / kr[:, None]
+        return out
 
     def cut(self, panel: Panel, origins: list, dtype, futr_future=None, with_targets=True):
         """Windows at ``origins[i]`` (an int array per series) of every series.

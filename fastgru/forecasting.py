@@ -274,7 +274,7 @@ class GRUForecaster(TrainableGRU):
         _parameter_constraints.pop(_name)
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
-                      "_index_info", "_recent_unit")
+                      "_index_info", "_recent_unit", "_profile_base")
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,

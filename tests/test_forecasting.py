@@ -68,7 +68,10 @@ def test_sliding_windows_are_views():
 def test_seasonal_windows_against_a_plain_loop():
     """Seasonal data: input columns (y - y_last) / q and (y_j - y_{j-m}) / q
     within the window, q = max(series scale, the window's mean absolute
-    seasonal difference), targets in units of q after the seasonal naive."""
+    seasonal difference), targets in units of q after the base forecast: the
+    last season's mean plus each step's deviation from its season's mean,
+    averaged over the window's full seasons (the last season repeated when
+    the window holds one, and for models fitted before the profile)."""
     from fastgru._panel import WindowMaker, read_panel
 
     rng = np.random.default_rng(3)
@@ -80,7 +83,10 @@ def test_seasonal_windows_against_a_plain_loop():
     panel.scales = np.array([scale])
     origins = np.array([6, 25, 40 - h])
     win = WindowMaker(L, h, m, seasonal=True).cut(panel, [origins], np.float64)
+    old = WindowMaker(L, h, m, seasonal=True, profile_base=False).cut(
+        panel, [origins], np.float64)
     assert win.x.shape == (3, L, 2)
+    np.testing.assert_array_equal(old.x, win.x)
     for r, t in enumerate(origins):
         a = min(t, L)
         seg = y[t - a:t]
@@ -92,8 +98,14 @@ def test_seasonal_windows_against_a_plain_loop():
             ago = (seg[j] - seg[j - m]) / q if j >= m else 0.0
             assert win.x[r, j, 1] == pytest.approx(ago)
         assert not win.x[r, a:].any()
+        seasons = [seg[a - (j + 1) * m:a - j * m] for j in range(a // m)]  # newest first
+        profile = [np.mean([s[k % m] - s.mean() for s in seasons]) for k in range(h)]
+        base = seasons[0].mean() + np.array(profile)
+        np.testing.assert_allclose(win.targets[r], (y[t:t + h] - base) / q)
+        np.testing.assert_allclose(win.base[r], base)
         naive = [seg[-m + (k % m)] for k in range(h)]
-        np.testing.assert_allclose(win.targets[r], (y[t:t + h] - naive) / q)
+        np.testing.assert_array_equal(old.base[r], naive)
+        np.testing.assert_allclose(old.targets[r], (y[t:t + h] - naive) / q)
     # the unit of the last window follows the recent moves
     assert win.q[2] > 1.5 * scale
     # yearly data: one input column, the series' scale
