@@ -225,6 +225,38 @@ def test_a_file_from_before_ensembles_and_the_recent_unit_keeps_its_intervals(tm
     assert old.gru_ is layer and old._recent_unit  # continued; refitted in the new unit
 
 
+def test_a_seasonal_file_from_before_the_profile_base_keeps_the_seasonal_naive_base(tmp_path):
+    """A seasonal model saved without ``_profile_base`` (as files written
+    before it) corrects the seasonal naive forecast it was trained on: its
+    forecasts differ from the same network's in a new file by exactly the
+    seasonal naive forecast less the profile of the window's seasons."""
+    rng = np.random.default_rng(2)
+    t = np.arange(40)
+    series = {f"s{i}": 20 + 0.1 * i * t + 3 * np.sin(2 * np.pi * t / 4 + i)
+              + rng.normal(size=40) for i in range(6)}
+    model = GRUForecaster(horizon=4, season_length=4, hidden_size=4, max_epochs=2,
+                          random_state=0).fit(series)
+    assert model.window_ == 12 and model._profile_base
+    fastgru.save(model, tmp_path / "new.npz")
+    _rewrite(tmp_path / "new.npz", tmp_path / "old.npz",
+             meta_change=lambda meta: meta["attributes"].pop("_profile_base"))
+    old, new = fastgru.load(tmp_path / "old.npz"), fastgru.load(tmp_path / "new.npz")
+    assert not old._profile_base
+    got = old.predict(level=[80])
+    want = new.predict(level=[80])
+    for key, y in series.items():
+        seasons = [y[len(y) - 4 * (j + 1):len(y) - 4 * j] for j in range(3)]  # newest first
+        profile = np.mean([s - s.mean() for s in seasons], axis=0) + seasons[0].mean()
+        naive = seasons[0]
+        assert np.abs(naive - profile).max() > 0.1  # the two bases differ
+        for part in ("mean", "lo-80", "hi-80"):
+            np.testing.assert_allclose(got[key][part] - want[key][part], naive - profile,
+                                       atol=1e-4)
+    layer = old.gru_
+    old.set_params(warm_start=True, max_epochs=1).fit(series)
+    assert old.gru_ is layer and old._profile_base  # continued; refitted on the new base
+
+
 def test_a_first_layer_too_large_for_memory_is_named_and_leaves_no_state():
     model = GRUForecaster(horizon=4, hidden_size=10**6, random_state=0)
     with pytest.raises(ValueError, match="memory"):
