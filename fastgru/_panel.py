@@ -376,7 +376,8 @@ class WindowMaker:
         for j in range(1, int(kr.max()) + 1):  # the j-th season before each origin
             use = kr >= j
             start = np.where(use, tr - j * m, 0)[:, None]
-            mean = y[start + np.arange(m)[None, :]].mean(axis=1, keepdims=True)
+            # divided first: the sum of values near float64's limit overflows
+            mean = (y[start + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
             if j == 1:
                 level = mean
             profile += np.where(use[:, None], y[start + k[None, :]] - mean, 0.0)
