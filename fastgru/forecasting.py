@@ -91,7 +91,7 @@ def ensemble_size(n_windows: int, n_models=None) -> int:
     model of hidden size 64 on the large panels of M1 and Tourism (16,000 to
     79,000 training windows; mean MASE over seeds 0-1: M1 monthly 1.068 to
     1.048, Tourism quarterly 1.529 to 1.491, Tourism monthly 1.438 to 1.396)
-    in 1.2x to 2.3x its time; on the small panels (M1 yearly and quarterly,
+    in up to 2.4x its time; on the small panels (M1 yearly and quarterly,
     Tourism yearly, 1,100 to 5,900 training windows) it was no better or
     worse (M1 yearly 3.35 to 3.51) at three times the time.
 
