@@ -380,8 +380,10 @@ class WindowMaker:
             mean = (y[start + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
             if j == 1:
                 level = mean
-            profile += np.where(use[:, None], y[start + k[None, :]] - mean, 0.0)
-        out[rows] = level + profile / kr[:, None]
+            # each season's share divided first: their sum may overflow
+            profile += np.where(use[:, None], (y[start + k[None, :]] - mean) / kr[:, None],
+                                0.0)
+        out[rows] = level + profile
         return out
 
     def cut(self, panel: Panel, origins: list, dtype, futr_future=None, with_targets=True):

@@ -400,6 +400,23 @@ def test_huge_values_forecast_finite(level, season_length):
     assert np.isfinite(fc).all() and (fc > level / 10).all()
 
 
+def test_seasons_whose_summed_deviations_overflow_forecast_finite():
+    """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
+    from their season's mean, added over the window's seasons, would
+    overflow: the base forecast is still the mean over the seasons."""
+    from fastgru._panel import WindowMaker
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0.8e308, -0.8e308, 0.0], 20) * (1 + 1e-3 * rng.random(60))
+    base = WindowMaker(12, 3, 3, seasonal=True)._base(y, np.array([60]))[0]
+    small = y / 2.0**1000  # exact: the same computation far from the limit
+    seasons = [small[60 - 3 * (j + 1):60 - 3 * j] for j in range(4)]
+    want = seasons[0].mean() + np.mean([s - s.mean() for s in seasons], axis=0)
+    np.testing.assert_allclose(base / 2.0**1000, want, rtol=1e-9, atol=1e-9 * abs(want).max())
+    fc = GRUForecaster(horizon=3, season_length=3, **FAST).fit(y).predict()
+    assert np.isfinite(fc).all()
+
+
 def test_values_whose_steps_overflow_are_named():
     """Finite values near float64's limit whose steps overflow (1.7e308 to
     -1.7e308) are refused naming the series, in fit and in a new history."""
