@@ -400,10 +400,10 @@ def test_huge_values_forecast_finite(level, season_length):
     assert np.isfinite(fc).all() and (fc > level / 10).all()
 
 
-def test_seasons_whose_summed_deviations_overflow_forecast_finite():
+def test_seasonal_deviations_that_overflow_leave_the_base_finite():
     """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
-    from their season's mean, added over the window's seasons, would
-    overflow: the base forecast is still the mean over the seasons."""
+    from their season's mean overflow when added over the window's seasons,
+    or by themselves: the base forecast is still the mean over the seasons."""
     from fastgru._panel import WindowMaker
 
     rng = np.random.default_rng(0)
@@ -413,8 +413,16 @@ def test_seasons_whose_summed_deviations_overflow_forecast_finite():
     seasons = [small[60 - 3 * (j + 1):60 - 3 * j] for j in range(4)]
     want = seasons[0].mean() + np.mean([s - s.mean() for s in seasons], axis=0)
     np.testing.assert_allclose(base / 2.0**1000, want, rtol=1e-9, atol=1e-9 * abs(want).max())
-    fc = GRUForecaster(horizon=3, season_length=3, **FAST).fit(y).predict()
-    assert np.isfinite(fc).all()
+    model = GRUForecaster(horizon=3, season_length=3, **FAST).fit(y)
+    assert np.isfinite(model.predict()).all()
+    # a season of 1.7e308 once and -1.7e308 ten times: a step's deviation from
+    # its season's mean overflows, the mean of the seasons' values does not
+    season = np.array([1.7e308] + [-1.7e308] * 10 + [0.0])
+    new = np.tile(season, 4) * (1 + 1e-6 * rng.random(48))
+    t = np.arange(120)
+    model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(
+        10 + 3 * np.sin(2 * np.pi * t / 12) + rng.normal(size=120))
+    np.testing.assert_allclose(model.predict(y=new), season[:3], rtol=1e-3)
 
 
 def test_values_whose_steps_overflow_are_named():
