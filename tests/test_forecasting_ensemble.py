@@ -126,6 +126,8 @@ def _rewrite(src, dst, meta_change=None, drop=()):
     (dict(meta_change=lambda m: m["attributes"].update(member_windows_=[36, 27, 99])),
      "longest window"),
     (dict(meta_change=lambda m: m["members"][0].update(hidden_size=64)), "shape"),
+    *[(dict(meta_change=lambda m, v=v, a=a: m["attributes"].update({a: v})), a)
+      for a in ("_profile_base", "_recent_unit") for v in ("yes", 1, 0.0, [True])],
 ])
 def test_load_refuses_a_tampered_ensemble(tmp_path, change, match):
     fastgru.save(fitted(), tmp_path / "e.npz")
