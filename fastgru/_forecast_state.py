@@ -462,7 +462,7 @@ def check_restored(est) -> None:
                          "model (positive integers)")
     est.member_windows_ = windows
     for name in ("_recent_unit", "_profile_base"):
-        value = getattr(est, name)  # 1 and 0 are equal to True and False: not in
+        value = getattr(est, name)  # not the numbers 1 and 0 (equal to True, False)
         if not (value is None or isinstance(value, bool)):
             raise ValueError(f"{name} must be true, false or null")
     L = max(windows)  # history_ holds the longest
