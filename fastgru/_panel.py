@@ -302,7 +302,7 @@ class Standardizer:
 
 @dataclass
 class Windows:
-    """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
+    """Model inputs ``x (n, T, F)`` with ``lengths``, the base forecast
     ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
     (for training) ``targets (n, h)`` in units of ``q``."""
 
