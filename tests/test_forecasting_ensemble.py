@@ -291,6 +291,31 @@ def test_ctrl_c_in_a_warm_start_from_before_the_profile_base_keeps_its_forecasts
         np.testing.assert_allclose(after[key], before[key], rtol=1e-6)
 
 
+def test_each_model_of_an_ensemble_corrects_the_profile_of_its_own_window():
+    """Windows of 12, 9 and 18 steps hold 3, 2 and 4 seasons of 4 steps (a
+    series of 10 steps: 2 in each): each model's forecast less the same
+    model's on the seasonal naive base is the profile of its window's
+    seasons on the last season's level less the last season."""
+    rng = np.random.default_rng(5)
+    series = {f"s{i}": 20 + 3 * np.sin(2 * np.pi * np.arange(n) / 4 + i) + rng.normal(size=n)
+              for i, n in enumerate([40, 33, 10, 25])}
+    model = GRUForecaster(window=12, horizon=6, season_length=4, hidden_size=4, max_epochs=2,
+                          n_models=3, random_state=0).fit(series)
+    assert model.member_windows_ == [12, 9, 18]
+    for j, window in enumerate(model.member_windows_):
+        single = one_model(model, j)
+        naive = copy.deepcopy(single)
+        naive._profile_base = False
+        got, base = single.predict(), naive.predict()
+        for key, y in series.items():
+            a = min(len(y), window)
+            seasons = [y[len(y) - 4 * (s + 1):len(y) - 4 * s] for s in range(a // 4)]
+            profile = np.mean([s - s.mean() for s in seasons], axis=0) + seasons[0].mean()
+            want = np.resize(profile - seasons[0], 6)  # steps 5 and 6: the season again
+            assert np.abs(want).max() > 0.1  # the two bases differ
+            np.testing.assert_allclose(got[key] - base[key], want, atol=1e-6)
+
+
 def test_a_first_layer_too_large_for_memory_is_named_and_leaves_no_state():
     model = GRUForecaster(horizon=4, hidden_size=10**6, random_state=0)
     with pytest.raises(ValueError, match="memory"):
