@@ -65,6 +65,30 @@ def test_sliding_windows_are_views():
         sliding_windows(values, 8, 3)
 
 
+@pytest.mark.parametrize("m, window, h", [(1, 12, 3), (2, 5, 1), (4, 13, 9), (7, 30, 1),
+                                         (12, 72, 18), (12, 30, 30), (52, 60, 8)])
+def test_base_forecast_against_a_plain_loop(m, window, h):
+    """At every origin from the first step: the last value below a season
+    (or without seasons), else the last season's mean plus each step's
+    deviation from its season's mean averaged over the full seasons counted
+    back from the origin (a window of one season: the seasonal naive)."""
+    from fastgru._panel import WindowMaker
+
+    y = np.random.default_rng(m).normal(size=150) * 10 + 5
+    t = np.arange(1, 151 - h)
+    got = WindowMaker(window, h, m, seasonal=m > 1)._base(y, t)
+    for r, origin in enumerate(t):
+        seg = y[max(0, origin - window):origin]
+        n = len(seg) // m if m > 1 else 0
+        if n == 0:
+            want = [seg[-1]] * h
+        else:
+            seasons = [seg[len(seg) - m * (j + 1):len(seg) - m * j] for j in range(n)]
+            want = [seasons[0].mean() + np.mean([s[k % m] - s.mean() for s in seasons])
+                    for k in range(h)]
+        np.testing.assert_allclose(got[r], want, rtol=1e-12, atol=1e-12)
+
+
 def test_seasonal_windows_against_a_plain_loop():
     """Seasonal data: input columns (y - y_last) / q and (y_j - y_{j-m}) / q
     within the window, q = max(series scale, the window's mean absolute
