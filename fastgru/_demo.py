@@ -36,7 +36,7 @@ class Demo:
     hidden_size: int = 32
     max_epochs: int = 300
     learning_rate: float = 5e-3
-    # the forecaster's season_length, whose seasonal naive forecast it corrects
+    # the forecaster's season_length, whose seasonal base forecast it corrects
     # (default: season)
     season_length: int | None = None
 

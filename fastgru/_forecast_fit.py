@@ -74,7 +74,7 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
                     est.gru_, est.head_ = previous[j]
                 else:
                     est._initialize(data.x.shape[2], est.horizon)
-                    # an untrained model forecasts the seasonal naive forecast
+                    # an untrained model forecasts the base forecast
                     est.head_["weight"] *= est.head_["weight"].dtype.type(0.1)
                     est.head_["bias"][:] = 0
                 if est.verbose and len(windows) > 1:

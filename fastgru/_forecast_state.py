@@ -462,7 +462,8 @@ def check_restored(est) -> None:
                          "model (positive integers)")
     est.member_windows_ = windows
     for name in ("_recent_unit", "_profile_base"):
-        if getattr(est, name) not in (None, True, False):
+        value = getattr(est, name)  # not the numbers 1 and 0 (equal to True, False)
+        if not (value is None or isinstance(value, bool)):
             raise ValueError(f"{name} must be true, false or null")
     L = max(windows)  # history_ holds the longest
     check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic

@@ -302,7 +302,7 @@ class Standardizer:
 
 @dataclass
 class Windows:
-    """Model inputs ``x (n, T, F)`` with ``lengths``, the seasonal naive
+    """Model inputs ``x (n, T, F)`` with ``lengths``, the base forecast
     ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
     (for training) ``targets (n, h)`` in units of ``q``."""
 
@@ -372,16 +372,19 @@ class WindowMaker:
         if len(rows) == 0:
             return out
         tr, kr = t[rows], seasons[rows]
-        profile = np.zeros((len(rows), h))
+        # the mean of the seasons' values at each step, and the last season's
+        # level less the seasons' mean level: each divided before the sum
+        # (values near float64's limit), and both bounded by the window's values
+        values, levels = np.zeros((len(rows), h)), np.zeros((len(rows), 1))
         for j in range(1, int(kr.max()) + 1):  # the j-th season before each origin
             use = kr >= j
             start = np.where(use, tr - j * m, 0)[:, None]
-            # divided first: the sum of values near float64's limit overflows
             mean = (y[start + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
             if j == 1:
                 level = mean
-            profile += np.where(use[:, None], y[start + k[None, :]] - mean, 0.0)
-        out[rows] = level + profile / kr[:, None]
+            values += np.where(use[:, None], y[start + k[None, :]] / kr[:, None], 0.0)
+            levels += np.where(use[:, None], mean / kr[:, None], 0.0)
+        out[rows] = values + (level - levels)
         return out
 
     def cut(self, panel: Panel, origins: list, dtype, futr_future=None, with_targets=True):
@@ -457,8 +460,9 @@ class WindowMaker:
             if with_targets:
                 ahead = y[t[:, None] + np.arange(h)[None, :]]
                 targets[sl] = (ahead - b) / qi
-            if not (np.isfinite(x[sl]).all() and (targets is None or np.isfinite(
-                    targets[sl]).all())):  # finite values whose differences overflow
+            if not (np.isfinite(x[sl]).all() and np.isfinite(b).all() and (
+                    targets is None or np.isfinite(targets[sl]).all())):
+                # finite values whose differences overflow
                 raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
                                  f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
                                  "(values near float64's limit): rescale it")

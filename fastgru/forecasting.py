@@ -5,7 +5,9 @@ ensemble of three, see :func:`ensemble_size`) learns from windows of every
 series of a panel (statsforecast's long DataFrame, a list or dict of series,
 or a single series), each window in units of its series' scale, so series of
 any level and length share it. It predicts ``horizon`` steps at once (direct
-multi-output) as a correction to the seasonal naive forecast, and calibrates
+multi-output) as a correction to a base forecast from the window (the last
+value; with seasons, the last season's level plus the seasonal profile of
+the window's full seasons, see :mod:`fastgru._panel`), and calibrates
 prediction intervals on forecasts of held-out data (split conformal): the
 last ``horizon`` steps of every series are held out while it trains (time
 ordered, never shuffled), pick the best epoch, and give the residuals the
@@ -196,8 +198,10 @@ class GRUForecaster(TrainableGRU):
         forecasts back in (point forecasts, no covariates).
     season_length : int, default 1
         Steps per season (12 for monthly data with a yearly cycle, 4 for
-        quarterly, 7 for daily with a weekly one): the seasonal naive
-        forecast the model corrects, and the scale of each series.
+        quarterly, 7 for daily with a weekly one): the seasons whose
+        profile, on the last season's level, is the forecast the model
+        corrects (the last season repeated when the window holds one), and
+        the scale of each series.
     hist_exog : list of str, optional
         Covariate columns of a long DataFrame known only in the past. Its
         other extra columns are future-known: ``predict`` needs their

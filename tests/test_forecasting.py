@@ -65,6 +65,30 @@ def test_sliding_windows_are_views():
         sliding_windows(values, 8, 3)
 
 
+@pytest.mark.parametrize("m, window, h", [(1, 12, 3), (2, 5, 1), (4, 13, 9), (7, 30, 1),
+                                         (12, 72, 18), (12, 30, 30), (52, 60, 8)])
+def test_base_forecast_against_a_plain_loop(m, window, h):
+    """At every origin from the first step: the last value below a season
+    (or without seasons), else the last season's mean plus each step's
+    deviation from its season's mean averaged over the full seasons counted
+    back from the origin (a window of one season: the seasonal naive)."""
+    from fastgru._panel import WindowMaker
+
+    y = np.random.default_rng(m).normal(size=150) * 10 + 5
+    t = np.arange(1, 151 - h)
+    got = WindowMaker(window, h, m, seasonal=m > 1)._base(y, t)
+    for r, origin in enumerate(t):
+        seg = y[max(0, origin - window):origin]
+        n = len(seg) // m if m > 1 else 0
+        if n == 0:
+            want = [seg[-1]] * h
+        else:
+            seasons = [seg[len(seg) - m * (j + 1):len(seg) - m * j] for j in range(n)]
+            want = [seasons[0].mean() + np.mean([s[k % m] - s.mean() for s in seasons])
+                    for k in range(h)]
+        np.testing.assert_allclose(got[r], want, rtol=1e-12, atol=1e-12)
+
+
 def test_seasonal_windows_against_a_plain_loop():
     """Seasonal data: input columns (y - y_last) / q and (y_j - y_{j-m}) / q
     within the window, q = max(series scale, the window's mean absolute
@@ -398,6 +422,31 @@ def test_huge_values_forecast_finite(level, season_length):
     series = level * (1 + 0.1 * rng.random(60))
     fc = GRUForecaster(horizon=3, season_length=season_length, **FAST).fit(series).predict()
     assert np.isfinite(fc).all() and (fc > level / 10).all()
+
+
+def test_seasonal_deviations_that_overflow_leave_the_base_finite():
+    """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
+    from their season's mean overflow when added over the window's seasons,
+    or by themselves: the base forecast is still the mean over the seasons."""
+    from fastgru._panel import WindowMaker
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0.8e308, -0.8e308, 0.0], 20) * (1 + 1e-3 * rng.random(60))
+    base = WindowMaker(12, 3, 3, seasonal=True)._base(y, np.array([60]))[0]
+    small = y / 2.0**1000  # exact: the same computation far from the limit
+    seasons = [small[60 - 3 * (j + 1):60 - 3 * j] for j in range(4)]
+    want = seasons[0].mean() + np.mean([s - s.mean() for s in seasons], axis=0)
+    np.testing.assert_allclose(base / 2.0**1000, want, rtol=1e-9, atol=1e-9 * abs(want).max())
+    model = GRUForecaster(horizon=3, season_length=3, **FAST).fit(y)
+    assert np.isfinite(model.predict()).all()
+    # a season of 1.7e308 once and -1.7e308 ten times: a step's deviation from
+    # its season's mean overflows, the mean of the seasons' values does not
+    season = np.array([1.7e308] + [-1.7e308] * 10 + [0.0])
+    new = np.tile(season, 4) * (1 + 1e-6 * rng.random(48))
+    t = np.arange(120)
+    model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(
+        10 + 3 * np.sin(2 * np.pi * t / 12) + rng.normal(size=120))
+    np.testing.assert_allclose(model.predict(y=new), season[:3], rtol=1e-3)
 
 
 def test_values_whose_steps_overflow_are_named():
