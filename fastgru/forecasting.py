@@ -222,7 +222,10 @@ class GRUForecaster(TrainableGRU):
         ``early_stopping`` (default True) stops on the held-out end of the
         series after ``n_iter_no_change`` (default 5) epochs and at least
         250 updates without improvement; without it the model trains
-        ``max_epochs`` on everything.
+        ``max_epochs`` on everything. With ``warm_start`` a refit goes on
+        training the fitted models when they read the same windows and
+        inputs (a seasonal model from a file written before the seasonal
+        profile base starts anew).
         An epoch is at most 250 updates (with ``shuffle``, a random draw of
         250 batches when the panel holds more). When the held-out error has
         not improved for 3 epochs and 375 updates, training goes on from the
@@ -427,9 +430,15 @@ class GRUForecaster(TrainableGRU):
 
     def _networks_to_continue(self, windows, n_features):
         """With ``warm_start``: the fitted models to go on training, when
-        they are as many as ``windows``, read those windows and take inputs of
-        ``n_features`` (else None: new models)."""
+        they are as many as ``windows``, read those windows, take inputs of
+        ``n_features`` and correct the base forecast this fit trains them on
+        (else None: new models). Seasonal models from files written before
+        the profile base correct the seasonal naive forecast: continued
+        under the profile, a model left untrained by an interrupted fit
+        would forecast with weights made for the other base."""
         if not (self.warm_start and hasattr(self, "gru_")):
+            return None
+        if self.season_length > 1 and not getattr(self, "_profile_base", None):
             return None
         nets = [(self.gru_, self.head_), *getattr(self, "members_", [])]
         if (model_windows(self) != windows or any(
