@@ -173,10 +173,12 @@ def transposed(workspace: Workspace, key, a: np.ndarray) -> np.ndarray:
     source, out = workspace.get(source_key), workspace.get(out_key)
     if source is None or out is None or source.dtype != a.dtype:
         # made together, so that a copy never stands for a transpose not made from it
-        source = workspace.put(source_key, aligned_empty(a.shape, a.dtype))
-        source[...] = np.nan  # unequal to everything: the first call transposes
+        source = workspace.put(source_key, aligned_copy(a))
         out = workspace.put(out_key, aligned_empty(a.shape[::-1], a.dtype))
-    if refresh_copy(a, source):
+        changed = True  # no comparison: a first forward does not compile refresh_copy
+    else:
+        changed = refresh_copy(a, source)
+    if changed:
         if a.size < _MIN_TILED_TRANSPOSE:
             out[...] = a.T
         else:

@@ -43,9 +43,23 @@ def gemm_nt(a, b, out, accumulate):
     ``a`` and 2 rows of ``b`` (each load feeds several FMAs; the k loops
     vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles, as
     each output needs a horizontal sum of a vector.
+
+    A single row against weights that :func:`row_product_in_blas` admits
+    runs in BLAS's matrix-vector product instead, which streams them twice
+    as fast. Here, not in :func:`matmul`'s choice: the time loops call this
+    kernel at an address (:func:`matmul_nt_at`), and a first forward whose
+    products never reach it compiles neither routine.
     """
     m, k = a.shape
     n = b.shape[0]
+    if m == 1 and row_product_in_blas(n, k):
+        if accumulate:
+            product, row = np.dot(b, a[0]), out[0]
+            for j in range(n):
+                row[j] += product[j]
+        else:
+            np.dot(b, a[0], out[0])
+        return
     zero = a.dtype.type(0.0)
     i = 0
     while i + 4 <= m:
@@ -435,8 +449,6 @@ def _matmul(reads_b_ever, nt_linked, name, doc):
         target = scratch if accumulate else out
         if reads_b_ever and m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
             gemm_row(a, b, target)
-        elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
-            np.dot(b_t, a[0], target[0])
         elif reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
             gemm_nn(a, b, target)
         else:
