@@ -30,8 +30,8 @@ from ._kernels.cell import (
     MGU,
     RESET_AFTER,
     dhh_width,
-    fold_biases,
     for_mode,
+    hidden_bias,
     xbias_width,
 )
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
@@ -209,8 +209,8 @@ def compile_large_products(dtype) -> None:
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
-    _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T),
-                                np.zeros(width, dtype=dtype), out,
+    _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T), 0,
+                                np.zeros(width, dtype=dtype), np.zeros(0, dtype=dtype), out,
                                 product_address(gemm_nn, dtype)), n_blocks)
     _run_blocks(matmul_block, (out, W, a), n_blocks)
     _run_blocks(weight_grad_block,
@@ -287,7 +287,8 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     gemm = product_address(gemm_nn, x.dtype)
     nt = recurrent_nt_address(H, 1, x.dtype)
     project = block_kernel_address(
-        project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
+        project_block, (x[0], weights_ih[0], weights_t[0], mode, scratch[:GH], scratch[:0],
+                        xproj, gemm))
     forward = block_kernel_address(
         for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
@@ -365,9 +366,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     H = h_last.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
-    xbias = np.empty(xbias_width(variant.mode, H), dtype=dtype)
-    b_hn = np.empty(H, dtype=dtype)
-    fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
+    b1, b2 = variant.bias_arrays(cell, dtype)
     # the projections, which the recurrence turns into the gates in place:
     # kept for BPTT in training, shared scratch otherwise
     xproj = buffer(workspace, (key, "gates") if training else "xproj",
@@ -375,7 +374,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     W = cell["weight_ih"]
     W_t = (transposed(workspace, (key, "W_t"), W) if project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
-    _run_blocks(project_block, (x2d, W, W_t, xbias, xproj, product_address(gemm_nn, dtype)),
+    _run_blocks(project_block, (x2d, W, W_t, variant.mode, b1, b2, xproj,
+                                product_address(gemm_nn, dtype)),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     if h0 is None:
@@ -408,7 +408,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
         for_mode(FORWARD_FULL if full else FORWARD, variant.mode),
-        (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
+        (variant.mode, xproj, U, *U_t, hidden_bias(variant.mode, b2, H), lengths, reverse,
+         training,
          y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )

@@ -16,7 +16,8 @@ activations and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
 RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so that
 :func:`cell_backward` recomputes no product: it gives the gradient of the
 step's pre-activations (``dxp``) and of the recurrent products (``dhh``).
-:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``,
+:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``
+(:func:`fold_input_biases`, :func:`hidden_bias`: its two parts),
 and :func:`add_projection_bias` completes ``xproj`` from the input product.
 The mode's shape rules (:func:`xbias_width`, :func:`recurrent_rows`,
 :func:`input_rows_fit`, :func:`gate_product_width`, :func:`dhh_width`) live
@@ -28,6 +29,7 @@ Imports :mod:`~fastgru._kernels.products`.
 
 import types
 
+import numpy as np
 from numba.extending import register_jitable
 
 from .._activations import sigmoid, tanh
@@ -317,18 +319,18 @@ def add_projection_bias(out, part, xbias):
 
 
 # --------------------------------------------------------------------- biases
-@kernel
-def fold_biases(mode, b1, b2, xbias, b_hn):
-    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+@inlined_kernel
+def fold_input_biases(mode, b1, b2, xbias):
+    """Fold a cell's stored biases into ``xbias`` (G*H,): the part of
+    :func:`fold_biases` that the input projection adds.
 
-    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
-    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
-    and "cho", else empty) is added to the first entries, except that
-    RESET_AFTER keeps its candidate block apart as ``b_hn``.
+    Inlined into :func:`~fastgru._kernels.large_products.project_block`,
+    which folds the biases itself: a first forward compiles no kernel of
+    its own for them.
     """
-    H = b_hn.shape[0]
-    off = xbias.shape[0] - b1.shape[0]
-    n2 = min(b2.shape[0], 2 * H) if mode == RESET_AFTER else b2.shape[0]
+    GH = xbias.shape[0]
+    off = GH - b1.shape[0]
+    n2 = min(b2.shape[0], 2 * (GH // 3)) if mode == RESET_AFTER else b2.shape[0]
     # each loop writes one 1-D view from one other (so that it vectorises)
     for j in range(off):
         xbias[j] = 0.0
@@ -338,6 +340,21 @@ def fold_biases(mode, b1, b2, xbias, b_hn):
     head = xbias[:n2]
     for j in range(n2):
         head[j] += b2[j]
+
+
+@inlined_kernel
+def fold_biases(mode, b1, b2, xbias, b_hn):
+    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+
+    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
+    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
+    and "cho", else empty) is added to the first entries, except that
+    RESET_AFTER keeps its candidate block apart as ``b_hn``
+    (:func:`hidden_bias` gives it without a kernel). Inlined into its
+    callers (the streaming step, the one-sequence forward, the gufunc).
+    """
+    fold_input_biases(mode, b1, b2, xbias)
+    H = b_hn.shape[0]
     if mode == RESET_AFTER and b2.shape[0] > 0:
         b_n = b2[2 * H :]
         for j in range(H):
@@ -345,3 +362,11 @@ def fold_biases(mode, b1, b2, xbias, b_hn):
     else:
         for j in range(H):
             b_hn[j] = 0.0
+
+
+def hidden_bias(mode, b2, hidden):
+    """``b_hn`` of :func:`fold_biases` (H,), in plain Python: a view of
+    ``b2`` for RESET_AFTER with a ``bias_hh``, else zeros."""
+    if mode == RESET_AFTER and b2.shape[0] > 0:
+        return b2[2 * hidden : 3 * hidden]
+    return np.zeros(hidden, dtype=b2.dtype)

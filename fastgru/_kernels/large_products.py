@@ -13,14 +13,17 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import kernel
-from .cell import add_projection_bias
+from .cell import add_projection_bias, fold_input_biases
 from .launch import block_rows
 from .products import call_product
 
 
 @kernel
-def project_block(block, n_blocks, x2d, W, W_t, xbias, out, gemm):
-    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
+def project_block(block, n_blocks, x2d, W, W_t, mode, b1, b2, out, gemm):
+    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``,
+    where ``xbias`` folds the cell's stored biases ``b1`` and ``b2`` for
+    ``mode`` (:func:`~fastgru._kernels.cell.fold_input_biases`, inlined
+    here: no kernel of its own to compile and call).
 
     ``W`` (GW, I) is ``weight_ih``, and ``W_t`` its contiguous transpose
     for :func:`gemm_nn` where :func:`project_tiled` says so, else empty
@@ -38,6 +41,8 @@ def project_block(block, n_blocks, x2d, W, W_t, xbias, out, gemm):
         call_product(gemm, x2d[r0:r1], W_t, part)
     else:
         np.dot(x2d[r0:r1], W.T, part)
+    xbias = np.empty(GH, dtype=out.dtype)
+    fold_input_biases(mode, b1, b2, xbias)
     add_projection_bias(out[r0:r1], part, xbias)
 
 

@@ -155,7 +155,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
             transpose_block(0, 1, U[: copy_g.shape[0]], UT_g)
         if UT_c.shape[0] > 0 and refresh_copy(U[U.shape[0] - H :], copy_c):
             transpose_block(0, 1, U[U.shape[0] - H :], UT_c)
-        args = (inp, W, W_t, xbias, xproj, gemm_address)
+        args = (inp, W, W_t, mode, b1s[layer], b2s[layer], xproj, gemm_address)
         as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
