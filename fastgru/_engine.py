@@ -36,7 +36,7 @@ from ._kernels.cell import (
 )
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import gemm_nn, gemm_nt, gemm_tn_add, product_address, reads_b, row_tiled
+from ._kernels.products import gemm_nn, gemm_tn_add, nt_product, product_address, reads_b, row_tiled
 from ._kernels.sequence import BACKWARD, FORWARD, FORWARD_FULL
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
@@ -298,9 +298,9 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
 
 def recurrent_nt_address(hidden, batch, dtype) -> int:
     """The ``nt`` of the sequence kernels' per-step products
-    (``_kernels.products.matmul``) for ``batch`` rows: the address of
-    ``gemm_nt``, or 0 where it never runs, and then it is not compiled (a
-    first forward of one sequence at hidden 64 does without it, ~0.7 s).
+    (``_kernels.products.matmul_nt_at``) for ``batch`` rows: the address of
+    ``nt_product`` (``gemm_nt`` and BLAS's gemv), or 0 where neither runs,
+    and then none is compiled (a first forward at hidden 64, ~0.7 s less).
 
     Rows run in blocks (``_n_blocks``); a block of two or more rows reads
     the transposed weights in ``gemm_nn`` (``transposes_read`` makes
@@ -310,7 +310,7 @@ def recurrent_nt_address(hidden, batch, dtype) -> int:
     """
     if batch // _n_blocks(batch) >= 2 or row_tiled(3 * hidden, hidden, np.dtype(dtype).itemsize):
         return 0
-    return product_address(gemm_nt, dtype)
+    return product_address(nt_product, dtype)
 
 
 def entry_point(kernel, args):

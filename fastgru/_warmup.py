@@ -96,4 +96,4 @@ def _run_every_path(dtypes, training):
             _engine.compile_large_products(dtype)
             # the per-step product of a single row beyond the tiles (larger
             # hidden sizes than this layer's: _engine.recurrent_nt_address)
-            products.product_address(products.gemm_nt, dtype)
+            products.product_address(products.nt_product, dtype)

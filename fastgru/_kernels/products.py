@@ -4,10 +4,10 @@
 one of: the tiles of :func:`gemm_nn` (``out = a @ b``; the same tiles, reading
 ``a``'s columns, give :func:`gemm_tn_add`, ``out += a.T @ b``, for weight
 gradients), written in LLVM IR (:func:`_fma_tile`) so that their vector
-accumulators stay in registers; the register-blocked loops of
-:func:`gemm_nt` (``a @ b.T``, weights as stored); or BLAS's matrix-vector
-product for a single row against large weights. :func:`fills_strip` and
-:func:`_add_tn` choose between the tiles and BLAS for narrow products.
+accumulators stay in registers; the register-blocked loops of :func:`gemm_nt`
+(``a @ b.T``, weights as stored); or BLAS's matrix-vector product for one row
+against large weights (:func:`nt_product` holds both, called at an address).
+:func:`fills_strip` and :func:`_add_tn` choose the tiles or BLAS for narrow products.
 
 The bottom of :mod:`fastgru._kernels`: imports no other kernel module. The
 tiles' width follows ``fastgru._config.VECTOR_BYTES``, read at compile time.
@@ -33,108 +33,111 @@ OVERWRITE = np.bool_(False)
 ACCUMULATE = np.bool_(True)
 
 
-@kernel
-def gemm_nt(a, b, out, accumulate):
-    """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k), ``out`` (m, n).
+def _nt(gemv, name, doc):
+    """``out (+)= a @ b.T``; BLAS's gemv for one large row product if ``gemv`` (a constant)."""
 
-    The products that read the weights as stored, without a transposed copy:
-    a single row (batch 1), and the streaming step (:func:`step_layers`,
-    whose weights may change between calls). Register-blocked over 4 rows of
-    ``a`` and 2 rows of ``b`` (each load feeds several FMAs; the k loops
-    vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles, as
-    each output needs a horizontal sum of a vector.
+    def product(a, b, out, accumulate):
+        m, k = a.shape
+        n = b.shape[0]
+        if gemv and m == 1 and row_product_in_blas(n, k):
+            if accumulate:
+                result, row = np.dot(b, a[0]), out[0]
+                for j in range(n):
+                    row[j] += result[j]
+            else:
+                np.dot(b, a[0], out[0])
+            return
+        zero = a.dtype.type(0.0)
+        i = 0
+        while i + 4 <= m:
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+            j = 0
+            while j + 2 <= n:
+                bj, bk = b[j], b[j + 1]
+                s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero
+                for kk in range(k):
+                    w, v = bj[kk], bk[kk]
+                    x0, x1, x2, x3 = a0[kk], a1[kk], a2[kk], a3[kk]
+                    s0 += x0 * w
+                    s1 += x1 * w
+                    s2 += x2 * w
+                    s3 += x3 * w
+                    t0 += x0 * v
+                    t1 += x1 * v
+                    t2 += x2 * v
+                    t3 += x3 * v
+                if accumulate:
+                    s0 += o0[j]
+                    s1 += o1[j]
+                    s2 += o2[j]
+                    s3 += o3[j]
+                    t0 += o0[j + 1]
+                    t1 += o1[j + 1]
+                    t2 += o2[j + 1]
+                    t3 += o3[j + 1]
+                o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
+                o0[j + 1], o1[j + 1], o2[j + 1], o3[j + 1] = t0, t1, t2, t3
+                j += 2
+            if j < n:
+                bj = b[j]
+                s0 = s1 = s2 = s3 = zero
+                for kk in range(k):
+                    w = bj[kk]
+                    s0 += a0[kk] * w
+                    s1 += a1[kk] * w
+                    s2 += a2[kk] * w
+                    s3 += a3[kk] * w
+                if accumulate:
+                    s0 += o0[j]
+                    s1 += o1[j]
+                    s2 += o2[j]
+                    s3 += o3[j]
+                o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
+            i += 4
+        while i < m:  # the last rows (all of them for the streaming step's one row)
+            ai, oi = a[i], out[i]
+            j = 0
+            while j + 4 <= n:
+                b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+                s0 = s1 = s2 = s3 = zero
+                for kk in range(k):
+                    x = ai[kk]
+                    s0 += x * b0[kk]
+                    s1 += x * b1[kk]
+                    s2 += x * b2[kk]
+                    s3 += x * b3[kk]
+                if accumulate:
+                    s0 += oi[j]
+                    s1 += oi[j + 1]
+                    s2 += oi[j + 2]
+                    s3 += oi[j + 3]
+                oi[j], oi[j + 1], oi[j + 2], oi[j + 3] = s0, s1, s2, s3
+                j += 4
+            while j < n:
+                bj = b[j]
+                s = zero
+                for kk in range(k):
+                    s += ai[kk] * bj[kk]
+                oi[j] = s + oi[j] if accumulate else s
+                j += 1
+            i += 1
 
-    A single row against weights that :func:`row_product_in_blas` admits
-    runs in BLAS's matrix-vector product instead, which streams them twice
-    as fast. Here, not in :func:`matmul`'s choice: the time loops call this
-    kernel at an address (:func:`matmul_nt_at`), and a first forward whose
-    products never reach it compiles neither routine.
-    """
-    m, k = a.shape
-    n = b.shape[0]
-    if m == 1 and row_product_in_blas(n, k):
-        if accumulate:
-            product, row = np.dot(b, a[0]), out[0]
-            for j in range(n):
-                row[j] += product[j]
-        else:
-            np.dot(b, a[0], out[0])
-        return
-    zero = a.dtype.type(0.0)
-    i = 0
-    while i + 4 <= m:
-        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-        o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
-        j = 0
-        while j + 2 <= n:
-            bj, bk = b[j], b[j + 1]
-            s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero
-            for kk in range(k):
-                w, v = bj[kk], bk[kk]
-                x0, x1, x2, x3 = a0[kk], a1[kk], a2[kk], a3[kk]
-                s0 += x0 * w
-                s1 += x1 * w
-                s2 += x2 * w
-                s3 += x3 * w
-                t0 += x0 * v
-                t1 += x1 * v
-                t2 += x2 * v
-                t3 += x3 * v
-            if accumulate:
-                s0 += o0[j]
-                s1 += o1[j]
-                s2 += o2[j]
-                s3 += o3[j]
-                t0 += o0[j + 1]
-                t1 += o1[j + 1]
-                t2 += o2[j + 1]
-                t3 += o3[j + 1]
-            o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
-            o0[j + 1], o1[j + 1], o2[j + 1], o3[j + 1] = t0, t1, t2, t3
-            j += 2
-        if j < n:
-            bj = b[j]
-            s0 = s1 = s2 = s3 = zero
-            for kk in range(k):
-                w = bj[kk]
-                s0 += a0[kk] * w
-                s1 += a1[kk] * w
-                s2 += a2[kk] * w
-                s3 += a3[kk] * w
-            if accumulate:
-                s0 += o0[j]
-                s1 += o1[j]
-                s2 += o2[j]
-                s3 += o3[j]
-            o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
-        i += 4
-    while i < m:  # the last rows (all of them for the streaming step's one row)
-        ai, oi = a[i], out[i]
-        j = 0
-        while j + 4 <= n:
-            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
-            s0 = s1 = s2 = s3 = zero
-            for kk in range(k):
-                x = ai[kk]
-                s0 += x * b0[kk]
-                s1 += x * b1[kk]
-                s2 += x * b2[kk]
-                s3 += x * b3[kk]
-            if accumulate:
-                s0 += oi[j]
-                s1 += oi[j + 1]
-                s2 += oi[j + 2]
-                s3 += oi[j + 3]
-            oi[j], oi[j + 1], oi[j + 2], oi[j + 3] = s0, s1, s2, s3
-            j += 4
-        while j < n:
-            bj = b[j]
-            s = zero
-            for kk in range(k):
-                s += ai[kk] * bj[kk]
-            oi[j] = s + oi[j] if accumulate else s
-            j += 1
-        i += 1
+    product.__name__ = product.__qualname__ = name
+    product.__doc__ = doc
+    return kernel(product)
+
+
+gemm_nt = _nt(False, "gemm_nt", """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k),
+    ``out`` (m, n): the products that read the weights as stored (a single row,
+    the streaming step, whose weights may change between calls). Register-blocked
+    over 4 rows of ``a`` and 2 of ``b`` (each load feeds several FMAs; the k loops
+    vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles.""")
+
+nt_product = _nt(True, "nt_product", """:func:`gemm_nt`, or BLAS's matrix-vector product for one
+    row against weights :func:`row_product_in_blas` admits: what :func:`matmul_nt_at` calls
+    at an address (the linked :func:`matmul` chooses BLAS itself: with the branch in
+    :func:`gemm_nt`, a streaming step at hidden 32 took ~4% longer).""")
 
 
 # ------------------------------------------------- the per-step product, tiled
@@ -361,10 +364,9 @@ gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (
 GEMV_MIN_MACS = 1 << 19
 
 # A single row times weights of at most this many bytes runs in the tiles
-# (gemm_row). Measured on one core, float32, one row: hidden 64's (64, 192)
-# in 0.43-0.47 us against gemm_nt's 0.47; (128, 256) 1.3 against 1.5; beyond
-# ~128 KB the strips' passes down the columns of b miss the cache where
-# gemm_nt streams its rows ((256, 512) float32: 6.1 against 5.4 us).
+# (gemm_row). One core, float32, one row: (64, 192) in 0.43-0.47 us against
+# gemm_nt's 0.47; (128, 256) 1.3 against 1.5; beyond ~128 KB the strips miss
+# the cache where gemm_nt streams its rows ((256, 512): 6.1 against 5.4 us).
 ROW_TILE_MAX_BYTES = 1 << 17
 ROW_STRIP_VECS = 8
 
@@ -449,6 +451,8 @@ def _matmul(reads_b_ever, nt_linked, name, doc):
         target = scratch if accumulate else out
         if reads_b_ever and m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
             gemm_row(a, b, target)
+        elif nt_linked and m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
+            np.dot(b_t, a[0], target[0])  # (matmul_nt_at: in nt_product)
         elif reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
             gemm_nn(a, b, target)
         else:
@@ -490,42 +494,36 @@ matmul_stored = _matmul(False, True, "matmul_stored", """:func:`matmul` for an e
     """)
 
 matmul_nt_at = _matmul(True, False, "matmul_nt_at", """:func:`matmul` with :func:`gemm_nt`
-    called at the address ``nt`` (:func:`product_address`), not linked, or
-    0 where the caller knows that it never runs (a ValueError if it would).
-
-    For the sequence kernels, which the engine gives 0 wherever it can
-    (``fastgru._engine.recurrent_nt_address``): a first forward that never
-    runs :func:`gemm_nt` does not compile it, and no kernel generates its
-    code again. Through an address it ran as fast as linked (one row,
-    hidden 32-128, measured). :func:`gemm_nn` and :func:`gemm_row` stay
-    linked: a step of a few rows felt a call through an address (4 rows at
-    hidden 32: a forward 8% slower). Inlined (``inline="always"``) into
-    the cells, not compiled alone as well (from an empty cache, a first
-    forward and a training step ~0.8 s less each, measured).
+    and BLAS's gemv (:func:`nt_product`) called at the address ``nt``
+    (:func:`product_address`), not linked, or 0 where the caller knows that
+    neither runs (a ValueError if one would). For the sequence kernels,
+    which the engine gives 0 wherever it can
+    (``fastgru._engine.recurrent_nt_address``): a first forward that runs
+    neither compiles neither (as fast as linked: one row, hidden 32-128).
+    :func:`gemm_nn` and :func:`gemm_row` stay linked (4 rows at hidden 32
+    through an address: a forward 8% slower). Inlined into the cells, not
+    compiled alone too (a first forward ~0.8 s less, measured).
     """)
 
 
 # ------------------------------------------ the tiles' kernels called by address
-# A kernel that calls gemm_nn or gemm_tn_add links their code, and LLVM
-# optimises and generates the tiles again inside it (and inside its callers):
-# from an empty cache, each copy costs about half a second. The kernels that
-# run a product once per block or chunk of rows (the input projection, the
-# chunked weight gradients) call the product's compiled C wrapper instead, at
-# an address the engine passes (:func:`product_address`), which costs a few
-# nanoseconds per call. The per-step product (:func:`matmul`) links them.
+# A kernel that links gemm_nn or gemm_tn_add optimises and generates the tiles
+# again (~0.5 s per copy from an empty cache). The kernels that run a product
+# once per block or chunk of rows call its C wrapper at an address the engine
+# passes instead (a few ns per call). The per-step product links them.
 _ADDRESSES: dict = {}
 
 
 def product_address(product, dtype) -> int:
     """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn`,
-    :func:`gemm_tn_add` or :func:`gemm_nt`) for C-contiguous 2-D arrays of
-    ``dtype`` (and :func:`gemm_nt`'s flag), for :func:`call_product` and
-    :func:`matmul`; compiled, or loaded from the cache, on first use."""
+    :func:`gemm_tn_add`, :func:`gemm_nt` or :func:`nt_product`) for C-contiguous
+    2-D arrays of ``dtype`` (and the last two's flag), for :func:`call_product`
+    and :func:`matmul_nt_at`; compiled, or loaded from the cache, on first use."""
     address = _ADDRESSES.get((product, dtype))
     if address is None:
         array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
         argtypes = (array, array, array)
-        if product is gemm_nt:
+        if product in (gemm_nt, nt_product):
             argtypes += (nb_types.boolean,)
         product.compile(argtypes)
         compiled = product.overloads[argtypes]
@@ -562,7 +560,7 @@ def call_product(address, a, b, out):
 
 @register_jitable
 def _call_nt(address, a, b_t, out, accumulate):
-    """:func:`gemm_nt` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
+    """:func:`nt_product` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
     if address == 0:
         raise ValueError("matmul_nt_at: gemm_nt runs here, but its address is 0")
     _check_product_args(a, b_t, out)
