@@ -25,6 +25,7 @@ from numba.core import types as nb_types
 
 from . import _config, _runtime, _slots
 from ._env import env_megabytes
+from ._kernels import large_products
 from ._kernels.cell import (
     BIAS_GATES,
     MGU,
@@ -171,14 +172,12 @@ def transposed(workspace: Workspace, key, a: np.ndarray) -> np.ndarray:
     """
     source_key, out_key = ("transposed from", key, a.shape), ("transposed", key, a.shape)
     source, out = workspace.get(source_key), workspace.get(out_key)
-    if source is None or out is None or source.dtype != a.dtype:
-        # made together, so that a copy never stands for a transpose not made from it
+    fresh = source is None or out is None or source.dtype != a.dtype
+    if fresh:  # made together, so that a copy never stands for a transpose not made from it
         source = workspace.put(source_key, aligned_copy(a))
         out = workspace.put(out_key, aligned_empty(a.shape[::-1], a.dtype))
-        changed = True  # no comparison: a first forward does not compile refresh_copy
-    else:
-        changed = refresh_copy(a, source)
-    if changed:
+    # no comparison when fresh: a first forward does not compile refresh_copy
+    if fresh or refresh_copy(a, source):
         if a.size < _MIN_TILED_TRANSPOSE:
             out[...] = a.T
         else:
@@ -212,6 +211,7 @@ def compile_large_products(dtype) -> None:
     _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T), 0,
                                 np.zeros(width, dtype=dtype), np.zeros(0, dtype=dtype), out,
                                 product_address(gemm_nn, dtype)), n_blocks)
+    product_address(large_products.project_blas, dtype)  # wider inputs' projection
     _run_blocks(matmul_block, (out, W, a), n_blocks)
     _run_blocks(weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
@@ -275,7 +275,7 @@ def block_kernel_address(block_kernel, args) -> int:
 
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
-    """``(project_address, forward_address, gemm_address, nt_address)`` for
+    """``(project_address, forward_address, gemm_addresses, nt_address)`` for
     :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
@@ -284,11 +284,11 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
-    gemm = product_address(gemm_nn, x.dtype)
+    gemm = tuple(product_address(large_products.projection_product(t), x.dtype) for t in weights_t)
     nt = recurrent_nt_address(H, 1, x.dtype)
     project = block_kernel_address(
         project_block, (x[0], weights_ih[0], weights_t[0], mode, scratch[:GH], scratch[:0],
-                        xproj, gemm))
+                        xproj, gemm[0]))
     forward = block_kernel_address(
         for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
@@ -375,7 +375,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     W_t = (transposed(workspace, (key, "W_t"), W) if project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
     _run_blocks(project_block, (x2d, W, W_t, variant.mode, b1, b2, xproj,
-                                product_address(gemm_nn, dtype)),
+                                product_address(large_products.projection_product(W_t), dtype)),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     if h0 is None:
