@@ -102,6 +102,14 @@ def test_matches_reference_in_every_product_routine(variant, batch, hidden):
                              input_size=5, hidden=hidden)
 
 
+@pytest.mark.parametrize("variant", ["torch", "gru1"])  # gru1: weight_ih feeds part of xproj
+def test_matches_reference_with_inputs_wider_than_the_tiles(variant):
+    """Input 130, beyond the projection's tiles (large_products.project_tiled):
+    the first layer's projection runs in BLAS, the second's (input 8) in the tiles."""
+    _check_against_reference(variant, "float32", 2, False, True, batch=3, time=3,
+                             input_size=130, hidden=8)
+
+
 # BPTT's weight gradients (fastgru._engine._chunk_steps), forced on the small
 # sizes here (batch 3 in 2 row blocks of 1 and 2 rows, 5 steps): chunk rows
 # -> steps per chunk. Rows of lengths 2 and 1 make one block skip its last
