@@ -290,7 +290,7 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
         project_block, (x[0], weights_ih[0], weights_t[0], mode, scratch[:GH], scratch[:0],
                         xproj, gemm[0]))
     forward = block_kernel_address(
-        for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
+        for_mode(FORWARD_FULL, mode, 1), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps, nt))
     return project, forward, gemm, nt
@@ -407,7 +407,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     # every row runs every step: the kernel of that loop alone (a first
     # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        for_mode(FORWARD_FULL if full else FORWARD, variant.mode),
+        for_mode(FORWARD_FULL if full else FORWARD, variant.mode, _max_block_rows(B)),
         (variant.mode, xproj, U, *U_t, hidden_bias(variant.mode, b2, H), lengths, reverse,
          training,
          y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
@@ -546,7 +546,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        for_mode(BACKWARD, mode),
+        for_mode(BACKWARD, mode, _max_block_rows(B)),
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,

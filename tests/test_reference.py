@@ -86,6 +86,7 @@ def test_dropout_gradients_with_fixed_masks(variant):
 # fastgru._kernels.products.matmul, in blocks of rows of the batch (2 blocks where
 # the batch allows): (batch, hidden) -> rows per block, routine
 ROUTINE_SIZES = [
+    (1, 16),  # 1 row in gemm_row: the "torch" kernels' copies for blocks of one row
     (5, 40),  # 2-3 rows: gemm_nn's 3- and 2-row tiles, a shifted last strip
     (64, 128),  # 32 rows: gemm_nn's 4-row tiles, whole strips
     (1, 420),  # 1 row against 1260 x 420 weights: BLAS's matrix-vector product

@@ -71,10 +71,13 @@ def copy_for_mode(dispatcher, mode, name, **names):
     return kernel(copy)
 
 
-def for_mode(kernels, mode):
-    """The kernel of ``kernels`` (a pair: any mode, RESET_AFTER's copy) that
-    runs ``mode``."""
-    return kernels[1] if mode == RESET_AFTER else kernels[0]
+def for_mode(kernels, mode, rows=0):
+    """The kernel of ``kernels`` (any mode, RESET_AFTER's copy, and optionally
+    RESET_AFTER's copy for blocks of one row) that runs ``mode`` for blocks
+    of at most ``rows`` rows (0: unknown)."""
+    if mode != RESET_AFTER:
+        return kernels[0]
+    return kernels[2] if rows == 1 and len(kernels) > 2 else kernels[1]
 
 
 # ------------------------------------------------------------------ the cell

@@ -429,31 +429,33 @@ def row_product_in_blas(n, k):
 def reads_b(m):
     """Whether an (m, k) @ (k, n) product of :func:`matmul` reads ``b`` (k,
     n), in :func:`gemm_nn`, or ``b_t`` (n, k). Plain Python too: the engine
-    asks it which weight layouts to prepare.
-
-    A single row reads ``b_t``, in :func:`gemm_nt`'s row loop or BLAS's
-    matrix-vector product: against weights in L2 the tile's one row is
-    bound by loading ``b`` (measured at hidden 128: 36 GFLOP/s, gemm_nt 58),
-    and the transposed copy of the weights would cost a short sequence more.
+    asks it which weight layouts to prepare. A single row reads ``b_t``, in
+    :func:`gemm_nt`'s row loop or BLAS's matrix-vector product: against
+    weights in L2 the tile's one row is bound by loading ``b`` (measured at
+    hidden 128: 36 GFLOP/s, gemm_nt 58), and the transposed copy of the
+    weights would cost a short sequence more.
     """
     return m >= 2
 
 
-def _matmul(reads_b_ever, nt_linked, name, doc):
-    """The per-step product kernel: with the routines that read ``b`` or
-    without (``reads_b_ever``), and with :func:`gemm_nt` linked or called
-    at an address (``nt_linked``). Both are constants of the kernel: Numba
-    drops the branches they rule out before compiling."""
+def _matmul(reads_b_ever, nt_linked, name, doc, rows_ever=True):
+    """The per-step product kernel: with the routines that read ``b`` or without
+    (``reads_b_ever``), :func:`gemm_nn` for blocks of rows or one row (``rows_ever``),
+    :func:`gemm_nt` linked or at an address (``nt_linked``): constants of the
+    kernel, whose ruled-out branches Numba drops before compiling."""
 
     def product(a, b, b_t, out, accumulate, scratch, nt):
         m, k = a.shape
         n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
         target = scratch if accumulate else out
-        if reads_b_ever and m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
+        if not rows_ever and m > 1:
+            raise ValueError("matmul_row_at: a block of more than one row")
+        if reads_b_ever and m == 1 and b.shape[0] > 0 and (
+                row_tiled(n, k, a.itemsize) or not rows_ever and b_t.shape[0] == 0):
             gemm_row(a, b, target)
         elif nt_linked and m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
             np.dot(b_t, a[0], target[0])  # (matmul_nt_at: in nt_product)
-        elif reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
+        elif rows_ever and reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
             gemm_nn(a, b, target)
         else:
             if nt_linked:
@@ -486,24 +488,22 @@ matmul = _matmul(True, True, "matmul", """``out (+)= a @ b`` for C-contiguous ``
     """)
 
 matmul_stored = _matmul(False, True, "matmul_stored", """:func:`matmul` for an empty ``b``:
-    the weights as stored (``b_t``) in :func:`gemm_nt` or BLAS, linked.
-    For the streaming step, whose weights may change between calls (no
-    transposed copies): without the routines that read ``b``, which it
-    would never run (from an empty cache, a first step compiled ~1.5 s
-    less, measured).
-    """)
+    the weights as stored (``b_t``) in :func:`gemm_nt` or BLAS, linked. For the
+    streaming step, whose weights may change between calls (no transposed copies):
+    without the routines that read ``b`` (a first step compiled ~1.5 s less).""")
 
 matmul_nt_at = _matmul(True, False, "matmul_nt_at", """:func:`matmul` with :func:`gemm_nt`
     and BLAS's gemv (:func:`nt_product`) called at the address ``nt``
-    (:func:`product_address`), not linked, or 0 where the caller knows that
-    neither runs (a ValueError if one would). For the sequence kernels,
-    which the engine gives 0 wherever it can
-    (``fastgru._engine.recurrent_nt_address``): a first forward that runs
-    neither compiles neither (as fast as linked: one row, hidden 32-128).
-    :func:`gemm_nn` and :func:`gemm_row` stay linked (4 rows at hidden 32
-    through an address: a forward 8% slower). Inlined into the cells, not
-    compiled alone too (a first forward ~0.8 s less, measured).
-    """)
+    (:func:`product_address`), or 0 where the caller knows that neither runs
+    (a ValueError if one would). For the sequence kernels, which the engine
+    gives 0 wherever it can (``fastgru._engine.recurrent_nt_address``): a
+    first forward that runs neither compiles neither (as fast as linked: one
+    row, hidden 32-128). :func:`gemm_nn` and :func:`gemm_row` stay linked (4
+    rows at hidden 32 through an address: a forward 8% slower). Inlined into
+    the cells, not compiled alone too (a first forward ~0.8 s less).""")
+
+matmul_row_at = _matmul(True, False, "matmul_row_at", """:func:`matmul_nt_at` for one row
+    (:func:`gemm_row` where that reads ``b``), without :func:`gemm_nn`.""", rows_ever=False)
 
 
 # ------------------------------------------ the tiles' kernels called by address
