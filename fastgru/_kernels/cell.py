@@ -30,10 +30,9 @@ Imports :mod:`~fastgru._kernels.products`.
 import types
 
 import numpy as np
-from numba.extending import register_jitable
 
 from .._activations import sigmoid, tanh
-from .._config import inlined_kernel, kernel
+from .._config import helper, inlined_kernel, kernel
 from .products import ACCUMULATE, OVERWRITE
 
 RESET_AFTER = 0
@@ -255,27 +254,27 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
 # ------------------------------------------------------------- shape rules
 # A mode's widths and weight shapes, in one place: the kernels, the engine,
 # the gufunc's check and the variants' table (fastgru._variants) read them.
-# Plain Python too (register_jitable).
-@register_jitable
+# Plain Python too (helper).
+@helper
 def xbias_width(mode, H):
     """G*H: the width of ``xproj`` (2H for MGU, else 3H)."""
     return 2 * H if mode == MGU else 3 * H
 
 
-@register_jitable
+@helper
 def recurrent_rows(mode, H):
     """Rows of ``U`` (``weight_hh``): G*H, or H for BIAS_GATES (``U_n`` alone)."""
     return H if mode == BIAS_GATES else xbias_width(mode, H)
 
 
-@register_jitable
+@helper
 def input_rows_fit(mode, H, rows):
     """Whether ``weight_ih`` of ``rows`` rows fits the mode: G*H (every
     gate sees ``x``), or H (the candidate alone, "gru1-3"; not MGU)."""
     return rows == xbias_width(mode, H) or (rows == H and mode != MGU)
 
 
-@register_jitable
+@helper
 def gate_product_width(mode, H):
     """Width of ``acc_wide``, the per-step product of :func:`cell_forward`:
     3H for RESET_AFTER (all of ``U`` at once), else 2H (the gates' rows)."""

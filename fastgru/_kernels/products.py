@@ -19,10 +19,10 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.core import types as nb_types
 from numba.core.errors import TypingError
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic
 
 from .. import _config
-from .._config import inlined_kernel, kernel, literal_helper
+from .._config import helper, inlined_kernel, kernel, literal_helper, overload
 from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
@@ -301,7 +301,7 @@ def _tile_strip(a, b, out, j, n_vec, cols, trans_a, accumulate):
 GEMM_BLOCK_ROWS = 64
 
 
-@register_jitable
+@helper
 def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it contiguous)
     return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
 
@@ -371,7 +371,7 @@ ROW_TILE_MAX_BYTES = 1 << 17
 ROW_STRIP_VECS = 8
 
 
-@register_jitable
+@helper
 def row_tiled(n, k, itemsize):
     """Whether :func:`matmul` runs a single row times (k, n) weights in the
     tiles (:func:`gemm_row`), reading ``b``. Plain Python too: the engine
@@ -417,7 +417,7 @@ def gemm_row(a, b, out):
         _fma_tile(a, b, out, 0, j, 1, 1, n - j, False, False)
 
 
-@register_jitable
+@helper
 def row_product_in_blas(n, k):
     """Whether :func:`matmul` runs a single row times ``b_t`` (n, k) in BLAS's
     matrix-vector product. Plain Python too: a caller that must limit BLAS
@@ -425,7 +425,7 @@ def row_product_in_blas(n, k):
     return n * k >= GEMV_MIN_MACS
 
 
-@register_jitable
+@helper
 def reads_b(m):
     """Whether an (m, k) @ (k, n) product of :func:`matmul` reads ``b`` (k,
     n), in :func:`gemm_nn`, or ``b_t`` (n, k). Plain Python too: the engine
@@ -546,7 +546,7 @@ def _check_product_args_types(a, b, out):
     return lambda a, b, out: None
 
 
-@register_jitable
+@helper
 def call_product(address, a, b, out):
     """The product at ``address`` (:func:`product_address`, compiled for
     ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
@@ -558,7 +558,7 @@ def call_product(address, a, b, out):
     as_function(address, (a, b, out))(a, b, out)
 
 
-@register_jitable
+@helper
 def _call_nt(address, a, b_t, out, accumulate):
     """:func:`nt_product` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
     if address == 0:
@@ -568,7 +568,7 @@ def _call_nt(address, a, b_t, out, accumulate):
 
 
 # ----------------------------------------------- narrow products: tiles or BLAS
-@register_jitable
+@helper
 def fills_strip(n, itemsize):
     """Whether ``n`` columns fill at least one full strip (two SIMD vectors)
     of the tiles. Narrower products run in BLAS. Measured, float32, 128 rows:
@@ -579,7 +579,7 @@ def fills_strip(n, itemsize):
     return n * itemsize >= 2 * _config.VECTOR_BYTES
 
 
-@register_jitable
+@helper
 def _add_tn(tn_address, a, b, out, scratch):
     """``out += a.T @ b``: in the tiles (:func:`gemm_tn_add` at ``tn_address``),
     or in BLAS via ``scratch`` for few columns."""

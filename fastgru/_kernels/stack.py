@@ -16,9 +16,9 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 from numba.core import types as nb_types
 from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
-from .._config import kernel
+from .._config import helper, kernel
 from .._numba_compat import as_block_function
 from .cell import (
     FIXED_MODE,
@@ -167,7 +167,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
     return True
 
 
-@register_jitable
+@helper
 def forward_one_scratch_size(mode, T, hidden):
     """Elements of the flat scratch buffer :func:`forward_one` needs."""
     GH = xbias_width(mode, hidden)
@@ -199,7 +199,7 @@ def _rows_view(typingctx, flat, start, rows, cols):
     return sig, codegen
 
 
-@register_jitable
+@helper
 def step_scratch_size(mode, batch, hidden, ih_rows):
     """Elements of the flat scratch buffer :func:`step_layers` needs."""
     GH = xbias_width(mode, hidden)
