@@ -60,6 +60,13 @@ def kernel(func):
     return _jit(func)
 
 
+def linked_kernel(func):
+    """Compile ``func`` as a kernel that other kernels link and Python may
+    call, but whose address no caller takes: without a C wrapper
+    (:data:`HELPER_OPTIONS`, for the same reason)."""
+    return _jit(func, **HELPER_OPTIONS)
+
+
 def inlined_kernel(func):
     """Compile ``func`` as a kernel that Numba inlines into its callers.
 

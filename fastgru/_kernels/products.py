@@ -22,7 +22,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from .. import _config
-from .._config import helper, inlined_kernel, kernel, literal_helper, overload
+from .._config import helper, inlined_kernel, kernel, linked_kernel, literal_helper, overload
 from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
@@ -388,7 +388,7 @@ def row_tiled(n, k, itemsize):
     return n * k * itemsize <= ROW_TILE_MAX_BYTES
 
 
-@kernel
+@linked_kernel
 def gemm_row(a, b, out):
     """``out = a @ b`` for a single row ``a`` (1, k), ``b`` (k, n), ``out``
     (1, n), with contiguous rows: the tiles of :func:`gemm_nn` for one row
@@ -468,7 +468,7 @@ def _matmul(reads_b_ever, nt_linked, name, doc, rows_ever=True):
 
     product.__name__ = product.__qualname__ = name
     product.__doc__ = doc
-    return (inlined_kernel if not nt_linked else kernel)(product)
+    return (inlined_kernel if not nt_linked else linked_kernel)(product)
 
 
 matmul = _matmul(True, True, "matmul", """``out (+)= a @ b`` for C-contiguous ``a`` (m, k),
@@ -590,7 +590,7 @@ def _add_tn(tn_address, a, b, out, scratch):
         add_into(out, scratch)
 
 
-@kernel
+@linked_kernel
 def add_into(out, a):
     """``out += a`` for 2-D arrays of one shape."""
     for i in range(out.shape[0]):

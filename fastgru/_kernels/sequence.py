@@ -18,7 +18,7 @@ and :mod:`~fastgru._kernels.cell`.
 
 import numpy as np
 
-from .._config import kernel
+from .._config import kernel, linked_kernel
 from .cell import (
     BIAS_GATES,
     FIXED_MODE,
@@ -240,7 +240,7 @@ def backward_block(block, n_blocks, mode, U, UT_g, UT_c, dy, dy_batch_first, dy_
         filled = 0
 
 
-@kernel
+@linked_kernel
 def chunk_weight_grads(mode, dxp, dhh, x, hp, aux, W, want_dx, dx, g_w, g_xs, g_uh, g_hs, g_uc,
                        scratch_w, scratch_h, products, nn, tn):
     """A chunk of rows' share of the weight and bias gradients, and its ``dx``
