@@ -30,7 +30,7 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     the on-disk cache warm this takes well under a second; from an empty
     cache, about 40 s for float32 inference on a 2-core machine, and 2
     minutes for float32 and float64 with ``training`` (what ``pip install .``
-    compiles into the wheel; measured: 38 s and 116 s).
+    compiles into the wheel; measured: 36 s and 119 s).
 
     Parameters
     ----------
