@@ -22,7 +22,8 @@ import math
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
+
+from ._config import helper, overload
 
 _CLAMP = 9.0
 _P = (9.9999998401297108e-01, 1.3089623294975083e-01, 3.1102523711091321e-03,
@@ -38,7 +39,7 @@ ONE = _f32(1.0)
 HALF = _f32(0.5)
 
 
-@register_jitable
+@helper
 def tanh_f32_rational(x):
     """Float32 tanh as a vectorisable rational function (also used in tests)."""
     x = CLAMP if x > CLAMP else x
@@ -63,7 +64,7 @@ E2, E3, E4, E5, E6, E7, E8, E9, E10, E11, E12, E13, E14 = (
 _Y_MAX = 42.0
 
 
-@register_jitable
+@helper
 def _expm1_parts(y):
     """For 0 <= y: ``(2**k, expm1(r))`` with ``exp(y) = 2**k * (1 + expm1(r))``."""
     y = _Y_MAX if y > _Y_MAX else y
@@ -76,7 +77,7 @@ def _expm1_parts(y):
     return np.float64(np.int64(1) << k), r + r * r * p
 
 
-@register_jitable
+@helper
 def tanh_f64(x):
     two_k, p = _expm1_parts(2.0 * abs(x))
     em1 = two_k * p + (two_k - 1.0)  # expm1(2|x|), no cancellation
@@ -84,7 +85,7 @@ def tanh_f64(x):
     return -t if x < 0 else t
 
 
-@register_jitable
+@helper
 def sigmoid_f64(x):
     two_k, p = _expm1_parts(abs(x))
     e = two_k * p + two_k  # exp(|x|)

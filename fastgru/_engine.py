@@ -25,18 +25,19 @@ from numba.core import types as nb_types
 
 from . import _config, _runtime, _slots
 from ._env import env_megabytes
+from ._kernels import large_products
 from ._kernels.cell import (
     BIAS_GATES,
     MGU,
     RESET_AFTER,
     dhh_width,
-    fold_biases,
     for_mode,
+    hidden_bias,
     xbias_width,
 )
 from ._kernels.large_products import matmul_block, project_block, project_tiled, weight_grad_block
 from ._kernels.launch import refresh_copy, run_parallel, swap_block, transpose_block
-from ._kernels.products import gemm_nn, gemm_nt, gemm_tn_add, product_address, reads_b, row_tiled
+from ._kernels.products import gemm_nn, gemm_tn_add, nt_product, product_address, reads_b, row_tiled
 from ._kernels.sequence import BACKWARD, FORWARD, FORWARD_FULL
 from ._kernels.stack import NO
 from ._numba_compat import cfunc_address
@@ -171,12 +172,12 @@ def transposed(workspace: Workspace, key, a: np.ndarray) -> np.ndarray:
     """
     source_key, out_key = ("transposed from", key, a.shape), ("transposed", key, a.shape)
     source, out = workspace.get(source_key), workspace.get(out_key)
-    if source is None or out is None or source.dtype != a.dtype:
-        # made together, so that a copy never stands for a transpose not made from it
-        source = workspace.put(source_key, aligned_empty(a.shape, a.dtype))
-        source[...] = np.nan  # unequal to everything: the first call transposes
+    fresh = source is None or out is None or source.dtype != a.dtype
+    if fresh:  # made together, so that a copy never stands for a transpose not made from it
+        source = workspace.put(source_key, aligned_copy(a))
         out = workspace.put(out_key, aligned_empty(a.shape[::-1], a.dtype))
-    if refresh_copy(a, source):
+    # no comparison when fresh: a first forward does not compile refresh_copy
+    if fresh or refresh_copy(a, source):
         if a.size < _MIN_TILED_TRANSPOSE:
             out[...] = a.T
         else:
@@ -207,9 +208,10 @@ def compile_large_products(dtype) -> None:
     W = np.zeros((width, cols), dtype=dtype)
     out = np.zeros((rows, width), dtype=dtype)
     n_blocks = _n_blocks(rows)  # what a large product would get on this machine
-    _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T),
-                                np.zeros(width, dtype=dtype), out,
+    _run_blocks(project_block, (a, W, np.ascontiguousarray(W.T), 0,
+                                np.zeros(width, dtype=dtype), np.zeros(0, dtype=dtype), out,
                                 product_address(gemm_nn, dtype)), n_blocks)
+    product_address(large_products.project_blas, dtype)  # wider inputs' projection
     _run_blocks(matmul_block, (out, W, a), n_blocks)
     _run_blocks(weight_grad_block,
                 (out, 0, width, a, np.zeros((n_blocks, width, cols), dtype=dtype),
@@ -273,7 +275,7 @@ def block_kernel_address(block_kernel, args) -> int:
 
 
 def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scratch):
-    """``(project_address, forward_address, gemm_address, nt_address)`` for
+    """``(project_address, forward_address, gemm_addresses, nt_address)`` for
     :func:`fastgru._kernels.stack.forward_one` with these arguments' types: the
     block kernels compiled for the types of the calls it makes."""
     T, H = x.shape[1], h_n.shape[2]
@@ -282,12 +284,13 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
     xproj = scratch[: T * GH].reshape(T, GH)
     steps = xproj.reshape(T, 1, GH)  # any 3-D array of the dtype
     no = NO
-    gemm = product_address(gemm_nn, x.dtype)
+    gemm = tuple(product_address(large_products.projection_product(t), x.dtype) for t in weights_t)
     nt = recurrent_nt_address(H, 1, x.dtype)
     project = block_kernel_address(
-        project_block, (x[0], weights_ih[0], weights_t[0], scratch[:GH], xproj, gemm))
+        project_block, (x[0], weights_ih[0], weights_t[0], mode, scratch[:GH], scratch[:0],
+                        xproj, gemm[0]))
     forward = block_kernel_address(
-        for_mode(FORWARD_FULL, mode), (mode, steps, U, U[:0], U[:0], scratch[:H],
+        for_mode(FORWARD_FULL, mode, 1), (mode, steps, U, U[:0], U[:0], scratch[:H],
                                  np.full(1, T, dtype=np.int64), no, no, steps, h_n[0], steps,
                                  steps, nt))
     return project, forward, gemm, nt
@@ -295,9 +298,9 @@ def forward_one_addresses(mode, x, weights_ih, weights_t, weights_hh, h_n, scrat
 
 def recurrent_nt_address(hidden, batch, dtype) -> int:
     """The ``nt`` of the sequence kernels' per-step products
-    (``_kernels.products.matmul``) for ``batch`` rows: the address of
-    ``gemm_nt``, or 0 where it never runs, and then it is not compiled (a
-    first forward of one sequence at hidden 64 does without it, ~0.7 s).
+    (``_kernels.products.matmul_nt_at``) for ``batch`` rows: the address of
+    ``nt_product`` (``gemm_nt`` and BLAS's gemv), or 0 where neither runs,
+    and then none is compiled (a first forward at hidden 64, ~0.7 s less).
 
     Rows run in blocks (``_n_blocks``); a block of two or more rows reads
     the transposed weights in ``gemm_nn`` (``transposes_read`` makes
@@ -307,7 +310,7 @@ def recurrent_nt_address(hidden, batch, dtype) -> int:
     """
     if batch // _n_blocks(batch) >= 2 or row_tiled(3 * hidden, hidden, np.dtype(dtype).itemsize):
         return 0
-    return product_address(gemm_nt, dtype)
+    return product_address(nt_product, dtype)
 
 
 def entry_point(kernel, args):
@@ -363,9 +366,7 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     H = h_last.shape[1]
     dtype = x_tm.dtype
     x2d = x_tm.reshape(T * B, -1)
-    xbias = np.empty(xbias_width(variant.mode, H), dtype=dtype)
-    b_hn = np.empty(H, dtype=dtype)
-    fold_biases(variant.mode, *variant.bias_arrays(cell, dtype), xbias, b_hn)
+    b1, b2 = variant.bias_arrays(cell, dtype)
     # the projections, which the recurrence turns into the gates in place:
     # kept for BPTT in training, shared scratch otherwise
     xproj = buffer(workspace, (key, "gates") if training else "xproj",
@@ -373,7 +374,8 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     W = cell["weight_ih"]
     W_t = (transposed(workspace, (key, "W_t"), W) if project_tiled(W.shape[1])
            else np.empty((0, 0), dtype=dtype))
-    _run_blocks(project_block, (x2d, W, W_t, xbias, xproj, product_address(gemm_nn, dtype)),
+    _run_blocks(project_block, (x2d, W, W_t, variant.mode, b1, b2, xproj,
+                                product_address(large_products.projection_product(W_t), dtype)),
                 _product_blocks(T * B, W.size))
     xproj = xproj.reshape(T, B, -1)
     if h0 is None:
@@ -405,8 +407,9 @@ def direction_forward(variant: Variant, cell, x_tm, h0, h_last, lengths, reverse
     # every row runs every step: the kernel of that loop alone (a first
     # forward from an empty cache compiles it, not forward_block's two loops)
     _run_blocks(
-        for_mode(FORWARD_FULL if full else FORWARD, variant.mode),
-        (variant.mode, xproj, U, *U_t, b_hn, lengths, reverse, training,
+        for_mode(FORWARD_FULL if full else FORWARD, variant.mode, _max_block_rows(B)),
+        (variant.mode, xproj, U, *U_t, hidden_bias(variant.mode, b2, H), lengths, reverse,
+         training,
          y, h_last, kept_hprev, aux, recurrent_nt_address(H, B, dtype)),
         n_blocks,
     )
@@ -543,7 +546,7 @@ def direction_backward(variant, cell, cache, dy, dh_last, lengths, reverse, has_
         for name, shape in (("g_w", (nb, GW, I)), ("g_xs", (nb, GW)), ("g_uh", (nb, dw, H)),
                             ("g_hs", (nb, dw)), ("g_uc", (nb, H, H))))
     _run_blocks(
-        for_mode(BACKWARD, mode),
+        for_mode(BACKWARD, mode, _max_block_rows(B)),
         (mode, U, *_transposed_blocks(mode, U, H, False, _max_block_rows(B), workspace, key),
          dy,
          dy_batch_first, dy_col, lengths, reverse, cache.hprev, cache.gates, cache.aux, x_tm, W,

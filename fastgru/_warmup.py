@@ -30,7 +30,7 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     the on-disk cache warm this takes well under a second; from an empty
     cache, about 40 s for float32 inference on a 2-core machine, and 2
     minutes for float32 and float64 with ``training`` (what ``pip install .``
-    compiles into the wheel; measured: 38 s and 116 s).
+    compiles into the wheel; measured: 36 s and 119 s).
 
     Parameters
     ----------
@@ -96,4 +96,4 @@ def _run_every_path(dtypes, training):
             _engine.compile_large_products(dtype)
             # the per-step product of a single row beyond the tiles (larger
             # hidden sizes than this layer's: _engine.recurrent_nt_address)
-            products.product_address(products.gemm_nt, dtype)
+            products.product_address(products.nt_product, dtype)

@@ -295,7 +295,7 @@ def test_parallel_and_serial_calls_share_one_compile(tmp_path):
         from fastgru._kernels.large_products import project_block
         from fastgru._kernels.products import gemm_nn, product_address
         a, W, out = np.zeros((4, 3)), np.zeros((6, 3)), np.zeros((4, 6))
-        args = (a, W, np.ascontiguousarray(W.T), np.zeros(6), out,
+        args = (a, W, np.ascontiguousarray(W.T), 0, np.zeros(6), np.zeros(0), out,
                 product_address(gemm_nn, np.float64))
         if {parallel}:
             _engine.block_kernel_address(project_block, args)

@@ -86,6 +86,7 @@ def test_dropout_gradients_with_fixed_masks(variant):
 # fastgru._kernels.products.matmul, in blocks of rows of the batch (2 blocks where
 # the batch allows): (batch, hidden) -> rows per block, routine
 ROUTINE_SIZES = [
+    (1, 16),  # 1 row in gemm_row: the "torch" kernels' copies for blocks of one row
     (5, 40),  # 2-3 rows: gemm_nn's 3- and 2-row tiles, a shifted last strip
     (64, 128),  # 32 rows: gemm_nn's 4-row tiles, whole strips
     (1, 420),  # 1 row against 1260 x 420 weights: BLAS's matrix-vector product
@@ -100,6 +101,14 @@ ROUTINE_SIZES = [
 def test_matches_reference_in_every_product_routine(variant, batch, hidden):
     _check_against_reference(variant, "float64", 1, False, True, batch=batch, time=3,
                              input_size=5, hidden=hidden)
+
+
+@pytest.mark.parametrize("variant", ["torch", "gru1"])  # gru1: weight_ih feeds part of xproj
+def test_matches_reference_with_inputs_wider_than_the_tiles(variant):
+    """Input 130, beyond the projection's tiles (large_products.project_tiled):
+    the first layer's projection runs in BLAS, the second's (input 8) in the tiles."""
+    _check_against_reference(variant, "float32", 2, False, True, batch=3, time=3,
+                             input_size=130, hidden=8)
 
 
 # BPTT's weight gradients (fastgru._engine._chunk_steps), forced on the small

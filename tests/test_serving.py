@@ -157,7 +157,7 @@ def test_warmup_reaches_every_kernel():
         import fastgru
         from fastgru._kernels import cell, large_products, launch, sequence, stack
         fastgru.warmup(("float32",), training=True)
-        kernels = {"fold_biases": cell, "project_block": large_products, "run_parallel": launch,
+        kernels = {"project_block": large_products, "run_parallel": launch,
                    "forward_block": sequence, "backward_block": sequence,
                    "weight_grad_block": large_products, "matmul_block": large_products,
                    "swap_block": launch, "transpose_block": launch,

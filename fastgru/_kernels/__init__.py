@@ -63,11 +63,13 @@ projection, the chunked weight gradients) call ``gemm_nn`` and
 passes (``products.product_address``): the tiles, the largest code of all,
 are not generated again inside them. The per-step product links
 ``gemm_nn`` and ``gemm_row`` (through an address a step of a few rows
-took up to 8% longer) and, in the time loops, calls ``gemm_nt`` at an
-address that is 0 where it never runs (``matmul_nt_at``, inlined into the
-cells), so that a first forward of a small hidden size does not compile
-it. The cells take the product kernel as an argument (the streaming step
-passes ``matmul_stored``, the gufunc ``matmul``). ``cell_backward`` is
+took up to 8% longer) and, in the time loops, calls ``gemm_nt`` and
+BLAS's gemv (``nt_product``) at an address that is 0 where they never run
+(``matmul_nt_at``, inlined into the cells), so that a first forward of a
+small hidden size compiles neither; the copies for blocks of one row
+(``matmul_row_at``) do not link ``gemm_nn``. The cells take the product
+kernel as an argument (the streaming step passes ``matmul_stored``, the
+gufunc ``matmul``). ``cell_backward`` is
 inlined into ``backward_block``, its one caller. The kernels that run the
 cell have copies for the default variant's mode (``cell.copy_for_mode``:
 the mode a constant, the other modes' code dropped), which the engine

@@ -16,7 +16,8 @@ activations and one auxiliary vector (``aux``: ``U_n h + b_hn`` for
 RESET_AFTER, the gated state ``r*h`` or ``f*h`` otherwise), so that
 :func:`cell_backward` recomputes no product: it gives the gradient of the
 step's pre-activations (``dxp``) and of the recurrent products (``dhh``).
-:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``,
+:func:`fold_biases` folds a cell's stored biases into ``xbias`` and ``b_hn``
+(:func:`fold_input_biases`, :func:`hidden_bias`: its two parts),
 and :func:`add_projection_bias` completes ``xproj`` from the input product.
 The mode's shape rules (:func:`xbias_width`, :func:`recurrent_rows`,
 :func:`input_rows_fit`, :func:`gate_product_width`, :func:`dhh_width`) live
@@ -28,10 +29,10 @@ Imports :mod:`~fastgru._kernels.products`.
 
 import types
 
-from numba.extending import register_jitable
+import numpy as np
 
 from .._activations import sigmoid, tanh
-from .._config import inlined_kernel, kernel
+from .._config import helper, inlined_kernel, kernel
 from .products import ACCUMULATE, OVERWRITE
 
 RESET_AFTER = 0
@@ -69,10 +70,13 @@ def copy_for_mode(dispatcher, mode, name, **names):
     return kernel(copy)
 
 
-def for_mode(kernels, mode):
-    """The kernel of ``kernels`` (a pair: any mode, RESET_AFTER's copy) that
-    runs ``mode``."""
-    return kernels[1] if mode == RESET_AFTER else kernels[0]
+def for_mode(kernels, mode, rows=0):
+    """The kernel of ``kernels`` (any mode, RESET_AFTER's copy, and optionally
+    RESET_AFTER's copy for blocks of one row) that runs ``mode`` for blocks
+    of at most ``rows`` rows (0: unknown)."""
+    if mode != RESET_AFTER:
+        return kernels[0]
+    return kernels[2] if rows == 1 and len(kernels) > 2 else kernels[1]
 
 
 # ------------------------------------------------------------------ the cell
@@ -250,27 +254,27 @@ def cell_backward(mode, U, UT_g, UT_c, hp, gates, aux, dh, active, dxp, dhh, dhp
 # ------------------------------------------------------------- shape rules
 # A mode's widths and weight shapes, in one place: the kernels, the engine,
 # the gufunc's check and the variants' table (fastgru._variants) read them.
-# Plain Python too (register_jitable).
-@register_jitable
+# Plain Python too (helper).
+@helper
 def xbias_width(mode, H):
     """G*H: the width of ``xproj`` (2H for MGU, else 3H)."""
     return 2 * H if mode == MGU else 3 * H
 
 
-@register_jitable
+@helper
 def recurrent_rows(mode, H):
     """Rows of ``U`` (``weight_hh``): G*H, or H for BIAS_GATES (``U_n`` alone)."""
     return H if mode == BIAS_GATES else xbias_width(mode, H)
 
 
-@register_jitable
+@helper
 def input_rows_fit(mode, H, rows):
     """Whether ``weight_ih`` of ``rows`` rows fits the mode: G*H (every
     gate sees ``x``), or H (the candidate alone, "gru1-3"; not MGU)."""
     return rows == xbias_width(mode, H) or (rows == H and mode != MGU)
 
 
-@register_jitable
+@helper
 def gate_product_width(mode, H):
     """Width of ``acc_wide``, the per-step product of :func:`cell_forward`:
     3H for RESET_AFTER (all of ``U`` at once), else 2H (the gates' rows)."""
@@ -317,18 +321,18 @@ def add_projection_bias(out, part, xbias):
 
 
 # --------------------------------------------------------------------- biases
-@kernel
-def fold_biases(mode, b1, b2, xbias, b_hn):
-    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+@inlined_kernel
+def fold_input_biases(mode, b1, b2, xbias):
+    """Fold a cell's stored biases into ``xbias`` (G*H,): the part of
+    :func:`fold_biases` that the input projection adds.
 
-    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
-    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
-    and "cho", else empty) is added to the first entries, except that
-    RESET_AFTER keeps its candidate block apart as ``b_hn``.
+    Inlined into :func:`~fastgru._kernels.large_products.project_block`,
+    which folds the biases itself: a first forward compiles no kernel of
+    its own for them.
     """
-    H = b_hn.shape[0]
-    off = xbias.shape[0] - b1.shape[0]
-    n2 = min(b2.shape[0], 2 * H) if mode == RESET_AFTER else b2.shape[0]
+    GH = xbias.shape[0]
+    off = GH - b1.shape[0]
+    n2 = min(b2.shape[0], 2 * (GH // 3)) if mode == RESET_AFTER else b2.shape[0]
     # each loop writes one 1-D view from one other (so that it vectorises)
     for j in range(off):
         xbias[j] = 0.0
@@ -338,6 +342,21 @@ def fold_biases(mode, b1, b2, xbias, b_hn):
     head = xbias[:n2]
     for j in range(n2):
         head[j] += b2[j]
+
+
+@inlined_kernel
+def fold_biases(mode, b1, b2, xbias, b_hn):
+    """Fold a cell's stored biases into ``xbias`` (G*H,) and ``b_hn`` (H,).
+
+    ``b1`` is added to the last ``len(b1)`` entries of ``xbias`` (``bias_ih``,
+    or the single ``bias`` of "gru1-3"/"mgu"); ``b2`` (``bias_hh`` of "torch"
+    and "cho", else empty) is added to the first entries, except that
+    RESET_AFTER keeps its candidate block apart as ``b_hn``
+    (:func:`hidden_bias` gives it without a kernel). Inlined into its
+    callers (the streaming step, the one-sequence forward, the gufunc).
+    """
+    fold_input_biases(mode, b1, b2, xbias)
+    H = b_hn.shape[0]
     if mode == RESET_AFTER and b2.shape[0] > 0:
         b_n = b2[2 * H :]
         for j in range(H):
@@ -345,3 +364,11 @@ def fold_biases(mode, b1, b2, xbias, b_hn):
     else:
         for j in range(H):
             b_hn[j] = 0.0
+
+
+def hidden_bias(mode, b2, hidden):
+    """``b_hn`` of :func:`fold_biases` (H,), in plain Python: a view of
+    ``b2`` for RESET_AFTER with a ``bias_hh``, else zeros."""
+    if mode == RESET_AFTER and b2.shape[0] > 0:
+        return b2[2 * hidden : 3 * hidden]
+    return np.zeros(hidden, dtype=b2.dtype)

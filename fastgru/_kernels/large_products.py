@@ -13,32 +13,48 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 
 from .._config import kernel
-from .cell import add_projection_bias
+from .cell import add_projection_bias, fold_input_biases
 from .launch import block_rows
-from .products import call_product
+from .products import call_product, gemm_nn
 
 
 @kernel
-def project_block(block, n_blocks, x2d, W, W_t, xbias, out, gemm):
-    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``.
+def project_block(block, n_blocks, x2d, W, W_t, mode, b1, b2, out, gemm):
+    """Rows of one block of ``out (R, G*H) = [0 | x2d @ W.T] + xbias``,
+    where ``xbias`` folds the cell's stored biases ``b1`` and ``b2`` for
+    ``mode`` (:func:`~fastgru._kernels.cell.fold_input_biases`, inlined
+    here: no kernel of its own to compile and call).
 
     ``W`` (GW, I) is ``weight_ih``, and ``W_t`` its contiguous transpose
     for :func:`gemm_nn` where :func:`project_tiled` says so, else empty
     (then BLAS runs). ``W`` feeds the last GW columns (the variants "gru1-3"
     have an input weight for the candidate only). ``gemm`` is the address
-    of :func:`~fastgru._kernels.products.gemm_nn` for the dtype
-    (:func:`~fastgru._kernels.products.product_address`).
+    (:func:`~fastgru._kernels.products.product_address`, for the dtype) of
+    the product: :func:`~fastgru._kernels.products.gemm_nn` of ``W_t``, or
+    :func:`project_blas` of ``W`` where ``W_t`` is empty (called, not
+    linked: a first forward in the tiles compiles no call of BLAS).
     """
     r0, r1 = block_rows(x2d.shape[0], block, n_blocks)
     GH = out.shape[1]
     GW = W.shape[0]
     col0 = GH - GW
     part = out[r0:r1] if col0 == 0 else np.empty((r1 - r0, GW), dtype=out.dtype)
-    if W_t.shape[0] > 0:
-        call_product(gemm, x2d[r0:r1], W_t, part)
-    else:
-        np.dot(x2d[r0:r1], W.T, part)
+    call_product(gemm, x2d[r0:r1], W_t if W_t.shape[0] > 0 else W, part)
+    xbias = np.empty(GH, dtype=out.dtype)
+    fold_input_biases(mode, b1, b2, xbias)
     add_projection_bias(out[r0:r1], part, xbias)
+
+
+@kernel
+def project_blas(a, W, out):
+    """``out = a @ W.T`` in BLAS: :func:`project_block`'s product for inputs
+    wider than :data:`PROJECT_TILE_MAX_INPUT`, called at its address."""
+    np.dot(a, W.T, out)
+
+
+def projection_product(W_t):
+    """The product kernel of :func:`project_block` for ``W_t`` (empty: BLAS)."""
+    return gemm_nn if W_t.shape[0] > 0 else project_blas
 
 
 # The input projection runs in gemm_nn's tiles up to this input width, where

@@ -13,13 +13,12 @@ Imports no other kernel module.
 
 import numpy as np
 from numba import prange
-from numba.extending import register_jitable
 
-from .._config import kernel, parallel_kernel
+from .._config import helper, kernel, parallel_kernel
 from .._numba_compat import as_block_function
 
 
-@register_jitable
+@helper
 def block_rows(n_rows, block, n_blocks):
     """Rows ``(r0, r1)`` of block ``block`` of ``n_blocks``: fixed by the sizes
     alone, so that results never depend on how many threads run the blocks."""
@@ -50,7 +49,7 @@ def run_parallel(address, n_blocks, args):
 # shape-mismatch message (string formatting: ~3.3 s of CPU of a first forward
 # from an empty cache, measured under load), and ``lengths.max()`` NumPy's
 # reduction (~0.6 s): the kernels copy and reduce in these loops instead.
-@register_jitable
+@helper
 def copy_rows(dst, src):
     """``dst[:] = src`` for 2-D arrays of one shape."""
     for i in range(dst.shape[0]):
@@ -58,14 +57,14 @@ def copy_rows(dst, src):
             dst[i, j] = src[i, j]
 
 
-@register_jitable
+@helper
 def copy_vector(dst, src):
     """``dst[:] = src`` for 1-D arrays of one length."""
     for j in range(dst.shape[0]):
         dst[j] = src[j]
 
 
-@register_jitable
+@helper
 def min_max(values):
     """``(values.min(), values.max())`` of a non-empty 1-D array."""
     low = high = values[0]

@@ -4,10 +4,10 @@
 one of: the tiles of :func:`gemm_nn` (``out = a @ b``; the same tiles, reading
 ``a``'s columns, give :func:`gemm_tn_add`, ``out += a.T @ b``, for weight
 gradients), written in LLVM IR (:func:`_fma_tile`) so that their vector
-accumulators stay in registers; the register-blocked loops of
-:func:`gemm_nt` (``a @ b.T``, weights as stored); or BLAS's matrix-vector
-product for a single row against large weights. :func:`fills_strip` and
-:func:`_add_tn` choose between the tiles and BLAS for narrow products.
+accumulators stay in registers; the register-blocked loops of :func:`gemm_nt`
+(``a @ b.T``, weights as stored); or BLAS's matrix-vector product for one row
+against large weights (:func:`nt_product` holds both, called at an address).
+:func:`fills_strip` and :func:`_add_tn` choose the tiles or BLAS for narrow products.
 
 The bottom of :mod:`fastgru._kernels`: imports no other kernel module. The
 tiles' width follows ``fastgru._config.VECTOR_BYTES``, read at compile time.
@@ -19,10 +19,10 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.core import types as nb_types
 from numba.core.errors import TypingError
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic
 
 from .. import _config
-from .._config import inlined_kernel, kernel, literal_helper
+from .._config import helper, inlined_kernel, kernel, linked_kernel, literal_helper, overload
 from .._numba_compat import as_function, cfunc_address
 
 # ------------------------------------------------------- the per-step product
@@ -33,94 +33,111 @@ OVERWRITE = np.bool_(False)
 ACCUMULATE = np.bool_(True)
 
 
-@kernel
-def gemm_nt(a, b, out, accumulate):
-    """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k), ``out`` (m, n).
+def _nt(gemv, name, doc):
+    """``out (+)= a @ b.T``; BLAS's gemv for one large row product if ``gemv`` (a constant)."""
 
-    The products that read the weights as stored, without a transposed copy:
-    a single row (batch 1), and the streaming step (:func:`step_layers`,
-    whose weights may change between calls). Register-blocked over 4 rows of
-    ``a`` and 2 rows of ``b`` (each load feeds several FMAs; the k loops
-    vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles, as
-    each output needs a horizontal sum of a vector.
-    """
-    m, k = a.shape
-    n = b.shape[0]
-    zero = a.dtype.type(0.0)
-    i = 0
-    while i + 4 <= m:
-        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-        o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
-        j = 0
-        while j + 2 <= n:
-            bj, bk = b[j], b[j + 1]
-            s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero
-            for kk in range(k):
-                w, v = bj[kk], bk[kk]
-                x0, x1, x2, x3 = a0[kk], a1[kk], a2[kk], a3[kk]
-                s0 += x0 * w
-                s1 += x1 * w
-                s2 += x2 * w
-                s3 += x3 * w
-                t0 += x0 * v
-                t1 += x1 * v
-                t2 += x2 * v
-                t3 += x3 * v
+    def product(a, b, out, accumulate):
+        m, k = a.shape
+        n = b.shape[0]
+        if gemv and m == 1 and row_product_in_blas(n, k):
             if accumulate:
-                s0 += o0[j]
-                s1 += o1[j]
-                s2 += o2[j]
-                s3 += o3[j]
-                t0 += o0[j + 1]
-                t1 += o1[j + 1]
-                t2 += o2[j + 1]
-                t3 += o3[j + 1]
-            o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
-            o0[j + 1], o1[j + 1], o2[j + 1], o3[j + 1] = t0, t1, t2, t3
-            j += 2
-        if j < n:
-            bj = b[j]
-            s0 = s1 = s2 = s3 = zero
-            for kk in range(k):
-                w = bj[kk]
-                s0 += a0[kk] * w
-                s1 += a1[kk] * w
-                s2 += a2[kk] * w
-                s3 += a3[kk] * w
-            if accumulate:
-                s0 += o0[j]
-                s1 += o1[j]
-                s2 += o2[j]
-                s3 += o3[j]
-            o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
-        i += 4
-    while i < m:  # the last rows (all of them for the streaming step's one row)
-        ai, oi = a[i], out[i]
-        j = 0
-        while j + 4 <= n:
-            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
-            s0 = s1 = s2 = s3 = zero
-            for kk in range(k):
-                x = ai[kk]
-                s0 += x * b0[kk]
-                s1 += x * b1[kk]
-                s2 += x * b2[kk]
-                s3 += x * b3[kk]
-            if accumulate:
-                s0 += oi[j]
-                s1 += oi[j + 1]
-                s2 += oi[j + 2]
-                s3 += oi[j + 3]
-            oi[j], oi[j + 1], oi[j + 2], oi[j + 3] = s0, s1, s2, s3
-            j += 4
-        while j < n:
-            bj = b[j]
-            s = zero
-            for kk in range(k):
-                s += ai[kk] * bj[kk]
-            oi[j] = s + oi[j] if accumulate else s
-            j += 1
-        i += 1
+                result, row = np.dot(b, a[0]), out[0]
+                for j in range(n):
+                    row[j] += result[j]
+            else:
+                np.dot(b, a[0], out[0])
+            return
+        zero = a.dtype.type(0.0)
+        i = 0
+        while i + 4 <= m:
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+            j = 0
+            while j + 2 <= n:
+                bj, bk = b[j], b[j + 1]
+                s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero
+                for kk in range(k):
+                    w, v = bj[kk], bk[kk]
+                    x0, x1, x2, x3 = a0[kk], a1[kk], a2[kk], a3[kk]
+                    s0 += x0 * w
+                    s1 += x1 * w
+                    s2 += x2 * w
+                    s3 += x3 * w
+                    t0 += x0 * v
+                    t1 += x1 * v
+                    t2 += x2 * v
+                    t3 += x3 * v
+                if accumulate:
+                    s0 += o0[j]
+                    s1 += o1[j]
+                    s2 += o2[j]
+                    s3 += o3[j]
+                    t0 += o0[j + 1]
+                    t1 += o1[j + 1]
+                    t2 += o2[j + 1]
+                    t3 += o3[j + 1]
+                o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
+                o0[j + 1], o1[j + 1], o2[j + 1], o3[j + 1] = t0, t1, t2, t3
+                j += 2
+            if j < n:
+                bj = b[j]
+                s0 = s1 = s2 = s3 = zero
+                for kk in range(k):
+                    w = bj[kk]
+                    s0 += a0[kk] * w
+                    s1 += a1[kk] * w
+                    s2 += a2[kk] * w
+                    s3 += a3[kk] * w
+                if accumulate:
+                    s0 += o0[j]
+                    s1 += o1[j]
+                    s2 += o2[j]
+                    s3 += o3[j]
+                o0[j], o1[j], o2[j], o3[j] = s0, s1, s2, s3
+            i += 4
+        while i < m:  # the last rows (all of them for the streaming step's one row)
+            ai, oi = a[i], out[i]
+            j = 0
+            while j + 4 <= n:
+                b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+                s0 = s1 = s2 = s3 = zero
+                for kk in range(k):
+                    x = ai[kk]
+                    s0 += x * b0[kk]
+                    s1 += x * b1[kk]
+                    s2 += x * b2[kk]
+                    s3 += x * b3[kk]
+                if accumulate:
+                    s0 += oi[j]
+                    s1 += oi[j + 1]
+                    s2 += oi[j + 2]
+                    s3 += oi[j + 3]
+                oi[j], oi[j + 1], oi[j + 2], oi[j + 3] = s0, s1, s2, s3
+                j += 4
+            while j < n:
+                bj = b[j]
+                s = zero
+                for kk in range(k):
+                    s += ai[kk] * bj[kk]
+                oi[j] = s + oi[j] if accumulate else s
+                j += 1
+            i += 1
+
+    product.__name__ = product.__qualname__ = name
+    product.__doc__ = doc
+    return kernel(product)
+
+
+gemm_nt = _nt(False, "gemm_nt", """``out (+)= a @ b.T`` for C-contiguous ``a`` (m, k), ``b`` (n, k),
+    ``out`` (m, n): the products that read the weights as stored (a single row,
+    the streaming step, whose weights may change between calls). Register-blocked
+    over 4 rows of ``a`` and 2 of ``b`` (each load feeds several FMAs; the k loops
+    vectorise); 40-110 GFLOP/s per core, below :func:`gemm_nn`'s tiles.""")
+
+nt_product = _nt(True, "nt_product", """:func:`gemm_nt`, or BLAS's matrix-vector product for one
+    row against weights :func:`row_product_in_blas` admits: what :func:`matmul_nt_at` calls
+    at an address (the linked :func:`matmul` chooses BLAS itself: with the branch in
+    :func:`gemm_nt`, a streaming step at hidden 32 took ~4% longer).""")
 
 
 # ------------------------------------------------- the per-step product, tiled
@@ -284,7 +301,7 @@ def _tile_strip(a, b, out, j, n_vec, cols, trans_a, accumulate):
 GEMM_BLOCK_ROWS = 64
 
 
-@register_jitable
+@helper
 def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it contiguous)
     return arr.shape[1] <= 1 or arr.strides[1] == arr.itemsize
 
@@ -347,15 +364,14 @@ gemm_tn_add = _gemm(True, True, "gemm_tn_add", """``out += a.T @ b`` for ``a`` (
 GEMV_MIN_MACS = 1 << 19
 
 # A single row times weights of at most this many bytes runs in the tiles
-# (gemm_row). Measured on one core, float32, one row: hidden 64's (64, 192)
-# in 0.43-0.47 us against gemm_nt's 0.47; (128, 256) 1.3 against 1.5; beyond
-# ~128 KB the strips' passes down the columns of b miss the cache where
-# gemm_nt streams its rows ((256, 512) float32: 6.1 against 5.4 us).
+# (gemm_row). One core, float32, one row: (64, 192) in 0.43-0.47 us against
+# gemm_nt's 0.47; (128, 256) 1.3 against 1.5; beyond ~128 KB the strips miss
+# the cache where gemm_nt streams its rows ((256, 512): 6.1 against 5.4 us).
 ROW_TILE_MAX_BYTES = 1 << 17
 ROW_STRIP_VECS = 8
 
 
-@register_jitable
+@helper
 def row_tiled(n, k, itemsize):
     """Whether :func:`matmul` runs a single row times (k, n) weights in the
     tiles (:func:`gemm_row`), reading ``b``. Plain Python too: the engine
@@ -372,7 +388,7 @@ def row_tiled(n, k, itemsize):
     return n * k * itemsize <= ROW_TILE_MAX_BYTES
 
 
-@kernel
+@linked_kernel
 def gemm_row(a, b, out):
     """``out = a @ b`` for a single row ``a`` (1, k), ``b`` (k, n), ``out``
     (1, n), with contiguous rows: the tiles of :func:`gemm_nn` for one row
@@ -401,7 +417,7 @@ def gemm_row(a, b, out):
         _fma_tile(a, b, out, 0, j, 1, 1, n - j, False, False)
 
 
-@register_jitable
+@helper
 def row_product_in_blas(n, k):
     """Whether :func:`matmul` runs a single row times ``b_t`` (n, k) in BLAS's
     matrix-vector product. Plain Python too: a caller that must limit BLAS
@@ -409,35 +425,37 @@ def row_product_in_blas(n, k):
     return n * k >= GEMV_MIN_MACS
 
 
-@register_jitable
+@helper
 def reads_b(m):
     """Whether an (m, k) @ (k, n) product of :func:`matmul` reads ``b`` (k,
     n), in :func:`gemm_nn`, or ``b_t`` (n, k). Plain Python too: the engine
-    asks it which weight layouts to prepare.
-
-    A single row reads ``b_t``, in :func:`gemm_nt`'s row loop or BLAS's
-    matrix-vector product: against weights in L2 the tile's one row is
-    bound by loading ``b`` (measured at hidden 128: 36 GFLOP/s, gemm_nt 58),
-    and the transposed copy of the weights would cost a short sequence more.
+    asks it which weight layouts to prepare. A single row reads ``b_t``, in
+    :func:`gemm_nt`'s row loop or BLAS's matrix-vector product: against
+    weights in L2 the tile's one row is bound by loading ``b`` (measured at
+    hidden 128: 36 GFLOP/s, gemm_nt 58), and the transposed copy of the
+    weights would cost a short sequence more.
     """
     return m >= 2
 
 
-def _matmul(reads_b_ever, nt_linked, name, doc):
-    """The per-step product kernel: with the routines that read ``b`` or
-    without (``reads_b_ever``), and with :func:`gemm_nt` linked or called
-    at an address (``nt_linked``). Both are constants of the kernel: Numba
-    drops the branches they rule out before compiling."""
+def _matmul(reads_b_ever, nt_linked, name, doc, rows_ever=True):
+    """The per-step product kernel: with the routines that read ``b`` or without
+    (``reads_b_ever``), :func:`gemm_nn` for blocks of rows or one row (``rows_ever``),
+    :func:`gemm_nt` linked or at an address (``nt_linked``): constants of the
+    kernel, whose ruled-out branches Numba drops before compiling."""
 
     def product(a, b, b_t, out, accumulate, scratch, nt):
         m, k = a.shape
         n = b_t.shape[0] if b_t.shape[0] > 0 else b.shape[1]
         target = scratch if accumulate else out
-        if reads_b_ever and m == 1 and b.shape[0] > 0 and row_tiled(n, k, a.itemsize):
+        if not rows_ever and m > 1:
+            raise ValueError("matmul_row_at: a block of more than one row")
+        if reads_b_ever and m == 1 and b.shape[0] > 0 and (
+                row_tiled(n, k, a.itemsize) or not rows_ever and b_t.shape[0] == 0):
             gemm_row(a, b, target)
-        elif m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
-            np.dot(b_t, a[0], target[0])
-        elif reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
+        elif nt_linked and m == 1 and b_t.shape[0] > 0 and row_product_in_blas(n, k):
+            np.dot(b_t, a[0], target[0])  # (matmul_nt_at: in nt_product)
+        elif rows_ever and reads_b_ever and b.shape[0] > 0 and (b_t.shape[0] == 0 or reads_b(m)):
             gemm_nn(a, b, target)
         else:
             if nt_linked:
@@ -450,7 +468,7 @@ def _matmul(reads_b_ever, nt_linked, name, doc):
 
     product.__name__ = product.__qualname__ = name
     product.__doc__ = doc
-    return (inlined_kernel if not nt_linked else kernel)(product)
+    return (inlined_kernel if not nt_linked else linked_kernel)(product)
 
 
 matmul = _matmul(True, True, "matmul", """``out (+)= a @ b`` for C-contiguous ``a`` (m, k),
@@ -470,50 +488,42 @@ matmul = _matmul(True, True, "matmul", """``out (+)= a @ b`` for C-contiguous ``
     """)
 
 matmul_stored = _matmul(False, True, "matmul_stored", """:func:`matmul` for an empty ``b``:
-    the weights as stored (``b_t``) in :func:`gemm_nt` or BLAS, linked.
-    For the streaming step, whose weights may change between calls (no
-    transposed copies): without the routines that read ``b``, which it
-    would never run (from an empty cache, a first step compiled ~1.5 s
-    less, measured).
-    """)
+    the weights as stored (``b_t``) in :func:`gemm_nt` or BLAS, linked. For the
+    streaming step, whose weights may change between calls (no transposed copies):
+    without the routines that read ``b`` (a first step compiled ~1.5 s less).""")
 
 matmul_nt_at = _matmul(True, False, "matmul_nt_at", """:func:`matmul` with :func:`gemm_nt`
-    called at the address ``nt`` (:func:`product_address`), not linked, or
-    0 where the caller knows that it never runs (a ValueError if it would).
+    and BLAS's gemv (:func:`nt_product`) called at the address ``nt``
+    (:func:`product_address`), or 0 where the caller knows that neither runs
+    (a ValueError if one would). For the sequence kernels, which the engine
+    gives 0 wherever it can (``fastgru._engine.recurrent_nt_address``): a
+    first forward that runs neither compiles neither (as fast as linked: one
+    row, hidden 32-128). :func:`gemm_nn` and :func:`gemm_row` stay linked (4
+    rows at hidden 32 through an address: a forward 8% slower). Inlined into
+    the cells, not compiled alone too (a first forward ~0.8 s less).""")
 
-    For the sequence kernels, which the engine gives 0 wherever it can
-    (``fastgru._engine.recurrent_nt_address``): a first forward that never
-    runs :func:`gemm_nt` does not compile it, and no kernel generates its
-    code again. Through an address it ran as fast as linked (one row,
-    hidden 32-128, measured). :func:`gemm_nn` and :func:`gemm_row` stay
-    linked: a step of a few rows felt a call through an address (4 rows at
-    hidden 32: a forward 8% slower). Inlined (``inline="always"``) into
-    the cells, not compiled alone as well (from an empty cache, a first
-    forward and a training step ~0.8 s less each, measured).
-    """)
+matmul_row_at = _matmul(True, False, "matmul_row_at", """:func:`matmul_nt_at` for one row
+    (:func:`gemm_row` where that reads ``b``), without :func:`gemm_nn`.""", rows_ever=False)
 
 
 # ------------------------------------------ the tiles' kernels called by address
-# A kernel that calls gemm_nn or gemm_tn_add links their code, and LLVM
-# optimises and generates the tiles again inside it (and inside its callers):
-# from an empty cache, each copy costs about half a second. The kernels that
-# run a product once per block or chunk of rows (the input projection, the
-# chunked weight gradients) call the product's compiled C wrapper instead, at
-# an address the engine passes (:func:`product_address`), which costs a few
-# nanoseconds per call. The per-step product (:func:`matmul`) links them.
+# A kernel that links gemm_nn or gemm_tn_add optimises and generates the tiles
+# again (~0.5 s per copy from an empty cache). The kernels that run a product
+# once per block or chunk of rows call its C wrapper at an address the engine
+# passes instead (a few ns per call). The per-step product links them.
 _ADDRESSES: dict = {}
 
 
 def product_address(product, dtype) -> int:
     """Address of the compiled C wrapper of ``product`` (:func:`gemm_nn`,
-    :func:`gemm_tn_add` or :func:`gemm_nt`) for C-contiguous 2-D arrays of
-    ``dtype`` (and :func:`gemm_nt`'s flag), for :func:`call_product` and
-    :func:`matmul`; compiled, or loaded from the cache, on first use."""
+    :func:`gemm_tn_add`, :func:`gemm_nt` or :func:`nt_product`) for C-contiguous
+    2-D arrays of ``dtype`` (and the last two's flag), for :func:`call_product`
+    and :func:`matmul_nt_at`; compiled, or loaded from the cache, on first use."""
     address = _ADDRESSES.get((product, dtype))
     if address is None:
         array = nb_types.Array(numba.from_dtype(np.dtype(dtype)), 2, "C")
         argtypes = (array, array, array)
-        if product is gemm_nt:
+        if product in (gemm_nt, nt_product):
             argtypes += (nb_types.boolean,)
         product.compile(argtypes)
         compiled = product.overloads[argtypes]
@@ -536,7 +546,7 @@ def _check_product_args_types(a, b, out):
     return lambda a, b, out: None
 
 
-@register_jitable
+@helper
 def call_product(address, a, b, out):
     """The product at ``address`` (:func:`product_address`, compiled for
     ``a``'s dtype) of ``a``, ``b``, ``out``: C-contiguous 2-D arrays, which
@@ -548,9 +558,9 @@ def call_product(address, a, b, out):
     as_function(address, (a, b, out))(a, b, out)
 
 
-@register_jitable
+@helper
 def _call_nt(address, a, b_t, out, accumulate):
-    """:func:`gemm_nt` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
+    """:func:`nt_product` at ``address`` (:func:`product_address`), for :func:`matmul_nt_at`."""
     if address == 0:
         raise ValueError("matmul_nt_at: gemm_nt runs here, but its address is 0")
     _check_product_args(a, b_t, out)
@@ -558,7 +568,7 @@ def _call_nt(address, a, b_t, out, accumulate):
 
 
 # ----------------------------------------------- narrow products: tiles or BLAS
-@register_jitable
+@helper
 def fills_strip(n, itemsize):
     """Whether ``n`` columns fill at least one full strip (two SIMD vectors)
     of the tiles. Narrower products run in BLAS. Measured, float32, 128 rows:
@@ -569,7 +579,7 @@ def fills_strip(n, itemsize):
     return n * itemsize >= 2 * _config.VECTOR_BYTES
 
 
-@register_jitable
+@helper
 def _add_tn(tn_address, a, b, out, scratch):
     """``out += a.T @ b``: in the tiles (:func:`gemm_tn_add` at ``tn_address``),
     or in BLAS via ``scratch`` for few columns."""
@@ -580,7 +590,7 @@ def _add_tn(tn_address, a, b, out, scratch):
         add_into(out, scratch)
 
 
-@kernel
+@linked_kernel
 def add_into(out, a):
     """``out += a`` for 2-D arrays of one shape."""
     for i in range(out.shape[0]):

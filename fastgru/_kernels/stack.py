@@ -16,9 +16,9 @@ and :mod:`~fastgru._kernels.cell`.
 import numpy as np
 from numba.core import types as nb_types
 from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
-from .._config import kernel
+from .._config import helper, kernel
 from .._numba_compat import as_block_function
 from .cell import (
     FIXED_MODE,
@@ -99,7 +99,7 @@ def step_layers(mode, x, h, h_out, weights_ih, weights_hh, b1s, b2s, scratch):
 
 @kernel
 def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, hh_copy, b1s,
-                b2s, y, h_n, scratch, project_address, forward_address, gemm_address, nt_address):
+                b2s, y, h_n, scratch, project_address, forward_address, gemm_addresses, nt_address):
     """Inference of one sequence (batch 1) through every layer of a
     unidirectional stack, in one call: what the engine's forward does for
     it in three kernel calls per layer and Python between them (a call of
@@ -107,9 +107,9 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
 
     :func:`project_block` and :func:`forward_block` are called through their
     compiled C wrappers at ``project_address`` and ``forward_address``
-    (``fastgru._engine.forward_one_addresses``, with ``gemm_address``, the
-    projection's product, and ``nt_address``, the recurrent products'
-    ``gemm_nt`` or 0, as :func:`run_parallel` calls the blocks): called
+    (``fastgru._engine.forward_one_addresses``, with ``gemm_addresses``, the
+    projections' products per layer, and ``nt_address``, the recurrent
+    products' ``nt_product`` or 0, as :func:`run_parallel` calls the blocks): called
     directly, Numba optimised their bodies again inside this kernel, and
     the first forward of one sequence compiled for 15.3 s from an empty
     cache instead of 13.3.
@@ -155,7 +155,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
             transpose_block(0, 1, U[: copy_g.shape[0]], UT_g)
         if UT_c.shape[0] > 0 and refresh_copy(U[U.shape[0] - H :], copy_c):
             transpose_block(0, 1, U[U.shape[0] - H :], UT_c)
-        args = (inp, W, W_t, xbias, xproj, gemm_address)
+        args = (inp, W, W_t, mode, b1s[layer], b2s[layer], xproj, gemm_addresses[layer])
         as_block_function(project_address, args)(np.int64(0), one, *args)
         out = y[0] if layer == L - 1 else below
         h_last = h_n[layer]
@@ -167,7 +167,7 @@ def forward_one(mode, x, weights_ih, weights_t, weights_copy, weights_hh, hh_t, 
     return True
 
 
-@register_jitable
+@helper
 def forward_one_scratch_size(mode, T, hidden):
     """Elements of the flat scratch buffer :func:`forward_one` needs."""
     GH = xbias_width(mode, hidden)
@@ -199,7 +199,7 @@ def _rows_view(typingctx, flat, start, rows, cols):
     return sig, codegen
 
 
-@register_jitable
+@helper
 def step_scratch_size(mode, batch, hidden, ih_rows):
     """Elements of the flat scratch buffer :func:`step_layers` needs."""
     GH = xbias_width(mode, hidden)
