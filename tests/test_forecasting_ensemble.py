@@ -228,11 +228,9 @@ def test_a_file_from_before_ensembles_and_the_recent_unit_keeps_its_intervals(tm
     assert old.gru_ is layer and old._recent_unit  # continued; refitted in the new unit
 
 
-def test_a_seasonal_file_from_before_the_profile_base_keeps_the_seasonal_naive_base(tmp_path):
-    """A seasonal model saved without ``_profile_base`` (as files written
-    before it) corrects the seasonal naive forecast it was trained on: its
-    forecasts differ from the same network's in a new file by exactly the
-    seasonal naive forecast less the profile of the window's seasons."""
+def _seasonal_files(tmp_path):
+    """Quarterly series, and a model of them saved as ``new.npz`` and, without
+    ``_profile_base`` (as files written before it), as ``old.npz``."""
     rng = np.random.default_rng(2)
     t = np.arange(40)
     series = {f"s{i}": 20 + 0.1 * i * t + 3 * np.sin(2 * np.pi * t / 4 + i)
@@ -243,6 +241,15 @@ def test_a_seasonal_file_from_before_the_profile_base_keeps_the_seasonal_naive_b
     fastgru.save(model, tmp_path / "new.npz")
     _rewrite(tmp_path / "new.npz", tmp_path / "old.npz",
              meta_change=lambda meta: meta["attributes"].pop("_profile_base"))
+    return series
+
+
+def test_a_seasonal_file_from_before_the_profile_base_keeps_the_seasonal_naive_base(tmp_path):
+    """A seasonal model saved without ``_profile_base`` (as files written
+    before it) corrects the seasonal naive forecast it was trained on: its
+    forecasts differ from the same network's in a new file by exactly the
+    seasonal naive forecast less the profile of the window's seasons."""
+    series = _seasonal_files(tmp_path)
     old, new = fastgru.load(tmp_path / "old.npz"), fastgru.load(tmp_path / "new.npz")
     assert not old._profile_base
     got = old.predict(level=[80])
@@ -269,15 +276,7 @@ def test_ctrl_c_in_a_warm_start_from_before_the_profile_base_forecasts_no_other_
     under a base they were not trained on."""
     from fastgru import _optim
 
-    rng = np.random.default_rng(2)
-    t = np.arange(40)
-    series = {f"s{i}": 20 + 0.1 * i * t + 3 * np.sin(2 * np.pi * t / 4 + i)
-              + rng.normal(size=40) for i in range(6)}
-    model = GRUForecaster(horizon=4, season_length=4, hidden_size=4, max_epochs=2,
-                          random_state=0).fit(series)
-    fastgru.save(model, tmp_path / "new.npz")
-    _rewrite(tmp_path / "new.npz", tmp_path / "old.npz",
-             meta_change=lambda meta: meta["attributes"].pop("_profile_base"))
+    series = _seasonal_files(tmp_path)
     old = fastgru.load(tmp_path / "old.npz")
 
     def update(self, params, grads):
