@@ -60,3 +60,18 @@ def wait_for(predicate, what):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.001)
+
+
+def base_forecast(history, season_length, horizon):
+    """The forecast ``GRUForecaster`` corrects, from the steps of its window
+    (``history``), written from its definition: the last season's mean plus
+    each step's deviation from its season's mean, averaged over the full
+    seasons counted back from the end; the last value below a season or
+    without seasons."""
+    m = season_length
+    n = len(history) // m if m > 1 else 0
+    if n == 0:
+        return np.full(horizon, history[-1])
+    seasons = [history[len(history) - m * (j + 1):len(history) - m * j] for j in range(n)]
+    return np.array([seasons[0].mean() + np.mean([s[k % m] - s.mean() for s in seasons])
+                     for k in range(horizon)])

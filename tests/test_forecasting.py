@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _helpers import base_forecast
 
 import fastgru
 from fastgru import GRUForecaster
@@ -78,14 +79,7 @@ def test_base_forecast_against_a_plain_loop(m, window, h):
     t = np.arange(1, 151 - h)
     got = WindowMaker(window, h, m, seasonal=m > 1)._base(y, t)
     for r, origin in enumerate(t):
-        seg = y[max(0, origin - window):origin]
-        n = len(seg) // m if m > 1 else 0
-        if n == 0:
-            want = [seg[-1]] * h
-        else:
-            seasons = [seg[len(seg) - m * (j + 1):len(seg) - m * j] for j in range(n)]
-            want = [seasons[0].mean() + np.mean([s[k % m] - s.mean() for s in seasons])
-                    for k in range(h)]
+        want = base_forecast(y[max(0, origin - window):origin], m, h)
         np.testing.assert_allclose(got[r], want, rtol=1e-12, atol=1e-12)
 
 
@@ -122,9 +116,7 @@ def test_seasonal_windows_against_a_plain_loop():
             ago = (seg[j] - seg[j - m]) / q if j >= m else 0.0
             assert win.x[r, j, 1] == pytest.approx(ago)
         assert not win.x[r, a:].any()
-        seasons = [seg[a - (j + 1) * m:a - j * m] for j in range(a // m)]  # newest first
-        profile = [np.mean([s[k % m] - s.mean() for s in seasons]) for k in range(h)]
-        base = seasons[0].mean() + np.array(profile)
+        base = base_forecast(seg, m, h)
         np.testing.assert_allclose(win.targets[r], (y[t:t + h] - base) / q)
         np.testing.assert_allclose(win.base[r], base)
         naive = [seg[-m + (k % m)] for k in range(h)]

@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from _helpers import base_forecast
 from sklearn.exceptions import NotFittedError
 
 import fastgru
@@ -255,9 +256,7 @@ def test_a_seasonal_file_from_before_the_profile_base_keeps_the_seasonal_naive_b
     got = old.predict(level=[80])
     want = new.predict(level=[80])
     for key, y in series.items():
-        seasons = [y[len(y) - 4 * (j + 1):len(y) - 4 * j] for j in range(3)]  # newest first
-        profile = np.mean([s - s.mean() for s in seasons], axis=0) + seasons[0].mean()
-        naive = seasons[0]
+        profile, naive = base_forecast(y[-12:], 4, 4), y[-4:]
         assert np.abs(naive - profile).max() > 0.1  # the two bases differ
         for part in ("mean", "lo-80", "hi-80"):
             np.testing.assert_allclose(got[key][part] - want[key][part], naive - profile,
@@ -308,10 +307,7 @@ def test_each_model_of_an_ensemble_corrects_the_profile_of_its_own_window():
         naive._profile_base = False
         got, base = single.predict(), naive.predict()
         for key, y in series.items():
-            a = min(len(y), window)
-            seasons = [y[len(y) - 4 * (s + 1):len(y) - 4 * s] for s in range(a // 4)]
-            profile = np.mean([s - s.mean() for s in seasons], axis=0) + seasons[0].mean()
-            want = np.resize(profile - seasons[0], 6)  # steps 5 and 6: the season again
+            want = base_forecast(y[-window:], 4, 6) - np.resize(y[-4:], 6)
             assert np.abs(want).max() > 0.1  # the two bases differ
             np.testing.assert_allclose(got[key] - base[key], want, atol=1e-6)
 
