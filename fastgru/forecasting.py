@@ -96,14 +96,15 @@ def ensemble_size(n_windows: int, n_models=None) -> int:
     training windows: ``n_models``, or by default 3 on a panel of at least
     10,000 windows and 1 on a smaller one.
 
-    An ensemble of three models of hidden size 32, each reading a window of
-    its own length (see :func:`member_windows`), was more accurate than one
-    model of hidden size 64 on the large panels of M1 and Tourism (16,000 to
-    79,000 training windows; mean MASE over seeds 0-1: M1 monthly 1.068 to
-    1.048, Tourism quarterly 1.529 to 1.491, Tourism monthly 1.438 to 1.396)
-    in up to 2.4x its time; on the small panels (M1 yearly and quarterly,
-    Tourism yearly, 1,100 to 5,900 training windows) it was no better or
-    worse (M1 yearly 3.35 to 3.51) at three times the time.
+    An ensemble of three models, each reading a window of its own length
+    (see :func:`member_windows`), was more accurate than one model on the
+    large panels of M1 and Tourism (16,000 to 79,000 training windows; mean
+    MASE over seeds 0-1: M1 monthly 1.075 to 1.041, Tourism quarterly 1.519
+    to 1.493, Tourism monthly 1.422 to 1.387) in 3.2-4x its time; on the
+    small panels (M1 yearly and quarterly, Tourism yearly, 1,100 to 5,900
+    training windows) it was no better over seeds 0-4 (Tourism yearly 2.592
+    to 2.593, M1 yearly 3.436 to 3.438, M1 quarterly 1.604 to 1.621) at
+    2.3-3x the time.
 
     Examples
     --------
