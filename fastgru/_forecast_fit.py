@@ -60,7 +60,6 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
     """
     est._random_state = check_random_state(est.random_state)
     total = History()  # the kept models' epochs (_initialize resets _history)
-    est._n_members = len(windows)
     dtype = np.dtype(est.dtype)
     fallback = est.calibration_ if previous else None
     kept, errors, unit = [], [], None

@@ -44,6 +44,9 @@ class TrainOptions:
     #: again after as many more), go back to the best weights and multiply
     #: the optimiser's learning rate by this factor (None: never).
     lr_decay: float | None = None
+    #: The plateau rule's least patience in optimiser updates (see
+    #: :func:`train`; None: :data:`PATIENCE_UPDATES`).
+    patience_updates: int | None = None
 
 
 @dataclass
@@ -141,7 +144,8 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     The plateau rule: the run stops when the monitored loss (the training
     loss, or with ``validation`` the validation loss) has not improved by
     ``tol`` for more than ``n_iter_no_change`` epochs *and* for at least
-    :data:`PATIENCE_UPDATES` optimiser updates. Counted in epochs alone, the
+    ``options.patience_updates`` optimiser updates (by default
+    :data:`PATIENCE_UPDATES`). Counted in epochs alone, the
     patience of a small training set is a handful of updates (50 sequences
     in batches of 32: 2 updates an epoch, so 10 epochs are 20 Adam steps),
     and a run stopped at the loss of a constant guess before it had learned
@@ -167,6 +171,8 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
     updates = updates_per_epoch(x.shape[0], options.batch_size)
     if options.max_updates is not None:
         updates = min(updates, options.max_updates)
+    patience = (PATIENCE_UPDATES if options.patience_updates is None
+                else options.patience_updates)
     decay_every = max(DECAY_EPOCHS, -(-DECAY_UPDATES // updates))
     start = last_log = time.perf_counter()
     epoch = history.n_epochs
@@ -197,7 +203,7 @@ def train(net, loss_fn, optimizer, x, lengths, targets, options: TrainOptions, r
             no_improvement = 0 if improved else no_improvement + 1
             now = time.perf_counter()
             stop = (no_improvement > options.n_iter_no_change
-                    and no_improvement * updates >= PATIENCE_UPDATES)
+                    and no_improvement * updates >= patience)
             if (options.lr_decay and validation is not None and not stop and no_improvement
                     and no_improvement % decay_every == 0):
                 _restore(params, best)

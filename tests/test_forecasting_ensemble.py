@@ -48,10 +48,10 @@ def test_default_size_and_windows():
     assert member_windows(1, 3) == [1, 1, 2]  # never a window of 0 steps
 
 
-def test_small_panels_get_one_model_of_hidden_size_64_and_large_ones_three_of_32(monkeypatch):
+def test_small_panels_get_one_model_and_large_ones_three_each_of_hidden_size_32(monkeypatch):
     model = GRUForecaster(horizon=4, season_length=12, max_epochs=1, random_state=0).fit(panel())
     assert model.members_ == [] and model.member_windows_ == [36]
-    assert model.gru_.hidden_size == 64
+    assert model.gru_.hidden_size == 32
     monkeypatch.setattr(forecasting, "ENSEMBLE_MIN_WINDOWS", 100)  # this panel has 440
     model = GRUForecaster(horizon=4, season_length=12, max_epochs=1, random_state=0).fit(panel())
     assert model.member_windows_ == [36, 27, 54]

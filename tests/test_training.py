@@ -37,6 +37,23 @@ def test_plateau_rule_counts_epochs_and_updates(batch_size, n_iter_no_change):
     assert reg.n_iter_ == expected_stop_epoch(10, batch_size, n_iter_no_change)
 
 
+def test_the_forecaster_waits_its_own_floor_of_updates():
+    """GRUForecaster's plateau rule has a floor of its own
+    (``forecasting.PATIENCE_UPDATES``, shorter than the estimators'). Without
+    early stopping it watches the training loss: one series of 60 steps,
+    horizon 2 and window 4 give training windows at origins 2 to 58 (57
+    windows, 15 batches of 4 an epoch)."""
+    from fastgru import GRUForecaster, forecasting
+
+    assert forecasting.PATIENCE_UPDATES < PATIENCE_UPDATES
+    series = np.sin(np.arange(60) / 3.0)
+    model = GRUForecaster(window=4, horizon=2, hidden_size=2, batch_size=4, n_iter_no_change=2,
+                          tol=1e9, max_epochs=1000, early_stopping=False,
+                          random_state=0).fit(series)
+    k = max(2 + 1, math.ceil(forecasting.PATIENCE_UPDATES / 15))
+    assert model.n_iter_ == 1 + k
+
+
 def spikes(n, T, rng):
     """Few samples, long sequences: noise with one short pulse at a random
     place in the first half; its sign is the class."""
