@@ -55,10 +55,10 @@ an edit to any of them compiles every kernel again.
 Compile time (from an empty cache) grows with each copy of code a kernel
 holds: a kernel that calls another links the callee's code and LLVM
 optimises and generates it again inside the caller. So
-``backward_block`` calls the chunk's weight gradients from one place; the
-tiles' helpers take their shapes as literals at the first try
-(``_config.literal_helper``), and ``gemm_nn`` and ``gemm_tn_add`` hold the
-strip loops themselves (no helper compiled apart and linked into them).
+``backward_block`` calls the chunk's weight gradients from one place, and
+``gemm_nn`` and ``gemm_tn_add`` emit their strips of tiles themselves
+(``tiles._fma_strip``, an intrinsic: no helper compiled apart and linked
+into them).
 The kernels that run a product once per block or chunk of rows (the input
 projection, the chunked weight gradients) call ``gemm_nn`` and
 ``gemm_tn_add`` through their compiled C wrappers, at addresses the engine

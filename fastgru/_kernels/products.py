@@ -21,7 +21,7 @@ from numba.core.errors import TypingError
 from .. import _config
 from .._config import helper, inlined_kernel, kernel, linked_kernel, overload
 from .._numba_compat import as_function, cfunc_address
-from .tiles import STRIP_VECS, _fma_tile, _tile_strip
+from .tiles import STRIP_VECS, _fma_strip, _fma_tile
 
 # ------------------------------------------------------- the per-step product
 # The ``accumulate`` flag of the products. As NumPy booleans they reach the
@@ -168,13 +168,13 @@ def _gemm(trans_a, accumulate, name, doc):
             a_i = a[:, i0 : i0 + GEMM_BLOCK_ROWS] if trans_a else a[i0 : i0 + GEMM_BLOCK_ROWS]
             out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
             for j in range(0, wide, STRIP_VECS * lanes):
-                _tile_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
+                _fma_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
             for j in range(wide, full, 2 * lanes):  # at most one
-                _tile_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
+                _fma_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
             # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
             # variant per kind of strip costs compile time, not speed)
             for j in range(full, n, lanes):
-                _tile_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
+                _fma_strip(a_i, b, out_i, j, 1, min(lanes, n - j), trans_a, accumulate)
 
     gemm.__name__ = gemm.__qualname__ = name
     gemm.__doc__ = doc
