@@ -105,7 +105,10 @@ def sigmoid(x):
 @overload(tanh)
 def _tanh_overload(x):
     if x == types.float32:
-        return tanh_f32_rational
+        # called from a helper, as sigmoid calls it: Numba compiles a helper
+        # once per set of its callers' compile options, so returned itself
+        # (called from the kernels) it compiled a second time
+        return lambda x: tanh_f32_rational(x)
     return tanh_f64
 
 

@@ -80,8 +80,8 @@ def inlined_kernel(func):
     return _jit(func, inline="always")
 
 
-#: Options of the helpers that kernels call (:func:`helper`, :func:`overload`,
-#: :func:`literal_helper`): no C wrapper. No caller takes a helper's address,
+#: Options of the helpers that kernels call (:func:`helper`, :func:`overload`):
+#: no C wrapper. No caller takes a helper's address,
 #: and LLVM inlined each body into its wrapper, so that its code was optimised
 #: and generated once more for nothing (from an empty cache, a first forward
 #: ~0.9 s less without, measured).
@@ -97,25 +97,6 @@ def helper(func):
 def overload(func):
     """``numba.extending.overload(func)`` with :data:`HELPER_OPTIONS`."""
     return numba.extending.overload(func, jit_options=dict(HELPER_OPTIONS))
-
-
-def literal_helper(func):
-    """Make ``func`` callable from kernels, compiled into each caller for the
-    literal values of its constant arguments.
-
-    ``numba.extending.register_jitable`` types a call with plain types first
-    and with literals only when that fails: a helper that needs literals
-    (the product tiles' shapes) then compiles and fails once per call site
-    before it compiles (measured: 12 of the first forward's 15 compiles of
-    the tiles' strips, ~1.5 s). Literals first, it compiles once.
-    """
-
-    def template(*args, **kwargs):
-        return func
-
-    numba.extending.overload(func, strict=False, prefer_literal=True,
-                             jit_options=dict(HELPER_OPTIONS))(template)
-    return func
 
 
 def parallel_kernel(func):

@@ -28,9 +28,10 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     ``training``: backpropagation and the optimisers' updates too). The NumPy
     gufunc (:mod:`fastgru.gufunc`) compiles on its first call. With
     the on-disk cache warm this takes well under a second; from an empty
-    cache, about 40 s for float32 inference on a 2-core machine, and 2
+    cache, about 30 s for float32 inference on a 2-core machine, and 1.5
     minutes for float32 and float64 with ``training`` (what ``pip install .``
-    compiles into the wheel; measured: 36 s and 119 s).
+    compiles into the wheel; measured: ``python -m fastgru warmup`` 29 s,
+    ``python -m fastgru warmup --dtypes float32 float64 --training`` 96 s).
 
     Parameters
     ----------

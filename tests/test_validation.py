@@ -156,3 +156,20 @@ def test_step_fast_path_rejects_nan_without_writing(layer, where):
     with pytest.raises(ValueError, match=f"{where} contains NaN or inf"):
         layer.step(x_t, h, out=out)
     assert (out == 7.0).all()
+
+
+def test_sequence_form_of_sparse_input():
+    # a sparse X is "2d" for the estimators, whatever its ndim (a 3-D COO
+    # array too): validate_data then says what is wrong with it
+    sparse = pytest.importorskip("scipy.sparse")
+    from fastgru._validation import sequence_form
+
+    assert sequence_form(sparse.csr_matrix(np.ones((2, 3)))) == "2d"
+    if hasattr(sparse, "coo_array"):
+        try:
+            cube = sparse.coo_array(np.ones((2, 3, 4)))
+        except (TypeError, ValueError):  # SciPy without n-D sparse arrays
+            return
+        assert cube.ndim == 3
+        assert sequence_form(cube) == "2d"
+    assert sequence_form(np.ones((2, 3, 4))) == "3d"

@@ -3,11 +3,13 @@
 A private package; each module says what it holds, and imports only the
 ones above it in this list (no cycles):
 
+``tiles``           the tiles of the products that read ``b``, written as
+                    LLVM intrinsics (:func:`_fma_tile`), and their strips.
 ``products``        the matrix products: the per-step product (:func:`matmul`
                     and its variants) and its routines (the tiles of :func:`gemm_nn` and
-                    :func:`gemm_tn_add`, written as LLVM intrinsics, and the
+                    :func:`gemm_tn_add`, and the
                     row loops of :func:`gemm_nt`), and the helpers that
-                    choose between them and BLAS.
+                    choose between them and BLAS. (tiles)
 ``launch``          the parallel launcher (:func:`run_parallel`, which calls
                     a ``*_block`` kernel through its C wrapper), the rows of
                     a block (:func:`block_rows`), and the layout copies
@@ -53,10 +55,10 @@ an edit to any of them compiles every kernel again.
 Compile time (from an empty cache) grows with each copy of code a kernel
 holds: a kernel that calls another links the callee's code and LLVM
 optimises and generates it again inside the caller. So
-``backward_block`` calls the chunk's weight gradients from one place; the
-tiles' helpers take their shapes as literals at the first try
-(``_config.literal_helper``), and ``gemm_nn`` and ``gemm_tn_add`` hold the
-strip loops themselves (no helper compiled apart and linked into them).
+``backward_block`` calls the chunk's weight gradients from one place, and
+``gemm_nn`` and ``gemm_tn_add`` emit their strips of tiles themselves
+(``tiles._fma_strip``, an intrinsic: no helper compiled apart and linked
+into them).
 The kernels that run a product once per block or chunk of rows (the input
 projection, the chunked weight gradients) call ``gemm_nn`` and
 ``gemm_tn_add`` through their compiled C wrappers, at addresses the engine
