@@ -68,7 +68,7 @@ LR_DECAY = 0.5
 #: epochs and at least this many updates. Large panels' epochs are 250
 #: updates, so it only shortens small panels' runs: on M1 yearly (8 updates
 #: an epoch) a floor of 100 updates rather than 250 took 30% less time for
-#: the same mean MASE over seeds 0-4 (3.424 and 3.436); M1 quarterly and
+#: the same mean MASE over seeds 0-4 (3.436 against 3.424); M1 quarterly and
 #: Tourism yearly, which stop on epochs, are unchanged.
 PATIENCE_UPDATES = 100
 
