@@ -6,10 +6,10 @@ ones above it in this list (no cycles):
 ``tiles``           the tiles of the products that read ``b``, written as
                     LLVM intrinsics (:func:`_fma_tile`), and their strips.
 ``products``        the matrix products: the per-step product (:func:`matmul`
-                    and its variants) and its routines (the tiles of :func:`gemm_nn` and
-                    :func:`gemm_tn_add`, and the
+                    and its variants) and its routines (:func:`gemm_nn` and
+                    :func:`gemm_tn_add`, in the tiles of ``tiles``, and the
                     row loops of :func:`gemm_nt`), and the helpers that
-                    choose between them and BLAS. (tiles)
+                    choose between them and BLAS.
 ``launch``          the parallel launcher (:func:`run_parallel`, which calls
                     a ``*_block`` kernel through its C wrapper), the rows of
                     a block (:func:`block_rows`), and the layout copies
