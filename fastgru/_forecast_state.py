@@ -258,14 +258,18 @@ def _future_covariates(est, panel, X_df, stamps):
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
     futr_columns = [columns[c] for c in est.futr_exog_]
-    groups = {k: g for k, g in X_df.groupby(ID, sort=False)}
+    groups = {k: g for k, g in X_df.groupby(ID, sort=False, observed=True)}
     out = []
     for i, key in enumerate(panel.ids):
         g = groups.get(key)
         want = stamps[i] if stamps is not None else None
         if g is None:
             raise ValueError(f"X_df has no rows for series {key!r}")
-        g = g.sort_values(TIME)
+        g = g.sort_values(TIME, kind="stable")
+        repeated = g[TIME][g[TIME].duplicated()]
+        if len(repeated):  # which of them the model would read is arbitrary
+            raise ValueError(f"X_df has more than one row for series {key!r} at {TIME}="
+                             f"{[str(v) for v in repeated.unique()[:3]]}")
         if want is not None:
             import pandas as pd
 
@@ -280,9 +284,11 @@ def _future_covariates(est, panel, X_df, stamps):
                 raise ValueError(f"X_df lacks series {key!r} at {absent[:3]}"
                                  + (" ..." if len(absent) > 3 else ""))
             g = g[np.isin(got_cmp, wanted)]
-        if len(g) < h:
+        if len(g) < h or (want is None and len(g) > h):
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
-                             f"its covariates for the next {h} steps")
+                             f"its covariates for the next {h} steps" + (
+                                 "" if want is not None else " (its time stamps cannot be "
+                                 "continued: X_df must hold exactly those rows)"))
         try:
             cov = g[futr_columns].to_numpy(dtype=np.float64)[:h]
         except (TypeError, ValueError) as exc:
@@ -304,11 +310,15 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     if steps > h and (maker.n_futr or maker.n_hist):
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
-    stamps = _stamps(est, panel, y, steps)
+    info, last = (est._index_info, est.last_ds_) if y is None else _panel_index_info(panel)
+    stamps = _stamps(info, last, panel.n_series, steps)
     futr_future = None
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
-        futr_future = _future_covariates(est, panel, X_df, stamps if steps >= h else
-                                         _stamps(est, panel, y, h))
+        # positions after the history are no dates of X_df: its first rows are read
+        dated = info is not None and info["type"] != "position"
+        futr_future = _future_covariates(est, panel, X_df, None if not dated else stamps
+                                         if steps >= h else _stamps(info, last,
+                                                                    panel.n_series, h))
     nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
         model_windows(est), [(est.gru_, est.head_), *est.members_])]
     values = [v.copy() for v in panel.values]
@@ -341,15 +351,11 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     return panel, point, lo, hi, stamps
 
 
-def _stamps(est, panel, y, steps):
+def _stamps(info, last, n_series, steps):
     """Each series' future time stamps (a pandas Index), or None."""
-    if y is None:
-        info, last = est._index_info, est.last_ds_
-    else:
-        info, last = _panel_index_info(panel)
     if info is None:
         return None
-    return [continued_index(info, last[i], steps) for i in range(panel.n_series)]
+    return [continued_index(info, last[i], steps) for i in range(n_series)]
 
 
 def forecast(est, steps, levels, X_df, y, X):

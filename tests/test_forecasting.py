@@ -546,3 +546,42 @@ def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
     _rewrite_meta(path, change)
     with pytest.raises(ValueError, match="f.npz"):
         fastgru.load(path)
+
+
+def _promo_panel(gap=False):
+    """Two series with a future-known covariate, the last 4 steps of each held out."""
+    t = np.arange(34)
+    full = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 34), "ds": np.tile(t, 2),
+                         "y": np.r_[np.sin(t), np.cos(t)] + 3, "f": np.tile(t % 3, 2) * 1.0})
+    if gap:  # a missing date in the training part: the time stamps cannot be continued
+        full = full[full.ds != 10]
+    return split(full, 4)
+
+
+def test_x_df_with_two_rows_for_one_date_is_refused():
+    """Rows sorted by date and taken in turn would shift the covariates of
+    every later step by one: the repeated date is named instead."""
+    train, test = _promo_panel()
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    again = pd.concat([X_df, X_df[(X_df.unique_id == "a") & (X_df.ds == 30)].assign(f=9.0)])
+    with pytest.raises(ValueError, match=r"more than one row for series 'a' at ds=\['30'\]"):
+        model.predict(X_df=again)
+
+
+def test_future_covariates_of_series_whose_time_stamps_cannot_be_continued():
+    """With a gap in the dates the forecast is indexed by position: X_df's
+    rows, at the series' real dates, are read in date order, and must be
+    the horizon's rows exactly."""
+    train, test = _promo_panel(gap=True)
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    fc = model.predict(X_df=X_df)
+    assert len(fc) == 8 and np.isfinite(fc.GRUForecaster).all()
+    other = model.predict(X_df=X_df.assign(f=X_df.f + 1))
+    assert not np.allclose(other.GRUForecaster, fc.GRUForecaster)  # the values are read
+    shuffled = model.predict(X_df=X_df.sample(frac=1, random_state=0))
+    np.testing.assert_array_equal(shuffled.GRUForecaster, fc.GRUForecaster)
+    with pytest.raises(ValueError, match="X_df has 5 rows for series 'a'.*exactly"):
+        model.predict(X_df=pd.concat([X_df, X_df.iloc[:1].assign(ds=99)]))
