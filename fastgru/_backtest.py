@@ -70,15 +70,7 @@ def score(est, y, X_df=None):
 
     steps = est.horizon
     if _is_long_frame(y):
-        df = y.sort_values([ID, TIME], kind="stable")
-        # by text, as the model keeps ids other than int or str
-        truth = {str(k): g[TARGET].to_numpy(dtype=np.float64)
-                 for k, g in df.groupby(ID, sort=False)}
-        steps = min(steps, max(len(v) for v in truth.values()))
-        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        ids = [str(k) for k in panel.ids]
-        pairs = [(truth[k], point[i]) for i, k in enumerate(ids) if k in truth]
-        scales = [panel.scales[i] for i, k in enumerate(ids) if k in truth]
+        pairs, scales = _dated_pairs(est, y, X_df)
     else:
         if isinstance(y, dict):
             true = [np.asarray(v, dtype=np.float64) for v in y.values()]
@@ -109,3 +101,50 @@ def score(est, y, X_df=None):
     if not errors:
         raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))
+
+
+def _dated_pairs(est, y, X_df):
+    """``([(truth, forecast)], [scale])`` of the series of a long ``y`` the
+    model forecasts, each true value paired with the forecast of its date
+    (in date order when the model's time stamps are positions)."""
+    import pandas as pd
+
+    missing = [c for c in (ID, TIME, TARGET) if c not in y.columns]
+    if missing:
+        raise ValueError(f"y needs the columns {ID!r}, {TIME!r} and {TARGET!r}; it has no "
+                         f"{missing}")
+    if y.empty:
+        raise ValueError("y holds no values to score the forecasts against")
+    repeated = y[y.duplicated([ID, TIME])]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"y has more than one row for series {first[ID]!r} at {TIME}="
+                         f"{first[TIME]!r}")
+    df = y.sort_values([ID, TIME], kind="stable")
+    panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
+    info = est._index_info
+    dated = info is not None and info["type"] != "position"
+    # by text, as the model keeps ids other than int or str
+    index = {str(k): i for i, k in enumerate(panel.ids)}
+    pairs, scales = [], []
+    for key, g in df.groupby(ID, sort=False, observed=True):
+        i = index.get(str(key))
+        if i is None:
+            continue
+        truth = g[TARGET].to_numpy(dtype=np.float64)
+        if dated:
+            wanted, got = stamps[i], pd.Index(g[TIME])
+            if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):
+                got = got.to_period(wanted.freq)
+            at = wanted.get_indexer(got)
+            if (at < 0).any():
+                raise ValueError(
+                    f"y has rows for series {key!r} at {TIME}="
+                    f"{[str(v) for v in g[TIME][at < 0][:3]]}, not among the {est.horizon} "
+                    f"dates forecast after its training data ({wanted[0]} to {wanted[-1]})")
+            pairs.append((truth, point[i, at]))
+        else:
+            n = min(len(truth), est.horizon)
+            pairs.append((truth[:n], point[i, :n]))
+        scales.append(panel.scales[i])
+    return pairs, scales

@@ -562,8 +562,9 @@ class GRUForecaster(TrainableGRU):
         """Minus the mean MASE of the forecast after the training data against ``y``.
 
         ``y`` holds the next ``horizon`` (or fewer) values of every series, as
-        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one, else
-        in the form ``fit`` took. Higher is better (scikit-learn's convention).
+        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one (each
+        value scored against the forecast of its ``ds``), else in the form
+        ``fit`` took. Higher is better (scikit-learn's convention).
         """
         from ._backtest import score
 

@@ -585,3 +585,31 @@ def test_future_covariates_of_series_whose_time_stamps_cannot_be_continued():
     np.testing.assert_array_equal(shuffled.GRUForecaster, fc.GRUForecaster)
     with pytest.raises(ValueError, match="X_df has 5 rows for series 'a'.*exactly"):
         model.predict(X_df=pd.concat([X_df, X_df.iloc[:1].assign(ds=99)]))
+
+
+def test_score_pairs_each_true_value_with_the_forecast_of_its_date():
+    """Some dates of the horizon, in any order, are scored against their own
+    steps; dates outside the horizon (the training data, a shifted frame)
+    and repeated dates are refused rather than scored against other steps."""
+    df = seasonal_panel(n_series=3, length=40)
+    train, test = split(df, 4)
+    model = GRUForecaster(horizon=4, season_length=12, hidden_size=4, max_epochs=2,
+                          random_state=0).fit(train)
+    fc = model.predict()
+    some = test.groupby("unique_id").nth([1, 3]).sample(frac=1, random_state=0)
+    expected = []
+    for uid, g in some.groupby("unique_id"):
+        point = fc[fc.unique_id == uid].set_index("ds").GRUForecaster.loc[g.ds].to_numpy()
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        expected.append(mase(g.y.to_numpy(), point, hist, 12))
+    assert model.score(some) == pytest.approx(-np.mean(expected), rel=1e-9)
+    with pytest.raises(ValueError, match="y has rows for series 's0' at ds=.*not among the 4"):
+        model.score(test.assign(ds=test.ds + pd.DateOffset(months=1)))
+    with pytest.raises(ValueError, match="not among"):
+        model.score(train)
+    with pytest.raises(ValueError, match="more than one row for series 's0'"):
+        model.score(pd.concat([test, test.iloc[:1]]))
+    with pytest.raises(ValueError, match=r"no \['ds'\]"):
+        model.score(test.drop(columns="ds"))
+    with pytest.raises(ValueError, match="no values to score"):
+        model.score(test.iloc[:0])
