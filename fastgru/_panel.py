@@ -249,14 +249,21 @@ def read_static(static_df, ids):
         if not pd.api.types.is_numeric_dtype(static_df[c]):
             raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
                              "encode it first, e.g. pd.get_dummies")
-    table = static_df.drop_duplicates(ID).set_index(ID)
+    keys = static_df[ID].dropna()
+    repeated = keys[keys.duplicated()]
+    if len(repeated):  # which row holds the series' values would be arbitrary
+        raise ValueError(f"static_df has more than one row for the series "
+                         f"{repeated.unique()[:5].tolist()}: give one row per series")
+    table = static_df.set_index(ID)
     absent = [i for i in ids if i not in table.index]
     if absent:
         raise ValueError(f"static_df has no row for the series {absent[:5]}"
                          + (f" and {len(absent) - 5} more" if len(absent) > 5 else ""))
     static = table.loc[list(ids), names].to_numpy(dtype=np.float64)
     if not np.isfinite(static).all():
-        raise ValueError("static_df holds NaN or inf")
+        row, col = np.argwhere(~np.isfinite(static))[0]
+        raise ValueError(f"static_df holds NaN or inf (series {ids[row]!r}, column "
+                         f"{names[col]!r})")
     return static, names
 
 

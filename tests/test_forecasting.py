@@ -613,3 +613,16 @@ def test_score_pairs_each_true_value_with_the_forecast_of_its_date():
         model.score(test.drop(columns="ds"))
     with pytest.raises(ValueError, match="no values to score"):
         model.score(test.iloc[:0])
+
+
+def test_static_df_with_two_rows_for_a_series_is_refused():
+    """Two rows of one series (conflicting values) are named, not one of
+    them picked; NaN names its series and column."""
+    train, _ = _promo_panel()
+    train = train.drop(columns="f")
+    static = pd.DataFrame({"unique_id": ["a", "b", "a"], "s": [1.0, 2.0, 50.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match=r"more than one row for the series \['a'\]"):
+        model.fit(train, static_df=static)
+    with pytest.raises(ValueError, match="NaN or inf .series 'b', column 's'"):
+        model.fit(train, static_df=static.iloc[:2].assign(s=[1.0, np.nan]))
