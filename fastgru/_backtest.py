@@ -12,7 +12,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     import pandas as pd
     from sklearn.base import clone
 
-    from ._panel import _is_long_frame
+    from ._panel import _is_long_frame, check_keys
     from ._validation import check_bool, check_int
     from .forecasting import _check_levels
 
@@ -24,9 +24,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     step_size = h if step_size is None else check_int("step_size", step_size)
     refit = check_bool("refit", refit)
     levels = _check_levels(level)
+    check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
-    pos = df.groupby(ID, sort=False).cumcount().to_numpy()
-    size = df.groupby(ID, sort=False)[TIME].transform("size").to_numpy()
+    pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
+    size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
     past = [est.hist_exog] if isinstance(est.hist_exog, str) else list(est.hist_exog or ())
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
@@ -41,15 +42,19 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
                              f"and step_size={step_size} leave nothing to train on")
         X_df = test[[ID, TIME, *futr]] if futr else None
         if refit or w == 0:
-            model.fit(history, static_df=static_df)
+            try:
+                model.fit(history, static_df=static_df)
+            except ValueError as exc:
+                raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
+                                 f"{back} steps before each series' end): {exc}") from exc
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
         else:
             panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
         # by text: a fitted model keeps ids other than int or str as text
         order = {str(k): i for i, k in enumerate(panel.ids)}
-        last = history.groupby(ID, sort=False)[TIME].last()
+        last = history.groupby(ID, sort=False, observed=True)[TIME].last()
         rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
-                           _k=test.groupby(ID, sort=False).cumcount().to_numpy())
+                           _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
         rows = rows[rows["_s"].notna()]
         s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
         names = _column_names(model.alias, levels)

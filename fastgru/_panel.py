@@ -206,17 +206,12 @@ def _read_long(df, static_df, hist_exog) -> Panel:
             if not pd.api.types.is_bool_dtype(df[c]):
                 raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
                                  "encode it first, e.g. pd.get_dummies")
-    if df[TIME].isna().any():
-        raise ValueError(f"column {TIME!r} has missing time stamps")
-    if df[ID].isna().any():  # groupby would drop their rows
-        raise ValueError(f"column {ID!r} has missing series ids")
+    check_keys(df)
     df = df.sort_values([ID, TIME], kind="stable")
     ids, values, times, futr, hist = [], [], [], [], []
     for key, group in df.groupby(ID, sort=False, observed=True):
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
-        if ds.has_duplicates:
-            raise ValueError(f"{label} has duplicate time stamps in {TIME!r}")
         arr = _series_values(label, group[TARGET].to_numpy(dtype=np.float64))
         start = len(group) - len(arr)
         ids.append(key)
@@ -235,6 +230,20 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if static_df is not None:
         panel.static, panel.static_names = read_static(static_df, ids)
     return panel
+
+
+def check_keys(df) -> None:
+    """A long frame's rows each have a series id and a time stamp, and no
+    two rows share both (a ValueError naming the first such series and date)."""
+    if df[TIME].isna().any():
+        raise ValueError(f"column {TIME!r} has missing time stamps")
+    if df[ID].isna().any():  # groupby would drop their rows
+        raise ValueError(f"column {ID!r} has missing series ids")
+    repeated = df[df.duplicated([ID, TIME])]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"series {first[ID]!r} has duplicate time stamps in {TIME!r} "
+                         f"({first[TIME]!s} more than once)")
 
 
 def read_static(static_df, ids):

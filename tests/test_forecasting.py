@@ -1,5 +1,7 @@
 """GRUForecaster: a global model over panels, intervals, backtests, covariates, input forms."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _helpers import base_forecast
@@ -626,3 +628,31 @@ def test_static_df_with_two_rows_for_a_series_is_refused():
         model.fit(train, static_df=static)
     with pytest.raises(ValueError, match="NaN or inf .series 'b', column 's'"):
         model.fit(train, static_df=static.iloc[:2].assign(s=[1.0, np.nan]))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda df: df.assign(ds=df.ds.where(df.index != 5)), "'ds' has missing time stamps"),
+    (lambda df: df.assign(unique_id=df.unique_id.where(df.index != 5)),
+     "'unique_id' has missing series ids"),
+    (lambda df: pd.concat([df, df[(df.unique_id == "a") & (df.ds == 33)]]),
+     r"series .a. has duplicate .*\(33 more"),
+])
+def test_cross_validation_refuses_rows_it_would_misplace(change, match):
+    """A row without a date or series, or a second row of a date, in the
+    part after a cutoff would be paired with another step's forecast."""
+    full = pd.concat(_promo_panel(), ignore_index=True).drop(columns="f")
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        model.cross_validation(change(full))
+
+
+def test_cross_validation_names_the_window_too_early_to_train():
+    full = pd.concat(_promo_panel(), ignore_index=True).drop(columns="f")
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="window 1 of 8 .*32 steps before"):
+        model.cross_validation(full, n_windows=8)
+    categorical = full.assign(unique_id=pd.Categorical(full.unique_id, ["a", "b", "c"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pandas warning about unobserved categories
+        cv = model.cross_validation(categorical, n_windows=2)
+    assert len(cv) == 2 * 2 * 4 and set(cv.unique_id) == {"a", "b"}
