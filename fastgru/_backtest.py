@@ -114,6 +114,8 @@ def _dated_pairs(est, y, X_df):
     (in date order when the model's time stamps are positions)."""
     import pandas as pd
 
+    from ._panel import _pandas_values
+
     missing = [c for c in (ID, TIME, TARGET) if c not in y.columns]
     if missing:
         raise ValueError(f"y needs the columns {ID!r}, {TIME!r} and {TARGET!r}; it has no "
@@ -136,7 +138,7 @@ def _dated_pairs(est, y, X_df):
         i = index.get(str(key))
         if i is None:
             continue
-        truth = g[TARGET].to_numpy(dtype=np.float64)
+        truth = _pandas_values(f"y of series {key!r}", g[TARGET])
         if dated:
             wanted, got = stamps[i], pd.Index(g[TIME])
             if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):

@@ -106,6 +106,28 @@ def _series_values(label: str, values) -> np.ndarray:
     return arr
 
 
+def _check_numbers(label: str, dtype) -> None:
+    """A pandas dtype of numbers (bool, nullable integers and floats), or
+    of objects and text, read as numbers next; a TypeError naming ``label``
+    for dates, durations, categories and complex numbers, which ``to_numpy``
+    would turn into numbers silently (nanoseconds, codes, the real part)."""
+    import pandas as pd
+
+    api = pd.api.types
+    if api.is_complex_dtype(dtype) or not (api.is_numeric_dtype(dtype) or api.is_object_dtype(
+            dtype) or api.is_string_dtype(dtype)):
+        raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
+
+
+def _pandas_values(label: str, values) -> np.ndarray:
+    """A pandas Series' values as float64 (missing values NaN), with errors naming ``label``."""
+    _check_numbers(label, values.dtype)
+    try:
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label} holds values that are not numbers ({exc})") from None
+
+
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
     if _is_long_frame(y):
@@ -129,7 +151,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             if getattr(s, "ndim", 1) != 1 and np.ndim(s) != 1:
                 raise ValueError(f"{label} must be 1-D, got shape {np.shape(s)}")
             index = s.index if hasattr(s, "index") and hasattr(s, "iloc") else None
-            raw = s.to_numpy(dtype=np.float64) if index is not None else s
+            raw = _pandas_values(label, s) if index is not None else s
             arr = _series_values(label, raw)
             ids.append(key)
             values.append(arr)
@@ -207,12 +229,13 @@ def _read_long(df, static_df, hist_exog) -> Panel:
                 raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
                                  "encode it first, e.g. pd.get_dummies")
     check_keys(df)
+    _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
     ids, values, times, futr, hist = [], [], [], [], []
     for key, group in df.groupby(ID, sort=False, observed=True):
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
-        arr = _series_values(label, group[TARGET].to_numpy(dtype=np.float64))
+        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]))
         start = len(group) - len(arr)
         ids.append(key)
         values.append(arr)

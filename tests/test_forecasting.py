@@ -656,3 +656,26 @@ def test_cross_validation_names_the_window_too_early_to_train():
         warnings.simplefilter("error")  # no pandas warning about unobserved categories
         cv = model.cross_validation(categorical, n_windows=2)
     assert len(cv) == 2 * 2 * 4 and set(cv.unique_id) == {"a", "b"}
+
+
+@pytest.mark.parametrize("values, error, match", [
+    (pd.date_range("2000-01-01", periods=34, freq="D"), TypeError, "datetime64"),
+    (pd.to_timedelta(np.arange(34), unit="D"), TypeError, "timedelta64"),
+    (np.arange(34) + 1j, TypeError, "complex"),
+    (pd.Categorical(np.arange(34.0) % 5), TypeError, "category"),
+    (np.append(np.arange(33.0).astype(object), "1,5"), ValueError, "'a''s 'y' holds values that"),
+])
+def test_values_that_are_not_numbers_are_refused(values, error, match):
+    """to_numpy would read dates as nanoseconds, categories as their values
+    and complex numbers as their real parts, all silently."""
+    t = np.arange(34)
+    long = pd.DataFrame({"unique_id": "a", "ds": t, "y": values})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(error, match=match):
+        model.fit(long)
+    with pytest.raises(error, match=match.replace("'a''s 'y'", "'a'")):
+        model.fit({"a": pd.Series(values)})
+    ok = model.fit(long.assign(y=np.sin(t).astype(object)))  # numbers as objects are numbers
+    assert np.isfinite(ok.predict().GRUForecaster).all()
+    nullable = long.assign(y=pd.array(np.r_[np.arange(33), 1], dtype="Int64"))
+    assert len(model.fit(nullable).predict()) == 4
