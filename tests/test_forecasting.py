@@ -679,3 +679,35 @@ def test_values_that_are_not_numbers_are_refused(values, error, match):
     assert np.isfinite(ok.predict().GRUForecaster).all()
     nullable = long.assign(y=pd.array(np.r_[np.arange(33), 1], dtype="Int64"))
     assert len(model.fit(nullable).predict()) == 4
+
+
+@pytest.mark.parametrize("other", [
+    pd.date_range("2000-01-01", periods=10, freq="MS"),  # monthly in a daily panel
+    pd.date_range("2000-01-01", periods=30, freq="D").delete(20),  # a gap
+])
+def test_a_series_off_the_panels_frequency_is_not_given_its_dates(other):
+    """The dates are continued with the frequency of the longest series: a
+    series of another frequency, or with a gap, would get wrong dates."""
+    daily = pd.date_range("2000-01-01", periods=40, freq="D")
+    df = pd.DataFrame({"unique_id": ["a"] * 40 + ["b"] * len(other),
+                       "ds": daily.append(other), "y": np.sin(np.arange(40 + len(other)))})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"the series \['b'\] do not follow .*\(D\)"):
+        model.fit(df)
+    fc = model.predict()
+    assert fc.ds.tolist() == [40, 41, len(other), len(other) + 1]  # positions
+    regular = df[df.unique_id == "a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dated = model.fit(pd.concat([regular, regular.assign(unique_id="b")])).predict()
+    assert dated.ds.astype(str).tolist()[:2] == ["2000-02-10", "2000-02-11"]
+
+
+def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
+    long = pd.Series(np.sin(np.arange(40.0)))
+    gappy = pd.Series(np.cos(np.arange(20.0)), index=np.r_[np.arange(10), np.arange(11, 21)])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"the series \['g'\] .*steps of 1"):
+        model.fit({"l": long, "g": gappy})
+    with pytest.warns(UserWarning, match=r"the series \['g'\]"):
+        model.predict(y={"l": long, "g": gappy})
