@@ -582,7 +582,8 @@ class GRUForecaster(TrainableGRU):
 def _check_levels(level):
     if level is None:
         return []
-    values = [level] if isinstance(level, numbers.Real) else list(level)
+    # a string is one (wrong) value, not its characters
+    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:

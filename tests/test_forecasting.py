@@ -498,6 +498,7 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
     (lambda m: m.fit(np.arange(40.0)).predict(h=10**9), ValueError, "h must be <="),
     (lambda m: m.fit(np.arange(40.0)).predict(h=9, level=[80]), ValueError, "calibrated up"),
     (lambda m: m.fit(np.arange(40.0)).predict(level=[100]), ValueError, "between 0 and 100"),
+    (lambda m: m.fit(np.arange(40.0)).predict(level="80"), ValueError, "got '80'"),
     (lambda m: m.fit(np.arange(40.0)).to_onnx(), NotImplementedError, "gru_.to_onnx"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
                                                  "x": ["a"]})), ValueError,
