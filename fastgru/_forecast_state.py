@@ -582,6 +582,13 @@ def check_restored(est) -> None:
             raise ValueError("_index_info lacks its step")
         if np.shape(est.last_ds_) != (S,):
             raise ValueError("last_ds_ must hold one time stamp per series")
+        # dates are kept as text, positions and integer steps as integers: a
+        # number where a date belongs would continue from 1970
+        kinds = {"period": "U", "datetime": "U", "integer": "iu", "position": "iu",
+                 "float": "iuf"}[info["type"]]
+        if np.asarray(est.last_ds_).dtype.kind not in kinds:
+            raise ValueError(f"last_ds_ must hold {info['type']} time stamps, got dtype "
+                             f"{np.asarray(est.last_ds_).dtype}")
         for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
             continued_index(info, est.last_ds_[i], 1)
     maker = _maker_of(est)

@@ -712,3 +712,22 @@ def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
         model.fit({"l": long, "g": gappy})
     with pytest.warns(UserWarning, match=r"the series \['g'\]"):
         model.predict(y={"l": long, "g": gappy})
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("attr/last_ds_", np.array([5, 6, 7]), "last_ds_ must hold datetime time stamps"),
+    ("attr/last_ds_", np.array([1.5, 2.5, 3.5]), "last_ds_ must hold datetime"),
+])
+def test_load_refuses_time_stamps_of_another_kind(tmp_path, name, value, match):
+    """Integers where the model keeps dates would continue the dates from 1970."""
+    df = seasonal_panel(n_series=3, length=40)
+    model = GRUForecaster(horizon=2, season_length=12, **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    assert arrays[name].dtype.kind == "U"
+    arrays[name] = value
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=match):
+        fastgru.load(path)
