@@ -262,6 +262,15 @@ def check_keys(df) -> None:
         raise ValueError(f"column {TIME!r} has missing time stamps")
     if df[ID].isna().any():  # groupby would drop their rows
         raise ValueError(f"column {ID!r} has missing series ids")
+    if df[TIME].dtype == object:
+        import pandas as pd
+
+        kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
+        if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
+            kinds = sorted({type(v).__name__ for v in df[TIME]})
+            raise ValueError(f"column {TIME!r} mixes time stamps of the types {kinds[:4]}: "
+                             "they do not sort in time order; make them one type "
+                             "(e.g. pd.to_datetime)")
     repeated = df[df.duplicated([ID, TIME])]
     if len(repeated):
         first = repeated.iloc[0]

@@ -637,14 +637,19 @@ def test_static_df_with_two_rows_for_a_series_is_refused():
      "'unique_id' has missing series ids"),
     (lambda df: pd.concat([df, df[(df.unique_id == "a") & (df.ds == 33)]]),
      r"series .a. has duplicate .*\(33 more"),
+    (lambda df: df.assign(ds=df.ds.astype(object).where(df.index != 5, "5")),
+     r"mixes time stamps of the types \['int', 'str'\]"),
 ])
 def test_cross_validation_refuses_rows_it_would_misplace(change, match):
     """A row without a date or series, or a second row of a date, in the
-    part after a cutoff would be paired with another step's forecast."""
+    part after a cutoff would be paired with another step's forecast; time
+    stamps of two types sort by type, out of time order (fit too)."""
     full = pd.concat(_promo_panel(), ignore_index=True).drop(columns="f")
     model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
     with pytest.raises(ValueError, match=match):
         model.cross_validation(change(full))
+    with pytest.raises(ValueError, match=match):
+        model.fit(change(full))
 
 
 def test_cross_validation_names_the_window_too_early_to_train():
