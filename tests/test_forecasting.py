@@ -639,6 +639,9 @@ def test_static_df_with_two_rows_for_a_series_is_refused():
      r"series .a. has duplicate .*\(33 more"),
     (lambda df: df.assign(ds=df.ds.astype(object).where(df.index != 5, "5")),
      r"mixes time stamps of the types \['int', 'str'\]"),
+    (lambda df: df.assign(ds=pd.Series(
+        [pd.Timestamp("2000-01-01", tz="UTC" if i % 7 else None) + pd.Timedelta(days=int(d))
+         for i, d in enumerate(df.ds)], index=df.index, dtype=object)), "mixes time zones"),
 ])
 def test_cross_validation_refuses_rows_it_would_misplace(change, match):
     """A row without a date or series, or a second row of a date, in the
