@@ -15,7 +15,16 @@ import numpy as np
 
 from . import _runtime
 from ._network import SequenceNet
-from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
+from ._panel import (
+    ID,
+    TIME,
+    Panel,
+    Standardizer,
+    WindowMaker,
+    off_step,
+    read_panel,
+    series_scale,
+)
 from ._state import TRAINING, Field, FittedState
 from ._validation import check_int
 
@@ -92,36 +101,6 @@ def continued_index(info, last, steps):
                          name=info["name"])
 
 
-def _off_step(info, times) -> list:
-    """Positions of the series whose consecutive time stamps are not one
-    step of ``info`` apart (a gap, or another frequency): continued with
-    the panel's frequency, their forecasts' dates would be wrong."""
-    multi = [i for i, t in enumerate(times) if t is not None and len(t) > 1]
-    if not multi:
-        return []
-    sub = [times[i] for i in multi]
-    n = np.array([len(t) for t in sub])
-    ends = np.cumsum(n)
-    every = sub[0].append(sub[1:]) if len(sub) > 1 else sub[0]
-    not_first = np.ones(len(every), dtype=bool)
-    not_first[ends - n] = False
-    not_last = np.ones(len(every), dtype=bool)
-    not_last[ends - 1] = False
-    prev, nxt = every[not_last], every[not_first]
-    try:
-        if info["type"] == "period":
-            ok = np.asarray(prev + 1 == nxt)
-        elif info["type"] == "datetime":
-            ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
-        else:
-            step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
-            ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
-    except (TypeError, ValueError, AttributeError):  # stamps of other kinds
-        return multi
-    series = np.repeat(np.arange(len(sub)), n - 1)
-    return sorted({multi[j] for j in series[~ok]})
-
-
 def _panel_index_info(panel: Panel):
     """One description for the panel (from its longest series) and each
     series' last stamp; None for arrays without time stamps."""
@@ -130,7 +109,7 @@ def _panel_index_info(panel: Panel):
     longest = int(np.argmax([len(t) for t in panel.times]))
     info = index_info(panel.times[longest])
     if info["type"] != "position":
-        off = _off_step(info, panel.times)
+        off = off_step(info, panel.times)
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
             warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "

@@ -313,6 +313,36 @@ def read_static(static_df, ids):
     return static, names
 
 
+def off_step(info, times) -> list:
+    """Positions of the series whose consecutive time stamps are not one
+    step of ``info`` apart (a gap, or another frequency): continued with
+    the panel's frequency, their forecasts' dates would be wrong."""
+    multi = [i for i, t in enumerate(times) if t is not None and len(t) > 1]
+    if not multi:
+        return []
+    sub = [times[i] for i in multi]
+    n = np.array([len(t) for t in sub])
+    ends = np.cumsum(n)
+    every = sub[0].append(sub[1:]) if len(sub) > 1 else sub[0]
+    not_first = np.ones(len(every), dtype=bool)
+    not_first[ends - n] = False
+    not_last = np.ones(len(every), dtype=bool)
+    not_last[ends - 1] = False
+    prev, nxt = every[not_last], every[not_first]
+    try:
+        if info["type"] == "period":
+            ok = np.asarray(prev + 1 == nxt)
+        elif info["type"] == "datetime":
+            ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+        else:
+            step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
+            ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
+    except (TypeError, ValueError, AttributeError):  # stamps of other kinds
+        return multi
+    series = np.repeat(np.arange(len(sub)), n - 1)
+    return sorted({multi[j] for j in series[~ok]})
+
+
 def series_scale(values: np.ndarray, season_length: int) -> float:
     """MASE's denominator: the mean absolute seasonal difference of a series.
 
