@@ -326,6 +326,10 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
     maker = _maker_of(est)
     h = est.horizon
+    if X_df is not None and not maker.n_futr:
+        warnings.warn("X_df is ignored: the model was fitted without future-known covariates "
+                      "(they are the extra columns of the long frame given to fit)",
+                      UserWarning, stacklevel=4)
     if steps > h and (maker.n_futr or maker.n_hist):
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")

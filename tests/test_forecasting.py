@@ -739,3 +739,12 @@ def test_load_refuses_time_stamps_of_another_kind(tmp_path, name, value, match):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=match):
         fastgru.load(path)
+
+
+def test_x_df_for_a_model_without_future_covariates_is_said_to_be_ignored():
+    train, test = _promo_panel()
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    model.fit(train.drop(columns="f"))
+    with pytest.warns(UserWarning, match="X_df is ignored"):
+        fc = model.predict(X_df=test[["unique_id", "ds", "f"]])
+    np.testing.assert_array_equal(fc.GRUForecaster, model.predict().GRUForecaster)
