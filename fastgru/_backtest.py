@@ -44,6 +44,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
         if refit or w == 0:
             try:
                 model.fit(history, static_df=static_df)
+                if levels and model.calibration_ is None:
+                    raise ValueError("no intervals: the series are too short to hold out a "
+                                     "horizon after a training window, or early_stopping is "
+                                     "False; call it without level")
             except ValueError as exc:
                 raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
                                  f"{back} steps before each series' end): {exc}") from exc
@@ -77,8 +81,14 @@ def score(est, y, X_df=None):
     if _is_long_frame(y):
         pairs, scales = _dated_pairs(est, y, X_df)
     else:
-        if isinstance(y, dict):
-            true = [np.asarray(v, dtype=np.float64) for v in y.values()]
+        if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
+            index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}
+            unknown = [k for k in y if str(k) not in index]
+            if unknown:
+                raise ValueError(f"y holds series the model does not forecast: {unknown[:5]}")
+            true = [np.empty(0)] * est.n_series_ if len(y) == est.n_series_ else list(y)
+            for k, v in (y.items() if len(y) == est.n_series_ else ()):
+                true[index[str(k)]] = np.asarray(v, dtype=np.float64)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]

@@ -564,7 +564,8 @@ class GRUForecaster(TrainableGRU):
         ``y`` holds the next ``horizon`` (or fewer) values of every series, as
         a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one (each
         value scored against the forecast of its ``ds``), else in the form
-        ``fit`` took. Higher is better (scikit-learn's convention).
+        ``fit`` took (a dict's series by key). Higher is better
+        (scikit-learn's convention).
         """
         from ._backtest import score
 

@@ -748,3 +748,33 @@ def test_x_df_for_a_model_without_future_covariates_is_said_to_be_ignored():
     with pytest.warns(UserWarning, match="X_df is ignored"):
         fc = model.predict(X_df=test[["unique_id", "ds", "f"]])
     np.testing.assert_array_equal(fc.GRUForecaster, model.predict().GRUForecaster)
+
+
+def test_score_of_a_dict_pairs_series_by_key():
+    """A dict in another order than the series the model was fitted on is
+    scored series by series, by key; a key the model does not know is named."""
+    t = np.arange(40.0)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        {"a": t % 5, "b": t % 7})
+    fc = model.predict()
+    truth = {"b": np.array([3.0, 4.0]), "a": np.array([0.0, 1.0])}
+    expected = np.mean([mase(truth[k], fc[k], t % m, 1) for k, m in (("a", 5), ("b", 7))])
+    assert model.score(truth) == pytest.approx(-expected, rel=1e-9)
+    with pytest.raises(ValueError, match=r"does not forecast: \['c'\]"):
+        model.score({"a": truth["a"], "c": truth["b"]})
+    with pytest.raises(ValueError, match="y holds 1 series, the model forecasts 2"):
+        model.score({"a": truth["a"]})
+
+
+def test_cross_validation_with_levels_and_no_intervals_names_the_reason():
+    t = np.arange(12)
+    short = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 12), "ds": np.tile(t, 2),
+                          "y": np.r_[np.sin(t), np.cos(t)] + 3})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match="too short"), pytest.raises(
+            ValueError, match="window 1 of 1 .*no intervals"):
+        model.cross_validation(short, level=[80])
+    plain = GRUForecaster(horizon=2, early_stopping=False, hidden_size=4, max_epochs=2,
+                          random_state=0)
+    with pytest.raises(ValueError, match="no intervals"):
+        plain.cross_validation(short, level=[80])
