@@ -128,6 +128,20 @@ def _pandas_values(label: str, values) -> np.ndarray:
         raise ValueError(f"{label} holds values that are not numbers ({exc})") from None
 
 
+def _check_order(label: str, index) -> None:
+    """A pandas index of dates or numbers must run forwards, each stamp once:
+    the values are read in the index's order (a long frame is sorted by
+    ``ds``; a series' values cannot be reordered apart from its covariates)."""
+    import pandas as pd
+
+    timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or (
+        pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index))
+    if timelike and not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
+                         "descending or repeated stamps): its values would be read out of "
+                         "order; sort it first, e.g. y.sort_index()")
+
+
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
     if _is_long_frame(y):
@@ -151,6 +165,8 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             if getattr(s, "ndim", 1) != 1 and np.ndim(s) != 1:
                 raise ValueError(f"{label} must be 1-D, got shape {np.shape(s)}")
             index = s.index if hasattr(s, "index") and hasattr(s, "iloc") else None
+            if index is not None:
+                _check_order(label, index)
             raw = _pandas_values(label, s) if index is not None else s
             arr = _series_values(label, raw)
             ids.append(key)
@@ -170,6 +186,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
             form, name = "series", y.name
         else:
             form, name = "frame", list(y.columns)
+        _check_order("y", index)
         y = y.to_numpy()
     if y is None or isinstance(y, (str, bytes)) or np.ndim(y) == 0:
         raise TypeError(f"y must be a series, a list or dict of series or a long DataFrame, "

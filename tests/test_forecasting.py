@@ -778,3 +778,20 @@ def test_cross_validation_with_levels_and_no_intervals_names_the_reason():
                           random_state=0)
     with pytest.raises(ValueError, match="no intervals"):
         plain.cross_validation(short, level=[80])
+
+
+def test_a_pandas_series_out_of_time_order_is_refused():
+    """Its values would be read in the index's order: a shuffled series
+    forecast from whichever value came last."""
+    index = pd.date_range("2000-01-01", periods=40, freq="D")
+    series = pd.Series(np.arange(40.0) + np.sin(np.arange(40.0)), index=index)
+    shuffled = series.sample(frac=1, random_state=0)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    for y, label in ((shuffled, "y"), ({"a": shuffled}, "series 'a'"),
+                     (shuffled.to_frame(), "y"),
+                     (pd.Series(series.to_numpy(), index=np.arange(40)[::-1]), "y")):
+        with pytest.raises(ValueError, match=f"{label}'s index is not in increasing"):
+            model.fit(y)
+    assert np.isfinite(model.fit(shuffled.sort_index()).predict()).all()
+    with pytest.raises(ValueError, match="not in increasing"):
+        model.predict(y=shuffled)
