@@ -455,9 +455,16 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if uid not in history:
             raise ValueError(f"train_df has no rows for the series unique_id={uid!r}")
         ds, y = history[uid]
+        try:
+            later = ds > cutoff if cv else ds >= start
+        except TypeError:  # numbers against text, naive against aware dates
+            other = f"cutoff={cutoff!r}" if cv else f"ds={start!r}"
+            raise TypeError(f"train_df's ds of unique_id={uid!r} (e.g. {ds[0]!r}) cannot be "
+                            f"compared with forecasts_df's {other}: give both one type of "
+                            "time stamps") from None
         if cv:
-            y = y[ds <= cutoff]
-        elif (ds >= start).any():
+            y = y[~later]
+        elif later.any():
             raise ValueError(f"train_df overlaps the forecasts of unique_id={uid!r}: it has "
                              f"rows from ds={start!r} on (pass the training part only)")
         if y.size < 2:

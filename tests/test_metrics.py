@@ -324,3 +324,14 @@ def test_evaluate_refuses_repeated_training_rows_and_missing_keys():
         evaluate(cv.assign(cutoff=np.nan), None, train, 4)
     with pytest.raises(ValueError, match=r"forecasts_df has missing values in \['unique_id'\]"):
         evaluate(cv.assign(unique_id=cv["unique_id"].where(cv.index != 0)), None, train, 4)
+
+
+def test_evaluate_names_time_stamps_of_types_it_cannot_compare():
+    train, test, fc, _ = panel()
+    as_text = train.assign(ds=train["ds"].astype(str))
+    with pytest.raises(TypeError, match="train_df's ds of unique_id='a' .* cannot be compared"):
+        evaluate(fc, test, as_text, 4)
+    cv = fc.merge(test, on=["unique_id", "ds"])
+    cv["cutoff"] = cv["unique_id"].map(train.groupby("unique_id")["ds"].max()).astype(str)
+    with pytest.raises(TypeError, match="cannot be compared with forecasts_df's cutoff='9'"):
+        evaluate(cv, None, train, 4)
