@@ -330,36 +330,6 @@ def read_static(static_df, ids):
     return static, names
 
 
-def off_step(info, times) -> list:
-    """Positions of the series whose consecutive time stamps are not one
-    step of ``info`` apart (a gap, or another frequency): continued with
-    the panel's frequency, their forecasts' dates would be wrong."""
-    multi = [i for i, t in enumerate(times) if t is not None and len(t) > 1]
-    if not multi:
-        return []
-    sub = [times[i] for i in multi]
-    n = np.array([len(t) for t in sub])
-    ends = np.cumsum(n)
-    every = sub[0].append(sub[1:]) if len(sub) > 1 else sub[0]
-    not_first = np.ones(len(every), dtype=bool)
-    not_first[ends - n] = False
-    not_last = np.ones(len(every), dtype=bool)
-    not_last[ends - 1] = False
-    prev, nxt = every[not_last], every[not_first]
-    try:
-        if info["type"] == "period":
-            ok = np.asarray(prev + 1 == nxt)
-        elif info["type"] == "datetime":
-            ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
-        else:
-            step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
-            ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
-    except (TypeError, ValueError, AttributeError):  # stamps of other kinds
-        return multi
-    series = np.repeat(np.arange(len(sub)), n - 1)
-    return sorted({multi[j] for j in series[~ok]})
-
-
 def series_scale(values: np.ndarray, season_length: int) -> float:
     """MASE's denominator: the mean absolute seasonal difference of a series.
 
@@ -392,8 +362,19 @@ class Standardizer:
     @classmethod
     def fit(cls, blocks):
         data = np.concatenate(blocks) if isinstance(blocks, list) else blocks
-        mean = data.mean(axis=0)
-        scale = data.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = data.mean(axis=0)
+            scale = data.std(axis=0)
+            if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                # values near 1e300: their squares overflow (an infinite scale
+                # would read the column as 0); in units of its largest magnitude
+                peak = np.abs(data).max(axis=0)
+                peak = np.where(peak > 0, peak, 1.0)
+                unit = data / peak
+                mean, scale = unit.mean(axis=0) * peak, unit.std(axis=0) * peak
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+            raise ValueError("covariates near float64's limit cannot be standardised: "
+                             "rescale them")
         return cls(mean, np.where(scale > 0, scale, 1.0))
 
     def __call__(self, a):

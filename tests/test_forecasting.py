@@ -795,3 +795,19 @@ def test_a_pandas_series_out_of_time_order_is_refused():
     assert np.isfinite(model.fit(shuffled.sort_index()).predict()).all()
     with pytest.raises(ValueError, match="not in increasing"):
         model.predict(y=shuffled)
+
+
+def test_covariates_near_1e300_are_standardised_not_zeroed():
+    """Their squares overflow: an infinite scale would read every value as 0."""
+    from fastgru._panel import Standardizer
+
+    t = np.arange(60)
+    huge = np.where(t % 2, 1e300, -1e300)[:, None]
+    scaler = Standardizer.fit([huge])
+    np.testing.assert_allclose(scaler(huge)[:, 0], np.where(t % 2, 1.0, -1.0))
+    df = pd.DataFrame({"unique_id": "a", "ds": t, "y": np.sin(t), "h": huge[:, 0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GRUForecaster(horizon=2, hist_exog=["h"], hidden_size=4, max_epochs=2,
+                              random_state=0).fit(df)
+    assert model.hist_scale_[0] == pytest.approx(1e300)
