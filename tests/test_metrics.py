@@ -335,3 +335,11 @@ def test_evaluate_names_time_stamps_of_types_it_cannot_compare():
     cv["cutoff"] = cv["unique_id"].map(train.groupby("unique_id")["ds"].max()).astype(str)
     with pytest.raises(TypeError, match="cannot be compared with forecasts_df's cutoff='9'"):
         evaluate(cv, None, train, 4)
+
+
+def test_evaluate_takes_a_model_column_named_by_a_number():
+    train, test, fc, _ = panel()
+    numbered = fc.rename(columns={"two": 5})
+    table = evaluate(numbered, test, train, 4, models=5)
+    expected = evaluate(fc, test, train, 4, models="two")
+    np.testing.assert_allclose(table.to_numpy(dtype=float), expected.to_numpy(dtype=float))
