@@ -41,19 +41,21 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
                              f"and step_size={step_size} leave nothing to train on")
         X_df = test[[ID, TIME, *futr]] if futr else None
-        if refit or w == 0:
-            try:
+        try:
+            if refit or w == 0:
                 model.fit(history, static_df=static_df)
                 if levels and model.calibration_ is None:
                     raise ValueError("no intervals: the series are too short to hold out a "
                                      "horizon after a training window, or early_stopping is "
                                      "False; call it without level")
-            except ValueError as exc:
-                raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
-                                 f"{back} steps before each series' end): {exc}") from exc
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
-        else:
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
+                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
+            else:
+                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
+        except ValueError as exc:
+            raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
+                             f"{back} steps before each series' end"
+                             + ("; its X_df is y's rows after them" if futr else "")
+                             + f"): {exc}") from exc
         # by text: a fitted model keeps ids other than int or str as text
         order = {str(k): i for i, k in enumerate(panel.ids)}
         last = history.groupby(ID, sort=False, observed=True)[TIME].last()

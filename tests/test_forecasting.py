@@ -811,3 +811,13 @@ def test_covariates_near_1e300_are_standardised_not_zeroed():
         model = GRUForecaster(horizon=2, hist_exog=["h"], hidden_size=4, max_epochs=2,
                               random_state=0).fit(df)
     assert model.hist_scale_[0] == pytest.approx(1e300)
+
+
+def test_cross_validation_names_the_window_of_missing_future_covariates():
+    """Its X_df is the frame's own rows after each cutoff: NaN there is named
+    with the window, as the user passed no X_df."""
+    train, test = _promo_panel()
+    full = pd.concat([train, test.assign(f=np.where(test.ds == 33, np.nan, test.f))])
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="window 1 of 1 .*X_df is y's rows after them.*NaN"):
+        model.cross_validation(full)
