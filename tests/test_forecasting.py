@@ -723,19 +723,25 @@ def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
 
 
 @pytest.mark.parametrize("name, value, match", [
-    ("attr/last_ds_", np.array([5, 6, 7]), "last_ds_ must hold datetime time stamps"),
-    ("attr/last_ds_", np.array([1.5, 2.5, 3.5]), "last_ds_ must hold datetime"),
+    ("attr/last_ds_", lambda a: np.array([5, 6, 7]), "last_ds_ must hold datetime time stamps"),
+    ("attr/last_ds_", lambda a: np.array([1.5, 2.5, 3.5]), "last_ds_ must hold datetime"),
+    ("attr/calibration_", lambda a: np.zeros((a.shape[0], 3)), r"calibration_ must be \(n, h"),
+    ("attr/calibration_", lambda a: a[:, 0], r"calibration_ must be \(n, horizon\)"),
+    ("attr/history_", lambda a: a[:, 1:], "history_ must hold the longest window's steps"),
+    ("attr/history_", lambda a: a[:2], "history_ must hold the longest window's steps"),
+    ("attr/history_length_", lambda a: a * 0, "history_length_ must hold 1 to"),
+    ("attr/series_scale_", lambda a: -a, "series_scale_ must hold one positive scale"),
 ])
-def test_load_refuses_time_stamps_of_another_kind(tmp_path, name, value, match):
-    """Integers where the model keeps dates would continue the dates from 1970."""
+def test_load_refuses_tampered_forecaster_arrays(tmp_path, name, value, match):
+    """Arrays of other shapes than the series and horizon, and integers
+    where the model keeps dates (which would continue them from 1970)."""
     df = seasonal_panel(n_series=3, length=40)
     model = GRUForecaster(horizon=2, season_length=12, **FAST).fit(df)
     path = tmp_path / "f.npz"
     fastgru.save(model, path)
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}
-    assert arrays[name].dtype.kind == "U"
-    arrays[name] = value
+    arrays[name] = value(arrays[name])
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=match):
         fastgru.load(path)
