@@ -88,8 +88,11 @@ def score(est, y, X_df=None):
             unknown = [k for k in y if str(k) not in index]
             if unknown:
                 raise ValueError(f"y holds series the model does not forecast: {unknown[:5]}")
-            true = [np.empty(0)] * est.n_series_ if len(y) == est.n_series_ else list(y)
-            for k, v in (y.items() if len(y) == est.n_series_ else ()):
+            if len(y) != est.n_series_:
+                raise ValueError(f"y holds {len(y)} series, the model forecasts "
+                                 f"{est.n_series_}")
+            true = [np.empty(0)] * est.n_series_
+            for k, v in y.items():
                 true[index[str(k)]] = np.asarray(v, dtype=np.float64)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series

@@ -129,16 +129,16 @@ def _pandas_values(label: str, values) -> np.ndarray:
 
 
 def _check_order(label: str, index) -> None:
-    """A pandas index of dates or numbers must run forwards, each stamp once:
-    the values are read in the index's order (a long frame is sorted by
-    ``ds``; a series' values cannot be reordered apart from its covariates)."""
+    """A pandas index of dates must run forwards, each date once: the values
+    are read in the index's order (a long frame is sorted by ``ds``; a
+    series' values cannot be reordered apart from its covariates). An index
+    of numbers may be row labels of a frame sorted otherwise: not checked."""
     import pandas as pd
 
-    timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or (
-        pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index))
+    timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
     if timelike and not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
-                         "descending or repeated stamps): its values would be read out of "
+                         "descending or repeated dates): its values would be read out of "
                          "order; sort it first, e.g. y.sort_index()")
 
 

@@ -794,11 +794,16 @@ def test_a_pandas_series_out_of_time_order_is_refused():
     shuffled = series.sample(frac=1, random_state=0)
     model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
     for y, label in ((shuffled, "y"), ({"a": shuffled}, "series 'a'"),
-                     (shuffled.to_frame(), "y"),
-                     (pd.Series(series.to_numpy(), index=np.arange(40)[::-1]), "y")):
+                     (shuffled.to_frame(), "y"), (series[::-1], "y"),
+                     (pd.concat([series[:20], series[19:]]), "y")):
         with pytest.raises(ValueError, match=f"{label}'s index is not in increasing"):
             model.fit(y)
     assert np.isfinite(model.fit(shuffled.sort_index()).predict()).all()
+    # row labels of a frame sorted by date are no time stamps: read as they come
+    labelled = pd.Series(series.to_numpy(), index=np.random.default_rng(0).permutation(40))
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        np.testing.assert_array_equal(model.fit(labelled).predict().to_numpy(),
+                                      model.fit(series.to_numpy()).predict())
     with pytest.raises(ValueError, match="not in increasing"):
         model.predict(y=shuffled)
 
