@@ -180,6 +180,10 @@ def _named_series(series):
                             "dict(tuple(df.groupby('unique_id')['y'])) (each series in "
                             "date order), or fit one GRUForecaster on the long frame")
         items = [(name, col) for name, col in series.items()]
+        if series.columns.has_duplicates:  # their results would share one key
+            raise ValueError(f"series has columns of the same name "
+                             f"{series.columns[series.columns.duplicated()].unique()[:5].tolist()}"
+                             ": name each series once")
     elif isinstance(series, (list, tuple)):  # as an array, a list of series would be transposed
         raise TypeError("series must be a dict of series, a pandas DataFrame or a 2-D numeric "
                         "array (n_timesteps, n_series), got a list: pass "

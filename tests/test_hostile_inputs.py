@@ -230,8 +230,9 @@ def test_fit_forecasters_refuses_a_list_it_would_transpose():
 
 def test_fit_forecasters_refuses_a_long_frame_and_checks_steps_before_fitting():
     """Read column by column, a long frame's ids, dates and values would each
-    be fitted as a series; a forecast longer than predict allows would fail
-    in every task after its fit."""
+    be fitted as a series, and two columns of one name share one result; a
+    forecast longer than predict allows would fail in every task after its
+    fit."""
     fastgru_dask = pytest.importorskip("fastgru.dask")
     pd = pytest.importorskip("pandas")
     t = np.arange(40)
@@ -239,6 +240,9 @@ def test_fit_forecasters_refuses_a_long_frame_and_checks_steps_before_fitting():
                          "y": np.r_[np.sin(t), np.cos(t)]})
     with pytest.raises(TypeError, match="long DataFrame"):
         fastgru_dask.fit_forecasters(long, window=8, scheduler="sync")
+    twice = pd.DataFrame(np.c_[np.sin(t), np.cos(t)], columns=["a", "a"])
+    with pytest.raises(ValueError, match=r"columns of the same name \['a'\]"):
+        fastgru_dask.fit_forecasters(twice, window=8, scheduler="sync")  # one result kept
     with pytest.raises(ValueError, match="forecast_steps must be <= 100000"):
         fastgru_dask.fit_forecasters({"a": np.sin(t)}, forecast_steps=10**9, window=8,
                                      scheduler="sync")
