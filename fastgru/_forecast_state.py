@@ -21,6 +21,7 @@ from ._panel import (
     Panel,
     Standardizer,
     WindowMaker,
+    _check_numbers,
     read_panel,
     series_scale,
 )
@@ -186,6 +187,8 @@ def _future_covariates(est, panel, X_df, stamps):
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
     futr_columns = [columns[c] for c in est.futr_exog_]
+    for c in futr_columns:  # dates or categories would be read as numbers, silently
+        _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)
     groups = {k: g for k, g in X_df.groupby(ID, sort=False, observed=True)}
     out = []
     for i, key in enumerate(panel.ids):

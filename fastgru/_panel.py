@@ -240,11 +240,10 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if unknown:
         raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
     futr_names = [c for c in extra if c not in hist_exog]
-    for c in extra:
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
-            if not pd.api.types.is_bool_dtype(df[c]):
-                raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
-                                 "encode it first, e.g. pd.get_dummies")
+    for c in extra:  # numbers or booleans (complex numbers would lose their imaginary part)
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_complex_dtype(df[c]):
+            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
+                             "encode it first, e.g. pd.get_dummies")
     check_keys(df)
     _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
@@ -309,7 +308,8 @@ def read_static(static_df, ids):
                          "per series")
     names = [c for c in static_df.columns if c != ID]
     for c in names:
-        if not pd.api.types.is_numeric_dtype(static_df[c]):
+        if not pd.api.types.is_numeric_dtype(static_df[c]) or pd.api.types.is_complex_dtype(
+                static_df[c]):
             raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
                              "encode it first, e.g. pd.get_dummies")
     keys = static_df[ID].dropna()

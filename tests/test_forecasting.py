@@ -272,6 +272,11 @@ def test_fewer_steps_than_the_horizon_with_future_covariates():
         model.predict(X_df=X_df.to_numpy())
     with pytest.raises(ValueError, match="X_df's covariates for series 'a'"):
         model.predict(X_df=X_df.assign(f="x"))
+    # dates, durations and categories would be read as numbers
+    for values in (pd.to_datetime(X_df.f), pd.to_timedelta(X_df.f, unit="D"),
+                   X_df.f.astype("category")):
+        with pytest.raises(TypeError, match="X_df's column 'f' must hold numbers"):
+            model.predict(X_df=X_df.assign(f=values))
 
 
 def test_a_covariate_column_named_by_a_number():
@@ -503,6 +508,11 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
                                                  "x": ["a"]})), ValueError,
      "not numeric"),
+    (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0], "x": [1j]})),
+     ValueError, r"column 'x' is not numeric \(complex128\)"),
+    (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0]}),
+                     static_df=pd.DataFrame({"unique_id": [1], "s": [1j]})),
+     ValueError, r"static column 's' is not numeric \(complex128\)"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
