@@ -50,7 +50,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
                                      "False; call it without level")
                 panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
             else:
-                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
+                # series absent at the first cutoff take their static covariates too
+                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history,
+                                                          static_df=static_df)
         except ValueError as exc:
             raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
                              f"{back} steps before each series' end"

@@ -150,16 +150,22 @@ def _stored_panel(est) -> Panel:
     return panel
 
 
-def _new_panel(est, y, X):
-    """A new history to forecast from, checked against what the model was fitted on."""
-    panel = read_panel(y, X, None, est.hist_exog)
+def _new_panel(est, y, X, static_df=None):
+    """A new history to forecast from, checked against what the model was
+    fitted on; its static covariates from ``static_df`` (a backtest's), or
+    else those the model keeps of its series."""
+    static_df = static_df if est.static_ is not None else None
+    panel = read_panel(y, X, static_df, est.hist_exog)
     fitted = (est.futr_exog_, est.hist_exog_)
     given = (panel.futr_names, panel.hist_names)
     if [list(map(str, g)) for g in given] != [list(f) for f in fitted]:
         raise ValueError(f"y's covariates (future {given[0]}, past {given[1]}) are not those "
                          f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
     panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
-    if est.static_ is not None:
+    if static_df is not None and [str(c) for c in panel.static_names] != est.static_names_:
+        raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
+                         f"was fitted with {est.static_names_}")
+    if est.static_ is not None and static_df is None:
         # ids other than int or str are kept as text (series_id_array)
         key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
         known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
@@ -231,11 +237,11 @@ def _future_covariates(est, panel, X_df, stamps):
     return out
 
 
-def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
+def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=None):
     """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
     if y is None and X is not None:
         raise ValueError("X given without y: pass the history y it belongs to")
-    panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
+    panel = _stored_panel(est) if y is None else _new_panel(est, y, X, static_df)
     maker = _maker_of(est)
     h = est.horizon
     if X_df is not None and not maker.n_futr:

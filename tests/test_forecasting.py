@@ -842,3 +842,21 @@ def test_cross_validation_names_the_window_of_missing_future_covariates():
     model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
     with pytest.raises(ValueError, match="window 1 of 1 .*X_df is y's rows after them.*NaN"):
         model.cross_validation(full)
+
+
+def test_refit_false_forecasts_a_series_that_starts_after_the_first_cutoff_with_static_df():
+    """Trained once, at the first cutoff, the model forecasts a series that
+    begins later with its row of the backtest's static_df."""
+    train, test = _promo_panel()
+    full = pd.concat([train, test]).drop(columns="f")
+    late = pd.DataFrame({"unique_id": "c", "ds": np.arange(6), "y": np.arange(6.0)})
+    static = pd.DataFrame({"unique_id": ["a", "b", "c"], "s": [1.0, 2.0, 3.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    cv = model.cross_validation(pd.concat([full, late]), n_windows=2, refit=False,
+                                static_df=static)
+    assert cv.groupby("unique_id").size().to_dict() == {"a": 8, "b": 8, "c": 4}
+    other = model.cross_validation(pd.concat([full, late]), n_windows=2, refit=False,
+                                   static_df=static.assign(s=[1.0, 2.0, 30.0]))
+    c = (cv.unique_id == "c").to_numpy()
+    assert not np.allclose(other.GRUForecaster[c], cv.GRUForecaster[c])  # its row is read
+    np.testing.assert_array_equal(other.GRUForecaster[~c], cv.GRUForecaster[~c])
