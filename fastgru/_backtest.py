@@ -12,7 +12,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     import pandas as pd
     from sklearn.base import clone
 
-    from ._panel import _is_long_frame
+    from ._panel import _is_long_frame, check_keys
     from ._validation import check_bool, check_int
     from .forecasting import _check_levels
 
@@ -24,9 +24,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     step_size = h if step_size is None else check_int("step_size", step_size)
     refit = check_bool("refit", refit)
     levels = _check_levels(level)
+    check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
-    pos = df.groupby(ID, sort=False).cumcount().to_numpy()
-    size = df.groupby(ID, sort=False)[TIME].transform("size").to_numpy()
+    pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
+    size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
     past = [est.hist_exog] if isinstance(est.hist_exog, str) else list(est.hist_exog or ())
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
@@ -40,16 +41,28 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
                              f"and step_size={step_size} leave nothing to train on")
         X_df = test[[ID, TIME, *futr]] if futr else None
-        if refit or w == 0:
-            model.fit(history, static_df=static_df)
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
-        else:
-            panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history)
+        try:
+            if refit or w == 0:
+                model.fit(history, static_df=static_df)
+                if levels and model.calibration_ is None:
+                    raise ValueError("no intervals: the series are too short to hold out a "
+                                     "horizon after a training window, or early_stopping is "
+                                     "False; call it without level")
+                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
+            else:
+                # series absent at the first cutoff take their static covariates too
+                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history,
+                                                          static_df=static_df)
+        except ValueError as exc:
+            raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
+                             f"{back} steps before each series' end"
+                             + ("; its X_df is y's rows after them" if futr else "")
+                             + f"): {exc}") from exc
         # by text: a fitted model keeps ids other than int or str as text
         order = {str(k): i for i, k in enumerate(panel.ids)}
-        last = history.groupby(ID, sort=False)[TIME].last()
+        last = history.groupby(ID, sort=False, observed=True)[TIME].last()
         rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
-                           _k=test.groupby(ID, sort=False).cumcount().to_numpy())
+                           _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
         rows = rows[rows["_s"].notna()]
         s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
         names = _column_names(model.alias, levels)
@@ -70,18 +83,19 @@ def score(est, y, X_df=None):
 
     steps = est.horizon
     if _is_long_frame(y):
-        df = y.sort_values([ID, TIME], kind="stable")
-        # by text, as the model keeps ids other than int or str
-        truth = {str(k): g[TARGET].to_numpy(dtype=np.float64)
-                 for k, g in df.groupby(ID, sort=False)}
-        steps = min(steps, max(len(v) for v in truth.values()))
-        panel, point, *_ = forecast_arrays(est, steps, [], X_df)
-        ids = [str(k) for k in panel.ids]
-        pairs = [(truth[k], point[i]) for i, k in enumerate(ids) if k in truth]
-        scales = [panel.scales[i] for i, k in enumerate(ids) if k in truth]
+        pairs, scales = _dated_pairs(est, y, X_df)
     else:
-        if isinstance(y, dict):
-            true = [np.asarray(v, dtype=np.float64) for v in y.values()]
+        if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
+            index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}
+            unknown = [k for k in y if str(k) not in index]
+            if unknown:
+                raise ValueError(f"y holds series the model does not forecast: {unknown[:5]}")
+            if len(y) != est.n_series_:
+                raise ValueError(f"y holds {len(y)} series, the model forecasts "
+                                 f"{est.n_series_}")
+            true = [np.empty(0)] * est.n_series_
+            for k, v in y.items():
+                true[index[str(k)]] = np.asarray(v, dtype=np.float64)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
@@ -109,3 +123,52 @@ def score(est, y, X_df=None):
     if not errors:
         raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))
+
+
+def _dated_pairs(est, y, X_df):
+    """``([(truth, forecast)], [scale])`` of the series of a long ``y`` the
+    model forecasts, each true value paired with the forecast of its date
+    (in date order when the model's time stamps are positions)."""
+    import pandas as pd
+
+    from ._panel import _pandas_values
+
+    missing = [c for c in (ID, TIME, TARGET) if c not in y.columns]
+    if missing:
+        raise ValueError(f"y needs the columns {ID!r}, {TIME!r} and {TARGET!r}; it has no "
+                         f"{missing}")
+    if y.empty:
+        raise ValueError("y holds no values to score the forecasts against")
+    repeated = y[y.duplicated([ID, TIME])]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"y has more than one row for series {first[ID]!r} at {TIME}="
+                         f"{first[TIME]!r}")
+    df = y.sort_values([ID, TIME], kind="stable")
+    panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
+    info = est._index_info
+    dated = info is not None and info["type"] != "position"
+    # by text, as the model keeps ids other than int or str
+    index = {str(k): i for i, k in enumerate(panel.ids)}
+    pairs, scales = [], []
+    for key, g in df.groupby(ID, sort=False, observed=True):
+        i = index.get(str(key))
+        if i is None:
+            continue
+        truth = _pandas_values(f"y of series {key!r}", g[TARGET])
+        if dated:
+            wanted, got = stamps[i], pd.Index(g[TIME])
+            if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):
+                got = got.to_period(wanted.freq)
+            at = wanted.get_indexer(got)
+            if (at < 0).any():
+                raise ValueError(
+                    f"y has rows for series {key!r} at {TIME}="
+                    f"{[str(v) for v in g[TIME][at < 0][:3]]}, not among the {est.horizon} "
+                    f"dates forecast after its training data ({wanted[0]} to {wanted[-1]})")
+            pairs.append((truth, point[i, at]))
+        else:
+            n = min(len(truth), est.horizon)
+            pairs.append((truth[:n], point[i, :n]))
+        scales.append(panel.scales[i])
+    return pairs, scales

@@ -15,92 +15,21 @@ import numpy as np
 
 from . import _runtime
 from ._network import SequenceNet
-from ._panel import ID, TIME, Panel, Standardizer, WindowMaker, read_panel, series_scale
+from ._panel import (
+    ID,
+    TIME,
+    Panel,
+    Standardizer,
+    WindowMaker,
+    _check_numbers,
+    read_panel,
+    series_scale,
+)
 from ._state import TRAINING, Field, FittedState
+from ._timestamps import INDEX_TYPES, continued_index, panel_index_info
 from ._validation import check_int
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
-INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
-
-
-# ---------------------------------------------------------------- time stamps
-def index_info(index, warn=True):
-    """A JSON-able description of a pandas index, to continue it after the end.
-
-    Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
-    inferable from its dates); an integer or float index of evenly spaced
-    values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
-    with gaps, uneven numbers, labels) cannot be continued: a warning says so
-    and the forecast is indexed by position after the history.
-    """
-    if index is None:
-        return None
-    import pandas as pd
-
-    if isinstance(index, pd.PeriodIndex):
-        return {"type": "period", "freq": index.freqstr, "name": index.name}
-    if isinstance(index, pd.DatetimeIndex):
-        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
-        if freq:
-            return {"type": "datetime", "freq": freq, "name": index.name}
-        reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
-                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
-    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
-        values = np.asarray(index, dtype=np.float64)
-        steps = np.diff(values) if len(values) > 1 else np.ones(1)
-        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
-                steps, steps[0], rtol=1e-9, atol=0.0):
-            if pd.api.types.is_integer_dtype(index):
-                return {"type": "integer", "step": int(steps[0]), "name": index.name}
-            return {"type": "float", "step": float(steps[0]), "name": index.name}
-        reason = "its values are not evenly spaced"
-    else:
-        reason = f"it is a {type(index).__name__} of {index.dtype} labels"
-    if warn:
-        warnings.warn(f"GRUForecaster cannot continue the time stamps: {reason}. The forecast "
-                      "is indexed by position after the history.", UserWarning, stacklevel=5)
-    return {"type": "position", "name": index.name}
-
-
-def _last_stamp(info, index):
-    t = info["type"]
-    if t in ("period", "datetime"):
-        return str(index[-1]) if t == "period" else index[-1].isoformat()
-    if t == "position":
-        return len(index) - 1
-    return index[-1].item() if hasattr(index[-1], "item") else index[-1]
-
-
-def continued_index(info, last, steps):
-    """The ``steps`` time stamps after ``last`` (see :func:`index_info`)."""
-    import pandas as pd
-
-    if hasattr(last, "item"):  # a numpy scalar, as stored
-        last = last.item()
-    t = info["type"]
-    if t == "period":
-        start = pd.Period(last, freq=info["freq"]) + 1
-        return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
-    if t == "datetime":
-        rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
-        return rng[1:]
-    if t == "float":
-        return pd.Index(float(last) + info["step"] * np.arange(1, steps + 1),
-                        dtype=np.float64, name=info["name"])
-    step = int(info.get("step", 1))
-    return pd.RangeIndex(int(last) + step, int(last) + step * (steps + 1), step,
-                         name=info["name"])
-
-
-def _panel_index_info(panel: Panel):
-    """One description for the panel (from its longest series) and each
-    series' last stamp; None for arrays without time stamps."""
-    if all(t is None for t in panel.times):
-        return None, None
-    longest = int(np.argmax([len(t) for t in panel.times]))
-    info = index_info(panel.times[longest])
-    lasts = [_last_stamp(info, t) for t in panel.times]
-    return info, np.asarray(lasts)
 
 
 # ------------------------------------------------------------------ the state
@@ -168,7 +97,7 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
     name = panel.name
     est._series_names = ([str(c) for c in name] if isinstance(name, list)
                          else None if name is None else str(name))
-    est._index_info, last = _panel_index_info(panel)
+    est._index_info, last = panel_index_info(panel)
     est.last_ds_ = last
     est.n_features_in_ = maker.n_features
 
@@ -221,16 +150,22 @@ def _stored_panel(est) -> Panel:
     return panel
 
 
-def _new_panel(est, y, X):
-    """A new history to forecast from, checked against what the model was fitted on."""
-    panel = read_panel(y, X, None, est.hist_exog)
+def _new_panel(est, y, X, static_df=None):
+    """A new history to forecast from, checked against what the model was
+    fitted on; its static covariates from ``static_df`` (a backtest's), or
+    else those the model keeps of its series."""
+    static_df = static_df if est.static_ is not None else None
+    panel = read_panel(y, X, static_df, est.hist_exog)
     fitted = (est.futr_exog_, est.hist_exog_)
     given = (panel.futr_names, panel.hist_names)
     if [list(map(str, g)) for g in given] != [list(f) for f in fitted]:
         raise ValueError(f"y's covariates (future {given[0]}, past {given[1]}) are not those "
                          f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
     panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
-    if est.static_ is not None:
+    if static_df is not None and [str(c) for c in panel.static_names] != est.static_names_:
+        raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
+                         f"was fitted with {est.static_names_}")
+    if est.static_ is not None and static_df is None:
         # ids other than int or str are kept as text (series_id_array)
         key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
         known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
@@ -258,14 +193,20 @@ def _future_covariates(est, panel, X_df, stamps):
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
     futr_columns = [columns[c] for c in est.futr_exog_]
-    groups = {k: g for k, g in X_df.groupby(ID, sort=False)}
+    for c in futr_columns:  # dates or categories would be read as numbers, silently
+        _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)
+    groups = {k: g for k, g in X_df.groupby(ID, sort=False, observed=True)}
     out = []
     for i, key in enumerate(panel.ids):
         g = groups.get(key)
         want = stamps[i] if stamps is not None else None
         if g is None:
             raise ValueError(f"X_df has no rows for series {key!r}")
-        g = g.sort_values(TIME)
+        g = g.sort_values(TIME, kind="stable")
+        repeated = g[TIME][g[TIME].duplicated()]
+        if len(repeated):  # which of them the model would read is arbitrary
+            raise ValueError(f"X_df has more than one row for series {key!r} at {TIME}="
+                             f"{[str(v) for v in repeated.unique()[:3]]}")
         if want is not None:
             import pandas as pd
 
@@ -280,9 +221,11 @@ def _future_covariates(est, panel, X_df, stamps):
                 raise ValueError(f"X_df lacks series {key!r} at {absent[:3]}"
                                  + (" ..." if len(absent) > 3 else ""))
             g = g[np.isin(got_cmp, wanted)]
-        if len(g) < h:
+        if len(g) < h or (want is None and len(g) > h):
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
-                             f"its covariates for the next {h} steps")
+                             f"its covariates for the next {h} steps" + (
+                                 "" if want is not None else " (its time stamps cannot be "
+                                 "continued: X_df must hold exactly those rows)"))
         try:
             cov = g[futr_columns].to_numpy(dtype=np.float64)[:h]
         except (TypeError, ValueError) as exc:
@@ -294,21 +237,29 @@ def _future_covariates(est, panel, X_df, stamps):
     return out
 
 
-def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
+def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=None):
     """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
     if y is None and X is not None:
         raise ValueError("X given without y: pass the history y it belongs to")
-    panel = _stored_panel(est) if y is None else _new_panel(est, y, X)
+    panel = _stored_panel(est) if y is None else _new_panel(est, y, X, static_df)
     maker = _maker_of(est)
     h = est.horizon
+    if X_df is not None and not maker.n_futr:
+        warnings.warn("X_df is ignored: the model was fitted without future-known covariates "
+                      "(they are the extra columns of the long frame given to fit)",
+                      UserWarning, stacklevel=4)
     if steps > h and (maker.n_futr or maker.n_hist):
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
-    stamps = _stamps(est, panel, y, steps)
+    info, last = (est._index_info, est.last_ds_) if y is None else panel_index_info(panel)
+    stamps = _stamps(info, last, panel.n_series, steps)
     futr_future = None
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
-        futr_future = _future_covariates(est, panel, X_df, stamps if steps >= h else
-                                         _stamps(est, panel, y, h))
+        # positions after the history are no dates of X_df: its first rows are read
+        dated = info is not None and info["type"] != "position"
+        futr_future = _future_covariates(est, panel, X_df, None if not dated else stamps
+                                         if steps >= h else _stamps(info, last,
+                                                                    panel.n_series, h))
     nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
         model_windows(est), [(est.gru_, est.head_), *est.members_])]
     values = [v.copy() for v in panel.values]
@@ -341,15 +292,11 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None):
     return panel, point, lo, hi, stamps
 
 
-def _stamps(est, panel, y, steps):
+def _stamps(info, last, n_series, steps):
     """Each series' future time stamps (a pandas Index), or None."""
-    if y is None:
-        info, last = est._index_info, est.last_ds_
-    else:
-        info, last = _panel_index_info(panel)
     if info is None:
         return None
-    return [continued_index(info, last[i], steps) for i in range(panel.n_series)]
+    return [continued_index(info, last[i], steps) for i in range(n_series)]
 
 
 def forecast(est, steps, levels, X_df, y, X):
@@ -536,6 +483,13 @@ def check_restored(est) -> None:
             raise ValueError("_index_info lacks its step")
         if np.shape(est.last_ds_) != (S,):
             raise ValueError("last_ds_ must hold one time stamp per series")
+        # dates are kept as text, positions and integer steps as integers: a
+        # number where a date belongs would continue from 1970
+        kinds = {"period": "U", "datetime": "U", "integer": "iu", "position": "iu",
+                 "float": "iuf"}[info["type"]]
+        if np.asarray(est.last_ds_).dtype.kind not in kinds:
+            raise ValueError(f"last_ds_ must hold {info['type']} time stamps, got dtype "
+                             f"{np.asarray(est.last_ds_).dtype}")
         for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
             continued_index(info, est.last_ds_[i], 1)
     maker = _maker_of(est)

@@ -106,6 +106,42 @@ def _series_values(label: str, values) -> np.ndarray:
     return arr
 
 
+def _check_numbers(label: str, dtype) -> None:
+    """A pandas dtype of numbers (bool, nullable integers and floats), or
+    of objects and text, read as numbers next; a TypeError naming ``label``
+    for dates, durations, categories and complex numbers, which ``to_numpy``
+    would turn into numbers silently (nanoseconds, codes, the real part)."""
+    import pandas as pd
+
+    api = pd.api.types
+    if api.is_complex_dtype(dtype) or not (api.is_numeric_dtype(dtype) or api.is_object_dtype(
+            dtype) or api.is_string_dtype(dtype)):
+        raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
+
+
+def _pandas_values(label: str, values) -> np.ndarray:
+    """A pandas Series' values as float64 (missing values NaN), with errors naming ``label``."""
+    _check_numbers(label, values.dtype)
+    try:
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label} holds values that are not numbers ({exc})") from None
+
+
+def _check_order(label: str, index) -> None:
+    """A pandas index of dates must run forwards, each date once: the values
+    are read in the index's order (a long frame is sorted by ``ds``; a
+    series' values cannot be reordered apart from its covariates). An index
+    of numbers may be row labels of a frame sorted otherwise: not checked."""
+    import pandas as pd
+
+    timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
+    if timelike and not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
+                         "descending or repeated dates): its values would be read out of "
+                         "order; sort it first, e.g. y.sort_index()")
+
+
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
     if _is_long_frame(y):
@@ -129,7 +165,9 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             if getattr(s, "ndim", 1) != 1 and np.ndim(s) != 1:
                 raise ValueError(f"{label} must be 1-D, got shape {np.shape(s)}")
             index = s.index if hasattr(s, "index") and hasattr(s, "iloc") else None
-            raw = s.to_numpy(dtype=np.float64) if index is not None else s
+            if index is not None:
+                _check_order(label, index)
+            raw = _pandas_values(label, s) if index is not None else s
             arr = _series_values(label, raw)
             ids.append(key)
             values.append(arr)
@@ -148,6 +186,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
             form, name = "series", y.name
         else:
             form, name = "frame", list(y.columns)
+        _check_order("y", index)
         y = y.to_numpy()
     if y is None or isinstance(y, (str, bytes)) or np.ndim(y) == 0:
         raise TypeError(f"y must be a series, a list or dict of series or a long DataFrame, "
@@ -201,23 +240,18 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if unknown:
         raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
     futr_names = [c for c in extra if c not in hist_exog]
-    for c in extra:
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
-            if not pd.api.types.is_bool_dtype(df[c]):
-                raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
-                                 "encode it first, e.g. pd.get_dummies")
-    if df[TIME].isna().any():
-        raise ValueError(f"column {TIME!r} has missing time stamps")
-    if df[ID].isna().any():  # groupby would drop their rows
-        raise ValueError(f"column {ID!r} has missing series ids")
+    for c in extra:  # numbers or booleans (complex numbers would lose their imaginary part)
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_complex_dtype(df[c]):
+            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
+                             "encode it first, e.g. pd.get_dummies")
+    check_keys(df)
+    _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
     ids, values, times, futr, hist = [], [], [], [], []
     for key, group in df.groupby(ID, sort=False, observed=True):
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
-        if ds.has_duplicates:
-            raise ValueError(f"{label} has duplicate time stamps in {TIME!r}")
-        arr = _series_values(label, group[TARGET].to_numpy(dtype=np.float64))
+        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]))
         start = len(group) - len(arr)
         ids.append(key)
         values.append(arr)
@@ -237,6 +271,34 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     return panel
 
 
+def check_keys(df) -> None:
+    """A long frame's rows each have a series id and a time stamp, and no
+    two rows share both (a ValueError naming the first such series and date)."""
+    if df[TIME].isna().any():
+        raise ValueError(f"column {TIME!r} has missing time stamps")
+    if df[ID].isna().any():  # groupby would drop their rows
+        raise ValueError(f"column {ID!r} has missing series ids")
+    if df[TIME].dtype == object:
+        import pandas as pd
+
+        kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
+        if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
+            kinds = sorted({type(v).__name__ for v in df[TIME]})
+            raise ValueError(f"column {TIME!r} mixes time stamps of the types {kinds[:4]}: "
+                             "they do not sort in time order; make them one type "
+                             "(e.g. pd.to_datetime)")
+        if kind == "datetime":  # dates with and without a time zone do not sort
+            zones = sorted({str(getattr(v, "tzinfo", None)) for v in df[TIME]})
+            if len(zones) > 1:
+                raise ValueError(f"column {TIME!r} mixes time zones {zones[:4]}: convert "
+                                 "its dates to one (e.g. pd.to_datetime(..., utc=True))")
+    repeated = df[df.duplicated([ID, TIME])]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"series {first[ID]!r} has duplicate time stamps in {TIME!r} "
+                         f"({first[TIME]!s} more than once)")
+
+
 def read_static(static_df, ids):
     """``(static (n_series, n_static) float64, names)`` for the series ``ids``."""
     import pandas as pd
@@ -246,17 +308,25 @@ def read_static(static_df, ids):
                          "per series")
     names = [c for c in static_df.columns if c != ID]
     for c in names:
-        if not pd.api.types.is_numeric_dtype(static_df[c]):
+        if not pd.api.types.is_numeric_dtype(static_df[c]) or pd.api.types.is_complex_dtype(
+                static_df[c]):
             raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
                              "encode it first, e.g. pd.get_dummies")
-    table = static_df.drop_duplicates(ID).set_index(ID)
+    keys = static_df[ID].dropna()
+    repeated = keys[keys.duplicated()]
+    if len(repeated):  # which row holds the series' values would be arbitrary
+        raise ValueError(f"static_df has more than one row for the series "
+                         f"{repeated.unique()[:5].tolist()}: give one row per series")
+    table = static_df.set_index(ID)
     absent = [i for i in ids if i not in table.index]
     if absent:
         raise ValueError(f"static_df has no row for the series {absent[:5]}"
                          + (f" and {len(absent) - 5} more" if len(absent) > 5 else ""))
     static = table.loc[list(ids), names].to_numpy(dtype=np.float64)
     if not np.isfinite(static).all():
-        raise ValueError("static_df holds NaN or inf")
+        row, col = np.argwhere(~np.isfinite(static))[0]
+        raise ValueError(f"static_df holds NaN or inf (series {ids[row]!r}, column "
+                         f"{names[col]!r})")
     return static, names
 
 
@@ -292,8 +362,19 @@ class Standardizer:
     @classmethod
     def fit(cls, blocks):
         data = np.concatenate(blocks) if isinstance(blocks, list) else blocks
-        mean = data.mean(axis=0)
-        scale = data.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = data.mean(axis=0)
+            scale = data.std(axis=0)
+            if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                # values near 1e300: their squares overflow (an infinite scale
+                # would read the column as 0); in units of its largest magnitude
+                peak = np.abs(data).max(axis=0)
+                peak = np.where(peak > 0, peak, 1.0)
+                unit = data / peak
+                mean, scale = unit.mean(axis=0) * peak, unit.std(axis=0) * peak
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+            raise ValueError("covariates near float64's limit cannot be standardised: "
+                             "rescale them")
         return cls(mean, np.where(scale > 0, scale, 1.0))
 
     def __call__(self, a):

@@ -173,7 +173,17 @@ def _named_series(series):
     if isinstance(series, dict):
         items = list(series.items())
     elif hasattr(series, "columns") and hasattr(series, "items"):  # a pandas DataFrame
+        if "unique_id" in series.columns and "y" in series.columns:
+            # read as columns, its ids, dates and values would each be a series
+            raise TypeError("series is a long DataFrame (unique_id, y): fit_forecasters "
+                            "takes one series per column; pass "
+                            "dict(tuple(df.groupby('unique_id')['y'])) (each series in "
+                            "date order), or fit one GRUForecaster on the long frame")
         items = [(name, col) for name, col in series.items()]
+        if series.columns.has_duplicates:  # their results would share one key
+            raise ValueError(f"series has columns of the same name "
+                             f"{series.columns[series.columns.duplicated()].unique()[:5].tolist()}"
+                             ": name each series once")
     elif isinstance(series, (list, tuple)):  # as an array, a list of series would be transposed
         raise TypeError("series must be a dict of series, a pandas DataFrame or a 2-D numeric "
                         "array (n_timesteps, n_series), got a list: pass "
@@ -214,7 +224,7 @@ def _fit_bytes(values, config) -> int | None:
     window = config["window"] or default_window(horizon, season)
     n_windows = max(0, n_steps - min(window, max(2, season)) - horizon + 1)
     # an ensemble's longest window (its windows are cut one model at a time)
-    window = max(member_windows(window, ensemble_size(n_windows * n_series,
+    window = max(member_windows(window, ensemble_size(min(n_windows * n_series, 2**31 - 1),
                                                       config.get("n_models"))))
     features = 1 + (season > 1)  # the seasonal difference is a second input
     # the inputs twice, and three float64 temporaries of cutting them
@@ -306,7 +316,8 @@ def fit_forecasters(series, *, forecast_steps=None, return_models=True, series_p
     series : dict, pandas.DataFrame or 2-D array
         Named series (``{name: 1-D array or pandas Series}``), one series per
         DataFrame column, or per column of an ``(n_timesteps, n_series)`` array
-        (named by column number).
+        (named by column number). A long frame (``unique_id``, ``y`` columns)
+        is refused: group it into a dict first.
     forecast_steps : int, optional
         Also forecast this many steps after each series
         (``model.predict(forecast_steps)``); None: no forecasts.
@@ -356,11 +367,11 @@ def fit_forecasters(series, *, forecast_steps=None, return_models=True, series_p
     >>> sorted(res.forecasts), sorted(res.errors), res.models["a"].horizon
     (['a', 'b'], ['bad'], 3)
     """
-    from .forecasting import GRUForecaster
+    from .forecasting import MAX_STEPS, GRUForecaster
 
     series_per_task = check_int("series_per_task", series_per_task)
-    if forecast_steps is not None:
-        forecast_steps = check_int("forecast_steps", forecast_steps)
+    if forecast_steps is not None:  # predict's bound, checked before any fit
+        forecast_steps = check_int("forecast_steps", forecast_steps, maximum=MAX_STEPS)
     return_models = check_bool("return_models", return_models)
     params.setdefault("n_jobs", 1)
     # unknown or invalid parameters fail here, once, not in every task

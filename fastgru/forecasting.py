@@ -562,8 +562,10 @@ class GRUForecaster(TrainableGRU):
         """Minus the mean MASE of the forecast after the training data against ``y``.
 
         ``y`` holds the next ``horizon`` (or fewer) values of every series, as
-        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one, else
-        in the form ``fit`` took. Higher is better (scikit-learn's convention).
+        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one (each
+        value scored against the forecast of its ``ds``), else in the form
+        ``fit`` took (a dict's series by key). Higher is better
+        (scikit-learn's convention).
         """
         from ._backtest import score
 
@@ -581,7 +583,8 @@ class GRUForecaster(TrainableGRU):
 def _check_levels(level):
     if level is None:
         return []
-    values = [level] if isinstance(level, numbers.Real) else list(level)
+    # a string is one (wrong) value, not its characters
+    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:

@@ -298,7 +298,7 @@ def _model_levels(forecasts, models, level):
             raise ValueError("forecasts_df has no forecast column besides unique_id, ds, y, "
                              "cutoff and interval bounds")
     else:
-        models = [models] if isinstance(models, str) else list(models)
+        models = [models] if isinstance(models, (str, numbers.Number)) else list(models)
         _columns("forecasts_df", forecasts, models)
     columns = {}
     for model in models:
@@ -365,7 +365,9 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
     ValueError
         A missing column, a forecast without truth (or a true value without
         a forecast), a series absent from ``train_df`` or one whose
-        ``train_df`` rows overlap its forecast dates, NaN forecasts.
+        ``train_df`` rows overlap its forecast dates, NaN forecasts, a
+        missing series id, date or cutoff, two ``train_df`` rows of one
+        series and date.
 
     Examples
     --------
@@ -393,6 +395,15 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
     _columns("train_df", train_df, ["unique_id", "ds", "y"])
     columns = _model_levels(forecasts_df, models, level)
     cv = "cutoff" in forecasts_df.columns
+    for name, frame, keys in (("forecasts_df", forecasts_df, ["unique_id", "ds", "cutoff"][
+            :3 if cv else 2]), ("train_df", train_df, ["unique_id", "ds"])):
+        absent = [k for k in keys if frame[k].isna().any()]
+        if absent:  # grouping would drop their rows
+            raise ValueError(f"{name} has missing values in {absent}")
+    if train_df.duplicated(["unique_id", "ds"]).any():  # each would count in the scale
+        raise ValueError("train_df has more than one row for some (unique_id, ds): "
+                         + _describe(train_df[train_df.duplicated(["unique_id", "ds"])],
+                                     ["unique_id", "ds"]))
     if test_df is None:
         _columns("forecasts_df", forecasts_df, ["y"])
         merged = forecasts_df
@@ -444,9 +455,16 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if uid not in history:
             raise ValueError(f"train_df has no rows for the series unique_id={uid!r}")
         ds, y = history[uid]
+        try:
+            later = ds > cutoff if cv else ds >= start
+        except TypeError:  # numbers against text, naive against aware dates
+            other = f"cutoff={cutoff!r}" if cv else f"ds={start!r}"
+            raise TypeError(f"train_df's ds of unique_id={uid!r} (e.g. {ds[0]!r}) cannot be "
+                            f"compared with forecasts_df's {other}: give both one type of "
+                            "time stamps") from None
         if cv:
-            y = y[ds <= cutoff]
-        elif (ds >= start).any():
+            y = y[~later]
+        elif later.any():
             raise ValueError(f"train_df overlaps the forecasts of unique_id={uid!r}: it has "
                              f"rows from ds={start!r} on (pass the training part only)")
         if y.size < 2:

@@ -1,5 +1,7 @@
 """GRUForecaster: a global model over panels, intervals, backtests, covariates, input forms."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _helpers import base_forecast
@@ -270,6 +272,11 @@ def test_fewer_steps_than_the_horizon_with_future_covariates():
         model.predict(X_df=X_df.to_numpy())
     with pytest.raises(ValueError, match="X_df's covariates for series 'a'"):
         model.predict(X_df=X_df.assign(f="x"))
+    # dates, durations and categories would be read as numbers
+    for values in (pd.to_datetime(X_df.f), pd.to_timedelta(X_df.f, unit="D"),
+                   X_df.f.astype("category")):
+        with pytest.raises(TypeError, match="X_df's column 'f' must hold numbers"):
+            model.predict(X_df=X_df.assign(f=values))
 
 
 def test_a_covariate_column_named_by_a_number():
@@ -496,10 +503,16 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
     (lambda m: m.fit(np.arange(40.0)).predict(h=10**9), ValueError, "h must be <="),
     (lambda m: m.fit(np.arange(40.0)).predict(h=9, level=[80]), ValueError, "calibrated up"),
     (lambda m: m.fit(np.arange(40.0)).predict(level=[100]), ValueError, "between 0 and 100"),
+    (lambda m: m.fit(np.arange(40.0)).predict(level="80"), ValueError, "got '80'"),
     (lambda m: m.fit(np.arange(40.0)).to_onnx(), NotImplementedError, "gru_.to_onnx"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
                                                  "x": ["a"]})), ValueError,
      "not numeric"),
+    (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0], "x": [1j]})),
+     ValueError, r"column 'x' is not numeric \(complex128\)"),
+    (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0]}),
+                     static_df=pd.DataFrame({"unique_id": [1], "s": [1j]})),
+     ValueError, r"static column 's' is not numeric \(complex128\)"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -546,3 +559,304 @@ def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
     _rewrite_meta(path, change)
     with pytest.raises(ValueError, match="f.npz"):
         fastgru.load(path)
+
+
+def _promo_panel(gap=False):
+    """Two series with a future-known covariate, the last 4 steps of each held out."""
+    t = np.arange(34)
+    full = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 34), "ds": np.tile(t, 2),
+                         "y": np.r_[np.sin(t), np.cos(t)] + 3, "f": np.tile(t % 3, 2) * 1.0})
+    if gap:  # a missing date in the training part: the time stamps cannot be continued
+        full = full[full.ds != 10]
+    return split(full, 4)
+
+
+def test_x_df_with_two_rows_for_one_date_is_refused():
+    """Rows sorted by date and taken in turn would shift the covariates of
+    every later step by one: the repeated date is named instead."""
+    train, test = _promo_panel()
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    again = pd.concat([X_df, X_df[(X_df.unique_id == "a") & (X_df.ds == 30)].assign(f=9.0)])
+    with pytest.raises(ValueError, match=r"more than one row for series 'a' at ds=\['30'\]"):
+        model.predict(X_df=again)
+
+
+def test_future_covariates_of_series_whose_time_stamps_cannot_be_continued():
+    """With a gap in the dates the forecast is indexed by position: X_df's
+    rows, at the series' real dates, are read in date order, and must be
+    the horizon's rows exactly."""
+    train, test = _promo_panel(gap=True)
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0).fit(train)
+    X_df = test[["unique_id", "ds", "f"]]
+    fc = model.predict(X_df=X_df)
+    assert len(fc) == 8 and np.isfinite(fc.GRUForecaster).all()
+    other = model.predict(X_df=X_df.assign(f=X_df.f + 1))
+    assert not np.allclose(other.GRUForecaster, fc.GRUForecaster)  # the values are read
+    shuffled = model.predict(X_df=X_df.sample(frac=1, random_state=0))
+    np.testing.assert_array_equal(shuffled.GRUForecaster, fc.GRUForecaster)
+    with pytest.raises(ValueError, match="X_df has 5 rows for series 'a'.*exactly"):
+        model.predict(X_df=pd.concat([X_df, X_df.iloc[:1].assign(ds=99)]))
+
+
+def test_score_pairs_each_true_value_with_the_forecast_of_its_date():
+    """Some dates of the horizon, in any order, are scored against their own
+    steps; dates outside the horizon (the training data, a shifted frame)
+    and repeated dates are refused rather than scored against other steps."""
+    df = seasonal_panel(n_series=3, length=40)
+    train, test = split(df, 4)
+    model = GRUForecaster(horizon=4, season_length=12, hidden_size=4, max_epochs=2,
+                          random_state=0).fit(train)
+    fc = model.predict()
+    some = test.groupby("unique_id").nth([1, 3]).sample(frac=1, random_state=0)
+    expected = []
+    for uid, g in some.groupby("unique_id"):
+        point = fc[fc.unique_id == uid].set_index("ds").GRUForecaster.loc[g.ds].to_numpy()
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        expected.append(mase(g.y.to_numpy(), point, hist, 12))
+    assert model.score(some) == pytest.approx(-np.mean(expected), rel=1e-9)
+    with pytest.raises(ValueError, match="y has rows for series 's0' at ds=.*not among the 4"):
+        model.score(test.assign(ds=test.ds + pd.DateOffset(months=1)))
+    with pytest.raises(ValueError, match="not among"):
+        model.score(train)
+    with pytest.raises(ValueError, match="more than one row for series 's0'"):
+        model.score(pd.concat([test, test.iloc[:1]]))
+    with pytest.raises(ValueError, match=r"no \['ds'\]"):
+        model.score(test.drop(columns="ds"))
+    with pytest.raises(ValueError, match="no values to score"):
+        model.score(test.iloc[:0])
+
+
+def test_static_df_with_two_rows_for_a_series_is_refused():
+    """Two rows of one series (conflicting values) are named, not one of
+    them picked; NaN names its series and column."""
+    train, _ = _promo_panel()
+    train = train.drop(columns="f")
+    static = pd.DataFrame({"unique_id": ["a", "b", "a"], "s": [1.0, 2.0, 50.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match=r"more than one row for the series \['a'\]"):
+        model.fit(train, static_df=static)
+    with pytest.raises(ValueError, match="NaN or inf .series 'b', column 's'"):
+        model.fit(train, static_df=static.iloc[:2].assign(s=[1.0, np.nan]))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda df: df.assign(ds=df.ds.where(df.index != 5)), "'ds' has missing time stamps"),
+    (lambda df: df.assign(unique_id=df.unique_id.where(df.index != 5)),
+     "'unique_id' has missing series ids"),
+    (lambda df: pd.concat([df, df[(df.unique_id == "a") & (df.ds == 33)]]),
+     r"series .a. has duplicate .*\(33 more"),
+    (lambda df: df.assign(ds=df.ds.astype(object).where(df.index != 5, "5")),
+     r"mixes time stamps of the types \['int', 'str'\]"),
+    (lambda df: df.assign(ds=pd.Series(
+        [pd.Timestamp("2000-01-01", tz="UTC" if i % 7 else None) + pd.Timedelta(days=int(d))
+         for i, d in enumerate(df.ds)], index=df.index, dtype=object)), "mixes time zones"),
+])
+def test_cross_validation_refuses_rows_it_would_misplace(change, match):
+    """A row without a date or series, or a second row of a date, in the
+    part after a cutoff would be paired with another step's forecast; time
+    stamps of two types sort by type, out of time order (fit too)."""
+    full = pd.concat(_promo_panel(), ignore_index=True).drop(columns="f")
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        model.cross_validation(change(full))
+    with pytest.raises(ValueError, match=match):
+        model.fit(change(full))
+
+
+def test_cross_validation_names_the_window_too_early_to_train():
+    full = pd.concat(_promo_panel(), ignore_index=True).drop(columns="f")
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="window 1 of 8 .*32 steps before"):
+        model.cross_validation(full, n_windows=8)
+    categorical = full.assign(unique_id=pd.Categorical(full.unique_id, ["a", "b", "c"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pandas warning about unobserved categories
+        cv = model.cross_validation(categorical, n_windows=2)
+    assert len(cv) == 2 * 2 * 4 and set(cv.unique_id) == {"a", "b"}
+
+
+@pytest.mark.parametrize("values, error, match", [
+    (pd.date_range("2000-01-01", periods=34, freq="D"), TypeError, "datetime64"),
+    (pd.to_timedelta(np.arange(34), unit="D"), TypeError, "timedelta64"),
+    (np.arange(34) + 1j, TypeError, "complex"),
+    (pd.Categorical(np.arange(34.0) % 5), TypeError, "category"),
+    (np.append(np.arange(33.0).astype(object), "1,5"), ValueError, "'a''s 'y' holds values that"),
+])
+def test_values_that_are_not_numbers_are_refused(values, error, match):
+    """to_numpy would read dates as nanoseconds, categories as their values
+    and complex numbers as their real parts, all silently."""
+    t = np.arange(34)
+    long = pd.DataFrame({"unique_id": "a", "ds": t, "y": values})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(error, match=match):
+        model.fit(long)
+    with pytest.raises(error, match=match.replace("'a''s 'y'", "'a'")):
+        model.fit({"a": pd.Series(values)})
+    ok = model.fit(long.assign(y=np.sin(t).astype(object)))  # numbers as objects are numbers
+    assert np.isfinite(ok.predict().GRUForecaster).all()
+    nullable = long.assign(y=pd.array(np.r_[np.arange(33), 1], dtype="Int64"))
+    assert len(model.fit(nullable).predict()) == 4
+
+
+@pytest.mark.parametrize("other", [
+    pd.date_range("2000-01-01", periods=10, freq="MS"),  # monthly in a daily panel
+    pd.date_range("2000-01-01", periods=30, freq="D").delete(20),  # a gap
+])
+def test_a_series_off_the_panels_frequency_is_not_given_its_dates(other):
+    """The dates are continued with the frequency of the longest series: a
+    series of another frequency, or with a gap, would get wrong dates."""
+    daily = pd.date_range("2000-01-01", periods=40, freq="D")
+    df = pd.DataFrame({"unique_id": ["a"] * 40 + ["b"] * len(other),
+                       "ds": daily.append(other), "y": np.sin(np.arange(40 + len(other)))})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"the series \['b'\] do not follow .*\(D\)"):
+        model.fit(df)
+    fc = model.predict()
+    assert fc.ds.tolist() == [40, 41, len(other), len(other) + 1]  # positions
+    regular = df[df.unique_id == "a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dated = model.fit(pd.concat([regular, regular.assign(unique_id="b")])).predict()
+    assert dated.ds.astype(str).tolist()[:2] == ["2000-02-10", "2000-02-11"]
+
+
+def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
+    long = pd.Series(np.sin(np.arange(40.0)))
+    gappy = pd.Series(np.cos(np.arange(20.0)), index=np.r_[np.arange(10), np.arange(11, 21)])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"the series \['g'\] .*steps of 1"):
+        model.fit({"l": long, "g": gappy})
+    with pytest.warns(UserWarning, match=r"the series \['g'\]"):
+        model.predict(y={"l": long, "g": gappy})
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("attr/last_ds_", lambda a: np.array([5, 6, 7]), "last_ds_ must hold datetime time stamps"),
+    ("attr/last_ds_", lambda a: np.array([1.5, 2.5, 3.5]), "last_ds_ must hold datetime"),
+    ("attr/calibration_", lambda a: np.zeros((a.shape[0], 3)), r"calibration_ must be \(n, h"),
+    ("attr/calibration_", lambda a: a[:, 0], r"calibration_ must be \(n, horizon\)"),
+    ("attr/history_", lambda a: a[:, 1:], "history_ must hold the longest window's steps"),
+    ("attr/history_", lambda a: a[:2], "history_ must hold the longest window's steps"),
+    ("attr/history_length_", lambda a: a * 0, "history_length_ must hold 1 to"),
+    ("attr/series_scale_", lambda a: -a, "series_scale_ must hold one positive scale"),
+])
+def test_load_refuses_tampered_forecaster_arrays(tmp_path, name, value, match):
+    """Arrays of other shapes than the series and horizon, and integers
+    where the model keeps dates (which would continue them from 1970)."""
+    df = seasonal_panel(n_series=3, length=40)
+    model = GRUForecaster(horizon=2, season_length=12, **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays[name] = value(arrays[name])
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=match):
+        fastgru.load(path)
+
+
+def test_x_df_for_a_model_without_future_covariates_is_said_to_be_ignored():
+    train, test = _promo_panel()
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    model.fit(train.drop(columns="f"))
+    with pytest.warns(UserWarning, match="X_df is ignored"):
+        fc = model.predict(X_df=test[["unique_id", "ds", "f"]])
+    np.testing.assert_array_equal(fc.GRUForecaster, model.predict().GRUForecaster)
+
+
+def test_score_of_a_dict_pairs_series_by_key():
+    """A dict in another order than the series the model was fitted on is
+    scored series by series, by key; a key the model does not know is named."""
+    t = np.arange(40.0)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        {"a": t % 5, "b": t % 7})
+    fc = model.predict()
+    truth = {"b": np.array([3.0, 4.0]), "a": np.array([0.0, 1.0])}
+    expected = np.mean([mase(truth[k], fc[k], t % m, 1) for k, m in (("a", 5), ("b", 7))])
+    assert model.score(truth) == pytest.approx(-expected, rel=1e-9)
+    with pytest.raises(ValueError, match=r"does not forecast: \['c'\]"):
+        model.score({"a": truth["a"], "c": truth["b"]})
+    with pytest.raises(ValueError, match="y holds 1 series, the model forecasts 2"):
+        model.score({"a": truth["a"]})
+
+
+def test_cross_validation_with_levels_and_no_intervals_names_the_reason():
+    t = np.arange(12)
+    short = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 12), "ds": np.tile(t, 2),
+                          "y": np.r_[np.sin(t), np.cos(t)] + 3})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match="too short"), pytest.raises(
+            ValueError, match="window 1 of 1 .*no intervals"):
+        model.cross_validation(short, level=[80])
+    plain = GRUForecaster(horizon=2, early_stopping=False, hidden_size=4, max_epochs=2,
+                          random_state=0)
+    with pytest.raises(ValueError, match="no intervals"):
+        plain.cross_validation(short, level=[80])
+
+
+def test_a_pandas_series_out_of_time_order_is_refused():
+    """Its values would be read in the index's order: a shuffled series
+    forecast from whichever value came last."""
+    index = pd.date_range("2000-01-01", periods=40, freq="D")
+    series = pd.Series(np.arange(40.0) + np.sin(np.arange(40.0)), index=index)
+    shuffled = series.sample(frac=1, random_state=0)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, random_state=0)
+    for y, label in ((shuffled, "y"), ({"a": shuffled}, "series 'a'"),
+                     (shuffled.to_frame(), "y"), (series[::-1], "y"),
+                     (pd.concat([series[:20], series[19:]]), "y")):
+        with pytest.raises(ValueError, match=f"{label}'s index is not in increasing"):
+            model.fit(y)
+    assert np.isfinite(model.fit(shuffled.sort_index()).predict()).all()
+    # row labels of a frame sorted by date are no time stamps: read as they come
+    labelled = pd.Series(series.to_numpy(), index=np.random.default_rng(0).permutation(40))
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        np.testing.assert_array_equal(model.fit(labelled).predict().to_numpy(),
+                                      model.fit(series.to_numpy()).predict())
+    with pytest.raises(ValueError, match="not in increasing"):
+        model.predict(y=shuffled)
+
+
+def test_covariates_near_1e300_are_standardised_not_zeroed():
+    """Their squares overflow: an infinite scale would read every value as 0."""
+    from fastgru._panel import Standardizer
+
+    t = np.arange(60)
+    huge = np.where(t % 2, 1e300, -1e300)[:, None]
+    scaler = Standardizer.fit([huge])
+    np.testing.assert_allclose(scaler(huge)[:, 0], np.where(t % 2, 1.0, -1.0))
+    df = pd.DataFrame({"unique_id": "a", "ds": t, "y": np.sin(t), "h": huge[:, 0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GRUForecaster(horizon=2, hist_exog=["h"], hidden_size=4, max_epochs=2,
+                              random_state=0).fit(df)
+    assert model.hist_scale_[0] == pytest.approx(1e300)
+
+
+def test_cross_validation_names_the_window_of_missing_future_covariates():
+    """Its X_df is the frame's own rows after each cutoff: NaN there is named
+    with the window, as the user passed no X_df."""
+    train, test = _promo_panel()
+    full = pd.concat([train, test.assign(f=np.where(test.ds == 33, np.nan, test.f))])
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="window 1 of 1 .*X_df is y's rows after them.*NaN"):
+        model.cross_validation(full)
+
+
+def test_refit_false_forecasts_a_series_that_starts_after_the_first_cutoff_with_static_df():
+    """Trained once, at the first cutoff, the model forecasts a series that
+    begins later with its row of the backtest's static_df."""
+    train, test = _promo_panel()
+    full = pd.concat([train, test]).drop(columns="f")
+    late = pd.DataFrame({"unique_id": "c", "ds": np.arange(6), "y": np.arange(6.0)})
+    static = pd.DataFrame({"unique_id": ["a", "b", "c"], "s": [1.0, 2.0, 3.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=2, random_state=0)
+    cv = model.cross_validation(pd.concat([full, late]), n_windows=2, refit=False,
+                                static_df=static)
+    assert cv.groupby("unique_id").size().to_dict() == {"a": 8, "b": 8, "c": 4}
+    other = model.cross_validation(pd.concat([full, late]), n_windows=2, refit=False,
+                                   static_df=static.assign(s=[1.0, 2.0, 30.0]))
+    c = (cv.unique_id == "c").to_numpy()
+    assert not np.allclose(other.GRUForecaster[c], cv.GRUForecaster[c])  # its row is read
+    np.testing.assert_array_equal(other.GRUForecaster[~c], cv.GRUForecaster[~c])

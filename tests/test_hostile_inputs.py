@@ -228,6 +228,37 @@ def test_fit_forecasters_refuses_a_list_it_would_transpose():
                                      scheduler="sync")
 
 
+def test_fit_forecasters_refuses_a_long_frame_and_checks_steps_before_fitting():
+    """Read column by column, a long frame's ids, dates and values would each
+    be fitted as a series, and two columns of one name share one result; a
+    forecast longer than predict allows would fail in every task after its
+    fit."""
+    fastgru_dask = pytest.importorskip("fastgru.dask")
+    pd = pytest.importorskip("pandas")
+    t = np.arange(40)
+    long = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 40), "ds": np.tile(t, 2),
+                         "y": np.r_[np.sin(t), np.cos(t)]})
+    with pytest.raises(TypeError, match="long DataFrame"):
+        fastgru_dask.fit_forecasters(long, window=8, scheduler="sync")
+    twice = pd.DataFrame(np.c_[np.sin(t), np.cos(t)], columns=["a", "a"])
+    with pytest.raises(ValueError, match=r"columns of the same name \['a'\]"):
+        fastgru_dask.fit_forecasters(twice, window=8, scheduler="sync")  # one result kept
+    with pytest.raises(ValueError, match="forecast_steps must be <= 100000"):
+        fastgru_dask.fit_forecasters({"a": np.sin(t)}, forecast_steps=10**9, window=8,
+                                     scheduler="sync")
+
+
+def test_fit_forecasters_reports_a_series_too_long_to_fit_and_fits_the_others():
+    """A series of 10**10 steps (a broadcast view: nothing is allocated) is
+    reported in errors before sending, the other series fitted."""
+    fastgru_dask = pytest.importorskip("fastgru.dask")
+    series = {"huge": np.broadcast_to(1.0, (10**10,)), "a": np.sin(np.arange(40.0))}
+    res = fastgru_dask.fit_forecasters(series, window=8, horizon=2, hidden_size=4,
+                                       max_epochs=1, random_state=0, scheduler="sync")
+    assert list(res.models) == ["a"] and list(res.errors) == ["huge"]
+    assert res.errors["huge"].startswith("MemoryError")
+
+
 def test_dask_predict_names_darr_when_it_is_ragged():
     fastgru_dask = pytest.importorskip("fastgru.dask")
     est = fastgru.GRURegressor()  # never reached: darr is refused first

@@ -307,3 +307,39 @@ def test_evaluate_errors_say_what_is_wrong():
         evaluate(fc, pd.concat([test, test]), train, 4)
     with pytest.raises(ValueError, match="forecasts_df has more than one row"):
         evaluate(pd.concat([fc, fc.iloc[:1]]), test, train, 4)
+
+
+def test_evaluate_refuses_repeated_training_rows_and_missing_keys():
+    """A repeated training row would count twice in the MASE scale; a row
+    without a series, date or cutoff would be dropped by the grouping."""
+    train, test, fc, _ = panel()
+    with pytest.raises(ValueError, match="train_df has more than one row"):
+        evaluate(fc, test, pd.concat([train, train.iloc[:1]]), 4)
+    with pytest.raises(ValueError, match=r"train_df has missing values in \['ds'\]"):
+        evaluate(fc, test, train.assign(ds=train["ds"].where(train.index != 0)), 4)
+    cv = fc.merge(test, on=["unique_id", "ds"])
+    cv["cutoff"] = cv["unique_id"].map(train.groupby("unique_id")["ds"].max())
+    assert evaluate(cv, None, train, 4).loc["one", "n_series"] == 2
+    with pytest.raises(ValueError, match=r"forecasts_df has missing values in \['cutoff'\]"):
+        evaluate(cv.assign(cutoff=np.nan), None, train, 4)
+    with pytest.raises(ValueError, match=r"forecasts_df has missing values in \['unique_id'\]"):
+        evaluate(cv.assign(unique_id=cv["unique_id"].where(cv.index != 0)), None, train, 4)
+
+
+def test_evaluate_names_time_stamps_of_types_it_cannot_compare():
+    train, test, fc, _ = panel()
+    as_text = train.assign(ds=train["ds"].astype(str))
+    with pytest.raises(TypeError, match="train_df's ds of unique_id='a' .* cannot be compared"):
+        evaluate(fc, test, as_text, 4)
+    cv = fc.merge(test, on=["unique_id", "ds"])
+    cv["cutoff"] = cv["unique_id"].map(train.groupby("unique_id")["ds"].max()).astype(str)
+    with pytest.raises(TypeError, match="cannot be compared with forecasts_df's cutoff='9'"):
+        evaluate(cv, None, train, 4)
+
+
+def test_evaluate_takes_a_model_column_named_by_a_number():
+    train, test, fc, _ = panel()
+    numbered = fc.rename(columns={"two": 5})
+    table = evaluate(numbered, test, train, 4, models=5)
+    expected = evaluate(fc, test, train, 4, models="two")
+    np.testing.assert_allclose(table.to_numpy(dtype=float), expected.to_numpy(dtype=float))

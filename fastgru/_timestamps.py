@@ -1,0 +1,134 @@
+"""Time stamps of a forecaster's series: how to continue them after the end.
+
+:func:`index_info` describes a pandas index (its frequency or step) in JSON,
+:func:`continued_index` continues it, and :func:`panel_index_info` gives one
+description for a panel (from its longest series, when every series follows
+it) and each series' last stamp.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
+
+
+def index_info(index, warn=True):
+    """A JSON-able description of a pandas index, to continue it after the end.
+
+    Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
+    inferable from its dates); an integer or float index of evenly spaced
+    values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
+    with gaps, uneven numbers, labels) cannot be continued: a warning says so
+    and the forecast is indexed by position after the history.
+    """
+    if index is None:
+        return None
+    import pandas as pd
+
+    if isinstance(index, pd.PeriodIndex):
+        return {"type": "period", "freq": index.freqstr, "name": index.name}
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
+        if freq:
+            return {"type": "datetime", "freq": freq, "name": index.name}
+        reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
+                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
+    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
+        values = np.asarray(index, dtype=np.float64)
+        steps = np.diff(values) if len(values) > 1 else np.ones(1)
+        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
+                steps, steps[0], rtol=1e-9, atol=0.0):
+            if pd.api.types.is_integer_dtype(index):
+                return {"type": "integer", "step": int(steps[0]), "name": index.name}
+            return {"type": "float", "step": float(steps[0]), "name": index.name}
+        reason = "its values are not evenly spaced"
+    else:
+        reason = f"it is a {type(index).__name__} of {index.dtype} labels"
+    if warn:
+        warnings.warn(f"GRUForecaster cannot continue the time stamps: {reason}. The forecast "
+                      "is indexed by position after the history.", UserWarning, stacklevel=5)
+    return {"type": "position", "name": index.name}
+
+
+def last_stamp(info, index):
+    t = info["type"]
+    if t in ("period", "datetime"):
+        return str(index[-1]) if t == "period" else index[-1].isoformat()
+    if t == "position":
+        return len(index) - 1
+    return index[-1].item() if hasattr(index[-1], "item") else index[-1]
+
+
+def continued_index(info, last, steps):
+    """The ``steps`` time stamps after ``last`` (see :func:`index_info`)."""
+    import pandas as pd
+
+    if hasattr(last, "item"):  # a numpy scalar, as stored
+        last = last.item()
+    t = info["type"]
+    if t == "period":
+        start = pd.Period(last, freq=info["freq"]) + 1
+        return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
+    if t == "datetime":
+        rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
+        return rng[1:]
+    if t == "float":
+        return pd.Index(float(last) + info["step"] * np.arange(1, steps + 1),
+                        dtype=np.float64, name=info["name"])
+    step = int(info.get("step", 1))
+    return pd.RangeIndex(int(last) + step, int(last) + step * (steps + 1), step,
+                         name=info["name"])
+
+
+def panel_index_info(panel):
+    """One description for the panel (from its longest series) and each
+    series' last stamp; None for arrays without time stamps."""
+    if all(t is None for t in panel.times):
+        return None, None
+    longest = int(np.argmax([len(t) for t in panel.times]))
+    info = index_info(panel.times[longest])
+    if info["type"] != "position":
+        off = off_step(info, panel.times)
+        if off:
+            what = info.get("freq") or f"steps of {info['step']}"
+            warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
+                          f"{[panel.ids[i] for i in off[:3]]}{' ...' if len(off) > 3 else ''} "
+                          f"do not follow the panel's frequency ({what}) throughout (a gap, or "
+                          "another frequency). The forecast is indexed by position after the "
+                          "history.", UserWarning, stacklevel=4)
+            info = {"type": "position", "name": info["name"]}
+    lasts = [last_stamp(info, t) for t in panel.times]
+    return info, np.asarray(lasts)
+
+
+def off_step(info, times) -> list:
+    """Positions of the series whose consecutive time stamps are not one
+    step of ``info`` apart (a gap, or another frequency): continued with
+    the panel's frequency, their forecasts' dates would be wrong."""
+    multi = [i for i, t in enumerate(times) if t is not None and len(t) > 1]
+    if not multi:
+        return []
+    sub = [times[i] for i in multi]
+    n = np.array([len(t) for t in sub])
+    ends = np.cumsum(n)
+    every = sub[0].append(sub[1:]) if len(sub) > 1 else sub[0]
+    not_first = np.ones(len(every), dtype=bool)
+    not_first[ends - n] = False
+    not_last = np.ones(len(every), dtype=bool)
+    not_last[ends - 1] = False
+    prev, nxt = every[not_last], every[not_first]
+    try:
+        if info["type"] == "period":
+            ok = np.asarray(prev + 1 == nxt)
+        elif info["type"] == "datetime":
+            ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+        else:
+            step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
+            ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
+    except (TypeError, ValueError, AttributeError):  # stamps of other kinds
+        return multi
+    series = np.repeat(np.arange(len(sub)), n - 1)
+    return sorted({multi[j] for j in series[~ok]})
