@@ -478,6 +478,8 @@ def check_restored(est) -> None:
             raise ValueError("_index_info is not a time stamp description")
         if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
             raise ValueError("_index_info lacks its frequency")
+        if info.get("tz") is not None:
+            _check_zone(info["tz"])
         if info["type"] in ("integer", "float") and not isinstance(info.get("step"),
                                                                    (int, float)):
             raise ValueError("_index_info lacks its step")
@@ -501,3 +503,13 @@ def check_restored(est) -> None:
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
     est.n_features_in_ = maker.n_features
+
+
+def _check_zone(tz) -> None:
+    """A saved time zone must be one pandas knows."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(0, tz=tz)
+    except Exception:  # pytz, zoneinfo and dateutil each raise their own
+        raise ValueError(f"_index_info has a time zone pandas does not know: {tz!r}") from None

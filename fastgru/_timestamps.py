@@ -33,7 +33,10 @@ def index_info(index, warn=True):
     if isinstance(index, pd.DatetimeIndex):
         freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
         if freq:
-            return {"type": "datetime", "freq": freq, "name": index.name}
+            info = {"type": "datetime", "freq": freq, "name": index.name}
+            if index.tz is not None:  # continued in its zone, across daylight saving
+                info["tz"] = str(index.tz)
+            return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
                   "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
     elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
@@ -73,6 +76,8 @@ def continued_index(info, last, steps):
         start = pd.Period(last, freq=info["freq"]) + 1
         return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
     if t == "datetime":
+        if info.get("tz") is not None:
+            last = pd.Timestamp(last).tz_convert(info["tz"])
         rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
         return rng[1:]
     if t == "float":
@@ -125,6 +130,9 @@ def off_step(info, times) -> list:
             ok = np.asarray(prev + 1 == nxt)
         elif info["type"] == "datetime":
             ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+            if prev.tz is not None:  # days and longer steps count on the clock
+                wall = prev.tz_localize(None).shift(1, freq=info["freq"])
+                ok |= np.asarray(wall == nxt.tz_localize(None))
         else:
             step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
             ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)

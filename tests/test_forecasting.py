@@ -546,6 +546,8 @@ def _rewrite_meta(path, change):
 @pytest.mark.parametrize("change", [
     lambda m: m["attributes"]["_index_info"].update(freq="not a frequency"),
     lambda m: m["attributes"]["_index_info"].update(type="weekday"),
+    lambda m: m["attributes"]["_index_info"].update(tz="Mars/Olympus"),
+    lambda m: m["attributes"]["_index_info"].update(tz=5),
     lambda m: m["attributes"].update(_index_info=[1, 2]),
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
@@ -720,6 +722,32 @@ def test_a_series_off_the_panels_frequency_is_not_given_its_dates(other):
         warnings.simplefilter("error")
         dated = model.fit(pd.concat([regular, regular.assign(unique_id="b")])).predict()
     assert dated.ds.astype(str).tolist()[:2] == ["2000-02-10", "2000-02-11"]
+
+
+@pytest.mark.parametrize("freq, periods, expected", [
+    ("D", 30, ["2024-03-10 00:00:00-05:00", "2024-03-11 00:00:00-04:00"]),
+    ("h", 24 * 8, ["2024-03-10 00:00:00-05:00", "2024-03-10 01:00:00-05:00",
+                   "2024-03-10 03:00:00-04:00"]),
+])
+def test_dates_in_a_time_zone_are_continued_across_daylight_saving(tmp_path, freq, periods,
+                                                                    expected):
+    """Days stay midnights and hours skip the hour that does not exist when
+    the clocks go forward (New York, 10 March 2024); the zone is kept
+    through save and load."""
+    end = pd.Timestamp("2024-03-10", tz="US/Eastern")
+    dates = pd.date_range(end=end, periods=periods + 1, freq=freq, tz="US/Eastern")[:-1]
+    df = pd.DataFrame({"unique_id": ["a"] * periods + ["b"] * (periods - 5),
+                       "ds": dates.append(dates[5:]),
+                       "y": np.sin(np.arange(2 * periods - 5.0)) + 3})
+    model = GRUForecaster(horizon=len(expected), hidden_size=4, max_epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every series follows the panel's frequency
+        model.fit(df)
+    fc = model.predict()
+    assert fc.ds.astype(str).tolist() == expected * 2
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    assert fastgru.load(path).predict().ds.astype(str).tolist() == expected * 2
 
 
 def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
