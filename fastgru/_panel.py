@@ -151,6 +151,9 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
         return _read_long(y, static_df, hist_exog)
     if static_df is not None:
         raise ValueError("static_df needs a long DataFrame y with a unique_id column")
+    if hist_exog is not None and (isinstance(hist_exog, str) or len(hist_exog)):
+        raise ValueError(f"hist_exog={hist_exog!r} names columns of a long DataFrame y; "
+                         "with other input, X holds the past-observed covariates")
     if isinstance(y, dict) or (isinstance(y, (list, tuple)) and y and all(
             hasattr(s, "__len__") and not isinstance(s, (str, bytes)) for s in y)):
         if X is not None:

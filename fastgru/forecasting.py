@@ -216,7 +216,8 @@ class GRUForecaster(TrainableGRU):
         other extra columns are future-known: ``predict`` needs their
         values over the horizon in ``X_df``.
     alias : str, default "GRUForecaster"
-        The forecast column's name in DataFrames (statsforecast's ``alias``).
+        The forecast column's name in DataFrames (statsforecast's
+        ``alias``); not empty, without ``-lo-`` or ``-hi-``.
     n_models : int, optional
         Models trained, whose mean is the forecast (at most 16). Each reads
         a window of its own length (``window``, three quarters of it, one
@@ -377,6 +378,9 @@ class GRUForecaster(TrainableGRU):
             check_int(name, getattr(self, name))
         h = check_int("horizon", self.horizon, maximum=MAX_STEPS)
         m = check_int("season_length", self.season_length)
+        if not self.alias or "-lo-" in self.alias or "-hi-" in self.alias:
+            raise ValueError(f"alias={self.alias!r} must be a name without '-lo-' or '-hi-' "
+                             "(the intervals' columns are '<alias>-lo-<level>')")
         panel = read_panel(y, X, static_df, self.hist_exog)
         panel.scales = np.array([series_scale(v, m) for v in panel.values])
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)

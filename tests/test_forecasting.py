@@ -513,6 +513,13 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0]}),
                      static_df=pd.DataFrame({"unique_id": [1], "s": [1j]})),
      ValueError, r"static column 's' is not numeric \(complex128\)"),
+    (lambda m: m.set_params(alias="").fit(np.arange(40.0)), ValueError, "alias=''"),
+    (lambda m: m.set_params(alias="gru-lo-x").fit(np.arange(40.0)), ValueError,
+     "without '-lo-'"),
+    (lambda m: m.set_params(hist_exog=["x0"]).fit(np.arange(40.0), X=np.ones((40, 1))),
+     ValueError, "names columns of a long DataFrame"),
+    (lambda m: m.set_params(hist_exog="x").fit({"a": np.arange(40.0)}), ValueError,
+     "with other input, X holds"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
