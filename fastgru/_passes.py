@@ -117,11 +117,11 @@ def train_forward(layer, x, lengths, workspace, outputs=True):
     """``GRU.forward(x, lengths=lengths, training=True)`` for a training loop
     that keeps its own state: returns ``(y, h_n, tape)`` (``y`` None when
     not ``outputs``) and stores nothing on the layer. ``tape`` (what
-    :func:`train_backward` needs) and ``y`` live in the caller's
-    ``workspace`` (a ``fastgru._engine.Workspace``, kept, not trimmed,
-    across its minibatches) until its next call, so that inference in
-    other threads (which use the layer's per-thread workspaces and never
-    touch the tape) cannot disturb training."""
+    :func:`train_backward` needs) lives in the caller's ``workspace`` (a
+    ``fastgru._engine.Workspace``, kept, not trimmed, across its
+    minibatches) until its next call, so that inference in other threads
+    (which use the layer's per-thread workspaces and never touch the tape)
+    cannot disturb training."""
     x, ragged_lengths = as_sequences(x, layer.input_size, layer.dtype)
     with _runtime.single_threaded_blas():
         return stack_forward(layer, x, ragged_lengths, None, lengths, True, workspace, outputs)
