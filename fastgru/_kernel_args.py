@@ -106,6 +106,15 @@ def forward_admitted(layer, x, h0, lengths):
         return layer._forward_call(x, h0, lengths, False)
 
 
+def final_states_admitted(layer, x, lengths):
+    """``h_n`` of :meth:`GRU.forward`'s inference of ``x`` with ``lengths``
+    (given, so never batched with other calls), admitted as
+    :func:`forward_admitted` admits it; no batch-first copy of the outputs
+    is made."""
+    with _slots.inference_slot():
+        return layer._forward_call(x, None, lengths, False, outputs=False)[1]
+
+
 def forward_alone(item):
     """``item`` = (layer, x): :meth:`GRU.forward`'s inference of ``x``."""
     layer, x = item

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _passes
+from . import _kernel_args, _passes
 from ._engine import Workspace
 from .layer import GRU
 
@@ -81,10 +81,14 @@ class SequenceNet:
 
     def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(batch, n_outputs)`` for padded ``x`` and its ``lengths``."""
+        # the head reads the final states only: no batch-first copy of the outputs
         if training:
-            _, h_n, self._tape = _passes.train_forward(self.gru, x, lengths, self._workspace)
+            _, h_n, self._tape = _passes.train_forward(self.gru, x, lengths, self._workspace,
+                                                       outputs=False)
+        elif lengths is None:
+            _, h_n = self.gru.forward(x)
         else:
-            _, h_n = self.gru.forward(x, lengths=lengths)
+            h_n = _kernel_args.final_states_admitted(self.gru, x, lengths)
         features = self._final_features(h_n)
         self._features = features if training else None
         return features @ self.head["weight"].T + self.head["bias"]

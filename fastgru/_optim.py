@@ -29,16 +29,19 @@ def _flat_updates(params: dict, grads: dict, states: dict, n_states: int):
         if g.size != p.size:
             raise ValueError(f"gradient of {name!r} has {g.size} elements, the parameter "
                              f"{p.size} (shape {p.shape})")
-        # new: first use, or the parameter was replaced by one of another size or dtype
-        new = name not in states or any(s.size != p.size or s.dtype != p.dtype
-                                        for s in states[name])
+        # new: first use, or the parameter was replaced by one of another size
+        # or dtype (a parameter's states are made together: the first stands
+        # for all of them)
+        state = states.get(name)
+        new = state is None or state[0].size != p.size or state[0].dtype != p.dtype
         if new:
-            states[name] = tuple(np.zeros(p.size, dtype=p.dtype) for _ in range(n_states))
+            state = states[name] = tuple(np.zeros(p.size, dtype=p.dtype)
+                                         for _ in range(n_states))
         if p.flags.carray:
-            yield p.reshape(-1), g, states[name], new
+            yield p.reshape(-1), g, state, new
         else:
             flat = p.ravel().copy()
-            yield flat, g, states[name], new
+            yield flat, g, state, new
             p[...] = flat.reshape(p.shape)  # (runs once the caller's loop body is done)
 
 
@@ -66,9 +69,10 @@ class SGD:
         self._velocity = {}  # per parameter: (flat velocity,)
 
     def update(self, params: dict, grads: dict) -> None:
+        rate, momentum = float(self.learning_rate), float(self.momentum)
+        decay, nesterov = float(self.weight_decay), bool(self.nesterov)
         for p, g, (velocity,), new in _flat_updates(params, grads, self._velocity, 1):
-            optim.sgd_update(p, g, velocity, float(self.learning_rate), float(self.momentum),
-                                float(self.weight_decay), bool(self.nesterov), new)
+            optim.sgd_update(p, g, velocity, rate, momentum, decay, nesterov, new)
 
 
 class Adam:
@@ -89,6 +93,7 @@ class Adam:
         bias1 = 1.0 - self.beta1**self.t
         bias2 = 1.0 - self.beta2**self.t
         step = float(self.learning_rate) / bias1
+        beta1, beta2 = float(self.beta1), float(self.beta2)
+        eps, decay = float(self.epsilon), float(self.weight_decay)
         for p, g, (m, v), _ in _flat_updates(params, grads, self._moments, 2):
-            optim.adam_update(p, g, m, v, step, float(self.beta1), float(self.beta2), bias2,
-                                 float(self.epsilon), float(self.weight_decay))
+            optim.adam_update(p, g, m, v, step, beta1, beta2, bias2, eps, decay)

@@ -15,11 +15,13 @@ from ._validation import as_sequences, check_bool, check_lengths, check_memory, 
 from ._variants import get_variant
 
 
-def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace):
+def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace, outputs=True):
     """``(y, h_n, tape)`` of every layer and direction over time-major
     copies of ``x`` (B, T, input_size), with dropout between layers in
     training; ``tape`` (what :func:`stack_backward` needs) only in training.
-    ``lengths`` are checked here (or those of a ragged list)."""
+    ``lengths`` are checked here (or those of a ragged list). ``y`` is None
+    when not ``outputs`` (a caller that reads ``h_n`` only: no batch-first
+    copy of the last layer's outputs is made)."""
     B, T, _ = x.shape
     lengths_given = lengths if ragged_lengths is None else ragged_lengths
     if ragged_lengths is not None:
@@ -67,7 +69,7 @@ def stack_forward(gru, x, ragged_lengths, h0, lengths, training, workspace):
     tape = ({"caches": caches, "masks": masks, "lengths": lengths, "shape": (B, T)}
             if training else None)
     # a copy: the last layer's output lives in the workspace
-    return _engine.swap_first_axes(layer_in), h_n, tape
+    return (_engine.swap_first_axes(layer_in) if outputs else None), h_n, tape
 
 
 def forward_bytes(layer, B: int, T: int, training: bool) -> int:
@@ -111,17 +113,18 @@ def stack_backward(gru, tape, dy, dh_n, input_grad, workspace, out_grads):
     return dx, dh0
 
 
-def train_forward(layer, x, lengths, workspace):
+def train_forward(layer, x, lengths, workspace, outputs=True):
     """``GRU.forward(x, lengths=lengths, training=True)`` for a training loop
-    that keeps its own state: returns ``(y, h_n, tape)`` and stores nothing
-    on the layer. ``tape`` (what :func:`train_backward` needs) and ``y``
-    live in the caller's ``workspace`` (a ``fastgru._engine.Workspace``,
-    kept, not trimmed, across its minibatches) until its next call, so that
-    inference in other threads (which use the layer's per-thread
-    workspaces and never touch the tape) cannot disturb training."""
+    that keeps its own state: returns ``(y, h_n, tape)`` (``y`` None when
+    not ``outputs``) and stores nothing on the layer. ``tape`` (what
+    :func:`train_backward` needs) lives in the caller's ``workspace`` (a
+    ``fastgru._engine.Workspace``, kept, not trimmed, across its
+    minibatches) until its next call, so that inference in other threads
+    (which use the layer's per-thread workspaces and never touch the tape)
+    cannot disturb training."""
     x, ragged_lengths = as_sequences(x, layer.input_size, layer.dtype)
     with _runtime.single_threaded_blas():
-        return stack_forward(layer, x, ragged_lengths, None, lengths, True, workspace)
+        return stack_forward(layer, x, ragged_lengths, None, lengths, True, workspace, outputs)
 
 
 def train_backward(layer, tape, dy, dh_n, input_grad, workspace, grads: dict,

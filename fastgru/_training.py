@@ -8,6 +8,7 @@ nothing of scikit-learn: the estimators give it arrays and read its history.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,18 +109,19 @@ def train_epoch(net, loss_fn, optimizer, x, lengths, targets, options: TrainOpti
     for idx in itertools.islice(_batches(x.shape[0], options.batch_size, options.shuffle, rng),
                                 options.max_updates):
         rows += len(idx)
-        steps = int(lengths[idx].max())  # trim the padding no row of the batch needs
+        batch_lengths = lengths[idx]
+        steps = int(batch_lengths.max())  # trim the padding no row of the batch needs
         with np.errstate(over="ignore", invalid="ignore"):
-            out = net.forward(x[idx, :steps], lengths[idx], training=True)
+            out = net.forward(x[idx, :steps], batch_lengths, training=True)
             loss, d_out = loss_fn(out, targets[idx])
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             raise _non_finite("loss", loss, epoch)
         try:
             net.backward(d_out)
         except FloatingPointError:
             raise _non_finite("gradient", np.inf, epoch) from None
         norm = clip_grad_norm(net.grads, options.clip_grad_norm)
-        if not np.isfinite(norm):
+        if not math.isfinite(norm):
             raise _non_finite("gradient norm", norm, epoch)
         for k, v in params.items():
             np.copyto(before[k], v)

@@ -249,7 +249,9 @@ class GRU(LayerExchanges, _params.FixedConfig):
             return self._forward_call(x, h0, lengths, True)
         return _kernel_args.forward_admitted(self, x, h0, lengths)  # fair admission
 
-    def _forward_call(self, x, h0, lengths, training):
+    def _forward_call(self, x, h0, lengths, training, outputs=True):
+        """:meth:`forward`; without ``outputs`` (a caller that reads ``h_n``
+        alone), ``y`` may be None."""
         if h0 is None and lengths is None and not training:
             out = _kernel_args.forward_one(self, x)
             if out is not None:
@@ -259,7 +261,7 @@ class GRU(LayerExchanges, _params.FixedConfig):
         try:
             with _runtime.single_threaded_blas():
                 y, h_n, tape = _passes.stack_forward(self, x, ragged_lengths, h0, lengths,
-                                                     training, workspace)
+                                                     training, workspace, outputs)
         finally:
             workspace.trim()
         self._cache = tape  # None after inference: backward needs a training forward
