@@ -292,6 +292,33 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     return panel, point, lo, hi, stamps
 
 
+def conformal_quantiles(res, levels):
+    """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``,
+    of the held-out errors ``res`` ``(n, horizon)``, with the finite-sample
+    correction. A level whose corrected quantile lies beyond the ``n``
+    errors gets their extremes, and a warning: ``n`` errors calibrate a
+    two-sided level of at most ``(n - 1) / (n + 1)``."""
+    n = res.shape[0]
+    lo, hi, short = [], [], []
+    for lev in levels:
+        alpha = 1 - lev / 100
+        rank = np.ceil((n + 1) * (1 - alpha / 2))
+        if rank > n:
+            short.append((lev, int(np.ceil(2 / alpha - 1 - 1e-9))))
+        up = min(1.0, rank / n)
+        down = max(0.0, 1 - up)
+        lo.append(np.quantile(res, down, axis=0))
+        hi.append(np.quantile(res, up, axis=0))
+    if short:
+        asked = ", ".join(f"level={lev:g} needs {need}" for lev, need in short)
+        warnings.warn(f"the intervals are calibrated on {n} held-out forecasts per step, which "
+                      f"calibrate levels up to {100 * (n - 1) / (n + 1):.0f}% ({asked}): "
+                      "those intervals span the largest held-out errors and may cover less "
+                      "than asked. More series (or a shorter horizon) give more held-out "
+                      "forecasts.", UserWarning, stacklevel=6)
+    return np.array(lo), np.array(hi)
+
+
 def _stamps(info, last, n_series, steps):
     """Each series' future time stamps (a pandas Index), or None."""
     if info is None:

@@ -522,17 +522,9 @@ class GRUForecaster(TrainableGRU):
     def intervals(self, levels):
         """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out
         errors, in units of a series' scale (split conformal)."""
-        res = self.calibration_
-        n = res.shape[0]
-        lo, hi = [], []
-        for lev in levels:
-            alpha = 1 - lev / 100
-            # the finite-sample corrected quantile levels of split conformal
-            up = min(1.0, np.ceil((n + 1) * (1 - alpha / 2)) / n)
-            down = max(0.0, 1 - up)
-            lo.append(np.quantile(res, down, axis=0))
-            hi.append(np.quantile(res, up, axis=0))
-        return np.array(lo), np.array(hi)
+        from ._forecast_state import conformal_quantiles
+
+        return conformal_quantiles(self.calibration_, levels)
 
     # ------------------------------------------------------------ backtesting
     def cross_validation(self, y, h=None, n_windows=1, step_size=None, refit=True,
