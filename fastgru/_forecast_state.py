@@ -219,7 +219,8 @@ def _future_covariates(est, panel, X_df, stamps):
             absent = [str(w) for w in wanted if w not in set(got_cmp)]
             if absent:
                 raise ValueError(f"X_df lacks series {key!r} at {absent[:3]}"
-                                 + (" ..." if len(absent) > 3 else ""))
+                                 + (" ..." if len(absent) > 3 else "")
+                                 + _rows_held(got_cmp, wanted))
             g = g[np.isin(got_cmp, wanted)]
         if len(g) < h or (want is None and len(g) > h):
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
@@ -235,6 +236,16 @@ def _future_covariates(est, panel, X_df, stamps):
             raise ValueError(f"X_df has NaN or inf for series {key!r}")
         out.append(cov)
     return out
+
+
+def _rows_held(got, wanted) -> str:
+    """What X_df holds for a series whose future dates it lacks: its first
+    and last ``ds``, and their dtype when it is not the series' dates'."""
+    held = f": its {TIME} runs from {got[0]} to {got[-1]}"
+    if str(got.dtype).split("[")[0] != str(wanted.dtype).split("[")[0]:
+        held += (f", of dtype {got.dtype} where the series' dates are {wanted.dtype}"
+                 + (" (convert them with pd.to_datetime)" if got.dtype == object else ""))
+    return held
 
 
 def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=None):

@@ -32,3 +32,34 @@ def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model
         warnings.simplefilter("error")
         fc = one_series_model.predict(level=[50])
     assert np.all(fc["lo-50"] <= fc["hi-50"])
+
+
+def _monthly_panel_with_holiday():
+    pd = pytest.importorskip("pandas")
+    ds = pd.date_range("2010-01-01", periods=60, freq="MS")
+    rng = np.random.default_rng(1)
+    frames = [pd.DataFrame({"unique_id": u, "ds": ds, "y": 10 * (k + 1) + np.sin(np.arange(60))
+                            + rng.normal(0, 0.1, 60), "holiday": (ds.month == 12) * 1.0})
+              for k, u in enumerate(["a", "b"])]
+    df = pd.concat(frames, ignore_index=True)
+    future = df.groupby("unique_id").tail(4)
+    return df.drop(future.index), future[["unique_id", "ds", "holiday"]]
+
+
+def test_x_df_with_dates_as_text_names_its_dtype():
+    train, future = _monthly_panel_with_holiday()
+    m = GRUForecaster(horizon=4, **FAST).fit(train)
+    text = future.assign(ds=future["ds"].dt.strftime("%Y-%m-%d"))
+    with pytest.raises(ValueError, match=r"X_df lacks series 'a'.*runs from 2014-09-01 to "
+                                         r"2014-12-01, of dtype object.*pd.to_datetime"):
+        m.predict(X_df=text)
+
+
+def test_x_df_with_other_dates_says_which_it_holds():
+    pd = pytest.importorskip("pandas")
+    train, future = _monthly_panel_with_holiday()
+    m = GRUForecaster(horizon=4, **FAST).fit(train)
+    shifted = future.assign(ds=future["ds"] + pd.DateOffset(years=1))
+    with pytest.raises(ValueError, match=r"runs from 2015-09-01 00:00:00 to 2015-12-01") as err:
+        m.predict(X_df=shifted)
+    assert "dtype" not in str(err.value)
