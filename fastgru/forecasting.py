@@ -535,7 +535,8 @@ class GRUForecaster(TrainableGRU):
         ones are ``step_size`` (default ``h``) steps apart. With ``refit``
         (default) a model is trained at every cutoff on the data before it;
         otherwise once, at the first cutoff, and then forecasts from later
-        cutoffs with the history up to each.
+        cutoffs with the history up to each. A series with no value before
+        a cutoff has no forecast from it (fewer than ``n_windows``).
 
         Parameters
         ----------
