@@ -240,9 +240,11 @@ def _future_covariates(est, panel, X_df, stamps):
 
 def _rows_held(got, wanted) -> str:
     """What X_df holds for a series whose future dates it lacks: its first
-    and last ``ds``, and their dtype when it is not the series' dates'."""
+    and last ``ds``, and their dtype when it is not the series' dates' (or
+    in another time zone)."""
     held = f": its {TIME} runs from {got[0]} to {got[-1]}"
-    if str(got.dtype).split("[")[0] != str(wanted.dtype).split("[")[0]:
+    if (str(got.dtype).split("[")[0] != str(wanted.dtype).split("[")[0]
+            or str(getattr(got, "tz", None)) != str(getattr(wanted, "tz", None))):
         held += (f", of dtype {got.dtype} where the series' dates are {wanted.dtype}"
                  + (" (convert them with pd.to_datetime)" if got.dtype == object else ""))
     return held

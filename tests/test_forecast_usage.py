@@ -63,3 +63,14 @@ def test_x_df_with_other_dates_says_which_it_holds():
     with pytest.raises(ValueError, match=r"runs from 2015-09-01 00:00:00 to 2015-12-01") as err:
         m.predict(X_df=shifted)
     assert "dtype" not in str(err.value)
+
+
+def test_x_df_without_the_series_time_zone_names_both_dtypes():
+    train, future = _monthly_panel_with_holiday()
+    m = GRUForecaster(horizon=4, **FAST).fit(
+        train.assign(ds=train["ds"].dt.tz_localize("Europe/Paris")))
+    with pytest.raises(ValueError, match=r"dtype datetime64\[ns\] where the series' dates "
+                                         r"are datetime64\[ns, Europe/Paris\]"):
+        m.predict(X_df=future)
+    fc = m.predict(X_df=future.assign(ds=future["ds"].dt.tz_localize("Europe/Paris")))
+    assert str(fc["ds"].iloc[0]) == "2014-09-01 00:00:00+02:00"
