@@ -78,7 +78,12 @@ def continued_index(info, last, steps):
     if t == "datetime":
         if info.get("tz") is not None:
             last = pd.Timestamp(last).tz_convert(info["tz"])
-        rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
+        try:
+            rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the last date "
+                             f"pandas holds ({pd.Timestamp.max}): forecast fewer steps, or "
+                             "give ds as pandas Periods or integers") from None
         return rng[1:]
     if t == "float":
         return pd.Index(float(last) + info["step"] * np.arange(1, steps + 1),

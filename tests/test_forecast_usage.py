@@ -74,3 +74,13 @@ def test_x_df_without_the_series_time_zone_names_both_dtypes():
         m.predict(X_df=future)
     fc = m.predict(X_df=future.assign(ds=future["ds"].dt.tz_localize("Europe/Paris")))
     assert str(fc["ds"].iloc[0]) == "2014-09-01 00:00:00+02:00"
+
+
+def test_forecast_dates_past_pandas_last_date_are_a_clear_error():
+    # monthly dates from 2014 run out in April 2262: 3,000 months are too many
+    train, _ = _monthly_panel_with_holiday()
+    m = GRUForecaster(horizon=4, **FAST).fit(train.drop(columns="holiday"))
+    assert m.predict(200)["ds"].max().year == 2031
+    with pytest.raises(ValueError, match=r"3000 steps of MS after 2014-08-01.*pass the last "
+                                         r"date pandas holds \(2262-04-11"):
+        m.predict(3000)
