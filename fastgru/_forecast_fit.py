@@ -158,6 +158,8 @@ def _train(est, data, held_out, history):
 def _final_epochs(est, data, held_out, history):
     """:data:`FINAL_EPOCHS` epochs on the training and held-out windows together."""
     x, lengths, targets = _joined(data, held_out)
+    if est.verbose:  # its epochs count from 1 again
+        print(f"then {FINAL_EPOCHS} epochs on all the windows, the held-out end included:")
     train(SequenceNet(est.gru_, est.head_), est._loss, est._optimizer, x, lengths, targets,
           est._train_options(FINAL_EPOCHS), est._rng, history)
 

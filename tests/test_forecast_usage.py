@@ -84,3 +84,14 @@ def test_forecast_dates_past_pandas_last_date_are_a_clear_error():
     with pytest.raises(ValueError, match=r"3000 steps of MS after 2014-08-01.*pass the last "
                                          r"date pandas holds \(2262-04-11"):
         m.predict(3000)
+
+
+def test_verbose_says_what_the_epochs_after_early_stopping_are(capsys):
+    t = np.arange(150)
+    GRUForecaster(horizon=6, season_length=12, verbose=True, **FAST).fit(np.sin(t / 3) + 5)
+    lines = capsys.readouterr().out.splitlines()
+    restart = [i for i, line in enumerate(lines) if line.startswith("epoch 1:")]
+    assert len(restart) == 2  # early stopping's run, then the epochs on everything
+    assert lines[restart[1] - 1] == ("then 3 epochs on all the windows, the held-out end "
+                                     "included:")
+    assert "validation" in lines[restart[0]] and "validation" not in lines[restart[1]]
