@@ -275,7 +275,8 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
                                                                     panel.n_series, h))
     nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
         model_windows(est), [(est.gru_, est.head_), *est.members_])]
-    values = [v.copy() for v in panel.values]
+    history = panel.values
+    values = [v.copy() for v in history]
     blocks, done = [], 0
     with _runtime.threads(est.n_jobs):
         while done < steps:
@@ -296,6 +297,8 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
                 values = [np.concatenate([v, b])[-est.history_.shape[1]:]
                           for v, b in zip(values, block)]
     point = np.concatenate(blocks, axis=1)[:, :steps]
+    if not (maker.n_futr or maker.n_hist):  # nothing says a constant series will move
+        _hold_constant(history, panel.scales, est.season_length, point)
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
@@ -303,6 +306,15 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
     return panel, point, lo, hi, stamps
+
+
+def _hold_constant(values, scales, season_length, point):
+    """Forecast a constant series as its value: a series is constant when
+    its (stored) history is and its scale is a constant series' (the stored
+    history is the end of the series, the scale its whole)."""
+    for i, v in enumerate(values):
+        if len(v) and v.min() == v.max() and scales[i] == series_scale(v, season_length):
+            point[i] = v[-1]
 
 
 def conformal_quantiles(res, levels):

@@ -95,3 +95,24 @@ def test_verbose_says_what_the_epochs_after_early_stopping_are(capsys):
     assert lines[restart[1] - 1] == ("then 3 epochs on all the windows, the held-out end "
                                      "included:")
     assert "validation" in lines[restart[0]] and "validation" not in lines[restart[1]]
+
+
+@pytest.mark.parametrize("season_length", [1, 12])
+def test_a_constant_series_is_forecast_as_its_value(season_length):
+    # among moving series a flat one reads zeros, and the network's correction
+    # of them, in units of the series' value, is not zero
+    rng = np.random.default_rng(2)
+    t = np.arange(120)
+    series = {f"s{k}": 50 + 10 * k + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, t.size)
+              for k in range(4)}
+    series["flat"] = np.full(60, 7.0)
+    series["flat_end"] = np.r_[rng.normal(7.0, 1.0, 60), np.full(40, 7.0)]
+    m = GRUForecaster(horizon=6, season_length=season_length, **FAST).fit(series)
+    fc = m.predict(level=[80])
+    np.testing.assert_array_equal(fc["flat"]["mean"], np.full(6, 7.0))
+    assert np.all(fc["flat"]["lo-80"] <= 7.0) and np.all(fc["flat"]["hi-80"] >= 7.0)
+    np.testing.assert_array_equal(m.predict(12)["flat"], np.full(12, 7.0))
+    np.testing.assert_array_equal(m.predict(y={"flat": np.full(30, -2.5)})["flat"],
+                                  np.full(6, -2.5))
+    # a series flat only at its end moved before: the model forecasts it
+    assert not np.all(fc["flat_end"]["mean"] == 7.0)
