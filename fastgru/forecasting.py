@@ -479,7 +479,9 @@ class GRUForecaster(TrainableGRU):
             Steps to forecast (default: ``horizon``; ``horizon=`` is the same).
         level : list of int or float, optional
             Prediction intervals' coverage in percent (e.g. ``[80, 95]``),
-            calibrated on held-out forecasts; up to ``horizon`` steps.
+            calibrated on held-out forecasts; up to ``horizon`` steps. A
+            level needs ``2 / (1 - level / 100) - 1`` held-out forecasts per
+            step (39 for 95%): with fewer it warns.
         X_df : DataFrame, optional
             ``unique_id``, ``ds`` and the future-known covariates for the
             ``horizon`` steps after each series (required when fitted with
