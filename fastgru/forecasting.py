@@ -523,7 +523,8 @@ class GRUForecaster(TrainableGRU):
 
     def intervals(self, levels):
         """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out
-        errors, in units of a series' scale (split conformal)."""
+        errors, in units of each window's recent volatility as
+        ``calibration_`` (split conformal)."""
         from ._forecast_state import conformal_quantiles
 
         return conformal_quantiles(self.calibration_, levels)
