@@ -12,9 +12,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     import pandas as pd
     from sklearn.base import clone
 
+    from ._forecast_state import check_levels
     from ._panel import _is_long_frame, check_keys
     from ._validation import check_bool, check_int
-    from .forecasting import _check_levels
 
     if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
         raise ValueError(f"cross_validation takes a long DataFrame with columns {ID!r}, "
@@ -23,7 +23,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     n_windows = check_int("n_windows", n_windows)
     step_size = h if step_size is None else check_int("step_size", step_size)
     refit = check_bool("refit", refit)
-    levels = _check_levels(level)
+    levels = check_levels(level)
     check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()

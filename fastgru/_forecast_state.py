@@ -9,6 +9,7 @@ the input was shaped; ``cross_validation`` and ``score`` are built on it;
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -154,7 +155,8 @@ def _new_panel(est, y, X, static_df=None):
     """A new history to forecast from, checked against what the model was
     fitted on; its static covariates from ``static_df`` (a backtest's), or
     else those the model keeps of its series."""
-    static_df = static_df if est.static_ is not None else None
+    if static_df is not None and est.static_ is None:
+        raise ValueError("static_df given, but the model was fitted without static covariates")
     panel = read_panel(y, X, static_df, est.hist_exog)
     fitted = (est.futr_exog_, est.hist_exog_)
     given = (panel.futr_names, panel.hist_names)
@@ -351,8 +353,8 @@ def _stamps(info, last, n_series, steps):
     return [continued_index(info, last[i], steps) for i in range(n_series)]
 
 
-def forecast(est, steps, levels, X_df, y, X):
-    panel, point, lo, hi, stamps = forecast_arrays(est, steps, levels, X_df, y, X)
+def forecast(est, steps, levels, X_df, y, X, static_df=None):
+    panel, point, lo, hi, stamps = forecast_arrays(est, steps, levels, X_df, y, X, static_df)
     form = panel.form
     names = _column_names(est.alias, levels)
     if form == "long":
@@ -565,3 +567,17 @@ def _check_zone(tz) -> None:
         pd.Timestamp(0, tz=tz)
     except Exception:  # pytz, zoneinfo and dateutil each raise their own
         raise ValueError(f"_index_info has a time zone pandas does not know: {tz!r}") from None
+
+
+def check_levels(level) -> list:
+    """The interval levels asked for (percent), sorted and without repeats."""
+    if level is None:
+        return []
+    # a string is one (wrong) value, not its characters
+    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
+            raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
+        out.append(float(v))
+    return sorted(set(out))

@@ -470,7 +470,8 @@ class GRUForecaster(TrainableGRU):
         remember(self, panel, maker)
 
     # --------------------------------------------------------------- predict
-    def predict(self, h=None, *, level=None, X_df=None, y=None, X=None, horizon=None):
+    def predict(self, h=None, *, level=None, X_df=None, y=None, X=None, horizon=None,
+                static_df=None):
         """Forecast ``h`` steps after every series (or after the history ``y``).
 
         Parameters
@@ -490,6 +491,10 @@ class GRUForecaster(TrainableGRU):
         y, X : optional
             A new history (and its past covariates) to forecast from instead
             of the training data, in a form ``fit`` takes.
+        static_df : DataFrame, optional
+            With ``y``: the static covariates of its series, one row each
+            (for series the model was not fitted on; by default it uses
+            those it keeps of its own).
 
         Returns
         -------
@@ -500,16 +505,19 @@ class GRUForecaster(TrainableGRU):
         ``(h,)`` array (a pandas Series when given one, its index continued);
         for a 2-D array ``(h, n_series)``.
         """
-        from ._forecast_state import forecast
+        from ._forecast_state import check_levels, forecast
 
         check_is_fitted(self, "gru_")
+        if static_df is not None and y is None:
+            raise ValueError("static_df goes with a new history y (the model keeps its own "
+                             "series' static covariates)")
         name = "h"
         if horizon is not None:
             if h is not None:
                 raise TypeError("give h or horizon, not both")
             h, name = horizon, "horizon"
         steps = self.horizon if h is None else check_int(name, h, maximum=MAX_STEPS)
-        levels = _check_levels(level)
+        levels = check_levels(level)
         if levels and steps > self.horizon:
             raise ValueError(f"intervals are calibrated up to horizon={self.horizon} steps; "
                              f"h={steps} is longer")
@@ -519,7 +527,7 @@ class GRUForecaster(TrainableGRU):
                              "trained, early_stopping=False, or its fit was interrupted)")
         check_memory(f"predict(h={steps})", 8 * 4 * steps * len(self.series_ids_)
                      * (1 + 2 * len(levels)))
-        return forecast(self, steps, levels, X_df, y, X)
+        return forecast(self, steps, levels, X_df, y, X, static_df)
 
     def intervals(self, levels):
         """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out
@@ -579,15 +587,3 @@ class GRUForecaster(TrainableGRU):
         check_restored(self)
         self._restore_training_state()
 
-
-def _check_levels(level):
-    if level is None:
-        return []
-    # a string is one (wrong) value, not its characters
-    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
-            raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
-        out.append(float(v))
-    return sorted(set(out))

@@ -895,3 +895,28 @@ def test_refit_false_forecasts_a_series_that_starts_after_the_first_cutoff_with_
     c = (cv.unique_id == "c").to_numpy()
     assert not np.allclose(other.GRUForecaster[c], cv.GRUForecaster[c])  # its row is read
     np.testing.assert_array_equal(other.GRUForecaster[~c], cv.GRUForecaster[~c])
+
+
+def test_predict_takes_static_covariates_of_new_series():
+    """A new series forecast from its history and its static row gets the
+    forecast of a known series with the same history and row, and another
+    row changes it."""
+    df = seasonal_panel(n_series=4, length=60)
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(4)], "k": [0.0, 1.0, 2.0, 3.0]})
+    model = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df, static_df=static)
+    one = df[df.unique_id == "s1"]
+    known = model.predict(y=one).GRUForecaster.to_numpy()
+    new = one.assign(unique_id="new")
+    with pytest.raises(ValueError, match=r"no static covariates for the series \['new'\]"):
+        model.predict(y=new)
+    same = model.predict(y=new, static_df=pd.DataFrame({"unique_id": ["new"], "k": [1.0]}))
+    np.testing.assert_array_equal(same.GRUForecaster.to_numpy(), known)
+    other = model.predict(y=new, static_df=pd.DataFrame({"unique_id": ["new"], "k": [3.0]}))
+    assert not np.array_equal(other.GRUForecaster.to_numpy(), known)
+    with pytest.raises(ValueError, match="static_df goes with a new history y"):
+        model.predict(static_df=static)
+    with pytest.raises(ValueError, match="columns"):
+        model.predict(y=new, static_df=pd.DataFrame({"unique_id": ["new"], "j": [1.0]}))
+    plain = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df)
+    with pytest.raises(ValueError, match="fitted without static covariates"):
+        plain.predict(y=new, static_df=static)
