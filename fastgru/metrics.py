@@ -446,8 +446,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
 
     history = {uid: (g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
                for uid, g in train_df.sort_values(["unique_id", "ds"], kind="stable")
-               .groupby("unique_id", sort=False)}
-    groups = merged.groupby(by, sort=True)
+               .groupby("unique_id", sort=False, observed=True)}
+    groups = merged.groupby(by, sort=True, observed=True)
     first_ds = groups["ds"].min()
     scales = []
     for key, start in first_ds.items():
