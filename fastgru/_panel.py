@@ -291,10 +291,11 @@ def check_keys(df) -> None:
                              "they do not sort in time order; make them one type "
                              "(e.g. pd.to_datetime)")
         if kind == "datetime":  # dates with and without a time zone do not sort
-            zones = sorted({str(getattr(v, "tzinfo", None)) for v in df[TIME]})
+            zones = {getattr(v, "tzinfo", None) is None for v in df[TIME]}
             if len(zones) > 1:
-                raise ValueError(f"column {TIME!r} mixes time zones {zones[:4]}: convert "
-                                 "its dates to one (e.g. pd.to_datetime(..., utc=True))")
+                raise ValueError(f"column {TIME!r} mixes time zones, dates with one and "
+                                 "without: convert its dates to one zone (e.g. "
+                                 "pd.to_datetime(..., utc=True))")
     repeated = df[df.duplicated([ID, TIME])]
     if len(repeated):
         first = repeated.iloc[0]

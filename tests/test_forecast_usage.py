@@ -155,3 +155,17 @@ def test_a_dict_of_arrays_and_pandas_series_is_numbered_by_position():
                                               "b": pd.Series(np.cos(t) + 5)})
     fc = m.predict()
     assert sorted(fc) == ["a", "b"] and all(len(v) == 3 for v in fc.values())
+
+
+def test_dates_with_the_offsets_of_a_daylight_saving_zone_are_read_in_time_order():
+    # text with offsets +01:00 and +02:00 parses to an object column of dates
+    # of two fixed zones: they sort by instant, and the model forecasts them
+    pd = pytest.importorskip("pandas")
+    text = pd.date_range("2019-03-20", periods=30, freq="D", tz="Europe/Berlin").strftime(
+        "%Y-%m-%dT%H:%M:%S%z")
+    ds = pd.Series([pd.Timestamp(t) for t in text], dtype=object)
+    y = np.sin(np.arange(30)) + 5
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": y}).iloc[::-1]
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        m = GRUForecaster(horizon=3, **FAST).fit(df)
+    np.testing.assert_array_equal(m.history_[0, -3:], y[-3:])
