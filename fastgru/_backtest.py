@@ -175,9 +175,12 @@ def _dated_pairs(est, y, X_df):
 
 def _as_stamps(got, wanted):
     """A test frame's ``ds`` in the kind of the forecast's dates ``wanted``:
-    periods of timestamps, timestamps of periods, numbers of text."""
+    periods of timestamps, timestamps of periods or of pyarrow's
+    timestamps, numbers of text."""
     import pandas as pd
 
+    if got.dtype.kind == "M" and not isinstance(got, pd.DatetimeIndex):
+        got = pd.DatetimeIndex(got)  # pyarrow's timestamps (a parquet file's)
     if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):
         return got.to_period(wanted.freq)
     if isinstance(wanted, pd.DatetimeIndex) and isinstance(got, pd.PeriodIndex):

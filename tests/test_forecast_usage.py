@@ -169,3 +169,24 @@ def test_dates_with_the_offsets_of_a_daylight_saving_zone_are_read_in_time_order
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         m = GRUForecaster(horizon=3, **FAST).fit(df)
     np.testing.assert_array_equal(m.history_[0, -3:], y[-3:])
+
+
+def test_score_and_evaluate_read_a_parquet_file_s_pyarrow_timestamps():
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from fastgru.metrics import evaluate
+
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": ds, "y": 5 + k + rng.normal(0, 1, 30)})
+                    for k, u in enumerate("ab")], ignore_index=True)
+    arrow = df.astype({"unique_id": "string[pyarrow]", "ds": "timestamp[ns][pyarrow]",
+                       "y": "double[pyarrow]"})
+    test = df.groupby("unique_id").tail(3)
+    m = GRUForecaster(horizon=3, **FAST).fit(df.drop(test.index))
+    fc = m.predict()
+    expected = evaluate(fc, test, df.drop(test.index), season_length=1)
+    arrow_test, arrow_train = arrow.loc[test.index], arrow.drop(test.index)
+    assert m.score(arrow_test) == m.score(test)
+    pd.testing.assert_frame_equal(evaluate(fc, arrow_test, arrow_train, season_length=1),
+                                  expected)
