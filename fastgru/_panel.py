@@ -316,11 +316,13 @@ def read_static(static_df, ids):
                 static_df[c]):
             raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
                              "encode it first, e.g. pd.get_dummies")
+    static_df = static_df.drop_duplicates()  # a series' values repeated on each of its rows
     keys = static_df[ID].dropna()
     repeated = keys[keys.duplicated()]
     if len(repeated):  # which row holds the series' values would be arbitrary
         raise ValueError(f"static_df has more than one row for the series "
-                         f"{repeated.unique()[:5].tolist()}: give one row per series")
+                         f"{repeated.unique()[:5].tolist()} (of different values): give one "
+                         "row per series")
     table = static_df.set_index(ID)
     absent = [i for i in ids if i not in table.index]
     if absent:

@@ -190,3 +190,19 @@ def test_score_and_evaluate_read_a_parquet_file_s_pyarrow_timestamps():
     assert m.score(arrow_test) == m.score(test)
     pd.testing.assert_frame_equal(evaluate(fc, arrow_test, arrow_train, season_length=1),
                                   expected)
+
+
+def test_static_columns_repeated_on_every_row_of_a_series_are_read():
+    # df[["unique_id", "size"]] of a long frame: each series' value on each row
+    pd = pytest.importorskip("pandas")
+    t = np.arange(40)
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": t, "y": np.sin(t) + 5 + k,
+                                  "size": float(k)}) for k, u in enumerate("ab")],
+                   ignore_index=True)
+    once = df.drop_duplicates("unique_id")[["unique_id", "size"]]
+    m = GRUForecaster(horizon=3, **FAST).fit(df.drop(columns="size"),
+                                             static_df=df[["unique_id", "size"]])
+    expected = GRUForecaster(horizon=3, **FAST).fit(df.drop(columns="size"), static_df=once)
+    np.testing.assert_array_equal(m.static_, expected.static_)
+    np.testing.assert_array_equal(m.predict()["GRUForecaster"],
+                                  expected.predict()["GRUForecaster"])
