@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._forecast_state import _column_names, forecast_arrays
+from ._forecast_state import _column_names, _rows_held, forecast_arrays
 from ._panel import ID, TARGET, TIME
 
 
@@ -157,18 +157,37 @@ def _dated_pairs(est, y, X_df):
             continue
         truth = _pandas_values(f"y of series {key!r}", g[TARGET])
         if dated:
-            wanted, got = stamps[i], pd.Index(g[TIME])
-            if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):
-                got = got.to_period(wanted.freq)
+            wanted, got = stamps[i], _as_stamps(pd.Index(g[TIME]), stamps[i])
             at = wanted.get_indexer(got)
             if (at < 0).any():
                 raise ValueError(
                     f"y has rows for series {key!r} at {TIME}="
                     f"{[str(v) for v in g[TIME][at < 0][:3]]}, not among the {est.horizon} "
-                    f"dates forecast after its training data ({wanted[0]} to {wanted[-1]})")
+                    f"dates forecast after its training data ({wanted[0]} to {wanted[-1]})"
+                    + _rows_held(got, wanted))
             pairs.append((truth, point[i, at]))
         else:
             n = min(len(truth), est.horizon)
             pairs.append((truth[:n], point[i, :n]))
         scales.append(panel.scales[i])
     return pairs, scales
+
+
+def _as_stamps(got, wanted):
+    """A test frame's ``ds`` in the kind of the forecast's dates ``wanted``:
+    periods of timestamps, timestamps of periods or of pyarrow's
+    timestamps, numbers of text."""
+    import pandas as pd
+
+    if got.dtype.kind == "M" and not isinstance(got, pd.DatetimeIndex):
+        got = pd.DatetimeIndex(got)  # pyarrow's timestamps (a parquet file's)
+    if isinstance(wanted, pd.PeriodIndex) and hasattr(got, "to_period"):
+        return got.to_period(wanted.freq)
+    if isinstance(wanted, pd.DatetimeIndex) and isinstance(got, pd.PeriodIndex):
+        return got.to_timestamp()
+    if pd.api.types.is_numeric_dtype(wanted) and not pd.api.types.is_numeric_dtype(got):
+        try:
+            return pd.Index(pd.to_numeric(got))
+        except (TypeError, ValueError):
+            return got
+    return got

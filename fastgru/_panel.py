@@ -291,10 +291,11 @@ def check_keys(df) -> None:
                              "they do not sort in time order; make them one type "
                              "(e.g. pd.to_datetime)")
         if kind == "datetime":  # dates with and without a time zone do not sort
-            zones = sorted({str(getattr(v, "tzinfo", None)) for v in df[TIME]})
+            zones = {getattr(v, "tzinfo", None) is None for v in df[TIME]}
             if len(zones) > 1:
-                raise ValueError(f"column {TIME!r} mixes time zones {zones[:4]}: convert "
-                                 "its dates to one (e.g. pd.to_datetime(..., utc=True))")
+                raise ValueError(f"column {TIME!r} mixes time zones, dates with one and "
+                                 "without: convert its dates to one zone (e.g. "
+                                 "pd.to_datetime(..., utc=True))")
     repeated = df[df.duplicated([ID, TIME])]
     if len(repeated):
         first = repeated.iloc[0]
@@ -315,11 +316,13 @@ def read_static(static_df, ids):
                 static_df[c]):
             raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
                              "encode it first, e.g. pd.get_dummies")
+    static_df = static_df.drop_duplicates()  # a series' values repeated on each of its rows
     keys = static_df[ID].dropna()
     repeated = keys[keys.duplicated()]
     if len(repeated):  # which row holds the series' values would be arbitrary
         raise ValueError(f"static_df has more than one row for the series "
-                         f"{repeated.unique()[:5].tolist()}: give one row per series")
+                         f"{repeated.unique()[:5].tolist()} (of different values): give one "
+                         "row per series")
     table = static_df.set_index(ID)
     absent = [i for i in ids if i not in table.index]
     if absent:

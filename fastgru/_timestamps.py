@@ -50,6 +50,8 @@ def index_info(index, warn=True):
         reason = "its values are not evenly spaced"
     else:
         reason = f"it is a {type(index).__name__} of {index.dtype} labels"
+        if pd.api.types.infer_dtype(index) in ("date", "datetime", "string"):
+            reason += " (dates as objects or text: convert them with pd.to_datetime)"
     if warn:
         warnings.warn(f"GRUForecaster cannot continue the time stamps: {reason}. The forecast "
                       "is indexed by position after the history.", UserWarning, stacklevel=5)
@@ -98,10 +100,15 @@ def panel_index_info(panel):
     series' last stamp; None for arrays without time stamps."""
     if all(t is None for t in panel.times):
         return None, None
-    longest = int(np.argmax([len(t) for t in panel.times]))
-    info = index_info(panel.times[longest])
+    import pandas as pd
+
+    # a series without time stamps (an array among pandas series) counts by position
+    times = [pd.RangeIndex(len(v)) if t is None else t for t, v in zip(panel.times,
+                                                                          panel.values)]
+    longest = int(np.argmax([len(t) for t in times]))
+    info = index_info(times[longest])
     if info["type"] != "position":
-        off = off_step(info, panel.times)
+        off = off_step(info, times)
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
             warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
@@ -110,7 +117,7 @@ def panel_index_info(panel):
                           "another frequency). The forecast is indexed by position after the "
                           "history.", UserWarning, stacklevel=4)
             info = {"type": "position", "name": info["name"]}
-    lasts = [last_stamp(info, t) for t in panel.times]
+    lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)
 
 

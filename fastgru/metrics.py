@@ -413,9 +413,14 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
             raise ValueError("test_df has more than one row for some (unique_id, ds): "
                              + _describe(test_df[test_df.duplicated(["unique_id", "ds"])],
                                          ["unique_id", "ds"]))
+        truth = test_df[["unique_id", "ds", "y"]]
+        kinds = (truth["ds"].dtype, forecasts_df["ds"].dtype)
+        if kinds[0] != kinds[1] and kinds[0].kind == kinds[1].kind == "M":
+            # pyarrow's timestamps (a parquet file's) and numpy's: one kind
+            truth = truth.assign(ds=pd.DatetimeIndex(truth["ds"]))
+            forecasts_df = forecasts_df.assign(ds=pd.DatetimeIndex(forecasts_df["ds"]))
         merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
-            test_df[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="outer",
-            indicator=True)
+            truth, on=["unique_id", "ds"], how="outer", indicator=True)
         no_truth = merged[merged["_merge"] == "left_only"]
         if len(no_truth):
             raise ValueError(f"test_df has no true value for {len(no_truth)} forecast rows of "
@@ -446,8 +451,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
 
     history = {uid: (g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
                for uid, g in train_df.sort_values(["unique_id", "ds"], kind="stable")
-               .groupby("unique_id", sort=False)}
-    groups = merged.groupby(by, sort=True)
+               .groupby("unique_id", sort=False, observed=True)}
+    groups = merged.groupby(by, sort=True, observed=True)
     first_ds = groups["ds"].min()
     scales = []
     for key, start in first_ds.items():

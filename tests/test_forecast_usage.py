@@ -116,3 +116,93 @@ def test_a_constant_series_is_forecast_as_its_value(season_length):
                                   np.full(6, -2.5))
     # a series flat only at its end moved before: the model forecasts it
     assert not np.all(fc["flat_end"]["mean"] == 7.0)
+
+
+def test_score_reads_test_dates_of_another_kind():
+    # test frames as users build them: years as text (read from a file),
+    # months as Periods; a time zone the model's dates lack is named
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    frames = [pd.DataFrame({"unique_id": u, "ds": np.arange(1980, 2010),
+                            "y": 10 * (k + 1) + rng.normal(0, 1, 30)})
+              for k, u in enumerate(["a", "b"])]
+    df = pd.concat(frames, ignore_index=True)
+    test = df.groupby("unique_id").tail(3)
+    m = GRUForecaster(horizon=3, **FAST).fit(df.drop(test.index))
+    assert m.score(test.assign(ds=test["ds"].astype(str))) == m.score(test)
+    monthly = df.assign(ds=np.tile(pd.date_range("2000-01-01", periods=30, freq="MS"), 2))
+    test = monthly.groupby("unique_id").tail(3)
+    m = GRUForecaster(horizon=3, **FAST).fit(monthly.drop(test.index))
+    assert m.score(test.assign(ds=test["ds"].dt.to_period("M"))) == m.score(test)
+    with pytest.raises(ValueError, match=r"dtype datetime64\[ns, UTC\] where the series' "
+                                         r"dates are datetime64\[ns\]"):
+        m.score(test.assign(ds=test["ds"].dt.tz_localize("UTC")))
+
+
+def test_dates_as_objects_warn_to_convert_them():
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    df = pd.DataFrame({"unique_id": "a", "ds": days.date, "y": np.sin(np.arange(40)) + 5})
+    with pytest.warns(UserWarning, match=r"cannot continue the time stamps.*convert them "
+                                         r"with pd.to_datetime"):
+        GRUForecaster(horizon=3, **FAST).fit(df)
+
+
+def test_a_dict_of_arrays_and_pandas_series_is_numbered_by_position():
+    pd = pytest.importorskip("pandas")
+    t = np.arange(40)
+    m = GRUForecaster(horizon=3, **FAST).fit({"a": np.sin(t) + 5,
+                                              "b": pd.Series(np.cos(t) + 5)})
+    fc = m.predict()
+    assert sorted(fc) == ["a", "b"] and all(len(v) == 3 for v in fc.values())
+
+
+def test_dates_with_the_offsets_of_a_daylight_saving_zone_are_read_in_time_order():
+    # text with offsets +01:00 and +02:00 parses to an object column of dates
+    # of two fixed zones: they sort by instant, and the model forecasts them
+    pd = pytest.importorskip("pandas")
+    text = pd.date_range("2019-03-20", periods=30, freq="D", tz="Europe/Berlin").strftime(
+        "%Y-%m-%dT%H:%M:%S%z")
+    ds = pd.Series([pd.Timestamp(t) for t in text], dtype=object)
+    y = np.sin(np.arange(30)) + 5
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": y}).iloc[::-1]
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        m = GRUForecaster(horizon=3, **FAST).fit(df)
+    np.testing.assert_array_equal(m.history_[0, -3:], y[-3:])
+
+
+def test_score_and_evaluate_read_a_parquet_file_s_pyarrow_timestamps():
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from fastgru.metrics import evaluate
+
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": ds, "y": 5 + k + rng.normal(0, 1, 30)})
+                    for k, u in enumerate("ab")], ignore_index=True)
+    arrow = df.astype({"unique_id": "string[pyarrow]", "ds": "timestamp[ns][pyarrow]",
+                       "y": "double[pyarrow]"})
+    test = df.groupby("unique_id").tail(3)
+    m = GRUForecaster(horizon=3, **FAST).fit(df.drop(test.index))
+    fc = m.predict()
+    expected = evaluate(fc, test, df.drop(test.index), season_length=1)
+    arrow_test, arrow_train = arrow.loc[test.index], arrow.drop(test.index)
+    assert m.score(arrow_test) == m.score(test)
+    pd.testing.assert_frame_equal(evaluate(fc, arrow_test, arrow_train, season_length=1),
+                                  expected)
+
+
+def test_static_columns_repeated_on_every_row_of_a_series_are_read():
+    # df[["unique_id", "size"]] of a long frame: each series' value on each row
+    pd = pytest.importorskip("pandas")
+    t = np.arange(40)
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": t, "y": np.sin(t) + 5 + k,
+                                  "size": float(k)}) for k, u in enumerate("ab")],
+                   ignore_index=True)
+    once = df.drop_duplicates("unique_id")[["unique_id", "size"]]
+    m = GRUForecaster(horizon=3, **FAST).fit(df.drop(columns="size"),
+                                             static_df=df[["unique_id", "size"]])
+    expected = GRUForecaster(horizon=3, **FAST).fit(df.drop(columns="size"), static_df=once)
+    np.testing.assert_array_equal(m.static_, expected.static_)
+    np.testing.assert_array_equal(m.predict()["GRUForecaster"],
+                                  expected.predict()["GRUForecaster"])

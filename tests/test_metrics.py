@@ -1,6 +1,7 @@
 """fastgru.metrics against values worked out by hand or with plain loops."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -343,3 +344,20 @@ def test_evaluate_takes_a_model_column_named_by_a_number():
     table = evaluate(numbered, test, train, 4, models=5)
     expected = evaluate(fc, test, train, 4, models="two")
     np.testing.assert_allclose(table.to_numpy(dtype=float), expected.to_numpy(dtype=float))
+
+
+def test_evaluate_takes_categorical_ids_with_unused_categories():
+    # a frame filtered from a larger categorical one keeps every category
+    train, test, fc, _ = panel()
+    kinds = pd.CategoricalDtype(["a", "b", "c"])
+    expected = evaluate(fc, test, train, season_length=4)
+    cv = fc.merge(test, on=["unique_id", "ds"]).assign(cutoff=lambda d: d["ds"] - d["ds"] % 3)
+    expected_cv = evaluate(cv, None, train, season_length=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = evaluate(fc.astype({"unique_id": kinds}), test.astype({"unique_id": kinds}),
+                       train.astype({"unique_id": kinds}), season_length=4)
+        got_cv = evaluate(cv.astype({"unique_id": kinds}), None,
+                          train.astype({"unique_id": kinds}), season_length=4)
+    pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(got_cv, expected_cv)
