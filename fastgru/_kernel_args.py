@@ -94,25 +94,17 @@ def batch_key(layer, x):
     return (id(layer), id(cache.params), cache.version, x.shape[1])
 
 
-def forward_admitted(layer, x, h0, lengths):
+def forward_admitted(layer, x, h0, lengths, outputs=True):
     """:meth:`GRU.forward`'s inference, admitted by ``fastgru._slots``: with
     the like calls queued behind it as one batch (:func:`batch_key`), or
-    alone."""
+    alone. Without ``outputs`` (a caller that reads ``h_n`` alone), a call
+    run alone makes no batch-first copy of the outputs and ``y`` may be None."""
     slots = _slots.inference_slot()
     key = batch_key(layer, x) if h0 is None and lengths is None else None
     if key is not None:
         return slots.run(key, (layer, x), forward_alone, forward_batch, _slots.BATCH_MAX_ROWS)
     with slots:
-        return layer._forward_call(x, h0, lengths, False)
-
-
-def final_states_admitted(layer, x, lengths):
-    """``h_n`` of :meth:`GRU.forward`'s inference of ``x`` with ``lengths``
-    (given, so never batched with other calls), admitted as
-    :func:`forward_admitted` admits it; no batch-first copy of the outputs
-    is made."""
-    with _slots.inference_slot():
-        return layer._forward_call(x, None, lengths, False, outputs=False)[1]
+        return layer._forward_call(x, h0, lengths, False, outputs)
 
 
 def forward_alone(item):

@@ -85,10 +85,8 @@ class SequenceNet:
         if training:
             _, h_n, self._tape = _passes.train_forward(self.gru, x, lengths, self._workspace,
                                                        outputs=False)
-        elif lengths is None:
-            _, h_n = self.gru.forward(x)
         else:
-            h_n = _kernel_args.final_states_admitted(self.gru, x, lengths)
+            _, h_n = _kernel_args.forward_admitted(self.gru, x, None, lengths, outputs=False)
         features = self._final_features(h_n)
         self._features = features if training else None
         return features @ self.head["weight"].T + self.head["bias"]
