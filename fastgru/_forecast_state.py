@@ -270,11 +270,11 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     stamps = _stamps(info, last, panel.n_series, steps)
     futr_future = None
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
-        # positions after the history are no dates of X_df: its first rows are read
-        dated = info is not None and info["type"] != "position"
-        futr_future = _future_covariates(est, panel, X_df, None if not dated else stamps
-                                         if steps >= h else _stamps(info, last,
-                                                                    panel.n_series, h))
+        if info is None or info["type"] == "position":
+            wanted = None  # positions after the history are no dates of X_df: its first rows
+        else:
+            wanted = stamps if steps >= h else _stamps(info, last, panel.n_series, h)
+        futr_future = _future_covariates(est, panel, X_df, wanted)
     nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
         model_windows(est), [(est.gru_, est.head_), *est.members_])]
     history = panel.values

@@ -125,7 +125,7 @@ def off_step(info, times) -> list:
     """Positions of the series whose consecutive time stamps are not one
     step of ``info`` apart (a gap, or another frequency): continued with
     the panel's frequency, their forecasts' dates would be wrong."""
-    multi = [i for i, t in enumerate(times) if t is not None and len(t) > 1]
+    multi = [i for i, t in enumerate(times) if len(t) > 1]
     if not multi:
         return []
     sub = [times[i] for i in multi]
