@@ -22,6 +22,7 @@ import fastgru
 from fastgru import gufunc
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 xr = pytest.importorskip("xarray")
 joblib = pytest.importorskip("joblib")
@@ -42,13 +43,16 @@ def test_import_fastgru_imports_no_dask():
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     # fill the on-disk cache here first, so that the workers load the kernels
     # instead of both compiling them at once
     fastgru.warmup(dtypes=("float32",), training=True)
     gufunc.raw_gufunc("float64", False)
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+    # Dask's scratch space in the test's own folder, not the system's
+    with dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}), \
+            distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                     dashboard_address=None,
+                                     silence_logs=logging.ERROR) as cluster:
         with distributed.Client(cluster) as client:
             seconds = fastgru.dask.warm_workers(client, training=True, num_threads=1)
             assert len(seconds) == 2
@@ -274,13 +278,11 @@ class _KillsItsWorker:
         os._exit(17)
 
 
-def test_a_poison_series_loses_only_itself():
+def test_a_poison_series_loses_only_itself(tmp_path):
     """A series too large for the workers is reported without being sent; a
     series that kills every worker it reaches is reported as KilledWorker once
     Dask gives up on it; the series sent with it in one task, and all others,
     are fitted and returned."""
-    import dask
-
     series = _series(4, length=100)
     # 2 million steps: windows of 64 need ~1.5 GiB, the workers have 1 GB each
     series["huge"] = np.sin(np.arange(2_000_000) / 50.0)
@@ -288,7 +290,8 @@ def test_a_poison_series_loses_only_itself():
     order = ["s0", "s1", "s2", "poison", "huge", "s3"]
     series = {name: series[name] for name in order}
     params = dict(FORECAST, window=64, max_epochs=2)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "temporary-directory": str(tmp_path)}):
         with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
                                       memory_limit="1GB", dashboard_address=None,
                                       silence_logs=logging.CRITICAL) as cluster:
