@@ -150,3 +150,44 @@ def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["--sets", "m1_yearly", "--limit", "5", "--output", str(out)])
     assert json.loads(out.read_text()) == {"limit": None, "sets": {}}
+
+
+@pytest.fixture(scope="module")
+def coverage_script():
+    path = SCRIPT.with_name("coverage.py")
+    spec = importlib.util.spec_from_file_location("bench_coverage", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_coverage_counts_the_truth_inside_by_origin_from_the_last(coverage_script):
+    # two series, two origins each (their cutoffs differ); the truth is
+    # inside the 80% interval 3 times of 4 at the last origin, 1 of 4 before
+    frame = pd.DataFrame({
+        "unique_id": ["a"] * 4 + ["b"] * 4,
+        "cutoff": [10, 10, 12, 12, 20, 20, 22, 22],
+        "y": [1.0, 5.0, 1.0, 1.0, 5.0, 5.0, 1.0, 5.0],
+        "M-lo-80": [0.0] * 8, "M-hi-80": [2.0] * 8,
+        "M-lo-95": [0.0] * 8, "M-hi-95": [6.0] * 8,
+    })
+    out = coverage_script._coverage(frame, "M")
+    last, before = out["origins"]
+    assert (last["origin"], last["n"], last["coverage_80"]) == (1, 4, 0.75)
+    assert (before["origin"], before["n"], before["coverage_80"]) == (2, 4, 0.25)
+    assert out["all"]["coverage_80"] == 0.5 and out["all"]["coverage_95"] == 1.0
+
+
+def test_coverage_script_end_to_end(coverage_script, tmp_path):
+    out = tmp_path / "coverage.json"
+    coverage_script.main(["--sets", "m1_quarterly", "--limit", str(N), "--n-windows", "2",
+                          "--output", str(out)])
+    result = json.loads(out.read_text())["sets"]["m1_quarterly"]["fastgru"]
+    assert [row["origin"] for row in result["origins"]] == [1, 2]
+    # every series has two origins a horizon apart: 24 series x 8 steps each
+    assert [row["n"] for row in result["origins"]] == [N * 8, N * 8]
+    assert result["all"]["n"] == 2 * N * 8
+    for row in [*result["origins"], result["all"]]:
+        assert 0.3 < row["coverage_80"] <= row["coverage_95"] <= 1.0
+    assert "| m1_quarterly | fastgru (24 series) |" in out.with_suffix(".md").read_text()
