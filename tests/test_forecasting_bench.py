@@ -153,41 +153,53 @@ def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def coverage_script():
-    path = SCRIPT.with_name("coverage.py")
-    spec = importlib.util.spec_from_file_location("bench_coverage", path)
+def backtest():
+    path = SCRIPT.with_name("backtest.py")
+    spec = importlib.util.spec_from_file_location("bench_backtest", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def test_coverage_counts_the_truth_inside_by_origin_from_the_last(coverage_script):
-    # two series, two origins each (their cutoffs differ); the truth is
-    # inside the 80% interval 3 times of 4 at the last origin, 1 of 4 before
+def test_backtest_scores_by_origin_counted_from_the_last(backtest):
+    # two series, two origins each (their cutoffs differ). Series a rises by
+    # 1 a step (lag-1 scale 1), b by 2 (scale 2); each forecast is off by 1
+    # at a's origins, by 2 and 4 at b's. The truth is inside the 80%
+    # interval 3 times of 4 at the last origins, 1 of 4 at the ones before.
+    series = pd.DataFrame({"unique_id": ["a"] * 14 + ["b"] * 24,
+                           "ds": list(range(1, 15)) + list(range(1, 25)),
+                           "y": [float(v) for v in range(1, 15)]
+                           + [2.0 * v for v in range(1, 25)]})
     frame = pd.DataFrame({
         "unique_id": ["a"] * 4 + ["b"] * 4,
         "cutoff": [10, 10, 12, 12, 20, 20, 22, 22],
-        "y": [1.0, 5.0, 1.0, 1.0, 5.0, 5.0, 1.0, 5.0],
-        "M-lo-80": [0.0] * 8, "M-hi-80": [2.0] * 8,
-        "M-lo-95": [0.0] * 8, "M-hi-95": [6.0] * 8,
+        "y": [11.0, 12.0, 13.0, 14.0, 42.0, 44.0, 46.0, 48.0],
+        "M": [12.0, 13.0, 14.0, 15.0, 44.0, 46.0, 50.0, 52.0],
+        "M-lo-80": [10.0, 13.0, 12.0, 12.0, 43.0, 43.0, 40.0, 49.0],
+        "M-hi-80": [12.0, 14.0, 14.0, 15.0, 44.0, 43.5, 50.0, 60.0],
+        "M-lo-95": [0.0] * 8, "M-hi-95": [100.0] * 8,
     })
-    out = coverage_script._coverage(frame, "M")
+    out = backtest.scores(frame, "M", series, 1)
     last, before = out["origins"]
-    assert (last["origin"], last["n"], last["coverage_80"]) == (1, 4, 0.75)
-    assert (before["origin"], before["n"], before["coverage_80"]) == (2, 4, 0.25)
-    assert out["all"]["coverage_80"] == 0.5 and out["all"]["coverage_95"] == 1.0
+    # last origins: a's MASE 1 / 1, b's 4 / 2; before: a's 1 / 1, b's 2 / 2
+    assert (last["origin"], last["n"], last["mase"], last["coverage_80"]) == (1, 4, 1.5, 0.75)
+    assert (before["origin"], before["n"], before["mase"], before["coverage_80"]) == (
+        2, 4, 1.0, 0.25)
+    assert out["all"]["mase"] == 1.25 and out["all"]["coverage_80"] == 0.5
+    assert out["all"]["coverage_95"] == 1.0 and out["n_series"] == 2
 
 
-def test_coverage_script_end_to_end(coverage_script, tmp_path):
-    out = tmp_path / "coverage.json"
-    coverage_script.main(["--sets", "m1_quarterly", "--limit", str(N), "--n-windows", "2",
-                          "--output", str(out)])
+def test_backtest_script_end_to_end(backtest, tmp_path):
+    out = tmp_path / "backtest.json"
+    backtest.main(["--sets", "m1_quarterly", "--limit", str(N), "--n-windows", "2",
+                   "--output", str(out)])
     result = json.loads(out.read_text())["sets"]["m1_quarterly"]["fastgru"]
     assert [row["origin"] for row in result["origins"]] == [1, 2]
     # every series has two origins a horizon apart: 24 series x 8 steps each
     assert [row["n"] for row in result["origins"]] == [N * 8, N * 8]
-    assert result["all"]["n"] == 2 * N * 8
+    assert result["all"]["n"] == 2 * N * 8 and result["n_series"] == N
     for row in [*result["origins"], result["all"]]:
         assert 0.3 < row["coverage_80"] <= row["coverage_95"] <= 1.0
+        assert 0.5 < row["mase"] < 5  # seasonal naive scores 2.08 on this set
     assert "| m1_quarterly | fastgru (24 series) |" in out.with_suffix(".md").read_text()
