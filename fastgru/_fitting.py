@@ -296,9 +296,12 @@ class TrainingMixin:
                 np.arange(n), test_size=self.validation_fraction, stratify=stratify,
                 random_state=self._random_state)
         except ValueError:  # a class too small to stratify, or too few rows
-            train_idx, val_idx = train_test_split(
-                np.arange(n), test_size=self.validation_fraction,
-                random_state=self._random_state)
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(n), test_size=self.validation_fraction,
+                    random_state=self._random_state)
+            except ValueError:  # too few rows to split at all (one sample)
+                train_idx, val_idx = np.arange(n), np.arange(0)
         if len(val_idx) < MIN_VALIDATION_SAMPLES or len(train_idx) < 1:
             warnings.warn(
                 f"early_stopping would hold out only {len(val_idx)} of {n} samples "

@@ -230,8 +230,10 @@ def sequence_form(X) -> str:
     """How the estimators read ``X``: "ragged", "3d" or "2d".
 
     A list or tuple is "ragged" unless it is rectangular (then it is read as
-    the array it makes, as scikit-learn reads nested lists); anything that is
-    not 3-D is "2d" and left to scikit-learn's ``validate_data`` to check.
+    the array it makes, as scikit-learn reads nested lists); anything else
+    that is not 3-D is "2d" and left to scikit-learn's ``validate_data`` to
+    check, but an array of another known number of dimensions (1-D, 4-D) is
+    refused here: scikit-learn's message would ask for 2-D input only.
     """
     if isinstance(X, (list, tuple)):
         try:
@@ -247,6 +249,10 @@ def sequence_form(X) -> str:
             ndim = np.asarray(X).ndim
         except (ValueError, TypeError):
             return "2d"  # validate_data says what is wrong
+    elif ndim not in (2, 3):
+        raise ValueError("X must be sequences: a 3-D array (n_samples, n_timesteps, "
+                         "n_features), a 2-D array (n_samples, n_timesteps) or a list of "
+                         f"sequences, got a {ndim}-D array of shape {np.shape(X)}")
     return "3d" if ndim == 3 else "2d"
 
 
@@ -286,10 +292,10 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
         raise ValueError(f"lengths must have shape ({batch},) (one per sequence), got {arr.shape}")
     if arr.min() < 1 or arr.max() > time:
         bad = arr[(arr < 1) | (arr > time)][0]
-        raise ValueError(
-            f"lengths must be in 1..{time} (the number of time steps); got {bad}: "
-            "zero-length sequences are not supported"
-        )
+        why = ("zero-length sequences are not supported" if bad < 1 else
+               "a sequence cannot be longer than the time steps of x")
+        raise ValueError(f"lengths must be in 1..{time} (the number of time steps); "
+                         f"got {bad}: {why}")
     return kernel_ready(np.ascontiguousarray(arr, dtype=np.int64))
 
 

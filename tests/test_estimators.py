@@ -302,6 +302,25 @@ def test_bad_input_is_rejected_before_training():
         reg.predict(bad)
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 4, 2), (4,)])
+def test_input_neither_2d_nor_3d_is_named_by_its_dimensions(shape):
+    X, y = adding_problem(20, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    scaler = SequenceScaler().fit(X)
+    for call in (reg.predict, scaler.transform):
+        with pytest.raises(ValueError, match=rf"got a {len(shape)}-D array") as info:
+            call(np.zeros(shape))
+        assert "X is 2-D" not in str(info.value)
+
+
+def test_early_stopping_on_a_single_sample_trains_on_it_with_the_warning():
+    X, y = adding_problem(1, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=2, early_stopping=True, random_state=0)
+    with pytest.warns(UserWarning, match="hold out only 0 of 1"):
+        reg.fit(X, y)
+    assert reg.n_iter_ == 2
+
+
 def test_sequence_scaler_forms_and_inverse():
     rng = np.random.default_rng(0)
     X = rng.normal(3.0, [1.0, 10.0], size=(30, 7, 2))

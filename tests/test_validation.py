@@ -59,6 +59,14 @@ def test_forward_rejects_types(layer, no_kernels, x, match):
         layer.forward(x)
 
 
+def test_a_length_beyond_the_steps_is_not_called_zero_length(layer, no_kernels):
+    with pytest.raises(ValueError, match="got 6") as info:
+        layer.forward(X, lengths=[5, 6])
+    assert "zero-length" not in str(info.value)
+    with pytest.raises(ValueError, match="zero-length"):
+        layer.forward(X, lengths=[5, 0])
+
+
 def test_lengths_must_be_integers(layer, no_kernels):
     with pytest.raises(TypeError, match="lengths must be integers"):
         layer.forward(X, lengths=[5.5, 2])
