@@ -117,13 +117,33 @@ def as_float_array(name: str, value, dtype, ndim=None, allow_nan=False) -> np.nd
         raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
+    source = arr
+    with np.errstate(over="ignore"):  # values beyond float32 are named below
+        arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
     if allow_nan:
         if np.isinf(arr).any():
-            raise ValueError(f"{name} contains inf")
+            raise ValueError(_overflow_message(name, source, arr.dtype) or
+                             f"{name} contains inf")
     elif not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(_overflow_message(name, source, arr.dtype) or
+                         f"{name} contains NaN or inf")
     return arr
+
+
+def _overflow_message(name: str, source: np.ndarray, dtype: np.dtype) -> str | None:
+    """Why ``source`` became infinite as ``dtype``: finite values beyond its
+    range (float64 data of magnitude above 3.4e38 for a float32 model); None
+    when ``source`` itself holds NaN or inf."""
+    if source.dtype.kind != "f" or source.dtype.itemsize <= dtype.itemsize:
+        return None
+    finite = np.isfinite(source)
+    too_large = finite & (np.abs(source) > np.finfo(dtype).max)
+    if not too_large.any():
+        return None
+    return (f"{name} holds values beyond the range of {dtype} (up to "
+            f"{np.abs(source[finite]).max():.3g}; {dtype} holds {np.finfo(dtype).max:.3g})"
+            f"{'' if finite.all() else ' and NaN or inf'}: scale it, or use "
+            "dtype='float64'")
 
 
 def kernel_ready(arr: np.ndarray) -> np.ndarray:
