@@ -159,14 +159,25 @@ class GRU(LayerExchanges, _params.FixedConfig):
             self._local = threading.local()
         self._cells()
 
+    @property
+    def _cache(self):
+        """The training tape of this thread's last forward (None after an
+        inference forward): per thread, as the workspace its arrays live in,
+        so that a thread's ``backward`` follows its own ``forward`` whatever
+        other threads run on the layer meanwhile."""
+        return getattr(self._thread_local(), "tape", None)
+
+    @_cache.setter
+    def _cache(self, tape):
+        self._thread_local().tape = tape
+
     def __getstate__(self):
-        # The model only: per-thread buffers (not picklable), the cells'
-        # views, the training tape of the last forward(training=True) and the
-        # gradients (zeros again after unpickling) are not part of it.
+        # The model only: per-thread buffers and training tapes (not
+        # picklable), the cells' views and the gradients (zeros again after
+        # unpickling) are not part of it.
         state = self.__dict__.copy()
-        for key in ("_local", "_cells_cache", "grads"):
+        for key in ("_local", "_cells_cache", "grads", "_cache"):
             state.pop(key, None)
-        state["_cache"] = None
         return state
 
     def __setstate__(self, state):
