@@ -210,6 +210,31 @@ def test_partial_fit_and_warm_start():
     assert cold.n_iter_ == 3
 
 
+def test_partial_fit_refuses_classes_other_than_the_models():
+    X, y = first_step_labels(40, 5, np.random.default_rng(0))
+    clf = GRUClassifier(hidden_size=4, random_state=0).partial_fit(X, y, classes=["neg", "pos"])
+    clf.partial_fit(X, y, classes=["pos", "neg"])  # the same classes, in any order
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y, classes=["neg", "pos", "up"])
+    assert clf.classes_.tolist() == ["neg", "pos"] and clf.n_iter_ == 2
+    fitted = GRUClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        fitted.partial_fit(X, y, classes=["neg", "pos", "up"])
+
+
+@pytest.mark.parametrize("change", [dict(hidden_size=5), dict(num_layers=2),
+                                    dict(bidirectional=True), dict(variant="cho"),
+                                    dict(dtype="float64")])
+def test_warm_start_builds_the_layer_its_parameters_now_describe(change):
+    X, y = adding_problem(30, 5, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=2, warm_start=True, random_state=0).fit(X, y)
+    reg.set_params(**change).fit(X, y)
+    expected = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).set_params(**change)
+    layer = expected.fit(X, y).gru_
+    assert reg.gru_.get_config() == layer.get_config()
+    assert reg.n_iter_ == 2  # started anew
+
+
 def test_early_stopping_keeps_the_best_epoch():
     rng = np.random.default_rng(0)
     X, y = adding_problem(300, 8, rng)
