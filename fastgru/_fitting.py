@@ -158,10 +158,11 @@ class TrainableGRU(BaseEstimator):
         """The hidden size of a new layer."""
         return self.hidden_size
 
-    def _layer_fits(self, input_size: int) -> bool:
-        """Whether the fitted layer is the one the parameters describe now,
-        for inputs of ``input_size`` (else ``warm_start`` starts anew)."""
-        gru = self.gru_
+    def _layer_fits(self, input_size: int, gru=None) -> bool:
+        """Whether the fitted layer (or ``gru``) is the one the parameters
+        describe now, for inputs of ``input_size`` (else ``warm_start``
+        starts anew)."""
+        gru = self.gru_ if gru is None else gru
         return (gru.input_size, gru.hidden_size, gru.num_layers, gru.bidirectional,
                 gru.variant, gru.dtype) == (
             input_size, self._hidden_units(), self.num_layers, self.bidirectional,
