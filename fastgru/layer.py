@@ -159,17 +159,10 @@ class GRU(LayerExchanges, _params.FixedConfig):
             self._local = threading.local()
         self._cells()
 
-    @property
-    def _cache(self):
-        """The training tape of this thread's last forward (None after an
-        inference forward): per thread, as the workspace its arrays live in,
-        so that a thread's ``backward`` follows its own ``forward`` whatever
-        other threads run on the layer meanwhile."""
-        return getattr(self._thread_local(), "tape", None)
-
-    @_cache.setter
-    def _cache(self, tape):
-        self._thread_local().tape = tape
+    # The training tape of this thread's last forward (None after inference), per
+    # thread as the workspace it lives in: other threads' forwards leave it alone.
+    _cache = property(lambda self: getattr(self._thread_local(), "tape", None),
+                      lambda self, tape: setattr(self._thread_local(), "tape", tape))
 
     def __getstate__(self):
         # The model only: per-thread buffers and training tapes (not
