@@ -269,6 +269,9 @@ def sequence_form(X) -> str:
             ndim = np.asarray(X).ndim
         except (ValueError, TypeError):
             return "2d"  # validate_data says what is wrong
+        if ndim == 0:  # not a container of numbers: a generator, a dict, an object
+            raise TypeError("X must be sequences (a 3-D or 2-D array, or a list of 2-D "
+                            f"arrays), got {type(X).__name__}")
     elif ndim not in (2, 3):
         raise ValueError("X must be sequences: a 3-D array (n_samples, n_timesteps, "
                          "n_features), a 2-D array (n_samples, n_timesteps) or a list of "

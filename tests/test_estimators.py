@@ -338,6 +338,16 @@ def test_input_neither_2d_nor_3d_is_named_by_its_dimensions(shape):
         assert "X is 2-D" not in str(info.value)
 
 
+@pytest.mark.parametrize("make", [lambda X: (x for x in X), lambda X: {"a": X}],
+                         ids=["generator", "dict"])
+def test_x_that_is_no_array_is_named(make):
+    X, y = adding_problem(20, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=1, random_state=0)
+    for call in (lambda: reg.fit(make(X), y), lambda: SequenceScaler().fit(make(X))):
+        with pytest.raises(TypeError, match="X must be sequences"):
+            call()
+
+
 def test_early_stopping_on_a_single_sample_trains_on_it_with_the_warning():
     X, y = adding_problem(1, 4, np.random.default_rng(0))
     reg = GRURegressor(hidden_size=4, max_epochs=2, early_stopping=True, random_state=0)
