@@ -273,9 +273,11 @@ def sequence_form(X) -> str:
             raise TypeError("X must be sequences (a 3-D or 2-D array, or a list of 2-D "
                             f"arrays), got {type(X).__name__}")
     elif ndim not in (2, 3):
+        hint = ("; Reshape your data with X.reshape(1, -1) if it is one univariate "
+                "sequence" if ndim == 1 else "")
         raise ValueError("X must be sequences: a 3-D array (n_samples, n_timesteps, "
                          "n_features), a 2-D array (n_samples, n_timesteps) or a list of "
-                         f"sequences, got a {ndim}-D array of shape {np.shape(X)}")
+                         f"sequences, got a {ndim}-D array of shape {np.shape(X)}{hint}")
     return "3d" if ndim == 3 else "2d"
 
 
