@@ -118,8 +118,11 @@ def as_float_array(name: str, value, dtype, ndim=None, allow_nan=False) -> np.nd
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     source = arr
-    with np.errstate(over="ignore"):  # values beyond float32 are named below
-        arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
+    if arr.dtype == dtype:
+        arr = kernel_ready(np.ascontiguousarray(arr))
+    else:
+        with np.errstate(over="ignore"):  # values beyond float32 are named below
+            arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
     if allow_nan:
         if np.isinf(arr).any():
             raise ValueError(_overflow_message(name, source, arr.dtype) or
