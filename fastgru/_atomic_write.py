@@ -8,6 +8,7 @@ save to the same path (those of live processes are left alone).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -26,6 +27,13 @@ def write_atomically(path, arrays: dict) -> None:
     if os.path.islink(target):  # write through a symlink to its target
         target = os.path.realpath(target)
     directory, base = os.path.split(os.path.abspath(target))
+    # named here: the temporary's own error would name the temporary, not the path
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "cannot save to a directory, give a file "
+                                "name in it", target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, f"no directory {directory} to save into",
+                                target)
     _remove_stale_temporaries(directory, base)
     tmp = os.path.join(directory, f"{_TMP_PREFIX(base)}{os.getpid()}-{secrets.token_hex(4)}")
     try:

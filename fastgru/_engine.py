@@ -129,6 +129,8 @@ class Workspace(dict):
         if self.nbytes <= keep:
             return
         for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):
+            if key not in self:  # freed already, with its partner
+                continue
             arr = self.pop(key)
             self.nbytes -= arr.nbytes
             pair = _partner(key)

@@ -158,6 +158,16 @@ class TrainableGRU(BaseEstimator):
         """The hidden size of a new layer."""
         return self.hidden_size
 
+    def _layer_fits(self, input_size: int, gru=None) -> bool:
+        """Whether the fitted layer (or ``gru``) is the one the parameters
+        describe now, for inputs of ``input_size`` (else ``warm_start``
+        starts anew)."""
+        gru = self.gru_ if gru is None else gru
+        return (gru.input_size, gru.hidden_size, gru.num_layers, gru.bidirectional,
+                gru.variant, gru.dtype) == (
+            input_size, self._hidden_units(), self.num_layers, self.bidirectional,
+            self.variant, np.dtype(self.dtype))
+
     def _restore_training_state(self) -> None:
         """After :func:`fastgru.load`: the training history from the loaded
         ``n_iter_``/``loss_curve_``/``best_loss_``, and a fresh optimiser and
@@ -238,7 +248,7 @@ class TrainingMixin:
                 if reset:
                     self._random_state = check_random_state(self.random_state)
                     continuing = (self.warm_start and hasattr(self, "gru_")
-                                  and self.gru_.input_size == x.shape[2]
+                                  and self._layer_fits(x.shape[2])
                                   and self.head_["weight"].shape[0] == n_outputs)
                     if not continuing:
                         self._initialize(x.shape[2], n_outputs)
@@ -296,9 +306,12 @@ class TrainingMixin:
                 np.arange(n), test_size=self.validation_fraction, stratify=stratify,
                 random_state=self._random_state)
         except ValueError:  # a class too small to stratify, or too few rows
-            train_idx, val_idx = train_test_split(
-                np.arange(n), test_size=self.validation_fraction,
-                random_state=self._random_state)
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(n), test_size=self.validation_fraction,
+                    random_state=self._random_state)
+            except ValueError:  # too few rows to split at all (one sample)
+                train_idx, val_idx = np.arange(n), np.arange(0)
         if len(val_idx) < MIN_VALIDATION_SAMPLES or len(train_idx) < 1:
             warnings.warn(
                 f"early_stopping would hold out only {len(val_idx)} of {n} samples "

@@ -117,13 +117,36 @@ def as_float_array(name: str, value, dtype, ndim=None, allow_nan=False) -> np.nd
         raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
+    source = arr
+    if arr.dtype == dtype:
+        arr = kernel_ready(np.ascontiguousarray(arr))
+    else:
+        with np.errstate(over="ignore"):  # values beyond float32 are named below
+            arr = kernel_ready(np.ascontiguousarray(arr, dtype=dtype))
     if allow_nan:
         if np.isinf(arr).any():
-            raise ValueError(f"{name} contains inf")
+            raise ValueError(_overflow_message(name, source, arr.dtype) or
+                             f"{name} contains inf")
     elif not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(_overflow_message(name, source, arr.dtype) or
+                         f"{name} contains NaN or inf")
     return arr
+
+
+def _overflow_message(name: str, source: np.ndarray, dtype: np.dtype) -> str | None:
+    """Why ``source`` became infinite as ``dtype``: finite values beyond its
+    range (float64 data of magnitude above 3.4e38 for a float32 model); None
+    when ``source`` itself holds NaN or inf."""
+    if source.dtype.kind != "f" or source.dtype.itemsize <= dtype.itemsize:
+        return None
+    finite = np.isfinite(source)
+    too_large = finite & (np.abs(source) > np.finfo(dtype).max)
+    if not too_large.any():
+        return None
+    return (f"{name} holds values beyond the range of {dtype} (up to "
+            f"{np.abs(source[finite]).max():.3g}; {dtype} holds {np.finfo(dtype).max:.3g})"
+            f"{'' if finite.all() else ' and NaN or inf'}: scale it, or use "
+            "dtype='float64'")
 
 
 def kernel_ready(arr: np.ndarray) -> np.ndarray:
@@ -230,8 +253,10 @@ def sequence_form(X) -> str:
     """How the estimators read ``X``: "ragged", "3d" or "2d".
 
     A list or tuple is "ragged" unless it is rectangular (then it is read as
-    the array it makes, as scikit-learn reads nested lists); anything that is
-    not 3-D is "2d" and left to scikit-learn's ``validate_data`` to check.
+    the array it makes, as scikit-learn reads nested lists); anything else
+    that is not 3-D is "2d" and left to scikit-learn's ``validate_data`` to
+    check, but an array of another known number of dimensions (1-D, 4-D) is
+    refused here: scikit-learn's message would ask for 2-D input only.
     """
     if isinstance(X, (list, tuple)):
         try:
@@ -247,6 +272,15 @@ def sequence_form(X) -> str:
             ndim = np.asarray(X).ndim
         except (ValueError, TypeError):
             return "2d"  # validate_data says what is wrong
+        if ndim == 0:  # not a container of numbers: a generator, a dict, an object
+            raise TypeError("X must be sequences (a 3-D or 2-D array, or a list of 2-D "
+                            f"arrays), got {type(X).__name__}")
+    elif ndim not in (2, 3):
+        hint = ("; Reshape your data with X.reshape(1, -1) if it is one univariate "
+                "sequence" if ndim == 1 else "")
+        raise ValueError("X must be sequences: a 3-D array (n_samples, n_timesteps, "
+                         "n_features), a 2-D array (n_samples, n_timesteps) or a list of "
+                         f"sequences, got a {ndim}-D array of shape {np.shape(X)}{hint}")
     return "3d" if ndim == 3 else "2d"
 
 
@@ -286,10 +320,10 @@ def check_lengths(lengths, batch: int, time: int) -> np.ndarray:
         raise ValueError(f"lengths must have shape ({batch},) (one per sequence), got {arr.shape}")
     if arr.min() < 1 or arr.max() > time:
         bad = arr[(arr < 1) | (arr > time)][0]
-        raise ValueError(
-            f"lengths must be in 1..{time} (the number of time steps); got {bad}: "
-            "zero-length sequences are not supported"
-        )
+        why = ("zero-length sequences are not supported" if bad < 1 else
+               "a sequence cannot be longer than the time steps of x")
+        raise ValueError(f"lengths must be in 1..{time} (the number of time steps); "
+                         f"got {bad}: {why}")
     return kernel_ready(np.ascontiguousarray(arr, dtype=np.int64))
 
 

@@ -318,7 +318,10 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         1: a line per epoch at most every second, with loss, validation score
         and time; 2: a line for every epoch.
     warm_start : bool, default False
-        ``fit`` continues from the current weights instead of starting anew.
+        ``fit`` continues from the current weights instead of starting anew,
+        when they still fit: the same features per step and outputs, and
+        the layer the parameters describe (``hidden_size``, ``num_layers``,
+        ``bidirectional``, ``variant``, ``dtype``).
     dtype : {"float32", "float64"}, default "float32"
         Precision of the model.
     n_jobs : int or None, default None
@@ -470,6 +473,11 @@ class GRUClassifier(ClassifierMixin, _BaseGRUEstimator):
         if y.shape[0] != n_samples:
             raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}")
         check_classification_targets(y)
+        if classes is not None and not reset and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={np.asarray(classes).tolist()} differ from the "
+                             f"model's classes_ {self.classes_.tolist()}: a fitted "
+                             "GRUClassifier keeps its classes (fit anew for others)")
         if reset:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if len(self.classes_) < 2:

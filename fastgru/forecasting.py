@@ -235,8 +235,8 @@ class GRUForecaster(TrainableGRU):
         100 updates without improvement; without it the model trains
         ``max_epochs`` on everything. With ``warm_start`` a refit goes on
         training the fitted models when they read the same windows and
-        inputs (a seasonal model from a file written before the seasonal
-        profile base starts anew).
+        inputs and are the layers the parameters describe (a seasonal model
+        from a file written before the seasonal profile base starts anew).
         An epoch is at most 250 updates (with ``shuffle``, a random draw of
         250 batches when the panel holds more). When the held-out error has
         not improved for 3 epochs and 375 updates, training goes on from the
@@ -445,19 +445,20 @@ class GRUForecaster(TrainableGRU):
 
     def _networks_to_continue(self, windows, n_features):
         """With ``warm_start``: the fitted models to go on training, when
-        they are as many as ``windows``, read those windows, take inputs of
-        ``n_features`` and correct the base forecast this fit trains them on
-        (else None: new models). Seasonal models from files written before
-        the profile base correct the seasonal naive forecast: continued
-        under the profile, a model left untrained by an interrupted fit
-        would forecast with weights made for the other base."""
+        they are as many as ``windows``, read those windows, are the layers
+        the parameters describe, take inputs of ``n_features`` and correct
+        the base forecast this fit trains them on (else None: new models).
+        Seasonal models from files written before the profile base correct
+        the seasonal naive forecast: continued under the profile, a model
+        left untrained by an interrupted fit would forecast with weights
+        made for the other base."""
         if not (self.warm_start and hasattr(self, "gru_")):
             return None
         if self.season_length > 1 and not getattr(self, "_profile_base", None):
             return None
         nets = [(self.gru_, self.head_), *getattr(self, "members_", [])]
         if (model_windows(self) != windows or any(
-                g.input_size != n_features or hd["weight"].shape[0] != self.horizon
+                not self._layer_fits(n_features, g) or hd["weight"].shape[0] != self.horizon
                 for g, hd in nets)):
             return None
         return nets

@@ -159,14 +159,18 @@ class GRU(LayerExchanges, _params.FixedConfig):
             self._local = threading.local()
         self._cells()
 
+    # The training tape of this thread's last forward (None after inference), per
+    # thread as the workspace it lives in: other threads' forwards leave it alone.
+    _cache = property(lambda self: getattr(self._thread_local(), "tape", None),
+                      lambda self, tape: setattr(self._thread_local(), "tape", tape))
+
     def __getstate__(self):
-        # The model only: per-thread buffers (not picklable), the cells'
-        # views, the training tape of the last forward(training=True) and the
-        # gradients (zeros again after unpickling) are not part of it.
+        # The model only: per-thread buffers and training tapes (not
+        # picklable), the cells' views and the gradients (zeros again after
+        # unpickling) are not part of it.
         state = self.__dict__.copy()
-        for key in ("_local", "_cells_cache", "grads"):
+        for key in ("_local", "_cells_cache", "grads", "_cache"):
             state.pop(key, None)
-        state["_cache"] = None
         return state
 
     def __setstate__(self, state):

@@ -50,6 +50,21 @@ def test_long_sequence_does_not_stay_in_the_thread(monkeypatch):
     assert 3000 * 2 * 3 * 64 * 4 > keep
 
 
+def test_keeping_nothing_frees_every_buffer(monkeypatch):
+    """FASTGRU_WORKSPACE_KEEP_MB=0: a transposed weight and its source, freed
+    together, are both gone when the trim reaches the second of them."""
+    layer = fastgru.GRU(3, 8, 2, bidirectional=True, random_state=0)
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)
+
+    def work():
+        layer.forward(x)
+        y, _ = layer.forward(x, training=True)
+        layer.backward(np.ones_like(y))
+
+    kept = _kept(layer, work, monkeypatch, 0)
+    assert kept["workspace"] == kept["counted"] == 0
+
+
 def test_small_calls_keep_their_buffers(monkeypatch):
     layer = fastgru.GRU(4, 16, random_state=0)
     x = np.ones((3, 10, 4), np.float32)

@@ -210,6 +210,31 @@ def test_partial_fit_and_warm_start():
     assert cold.n_iter_ == 3
 
 
+def test_partial_fit_refuses_classes_other_than_the_models():
+    X, y = first_step_labels(40, 5, np.random.default_rng(0))
+    clf = GRUClassifier(hidden_size=4, random_state=0).partial_fit(X, y, classes=["neg", "pos"])
+    clf.partial_fit(X, y, classes=["pos", "neg"])  # the same classes, in any order
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y, classes=["neg", "pos", "up"])
+    assert clf.classes_.tolist() == ["neg", "pos"] and clf.n_iter_ == 2
+    fitted = GRUClassifier(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        fitted.partial_fit(X, y, classes=["neg", "pos", "up"])
+
+
+@pytest.mark.parametrize("change", [dict(hidden_size=5), dict(num_layers=2),
+                                    dict(bidirectional=True), dict(variant="cho"),
+                                    dict(dtype="float64")])
+def test_warm_start_builds_the_layer_its_parameters_now_describe(change):
+    X, y = adding_problem(30, 5, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=2, warm_start=True, random_state=0).fit(X, y)
+    reg.set_params(**change).fit(X, y)
+    expected = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).set_params(**change)
+    layer = expected.fit(X, y).gru_
+    assert reg.gru_.get_config() == layer.get_config()
+    assert reg.n_iter_ == 2  # started anew
+
+
 def test_early_stopping_keeps_the_best_epoch():
     rng = np.random.default_rng(0)
     X, y = adding_problem(300, 8, rng)
@@ -300,6 +325,35 @@ def test_bad_input_is_rejected_before_training():
         reg.predict(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="NaN"):
         reg.predict(bad)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 4, 2), (4,)])
+def test_input_neither_2d_nor_3d_is_named_by_its_dimensions(shape):
+    X, y = adding_problem(20, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=1, random_state=0).fit(X, y)
+    scaler = SequenceScaler().fit(X)
+    for call in (reg.predict, scaler.transform):
+        with pytest.raises(ValueError, match=rf"got a {len(shape)}-D array") as info:
+            call(np.zeros(shape))
+        assert "X is 2-D" not in str(info.value)
+
+
+@pytest.mark.parametrize("make", [lambda X: (x for x in X), lambda X: {"a": X}],
+                         ids=["generator", "dict"])
+def test_x_that_is_no_array_is_named(make):
+    X, y = adding_problem(20, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=1, random_state=0)
+    for call in (lambda: reg.fit(make(X), y), lambda: SequenceScaler().fit(make(X))):
+        with pytest.raises(TypeError, match="X must be sequences"):
+            call()
+
+
+def test_early_stopping_on_a_single_sample_trains_on_it_with_the_warning():
+    X, y = adding_problem(1, 4, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, max_epochs=2, early_stopping=True, random_state=0)
+    with pytest.warns(UserWarning, match="hold out only 0 of 1"):
+        reg.fit(X, y)
+    assert reg.n_iter_ == 2
 
 
 def test_sequence_scaler_forms_and_inverse():

@@ -194,6 +194,14 @@ def test_warm_start_continues_every_model():
     assert model.member_windows_ == [36, 27] and model.gru_ is not layers[0]
 
 
+def test_warm_start_builds_the_layers_the_parameters_now_describe():
+    model = fitted(n_models=2, max_epochs=1, hidden_size=4, warm_start=True)
+    model.set_params(hidden_size=6, dtype="float64")
+    model.fit(panel())
+    for gru in [model.gru_, *(m[0] for m in model.members_)]:
+        assert (gru.hidden_size, gru.dtype) == (6, np.float64)
+
+
 def _widths(model, level=80):
     fc = model.predict(level=[level])
     return np.array([fc[k][f"hi-{level}"] - fc[k][f"lo-{level}"] for k in sorted(fc)])

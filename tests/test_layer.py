@@ -108,6 +108,35 @@ def test_backward_overwrites_grads():
     np.testing.assert_allclose(layer.grads["weight_hh_l0"], first)  # not accumulated
 
 
+def test_backward_uses_this_threads_training_forward():
+    """A thread training the layer by hand is not disturbed by other threads
+    running forward on it meanwhile (inference, or training of their own)."""
+    import pickle
+    import threading
+
+    layer = fastgru.GRU(3, 5, 2, bidirectional=True, dtype="float64", random_state=0)
+    serial = pickle.loads(pickle.dumps(layer))
+    rng = np.random.default_rng(0)
+    x, other = rng.normal(size=(4, 6, 3)), rng.normal(size=(2, 9, 3))
+    y, _ = serial.forward(x, training=True)
+    expected_dx, _ = serial.backward(np.ones_like(y))
+    expected = {name: g.copy() for name, g in serial.grads.items()}
+
+    def meanwhile():
+        layer.forward(other[:1])  # the one-sequence path
+        layer.forward(other)
+        layer.forward(other, training=True)
+
+    y, _ = layer.forward(x, training=True)
+    thread = threading.Thread(target=meanwhile)
+    thread.start()
+    thread.join()
+    dx, _ = layer.backward(np.ones_like(y))
+    np.testing.assert_array_equal(dx, expected_dx)
+    for name, g in expected.items():
+        np.testing.assert_array_equal(layer.grads[name], g)
+
+
 def test_state_dict_round_trip_is_a_copy():
     layer = fastgru.GRU(3, 4, variant="mgu", random_state=0)
     sd = layer.state_dict()

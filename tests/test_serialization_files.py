@@ -100,6 +100,17 @@ def test_failed_save_is_atomic(tmp_path, layer, monkeypatch, error, existing):
         assert fastgru.load(path).num_layers == 2
 
 
+def test_save_to_a_missing_folder_or_a_folder_names_the_path(tmp_path, layer):
+    target = tmp_path / "missing" / "m.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        fastgru.save(layer, target)
+    assert info.value.filename == str(target)
+    with pytest.raises(IsADirectoryError) as info:
+        fastgru.save(layer, tmp_path)
+    assert info.value.filename == str(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 @posix_only
 def test_save_refuses_a_layer_with_wrong_weights(tmp_path, layer):
     layer.params["weight_hh_l0"] = np.zeros((2, 2), np.float32)

@@ -151,6 +151,31 @@ def test_warmup_of_both_dtypes_leaves_training_nothing_to_compile():
     assert "new [0, 0, 0, 0, 0, 0]" in out.stdout, out.stdout
 
 
+def test_warmup_for_serving_leaves_batched_inference_nothing_to_compile():
+    """In a fresh process: after the default ``warmup()`` (inference only), a
+    batch of full-length sequences, one with lengths and one sequence, in
+    both variants warmup runs, compile no kernel."""
+    script = textwrap.dedent("""
+        import numpy as np, fastgru
+        from fastgru._kernels import sequence, stack
+        fastgru.warmup()
+        kernels = [*sequence.FORWARD_FULL, *sequence.FORWARD, stack.forward_one]
+        before = [len(k.signatures) for k in kernels]
+        for variant in ("torch", "cho"):
+            layer = fastgru.GRU(3, 5, variant=variant, random_state=0)
+            x = np.ones((16, 6, 3), np.float32)
+            layer.forward(x)
+            layer.forward(x, lengths=[6] * 15 + [2])
+            layer.forward(x[:1])
+            layer.forward(x[:1])
+        print("new", [len(k.signatures) - n for k, n in zip(kernels, before)])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "new [0, 0, 0, 0, 0, 0]" in out.stdout, out.stdout
+
+
 def test_warmup_reaches_every_kernel():
     """In a fresh process, warmup leaves no kernel a later call could compile."""
     script = textwrap.dedent("""

@@ -1,5 +1,7 @@
 """Bad input: a clear ValueError/TypeError that names the problem, before any kernel."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,31 @@ def test_forward_rejects(layer, no_kernels, kwargs, match):
 def test_forward_rejects_types(layer, no_kernels, x, match):
     with pytest.raises(TypeError, match=match):
         layer.forward(x)
+
+
+def test_a_length_beyond_the_steps_is_not_called_zero_length(layer, no_kernels):
+    with pytest.raises(ValueError, match="got 6") as info:
+        layer.forward(X, lengths=[5, 6])
+    assert "zero-length" not in str(info.value)
+    with pytest.raises(ValueError, match="zero-length"):
+        layer.forward(X, lengths=[5, 0])
+
+
+def test_values_beyond_float32_are_not_called_nan_or_inf(layer, no_kernels):
+    big = np.full((2, 5, 3), 1e39)  # finite in float64, inf once cast to float32
+    calls = [lambda: layer.forward(big), lambda: layer.forward(list(big)),
+             lambda: layer.step(big[:, 0]), lambda: layer.forward(X, h0=np.full((2, 2, 4), 1e39))]
+    for call in calls:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no RuntimeWarning of the cast either
+            with pytest.raises(ValueError, match="beyond the range of float32") as info:
+                call()
+        assert "NaN" not in str(info.value)
+    with pytest.raises(ValueError, match="NaN or inf"):  # a real inf is still called so
+        layer.forward(np.full((2, 5, 3), np.inf))
+    reg = fastgru.GRURegressor(hidden_size=2, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        reg.fit(big, np.ones(2))
 
 
 def test_lengths_must_be_integers(layer, no_kernels):
