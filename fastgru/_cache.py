@@ -439,7 +439,9 @@ def cache_enabled() -> bool:
     return any(isinstance(compat.dispatcher_cache(d), compat.FunctionCache) for d in DISPATCHERS)
 
 
-def _notice_text() -> str:
+def notice_text(hint: bool = True) -> str:
+    """The first compile's log line: how long, where the kernels go and,
+    with ``hint``, how to compile ahead (not while ahead-of-time compiling)."""
     if not cache_enabled():
         where = "they are not cached (FASTGRU_NO_CACHE), so every process compiles"
     elif not INTERNALS_OK:
@@ -448,6 +450,9 @@ def _notice_text() -> str:
         where = "no cache directory may be used, so every process compiles"
     else:
         where = f"later runs load them from the cache in {kernel_cache_dir()}"
+    if not hint:
+        return ("fastgru: compiling kernels for this CPU (about 10-30 s for inference, as "
+                f"much again for training; once: {where}).")
     return ("fastgru: compiling kernels for this CPU on first use (about 10-30 s for "
             f"inference, as much again for training; once: {where}). Silence with "
             "logging.getLogger('fastgru').setLevel(logging.ERROR); compile ahead "
@@ -487,7 +492,7 @@ class _CompileListener(compat.Listener):
         if _notice is not None:
             _notice()
         else:
-            logger.warning(_notice_text())
+            logger.warning(notice_text())
 
     def on_end(self, ev):
         pass

@@ -70,7 +70,8 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
         if not os.access(cache_dir, os.W_OK):
             raise PermissionError(f"cache_dir {os.fspath(cache_dir)!r} is not writable")
         _cache.set_cache_root(cache_dir)
-    with _cache.native_only():
+    notice = lambda: _cache.logger.warning(_cache.notice_text(hint=False))  # noqa: E731
+    with _cache.native_only(), _cache.compile_notice(notice):
         _run_every_path(dtypes, training)
     return time.perf_counter() - start
 

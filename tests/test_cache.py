@@ -1,6 +1,7 @@
 """The kernel cache: where it lives, how it is keyed, a baked cache loaded with
 zero compilation, read-only directories and other CPUs (fastgru._cache)."""
 
+import logging
 import os
 import shutil
 import subprocess
@@ -213,6 +214,25 @@ def test_warmup_checks_its_arguments(tmp_path):
     blocker.write_text("")
     with pytest.raises(OSError):
         fastgru.warmup(cache_dir=blocker / "cache")
+
+
+def test_warmup_announces_compiling_without_telling_to_run_warmup(monkeypatch, caplog):
+    """The first compile inside warmup logs that it compiles and where the
+    kernels go, not the hint to compile ahead with warmup (it is that)."""
+    from fastgru import _warmup
+
+    seen = []
+    monkeypatch.setattr(_warmup, "_run_every_path",
+                        lambda dtypes, training: seen.append(_cache._notice))
+    fastgru.warmup()
+    assert len(seen) == 1 and seen[0] is not None  # the warmup's own notice
+    with caplog.at_level(logging.WARNING, logger="fastgru"):
+        seen[0]()
+    text = caplog.text
+    assert "fastgru: compiling kernels for this CPU (about 10-30 s" in text
+    assert "compile ahead" not in text and "python -m fastgru warmup" not in text
+    assert _cache._notice is None  # outside warmup, the usual notice again
+    assert "python -m fastgru warmup" in _cache.notice_text()
 
 
 # ------------------------------------------------------------------ the demo
