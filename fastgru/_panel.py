@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._kernels.panel import running_abs_diffs
 from ._validation import as_float_array, check_memory
 
 ID, TIME, TARGET = "unique_id", "ds", "y"
@@ -436,12 +437,13 @@ class WindowMaker:
         """Shortest input of a training window: a season (at least 2 steps)."""
         return min(self.window, max(2, self.season_length))
 
-    def _base(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def _base(self, y: np.ndarray, t: np.ndarray, start=0) -> np.ndarray:
         """The forecasts ``(len(t), h)`` the model corrects, from the steps
         before each origin: the seasonal profile of every full season of
         the window (each season's steps less that season's mean, averaged
         over the seasons, counted back from the origin) on the level of
-        the last season.
+        the last season. ``t`` counts from ``start`` (each row's series'
+        first step in ``y``: series laid end to end).
 
         With one season in the window that is the seasonal naive forecast
         (the last season repeated), and so it is for models fitted before
@@ -451,25 +453,26 @@ class WindowMaker:
         m, h = self.season_length, self.horizon
         k = np.arange(h) % m
         avail = np.minimum(t, self.window)
+        start = np.broadcast_to(start, t.shape)[:, None]
         seasonal = t[:, None] - m + k[None, :]
         last = np.broadcast_to(t[:, None] - 1, seasonal.shape)
-        out = y[np.where(avail[:, None] >= m, seasonal, last)]
+        out = y[start + np.where(avail[:, None] >= m, seasonal, last)]
         seasons = avail // m if self.profile_base and m > 1 else np.zeros_like(avail)
         rows = np.flatnonzero(seasons > 1)
         if len(rows) == 0:
             return out
-        tr, kr = t[rows], seasons[rows]
+        tr, kr, sr = t[rows], seasons[rows], start[rows]
         # the mean of the seasons' values at each step, and the last season's
         # level less the seasons' mean level: each divided before the sum
         # (values near float64's limit), and both bounded by the window's values
         values, levels = np.zeros((len(rows), h)), np.zeros((len(rows), 1))
         for j in range(1, int(kr.max()) + 1):  # the j-th season before each origin
             use = kr >= j
-            start = np.where(use, tr - j * m, 0)[:, None]
-            mean = (y[start + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
+            first = sr + np.where(use, tr - j * m, 0)[:, None]
+            mean = (y[first + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
             if j == 1:
                 level = mean
-            values += np.where(use[:, None], y[start + k[None, :]] / kr[:, None], 0.0)
+            values += np.where(use[:, None], y[first + k[None, :]] / kr[:, None], 0.0)
             levels += np.where(use[:, None], mean / kr[:, None], 0.0)
         out[rows] = values + (level - levels)
         return out
@@ -479,87 +482,81 @@ class WindowMaker:
 
         ``futr_future[i]`` gives the future covariates of series ``i`` for the
         ``horizon`` steps after its last value (prediction); otherwise they
-        are read from the panel (training and validation).
+        are read from the panel (training and validation). The series are
+        read laid end to end, every window at once.
         """
         L, h = self.window, self.horizon
         T = L + (h if self.decoder else 0)
-        n = sum(len(o) for o in origins)
+        n_rows = np.array([len(o) for o in origins], dtype=np.int64)
+        n = int(n_rows.sum())
         check_memory("the forecaster's training windows", n * T * self.n_features * 4 * 3)
         x = np.zeros((n, T, self.n_features), dtype=dtype)
-        lengths = np.empty(n, dtype=np.int64)
-        base = np.empty((n, h))
-        q = np.empty(n)
-        local = np.empty(n)
-        targets = np.empty((n, h)) if with_targets else None
-        row = 0
-        for i, t in enumerate(origins):
-            if len(t) == 0:
-                continue
-            t = np.asarray(t, dtype=np.int64)
-            y = panel.values[i]
-            sl = slice(row, row + len(t))
-            avail = np.minimum(t, L)
-            b = self._base(y, t)
-            local[sl] = self._local_scale(y, t, avail, float(panel.scales[i]))
-            q[sl] = np.maximum(local[sl], panel.scales[i]) if self.seasonal else panel.scales[i]
-            qi = q[sl, None]
-            base[sl] = b
-            # input positions: left-aligned, each window's last value at avail-1
-            j = np.arange(L)[None, :]
-            src = t[:, None] - avail[:, None] + j  # index into y
-            valid = j < avail[:, None]
-            src = np.where(valid, src, 0)
-            last = y[t - 1][:, None]
-            x[sl, :L, 0] = np.where(valid, (y[src] - last) / qi, 0.0)
-            col = 1
-            if self.seasonal:  # a season-ago difference, within the window only
-                m = self.season_length
-                ago = valid & (j >= m)
-                x[sl, :L, col] = np.where(ago, (y[src] - y[np.where(ago, src - m, 0)]) / qi,
-                                          0.0)
-                col += 1
-            if self.decoder:
-                dec = np.arange(h)[None, :]
-                pos = avail[:, None] + dec  # decoder steps follow each input
-                block = x[sl]  # a view: filled in place
-                rows_ = np.arange(len(t))[:, None]
-                block[rows_, pos, col] = 1.0
-                col += 1
-                futr = panel.futr[i]
-                fs = self.futr_scaler
-                block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
-                if futr_future is not None:
-                    fut = fs(futr_future[i])[None].repeat(len(t), axis=0)
-                else:
-                    fut = fs(futr[t[:, None] + dec])
-                block[rows_, pos, col:col + self.n_futr] = fut
-                col += self.n_futr
-            if self.n_hist:
-                x[sl, :L, col:col + self.n_hist][valid] = self.hist_scaler(
-                    panel.hist[i][src[valid]])
-                col += self.n_hist
-            if self.n_static:
-                stat = self.static_scaler(panel.static[i])
-                steps = avail + (h if self.decoder else 0)
-                for r, s in enumerate(steps):
-                    x[row + r, :s, col:] = stat
-            lengths[sl] = avail + (h if self.decoder else 0)
-            if with_targets:
-                ahead = y[t[:, None] + np.arange(h)[None, :]]
-                targets[sl] = (ahead - b) / qi
-            if not (np.isfinite(x[sl]).all() and np.isfinite(b).all() and (
-                    targets is None or np.isfinite(targets[sl]).all())):
-                # finite values whose differences overflow
-                raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
-                                 f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
-                                 "(values near float64's limit): rescale it")
-            row += len(t)
-        out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
+        sizes = np.array([len(v) for v in panel.values], dtype=np.int64)
+        starts = np.cumsum(sizes) - sizes
+        y = np.concatenate(panel.values)
+        series = np.repeat(np.arange(len(origins)), n_rows)  # each window's
+        t = np.concatenate(origins).astype(np.int64, copy=False)
+        first = starts[series]
+        end = first + t  # each origin in y
+        scale = np.asarray(panel.scales, dtype=np.float64)[series]
+        avail = np.minimum(t, L)
+        base = self._base(y, t, first)
+        yf = y.astype(np.float64, copy=False)  # each series' running sums of |differences|
+        sums = {lag: running_abs_diffs(yf, starts, sizes, lag) for lag in {1, self.season_length}}
+        local = self._local_scale(sums, first, t, avail, scale)
+        q = np.maximum(local, scale) if self.seasonal else scale
+        qi = q[:, None]
+        # input positions: left-aligned, each window's last value at avail-1
+        j = np.arange(L)[None, :]
+        valid = j < avail[:, None]
+        src = np.where(valid, (end - avail)[:, None] + j, first[:, None])  # index into y
+        x[:, :L, 0] = np.where(valid, (y[src] - y[end - 1][:, None]) / qi, 0.0)
+        col = 1
+        if self.seasonal:  # a season-ago difference, within the window only
+            m = self.season_length
+            ago = valid & (j >= m)
+            x[:, :L, col] = np.where(ago, (y[src] - y[np.where(ago, src - m, first[:, None])])
+                                     / qi, 0.0)
+            col += 1
+        if self.decoder:
+            dec = np.arange(h)[None, :]
+            pos = avail[:, None] + dec  # decoder steps follow each input
+            rows = np.arange(n)[:, None]
+            x[rows, pos, col] = 1.0
+            col += 1
+            futr = np.concatenate(panel.futr)
+            fs = self.futr_scaler
+            x[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
+            if futr_future is not None:
+                fut = fs(np.stack(futr_future))[series]
+            else:
+                fut = fs(futr[end[:, None] + dec])
+            x[rows, pos, col:col + self.n_futr] = fut
+            col += self.n_futr
+        if self.n_hist:
+            x[:, :L, col:col + self.n_hist][valid] = self.hist_scaler(
+                np.concatenate(panel.hist)[src[valid]])
+            col += self.n_hist
+        lengths = avail + (h if self.decoder else 0)
+        if self.n_static:
+            steps = np.arange(T)[None, :] < lengths[:, None]
+            x[:, :, col:][steps] = self.static_scaler(panel.static)[
+                np.broadcast_to(series[:, None], steps.shape)[steps]]
+        targets = None
         if with_targets:
-            out.targets = targets[:row].astype(dtype)
-        return out
+            ahead = y[end[:, None] + np.arange(h)[None, :]]
+            targets = (ahead - base) / qi
+        finite = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(base).all(axis=1) & (
+            True if targets is None else np.isfinite(targets).all(axis=1))
+        if not finite.all():  # finite values whose differences overflow
+            i = int(series[np.argmin(finite)])
+            raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
+                             f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
+                             "(values near float64's limit): rescale it")
+        return Windows(x, lengths, base, q, local,
+                       None if targets is None else targets.astype(dtype))
 
-    def _local_scale(self, y, t, avail, q):
+    def _local_scale(self, sums, first, t, avail, q):
         """The unit of the intervals, which follows a series' recent volatility.
 
         The mean absolute seasonal difference of each window's input, the
@@ -569,24 +566,26 @@ class WindowMaker:
         its intervals. Seasonal data keeps the window's, whose intervals
         already cover as asked (see docs/forecasting.md).
         """
-        out = self._volatility(y, t, avail, q)
+        out = self._volatility(sums, first, t, avail, q)
         if self.recent_unit and self.season_length == 1:
             recent = np.minimum(avail, max(self.horizon, 2))
-            out = np.maximum(out, self._volatility(y, t, recent, q))
+            out = np.maximum(out, self._volatility(sums, first, t, recent, q))
         return out
 
-    def _volatility(self, y, t, avail, q):
+    def _volatility(self, sums, first, t, avail, q):
         """The mean absolute seasonal difference of the ``avail`` steps
-        before each origin ``t`` (lag 1 with a season or less of them; ``q``
-        when that is 0 or there is a single step)."""
-        out = np.full(len(t), q)
+        before each origin ``t`` of the series starting at ``first`` (lag 1
+        with a season or less of them; ``q`` when that is 0 or there is a
+        single step), from the series' running sums of absolute differences
+        at each lag (``sums``, see :func:`fastgru._kernels.panel.running_abs_diffs`)."""
+        out = q.copy()
         seasonal = avail > self.season_length
         for lag, use in ((self.season_length, seasonal), (1, ~seasonal & (avail > 1))):
             if not use.any():
                 continue
-            d = np.abs(y[lag:] - y[:-lag])  # d[j] = |y[j + lag] - y[j]|
-            c = np.concatenate([[0.0], np.cumsum(d)])
+            c = sums[lag]
             start, stop = t[use] - avail[use], t[use] - lag  # diffs inside the window
-            mean = (c[stop] - c[start]) / (stop - start)
-            out[use] = np.where(mean > 0, mean, q)
+            mean = (c[first[use] + stop] - c[first[use] + start]) / (stop - start)
+            out[use] = np.where(mean > 0, mean, q[use])
         return out
+
