@@ -21,7 +21,6 @@ from ._panel import (
     TIME,
     Panel,
     Standardizer,
-    WindowMaker,
     _check_numbers,
     read_panel,
     series_scale,
@@ -29,6 +28,7 @@ from ._panel import (
 from ._state import TRAINING, Field, FittedState
 from ._timestamps import INDEX_TYPES, continued_index, panel_index_info
 from ._validation import check_int
+from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 

@@ -7,12 +7,12 @@ or a single series), each window in units of its series' scale, so series of
 any level and length share it. It predicts ``horizon`` steps at once (direct
 multi-output) as a correction to a base forecast from the window (the last
 value; with seasons, the last season's level plus the seasonal profile of
-the window's full seasons, see :mod:`fastgru._panel`), and calibrates
+the window's full seasons, see :mod:`fastgru._windows`), and calibrates
 prediction intervals on forecasts of held-out data (split conformal): the
 last ``horizon`` steps of every series are held out while it trains (time
 ordered, never shuffled), pick the best epoch, and give the residuals the
 intervals are made of; it then trains a few epochs more on everything.
-How windows are cut is in :mod:`fastgru._panel`.
+How windows are cut is in :mod:`fastgru._windows`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,9 @@ from ._fitting import TrainableGRU
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
 from ._forecast_state import SAVED_STATE, model_windows
-from ._panel import (
-    Panel,
-    Standardizer,
-    WindowMaker,
-    read_panel,
-    series_scale,
-)
+from ._panel import Panel, Standardizer, read_panel, series_scale
 from ._validation import check_int, check_memory
+from ._windows import WindowMaker
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
            "sliding_windows"]

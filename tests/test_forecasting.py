@@ -75,7 +75,7 @@ def test_base_forecast_against_a_plain_loop(m, window, h):
     (or without seasons), else the last season's mean plus each step's
     deviation from its season's mean averaged over the full seasons counted
     back from the origin (a window of one season: the seasonal naive)."""
-    from fastgru._panel import WindowMaker
+    from fastgru._windows import WindowMaker
 
     y = np.random.default_rng(m).normal(size=150) * 10 + 5
     t = np.arange(1, 151 - h)
@@ -92,7 +92,8 @@ def test_seasonal_windows_against_a_plain_loop():
     last season's mean plus each step's deviation from its season's mean,
     averaged over the window's full seasons (the last season repeated when
     the window holds one, and for models fitted before the profile)."""
-    from fastgru._panel import WindowMaker, read_panel
+    from fastgru._panel import read_panel
+    from fastgru._windows import WindowMaker
 
     rng = np.random.default_rng(3)
     m, L, h = 4, 10, 3
@@ -427,7 +428,7 @@ def test_seasonal_deviations_that_overflow_leave_the_base_finite():
     """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
     from their season's mean overflow when added over the window's seasons,
     or by themselves: the base forecast is still the mean over the seasons."""
-    from fastgru._panel import WindowMaker
+    from fastgru._windows import WindowMaker
 
     rng = np.random.default_rng(0)
     y = np.tile([0.8e308, -0.8e308, 0.0], 20) * (1 + 1e-3 * rng.random(60))

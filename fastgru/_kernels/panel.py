@@ -1,6 +1,6 @@
 """The forecaster's loops over the series of a panel laid end to end.
 
-Used by :mod:`fastgru._panel`. Imports no other kernel module.
+Used by :mod:`fastgru._windows`. Imports no other kernel module.
 """
 
 import numpy as np
