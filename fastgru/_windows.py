@@ -45,6 +45,11 @@ from ._kernels.panel import running_abs_diffs
 from ._panel import Panel, Standardizer
 from ._validation import check_memory
 
+#: Window steps (windows times time steps) :meth:`WindowMaker.cut` reads at
+#: once: a large panel's temporary arrays (some 40 bytes a step) stay within
+#: ~10 MB, and a small panel is read in one go.
+CUT_STEPS = 1 << 18
+
 
 @dataclass
 class Windows:
@@ -141,29 +146,58 @@ class WindowMaker:
         ``futr_future[i]`` gives the future covariates of series ``i`` for the
         ``horizon`` steps after its last value (prediction); otherwise they
         are read from the panel (training and validation). The series are
-        read laid end to end, every window at once.
+        read laid end to end, up to :data:`CUT_STEPS` window steps at once.
         """
         L, h = self.window, self.horizon
         T = L + (h if self.decoder else 0)
         n_rows = np.array([len(o) for o in origins], dtype=np.int64)
         n = int(n_rows.sum())
         check_memory("the forecaster's training windows", n * T * self.n_features * 4 * 3)
-        x = np.zeros((n, T, self.n_features), dtype=dtype)
+        out = Windows(np.zeros((n, T, self.n_features), dtype=dtype), np.empty(n, dtype=np.int64),
+                      np.empty((n, h)), np.empty(n), np.empty(n),
+                      np.empty((n, h)) if with_targets else None)
         sizes = np.array([len(v) for v in panel.values], dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
         y = np.concatenate(panel.values)
+        yf = y.astype(np.float64, copy=False)  # each series' running sums of |differences|
+        laid = {"y": y, "starts": starts, "scales": np.asarray(panel.scales, dtype=np.float64),
+                "sums": {lag: running_abs_diffs(yf, starts, sizes, lag)
+                         for lag in {1, self.season_length}},
+                "futr": np.concatenate(panel.futr) if self.n_futr else None,
+                "future": None if futr_future is None else self.futr_scaler(
+                    np.stack(futr_future)),
+                "hist": np.concatenate(panel.hist) if self.n_hist else None,
+                "static": self.static_scaler(panel.static) if self.n_static else None}
         series = np.repeat(np.arange(len(origins)), n_rows)  # each window's
         t = np.concatenate(origins).astype(np.int64, copy=False)
-        first = starts[series]
+        step = max(1, CUT_STEPS // T)
+        for r in range(0, n, step):
+            rows = slice(r, r + step)
+            finite = self._cut_rows(laid, series[rows], t[rows], out, rows)
+            if not finite.all():  # finite values whose differences overflow
+                i = int(series[r + np.argmin(finite)])
+                raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
+                                 f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
+                                 "(values near float64's limit): rescale it")
+        if with_targets:
+            out.targets = out.targets.astype(dtype)
+        return out
+
+    def _cut_rows(self, laid, series, t, out, rows):
+        """Fill the ``rows`` of ``out`` with the windows at origins ``t`` of
+        ``series`` (the panel ``laid`` end to end by :meth:`cut`); returns
+        whether each window's numbers are finite."""
+        L, h = self.window, self.horizon
+        y, x = laid["y"], out.x[rows]  # a view: filled in place
+        first = laid["starts"][series]
         end = first + t  # each origin in y
-        scale = np.asarray(panel.scales, dtype=np.float64)[series]
+        scale = laid["scales"][series]
         avail = np.minimum(t, L)
-        base = self._base(y, t, first)
-        yf = y.astype(np.float64, copy=False)  # each series' running sums of |differences|
-        sums = {lag: running_abs_diffs(yf, starts, sizes, lag) for lag in {1, self.season_length}}
-        local = self._local_scale(sums, first, t, avail, scale)
-        q = np.maximum(local, scale) if self.seasonal else scale
-        qi = q[:, None]
+        b = self._base(y, t, first)
+        out.base[rows] = b
+        local = out.local[rows] = self._local_scale(laid["sums"], first, t, avail, scale)
+        out.q[rows] = np.maximum(local, scale) if self.seasonal else scale
+        qi = out.q[rows, None]
         # input positions: left-aligned, each window's last value at avail-1
         j = np.arange(L)[None, :]
         valid = j < avail[:, None]
@@ -179,40 +213,29 @@ class WindowMaker:
         if self.decoder:
             dec = np.arange(h)[None, :]
             pos = avail[:, None] + dec  # decoder steps follow each input
-            rows = np.arange(n)[:, None]
-            x[rows, pos, col] = 1.0
+            each = np.arange(len(t))[:, None]
+            x[each, pos, col] = 1.0
             col += 1
-            futr = np.concatenate(panel.futr)
-            fs = self.futr_scaler
+            futr, fs = laid["futr"], self.futr_scaler
             x[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
-            if futr_future is not None:
-                fut = fs(np.stack(futr_future))[series]
-            else:
-                fut = fs(futr[end[:, None] + dec])
-            x[rows, pos, col:col + self.n_futr] = fut
+            fut = (fs(futr[end[:, None] + dec]) if laid["future"] is None
+                   else laid["future"][series])
+            x[each, pos, col:col + self.n_futr] = fut
             col += self.n_futr
         if self.n_hist:
-            x[:, :L, col:col + self.n_hist][valid] = self.hist_scaler(
-                np.concatenate(panel.hist)[src[valid]])
+            x[:, :L, col:col + self.n_hist][valid] = self.hist_scaler(laid["hist"][src[valid]])
             col += self.n_hist
-        lengths = avail + (h if self.decoder else 0)
+        lengths = out.lengths[rows] = avail + (h if self.decoder else 0)
         if self.n_static:
-            steps = np.arange(T)[None, :] < lengths[:, None]
-            x[:, :, col:][steps] = self.static_scaler(panel.static)[
+            steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
+            x[:, :, col:][steps] = laid["static"][
                 np.broadcast_to(series[:, None], steps.shape)[steps]]
-        targets = None
-        if with_targets:
+        finite = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(b).all(axis=1)
+        if out.targets is not None:
             ahead = y[end[:, None] + np.arange(h)[None, :]]
-            targets = (ahead - base) / qi
-        finite = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(base).all(axis=1) & (
-            True if targets is None else np.isfinite(targets).all(axis=1))
-        if not finite.all():  # finite values whose differences overflow
-            i = int(series[np.argmin(finite)])
-            raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
-                             f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
-                             "(values near float64's limit): rescale it")
-        return Windows(x, lengths, base, q, local,
-                       None if targets is None else targets.astype(dtype))
+            out.targets[rows] = (ahead - b) / qi
+            finite &= np.isfinite(out.targets[rows]).all(axis=1)
+        return finite
 
     def _local_scale(self, sums, first, t, avail, q):
         """The unit of the intervals, which follows a series' recent volatility.
