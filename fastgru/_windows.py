@@ -230,12 +230,14 @@ class WindowMaker:
             steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
             x[:, :, col:][steps] = laid["static"][
                 np.broadcast_to(series[:, None], steps.shape)[steps]]
-        finite = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(b).all(axis=1)
+        checked = [x.reshape(len(t), -1), b]
         if out.targets is not None:
             ahead = y[end[:, None] + np.arange(h)[None, :]]
             out.targets[rows] = (ahead - b) / qi
-            finite &= np.isfinite(out.targets[rows]).all(axis=1)
-        return finite
+            checked.append(out.targets[rows])
+        if all(np.isfinite(a).all() for a in checked):
+            return np.ones(len(t), dtype=bool)
+        return np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in checked])
 
     def _local_scale(self, sums, first, t, avail, q):
         """The unit of the intervals, which follows a series' recent volatility.
