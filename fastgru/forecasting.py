@@ -31,7 +31,7 @@ from ._fitting import TrainableGRU
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
 from ._forecast_state import SAVED_STATE, model_windows
-from ._panel import Panel, Standardizer, read_panel, series_scale
+from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
 
@@ -377,7 +377,7 @@ class GRUForecaster(TrainableGRU):
             raise ValueError(f"alias={self.alias!r} must be a name without '-lo-' or '-hi-' "
                              "(the intervals' columns are '<alias>-lo-<level>')")
         panel = read_panel(y, X, static_df, self.hist_exog)
-        panel.scales = np.array([series_scale(v, m) for v in panel.values])
+        panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
         if panel.futr is not None:
             maker.n_futr, maker.futr_scaler = len(panel.futr_names), Standardizer.fit(panel.futr)
