@@ -259,7 +259,7 @@ def _read_sorted(df, groups, futr_names, hist_names):
     if len(codes) == 0 or (np.diff(codes) < 0).any():  # each series' rows together
         return None
     try:
-        y = df[TARGET].to_numpy(dtype=np.float64, na_value=np.nan)
+        y = df[TARGET].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)  # not the frame's
         covs = [df[names].to_numpy(dtype=np.float64) if names else None
                 for names in (futr_names, hist_names)]
     except (TypeError, ValueError):
