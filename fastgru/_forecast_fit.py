@@ -4,7 +4,7 @@ Each model of an ensemble reads windows of its own length cut at the same
 origins, stops early on the same held-out end of every series, and trains a
 few epochs more on everything; the intervals are calibrated on the errors
 of the models' mean forecast of the held-out end (split conformal). The
-windows themselves are cut by :mod:`fastgru._panel`.
+windows themselves are cut by :mod:`fastgru._windows`.
 """
 
 from __future__ import annotations

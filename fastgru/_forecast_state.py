@@ -21,14 +21,15 @@ from ._panel import (
     TIME,
     Panel,
     Standardizer,
-    WindowMaker,
     _check_numbers,
     read_panel,
     series_scale,
+    series_scales,
 )
 from ._state import TRAINING, Field, FittedState
 from ._timestamps import INDEX_TYPES, continued_index, panel_index_info
 from ._validation import check_int
+from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 
@@ -163,7 +164,7 @@ def _new_panel(est, y, X, static_df=None):
     if [list(map(str, g)) for g in given] != [list(f) for f in fitted]:
         raise ValueError(f"y's covariates (future {given[0]}, past {given[1]}) are not those "
                          f"the model was fitted with (future {fitted[0]}, past {fitted[1]})")
-    panel.scales = np.array([series_scale(v, est.season_length) for v in panel.values])
+    panel.scales = series_scales(panel.values, est.season_length)
     if static_df is not None and [str(c) for c in panel.static_names] != est.static_names_:
         raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
                          f"was fitted with {est.static_names_}")

@@ -1,4 +1,4 @@
-"""Panels of time series for the forecaster: reading them, and cutting them into windows.
+"""Panels of time series for the forecaster: reading them.
 
 A *panel* is a set of series, each with its own length, and optionally
 covariates: future-known ones (given for the forecast horizon too),
@@ -8,38 +8,9 @@ statsforecast and neuralforecast (``unique_id``, ``ds``, ``y`` and covariate
 columns), a list or dict of 1-D arrays or pandas Series, a single 1-D series,
 or a 2-D array / wide DataFrame of equal-length series as columns.
 
-:class:`WindowMaker` turns a panel into the model's inputs. A window is read
-at a forecast origin ``t`` (the number of observed steps before it): its input
-is the last ``window`` steps (fewer at the start of a series: the GRU reads
-each sequence to its own length), each step being ``(y - y_last) / q`` with
-``q`` the series' scale (the mean absolute seasonal difference, MASE's
-denominator), so the training loss is the MASE the forecasts are judged by
-and series of any level share one model. The model predicts the ``horizon``
-steps after ``t`` as a correction to a base forecast from the window, in
-units of ``q``: the last value without seasons; with seasons, the level of
-the last season plus the seasonal profile of every full season in the
-window (see ``WindowMaker._base``). With a single season in the window that
-is the seasonal naive forecast; averaged over three to six seasons it
-carries less of one season's noise, and the mean MASE (seeds 0-1) fell on
-Tourism monthly from 1.473 to 1.396 and on M1 monthly from 1.074 to 1.048,
-M1 quarterly even (1.606 against 1.616), Tourism quarterly 0.7% higher
-(1.491 against 1.480). With future-known covariates the sequence goes on
-for ``horizon`` decoder steps that carry those covariates and a flag.
+How panels are cut into the model's windows is in :mod:`fastgru._windows`.
 
-Seasonal data (``season_length > 1``, ``WindowMaker.seasonal``) gets two
-more things: a second input, each step's seasonal difference ``(y_j -
-y_{j-m}) / q`` within the window (the growth since a season ago, which is
-what a correction to a seasonal forecast is mostly made of), and a
-per-window unit ``q = max(series scale, window's recent volatility)``, so that
-a series whose last seasons move much more than its history does is read in
-units of its recent moves rather than as an out-of-range input. Both lowered
-the mean MASE on M1 quarterly and monthly (by 3-4%) and left Tourism about
-even; on yearly data neither helped, so yearly data is read as above. The
-training loss is then the MASE with such windows weighted down (by the
-series' scale over their unit); weighting them back, to make it the MASE
-exactly, made Tourism monthly worse (1.54 against 1.50 over three seeds).
-
-Plain NumPy: nothing here knows of layers or training.
+Plain NumPy and pandas: nothing here knows of layers or training.
 """
 
 from __future__ import annotations
@@ -48,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_float_array, check_memory
+from ._validation import as_float_array
 
 ID, TIME, TARGET = "unique_id", "ds", "y"
 
@@ -250,8 +221,10 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     check_keys(df)
     _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
-    ids, values, times, futr, hist = [], [], [], [], []
-    for key, group in df.groupby(ID, sort=False, observed=True):
+    groups = df.groupby(ID, sort=False, observed=True)
+    read = _read_sorted(df, groups, futr_names, hist_exog)
+    ids, values, times, futr, hist = read or ([], [], [], [], [])
+    for key, group in () if read else groups:  # series by series: to say which one is wrong
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
         arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]))
@@ -272,6 +245,36 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if static_df is not None:
         panel.static, panel.static_names = read_static(static_df, ids)
     return panel
+
+
+def _read_sorted(df, groups, futr_names, hist_names):
+    """``(ids, values, times, futr, hist)`` of a long frame sorted by series
+    and time, read as a whole: None when a series holds NaN or values that
+    are not numbers (read one by one, leading NaN dropped, the others an
+    error naming the series)."""
+    import pandas as pd
+
+    sizes = groups.size()
+    codes = groups.ngroup().to_numpy()
+    if len(codes) == 0 or (np.diff(codes) < 0).any():  # each series' rows together
+        return None
+    try:
+        y = df[TARGET].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)  # not the frame's
+        covs = [df[names].to_numpy(dtype=np.float64) if names else None
+                for names in (futr_names, hist_names)]
+    except (TypeError, ValueError):
+        return None
+    if not (np.isfinite(y).all() and all(c is None or np.isfinite(c).all() for c in covs)):
+        return None
+    ends = np.cumsum(sizes.to_numpy())
+    cuts = list(zip((ends - sizes.to_numpy()).tolist(), ends.tolist()))
+    ds = df[TIME].to_numpy()
+    # one index, sliced; stamps as objects make an index per series (its type
+    # is inferred from the series' own stamps)
+    whole = None if ds.dtype == object else pd.Index(ds)
+    times = [pd.Index(ds[a:b]) if whole is None else whole[a:b] for a, b in cuts]
+    return (list(sizes.index), [y[a:b] for a, b in cuts], times,
+            *([] if c is None else [c[a:b] for a, b in cuts] for c in covs))
 
 
 def check_keys(df) -> None:
@@ -336,26 +339,39 @@ def read_static(static_df, ids):
     return static, names
 
 
-def series_scale(values: np.ndarray, season_length: int) -> float:
-    """MASE's denominator: the mean absolute seasonal difference of a series.
+def series_scale(values: np.ndarray, season_length: int):
+    """MASE's denominator: the mean absolute seasonal difference of a series
+    (``values`` 1-D: a float), or of each row of a 2-D block of series of
+    one length (an array).
 
     Lag 1 when the series has no full season to difference; when that is 0
     too (a constant series), the mean absolute value, and 1 for a series of
     zeros. Computed on the series divided by its largest magnitude, so that
     values near 1e300 give a finite scale.
     """
-    peak = float(np.max(np.abs(values)))
-    if not np.isfinite(peak):
+    block = np.reshape(values, (-1, np.shape(values)[-1]))
+    peak = np.max(np.abs(block), axis=1)
+    if not np.isfinite(peak).all():
         raise ValueError("a series holds values too large to scale")
-    if peak == 0:
-        return 1.0
-    unit = values / peak
+    unit = block / np.where(peak > 0, peak, 1.0)[:, None]
+    out, found = np.ones(len(block)), peak == 0
     for lag in (season_length, 1):
-        if len(unit) > lag:
-            q = float(np.mean(np.abs(unit[lag:] - unit[:-lag])))
-            if q > 0:
-                return q * peak
-    return float(np.mean(np.abs(unit))) * peak
+        if block.shape[1] > lag:
+            q = np.mean(np.abs(unit[:, lag:] - unit[:, :-lag]), axis=1)
+            now = ~found & (q > 0)
+            out[now], found = q[now] * peak[now], found | now
+    out[~found] = np.mean(np.abs(unit[~found]), axis=1) * peak[~found]
+    return float(out[0]) if np.ndim(values) == 1 else out
+
+
+def series_scales(values: list, season_length: int) -> np.ndarray:
+    """:func:`series_scale` of each series of ``values``, those of one length at once."""
+    sizes = np.array([len(v) for v in values])
+    out = np.empty(len(values))
+    for n in np.unique(sizes):
+        rows = np.flatnonzero(sizes == n)
+        out[rows] = series_scale(np.stack([values[i] for i in rows]), season_length)
+    return out
 
 
 @dataclass
@@ -385,208 +401,3 @@ class Standardizer:
 
     def __call__(self, a):
         return (a - self.mean) / self.scale
-
-
-@dataclass
-class Windows:
-    """Model inputs ``x (n, T, F)`` with ``lengths``, the base forecast
-    ``base (n, h)`` and scale ``q (n,)`` to turn outputs into forecasts, and
-    (for training) ``targets (n, h)`` in units of ``q``."""
-
-    x: np.ndarray
-    lengths: np.ndarray
-    base: np.ndarray
-    q: np.ndarray
-    local: np.ndarray  # the scale of each window's input (see WindowMaker.cut)
-    targets: np.ndarray | None = None
-
-    def forecasts(self, out: np.ndarray) -> np.ndarray:
-        return self.base + self.q[:, None] * out
-
-
-@dataclass
-class WindowMaker:
-    """Cuts windows from a panel (see the module docstring)."""
-
-    window: int
-    horizon: int
-    season_length: int
-    n_futr: int = 0
-    n_hist: int = 0
-    n_static: int = 0
-    seasonal: bool = False  # a seasonal-difference input and a per-window unit
-    recent_unit: bool = True  # see _local_scale (False: models saved before it)
-    profile_base: bool = True  # see _base (False: models saved before it)
-    futr_scaler: Standardizer | None = None
-    hist_scaler: Standardizer | None = None
-    static_scaler: Standardizer | None = None
-
-    @property
-    def decoder(self) -> bool:
-        """Whether the sequence goes on over the horizon (future covariates)."""
-        return self.n_futr > 0
-
-    @property
-    def n_features(self) -> int:
-        return (1 + int(self.seasonal) + int(self.decoder) + self.n_futr + self.n_hist
-                + self.n_static)
-
-    @property
-    def min_input(self) -> int:
-        """Shortest input of a training window: a season (at least 2 steps)."""
-        return min(self.window, max(2, self.season_length))
-
-    def _base(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """The forecasts ``(len(t), h)`` the model corrects, from the steps
-        before each origin: the seasonal profile of every full season of
-        the window (each season's steps less that season's mean, averaged
-        over the seasons, counted back from the origin) on the level of
-        the last season.
-
-        With one season in the window that is the seasonal naive forecast
-        (the last season repeated), and so it is for models fitted before
-        the profile (``profile_base=False``); with less than a season, or
-        without seasons, it is the last value.
-        """
-        m, h = self.season_length, self.horizon
-        k = np.arange(h) % m
-        avail = np.minimum(t, self.window)
-        seasonal = t[:, None] - m + k[None, :]
-        last = np.broadcast_to(t[:, None] - 1, seasonal.shape)
-        out = y[np.where(avail[:, None] >= m, seasonal, last)]
-        seasons = avail // m if self.profile_base and m > 1 else np.zeros_like(avail)
-        rows = np.flatnonzero(seasons > 1)
-        if len(rows) == 0:
-            return out
-        tr, kr = t[rows], seasons[rows]
-        # the mean of the seasons' values at each step, and the last season's
-        # level less the seasons' mean level: each divided before the sum
-        # (values near float64's limit), and both bounded by the window's values
-        values, levels = np.zeros((len(rows), h)), np.zeros((len(rows), 1))
-        for j in range(1, int(kr.max()) + 1):  # the j-th season before each origin
-            use = kr >= j
-            start = np.where(use, tr - j * m, 0)[:, None]
-            mean = (y[start + np.arange(m)[None, :]] / m).sum(axis=1, keepdims=True)
-            if j == 1:
-                level = mean
-            values += np.where(use[:, None], y[start + k[None, :]] / kr[:, None], 0.0)
-            levels += np.where(use[:, None], mean / kr[:, None], 0.0)
-        out[rows] = values + (level - levels)
-        return out
-
-    def cut(self, panel: Panel, origins: list, dtype, futr_future=None, with_targets=True):
-        """Windows at ``origins[i]`` (an int array per series) of every series.
-
-        ``futr_future[i]`` gives the future covariates of series ``i`` for the
-        ``horizon`` steps after its last value (prediction); otherwise they
-        are read from the panel (training and validation).
-        """
-        L, h = self.window, self.horizon
-        T = L + (h if self.decoder else 0)
-        n = sum(len(o) for o in origins)
-        check_memory("the forecaster's training windows", n * T * self.n_features * 4 * 3)
-        x = np.zeros((n, T, self.n_features), dtype=dtype)
-        lengths = np.empty(n, dtype=np.int64)
-        base = np.empty((n, h))
-        q = np.empty(n)
-        local = np.empty(n)
-        targets = np.empty((n, h)) if with_targets else None
-        row = 0
-        for i, t in enumerate(origins):
-            if len(t) == 0:
-                continue
-            t = np.asarray(t, dtype=np.int64)
-            y = panel.values[i]
-            sl = slice(row, row + len(t))
-            avail = np.minimum(t, L)
-            b = self._base(y, t)
-            local[sl] = self._local_scale(y, t, avail, float(panel.scales[i]))
-            q[sl] = np.maximum(local[sl], panel.scales[i]) if self.seasonal else panel.scales[i]
-            qi = q[sl, None]
-            base[sl] = b
-            # input positions: left-aligned, each window's last value at avail-1
-            j = np.arange(L)[None, :]
-            src = t[:, None] - avail[:, None] + j  # index into y
-            valid = j < avail[:, None]
-            src = np.where(valid, src, 0)
-            last = y[t - 1][:, None]
-            x[sl, :L, 0] = np.where(valid, (y[src] - last) / qi, 0.0)
-            col = 1
-            if self.seasonal:  # a season-ago difference, within the window only
-                m = self.season_length
-                ago = valid & (j >= m)
-                x[sl, :L, col] = np.where(ago, (y[src] - y[np.where(ago, src - m, 0)]) / qi,
-                                          0.0)
-                col += 1
-            if self.decoder:
-                dec = np.arange(h)[None, :]
-                pos = avail[:, None] + dec  # decoder steps follow each input
-                block = x[sl]  # a view: filled in place
-                rows_ = np.arange(len(t))[:, None]
-                block[rows_, pos, col] = 1.0
-                col += 1
-                futr = panel.futr[i]
-                fs = self.futr_scaler
-                block[:, :L, col:col + self.n_futr][valid] = fs(futr[src[valid]])
-                if futr_future is not None:
-                    fut = fs(futr_future[i])[None].repeat(len(t), axis=0)
-                else:
-                    fut = fs(futr[t[:, None] + dec])
-                block[rows_, pos, col:col + self.n_futr] = fut
-                col += self.n_futr
-            if self.n_hist:
-                x[sl, :L, col:col + self.n_hist][valid] = self.hist_scaler(
-                    panel.hist[i][src[valid]])
-                col += self.n_hist
-            if self.n_static:
-                stat = self.static_scaler(panel.static[i])
-                steps = avail + (h if self.decoder else 0)
-                for r, s in enumerate(steps):
-                    x[row + r, :s, col:] = stat
-            lengths[sl] = avail + (h if self.decoder else 0)
-            if with_targets:
-                ahead = y[t[:, None] + np.arange(h)[None, :]]
-                targets[sl] = (ahead - b) / qi
-            if not (np.isfinite(x[sl]).all() and np.isfinite(b).all() and (
-                    targets is None or np.isfinite(targets[sl]).all())):
-                # finite values whose differences overflow
-                raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "
-                                 f"scale ({float(panel.scales[i]):.3g}): its steps overflow "
-                                 "(values near float64's limit): rescale it")
-            row += len(t)
-        out = Windows(x[:row], lengths[:row], base[:row], q[:row], local[:row])
-        if with_targets:
-            out.targets = targets[:row].astype(dtype)
-        return out
-
-    def _local_scale(self, y, t, avail, q):
-        """The unit of the intervals, which follows a series' recent volatility.
-
-        The mean absolute seasonal difference of each window's input, the
-        ``avail`` steps before origin ``t`` (see :meth:`_volatility`). Without
-        seasons it is at least that of the last ``horizon`` steps (two at
-        least): a burst of volatility at the end of a yearly series widens
-        its intervals. Seasonal data keeps the window's, whose intervals
-        already cover as asked (see docs/forecasting.md).
-        """
-        out = self._volatility(y, t, avail, q)
-        if self.recent_unit and self.season_length == 1:
-            recent = np.minimum(avail, max(self.horizon, 2))
-            out = np.maximum(out, self._volatility(y, t, recent, q))
-        return out
-
-    def _volatility(self, y, t, avail, q):
-        """The mean absolute seasonal difference of the ``avail`` steps
-        before each origin ``t`` (lag 1 with a season or less of them; ``q``
-        when that is 0 or there is a single step)."""
-        out = np.full(len(t), q)
-        seasonal = avail > self.season_length
-        for lag, use in ((self.season_length, seasonal), (1, ~seasonal & (avail > 1))):
-            if not use.any():
-                continue
-            d = np.abs(y[lag:] - y[:-lag])  # d[j] = |y[j + lag] - y[j]|
-            c = np.concatenate([[0.0], np.cumsum(d)])
-            start, stop = t[use] - avail[use], t[use] - lag  # diffs inside the window
-            mean = (c[stop] - c[start]) / (stop - start)
-            out[use] = np.where(mean > 0, mean, q)
-        return out

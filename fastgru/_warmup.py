@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import _cache, _config, _engine, _optim, _runtime
-from ._kernels import products
+from ._kernels import panel, products
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
@@ -25,7 +25,8 @@ def warmup(dtypes=("float32",), training: bool = False, cache_dir=None) -> float
     ("torch") has copies of them for its mode alone, so a "torch" and a
     "cho" layer per dtype reach every variant's code; the serial (batch 1, ``step``) and the
     batch-parallel paths are both run, and the parallel large products (with
-    ``training``: backpropagation and the optimisers' updates too). The NumPy
+    ``training``: backpropagation and the optimisers' updates too), and the
+    forecaster's loop over its series' windows. The NumPy
     gufunc (:mod:`fastgru.gufunc`) compiles on its first call. With
     the on-disk cache warm this takes well under a second; from an empty
     cache, about 30 s for float32 inference on a 2-core machine, and 1.5
@@ -100,3 +101,5 @@ def _run_every_path(dtypes, training):
             # the per-step product of a single row beyond the tiles (larger
             # hidden sizes than this layer's: _engine.recurrent_nt_address)
             products.product_address(products.nt_product, dtype)
+    # the forecaster's windows (float64, whatever the layers' dtype)
+    panel.running_abs_diffs(np.zeros(3), np.zeros(1, np.int64), np.full(1, 3), 1)

@@ -7,12 +7,12 @@ or a single series), each window in units of its series' scale, so series of
 any level and length share it. It predicts ``horizon`` steps at once (direct
 multi-output) as a correction to a base forecast from the window (the last
 value; with seasons, the last season's level plus the seasonal profile of
-the window's full seasons, see :mod:`fastgru._panel`), and calibrates
+the window's full seasons, see :mod:`fastgru._windows`), and calibrates
 prediction intervals on forecasts of held-out data (split conformal): the
 last ``horizon`` steps of every series are held out while it trains (time
 ordered, never shuffled), pick the best epoch, and give the residuals the
 intervals are made of; it then trains a few epochs more on everything.
-How windows are cut is in :mod:`fastgru._panel`.
+How windows are cut is in :mod:`fastgru._windows`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,9 @@ from ._fitting import TrainableGRU
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
 from ._forecast_state import SAVED_STATE, model_windows
-from ._panel import (
-    Panel,
-    Standardizer,
-    WindowMaker,
-    read_panel,
-    series_scale,
-)
+from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._validation import check_int, check_memory
+from ._windows import WindowMaker
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
            "sliding_windows"]
@@ -382,7 +377,7 @@ class GRUForecaster(TrainableGRU):
             raise ValueError(f"alias={self.alias!r} must be a name without '-lo-' or '-hi-' "
                              "(the intervals' columns are '<alias>-lo-<level>')")
         panel = read_panel(y, X, static_df, self.hist_exog)
-        panel.scales = np.array([series_scale(v, m) for v in panel.values])
+        panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
         if panel.futr is not None:
             maker.n_futr, maker.futr_scaler = len(panel.futr_names), Standardizer.fit(panel.futr)

@@ -75,7 +75,7 @@ def test_base_forecast_against_a_plain_loop(m, window, h):
     (or without seasons), else the last season's mean plus each step's
     deviation from its season's mean averaged over the full seasons counted
     back from the origin (a window of one season: the seasonal naive)."""
-    from fastgru._panel import WindowMaker
+    from fastgru._windows import WindowMaker
 
     y = np.random.default_rng(m).normal(size=150) * 10 + 5
     t = np.arange(1, 151 - h)
@@ -92,7 +92,8 @@ def test_seasonal_windows_against_a_plain_loop():
     last season's mean plus each step's deviation from its season's mean,
     averaged over the window's full seasons (the last season repeated when
     the window holds one, and for models fitted before the profile)."""
-    from fastgru._panel import WindowMaker, read_panel
+    from fastgru._panel import read_panel
+    from fastgru._windows import WindowMaker
 
     rng = np.random.default_rng(3)
     m, L, h = 4, 10, 3
@@ -138,6 +139,110 @@ def test_seasonal_windows_against_a_plain_loop():
         assert plain.local[r] == pytest.approx(max(whole, recent))
         larger.append(recent > whole)
     assert larger == [True, False, True]  # both cases are checked
+
+
+@pytest.mark.parametrize("block", [None, 7])
+def test_a_panel_is_cut_as_each_series_alone(monkeypatch, block):
+    """Every window of a panel (series of other lengths and levels, with
+    future, past and static covariates) is the one cut from its series
+    alone, bit for bit: read end to end, in one go or in blocks of rows."""
+    from fastgru import _windows
+    from fastgru._panel import Panel, Standardizer, read_panel, series_scales
+
+    if block:
+        monkeypatch.setattr(_windows, "CUT_STEPS", block)
+    rng = np.random.default_rng(5)
+    df = pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": np.arange(n),
+                                  "y": np.cumsum(rng.normal(size=n)) * 10.0 ** i,
+                                  "f": rng.normal(size=n), "p": rng.normal(size=n)})
+                    for i, n in enumerate([9, 40, 23, 61])])
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(4)], "a": rng.normal(size=4)})
+    panel = read_panel(df, static_df=static, hist_exog=["p"])
+    h = 3
+    panel.scales = series_scales(panel.values, 4)
+    maker = _windows.WindowMaker(
+        13, h, 4, n_futr=1, n_hist=1, n_static=1, seasonal=True,
+        futr_scaler=Standardizer.fit(panel.futr), hist_scaler=Standardizer.fit(panel.hist),
+        static_scaler=Standardizer.fit(panel.static))
+    origins = [np.arange(maker.min_input, len(v) - h + 1) for v in panel.values]
+    future = [rng.normal(size=(h, 1)) for _ in origins]
+    whole = maker.cut(panel, origins, np.float32)
+    ahead = maker.cut(panel, [np.array([len(v)]) for v in panel.values], np.float32, future,
+                      with_targets=False)
+    row = 0
+    for i, o in enumerate(origins):
+        alone = Panel([panel.ids[i]], [panel.values[i]], [None], "list", futr=[panel.futr[i]],
+                      hist=[panel.hist[i]], static=panel.static[i:i + 1],
+                      scales=panel.scales[i:i + 1])
+        one = maker.cut(alone, [o], np.float32)
+        last = maker.cut(alone, [np.array([len(panel.values[i])])], np.float32, future[i:i + 1],
+                         with_targets=False)
+        for name in ("x", "lengths", "base", "q", "local", "targets"):
+            np.testing.assert_array_equal(getattr(whole, name)[row:row + len(o)],
+                                          getattr(one, name))
+            if name != "targets":
+                np.testing.assert_array_equal(getattr(ahead, name)[i:i + 1], getattr(last, name))
+        row += len(o)
+    assert row == len(whole.x) and whole.x[:, :, 2].any()  # the decoder's covariate
+
+
+def test_running_abs_diffs_are_each_series_cumsum():
+    """The kernel's running sums of |lag-step differences| of series laid end
+    to end are np.cumsum of each series' own, from 0, bit for bit."""
+    from fastgru._kernels.panel import running_abs_diffs
+
+    rng = np.random.default_rng(1)
+    sizes = np.array([1, 5, 12, 3, 30])
+    starts = np.cumsum(sizes) - sizes
+    y = rng.normal(size=sizes.sum()) * 10.0 ** rng.integers(-3, 4, size=sizes.sum())
+    for lag in (1, 4):
+        got = running_abs_diffs(y, starts, sizes, lag)
+        for s, n in zip(starts, sizes):
+            v = y[s:s + n]
+            want = np.concatenate([[0.0], np.cumsum(np.abs(v[lag:] - v[:-lag]))])
+            np.testing.assert_array_equal(got[s:s + len(want)], want)
+
+
+def test_series_scales_of_a_panel():
+    """Each series' mean absolute seasonal difference (lag 1 below a full
+    season; a constant series' mean absolute value, 1 for zeros), those of
+    one length computed together as each alone."""
+    from fastgru._panel import series_scale, series_scales
+
+    rng = np.random.default_rng(4)
+    values = [rng.normal(size=30) * 1e6, rng.normal(size=30), np.full(30, -2.0), np.zeros(30),
+              rng.normal(size=3), rng.normal(size=17) * 1e-250]
+    got = series_scales(values, 4)
+    want = [np.mean(np.abs(values[0][4:] - values[0][:-4])),
+            np.mean(np.abs(values[1][4:] - values[1][:-4])), 2.0, 1.0,
+            np.mean(np.abs(np.diff(values[4]))),
+            np.mean(np.abs(values[5][4:] - values[5][:-4]))]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(got, [series_scale(v, 4) for v in values])
+    assert isinstance(series_scale(values[0], 4), float)
+
+
+def test_a_long_frame_is_read_series_by_series_where_one_holds_nan():
+    """A long frame's series in id and time order (rows shuffled); a series
+    with leading NaN loses them and their stamps, the others are read as
+    they are; NaN after a series' first value is an error naming it."""
+    from fastgru._panel import read_panel
+
+    rng = np.random.default_rng(2)
+    y = {"b": rng.normal(size=6), "a": np.r_[np.nan, np.nan, rng.normal(size=5)]}
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": np.arange(len(v)) + 10, "y": v})
+                    for k, v in y.items()]).sample(frac=1, random_state=0)
+    for frame in (df, df.dropna()):  # series by series, and whole
+        panel = read_panel(frame)
+        assert panel.ids == ["a", "b"]
+        np.testing.assert_array_equal(panel.values[0], y["a"][2:])
+        np.testing.assert_array_equal(panel.values[1], y["b"])
+        assert list(panel.times[0]) == list(range(12, 17))
+        assert list(panel.times[1]) == list(range(10, 16))
+    bad = df.copy()
+    bad.loc[(bad["unique_id"] == "b") & (bad["ds"] == 13), "y"] = np.nan
+    with pytest.raises(ValueError, match="series 'b' has NaN after its first value"):
+        read_panel(bad)
 
 
 def test_panel_forecast_beats_seasonal_naive_with_statsforecast_columns():
@@ -427,7 +532,7 @@ def test_seasonal_deviations_that_overflow_leave_the_base_finite():
     """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
     from their season's mean overflow when added over the window's seasons,
     or by themselves: the base forecast is still the mean over the seasons."""
-    from fastgru._panel import WindowMaker
+    from fastgru._windows import WindowMaker
 
     rng = np.random.default_rng(0)
     y = np.tile([0.8e308, -0.8e308, 0.0], 20) * (1 + 1e-3 * rng.random(60))

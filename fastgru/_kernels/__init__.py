@@ -28,6 +28,8 @@ ones above it in this list (no cycles):
                     step and one sequence's inference.
                     (products, launch, cell)
 ``optim``           the optimisers' in-place updates (Adam, SGD).
+``panel``           the forecaster's loops over the series of a panel (the
+                    running sums of each series' absolute differences).
 
 Everything works on plain arrays in one memory layout, chosen once at the
 boundary (:mod:`fastgru._engine`):
