@@ -359,7 +359,8 @@ def series_scale(values: np.ndarray, season_length: int):
         if block.shape[1] > lag:
             q = np.mean(np.abs(unit[:, lag:] - unit[:, :-lag]), axis=1)
             now = ~found & (q > 0)
-            out[now], found = q[now] * peak[now], found | now
+            with np.errstate(over="ignore"):  # inf: steps beyond float64, refused by the cut
+                out[now], found = q[now] * peak[now], found | now
     out[~found] = np.mean(np.abs(unit[~found]), axis=1) * peak[~found]
     return float(out[0]) if np.ndim(values) == 1 else out
 

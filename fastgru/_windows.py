@@ -173,7 +173,8 @@ class WindowMaker:
         step = max(1, CUT_STEPS // T)
         for r in range(0, n, step):
             rows = slice(r, r + step)
-            finite = self._cut_rows(laid, series[rows], t[rows], out, rows)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked: finite below
+                finite = self._cut_rows(laid, series[rows], t[rows], out, rows)
             if not finite.all():  # finite values whose differences overflow
                 i = int(series[r + np.argmin(finite)])
                 raise ValueError(f"series {panel.ids[i]!r} cannot be read in units of its "

@@ -518,6 +518,7 @@ def test_short_panels_hold_out_fewer_origins_before_giving_up_intervals():
     assert short.calibration_ is None
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # handled, not leaked
 @pytest.mark.parametrize("level, season_length", [(1e300, 1), (1.5e308, 4)])
 def test_huge_values_forecast_finite(level, season_length):
     """Values up to float64's limit whose steps do not overflow: the base
@@ -528,6 +529,7 @@ def test_huge_values_forecast_finite(level, season_length):
     assert np.isfinite(fc).all() and (fc > level / 10).all()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # handled, not leaked
 def test_seasonal_deviations_that_overflow_leave_the_base_finite():
     """Steps within float64 (0.8e308 to -0.8e308 around 0) whose deviations
     from their season's mean overflow when added over the window's seasons,
@@ -553,6 +555,7 @@ def test_seasonal_deviations_that_overflow_leave_the_base_finite():
     np.testing.assert_allclose(model.predict(y=new), season[:3], rtol=1e-3)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # handled, not leaked
 def test_values_whose_steps_overflow_are_named():
     """Finite values near float64's limit whose steps overflow (1.7e308 to
     -1.7e308) are refused naming the series, in fit and in a new history."""
