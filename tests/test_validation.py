@@ -86,6 +86,18 @@ def test_values_beyond_float32_are_not_called_nan_or_inf(layer, no_kernels):
         reg.fit(big, np.ones(2))
 
 
+def test_2d_values_beyond_float32_raise_without_the_casts_warning():
+    big = np.full((4, 5), 1e39)  # 2-D: univariate sequences, read by scikit-learn
+    reg = fastgru.GRURegressor(hidden_size=2, max_epochs=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+            reg.fit(big, np.ones(4))
+        reg.fit(np.ones((4, 5, 1)), np.ones(4))  # fitted on 3-D: 2-D X of any length
+        with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+            reg.predict(big)
+
+
 def test_lengths_must_be_integers(layer, no_kernels):
     with pytest.raises(TypeError, match="lengths must be integers"):
         layer.forward(X, lengths=[5.5, 2])
