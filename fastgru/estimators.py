@@ -322,7 +322,8 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         ``fit`` continues from the current weights instead of starting anew,
         when they still fit: the same features per step and outputs, and
         the layer the parameters describe (``hidden_size``, ``num_layers``,
-        ``bidirectional``, ``variant``, ``dtype``).
+        ``bidirectional``, ``variant``, ``dtype``); it trains with the
+        ``dropout`` set now.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the model.
     n_jobs : int or None, default None
