@@ -271,6 +271,7 @@ class TrainingMixin:
     def _train(self, x, lengths, targets, incremental):
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._make_optimizer()
+        self.gru_.dropout = self.dropout  # a continued layer trains with today's dropout
         # the net holds the training state (tape, buffers, gradients) and
         # is dropped at the end: the fitted estimator keeps its model only
         net = SequenceNet(self.gru_, self.head_)

@@ -71,6 +71,7 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
                     panel, maker, window, train_o, val_o, dtype)
                 if previous:
                     est.gru_, est.head_ = previous[j]
+                    est.gru_.dropout = est.dropout  # continued, with today's dropout
                 else:
                     est._initialize(data.x.shape[2], est.horizon)
                     # an untrained model forecasts the base forecast

@@ -300,10 +300,11 @@ def check_keys(df) -> None:
                                  "without: convert its dates to one zone (e.g. "
                                  "pd.to_datetime(..., utc=True))")
     repeated = df[df.duplicated([ID, TIME])]
-    if len(repeated):
-        first = repeated.iloc[0]
-        raise ValueError(f"series {first[ID]!r} has duplicate time stamps in {TIME!r} "
-                         f"({first[TIME]!s} more than once)")
+    if len(repeated):  # each column's own value (a row of numbers would be floats)
+        key, stamp = repeated[ID].iloc[0], repeated[TIME].iloc[0]
+        key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
+        raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
+                         f"({stamp!s} more than once)")
 
 
 def read_static(static_df, ids):

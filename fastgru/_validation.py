@@ -143,10 +143,10 @@ def _overflow_message(name: str, source: np.ndarray, dtype: np.dtype) -> str | N
     too_large = finite & (np.abs(source) > np.finfo(dtype).max)
     if not too_large.any():
         return None
-    return (f"{name} holds values beyond the range of {dtype} (up to "
-            f"{np.abs(source[finite]).max():.3g}; {dtype} holds {np.finfo(dtype).max:.3g})"
-            f"{'' if finite.all() else ' and NaN or inf'}: scale it, or use "
-            "dtype='float64'")
+    peak = np.format_float_scientific(np.abs(source[finite]).max(), precision=2, trim="-")
+    return (f"{name} holds values beyond the range of {dtype} (up to {peak}; {dtype} holds "
+            f"{np.finfo(dtype).max:.3g}){'' if finite.all() else ' and NaN or inf'}: scale it"
+            f"{', or use dtype=' + repr('float64') if dtype.itemsize < 8 else ''}")
 
 
 def kernel_ready(arr: np.ndarray) -> np.ndarray:

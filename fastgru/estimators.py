@@ -99,10 +99,11 @@ class _BaseGRUEstimator(TrainingMixin, TrainableGRU):
                 self.n_features_in_ = x.shape[2]
         else:  # 2-D univariate sequences (or something validate_data rejects)
             check_step_features(type(self).__name__, form, 1, expected)
-            if reset or self._input_form == "2d":
-                x = validate_data(self, X, reset=reset, dtype=dtype, order="C")
-            else:  # fitted on 3-D or ragged input: any number of time steps
-                x = check_array(X, dtype=dtype, order="C", input_name="X")
+            with np.errstate(over="ignore"):  # values beyond float32: scikit-learn names them
+                if reset or self._input_form == "2d":
+                    x = validate_data(self, X, reset=reset, dtype=dtype, order="C")
+                else:  # fitted on 3-D or ragged input: any number of time steps
+                    x = check_array(X, dtype=dtype, order="C", input_name="X")
             x = x[:, :, None]
         x = np.array(x, dtype=dtype, order="C")  # own, writable copy: one kernel signature
         return x, np.full(x.shape[0], x.shape[1], dtype=np.int64)
@@ -321,7 +322,8 @@ class GRURegressor(RegressorMixin, _BaseGRUEstimator):
         ``fit`` continues from the current weights instead of starting anew,
         when they still fit: the same features per step and outputs, and
         the layer the parameters describe (``hidden_size``, ``num_layers``,
-        ``bidirectional``, ``variant``, ``dtype``).
+        ``bidirectional``, ``variant``, ``dtype``); it trains with the
+        ``dropout`` set now.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the model.
     n_jobs : int or None, default None

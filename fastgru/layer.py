@@ -334,8 +334,9 @@ class GRU(LayerExchanges, _params.FixedConfig):
         """
         if self._cache is None:
             raise ValueError(
-                "backward needs a preceding forward(..., training=True); "
-                "call forward with training=True first"
+                "backward needs a preceding forward(..., training=True) in this thread "
+                "(each thread keeps its own training tape); call forward with "
+                "training=True first"
             )
         return _passes.train_backward(self, self._cache, dy, dh_n, input_grad,
                                       self._workspace(), self.grads, trim=True)

@@ -235,6 +235,16 @@ def test_warm_start_builds_the_layer_its_parameters_now_describe(change):
     assert reg.n_iter_ == 2  # started anew
 
 
+def test_a_continued_fit_trains_with_the_dropout_its_parameters_now_give():
+    X, y = adding_problem(30, 5, np.random.default_rng(0))
+    reg = GRURegressor(hidden_size=4, num_layers=2, max_epochs=1, warm_start=True,
+                       random_state=0).fit(X, y)
+    reg.set_params(dropout=0.5).fit(X, y)
+    assert reg.n_iter_ == 2 and reg.gru_.dropout == 0.5  # continued, with the new dropout
+    reg.set_params(dropout=0.25).partial_fit(X, y)
+    assert reg.n_iter_ == 3 and reg.gru_.dropout == 0.25
+
+
 def test_early_stopping_keeps_the_best_epoch():
     rng = np.random.default_rng(0)
     X, y = adding_problem(300, 8, rng)

@@ -764,6 +764,9 @@ def test_static_df_with_two_rows_for_a_series_is_refused():
      "'unique_id' has missing series ids"),
     (lambda df: pd.concat([df, df[(df.unique_id == "a") & (df.ds == 33)]]),
      r"series .a. has duplicate .*\(33 more"),
+    (lambda df: pd.concat([df, df[(df.unique_id == "a") & (df.ds == 33)]]).assign(
+        unique_id=lambda d: d.unique_id.map({"a": 0, "b": 1, "c": 2})),  # numbers only
+     r"series 0 has duplicate time stamps in 'ds' \(33 more"),
     (lambda df: df.assign(ds=df.ds.astype(object).where(df.index != 5, "5")),
      r"mixes time stamps of the types \['int', 'str'\]"),
     (lambda df: df.assign(ds=pd.Series(

@@ -202,6 +202,15 @@ def test_warm_start_builds_the_layers_the_parameters_now_describe():
         assert (gru.hidden_size, gru.dtype) == (6, np.float64)
 
 
+def test_warm_start_trains_with_the_dropout_the_parameters_now_give():
+    model = fitted(n_models=2, max_epochs=1, hidden_size=4, num_layers=2, warm_start=True)
+    layers = [model.gru_, *(m[0] for m in model.members_)]
+    model.set_params(dropout=0.5).fit(panel())
+    after = [model.gru_, *(m[0] for m in model.members_)]
+    assert all(a is b for a, b in zip(after, layers))  # continued
+    assert [g.dropout for g in after] == [0.5, 0.5]
+
+
 def _widths(model, level=80):
     fc = model.predict(level=[level])
     return np.array([fc[k][f"hi-{level}"] - fc[k][f"lo-{level}"] for k in sorted(fc)])

@@ -137,6 +137,26 @@ def test_backward_uses_this_threads_training_forward():
         np.testing.assert_array_equal(layer.grads[name], g)
 
 
+def test_backward_in_a_thread_without_a_training_forward_says_so():
+    import threading
+
+    layer = fastgru.GRU(3, 4, random_state=0)
+    y, _ = layer.forward(np.ones((2, 5, 3)), training=True)
+    errors = []
+
+    def elsewhere():
+        try:
+            layer.backward(np.ones_like(y))
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "in this thread" in errors[0]
+    layer.backward(np.ones_like(y))  # the thread of the forward
+
+
 def test_state_dict_round_trip_is_a_copy():
     layer = fastgru.GRU(3, 4, variant="mgu", random_state=0)
     sd = layer.state_dict()

@@ -1,5 +1,6 @@
 """Bad input: a clear ValueError/TypeError that names the problem, before any kernel."""
 
+import re
 import warnings
 
 import numpy as np
@@ -84,6 +85,30 @@ def test_values_beyond_float32_are_not_called_nan_or_inf(layer, no_kernels):
     reg = fastgru.GRURegressor(hidden_size=2, max_epochs=1, random_state=0)
     with pytest.raises(ValueError, match="beyond the range of float32"):
         reg.fit(big, np.ones(2))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="long double is float64 here")
+def test_long_doubles_beyond_float64_are_named_without_advising_float64(no_kernels):
+    layer = fastgru.GRU(3, 4, dtype="float64")
+    big = np.ones((2, 5, 3), dtype=np.longdouble)
+    big[0, 0, 0] = np.longdouble(1e300) * np.longdouble(1e100)  # finite as a long double
+    with pytest.raises(ValueError, match="beyond the range of float64") as info:
+        layer.forward(big)
+    assert re.search(r"up to 1\.?e\+400", str(info.value))
+    assert "use dtype='float64'" not in str(info.value)
+
+
+def test_2d_values_beyond_float32_raise_without_the_casts_warning():
+    big = np.full((4, 5), 1e39)  # 2-D: univariate sequences, read by scikit-learn
+    reg = fastgru.GRURegressor(hidden_size=2, max_epochs=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+            reg.fit(big, np.ones(4))
+        reg.fit(np.ones((4, 5, 1)), np.ones(4))  # fitted on 3-D: 2-D X of any length
+        with pytest.raises(ValueError, match="too large for dtype\\('float32'\\)"):
+            reg.predict(big)
 
 
 def test_lengths_must_be_integers(layer, no_kernels):
