@@ -13,7 +13,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     from sklearn.base import clone
 
     from ._forecast_state import check_levels
-    from ._panel import _is_long_frame, check_keys
+    from ._panel import _is_long_frame, check_keys, past_names
     from ._validation import check_bool, check_int
 
     if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
@@ -29,7 +29,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
     size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
-    past = [est.hist_exog] if isinstance(est.hist_exog, str) else list(est.hist_exog or ())
+    past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
     frames = []
     for w in range(n_windows):

@@ -201,6 +201,13 @@ def _read_wide(y, X, hist_exog) -> Panel:
     return panel
 
 
+def past_names(hist_exog) -> list:
+    """``hist_exog`` as a list of column names: a name, or a sequence of them."""
+    if hist_exog is None:
+        return []
+    return [hist_exog] if isinstance(hist_exog, str) else list(hist_exog)
+
+
 def _read_long(df, static_df, hist_exog) -> Panel:
     import pandas as pd
 
@@ -208,7 +215,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if missing:
         raise ValueError(f"the long DataFrame needs the columns {ID!r}, {TIME!r} and "
                          f"{TARGET!r}; it has no {missing}")
-    hist_exog = [hist_exog] if isinstance(hist_exog, str) else list(hist_exog or ())
+    hist_exog = past_names(hist_exog)
     extra = [c for c in df.columns if c not in (ID, TIME, TARGET)]
     unknown = [c for c in hist_exog if c not in extra]
     if unknown:

@@ -206,8 +206,9 @@ class GRUForecaster(TrainableGRU):
         profile, on the last season's level, is the forecast the model
         corrects (the last season repeated when the window holds one), and
         the scale of each series.
-    hist_exog : list of str, optional
-        Covariate columns of a long DataFrame known only in the past. Its
+    hist_exog : str or list of str, optional
+        Covariate columns (a name, or a list, tuple, array or pandas Index
+        of names) of a long DataFrame known only in the past. Its
         other extra columns are future-known: ``predict`` needs their
         values over the horizon in ``X_df``.
     alias : str, default "GRUForecaster"
@@ -278,7 +279,7 @@ class GRUForecaster(TrainableGRU):
         "window": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "horizon": [Interval(numbers.Integral, 1, None, closed="left")],
         "season_length": [Interval(numbers.Integral, 1, None, closed="left")],
-        "hist_exog": [list, tuple, str, None],
+        "hist_exog": ["array-like", str, None],
         "alias": [str],
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "n_models": [Interval(numbers.Integral, 1, MAX_MODELS, closed="both"), None],

@@ -61,11 +61,22 @@ def _json_safe_params(params: dict) -> dict:
             v = v.item()
         if v is None or isinstance(v, (bool, int, float, str)):
             out[k] = v
-        elif isinstance(v, (list, tuple)) and all(isinstance(e, str) for e in v):
-            out[k] = list(v)  # column names (GRUForecaster's hist_exog)
+        elif _names(v) is not None:
+            out[k] = _names(v)  # column names (GRUForecaster's hist_exog)
         else:  # e.g. a RandomState instance: not reproducible from a file
             out[k] = None
     return out
+
+
+def _names(value):
+    """``value`` as a list of column names (str or int), when it is a list,
+    tuple, array or pandas Index of them; else None."""
+    if not (isinstance(value, (list, tuple, np.ndarray)) or type(value).__name__ == "Index"):
+        return None
+    names = [e.item() if isinstance(e, np.generic) else e for e in list(value)]
+    ok = all(isinstance(e, str) or (isinstance(e, int) and not isinstance(e, bool))
+             for e in names)
+    return names if ok else None
 
 
 def _array_for_file(name: str, value) -> np.ndarray:
@@ -431,8 +442,7 @@ def _build_estimator(meta, archive):
     params = _dict(meta, "params")
     known = set(cls().get_params(deep=False))
     bad = sorted(str(k) for k, v in params.items()
-                 if k not in known or not (isinstance(v, _SCALARS) or isinstance(v, list) and all(
-                     isinstance(e, str) for e in v)))
+                 if k not in known or not (isinstance(v, _SCALARS) or _names(v) == v))
     if bad:
         raise _Invalid(f"its parameters {bad} are unknown or not scalars")
     try:

@@ -358,6 +358,12 @@ def test_future_covariates_are_used_and_required():
     # past-only covariates need no future values
     past = GRUForecaster(horizon=4, hist_exog=["promo"], **FAST).fit(train)
     assert len(past.predict()) == 20 * 4
+    # any sequence of names reads as the list: a pandas Index, a tuple, an array
+    for names in (pd.Index(["promo"]), ("promo",), np.array(["promo"])):
+        same = GRUForecaster(horizon=4, hist_exog=names, **FAST)
+        pd.testing.assert_frame_equal(same.fit(train).predict(), past.predict())
+        backtest = same.cross_validation(train, n_windows=1)
+        pd.testing.assert_frame_equal(backtest, past.cross_validation(train, n_windows=1))
 
 
 def test_fewer_steps_than_the_horizon_with_future_covariates():

@@ -209,3 +209,31 @@ def test_fitted_state_that_fit_never_makes_is_refused_by_load(tmp_path, tamper):
     _rewrite(good, bad, edit_meta, edit_arrays)
     with pytest.raises(ValueError, match=f"bad.npz' is not a valid fastgru file: .*{match}"):
         fastgru.load(bad)
+
+
+@pytest.mark.parametrize("names", [["p", "q"], ("p", "q"), np.array(["p", "q"]), "index", 5])
+def test_past_covariate_names_survive_save_and_load(tmp_path, names):
+    """hist_exog as a list, tuple, array or pandas Index of names (text or
+    int column labels) loads back as the list of those names, so a refit of
+    the loaded model reads the same columns as past-only."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    if isinstance(names, str):  # the pandas Index of two text names
+        names, given = ["p", "q"], pd.Index(["p", "q"])
+    elif isinstance(names, int):  # int column labels
+        names, given = [5, 7], [5, 7]
+    else:
+        names, given = list(names), names
+    df = pd.DataFrame({"unique_id": np.repeat([0, 1], 30), "ds": np.tile(np.arange(30), 2),
+                       "y": rng.normal(size=60).cumsum()})
+    for name in names:
+        df[name] = rng.normal(size=60)
+    model = GRUForecaster(horizon=2, hist_exog=given, hidden_size=4, max_epochs=2,
+                          random_state=0).fit(df)
+    fastgru.save(model, tmp_path / "m.npz")
+    loaded = fastgru.load(tmp_path / "m.npz")
+    assert loaded.get_params()["hist_exog"] == names
+    np.testing.assert_array_equal(loaded.predict()["GRUForecaster"],
+                                  model.predict()["GRUForecaster"])
+    # refitted, the loaded model reads them as past-only again: no X_df needed
+    assert len(loaded.fit(df).predict()) == 4
