@@ -165,9 +165,8 @@ class GRU(LayerExchanges, _params.FixedConfig):
                       lambda self, tape: setattr(self._thread_local(), "tape", tape))
 
     def __getstate__(self):
-        # The model only: per-thread buffers and training tapes (not
-        # picklable), the cells' views and the gradients (zeros again after
-        # unpickling) are not part of it.
+        # The model only: not the per-thread buffers and tapes (not picklable),
+        # the cells' views or the gradients (zeros again after unpickling).
         state = self.__dict__.copy()
         for key in ("_local", "_cells_cache", "grads", "_cache"):
             state.pop(key, None)
