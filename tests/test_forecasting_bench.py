@@ -15,13 +15,18 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "forecasting.py"
 N = 24
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_forecasting", SCRIPT)
+def _load_script(path, name):
+    """A bench script as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load_script(SCRIPT, "bench_forecasting")
 
 
 def test_load_set_gives_the_official_split_as_long_frames(bench):
@@ -154,12 +159,7 @@ def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
 
 @pytest.fixture(scope="module")
 def backtest():
-    path = SCRIPT.with_name("backtest.py")
-    spec = importlib.util.spec_from_file_location("bench_backtest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _load_script(SCRIPT.with_name("backtest.py"), "bench_backtest")
 
 
 def test_backtest_scores_by_origin_counted_from_the_last(backtest):
