@@ -61,19 +61,20 @@ def _json_safe_params(params: dict) -> dict:
             v = v.item()
         if v is None or isinstance(v, (bool, int, float, str)):
             out[k] = v
-        elif _names(v) is not None:
-            out[k] = _names(v)  # column names (GRUForecaster's hist_exog)
-        else:  # e.g. a RandomState instance: not reproducible from a file
-            out[k] = None
+        else:  # column names (GRUForecaster's hist_exog), or None: e.g. a
+            # RandomState instance, not reproducible from a file
+            out[k] = _names(v)
     return out
 
 
 def _names(value):
     """``value`` as a list of column names (str or int), when it is a list,
-    tuple, array or pandas Index of them; else None."""
-    if not (isinstance(value, (list, tuple, np.ndarray)) or type(value).__name__ == "Index"):
+    tuple, or 1-D array or pandas Index of them; else None."""
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):
+        value = value.tolist()  # an array's or Index's items as Python values
+    if not isinstance(value, (list, tuple)):
         return None
-    names = [e.item() if isinstance(e, np.generic) else e for e in list(value)]
+    names = [e.item() if isinstance(e, np.generic) else e for e in value]
     ok = all(isinstance(e, str) or (isinstance(e, int) and not isinstance(e, bool))
              for e in names)
     return names if ok else None
