@@ -583,4 +583,3 @@ class GRUForecaster(TrainableGRU):
 
         check_restored(self)
         self._restore_training_state()
-

@@ -315,6 +315,14 @@ def _model_levels(forecasts, models, level):
     return columns
 
 
+def _one_row_per_date(name, frame):
+    """A ValueError naming the first repeated ``(unique_id, ds)`` of ``frame``."""
+    repeated = frame.duplicated(["unique_id", "ds"])
+    if repeated.any():
+        raise ValueError(f"{name} has more than one row for some (unique_id, ds): "
+                         + _describe(frame[repeated], ["unique_id", "ds"]))
+
+
 def _describe(frame, keys, n=3):
     rows = frame[keys].head(n).to_dict("records")
     return ", ".join(str(r) for r in rows)
@@ -400,19 +408,13 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         absent = [k for k in keys if frame[k].isna().any()]
         if absent:  # grouping would drop their rows
             raise ValueError(f"{name} has missing values in {absent}")
-    if train_df.duplicated(["unique_id", "ds"]).any():  # each would count in the scale
-        raise ValueError("train_df has more than one row for some (unique_id, ds): "
-                         + _describe(train_df[train_df.duplicated(["unique_id", "ds"])],
-                                     ["unique_id", "ds"]))
+    _one_row_per_date("train_df", train_df)  # each would count in the scale
     if test_df is None:
         _columns("forecasts_df", forecasts_df, ["y"])
         merged = forecasts_df
     else:
         _columns("test_df", test_df, ["unique_id", "ds", "y"])
-        if test_df.duplicated(["unique_id", "ds"]).any():
-            raise ValueError("test_df has more than one row for some (unique_id, ds): "
-                             + _describe(test_df[test_df.duplicated(["unique_id", "ds"])],
-                                         ["unique_id", "ds"]))
+        _one_row_per_date("test_df", test_df)
         truth = test_df[["unique_id", "ds", "y"]]
         kinds = (truth["ds"].dtype, forecasts_df["ds"].dtype)
         if kinds[0] != kinds[1] and kinds[0].kind == kinds[1].kind == "M":
