@@ -19,8 +19,9 @@ over the same origins, on the series with at least 2 values before the
 first origin (statsforecast refuses shorter ones); where a model cannot be
 fitted on so short a history ("tiny datasets") it gives statsforecast's
 fallback, the naive forecast. fastgru's scores on those same series are
-shown beside theirs. A series too short for an origin (a training window and a horizon
-before it) is left out of that origin.
+shown beside theirs. A forecast from fewer than 2 values (``cross_validation``
+forecasts every series with a value before the cutoff) has no MASE scale and
+is left out of every figure.
 
 Usage::
 
@@ -61,36 +62,41 @@ ROWS = ["fastgru", SAME, *BASELINES]
 def scores(cv: pd.DataFrame, column: str, df: pd.DataFrame, m: int) -> dict:
     """MASE and coverage of ``column`` in a cross-validation frame ``cv``,
     origin by origin (1: each series' last) and over all of them; ``df``
-    holds the series (for each MASE's scale, the values up to the cutoff)."""
+    holds the series (each MASE's scale is that of the values up to the
+    cutoff). A forecast from fewer than 2 values has no scale: it is left
+    out of both. Bounds are read as given (a baseline's crossing bounds
+    cover nothing)."""
     history = {uid: (g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
                for uid, g in df.groupby("unique_id", sort=False)}
     cv = cv.copy()
     # origins counted back from each series' last (series' cutoffs differ)
     cv["origin"] = cv.groupby("unique_id", sort=False)["cutoff"].rank(
         method="dense", ascending=False).astype(int)
-    per = []  # (origin, mase) of each series and origin
+    per = []  # (series, origin, points, mase, coverage at each level) of each forecast
     for (uid, cutoff, origin), g in cv.groupby(["unique_id", "cutoff", "origin"], sort=False):
         ds, y = history[uid]
         before = y[ds <= cutoff]
-        per.append((origin, np.nan if len(before) < 2 else mase(  # no scale: left out
-            g["y"].to_numpy(dtype=np.float64), g[column].to_numpy(dtype=np.float64),
-            before, m)))
-    per = pd.DataFrame(per, columns=["origin", "mase"])
+        if len(before) < 2:
+            continue
+        truth = g["y"].to_numpy(dtype=np.float64)
+        inside = [np.mean((truth >= g[f"{column}-lo-{level}"].to_numpy(dtype=np.float64))
+                          & (truth <= g[f"{column}-hi-{level}"].to_numpy(dtype=np.float64)))
+                  for level in LEVELS]
+        per.append((uid, origin, len(g), mase(truth, g[column].to_numpy(dtype=np.float64),
+                                              before, m), *inside))
+    per = pd.DataFrame(per, columns=["unique_id", "origin", "n", "mase",
+                                     *(f"coverage_{level}" for level in LEVELS)])
     out = {"origins": []}
-    for origin, part in [*cv.groupby("origin", sort=True), ("all", cv)]:
-        y = part["y"].to_numpy(dtype=np.float64)
-        errors = per["mase"] if origin == "all" else per.loc[per["origin"] == origin, "mase"]
-        row = {"origin": origin if origin == "all" else int(origin), "n": int(len(y)),
-               "mase": round(float(np.nanmean(errors)), 4)}
-        for level in LEVELS:
-            lo = part[f"{column}-lo-{level}"].to_numpy(dtype=np.float64)
-            hi = part[f"{column}-hi-{level}"].to_numpy(dtype=np.float64)
-            row[f"coverage_{level}"] = round(float(np.mean((y >= lo) & (y <= hi))), 4)
+    for origin, part in [*per.groupby("origin", sort=True), ("all", per)]:
+        row = {"origin": origin if origin == "all" else int(origin), "n": int(part["n"].sum()),
+               "mase": round(float(part["mase"].mean()), 4)}  # zero scales left out
+        for level in LEVELS:  # forecasts of h points each: the mean over the points
+            row[f"coverage_{level}"] = round(float(part[f"coverage_{level}"].mean()), 4)
         if origin == "all":
             out["all"] = row
         else:
             out["origins"].append(row)
-    out["n_series"] = int(cv["unique_id"].nunique())
+    out["n_series"] = int(per["unique_id"].nunique())  # series with a scored forecast
     return out
 
 

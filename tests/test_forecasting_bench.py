@@ -167,18 +167,20 @@ def test_backtest_scores_by_origin_counted_from_the_last(backtest):
     # 1 a step (lag-1 scale 1), b by 2 (scale 2); each forecast is off by 1
     # at a's origins, by 2 and 4 at b's. The truth is inside the 80%
     # interval 3 times of 4 at the last origins, 1 of 4 at the ones before.
-    series = pd.DataFrame({"unique_id": ["a"] * 14 + ["b"] * 24,
-                           "ds": list(range(1, 15)) + list(range(1, 25)),
+    # Series c has one value before its cutoff: no MASE scale, left out of
+    # every figure (its forecast, inside both intervals, would raise them).
+    series = pd.DataFrame({"unique_id": ["a"] * 14 + ["b"] * 24 + ["c"] * 3,
+                           "ds": list(range(1, 15)) + list(range(1, 25)) + [1, 2, 3],
                            "y": [float(v) for v in range(1, 15)]
-                           + [2.0 * v for v in range(1, 25)]})
+                           + [2.0 * v for v in range(1, 25)] + [5.0, 5.0, 5.0]})
     frame = pd.DataFrame({
-        "unique_id": ["a"] * 4 + ["b"] * 4,
-        "cutoff": [10, 10, 12, 12, 20, 20, 22, 22],
-        "y": [11.0, 12.0, 13.0, 14.0, 42.0, 44.0, 46.0, 48.0],
-        "M": [12.0, 13.0, 14.0, 15.0, 44.0, 46.0, 50.0, 52.0],
-        "M-lo-80": [10.0, 13.0, 12.0, 12.0, 43.0, 43.0, 40.0, 49.0],
-        "M-hi-80": [12.0, 14.0, 14.0, 15.0, 44.0, 43.5, 50.0, 60.0],
-        "M-lo-95": [0.0] * 8, "M-hi-95": [100.0] * 8,
+        "unique_id": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+        "cutoff": [10, 10, 12, 12, 20, 20, 22, 22, 1, 1],
+        "y": [11.0, 12.0, 13.0, 14.0, 42.0, 44.0, 46.0, 48.0, 5.0, 5.0],
+        "M": [12.0, 13.0, 14.0, 15.0, 44.0, 46.0, 50.0, 52.0, 5.0, 5.0],
+        "M-lo-80": [10.0, 13.0, 12.0, 12.0, 43.0, 43.0, 40.0, 49.0, 4.0, 4.0],
+        "M-hi-80": [12.0, 14.0, 14.0, 15.0, 44.0, 43.5, 50.0, 60.0, 6.0, 6.0],
+        "M-lo-95": [0.0] * 10, "M-hi-95": [100.0] * 10,
     })
     out = backtest.scores(frame, "M", series, 1)
     last, before = out["origins"]
