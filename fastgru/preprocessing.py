@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._state import Field, FittedState
 from ._validation import (
@@ -108,6 +108,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def fit(self, X, y=None):
         """Compute each feature's mean and standard deviation over samples and time."""
         kind, data = self._values(X, reset=True)
+        if kind != "2d" and hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # a DataFrame's names from an earlier fit
         if kind == "ragged":
             padded, lengths, _ = data
             mask = np.arange(padded.shape[1])[None, :] < lengths[:, None]
@@ -171,9 +173,7 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         dense = _get_output_config("transform", self)["dense"]
         if dense == "default" or not (isinstance(out, np.ndarray) and out.ndim == 2):
             return out
-        columns = getattr(self, "feature_names_in_", None)
-        columns = list(columns) if columns is not None else [
-            f"sequencescaler{i}" for i in range(out.shape[1])]
+        columns = list(self.get_feature_names_out())
         if dense == "polars":
             import polars as pl
 
@@ -182,6 +182,34 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(out, index=index, columns=columns)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: those of the input (one to one).
+
+        For 2-D input the columns (their names when fitted on a DataFrame,
+        else ``x0``, ``x1``, ...); for 3-D or ragged input the features of
+        each step, ``x0`` ... ``x{n_features_in_ - 1}`` unless
+        ``input_features`` names them.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Names to use, as many as ``n_features_in_`` (and equal to
+            ``feature_names_in_`` when fitted on a DataFrame).
+
+        Returns
+        -------
+        ndarray of str
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgru import SequenceScaler
+        >>> SequenceScaler().fit(np.ones((4, 6, 2))).get_feature_names_out()
+        array(['x0', 'x1'], dtype=object)
+        """
+        check_is_fitted(self, "mean_")
+        return _check_feature_names_in(self, input_features)
 
     def transform(self, X):
         """Standardised sequences, in the input's form."""

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from fastgru import GRUClassifier, GRUForecaster, GRURegressor, SequenceScaler
 
@@ -137,3 +138,29 @@ def test_set_output_pandas_in_a_pipeline():
                       np.ndarray)
     with pytest.raises(ValueError, match="transform must be"):
         SequenceScaler().set_output(transform="xarray")
+
+
+def test_sequence_scaler_feature_names_out():
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(12, 5)), columns=[f"t{i}" for i in range(5)])
+    scaler = SequenceScaler().fit(frame)
+    assert list(scaler.get_feature_names_out()) == ["t0", "t1", "t2", "t3", "t4"]
+    # a pipeline asks its last step's names: one to one with the input's columns
+    pipe = make_pipeline(SequenceScaler()).fit(frame)
+    assert list(pipe.get_feature_names_out()) == list(frame.columns)
+    with pytest.raises(ValueError, match="input_features"):
+        scaler.get_feature_names_out(["a", "b"])
+    # unnamed 2-D input: x0, x1, ... also in pandas output
+    out = SequenceScaler().set_output(transform="pandas").fit_transform(frame.to_numpy())
+    assert list(out.columns) == ["x0", "x1", "x2", "x3", "x4"]
+    # 3-D and ragged input: the features of each step; a DataFrame's names
+    # from an earlier fit are forgotten
+    scaler.fit(rng.normal(size=(6, 4, 3)))
+    assert list(scaler.get_feature_names_out()) == ["x0", "x1", "x2"]
+    assert list(scaler.get_feature_names_out(["a", "b", "c"])) == ["a", "b", "c"]
+    ragged = [rng.normal(size=(n, 2)) for n in (3, 5)]
+    assert list(SequenceScaler().fit(ragged).get_feature_names_out()) == ["x0", "x1"]
+    with pytest.raises(NotFittedError):
+        SequenceScaler().get_feature_names_out()
