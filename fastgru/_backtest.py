@@ -41,6 +41,11 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
                              f"and step_size={step_size} leave nothing to train on")
         X_df = test[[ID, TIME, *futr]] if futr else None
+        if est.verbose:
+            print(f"cross_validation: window {w + 1} of {n_windows}, cutoffs {back} steps "
+                  f"before each series' end: "
+                  + (f"fitting on {len(history):,} rows" if refit or w == 0
+                     else f"forecasting from {len(history):,} rows"), flush=True)
         try:
             if refit or w == 0:
                 model.fit(history, static_df=static_df)

@@ -319,6 +319,21 @@ def test_refit_false_forecasts_later_cutoffs_with_one_model():
     assert cv.groupby("unique_id").cutoff.nunique().eq(3).all() and len(cv) == 4 * 3 * 4
 
 
+def test_cross_validation_says_which_window_it_is_on(capsys):
+    df = seasonal_panel(n_series=4, length=60)
+    model = GRUForecaster(horizon=4, season_length=12, **{**FAST, "verbose": 1})
+    model.cross_validation(df, n_windows=2, refit=False)
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("cross_validation")]
+    assert lines == [
+        "cross_validation: window 1 of 2, cutoffs 8 steps before each series' end: "
+        "fitting on 190 rows",  # series of 60, 57, 54 and 51 steps
+        "cross_validation: window 2 of 2, cutoffs 4 steps before each series' end: "
+        "forecasting from 206 rows"]
+    model.set_params(verbose=0).cross_validation(df, n_windows=2)
+    assert capsys.readouterr().out == ""
+
+
 def test_score_is_minus_mase():
     df = seasonal_panel(n_series=5)
     train, test = split(df, 6)
