@@ -376,6 +376,9 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         ``train_df`` rows overlap its forecast dates, NaN forecasts, a
         missing series id, date or cutoff, two ``train_df`` rows of one
         series and date.
+    TypeError
+        Series ids or time stamps of types that cannot be matched or compared
+        across the frames (text against dates, positions against dates).
 
     Examples
     --------
@@ -421,8 +424,16 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
             # pyarrow's timestamps (a parquet file's) and numpy's: one kind
             truth = truth.assign(ds=pd.DatetimeIndex(truth["ds"]))
             forecasts_df = forecasts_df.assign(ds=pd.DatetimeIndex(forecasts_df["ds"]))
-        merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
-            truth, on=["unique_id", "ds"], how="outer", indicator=True)
+        try:
+            merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
+                truth, on=["unique_id", "ds"], how="outer", indicator=True)
+        except (TypeError, ValueError):  # pandas' own message names neither frame
+            kinds = ", ".join(f"{k} {forecasts_df[k].dtype} against {truth[k].dtype}"
+                              for k in ("unique_id", "ds"))
+            raise TypeError(f"forecasts_df's and test_df's keys cannot be matched ({kinds}): "
+                            "give both one type of series ids and time stamps (a forecast "
+                            "whose dates could not be continued numbers them by position "
+                            "after the history)") from None
         no_truth = merged[merged["_merge"] == "left_only"]
         if len(no_truth):
             raise ValueError(f"test_df has no true value for {len(no_truth)} forecast rows of "

@@ -1,6 +1,7 @@
 """fastgru.metrics against values worked out by hand or with plain loops."""
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -361,3 +362,18 @@ def test_evaluate_takes_categorical_ids_with_unused_categories():
                           train.astype({"unique_id": kinds}), season_length=4)
     pd.testing.assert_frame_equal(got, expected)
     pd.testing.assert_frame_equal(got_cv, expected_cv)
+
+
+@pytest.mark.parametrize("column, change", [
+    ("ds", lambda s: s.astype(str)),                             # numbers as text
+    ("ds", lambda s: pd.Timestamp("2000-01-01") + pd.to_timedelta(s, "D")),  # dates
+    ("unique_id", lambda s: s.map({"a": 0, "b": 1})),            # ids as integers
+])
+def test_evaluate_names_keys_it_cannot_match_with_the_truth(column, change):
+    # pandas' merge raises its own error, which names neither frame
+    train, test, fc, _ = panel()
+    other = fc.assign(**{column: change(fc[column])})
+    kind = re.escape(f"{column} {other[column].dtype} against")
+    with pytest.raises(TypeError, match=f"forecasts_df's and test_df's keys cannot be "
+                                        f"matched .*{kind}"):
+        evaluate(other, test, train, 4)
