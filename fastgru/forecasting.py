@@ -390,8 +390,11 @@ class GRUForecaster(TrainableGRU):
         every = self._all_origins(panel, maker)
         if not any(len(o) for o in every):
             longest = max(len(v) for v in panel.values)
-            raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
-                             f"least {maker.min_input + h} to make one training window")
+            need = (f"window={maker.window} steps" if maker.min_input < max(2, m) else
+                    f"a season (season_length={m})" if m > 1 else "2 steps")
+            raise ValueError(f"the longest series has {longest} steps; a training window "
+                             f"needs at least {maker.min_input + h}: an input of "
+                             f"{need} and horizon={h} steps after it")
         train_o, val_o = self._origins(panel, maker, every)
         if not all(any(len(o) for o in origins) for origins in (train_o, val_o)):
             train_o, val_o = every, None
