@@ -206,3 +206,18 @@ def test_static_columns_repeated_on_every_row_of_a_series_are_read():
     np.testing.assert_array_equal(m.static_, expected.static_)
     np.testing.assert_array_equal(m.predict()["GRUForecaster"],
                                   expected.predict()["GRUForecaster"])
+
+
+def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
+    # the panel takes its frequency from its longest series: with a gap in
+    # it, every series is numbered by position, and the warning says which
+    pd = pytest.importorskip("pandas")
+    frames = [pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2020-01-04", periods=n,
+                                                                  freq="W-SAT"),
+                            "y": np.sin(np.arange(n)) + 5}) for uid, n in (("a", 30),
+                                                                          ("long", 40))]
+    df = pd.concat(frames, ignore_index=True).drop(index=35)  # a week of "long"
+    with pytest.warns(UserWarning, match=r"cannot continue the time stamps of series 'long', "
+                                         r"the longest.*no frequency"):
+        m = GRUForecaster(horizon=3, **FAST).fit(df)
+    assert m.predict().ds.tolist() == [30, 31, 32, 39, 40, 41]
