@@ -288,7 +288,7 @@ class GRUForecaster(TrainableGRU):
         _parameter_constraints.pop(_name)
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
-                      "_index_info", "_recent_unit", "_profile_base")
+                      "_index_info", "_recent_unit", "_profile_base", "_fit_params")
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
@@ -505,9 +505,10 @@ class GRUForecaster(TrainableGRU):
         ``(h,)`` array (a pandas Series when given one, its index continued);
         for a 2-D array ``(h, n_series)``.
         """
-        from ._forecast_state import check_levels, forecast
+        from ._forecast_state import check_fit_params, check_levels, forecast
 
         check_is_fitted(self, "gru_")
+        check_fit_params(self)
         if static_df is not None and y is None:
             raise ValueError("static_df goes with a new history y (the model keeps its own "
                              "series' static covariates)")

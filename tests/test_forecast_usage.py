@@ -221,3 +221,33 @@ def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
                                          r"the longest.*no frequency"):
         m = GRUForecaster(horizon=3, **FAST).fit(df)
     assert m.predict().ds.tolist() == [30, 31, 32, 39, 40, 41]
+
+
+@pytest.mark.parametrize("name, fitted, changed", [
+    ("season_length", 12, 4),  # read silently: other forecasts
+    ("season_length", 1, 12),
+    ("season_length", 12, 1),  # the layer's input size no longer matched
+    ("horizon", 4, 2),  # the head's outputs no longer broadcast
+])
+def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted, changed,
+                                                                   tmp_path):
+    import fastgru
+
+    pd = pytest.importorskip("pandas")
+    t = np.arange(60)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 60), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t * np.pi / 6), np.cos(t * np.pi / 6)] + 5})
+    test = df.groupby("unique_id").tail(2)
+    params = {"horizon": 4, "season_length": 12, name: fitted}
+    model = GRUForecaster(**params, **FAST).fit(df.drop(test.index))
+    path = tmp_path / "model.npz"
+    fastgru.save(model, path)
+    for m in (model, fastgru.load(path)):
+        m.set_params(**{name: changed})
+        match = f"{name}={changed} was set after fit, which used {name}={fitted}"
+        with pytest.raises(ValueError, match=match):
+            m.predict()
+        with pytest.raises(ValueError, match=match):
+            m.score(test)
+        m.set_params(**{name: fitted})
+        assert len(m.predict()) == 2 * 4
