@@ -385,11 +385,13 @@ def forecast(est, steps, levels, X_df, y, X, static_df=None):
             return pd.DataFrame(_one(point[0], lo, hi, 0, levels), index=index)
         if not levels:
             return pd.DataFrame(point.T, index=index, columns=panel.name)
+        return {k: pd.DataFrame(v, index=index, columns=panel.name)  # "mean", "lo-80", ...
+                for k, v in _one(point.T, lo.transpose(0, 2, 1), hi.transpose(0, 2, 1),
+                                 slice(None), levels).items()}
     if form in ("array1d", "series"):
         return _one(point[0], lo, hi, 0, levels) if levels else point[0]
     if levels:
-        return _one(point.T, None if lo is None else lo.transpose(0, 2, 1),
-                    None if hi is None else hi.transpose(0, 2, 1), slice(None), levels)
+        return _one(point.T, lo.transpose(0, 2, 1), hi.transpose(0, 2, 1), slice(None), levels)
     return point.T
 
 
