@@ -428,6 +428,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
             merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
                 truth, on=["unique_id", "ds"], how="outer", indicator=True)
         except (TypeError, ValueError):  # pandas' own message names neither frame
+            if all(forecasts_df[k].dtype == truth[k].dtype for k in ("unique_id", "ds")):
+                raise  # not the keys' types
             kinds = ", ".join(f"{k} {forecasts_df[k].dtype} against {truth[k].dtype}"
                               for k in ("unique_id", "ds"))
             raise TypeError(f"forecasts_df's and test_df's keys cannot be matched ({kinds}): "
