@@ -502,10 +502,9 @@ class GRUForecaster(TrainableGRU):
         ``<alias>-lo-<level>``/``-hi-`` columns) when fitted on one; for a
         dict or list of series, a dict or list of ``(h,)`` arrays (with
         ``level``: of dicts with "mean", "lo-80", ...); for one series an
-        ``(h,)`` array (a pandas Series when given one, its index continued;
-        with ``level``, a DataFrame of "mean", "lo-80", ...); for a 2-D array
-        ``(h, n_series)`` (a DataFrame for a wide one, its index continued;
-        with ``level``, a dict of them, or of arrays, by "mean", "lo-80", ...).
+        ``(h,)`` array (a Series, or with ``level`` a DataFrame, dated after a
+        Series); for a 2-D array ``(h, n_series)`` (a dated DataFrame after a
+        wide one; with ``level``, a dict of those by "mean", "lo-80", ...).
         """
         from ._forecast_state import check_fit_params, check_levels, forecast
 
