@@ -103,9 +103,14 @@ def _check_order(label: str, index) -> None:
     """A pandas index of dates must run forwards, each date once: the values
     are read in the index's order (a long frame is sorted by ``ds``; a
     series' values cannot be reordered apart from its covariates). An index
-    of numbers may be row labels of a frame sorted otherwise: not checked."""
+    of numbers may be row labels of a frame sorted otherwise: not checked.
+    A MultiIndex (a long frame's ``unique_id`` and ``ds``) is refused."""
     import pandas as pd
 
+    if isinstance(index, pd.MultiIndex):  # a long frame's keys: its values are many series
+        raise ValueError(f"{label}'s index is a MultiIndex {list(index.names)}: its values "
+                         "would be read as one series; give many series as a long DataFrame "
+                         f"(e.g. reset_index() into columns {ID!r}, {TIME!r} and {TARGET!r})")
     timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
     if timelike and not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
@@ -185,7 +190,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
         hist_names = hist_names or [f"x{j}" for j in range(exog.shape[1])]
     ids, series, times, hists = [], [], [], []
     for j in range(values.shape[1]):
-        label = "y" if values.shape[1] == 1 else f"column {j} of y"
+        label = "y" if values.shape[1] == 1 else f"column {(name[j] if name else j)!r} of y"
         arr = _series_values(label, values[:, j])
         ids.append(j if name is None or form == "series" else name[j])
         series.append(arr)
@@ -213,8 +218,11 @@ def _read_long(df, static_df, hist_exog) -> Panel:
 
     missing = [c for c in (ID, TIME, TARGET) if c not in df.columns]
     if missing:
+        indexed = [c for c in missing if c in df.index.names]
         raise ValueError(f"the long DataFrame needs the columns {ID!r}, {TIME!r} and "
-                         f"{TARGET!r}; it has no {missing}")
+                         f"{TARGET!r}; it has no {missing}" + (
+                             f" ({indexed} in its index: call reset_index() first)"
+                             if indexed else ""))
     hist_exog = past_names(hist_exog)
     extra = [c for c in df.columns if c not in (ID, TIME, TARGET)]
     unknown = [c for c in hist_exog if c not in extra]

@@ -251,3 +251,25 @@ def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted,
             m.score(test)
         m.set_params(**{name: fitted})
         assert len(m.predict()) == 2 * 4
+
+
+def test_a_panel_in_the_index_is_refused_or_pointed_to_reset_index():
+    # y indexed by (unique_id, ds), as df.set_index([...])["y"] gives, was
+    # read as one series of every series' values laid end to end
+    pd = pytest.importorskip("pandas")
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)] + 5})
+    model = GRUForecaster(horizon=3, **FAST)
+    keys = df.set_index(["unique_id", "ds"])
+    for y in (keys["y"], keys, {"a": keys["y"]}):
+        with pytest.raises(ValueError, match=r"index is a MultiIndex \['unique_id', 'ds'\]: "
+                                             r"its values would be read as one series"):
+            model.fit(y)
+    with pytest.raises(ValueError, match=r"no \['unique_id'\] \(\['unique_id'\] in its "
+                                         r"index: call reset_index\(\) first\)"):
+        model.fit(df.set_index("unique_id"))
+    wide = df.pivot(index="ds", columns="unique_id", values="y")
+    wide.iloc[-1, 1] = np.nan
+    with pytest.raises(ValueError, match="column 'b' of y has NaN after its first value"):
+        model.fit(wide)
