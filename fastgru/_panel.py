@@ -176,6 +176,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
     values = values.reshape(values.shape[0], -1)
     hist = None
     if X is not None:
+        _check_aligned(X, index)
         if hasattr(X, "iloc") and hasattr(X, "columns"):
             hist_names = [str(c) for c in X.columns]
             X = X.to_numpy()
@@ -204,6 +205,21 @@ def _read_wide(y, X, hist_exog) -> Panel:
     if X is not None:
         panel.hist_names = hist_names
     return panel
+
+
+def _check_aligned(X, index) -> None:
+    """Pandas ``X`` and ``y`` both indexed by dates must have the same: X is
+    read step by step with y, by position, and other dates (or its dates in
+    another order) would be read silently against other steps. Any other
+    index (row numbers, or none) is taken as positions."""
+    import pandas as pd
+
+    dated = (pd.DatetimeIndex, pd.PeriodIndex)
+    own = getattr(X, "index", None) if hasattr(X, "iloc") else None
+    if not (isinstance(index, dated) and isinstance(own, dated)) or own.equals(index):
+        return
+    raise ValueError("X's dates are not y's (other dates, or another order): X is read by "
+                     "position, step by step with y; align it first, e.g. X.reindex(y.index)")
 
 
 def past_names(hist_exog) -> list:

@@ -273,3 +273,21 @@ def test_a_panel_in_the_index_is_refused_or_pointed_to_reset_index():
     wide.iloc[-1, 1] = np.nan
     with pytest.raises(ValueError, match="column 'b' of y has NaN after its first value"):
         model.fit(wide)
+
+
+def test_past_covariates_dated_otherwise_than_y_are_refused():
+    # X is read by position with y: its rows in another order, or other
+    # dates, were read silently against other steps
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    y = pd.Series(np.sin(np.arange(40)) + 5, index=days)
+    X = pd.DataFrame({"x": np.cos(np.arange(40))}, index=days)
+    model = GRUForecaster(horizon=3, **FAST)
+    for other in (X.iloc[::-1], X.set_axis(days + pd.Timedelta(days=1)), X.to_period("D")):
+        with pytest.raises(ValueError, match="X's dates are not y's"):
+            model.fit(y, X=other)
+    fitted = model.fit(y, X=X).predict()
+    # row numbers (or an array) are positions, read as before
+    np.testing.assert_array_equal(model.fit(y, X=X.reset_index(drop=True)).predict(), fitted)
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        model.predict(y=y, X=X.iloc[::-1])
