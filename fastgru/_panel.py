@@ -15,6 +15,7 @@ Plain NumPy and pandas: nothing here knows of layers or training.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -315,9 +316,9 @@ def check_keys(df) -> None:
         raise ValueError(f"column {TIME!r} has missing time stamps")
     if df[ID].isna().any():  # groupby would drop their rows
         raise ValueError(f"column {ID!r} has missing series ids")
-    if df[TIME].dtype == object:
-        import pandas as pd
+    import pandas as pd
 
+    if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
         if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
             kinds = sorted({type(v).__name__ for v in df[TIME]})
@@ -336,6 +337,33 @@ def check_keys(df) -> None:
         key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
+    if pd.api.types.infer_dtype(df[TIME], skipna=False) == "string":
+        _check_text_order(df[ID], df[TIME])
+
+
+def _check_text_order(ids, stamps) -> None:
+    """Time stamps as text are read in their order as text: a ValueError
+    when that is not the order of the numbers or dates they spell ("10"
+    before "9", "01/15/2001" before "12/01/2000"), naming a series."""
+    import pandas as pd
+
+    order = pd.DataFrame({ID: ids, TIME: stamps}).sort_values([ID, TIME], kind="stable")
+    for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the format pandas guesses for dates
+                values = np.asarray(parse(order[TIME].to_numpy()))
+        except (TypeError, ValueError, OverflowError):
+            continue
+        keys = order[ID].to_numpy()
+        back = (values[1:] <= values[:-1]) & (keys[1:] == keys[:-1])
+        if back.any():
+            j = int(np.argmax(back))
+            raise ValueError(f"column {TIME!r} holds text, read in its order as text, which is "
+                             f"not the order of the {what} it spells (series {keys[j]!r}: "
+                             f"{order[TIME].iloc[j]!r} sorts before {order[TIME].iloc[j + 1]!r})"
+                             f": convert it first, e.g. with pd.to_datetime or pd.to_numeric")
+        return
 
 
 def read_static(static_df, ids):

@@ -291,3 +291,26 @@ def test_past_covariates_dated_otherwise_than_y_are_refused():
     np.testing.assert_array_equal(model.fit(y, X=X.reset_index(drop=True)).predict(), fitted)
     with pytest.raises(ValueError, match="X's dates are not y's"):
         model.predict(y=y, X=X.iloc[::-1])
+
+
+@pytest.mark.parametrize("spell, what", [
+    (lambda ds: (ds.index + 1).astype(str).to_numpy(), "numbers"),  # "10" before "9"
+    (lambda ds: ds.dt.strftime("%m/%d/%Y"), "dates"),  # "01/.../2001" before "12/.../2000"
+])
+def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what):
+    # the rows are read in the order of ds as text: the series was read
+    # out of time order, with only a warning that its stamps are labels
+    pd = pytest.importorskip("pandas")
+    days = pd.Series(pd.date_range("2000-01-01", periods=24, freq="MS"))
+    df = pd.DataFrame({"unique_id": "a", "ds": spell(days), "y": np.arange(24.0)})
+    df = pd.concat([df, df.assign(unique_id="b")])
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=f"not the order of the {what} it spells "
+                                         r"\(series 'a': "):
+        model.fit(df)
+    with pytest.raises(ValueError, match=f"not the order of the {what}"):
+        model.cross_validation(df, n_windows=2)
+    # text in time order (ISO dates) is read as before
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
+    np.testing.assert_array_equal(model.history_[0, -3:], [21.0, 22.0, 23.0])
