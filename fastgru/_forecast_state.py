@@ -102,6 +102,7 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
     est._index_info, last = panel_index_info(panel)
     est.last_ds_ = last
     est.n_features_in_ = maker.n_features
+    est._fit_params = {"horizon": maker.horizon, "season_length": maker.season_length}
 
 
 def trim_history(est, width: int) -> None:
@@ -253,8 +254,19 @@ def _rows_held(got, wanted) -> str:
     return held
 
 
+def check_fit_params(est) -> None:
+    """``horizon`` and ``season_length`` must be those the model was fitted
+    with: the forecasts are made with them (a ValueError otherwise)."""
+    for name, value in getattr(est, "_fit_params", {}).items():
+        if getattr(est, name) != value:
+            raise ValueError(f"{name}={getattr(est, name)!r} was set after fit, which used "
+                             f"{name}={value}: fit the model again" + (
+                                 " (predict(h) forecasts h steps)" * (name == "horizon")))
+
+
 def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=None):
     """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
+    check_fit_params(est)
     if y is None and X is not None:
         raise ValueError("X given without y: pass the history y it belongs to")
     panel = _stored_panel(est) if y is None else _new_panel(est, y, X, static_df)
@@ -373,11 +385,13 @@ def forecast(est, steps, levels, X_df, y, X, static_df=None):
             return pd.DataFrame(_one(point[0], lo, hi, 0, levels), index=index)
         if not levels:
             return pd.DataFrame(point.T, index=index, columns=panel.name)
+        return {k: pd.DataFrame(v, index=index, columns=panel.name)  # "mean", "lo-80", ...
+                for k, v in _one(point.T, lo.transpose(0, 2, 1), hi.transpose(0, 2, 1),
+                                 slice(None), levels).items()}
     if form in ("array1d", "series"):
         return _one(point[0], lo, hi, 0, levels) if levels else point[0]
     if levels:
-        return _one(point.T, None if lo is None else lo.transpose(0, 2, 1),
-                    None if hi is None else hi.transpose(0, 2, 1), slice(None), levels)
+        return _one(point.T, lo.transpose(0, 2, 1), hi.transpose(0, 2, 1), slice(None), levels)
     return point.T
 
 
@@ -558,6 +572,7 @@ def check_restored(est) -> None:
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
     est.n_features_in_ = maker.n_features
+    est._fit_params = {"horizon": est.horizon, "season_length": est.season_length}
 
 
 def _check_zone(tz) -> None:

@@ -15,6 +15,7 @@ Plain NumPy and pandas: nothing here knows of layers or training.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,9 +104,14 @@ def _check_order(label: str, index) -> None:
     """A pandas index of dates must run forwards, each date once: the values
     are read in the index's order (a long frame is sorted by ``ds``; a
     series' values cannot be reordered apart from its covariates). An index
-    of numbers may be row labels of a frame sorted otherwise: not checked."""
+    of numbers may be row labels of a frame sorted otherwise: not checked.
+    A MultiIndex (a long frame's ``unique_id`` and ``ds``) is refused."""
     import pandas as pd
 
+    if isinstance(index, pd.MultiIndex):  # a long frame's keys: its values are many series
+        raise ValueError(f"{label}'s index is a MultiIndex {list(index.names)}: its values "
+                         "would be read as one series; give many series as a long DataFrame "
+                         f"(e.g. reset_index() into columns {ID!r}, {TIME!r} and {TARGET!r})")
     timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
     if timelike and not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
@@ -171,6 +177,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
     values = values.reshape(values.shape[0], -1)
     hist = None
     if X is not None:
+        _check_aligned(X, index)
         if hasattr(X, "iloc") and hasattr(X, "columns"):
             hist_names = [str(c) for c in X.columns]
             X = X.to_numpy()
@@ -185,7 +192,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
         hist_names = hist_names or [f"x{j}" for j in range(exog.shape[1])]
     ids, series, times, hists = [], [], [], []
     for j in range(values.shape[1]):
-        label = "y" if values.shape[1] == 1 else f"column {j} of y"
+        label = "y" if values.shape[1] == 1 else f"column {(name[j] if name else j)!r} of y"
         arr = _series_values(label, values[:, j])
         ids.append(j if name is None or form == "series" else name[j])
         series.append(arr)
@@ -201,6 +208,21 @@ def _read_wide(y, X, hist_exog) -> Panel:
     return panel
 
 
+def _check_aligned(X, index) -> None:
+    """Pandas ``X`` and ``y`` both indexed by dates must have the same: X is
+    read step by step with y, by position, and other dates (or its dates in
+    another order) would be read silently against other steps. Any other
+    index (row numbers, or none) is taken as positions."""
+    import pandas as pd
+
+    dated = (pd.DatetimeIndex, pd.PeriodIndex)
+    own = getattr(X, "index", None) if hasattr(X, "iloc") else None
+    if not (isinstance(index, dated) and isinstance(own, dated)) or own.equals(index):
+        return
+    raise ValueError("X's dates are not y's (other dates, or another order): X is read by "
+                     "position, step by step with y; align it first, e.g. X.reindex(y.index)")
+
+
 def past_names(hist_exog) -> list:
     """``hist_exog`` as a list of column names: a name, or a sequence of them."""
     if hist_exog is None:
@@ -213,8 +235,11 @@ def _read_long(df, static_df, hist_exog) -> Panel:
 
     missing = [c for c in (ID, TIME, TARGET) if c not in df.columns]
     if missing:
+        indexed = [c for c in missing if c in df.index.names]
         raise ValueError(f"the long DataFrame needs the columns {ID!r}, {TIME!r} and "
-                         f"{TARGET!r}; it has no {missing}")
+                         f"{TARGET!r}; it has no {missing}" + (
+                             f" ({indexed} in its index: call reset_index() first)"
+                             if indexed else ""))
     hist_exog = past_names(hist_exog)
     extra = [c for c in df.columns if c not in (ID, TIME, TARGET)]
     unknown = [c for c in hist_exog if c not in extra]
@@ -291,9 +316,9 @@ def check_keys(df) -> None:
         raise ValueError(f"column {TIME!r} has missing time stamps")
     if df[ID].isna().any():  # groupby would drop their rows
         raise ValueError(f"column {ID!r} has missing series ids")
-    if df[TIME].dtype == object:
-        import pandas as pd
+    import pandas as pd
 
+    if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
         if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
             kinds = sorted({type(v).__name__ for v in df[TIME]})
@@ -312,6 +337,33 @@ def check_keys(df) -> None:
         key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
+    if pd.api.types.infer_dtype(df[TIME], skipna=False) == "string":
+        _check_text_order(df[ID], df[TIME])
+
+
+def _check_text_order(ids, stamps) -> None:
+    """Time stamps as text are read in their order as text: a ValueError
+    when that is not the order of the numbers or dates they spell ("10"
+    before "9", "01/15/2001" before "12/01/2000"), naming a series."""
+    import pandas as pd
+
+    order = pd.DataFrame({ID: ids, TIME: stamps}).sort_values([ID, TIME], kind="stable")
+    for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the format pandas guesses for dates
+                values = np.asarray(parse(order[TIME].to_numpy()))
+        except (TypeError, ValueError, OverflowError):
+            continue
+        keys = order[ID].to_numpy()
+        back = (values[1:] <= values[:-1]) & (keys[1:] == keys[:-1])
+        if back.any():
+            j = int(np.argmax(back))
+            raise ValueError(f"column {TIME!r} holds text, read in its order as text, which is "
+                             f"not the order of the {what} it spells (series {keys[j]!r}: "
+                             f"{order[TIME].iloc[j]!r} sorts before {order[TIME].iloc[j + 1]!r})"
+                             f": convert it first, e.g. with pd.to_datetime or pd.to_numeric")
+        return
 
 
 def read_static(static_df, ids):

@@ -15,14 +15,15 @@ import numpy as np
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
 
 
-def index_info(index, warn=True):
+def index_info(index, warn=True, whose=""):
     """A JSON-able description of a pandas index, to continue it after the end.
 
     Continued: a PeriodIndex; a DatetimeIndex with a frequency (set, or
     inferable from its dates); an integer or float index of evenly spaced
     values (a RangeIndex, years 1871.0, 1872.0, ...). Anything else (dates
     with gaps, uneven numbers, labels) cannot be continued: a warning says so
-    and the forecast is indexed by position after the history.
+    and the forecast is indexed by position after the history. ``whose``
+    names the series the index is of in that warning (in a panel).
     """
     if index is None:
         return None
@@ -53,8 +54,9 @@ def index_info(index, warn=True):
         if pd.api.types.infer_dtype(index) in ("date", "datetime", "string"):
             reason += " (dates as objects or text: convert them with pd.to_datetime)"
     if warn:
-        warnings.warn(f"GRUForecaster cannot continue the time stamps: {reason}. The forecast "
-                      "is indexed by position after the history.", UserWarning, stacklevel=5)
+        warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. The "
+                      "forecast is indexed by position after the history.", UserWarning,
+                      stacklevel=5)
     return {"type": "position", "name": index.name}
 
 
@@ -106,7 +108,9 @@ def panel_index_info(panel):
     times = [pd.RangeIndex(len(v)) if t is None else t for t, v in zip(panel.times,
                                                                           panel.values)]
     longest = int(np.argmax([len(t) for t in times]))
-    info = index_info(times[longest])
+    whose = (f" of series {panel.ids[longest]!r}, the longest, whose frequency the panel "
+             "takes" if panel.n_series > 1 else "")
+    info = index_info(times[longest], whose=whose)
     if info["type"] != "position":
         off = off_step(info, times)
         if off:

@@ -288,7 +288,7 @@ class GRUForecaster(TrainableGRU):
         _parameter_constraints.pop(_name)
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
-                      "_index_info", "_recent_unit", "_profile_base")
+                      "_index_info", "_recent_unit", "_profile_base", "_fit_params")
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
@@ -390,8 +390,11 @@ class GRUForecaster(TrainableGRU):
         every = self._all_origins(panel, maker)
         if not any(len(o) for o in every):
             longest = max(len(v) for v in panel.values)
-            raise ValueError(f"the longest series has {longest} steps; horizon={h} needs at "
-                             f"least {maker.min_input + h} to make one training window")
+            need = (f"window={maker.window} steps" if maker.min_input < max(2, m) else
+                    f"a season (season_length={m})" if m > 1 else "2 steps")
+            raise ValueError(f"the longest series has {longest} steps; a training window "
+                             f"needs at least {maker.min_input + h}: an input of "
+                             f"{need} and horizon={h} steps after it")
         train_o, val_o = self._origins(panel, maker, every)
         if not all(any(len(o) for o in origins) for origins in (train_o, val_o)):
             train_o, val_o = every, None
@@ -499,12 +502,14 @@ class GRUForecaster(TrainableGRU):
         ``<alias>-lo-<level>``/``-hi-`` columns) when fitted on one; for a
         dict or list of series, a dict or list of ``(h,)`` arrays (with
         ``level``: of dicts with "mean", "lo-80", ...); for one series an
-        ``(h,)`` array (a pandas Series when given one, its index continued);
-        for a 2-D array ``(h, n_series)``.
+        ``(h,)`` array (a Series, or with ``level`` a DataFrame, dated after a
+        Series); for a 2-D array ``(h, n_series)`` (a dated DataFrame after a
+        wide one; with ``level``, a dict of those by "mean", "lo-80", ...).
         """
-        from ._forecast_state import check_levels, forecast
+        from ._forecast_state import check_fit_params, check_levels, forecast
 
         check_is_fitted(self, "gru_")
+        check_fit_params(self)
         if static_df is not None and y is None:
             raise ValueError("static_df goes with a new history y (the model keeps its own "
                              "series' static covariates)")

@@ -376,6 +376,9 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         ``train_df`` rows overlap its forecast dates, NaN forecasts, a
         missing series id, date or cutoff, two ``train_df`` rows of one
         series and date.
+    TypeError
+        Series ids or time stamps of types that cannot be matched or compared
+        across the frames (text against dates, positions against dates).
 
     Examples
     --------
@@ -409,6 +412,15 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if absent:  # grouping would drop their rows
             raise ValueError(f"{name} has missing values in {absent}")
     _one_row_per_date("train_df", train_df)  # each would count in the scale
+    stamps = pd.concat([train_df[["unique_id", "ds"]], forecasts_df[["unique_id", "ds"]]])
+    if pd.api.types.infer_dtype(stamps["ds"], skipna=False) == "string":
+        from ._panel import _check_text_order
+
+        stamps = stamps.drop_duplicates()
+        try:  # the scale and the cut before the forecasts follow the order of ds
+            _check_text_order(stamps["unique_id"], stamps["ds"])
+        except ValueError as exc:
+            raise ValueError(f"train_df's and forecasts_df's {exc}") from None
     if test_df is None:
         _columns("forecasts_df", forecasts_df, ["y"])
         merged = forecasts_df
@@ -421,8 +433,18 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
             # pyarrow's timestamps (a parquet file's) and numpy's: one kind
             truth = truth.assign(ds=pd.DatetimeIndex(truth["ds"]))
             forecasts_df = forecasts_df.assign(ds=pd.DatetimeIndex(forecasts_df["ds"]))
-        merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
-            truth, on=["unique_id", "ds"], how="outer", indicator=True)
+        try:
+            merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
+                truth, on=["unique_id", "ds"], how="outer", indicator=True)
+        except (TypeError, ValueError):  # pandas' own message names neither frame
+            if all(forecasts_df[k].dtype == truth[k].dtype for k in ("unique_id", "ds")):
+                raise  # not the keys' types
+            kinds = ", ".join(f"{k} {forecasts_df[k].dtype} against {truth[k].dtype}"
+                              for k in ("unique_id", "ds"))
+            raise TypeError(f"forecasts_df's and test_df's keys cannot be matched ({kinds}): "
+                            "give both one type of series ids and time stamps (a forecast "
+                            "whose dates could not be continued numbers them by position "
+                            "after the history)") from None
         no_truth = merged[merged["_merge"] == "left_only"]
         if len(no_truth):
             raise ValueError(f"test_df has no true value for {len(no_truth)} forecast rows of "

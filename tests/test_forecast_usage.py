@@ -206,3 +206,111 @@ def test_static_columns_repeated_on_every_row_of_a_series_are_read():
     np.testing.assert_array_equal(m.static_, expected.static_)
     np.testing.assert_array_equal(m.predict()["GRUForecaster"],
                                   expected.predict()["GRUForecaster"])
+
+
+def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
+    # the panel takes its frequency from its longest series: with a gap in
+    # it, every series is numbered by position, and the warning says which
+    pd = pytest.importorskip("pandas")
+    frames = [pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2020-01-04", periods=n,
+                                                                  freq="W-SAT"),
+                            "y": np.sin(np.arange(n)) + 5}) for uid, n in (("a", 30),
+                                                                          ("long", 40))]
+    df = pd.concat(frames, ignore_index=True).drop(index=35)  # a week of "long"
+    with pytest.warns(UserWarning, match=r"cannot continue the time stamps of series 'long', "
+                                         r"the longest.*no frequency"):
+        m = GRUForecaster(horizon=3, **FAST).fit(df)
+    assert m.predict().ds.tolist() == [30, 31, 32, 39, 40, 41]
+
+
+@pytest.mark.parametrize("name, fitted, changed", [
+    ("season_length", 12, 4),  # read silently: other forecasts
+    ("season_length", 1, 12),
+    ("season_length", 12, 1),  # the layer's input size no longer matched
+    ("horizon", 4, 2),  # the head's outputs no longer broadcast
+])
+def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted, changed,
+                                                                   tmp_path):
+    import fastgru
+
+    pd = pytest.importorskip("pandas")
+    t = np.arange(60)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 60), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t * np.pi / 6), np.cos(t * np.pi / 6)] + 5})
+    test = df.groupby("unique_id").tail(2)
+    params = {"horizon": 4, "season_length": 12, name: fitted}
+    model = GRUForecaster(**params, **FAST).fit(df.drop(test.index))
+    path = tmp_path / "model.npz"
+    fastgru.save(model, path)
+    for m in (model, fastgru.load(path)):
+        m.set_params(**{name: changed})
+        match = f"{name}={changed} was set after fit, which used {name}={fitted}"
+        with pytest.raises(ValueError, match=match):
+            m.predict()
+        with pytest.raises(ValueError, match=match):
+            m.score(test)
+        m.set_params(**{name: fitted})
+        assert len(m.predict()) == 2 * 4
+
+
+def test_a_panel_in_the_index_is_refused_or_pointed_to_reset_index():
+    # y indexed by (unique_id, ds), as df.set_index([...])["y"] gives, was
+    # read as one series of every series' values laid end to end
+    pd = pytest.importorskip("pandas")
+    t = np.arange(30)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 30), "ds": np.tile(t, 2),
+                       "y": np.r_[np.sin(t), np.cos(t)] + 5})
+    model = GRUForecaster(horizon=3, **FAST)
+    keys = df.set_index(["unique_id", "ds"])
+    for y in (keys["y"], keys, {"a": keys["y"]}):
+        with pytest.raises(ValueError, match=r"index is a MultiIndex \['unique_id', 'ds'\]: "
+                                             r"its values would be read as one series"):
+            model.fit(y)
+    with pytest.raises(ValueError, match=r"no \['unique_id'\] \(\['unique_id'\] in its "
+                                         r"index: call reset_index\(\) first\)"):
+        model.fit(df.set_index("unique_id"))
+    wide = df.pivot(index="ds", columns="unique_id", values="y")
+    wide.iloc[-1, 1] = np.nan
+    with pytest.raises(ValueError, match="column 'b' of y has NaN after its first value"):
+        model.fit(wide)
+
+
+def test_past_covariates_dated_otherwise_than_y_are_refused():
+    # X is read by position with y: its rows in another order, or other
+    # dates, were read silently against other steps
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    y = pd.Series(np.sin(np.arange(40)) + 5, index=days)
+    X = pd.DataFrame({"x": np.cos(np.arange(40))}, index=days)
+    model = GRUForecaster(horizon=3, **FAST)
+    for other in (X.iloc[::-1], X.set_axis(days + pd.Timedelta(days=1)), X.to_period("D")):
+        with pytest.raises(ValueError, match="X's dates are not y's"):
+            model.fit(y, X=other)
+    fitted = model.fit(y, X=X).predict()
+    # row numbers (or an array) are positions, read as before
+    np.testing.assert_array_equal(model.fit(y, X=X.reset_index(drop=True)).predict(), fitted)
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        model.predict(y=y, X=X.iloc[::-1])
+
+
+@pytest.mark.parametrize("spell, what", [
+    (lambda ds: (ds.index + 1).astype(str).to_numpy(), "numbers"),  # "10" before "9"
+    (lambda ds: ds.dt.strftime("%m/%d/%Y"), "dates"),  # "01/.../2001" before "12/.../2000"
+])
+def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what):
+    # the rows are read in the order of ds as text: the series was read
+    # out of time order, with only a warning that its stamps are labels
+    pd = pytest.importorskip("pandas")
+    days = pd.Series(pd.date_range("2000-01-01", periods=24, freq="MS"))
+    df = pd.DataFrame({"unique_id": "a", "ds": spell(days), "y": np.arange(24.0)})
+    df = pd.concat([df, df.assign(unique_id="b")])
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=f"not the order of the {what} it spells "
+                                         r"\(series 'a': "):
+        model.fit(df)
+    with pytest.raises(ValueError, match=f"not the order of the {what}"):
+        model.cross_validation(df, n_windows=2)
+    # text in time order (ISO dates) is read as before
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
+    np.testing.assert_array_equal(model.history_[0, -3:], [21.0, 22.0, 23.0])

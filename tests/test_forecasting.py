@@ -625,6 +625,19 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
         two.score({"a": [], "b": []})
 
 
+@pytest.mark.parametrize("params, n, match", [
+    # a series of 40 weekly steps holds no season of 52 and 4 steps after it
+    ({"season_length": 52}, 40, r"needs at least 56: an input of a season \(season_length=52\) "
+                                r"and horizon=4"),
+    ({"season_length": 4, "window": 3}, 6, r"needs at least 7: an input of window=3 steps"),
+    ({}, 5, r"needs at least 6: an input of 2 steps and horizon=4"),
+])
+def test_fit_on_too_short_series_names_what_the_window_needs(params, n, match):
+    model = GRUForecaster(horizon=4, max_epochs=1, random_state=0, **params)
+    with pytest.raises(ValueError, match=match):
+        model.fit({"a": np.arange(float(n)), "b": np.arange(float(n - 1))})
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda m: m.fit(np.arange(3.0)), ValueError, "needs at least"),
     (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), ValueError, "NaN"),

@@ -164,3 +164,23 @@ def test_sequence_scaler_feature_names_out():
     assert list(SequenceScaler().fit(ragged).get_feature_names_out()) == ["x0", "x1"]
     with pytest.raises(NotFittedError):
         SequenceScaler().get_feature_names_out()
+
+
+def test_a_wide_frame_s_intervals_keep_its_columns_and_continued_index():
+    # without levels the forecast is a frame of the columns, its dates
+    # continued; with them each of "mean", "lo-80", "hi-80" is such a frame
+    index = pd.date_range("2020-01-01", periods=40, freq="D")
+    t = np.arange(40)
+    wide = pd.DataFrame({"a": np.sin(t) + 5, "b": np.cos(t) + 5}, index=index)
+    model = forecaster().fit(wide)
+    point = model.predict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few held-out forecasts for 80%
+        bands = model.predict(level=[80])
+    assert sorted(bands) == ["hi-80", "lo-80", "mean"]
+    expected = pd.date_range("2020-02-10", periods=len(point), freq="D")
+    for frame in bands.values():
+        assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["a", "b"]
+        assert frame.index.equals(expected)
+    pd.testing.assert_frame_equal(bands["mean"], point)
+    assert (bands["lo-80"] <= bands["hi-80"]).all().all()

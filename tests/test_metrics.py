@@ -1,6 +1,7 @@
 """fastgru.metrics against values worked out by hand or with plain loops."""
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -361,3 +362,37 @@ def test_evaluate_takes_categorical_ids_with_unused_categories():
                           train.astype({"unique_id": kinds}), season_length=4)
     pd.testing.assert_frame_equal(got, expected)
     pd.testing.assert_frame_equal(got_cv, expected_cv)
+
+
+@pytest.mark.parametrize("column, change", [
+    ("ds", lambda s: s.astype(str)),                             # numbers as text
+    ("ds", lambda s: pd.Timestamp("2000-01-01") + pd.to_timedelta(s, "D")),  # dates
+    ("unique_id", lambda s: s.map({"a": 0, "b": 1})),            # ids as integers
+])
+def test_evaluate_names_keys_it_cannot_match_with_the_truth(column, change):
+    # pandas' merge raises its own error, which names neither frame
+    train, test, fc, _ = panel()
+    other = fc.assign(**{column: change(fc[column])})
+    kind = re.escape(f"{column} {other[column].dtype} against")
+    with pytest.raises(TypeError, match=f"forecasts_df's and test_df's keys cannot be "
+                                        f"matched .*{kind}"):
+        evaluate(other, test, train, 4)
+
+
+def test_evaluate_refuses_dates_as_text_out_of_time_order():
+    # the scale and the training rows up to a cutoff follow the order of ds:
+    # "10" sorted before "2" (and "2" > "14") scaled by a scrambled history
+    y = np.sin(np.arange(16.0)) + 3
+    train = pd.DataFrame({"unique_id": "a", "ds": np.arange(1, 17), "y": y})
+    cv = pd.DataFrame({"unique_id": "a", "ds": [15, 16], "cutoff": 14, "y": y[14:],
+                       "m": [3.0, 3.0]})
+    as_text = {"ds": lambda f: f["ds"].astype(str), "cutoff": lambda f: f["cutoff"].astype(str)}
+    with pytest.raises(ValueError, match="train_df's and forecasts_df's column 'ds' holds "
+                                         "text, read in its order as text, which is not the "
+                                         r"order of the numbers it spells \(series 'a'"):
+        evaluate(cv.assign(**as_text), None, train.assign(ds=as_text["ds"]), 1)
+    padded = {"ds": lambda f: f["ds"].map("{:02d}".format),  # in time order as text
+              "cutoff": lambda f: f["cutoff"].map("{:02d}".format)}
+    pd.testing.assert_frame_equal(evaluate(cv.assign(**padded), None,
+                                           train.assign(ds=padded["ds"]), 1),
+                                  evaluate(cv, None, train, 1))
