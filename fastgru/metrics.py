@@ -364,8 +364,9 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
     DataFrame
         Indexed by model: ``mase``, ``smape``, ``coverage_<level>`` (0 to 1) and
         ``msis_<level>`` for each level, ``n_series`` (forecasts scored) and
-        ``n_undefined`` (series with a zero scale, left out of the MASE and MSIS
-        means as in the Monash archive). Each metric is averaged over each
+        ``n_undefined`` (series with a zero scale, or a single value before
+        the forecast, left out of the MASE and MSIS means as in the Monash
+        archive). Each metric is averaged over each
         series' horizon, then over series.
 
     Raises
@@ -496,11 +497,12 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         elif later.any():
             raise ValueError(f"train_df overlaps the forecasts of unique_id={uid!r}: it has "
                              f"rows from ds={start!r} on (pass the training part only)")
-        if y.size < 2:
-            raise ValueError(f"train_df has {y.size} value(s) of unique_id={uid!r}"
-                             + (f" up to cutoff={cutoff!r}" if cv else "")
-                             + ": the MASE scale needs at least 2")
-        scales.append(_scale(y, m))
+        if y.size == 0:
+            raise ValueError(f"train_df has no value of unique_id={uid!r} up to "
+                             f"cutoff={cutoff!r}")
+        # a forecast from a single value (as cross_validation makes of a
+        # series that starts just before a cutoff) has no scale: undefined
+        scales.append(_scale(y, m) if y.size > 1 else np.nan)
     group_id = groups.ngroup().to_numpy()
     row_scale = np.asarray(scales)[group_id]
     row_scale = np.where(row_scale > 0, row_scale, np.nan)

@@ -237,6 +237,29 @@ def test_evaluate_matches_loops_over_series():
     assert math.isnan(result.loc["two", "coverage_80"])  # "two" has no interval
 
 
+def test_evaluate_scores_cross_validation_forecasts_from_a_single_value():
+    # series "b" starts one step before the first cutoff: that forecast has
+    # no MASE scale (undefined, as a constant series'), the rest is scored
+    train = pd.DataFrame({"unique_id": ["a"] * 8 + ["b"] * 4,
+                          "ds": [*range(1, 9), *range(5, 9)],
+                          "y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0, 5.0, 8.0, 7.0, 9.0, 8.0, 10.0]})
+    cv = pd.DataFrame({"unique_id": ["a", "a", "b", "b", "a", "b"],
+                       "ds": [6, 7, 6, 7, 8, 8], "cutoff": [5, 5, 5, 5, 7, 7],
+                       "y": [6.0, 5.0, 9.0, 8.0, 8.0, 10.0],
+                       "m": [5.0, 5.0, 7.0, 7.0, 6.0, 8.0]})
+    per = evaluate(cv, None, train, 1, per_series=True).set_index(["unique_id", "cutoff"])
+    assert math.isnan(per.loc[("b", 5), "mase"])
+    # by hand: a's scale up to 5 is mean(|3-1|, |2-3|, |5-2|, |4-5|) = 1.75
+    assert per.loc[("a", 5), "mase"] == pytest.approx((1 + 0) / 2 / 1.75)
+    # b up to 7: scale mean(|9-7|, |8-9|) = 1.5, error |10-8|
+    assert per.loc[("b", 7), "mase"] == pytest.approx(2 / 1.5)
+    assert per.loc[("b", 5), "smape"] == pytest.approx(100 * (2 / 16 + 1 / 15))
+    summary = evaluate(cv, None, train, 1).loc["m"]
+    assert summary["n_undefined"] == 1 and summary["n_series"] == 4
+    with pytest.raises(ValueError, match="no value of unique_id='b' up to cutoff=4"):
+        evaluate(cv.assign(cutoff=cv.cutoff.replace(5, 4)), None, train, 1)
+
+
 def test_evaluate_leaves_undefined_series_out_of_the_mase_mean():
     train, test, fc, history = panel()
     train.loc[train["unique_id"] == "b", "y"] = 5.0  # constant: zero scale
