@@ -420,7 +420,8 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     import pandas as pd
 
     S, steps = point.shape
-    ids = np.repeat(np.asarray(panel.ids, dtype=object), steps)
+    # ids of one kind keep it (int64 for integers), as in cross_validation's frame
+    ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
     if stamps is not None:
         ds = np.concatenate([np.asarray(s) for s in stamps])
     else:

@@ -831,6 +831,20 @@ def test_cross_validation_names_the_window_too_early_to_train():
     assert len(cv) == 2 * 2 * 4 and set(cv.unique_id) == {"a", "b"}
 
 
+def test_integer_series_ids_stay_integers_in_the_forecast(tmp_path):
+    df = seasonal_panel(n_series=3, length=40)
+    df["unique_id"] = df.unique_id.str[1:].astype(np.int64) + 100
+    model = GRUForecaster(horizon=4, season_length=12, **FAST).fit(df)
+    fc = model.predict(level=[80])
+    assert fc.unique_id.dtype == np.int64 and list(fc.unique_id.unique()) == [100, 101, 102]
+    assert model.cross_validation(df, n_windows=1).unique_id.dtype == np.int64
+    fastgru.save(model, tmp_path / "m.npz")
+    assert fastgru.load(tmp_path / "m.npz").predict().unique_id.dtype == np.int64
+    text = seasonal_panel(n_series=2, length=40)
+    assert list(GRUForecaster(horizon=4, **FAST).fit(text).predict().unique_id.unique()) \
+        == ["s0", "s1"]
+
+
 @pytest.mark.parametrize("values, error, match", [
     (pd.date_range("2000-01-01", periods=34, freq="D"), TypeError, "datetime64"),
     (pd.to_timedelta(np.arange(34), unit="D"), TypeError, "timedelta64"),
