@@ -56,52 +56,51 @@ def series_id_array(ids) -> np.ndarray:
 
 
 def remember(est, panel: Panel, maker: WindowMaker) -> None:
+    """Set what ``predict`` needs of ``panel`` on ``est``, all at once: an
+    interrupt or a MemoryError while it is gathered leaves ``est`` as it was,
+    never with the new series' values and the old series' time stamps."""
     ids = series_id_array(panel.ids)
     L = maker.window
     S = panel.n_series
-    est.window_ = L
-    est.n_series_ = S
-    est.series_ids_ = ids
-    est.series_scale_ = np.asarray(panel.scales, dtype=np.float64)
-    est.history_ = np.zeros((S, L))
-    est.history_length_ = np.zeros(S, dtype=np.int64)
+    state = {"window_": L, "n_series_": S, "series_ids_": ids,
+             "series_scale_": np.asarray(panel.scales, dtype=np.float64)}
+    history = np.zeros((S, L))
+    lengths = np.zeros(S, dtype=np.int64)
     for i, v in enumerate(panel.values):
         n = min(len(v), L)
-        est.history_[i, L - n:] = v[-n:]
-        est.history_length_[i] = n
+        history[i, L - n:] = v[-n:]
+        lengths[i] = n
+    state["history_"], state["history_length_"] = history, lengths
     for kind, blocks, scaler, names in (
             ("futr", panel.futr, maker.futr_scaler, panel.futr_names),
             ("hist", panel.hist, maker.hist_scaler, panel.hist_names)):
         if blocks is None:
             for a in ("history_", "mean_", "scale_"):
-                setattr(est, f"{kind}_{a}", None)
-            setattr(est, f"{kind}_exog_", [])
+                state[f"{kind}_{a}"] = None
+            state[f"{kind}_exog_"] = []
             continue
         hist = np.zeros((S, L, blocks[0].shape[1]))
         for i, b in enumerate(blocks):
             n = min(len(b), L)
             hist[i, L - n:] = b[-n:]
-        setattr(est, f"{kind}_history_", hist)
-        setattr(est, f"{kind}_mean_", scaler.mean)
-        setattr(est, f"{kind}_scale_", scaler.scale)
-        setattr(est, f"{kind}_exog_", [str(c) for c in names])
+        state[f"{kind}_history_"] = hist
+        state[f"{kind}_mean_"] = scaler.mean
+        state[f"{kind}_scale_"] = scaler.scale
+        state[f"{kind}_exog_"] = [str(c) for c in names]
     if panel.static is None:
-        est.static_ = est.static_mean_ = est.static_scale_ = None
-        est.static_names_ = []
+        state.update(static_=None, static_mean_=None, static_scale_=None, static_names_=[])
     else:
-        est.static_ = panel.static
-        est.static_mean_ = maker.static_scaler.mean
-        est.static_scale_ = maker.static_scaler.scale
-        est.static_names_ = [str(c) for c in panel.static_names]
-    est._output_kind = panel.form
-    est._recent_unit = maker.recent_unit
-    est._profile_base = maker.profile_base
+        state.update(static_=panel.static, static_mean_=maker.static_scaler.mean,
+                     static_scale_=maker.static_scaler.scale,
+                     static_names_=[str(c) for c in panel.static_names])
     name = panel.name
-    est._series_names = ([str(c) for c in name] if isinstance(name, list)
-                         else None if name is None else str(name))
-    est._index_info, last = panel_index_info(panel)
-    est.last_ds_ = last
-    est.n_features_in_ = maker.n_features
+    state.update(_output_kind=panel.form, _recent_unit=maker.recent_unit,
+                 _profile_base=maker.profile_base,
+                 _series_names=([str(c) for c in name] if isinstance(name, list)
+                                else None if name is None else str(name)))
+    state["_index_info"], state["last_ds_"] = panel_index_info(panel)
+    state["n_features_in_"] = maker.n_features
+    vars(est).update(state)  # one step: no interrupt lands between two attributes
 
 
 def trim_history(est, width: int) -> None:

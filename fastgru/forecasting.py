@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from dataclasses import replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -404,9 +403,6 @@ class GRUForecaster(TrainableGRU):
         windows = member_windows(maker.window, k)
         previous = self._networks_to_continue(windows, maker.n_features)
         first = [cut_windows(panel, maker, windows[0], train_o, val_o, np.dtype(self.dtype))]
-        # before training: a fit that raises keeps it
-        self._remember(panel, replace(maker, window=max(windows)))
-        self.window_ = windows[0]
         fit_members(self, panel, maker, windows, train_o, val_o, previous, first)
         return self
 
