@@ -18,6 +18,7 @@ from . import _runtime
 from ._network import SequenceNet
 from ._panel import (
     ID,
+    TARGET,
     TIME,
     Panel,
     Standardizer,
@@ -467,6 +468,7 @@ def check_restored(est) -> None:
         if not (value is None or isinstance(value, bool)):
             raise ValueError(f"{name} must be true, false or null")
     L = max(windows)  # history_ holds the longest
+    check_alias(est.alias)  # the frames' column names
     check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
     check_int("horizon", est.horizon)  # in int64 takes them
     if est._output_kind not in FORMS:
@@ -567,6 +569,18 @@ def _check_zone(tz) -> None:
         pd.Timestamp(0, tz=tz)
     except Exception:  # pytz, zoneinfo and dateutil each raise their own
         raise ValueError(f"_index_info has a time zone pandas does not know: {tz!r}") from None
+
+
+def check_alias(alias) -> None:
+    """The forecast column's name: not empty, without '-lo-' or '-hi-', and
+    none of the other columns of the frames predict and cross_validation
+    return (it would overwrite one); a ValueError otherwise."""
+    if not alias or "-lo-" in alias or "-hi-" in alias:
+        raise ValueError(f"alias={alias!r} must be a name without '-lo-' or '-hi-' "
+                         "(the intervals' columns are '<alias>-lo-<level>')")
+    if alias in (ID, TIME, TARGET, "cutoff"):
+        raise ValueError(f"alias={alias!r} names a column of the forecast frames "
+                         f"({ID}, {TIME}, {TARGET}, cutoff): give the forecast another name")
 
 
 def check_levels(level) -> list:

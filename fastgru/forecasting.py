@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._fitting import TrainableGRU
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
-from ._forecast_state import SAVED_STATE, model_windows
+from ._forecast_state import SAVED_STATE, check_alias, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
@@ -212,7 +212,8 @@ class GRUForecaster(TrainableGRU):
         values over the horizon in ``X_df``.
     alias : str, default "GRUForecaster"
         The forecast column's name in DataFrames (statsforecast's
-        ``alias``); not empty, without ``-lo-`` or ``-hi-``.
+        ``alias``); not empty, without ``-lo-`` or ``-hi-``, and none of the
+        frames' other columns (``unique_id``, ``ds``, ``y``, ``cutoff``).
     n_models : int, optional
         Models trained, whose mean is the forecast (at most 16). Each reads
         a window of its own length (``window``, three quarters of it, one
@@ -373,9 +374,7 @@ class GRUForecaster(TrainableGRU):
             check_int(name, getattr(self, name))
         h = check_int("horizon", self.horizon, maximum=MAX_STEPS)
         m = check_int("season_length", self.season_length)
-        if not self.alias or "-lo-" in self.alias or "-hi-" in self.alias:
-            raise ValueError(f"alias={self.alias!r} must be a name without '-lo-' or '-hi-' "
-                             "(the intervals' columns are '<alias>-lo-<level>')")
+        check_alias(self.alias)
         panel = read_panel(y, X, static_df, self.hist_exog)
         panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)

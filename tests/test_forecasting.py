@@ -630,6 +630,9 @@ def test_score_of_a_list_of_one_series_and_of_empty_truth():
     (lambda m: m.set_params(alias="").fit(np.arange(40.0)), ValueError, "alias=''"),
     (lambda m: m.set_params(alias="gru-lo-x").fit(np.arange(40.0)), ValueError,
      "without '-lo-'"),
+    *((lambda m, a=a: m.set_params(alias=a).fit(np.arange(40.0)), ValueError,
+       f"alias='{a}' names a column of the forecast frames") for a in (
+        "unique_id", "ds", "y", "cutoff")),
     (lambda m: m.set_params(hist_exog=["x0"]).fit(np.arange(40.0), X=np.ones((40, 1))),
      ValueError, "names columns of a long DataFrame"),
     (lambda m: m.set_params(hist_exog="x").fit({"a": np.arange(40.0)}), ValueError,
@@ -673,6 +676,8 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
     lambda m: m["attributes"].update(futr_exog_=["ghost"]),
+    lambda m: m["params"].update(alias="ds"),  # the forecast would overwrite the dates
+    lambda m: m["params"].update(alias="a-lo-b"),
 ])
 def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
     df = seasonal_panel(n_series=3, length=40)
@@ -1037,3 +1042,16 @@ def test_predict_takes_static_covariates_of_new_series():
     plain = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df)
     with pytest.raises(ValueError, match="fitted without static covariates"):
         plain.predict(y=new, static_df=static)
+
+
+@pytest.mark.parametrize("alias", ["ds", "unique_id", "y", "cutoff"])
+def test_an_alias_never_overwrites_a_column_of_the_frames(alias):
+    """Named as one of the frames' own columns, the forecast would replace
+    it: the dates or ids of predict, the actual values of cross_validation
+    (which evaluate would then score as perfect)."""
+    df = seasonal_panel(n_series=2, length=40)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0, alias=alias)
+    with pytest.raises(ValueError, match=f"alias='{alias}' names a column"):
+        model.cross_validation(df, n_windows=1)
+    with pytest.raises(ValueError, match=f"alias='{alias}' names a column"):
+        model.fit(df)
