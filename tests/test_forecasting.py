@@ -1055,3 +1055,34 @@ def test_an_alias_never_overwrites_a_column_of_the_frames(alias):
         model.cross_validation(df, n_windows=1)
     with pytest.raises(ValueError, match=f"alias='{alias}' names a column"):
         model.fit(df)
+
+
+@pytest.mark.parametrize("info,last,at_load", [
+    ({"type": "float", "step": float("nan")}, 0.0, True),
+    ({"type": "float", "step": 1e308}, 0.0, False),  # one step is finite, three are not
+    ({"type": "integer", "step": 2**62}, 0, False),  # three steps pass int64
+    ({"type": "integer", "step": 10**30}, 0, True),
+    ({"type": "position", "step": 10**30}, 0, True),
+    ({"type": "position"}, 2**63 - 3, False),  # its step, 2: one step fits, three do not
+])
+def test_time_stamps_a_file_cannot_continue_are_a_value_error(tmp_path, info, last, at_load):
+    """Stamps of a tampered file that leave int64 or float64 are refused by
+    load when one step does, else by predict: a ValueError that says so,
+    never an OverflowError or NaN dates."""
+    t = np.arange(30)
+    series = pd.Series(np.sin(t) + 3, index=pd.Index(t * 2, dtype=np.int64))
+    model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=1, random_state=0).fit(series)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["attr/last_ds_"] = np.array([last])
+    np.savez(path, **arrays)
+    _rewrite_meta(path, lambda m: m["attributes"]["_index_info"].update(info))
+    if at_load:
+        with pytest.raises(ValueError, match="f.npz.*(not finite|int64 holds)"):
+            fastgru.load(path)
+        return
+    loaded = fastgru.load(path)
+    with pytest.raises(ValueError, match="not finite|int64 holds"):
+        loaded.predict()
