@@ -57,12 +57,10 @@ def series_id_array(ids) -> np.ndarray:
 
 
 def remember(est, panel: Panel, maker: WindowMaker) -> None:
-    """Set what ``predict`` needs of ``panel`` on ``est``, all at once: an
-    interrupt or a MemoryError while it is gathered leaves ``est`` as it was,
-    never with the new series' values and the old series' time stamps."""
+    """Set what ``predict`` needs of ``panel`` on ``est`` at once: an interrupt
+    or a MemoryError while it is gathered leaves ``est`` as it was."""
     ids = series_id_array(panel.ids)
-    L = maker.window
-    S = panel.n_series
+    L, S = maker.window, panel.n_series
     state = {"window_": L, "n_series_": S, "series_ids_": ids,
              "series_scale_": np.asarray(panel.scales, dtype=np.float64)}
     history = np.zeros((S, L))
@@ -519,8 +517,12 @@ def check_restored(est) -> None:
         for a in ("mean_", "scale_"):
             if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
                 raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
+    names = est.static_names_
+    if not isinstance(names, list) or any(not isinstance(c, str) for c in names) or (
+            names and est.static_ is None):
+        raise ValueError("static_names_ must list the names of the stored static covariates")
     if est.static_ is not None:
-        k = len(est.static_names_)
+        k = len(names)
         if np.shape(est.static_) != (S, k) or np.shape(est.static_mean_) != (k,) or \
                 np.shape(est.static_scale_) != (k,):
             raise ValueError("static_ does not match the series and static_names_")

@@ -676,6 +676,8 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
     lambda m: m["attributes"].update(futr_exog_=["ghost"]),
+    lambda m: m["attributes"].update(static_names_=["ghost"]),  # no static covariates
+    lambda m: m["attributes"].update(static_names_=5),
     lambda m: m["params"].update(alias="ds"),  # the forecast would overwrite the dates
     lambda m: m["params"].update(alias="a-lo-b"),
 ])
@@ -1086,3 +1088,18 @@ def test_time_stamps_a_file_cannot_continue_are_a_value_error(tmp_path, info, la
     loaded = fastgru.load(path)
     with pytest.raises(ValueError, match="not finite|int64 holds"):
         loaded.predict()
+
+
+@pytest.mark.parametrize("names", ["k", [5], {"k": 1}])
+def test_load_refuses_static_names_that_are_not_a_list_of_names(tmp_path, names):
+    """predict(y=..., static_df=...) compares static_df's columns, as text,
+    with static_names_: names of another kind would refuse every static_df."""
+    df = seasonal_panel(n_series=3, length=40)
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(3)], "k": np.arange(3.0)})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        df, static_df=static)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    _rewrite_meta(path, lambda m: m["attributes"].update(static_names_=names))
+    with pytest.raises(ValueError, match="f.npz.*static_names_ must list"):
+        fastgru.load(path)
