@@ -23,6 +23,7 @@ from ._panel import (
     Panel,
     Standardizer,
     _check_numbers,
+    check_columns_unique,
     read_panel,
     series_scale,
     series_scales,
@@ -188,8 +189,8 @@ def _future_covariates(est, panel, X_df, stamps):
     if not hasattr(X_df, "columns") or not hasattr(X_df, "groupby"):
         raise TypeError(f"X_df must be a DataFrame with columns {ID!r}, {TIME!r} and "
                         f"{est.futr_exog_}, got {type(X_df).__name__}")
-    # the model keeps column names as text: a column 5 of the frame is "5"
-    columns = {str(c): c for c in X_df.columns}
+    check_columns_unique("X_df", X_df)  # the model keeps column names as text:
+    columns = {str(c): c for c in X_df.columns}  # a column 5 of the frame is "5"
     missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
@@ -574,9 +575,8 @@ def _check_zone(tz) -> None:
 
 
 def check_alias(alias) -> None:
-    """The forecast column's name: not empty, without '-lo-' or '-hi-', and
-    none of the other columns of the frames predict and cross_validation
-    return (it would overwrite one); a ValueError otherwise."""
+    """The forecast column's name: not empty, without '-lo-' or '-hi-', and none
+    of the frames' other columns (it would overwrite one); else a ValueError."""
     if not alias or "-lo-" in alias or "-hi-" in alias:
         raise ValueError(f"alias={alias!r} must be a name without '-lo-' or '-hi-' "
                          "(the intervals' columns are '<alias>-lo-<level>')")

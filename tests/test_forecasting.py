@@ -1103,3 +1103,24 @@ def test_load_refuses_static_names_that_are_not_a_list_of_names(tmp_path, names)
     _rewrite_meta(path, lambda m: m["attributes"].update(static_names_=names))
     with pytest.raises(ValueError, match="f.npz.*static_names_ must list"):
         fastgru.load(path)
+
+
+def test_frames_with_a_column_name_twice_are_a_value_error_naming_it():
+    """y, static_df or X_df with two columns of one name (or 5 and "5": the
+    model keeps names as text) would be read as a frame where a column goes."""
+    train, test = _promo_panel()
+    static = pd.DataFrame({"unique_id": ["a", "b"], "k": [1.0, 2.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=1, random_state=0)
+    twice = pd.concat([train, train[["f"]]], axis=1)
+    with pytest.raises(ValueError, match=r"long DataFrame has more than one column named \['f'\]"):
+        model.fit(twice)
+    with pytest.raises(ValueError, match=r"static_df has more than one column named \['k'\]"):
+        model.fit(train, static_df=pd.concat([static, static[["k"]]], axis=1))
+    model.fit(train)
+    future = test.drop(columns="y")
+    as_text = future.copy()
+    as_text[5], as_text["5"] = 1.0, 2.0
+    for X_df, name in ((pd.concat([future, future[["f"]]], axis=1), "f"), (as_text, "5")):
+        with pytest.raises(ValueError, match=rf"X_df has more than one column named \['{name}'\]"):
+            model.predict(X_df=X_df)
+    assert len(model.predict(X_df=future)) == 8
