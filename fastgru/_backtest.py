@@ -12,7 +12,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     import pandas as pd
     from sklearn.base import clone
 
-    from ._forecast_state import check_levels
+    from ._forecast_checks import check_levels
     from ._panel import _is_long_frame, check_keys, past_names
     from ._validation import check_bool, check_int
 

@@ -170,16 +170,18 @@ class TrainableGRU(BaseEstimator):
 
     def _restore_training_state(self) -> None:
         """After :func:`fastgru.load`: the training history from the loaded
-        ``n_iter_``/``loss_curve_``/``best_loss_``, and a fresh optimiser and
-        random state for ``partial_fit`` or ``warm_start``."""
+        ``n_iter_``/``loss_curve_``/``best_loss_``, a fresh optimiser, and the
+        generator that shuffles ``partial_fit``'s and ``warm_start``'s batches
+        drawn from ``random_state`` (as a new fit draws its own), so that the
+        same continued fit of the same file gives the same model."""
         curve = [float(v) for v in self.loss_curve_]
         if len(curve) != self.n_iter_:
             raise ValueError("loss_curve_ does not have n_iter_ entries")
         self._history = History(loss_curve=curve, n_epochs=int(self.n_iter_),
                                 best_loss=float(self.best_loss_))
         self._optimizer = None
-        self._random_state = check_random_state(None)
-        self._rng = np.random.default_rng()
+        self._random_state = check_random_state(self.random_state)
+        self._rng = np.random.default_rng(self._random_state.randint(np.iinfo(np.int32).max))
 
     #: fitted state kept in private attributes (the public ones end with "_")
     _PRIVATE_STATE = ("_history", "_optimizer", "_rng", "_random_state")

@@ -49,6 +49,11 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
     anything of the estimator changed (taken out of it, so that they are
     freed once that model is trained).
 
+    It first keeps what ``predict`` needs of ``panel`` (its series' ends,
+    scales, time stamps): within the same guard as the training, so that an
+    interrupt there leaves the previous fit or none, never its models with
+    the new series.
+
     A fit ends with a complete fitted state or none. An error or Ctrl-C in
     a model keeps the models finished before it, and with ``warm_start``
     every other model as it was (the one in training with its last finite,
@@ -65,6 +70,10 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
     kept, errors, unit = [], [], None
     history, in_kept = None, False  # the run in progress, and whose model it trains
     try:
+        # the new series, before training (a fit that raises keeps them),
+        # within the try: an interrupt here leaves no models of other series
+        est._remember(panel, replace(maker, window=max(windows)))
+        est.window_ = windows[0]
         with _runtime.threads(est.n_jobs):
             for j, window in enumerate(windows):
                 data, held_out = first.pop() if first else cut_windows(

@@ -3,13 +3,13 @@
 ``remember`` stores each series' last ``window`` steps, scale, covariates and
 how to continue its time stamps; ``forecast`` cuts the prediction windows
 from them (or from a new history), runs the model and shapes the result as
-the input was shaped; ``cross_validation`` and ``score`` are built on it;
-``check_restored`` checks a loaded model's state before it is used.
+the input was shaped; ``cross_validation`` and ``score`` are built on it.
+What ``fastgru.save`` writes of it, and the checks after ``load``, are in
+:mod:`fastgru._forecast_checks`.
 """
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -22,13 +22,12 @@ from ._panel import (
     Panel,
     Standardizer,
     _check_numbers,
+    check_columns_unique,
     read_panel,
     series_scale,
     series_scales,
 )
-from ._state import TRAINING, Field, FittedState
-from ._timestamps import INDEX_TYPES, continued_index, panel_index_info
-from ._validation import check_int
+from ._timestamps import continued_index, panel_index_info
 from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
@@ -56,53 +55,50 @@ def series_id_array(ids) -> np.ndarray:
 
 
 def remember(est, panel: Panel, maker: WindowMaker) -> None:
+    """Set what ``predict`` needs of ``panel`` on ``est`` at once: an interrupt
+    or a MemoryError while it is gathered leaves ``est`` as it was."""
     ids = series_id_array(panel.ids)
-    L = maker.window
-    S = panel.n_series
-    est.window_ = L
-    est.n_series_ = S
-    est.series_ids_ = ids
-    est.series_scale_ = np.asarray(panel.scales, dtype=np.float64)
-    est.history_ = np.zeros((S, L))
-    est.history_length_ = np.zeros(S, dtype=np.int64)
+    L, S = maker.window, panel.n_series
+    state = {"window_": L, "n_series_": S, "series_ids_": ids,
+             "series_scale_": np.asarray(panel.scales, dtype=np.float64)}
+    history = np.zeros((S, L))
+    lengths = np.zeros(S, dtype=np.int64)
     for i, v in enumerate(panel.values):
         n = min(len(v), L)
-        est.history_[i, L - n:] = v[-n:]
-        est.history_length_[i] = n
+        history[i, L - n:] = v[-n:]
+        lengths[i] = n
+    state["history_"], state["history_length_"] = history, lengths
     for kind, blocks, scaler, names in (
             ("futr", panel.futr, maker.futr_scaler, panel.futr_names),
             ("hist", panel.hist, maker.hist_scaler, panel.hist_names)):
         if blocks is None:
             for a in ("history_", "mean_", "scale_"):
-                setattr(est, f"{kind}_{a}", None)
-            setattr(est, f"{kind}_exog_", [])
+                state[f"{kind}_{a}"] = None
+            state[f"{kind}_exog_"] = []
             continue
         hist = np.zeros((S, L, blocks[0].shape[1]))
         for i, b in enumerate(blocks):
             n = min(len(b), L)
             hist[i, L - n:] = b[-n:]
-        setattr(est, f"{kind}_history_", hist)
-        setattr(est, f"{kind}_mean_", scaler.mean)
-        setattr(est, f"{kind}_scale_", scaler.scale)
-        setattr(est, f"{kind}_exog_", [str(c) for c in names])
+        state[f"{kind}_history_"] = hist
+        state[f"{kind}_mean_"] = scaler.mean
+        state[f"{kind}_scale_"] = scaler.scale
+        state[f"{kind}_exog_"] = [str(c) for c in names]
     if panel.static is None:
-        est.static_ = est.static_mean_ = est.static_scale_ = None
-        est.static_names_ = []
+        state.update(static_=None, static_mean_=None, static_scale_=None, static_names_=[])
     else:
-        est.static_ = panel.static
-        est.static_mean_ = maker.static_scaler.mean
-        est.static_scale_ = maker.static_scaler.scale
-        est.static_names_ = [str(c) for c in panel.static_names]
-    est._output_kind = panel.form
-    est._recent_unit = maker.recent_unit
-    est._profile_base = maker.profile_base
+        state.update(static_=panel.static, static_mean_=maker.static_scaler.mean,
+                     static_scale_=maker.static_scaler.scale,
+                     static_names_=[str(c) for c in panel.static_names])
     name = panel.name
-    est._series_names = ([str(c) for c in name] if isinstance(name, list)
-                         else None if name is None else str(name))
-    est._index_info, last = panel_index_info(panel)
-    est.last_ds_ = last
-    est.n_features_in_ = maker.n_features
-    est._fit_params = {"horizon": maker.horizon, "season_length": maker.season_length}
+    state.update(_output_kind=panel.form, _recent_unit=maker.recent_unit,
+                 _profile_base=maker.profile_base,
+                 _series_names=([str(c) for c in name] if isinstance(name, list)
+                                else None if name is None else str(name)))
+    state["_index_info"], state["last_ds_"] = panel_index_info(panel)
+    state["n_features_in_"] = maker.n_features
+    state["_fit_params"] = {"horizon": maker.horizon, "season_length": maker.season_length}
+    vars(est).update(state)  # one step: no interrupt lands between two attributes
 
 
 def trim_history(est, width: int) -> None:
@@ -191,8 +187,8 @@ def _future_covariates(est, panel, X_df, stamps):
     if not hasattr(X_df, "columns") or not hasattr(X_df, "groupby"):
         raise TypeError(f"X_df must be a DataFrame with columns {ID!r}, {TIME!r} and "
                         f"{est.futr_exog_}, got {type(X_df).__name__}")
-    # the model keeps column names as text: a column 5 of the frame is "5"
-    columns = {str(c): c for c in X_df.columns}
+    check_columns_unique("X_df", X_df)  # the model keeps column names as text:
+    columns = {str(c): c for c in X_df.columns}  # a column 5 of the frame is "5"
     missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
@@ -435,166 +431,7 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     return pd.DataFrame(frame, columns=[ID, TIME, *names])
 
 
-# ---------------------------------------------------------------- after load
 def model_windows(est) -> list:
     """The window of each model (a file written before ensembles has one)."""
     windows = getattr(est, "member_windows_", None)
     return [est.window_] if windows is None else windows
-
-
-#: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
-#: after loading by check_restored below.
-SAVED_STATE = FittedState("GRUForecaster", (
-    *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
-    Field("member_windows_", "numbers", optional=True),
-    Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
-    Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
-    Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
-    Field("hist_exog_", "json"), Field("static_names_", "json"),
-    Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
-    Field("history_length_", "array"),
-    *(Field(name, "array", optional=True) for name in (
-        "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
-        "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-        "static_scale_"))), network=True, members=True)
-
-
-#: The arrays of numbers among them (checked to be numbers by check_restored).
-NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
-                 "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
-                 "static_mean_", "static_scale_")
-
-
-def check_restored(est) -> None:
-    """A loaded forecaster's state must hang together: a ValueError otherwise."""
-    S, L = int(est.n_series_), int(est.window_)
-    if S < 1 or L < 1:
-        raise ValueError("n_series_ and window_ must be positive")
-    if not hasattr(est, "members_"):
-        est.members_ = []
-    windows = model_windows(est)
-    if not (isinstance(windows, list) and len(windows) == 1 + len(est.members_)
-            and windows[0] == L and all(isinstance(w, int) and w >= 1 for w in windows)):
-        raise ValueError("member_windows_ must hold window_ and the window of every other "
-                         "model (positive integers)")
-    est.member_windows_ = windows
-    for name in ("_recent_unit", "_profile_base"):
-        value = getattr(est, name)  # not the numbers 1 and 0 (equal to True, False)
-        if not (value is None or isinstance(value, bool)):
-            raise ValueError(f"{name} must be true, false or null")
-    L = max(windows)  # history_ holds the longest
-    check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
-    check_int("horizon", est.horizon)  # in int64 takes them
-    if est._output_kind not in FORMS:
-        raise ValueError(f"unknown input form {est._output_kind!r}")
-    if est._output_kind in ("array1d", "series") and S != 1:
-        raise ValueError(f"a model of one series ({est._output_kind}) holds {S}")
-    names = est._series_names  # a wide frame's columns, a pandas Series' name
-    if est._output_kind == "frame" and not (
-            isinstance(names, list) and len(names) == S and all(isinstance(c, str) for c in names)):
-        raise ValueError("_series_names must hold the name of every series of a wide frame")
-    if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
-        raise ValueError("_series_names must be a name (str) or null")
-    ids = np.asarray(est.series_ids_)
-    if ids.shape != (S,) or ids.dtype.kind not in "iuU":
-        raise ValueError("series_ids_ must hold one id (int or str) per series")
-    if len(set(ids.tolist())) != S:
-        raise ValueError("series_ids_ has duplicates")
-    # the numbers predict computes with: integers or floats (a file may hold
-    # text or booleans in their place), and positive scales
-    for name in NUMERIC_STATE:
-        value = getattr(est, name)
-        if value is not None and np.asarray(value).dtype.kind not in "iuf":
-            raise ValueError(f"{name} must hold numbers, got dtype {np.asarray(value).dtype}")
-    for name in ("futr_scale_", "hist_scale_", "static_scale_"):
-        value = getattr(est, name)
-        if value is not None and not (np.asarray(value) > 0).all():
-            raise ValueError(f"{name} must hold positive scales")
-    scale = np.asarray(est.series_scale_)
-    if scale.shape != (S,) or not (scale > 0).all():
-        raise ValueError("series_scale_ must hold one positive scale per series")
-    if np.shape(est.history_) != (S, L):
-        raise ValueError("history_ must hold the longest window's steps of every series")
-    n = np.asarray(est.history_length_)
-    if n.shape != (S,) or n.dtype.kind not in "iu" or not ((n >= 1) & (n <= L)).all():
-        raise ValueError("history_length_ must hold 1 to the longest window per series")
-    for kind in ("futr", "hist"):
-        hist = getattr(est, f"{kind}_history_")
-        names = getattr(est, f"{kind}_exog_")
-        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
-            raise ValueError(f"{kind}_exog_ must be a list of column names")
-        if hist is None:
-            if names:
-                raise ValueError(f"{kind}_exog_ names covariates that are not stored")
-            continue
-        k = len(names)
-        if np.shape(hist) != (S, L, k):
-            raise ValueError(f"{kind}_history_ does not match the series and {kind}_exog_")
-        for a in ("mean_", "scale_"):
-            if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
-                raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
-    if est.static_ is not None:
-        k = len(est.static_names_)
-        if np.shape(est.static_) != (S, k) or np.shape(est.static_mean_) != (k,) or \
-                np.shape(est.static_scale_) != (k,):
-            raise ValueError("static_ does not match the series and static_names_")
-    cal = est.calibration_
-    if cal is not None and (np.ndim(cal) != 2 or cal.shape[1] != est.horizon or
-                            cal.shape[0] < 1):
-        raise ValueError("calibration_ must be (n, horizon)")
-    info = est._index_info
-    if info is not None:
-        if not isinstance(info, dict) or info.get("type") not in INDEX_TYPES:
-            raise ValueError("_index_info is not a time stamp description")
-        if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
-            raise ValueError("_index_info lacks its frequency")
-        if info.get("tz") is not None:
-            _check_zone(info["tz"])
-        if info["type"] in ("integer", "float") and not isinstance(info.get("step"),
-                                                                   (int, float)):
-            raise ValueError("_index_info lacks its step")
-        if np.shape(est.last_ds_) != (S,):
-            raise ValueError("last_ds_ must hold one time stamp per series")
-        # dates are kept as text, positions and integer steps as integers: a
-        # number where a date belongs would continue from 1970
-        kinds = {"period": "U", "datetime": "U", "integer": "iu", "position": "iu",
-                 "float": "iuf"}[info["type"]]
-        if np.asarray(est.last_ds_).dtype.kind not in kinds:
-            raise ValueError(f"last_ds_ must hold {info['type']} time stamps, got dtype "
-                             f"{np.asarray(est.last_ds_).dtype}")
-        for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
-            continued_index(info, est.last_ds_[i], 1)
-    maker = _maker_of(est)
-    if est.gru_.input_size != maker.n_features:
-        raise ValueError("the layer's input_size does not match the covariates")
-    for gru, head in [(est.gru_, est.head_), *est.members_]:
-        if gru.get_config() != est.gru_.get_config():
-            raise ValueError("the models' layers differ in their configuration")
-        if head["weight"].shape[0] != est.horizon:
-            raise ValueError("a head does not output horizon steps")
-    est.n_features_in_ = maker.n_features
-    est._fit_params = {"horizon": est.horizon, "season_length": est.season_length}
-
-
-def _check_zone(tz) -> None:
-    """A saved time zone must be one pandas knows."""
-    import pandas as pd
-
-    try:
-        pd.Timestamp(0, tz=tz)
-    except Exception:  # pytz, zoneinfo and dateutil each raise their own
-        raise ValueError(f"_index_info has a time zone pandas does not know: {tz!r}") from None
-
-
-def check_levels(level) -> list:
-    """The interval levels asked for (percent), sorted and without repeats."""
-    if level is None:
-        return []
-    # a string is one (wrong) value, not its characters
-    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
-            raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
-        out.append(float(v))
-    return sorted(set(out))

@@ -91,6 +91,20 @@ def _check_numbers(label: str, dtype) -> None:
         raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
 
 
+def check_columns_unique(label: str, frame) -> None:
+    """Each column name of ``frame`` once, as text (as the model keeps the
+    names): a ValueError naming the repeated ones, which ``frame[name]``
+    would read as a frame of several columns."""
+    seen, repeated = set(), []
+    for name in map(str, frame.columns):
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise ValueError(f"{label} has more than one column named {repeated[:5]} (names are "
+                         "compared as text): give each column a name of its own")
+
+
 def _pandas_values(label: str, values) -> np.ndarray:
     """A pandas Series' values as float64 (missing values NaN), with errors naming ``label``."""
     _check_numbers(label, values.dtype)
@@ -240,6 +254,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
                          f"{TARGET!r}; it has no {missing}" + (
                              f" ({indexed} in its index: call reset_index() first)"
                              if indexed else ""))
+    check_columns_unique("the long DataFrame", df)
     hist_exog = past_names(hist_exog)
     extra = [c for c in df.columns if c not in (ID, TIME, TARGET)]
     unknown = [c for c in hist_exog if c not in extra]
@@ -373,6 +388,7 @@ def read_static(static_df, ids):
     if not hasattr(static_df, "columns") or ID not in static_df.columns:
         raise ValueError(f"static_df must be a DataFrame with a {ID!r} column and one row "
                          "per series")
+    check_columns_unique("static_df", static_df)
     names = [c for c in static_df.columns if c != ID]
     for c in names:
         if not pd.api.types.is_numeric_dtype(static_df[c]) or pd.api.types.is_complex_dtype(

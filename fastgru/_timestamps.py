@@ -90,11 +90,17 @@ def continued_index(info, last, steps):
                              "give ds as pandas Periods or integers") from None
         return rng[1:]
     if t == "float":
-        return pd.Index(float(last) + info["step"] * np.arange(1, steps + 1),
-                        dtype=np.float64, name=info["name"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            stamps = float(last) + info["step"] * np.arange(1, steps + 1)
+        if not np.isfinite(stamps).all():
+            raise ValueError(f"{steps} steps of {info['step']} after {last} are not finite "
+                             "float64 time stamps")
+        return pd.Index(stamps, dtype=np.float64, name=info["name"])
     step = int(info.get("step", 1))
-    return pd.RangeIndex(int(last) + step, int(last) + step * (steps + 1), step,
-                         name=info["name"])
+    end = int(last) + step * steps
+    if not -2**63 <= min(int(last), end) <= max(int(last), end) < 2**63:
+        raise ValueError(f"{steps} steps of {step} after {last} pass the integers int64 holds")
+    return pd.RangeIndex(int(last) + step, end + step, step, name=info["name"])
 
 
 def panel_index_info(panel):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from dataclasses import replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -28,9 +27,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitting import TrainableGRU
+from ._forecast_checks import SAVED_STATE, check_alias
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
-from ._forecast_state import SAVED_STATE, model_windows
+from ._forecast_state import model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
@@ -213,7 +213,8 @@ class GRUForecaster(TrainableGRU):
         values over the horizon in ``X_df``.
     alias : str, default "GRUForecaster"
         The forecast column's name in DataFrames (statsforecast's
-        ``alias``); not empty, without ``-lo-`` or ``-hi-``.
+        ``alias``); not empty, without ``-lo-`` or ``-hi-``, and none of the
+        frames' other columns (``unique_id``, ``ds``, ``y``, ``cutoff``).
     n_models : int, optional
         Models trained, whose mean is the forecast (at most 16). Each reads
         a window of its own length (``window``, three quarters of it, one
@@ -374,9 +375,7 @@ class GRUForecaster(TrainableGRU):
             check_int(name, getattr(self, name))
         h = check_int("horizon", self.horizon, maximum=MAX_STEPS)
         m = check_int("season_length", self.season_length)
-        if not self.alias or "-lo-" in self.alias or "-hi-" in self.alias:
-            raise ValueError(f"alias={self.alias!r} must be a name without '-lo-' or '-hi-' "
-                             "(the intervals' columns are '<alias>-lo-<level>')")
+        check_alias(self.alias)
         panel = read_panel(y, X, static_df, self.hist_exog)
         panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
@@ -407,9 +406,6 @@ class GRUForecaster(TrainableGRU):
         windows = member_windows(maker.window, k)
         previous = self._networks_to_continue(windows, maker.n_features)
         first = [cut_windows(panel, maker, windows[0], train_o, val_o, np.dtype(self.dtype))]
-        # before training: a fit that raises keeps it
-        self._remember(panel, replace(maker, window=max(windows)))
-        self.window_ = windows[0]
         fit_members(self, panel, maker, windows, train_o, val_o, previous, first)
         return self
 
@@ -506,7 +502,8 @@ class GRUForecaster(TrainableGRU):
         Series); for a 2-D array ``(h, n_series)`` (a dated DataFrame after a
         wide one; with ``level``, a dict of those by "mean", "lo-80", ...).
         """
-        from ._forecast_state import check_fit_params, check_levels, forecast
+        from ._forecast_checks import check_levels
+        from ._forecast_state import check_fit_params, forecast
 
         check_is_fitted(self, "gru_")
         check_fit_params(self)
@@ -584,7 +581,7 @@ class GRUForecaster(TrainableGRU):
     _saved_state = SAVED_STATE
 
     def _check_restored(self) -> None:
-        from ._forecast_state import check_restored
+        from ._forecast_checks import check_restored
 
         check_restored(self)
         self._restore_training_state()

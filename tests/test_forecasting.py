@@ -658,6 +658,9 @@ def test_fit_on_too_short_series_names_what_the_window_needs(params, n, match):
     (lambda m: m.set_params(alias="").fit(np.arange(40.0)), ValueError, "alias=''"),
     (lambda m: m.set_params(alias="gru-lo-x").fit(np.arange(40.0)), ValueError,
      "without '-lo-'"),
+    *((lambda m, a=a: m.set_params(alias=a).fit(np.arange(40.0)), ValueError,
+       f"alias='{a}' names a column of the forecast frames") for a in (
+        "unique_id", "ds", "y", "cutoff")),
     (lambda m: m.set_params(hist_exog=["x0"]).fit(np.arange(40.0), X=np.ones((40, 1))),
      ValueError, "names columns of a long DataFrame"),
     (lambda m: m.set_params(hist_exog="x").fit({"a": np.arange(40.0)}), ValueError,
@@ -701,6 +704,10 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
     lambda m: m["attributes"].update(futr_exog_=["ghost"]),
+    lambda m: m["attributes"].update(static_names_=["ghost"]),  # no static covariates
+    lambda m: m["attributes"].update(static_names_=5),
+    lambda m: m["params"].update(alias="ds"),  # the forecast would overwrite the dates
+    lambda m: m["params"].update(alias="a-lo-b"),
 ])
 def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
     df = seasonal_panel(n_series=3, length=40)
@@ -1079,3 +1086,83 @@ def test_predict_takes_static_covariates_of_new_series():
     plain = GRUForecaster(horizon=3, season_length=12, **FAST).fit(df)
     with pytest.raises(ValueError, match="fitted without static covariates"):
         plain.predict(y=new, static_df=static)
+
+
+@pytest.mark.parametrize("alias", ["ds", "unique_id", "y", "cutoff"])
+def test_an_alias_never_overwrites_a_column_of_the_frames(alias):
+    """Named as one of the frames' own columns, the forecast would replace
+    it: the dates or ids of predict, the actual values of cross_validation
+    (which evaluate would then score as perfect)."""
+    df = seasonal_panel(n_series=2, length=40)
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0, alias=alias)
+    with pytest.raises(ValueError, match=f"alias='{alias}' names a column"):
+        model.cross_validation(df, n_windows=1)
+    with pytest.raises(ValueError, match=f"alias='{alias}' names a column"):
+        model.fit(df)
+
+
+@pytest.mark.parametrize("info,last,at_load", [
+    ({"type": "float", "step": float("nan")}, 0.0, True),
+    ({"type": "float", "step": 1e308}, 0.0, False),  # one step is finite, three are not
+    ({"type": "integer", "step": 2**62}, 0, False),  # three steps pass int64
+    ({"type": "integer", "step": 10**30}, 0, True),
+    ({"type": "position", "step": 10**30}, 0, True),
+    ({"type": "position"}, 2**63 - 3, False),  # its step, 2: one step fits, three do not
+])
+def test_time_stamps_a_file_cannot_continue_are_a_value_error(tmp_path, info, last, at_load):
+    """Stamps of a tampered file that leave int64 or float64 are refused by
+    load when one step does, else by predict: a ValueError that says so,
+    never an OverflowError or NaN dates."""
+    t = np.arange(30)
+    series = pd.Series(np.sin(t) + 3, index=pd.Index(t * 2, dtype=np.int64))
+    model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=1, random_state=0).fit(series)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["attr/last_ds_"] = np.array([last])
+    np.savez(path, **arrays)
+    _rewrite_meta(path, lambda m: m["attributes"]["_index_info"].update(info))
+    if at_load:
+        with pytest.raises(ValueError, match="f.npz.*(not finite|int64 holds)"):
+            fastgru.load(path)
+        return
+    loaded = fastgru.load(path)
+    with pytest.raises(ValueError, match="not finite|int64 holds"):
+        loaded.predict()
+
+
+@pytest.mark.parametrize("names", ["k", [5], {"k": 1}])
+def test_load_refuses_static_names_that_are_not_a_list_of_names(tmp_path, names):
+    """predict(y=..., static_df=...) compares static_df's columns, as text,
+    with static_names_: names of another kind would refuse every static_df."""
+    df = seasonal_panel(n_series=3, length=40)
+    static = pd.DataFrame({"unique_id": [f"s{i}" for i in range(3)], "k": np.arange(3.0)})
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(
+        df, static_df=static)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    _rewrite_meta(path, lambda m: m["attributes"].update(static_names_=names))
+    with pytest.raises(ValueError, match="f.npz.*static_names_ must list"):
+        fastgru.load(path)
+
+
+def test_frames_with_a_column_name_twice_are_a_value_error_naming_it():
+    """y, static_df or X_df with two columns of one name (or 5 and "5": the
+    model keeps names as text) would be read as a frame where a column goes."""
+    train, test = _promo_panel()
+    static = pd.DataFrame({"unique_id": ["a", "b"], "k": [1.0, 2.0]})
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=1, random_state=0)
+    twice = pd.concat([train, train[["f"]]], axis=1)
+    with pytest.raises(ValueError, match=r"long DataFrame has more than one column named \['f'\]"):
+        model.fit(twice)
+    with pytest.raises(ValueError, match=r"static_df has more than one column named \['k'\]"):
+        model.fit(train, static_df=pd.concat([static, static[["k"]]], axis=1))
+    model.fit(train)
+    future = test.drop(columns="y")
+    as_text = future.copy()
+    as_text[5], as_text["5"] = 1.0, 2.0
+    for X_df, name in ((pd.concat([future, future[["f"]]], axis=1), "f"), (as_text, "5")):
+        with pytest.raises(ValueError, match=rf"X_df has more than one column named \['{name}'\]"):
+            model.predict(X_df=X_df)
+    assert len(model.predict(X_df=future)) == 8

@@ -396,3 +396,39 @@ def test_a_model_interrupted_after_an_epoch_is_dropped_with_its_epochs(monkeypat
     assert model.member_windows_ == [36] and model.members_ == []
     assert model.n_iter_ == len(model.loss_curve_) == 4 + forecasting.FINAL_EPOCHS
     assert len(model.validation_scores_) == 4 and model.calibration_ is not None
+
+
+def _long(n_series, length, start):
+    rng = np.random.default_rng(n_series)
+    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range(
+        start, periods=length, freq="D"), "y": 10 + rng.normal(size=length).cumsum()})
+        for i in range(n_series)], ignore_index=True)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_ctrl_c_while_a_refit_keeps_the_new_series_leaves_no_mixed_state(
+        monkeypatch, tmp_path, warm_start):
+    """An interrupt while a refit stores its series (their ends, then their
+    time stamps) leaves the previous fit (continued with warm_start) or none,
+    never the new series with the previous series' dates."""
+    from fastgru import _forecast_state
+
+    model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=2, random_state=0,
+                          warm_start=warm_start).fit(_long(6, 60, "2020-01-01"))
+    before = model.predict()
+
+    def interrupted(panel):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_forecast_state, "panel_index_info", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(_long(4, 50, "2021-01-01"))
+    monkeypatch.undo()
+    if not warm_start:  # a new model that finished no epoch: not fitted
+        assert not hasattr(model, "series_ids_") and not hasattr(model, "gru_")
+        with pytest.raises(NotFittedError):
+            model.predict()
+        return
+    pd.testing.assert_frame_equal(model.predict(), before)  # the previous series and dates
+    fastgru.save(model, tmp_path / "m.npz")
+    pd.testing.assert_frame_equal(fastgru.load(tmp_path / "m.npz").predict(), before)

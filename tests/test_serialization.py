@@ -237,3 +237,28 @@ def test_past_covariate_names_survive_save_and_load(tmp_path, names):
                                   model.predict()["GRUForecaster"])
     # refitted, the loaded model reads them as past-only again: no X_df needed
     assert len(loaded.fit(df).predict()) == 4
+
+
+@pytest.mark.parametrize("kind", ["regressor", "forecaster"])
+def test_a_continued_fit_of_a_loaded_model_is_reproducible(tmp_path, kind):
+    """partial_fit (regressor) or a warm_start refit (forecaster) of the
+    same file with the same random_state gives the same model: the loaded
+    model's batches are shuffled by a generator drawn from random_state."""
+    rng = np.random.default_rng(3)
+    if kind == "regressor":
+        X = rng.normal(size=(64, 6, 2))
+        model = GRURegressor(hidden_size=4, max_epochs=1, batch_size=8, random_state=0)
+        model.fit(X, X[:, -1, 0])
+
+        def again(m):
+            return m.partial_fit(X, X[:, -1, 0]).predict(X)
+    else:
+        series = {f"s{i}": 10 + rng.normal(size=60).cumsum() for i in range(6)}
+        model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=2, batch_size=8,
+                              warm_start=True, random_state=0).fit(series)
+
+        def again(m):
+            return m.fit(series).predict()["s0"]
+    fastgru.save(model, tmp_path / "m.npz")
+    first, second = (again(fastgru.load(tmp_path / "m.npz")) for _ in range(2))
+    np.testing.assert_array_equal(first, second)

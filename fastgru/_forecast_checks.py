@@ -1,0 +1,190 @@
+"""What ``fastgru.save`` writes of a fitted :class:`fastgru.GRUForecaster`,
+and the checks of its state: ``check_restored`` after ``load`` (a file's
+state must hang together before it is used), and the checks of the alias
+and of interval levels that ``fit``, ``predict`` and ``load`` share.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._forecast_state import FORMS, _maker_of, model_windows
+from ._panel import ID, TARGET, TIME
+from ._state import TRAINING, Field, FittedState
+from ._timestamps import INDEX_TYPES, continued_index
+from ._validation import check_int
+
+#: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
+#: after loading by check_restored below.
+SAVED_STATE = FittedState("GRUForecaster", (
+    *TRAINING, Field("window_", "int"), Field("n_series_", "int"),
+    Field("member_windows_", "numbers", optional=True),
+    Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
+    Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
+    Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
+    Field("hist_exog_", "json"), Field("static_names_", "json"),
+    Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
+    Field("history_length_", "array"),
+    *(Field(name, "array", optional=True) for name in (
+        "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
+        "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
+        "static_scale_"))), network=True, members=True)
+
+
+#: The arrays of numbers among them (checked to be numbers by check_restored).
+NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
+                 "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
+                 "static_mean_", "static_scale_")
+
+
+def check_restored(est) -> None:
+    """A loaded forecaster's state must hang together: a ValueError otherwise."""
+    S, L = int(est.n_series_), int(est.window_)
+    if S < 1 or L < 1:
+        raise ValueError("n_series_ and window_ must be positive")
+    if not hasattr(est, "members_"):
+        est.members_ = []
+    windows = model_windows(est)
+    if not (isinstance(windows, list) and len(windows) == 1 + len(est.members_)
+            and windows[0] == L and all(isinstance(w, int) and w >= 1 for w in windows)):
+        raise ValueError("member_windows_ must hold window_ and the window of every other "
+                         "model (positive integers)")
+    est.member_windows_ = windows
+    for name in ("_recent_unit", "_profile_base"):
+        value = getattr(est, name)  # not the numbers 1 and 0 (equal to True, False)
+        if not (value is None or isinstance(value, bool)):
+            raise ValueError(f"{name} must be true, false or null")
+    L = max(windows)  # history_ holds the longest
+    check_alias(est.alias)  # the frames' column names
+    check_int("season_length", est.season_length)  # within fit's bounds: index arithmetic
+    check_int("horizon", est.horizon)  # in int64 takes them
+    if est._output_kind not in FORMS:
+        raise ValueError(f"unknown input form {est._output_kind!r}")
+    if est._output_kind in ("array1d", "series") and S != 1:
+        raise ValueError(f"a model of one series ({est._output_kind}) holds {S}")
+    names = est._series_names  # a wide frame's columns, a pandas Series' name
+    if est._output_kind == "frame" and not (
+            isinstance(names, list) and len(names) == S and all(isinstance(c, str) for c in names)):
+        raise ValueError("_series_names must hold the name of every series of a wide frame")
+    if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
+        raise ValueError("_series_names must be a name (str) or null")
+    ids = np.asarray(est.series_ids_)
+    if ids.shape != (S,) or ids.dtype.kind not in "iuU":
+        raise ValueError("series_ids_ must hold one id (int or str) per series")
+    if len(set(ids.tolist())) != S:
+        raise ValueError("series_ids_ has duplicates")
+    # the numbers predict computes with: integers or floats (a file may hold
+    # text or booleans in their place), and positive scales
+    for name in NUMERIC_STATE:
+        value = getattr(est, name)
+        if value is not None and np.asarray(value).dtype.kind not in "iuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {np.asarray(value).dtype}")
+    for name in ("futr_scale_", "hist_scale_", "static_scale_"):
+        value = getattr(est, name)
+        if value is not None and not (np.asarray(value) > 0).all():
+            raise ValueError(f"{name} must hold positive scales")
+    scale = np.asarray(est.series_scale_)
+    if scale.shape != (S,) or not (scale > 0).all():
+        raise ValueError("series_scale_ must hold one positive scale per series")
+    if np.shape(est.history_) != (S, L):
+        raise ValueError("history_ must hold the longest window's steps of every series")
+    n = np.asarray(est.history_length_)
+    if n.shape != (S,) or n.dtype.kind not in "iu" or not ((n >= 1) & (n <= L)).all():
+        raise ValueError("history_length_ must hold 1 to the longest window per series")
+    for kind in ("futr", "hist"):
+        hist = getattr(est, f"{kind}_history_")
+        names = getattr(est, f"{kind}_exog_")
+        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+            raise ValueError(f"{kind}_exog_ must be a list of column names")
+        if hist is None:
+            if names:
+                raise ValueError(f"{kind}_exog_ names covariates that are not stored")
+            continue
+        k = len(names)
+        if np.shape(hist) != (S, L, k):
+            raise ValueError(f"{kind}_history_ does not match the series and {kind}_exog_")
+        for a in ("mean_", "scale_"):
+            if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
+                raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
+    names = est.static_names_
+    if not isinstance(names, list) or any(not isinstance(c, str) for c in names) or (
+            names and est.static_ is None):
+        raise ValueError("static_names_ must list the names of the stored static covariates")
+    if est.static_ is not None:
+        k = len(names)
+        if np.shape(est.static_) != (S, k) or np.shape(est.static_mean_) != (k,) or \
+                np.shape(est.static_scale_) != (k,):
+            raise ValueError("static_ does not match the series and static_names_")
+    cal = est.calibration_
+    if cal is not None and (np.ndim(cal) != 2 or cal.shape[1] != est.horizon or
+                            cal.shape[0] < 1):
+        raise ValueError("calibration_ must be (n, horizon)")
+    info = est._index_info
+    if info is not None:
+        if not isinstance(info, dict) or info.get("type") not in INDEX_TYPES:
+            raise ValueError("_index_info is not a time stamp description")
+        if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
+            raise ValueError("_index_info lacks its frequency")
+        if info.get("tz") is not None:
+            _check_zone(info["tz"])
+        if info["type"] in ("integer", "float") and not isinstance(info.get("step"),
+                                                                   (int, float)):
+            raise ValueError("_index_info lacks its step")
+        if np.shape(est.last_ds_) != (S,):
+            raise ValueError("last_ds_ must hold one time stamp per series")
+        # dates are kept as text, positions and integer steps as integers: a
+        # number where a date belongs would continue from 1970
+        kinds = {"period": "U", "datetime": "U", "integer": "iu", "position": "iu",
+                 "float": "iuf"}[info["type"]]
+        if np.asarray(est.last_ds_).dtype.kind not in kinds:
+            raise ValueError(f"last_ds_ must hold {info['type']} time stamps, got dtype "
+                             f"{np.asarray(est.last_ds_).dtype}")
+        for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
+            continued_index(info, est.last_ds_[i], 1)
+    maker = _maker_of(est)
+    if est.gru_.input_size != maker.n_features:
+        raise ValueError("the layer's input_size does not match the covariates")
+    for gru, head in [(est.gru_, est.head_), *est.members_]:
+        if gru.get_config() != est.gru_.get_config():
+            raise ValueError("the models' layers differ in their configuration")
+        if head["weight"].shape[0] != est.horizon:
+            raise ValueError("a head does not output horizon steps")
+    est.n_features_in_ = maker.n_features
+    est._fit_params = {"horizon": est.horizon, "season_length": est.season_length}
+
+
+def _check_zone(tz) -> None:
+    """A saved time zone must be one pandas knows."""
+    import pandas as pd
+
+    try:
+        pd.Timestamp(0, tz=tz)
+    except Exception:  # pytz, zoneinfo and dateutil each raise their own
+        raise ValueError(f"_index_info has a time zone pandas does not know: {tz!r}") from None
+
+
+def check_alias(alias) -> None:
+    """The forecast column's name: not empty, without '-lo-' or '-hi-', and none
+    of the frames' other columns (it would overwrite one); else a ValueError."""
+    if not alias or "-lo-" in alias or "-hi-" in alias:
+        raise ValueError(f"alias={alias!r} must be a name without '-lo-' or '-hi-' "
+                         "(the intervals' columns are '<alias>-lo-<level>')")
+    if alias in (ID, TIME, TARGET, "cutoff"):
+        raise ValueError(f"alias={alias!r} names a column of the forecast frames "
+                         f"({ID}, {TIME}, {TARGET}, cutoff): give the forecast another name")
+
+
+def check_levels(level) -> list:
+    """The interval levels asked for (percent), sorted and without repeats."""
+    if level is None:
+        return []
+    # a string is one (wrong) value, not its characters
+    values = [level] if isinstance(level, (numbers.Real, str, bytes)) else list(level)
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
+            raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
+        out.append(float(v))
+    return sorted(set(out))
