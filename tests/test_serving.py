@@ -85,6 +85,24 @@ def _tbb_extra_installed() -> bool:
     return True
 
 
+def test_a_forecaster_from_many_threads_equals_serial():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    t = np.arange(60)
+    df = pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": t,
+                                  "y": 10 + i + np.sin(2 * np.pi * t / 12)
+                                  + 0.1 * rng.normal(size=60)}) for i in range(12)])
+    model = fastgru.GRUForecaster(horizon=6, season_length=12, hidden_size=8, n_models=2,
+                                  max_epochs=5, random_state=0).fit(df)
+    new = df[df.unique_id.isin(["s1", "s2"])].assign(y=lambda d: d.y * 2)
+    calls = [lambda: model.predict(), lambda: model.predict(level=[80, 95]),
+             lambda: model.predict(h=15), lambda: model.predict(3, y=new)]
+    serial = [call() for call in calls]
+    for k, call in enumerate(calls):
+        for frame in _hammer(call, n_threads=8, calls=5):
+            pd.testing.assert_frame_equal(frame, serial[k], check_exact=True)
+
+
 @pytest.mark.parametrize("threading_layer", ["workqueue", "omp", "tbb"])
 def test_each_threading_layer_in_a_subprocess(threading_layer):
     env = {**os.environ, "NUMBA_THREADING_LAYER": threading_layer}
