@@ -328,31 +328,47 @@ def _hold_constant(values, scales, season_length, point):
             point[i] = v[-1]
 
 
-def conformal_quantiles(res, levels):
-    """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``,
-    of the held-out errors ``res`` ``(n, horizon)``, with the finite-sample
-    correction. A level whose corrected quantile lies beyond the ``n``
-    errors gets their extremes, and a warning: ``n`` errors calibrate a
-    two-sided level of at most ``(n - 1) / (n + 1)``."""
+def conformal_quantiles(est, levels):
+    """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``, of
+    the held-out errors ``est.calibration_``; computed once per calibration
+    and levels (``predict`` asks for them at every call), read-only."""
+    cal, key = est.calibration_, tuple(levels)
+    cache = getattr(est, "_quantile_cache", None)
+    if cache is None or cache[0] is not cal:  # a new fit or load: new errors
+        cache = est._quantile_cache = (cal, {})
+    if key not in cache[1]:
+        cache[1][key] = _quantiles(cal, levels)
+    lo, hi, message = cache[1][key]
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=6)  # at predict's caller
+    return lo, hi
+
+
+def _quantiles(res, levels):
+    """The quantiles of ``res`` ``(n, horizon)`` at each level, with the
+    finite-sample correction, and a warning's text or None. A level whose
+    corrected quantile lies beyond the ``n`` errors gets their extremes:
+    ``n`` errors calibrate a two-sided level of at most ``(n - 1) / (n + 1)``."""
     n = res.shape[0]
-    lo, hi, short = [], [], []
+    bounds, short = [], []
     for lev in levels:
         alpha = 1 - lev / 100
         rank = np.ceil((n + 1) * (1 - alpha / 2))
         if rank > n:
             short.append((lev, int(np.ceil(2 / alpha - 1 - 1e-9))))
         up = min(1.0, rank / n)
-        down = max(0.0, 1 - up)
-        lo.append(np.quantile(res, down, axis=0))
-        hi.append(np.quantile(res, up, axis=0))
+        bounds.append(np.quantile(res, [max(0.0, 1 - up), up], axis=0))
+    lo, hi = (np.array([b[side] for b in bounds]) for side in (0, 1))
+    lo.setflags(write=False)
+    hi.setflags(write=False)
+    message = None
     if short:
         asked = ", ".join(f"level={lev:g} needs {need}" for lev, need in short)
-        warnings.warn(f"the intervals are calibrated on {n} held-out forecasts per step, which "
-                      f"calibrate levels up to {100 * (n - 1) / (n + 1):.0f}% ({asked}): "
-                      "those intervals span the largest held-out errors and may cover less "
-                      "than asked. More series (or a shorter horizon) give more held-out "
-                      "forecasts.", UserWarning, stacklevel=6)
-    return np.array(lo), np.array(hi)
+        message = (f"the intervals are calibrated on {n} held-out forecasts per step, which "
+                   f"calibrate levels up to {100 * (n - 1) / (n + 1):.0f}% ({asked}): those "
+                   "intervals span the largest held-out errors and may cover less than "
+                   "asked. More series (or a shorter horizon) give more held-out forecasts.")
+    return lo, hi, message
 
 
 def _stamps(info, last, n_series, steps):

@@ -289,7 +289,8 @@ class GRUForecaster(TrainableGRU):
         _parameter_constraints.pop(_name)
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
-                      "_index_info", "_recent_unit", "_profile_base", "_fit_params")
+                      "_index_info", "_recent_unit", "_profile_base", "_fit_params",
+                      "_quantile_cache")
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
@@ -534,7 +535,7 @@ class GRUForecaster(TrainableGRU):
         ``calibration_`` (split conformal)."""
         from ._forecast_state import conformal_quantiles
 
-        return conformal_quantiles(self.calibration_, levels)
+        return conformal_quantiles(self, levels)
 
     # ------------------------------------------------------------ backtesting
     def cross_validation(self, y, h=None, n_windows=1, step_size=None, refit=True,

@@ -27,6 +27,29 @@ def test_a_level_beyond_the_held_out_forecasts_warns(one_series_model):
         m.predict(level=[95])
 
 
+def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
+    t = np.arange(150)
+    rng = np.random.default_rng(2)
+    calm = 10 + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.1, t.size)
+    wild = 10 + np.sin(2 * np.pi * t / 12) + rng.normal(0, 1.0, t.size)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(calm).predict(level=[95])
+        first = model.predict(level=[95, 50])
+        model.predict(level=[95])
+    assert sum("held-out forecasts per step" in str(w.message) for w in caught) == 3
+    # a refit measures new errors: the intervals are a new model's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = model.fit(wild).predict(level=[95, 50])
+        fresh = GRUForecaster(horizon=6, season_length=12, **FAST).fit(wild).predict(
+            level=[95, 50])
+    for key in ("lo-95", "hi-95", "lo-50", "hi-50"):
+        np.testing.assert_array_equal(again[key], fresh[key])
+    assert not np.allclose(again["hi-50"] - again["lo-50"], first["hi-50"] - first["lo-50"])
+
+
 def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
