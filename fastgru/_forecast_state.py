@@ -334,11 +334,13 @@ def conformal_quantiles(est, levels):
     and levels (``predict`` asks for them at every call), read-only."""
     cal, key = est.calibration_, tuple(levels)
     cache = getattr(est, "_quantile_cache", None)
-    if cache is None or cache[0] is not cal:  # a new fit or load: new errors
-        cache = est._quantile_cache = (cal, {})
-    if key not in cache[1]:
-        cache[1][key] = _quantiles(cal, levels)
-    lo, hi, message = cache[1][key]
+    # a new fit or load, or the errors changed in place: new quantiles
+    if cache is None or not np.array_equal(cache[0], cal):
+        cache = est._quantile_cache = (np.array(cal, copy=True), {})
+    found = cache[1].get(key)
+    if found is None:
+        found = cache[1][key] = _quantiles(cal, levels)
+    lo, hi, message = found
     if message:
         warnings.warn(message, UserWarning, stacklevel=6)  # at predict's caller
     return lo, hi

@@ -50,6 +50,19 @@ def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
     assert not np.allclose(again["hi-50"] - again["lo-50"], first["hi-50"] - first["lo-50"])
 
 
+def test_intervals_follow_held_out_errors_changed_in_place():
+    t = np.arange(150)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(1).normal(0, 0.3, t.size)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(y)
+    first = model.predict(level=[50])
+    model.calibration_ *= 3  # every error three times as large: intervals 3x as wide
+    wider = model.predict(level=[50])
+    np.testing.assert_array_equal(wider["mean"], first["mean"])
+    for side in ("lo-50", "hi-50"):
+        np.testing.assert_allclose(wider[side] - wider["mean"],
+                                   3 * (first[side] - first["mean"]), rtol=1e-9)
+
+
 def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
