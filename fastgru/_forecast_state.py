@@ -328,6 +328,10 @@ def _hold_constant(values, scales, season_length, point):
             point[i] = v[-1]
 
 
+#: the sets of interval levels whose quantiles a fitted forecaster keeps
+CACHED_LEVELS = 16
+
+
 def conformal_quantiles(est, levels):
     """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``, of
     the held-out errors ``est.calibration_``; computed once per calibration
@@ -339,6 +343,8 @@ def conformal_quantiles(est, levels):
         cache = est._quantile_cache = (np.array(cal, copy=True), {})
     found = cache[1].get(key)
     if found is None:
+        if len(cache[1]) >= CACHED_LEVELS:  # any levels a server's callers ask for
+            cache[1].clear()
         found = cache[1][key] = _quantiles(cal, levels)
     lo, hi, message = found
     if message:

@@ -63,6 +63,20 @@ def test_intervals_follow_held_out_errors_changed_in_place():
                                    3 * (first[side] - first["mean"]), rtol=1e-9)
 
 
+def test_the_quantiles_kept_do_not_grow_with_the_levels_asked(one_series_model):
+    m = one_series_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # levels beyond the held-out forecasts
+        for level in np.linspace(1, 99, 500):  # a server's callers may ask any
+            m.intervals([level])
+        lo, hi = m.intervals([50.0])
+    assert len(m._quantile_cache[1]) <= 16
+    # 6 errors per step: the 50% level's corrected rank ceil(7 * 0.75) = 6 of 6
+    # is their largest; its lower bound 1 - 6 / 6 = 0, their smallest
+    np.testing.assert_array_equal(hi[0], m.calibration_.max(axis=0))
+    np.testing.assert_array_equal(lo[0], m.calibration_.min(axis=0))
+
+
 def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
