@@ -352,8 +352,10 @@ def check_keys(df) -> None:
         key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
-    if pd.api.types.infer_dtype(df[TIME], skipna=False) == "string":
-        _check_text_order(df[ID], df[TIME])
+    stamps = df[TIME]  # a categorical's rows sort in its categories' order
+    text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
+    if pd.api.types.infer_dtype(text, skipna=False) == "string":
+        _check_text_order(df[ID], stamps)
 
 
 def _check_text_order(ids, stamps) -> None:

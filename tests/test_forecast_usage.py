@@ -360,6 +360,9 @@ def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what
         model.fit(df)
     with pytest.raises(ValueError, match=f"not the order of the {what}"):
         model.cross_validation(df, n_windows=2)
+    # as categories (a parquet file's dictionary-encoded text), sorted as text too
+    with pytest.raises(ValueError, match=f"not the order of the {what} it spells"):
+        model.fit(df.astype({"ds": "category"}))
     # text in time order (ISO dates) is read as before
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
