@@ -279,8 +279,8 @@ def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
     ("season_length", 12, 1),  # the layer's input size no longer matched
     ("horizon", 4, 2),  # the head's outputs no longer broadcast
 ])
-def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted, changed,
-                                                                   tmp_path):
+def test_parameters_set_after_fit_are_refused_by_predict_score_and_save(
+        name, fitted, changed, tmp_path):
     import fastgru
 
     pd = pytest.importorskip("pandas")
@@ -299,6 +299,10 @@ def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted,
             m.predict()
         with pytest.raises(ValueError, match=match):
             m.score(test)
+        # a file keeps the parameters: load would forecast with the changed one
+        with pytest.raises(ValueError, match=match):
+            fastgru.save(m, tmp_path / "changed.npz")
+        assert not (tmp_path / "changed.npz").exists()
         m.set_params(**{name: fitted})
         assert len(m.predict()) == 2 * 4
 
