@@ -10,6 +10,7 @@ What ``fastgru.save`` writes of it, and the checks after ``load``, are in
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -254,7 +255,8 @@ def check_fit_params(est) -> None:
     """``horizon`` and ``season_length`` must be those the model was fitted
     with: the forecasts are made with them (a ValueError otherwise)."""
     for name, value in getattr(est, "_fit_params", {}).items():
-        if getattr(est, name) != value:
+        now = getattr(est, name)  # 12.0 equals 12, but indexes no array
+        if isinstance(now, bool) or not isinstance(now, numbers.Integral) or now != value:
             raise ValueError(f"{name}={getattr(est, name)!r} was set after fit, which used "
                              f"{name}={value}: fit the model again" + (
                                  " (predict(h) forecasts h steps)" * (name == "horizon")))

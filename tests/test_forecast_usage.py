@@ -278,6 +278,7 @@ def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
     ("season_length", 1, 12),
     ("season_length", 12, 1),  # the layer's input size no longer matched
     ("horizon", 4, 2),  # the head's outputs no longer broadcast
+    ("season_length", 12, 12.0),  # equal, but no index: a TypingError in the kernels
 ])
 def test_parameters_set_after_fit_are_refused_by_predict_score_and_save(
         name, fitted, changed, tmp_path):
