@@ -24,6 +24,7 @@ from ._panel import (
     Standardizer,
     _check_numbers,
     check_columns_unique,
+    check_text_order,
     read_panel,
     series_scale,
     series_scales,
@@ -193,6 +194,10 @@ def _future_covariates(est, panel, X_df, stamps):
     missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
+    try:  # rows are read in the order of ds (by position after a history of labels)
+        check_text_order(X_df[columns[ID]], X_df[columns[TIME]])
+    except ValueError as exc:
+        raise ValueError(f"X_df's {exc}") from None
     futr_columns = [columns[c] for c in est.futr_exog_]
     for c in futr_columns:  # dates or categories would be read as numbers, silently
         _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)

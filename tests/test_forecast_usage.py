@@ -348,6 +348,23 @@ def test_past_covariates_dated_otherwise_than_y_are_refused():
         model.predict(y=y, X=X.iloc[::-1])
 
 
+def test_future_covariates_with_text_time_stamps_out_of_time_order_are_refused():
+    # ds '51'..'98' as text sort in time order; X_df's '99' and '100' do not:
+    # its rows were read as '100', '99', each step with the other's covariate
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=50)
+    df = pd.DataFrame({"unique_id": "a", "ds": [str(i) for i in range(51, 99)],
+                       "y": 3 * x[:48], "x": x[:48]})
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model = GRUForecaster(horizon=2, **FAST).fit(df)
+    future = pd.DataFrame({"unique_id": "a", "ds": ["99", "100"], "x": x[48:]})
+    with pytest.raises(ValueError, match="X_df's column 'ds' holds text, read in its order "
+                                         r"as text, .* \(series 'a': '100' sorts before '99'\)"):
+        model.predict(X_df=future)
+    as_numbers = model.predict(X_df=future.assign(ds=[99, 100]))
+    assert len(as_numbers) == 2
+
+
 @pytest.mark.parametrize("spell, what", [
     (lambda ds: (ds.index + 1).astype(str).to_numpy(), "numbers"),  # "10" before "9"
     (lambda ds: ds.dt.strftime("%m/%d/%Y"), "dates"),  # "01/.../2001" before "12/.../2000"
