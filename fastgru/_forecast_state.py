@@ -342,7 +342,7 @@ CACHED_LEVELS = 16
 def conformal_quantiles(est, levels):
     """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``, of
     the held-out errors ``est.calibration_``; computed once per calibration
-    and levels (``predict`` asks for them at every call), read-only."""
+    and levels (``predict`` asks for them at every call), returned as copies."""
     cal, key = est.calibration_, tuple(levels)
     cache = getattr(est, "_quantile_cache", None)
     # a new fit or load, or the errors changed in place: new quantiles
@@ -356,7 +356,7 @@ def conformal_quantiles(est, levels):
     lo, hi, message = found
     if message:
         warnings.warn(message, UserWarning, stacklevel=6)  # at predict's caller
-    return lo, hi
+    return lo.copy(), hi.copy()  # the caller's to change: the cache's stay as computed
 
 
 def _quantiles(res, levels):
@@ -374,8 +374,6 @@ def _quantiles(res, levels):
         up = min(1.0, rank / n)
         bounds.append(np.quantile(res, [max(0.0, 1 - up), up], axis=0))
     lo, hi = (np.array([b[side] for b in bounds]) for side in (0, 1))
-    lo.setflags(write=False)
-    hi.setflags(write=False)
     message = None
     if short:
         asked = ", ".join(f"level={lev:g} needs {need}" for lev, need in short)

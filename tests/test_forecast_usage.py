@@ -1,6 +1,8 @@
 """What a user of GRUForecaster meets on small real-world panels: intervals
 from few held-out forecasts, covariate frames with dates in another dtype."""
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -75,6 +77,21 @@ def test_the_quantiles_kept_do_not_grow_with_the_levels_asked(one_series_model):
     # is their largest; its lower bound 1 - 6 / 6 = 0, their smallest
     np.testing.assert_array_equal(hi[0], m.calibration_.max(axis=0))
     np.testing.assert_array_equal(lo[0], m.calibration_.min(axis=0))
+
+
+@pytest.mark.parametrize("copied", [lambda m: m, copy.deepcopy,
+                                    lambda m: pickle.loads(pickle.dumps(m))])
+def test_changing_the_quantiles_returned_leaves_later_intervals_as_they_were(copied):
+    t = np.arange(150)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(4).normal(0, 0.3, t.size)
+    model = copied(GRUForecaster(horizon=6, season_length=12, **FAST).fit(y))
+    before = model.predict(level=[50])
+    lo, hi = model.intervals([50.0])
+    lo -= 100
+    hi += 100
+    after = model.predict(level=[50])
+    for key in ("lo-50", "hi-50"):
+        np.testing.assert_array_equal(after[key], before[key])
 
 
 def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model):
