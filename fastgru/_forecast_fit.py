@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _runtime
-from ._forecast_state import trim_history
+from ._forecast_state import series_id_array, trim_history
 from ._network import SequenceNet
 from ._training import History, train
 
@@ -67,6 +67,9 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first):
     total = History()  # the kept models' epochs (_initialize resets _history)
     dtype = np.dtype(est.dtype)
     fallback = est.calibration_ if previous else None
+    # ids the model cannot keep (1 and '1') are data fit refuses: refused
+    # before the guard, whose handler would drop or reset the previous fit
+    series_id_array(panel.ids)
     kept, errors, unit = [], [], None
     history, in_kept = None, False  # the run in progress, and whose model it trains
     try:

@@ -10,6 +10,7 @@ What ``fastgru.save`` writes of it, and the checks after ``load``, are in
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -23,6 +24,7 @@ from ._panel import (
     Standardizer,
     _check_numbers,
     check_columns_unique,
+    check_text_order,
     read_panel,
     series_scale,
     series_scales,
@@ -192,6 +194,10 @@ def _future_covariates(est, panel, X_df, stamps):
     missing = [c for c in (ID, TIME, *est.futr_exog_) if c not in columns]
     if missing:
         raise ValueError(f"X_df has no columns {missing}")
+    try:  # rows are read in the order of ds (by position after a history of labels)
+        check_text_order(X_df[columns[ID]], X_df[columns[TIME]])
+    except ValueError as exc:
+        raise ValueError(f"X_df's {exc}") from None
     futr_columns = [columns[c] for c in est.futr_exog_]
     for c in futr_columns:  # dates or categories would be read as numbers, silently
         _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)
@@ -254,7 +260,8 @@ def check_fit_params(est) -> None:
     """``horizon`` and ``season_length`` must be those the model was fitted
     with: the forecasts are made with them (a ValueError otherwise)."""
     for name, value in getattr(est, "_fit_params", {}).items():
-        if getattr(est, name) != value:
+        now = getattr(est, name)  # 12.0 equals 12, but indexes no array
+        if isinstance(now, bool) or not isinstance(now, numbers.Integral) or now != value:
             raise ValueError(f"{name}={getattr(est, name)!r} was set after fit, which used "
                              f"{name}={value}: fit the model again" + (
                                  " (predict(h) forecasts h steps)" * (name == "horizon")))
@@ -328,20 +335,28 @@ def _hold_constant(values, scales, season_length, point):
             point[i] = v[-1]
 
 
+#: the sets of interval levels whose quantiles a fitted forecaster keeps
+CACHED_LEVELS = 16
+
+
 def conformal_quantiles(est, levels):
     """Split conformal quantiles ``(lo, hi)``, each ``(n_levels, horizon)``, of
     the held-out errors ``est.calibration_``; computed once per calibration
-    and levels (``predict`` asks for them at every call), read-only."""
+    and levels (``predict`` asks for them at every call), returned as copies."""
     cal, key = est.calibration_, tuple(levels)
     cache = getattr(est, "_quantile_cache", None)
-    if cache is None or cache[0] is not cal:  # a new fit or load: new errors
-        cache = est._quantile_cache = (cal, {})
-    if key not in cache[1]:
-        cache[1][key] = _quantiles(cal, levels)
-    lo, hi, message = cache[1][key]
+    # a new fit or load, or the errors changed in place: new quantiles
+    if cache is None or not np.array_equal(cache[0], cal):
+        cache = est._quantile_cache = (np.array(cal, copy=True), {})
+    found = cache[1].get(key)
+    if found is None:
+        if len(cache[1]) >= CACHED_LEVELS:  # any levels a server's callers ask for
+            cache[1].clear()
+        found = cache[1][key] = _quantiles(cal, levels)
+    lo, hi, message = found
     if message:
         warnings.warn(message, UserWarning, stacklevel=6)  # at predict's caller
-    return lo, hi
+    return lo.copy(), hi.copy()  # the caller's to change: the cache's stay as computed
 
 
 def _quantiles(res, levels):
@@ -359,8 +374,6 @@ def _quantiles(res, levels):
         up = min(1.0, rank / n)
         bounds.append(np.quantile(res, [max(0.0, 1 - up), up], axis=0))
     lo, hi = (np.array([b[side] for b in bounds]) for side in (0, 1))
-    lo.setflags(write=False)
-    hi.setflags(write=False)
     message = None
     if short:
         asked = ", ".join(f"level={lev:g} needs {need}" for lev, need in short)

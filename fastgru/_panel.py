@@ -352,14 +352,22 @@ def check_keys(df) -> None:
         key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
-    if pd.api.types.infer_dtype(df[TIME], skipna=False) == "string":
-        _check_text_order(df[ID], df[TIME])
+    check_text_order(df[ID], df[TIME])
 
 
-def _check_text_order(ids, stamps) -> None:
+def check_text_order(ids, stamps) -> None:
     """Time stamps as text are read in their order as text: a ValueError
     when that is not the order of the numbers or dates they spell ("10"
     before "9", "01/15/2001" before "12/01/2000"), naming a series."""
+    import pandas as pd
+
+    # a categorical's rows sort in its categories' order
+    text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
+    if pd.api.types.infer_dtype(text, skipna=False) == "string":
+        _check_text_order(ids, stamps)
+
+
+def _check_text_order(ids, stamps) -> None:
     import pandas as pd
 
     order = pd.DataFrame({ID: ids, TIME: stamps}).sort_values([ID, TIME], kind="stable")

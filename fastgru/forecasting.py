@@ -30,7 +30,7 @@ from ._fitting import TrainableGRU
 from ._forecast_checks import SAVED_STATE, check_alias
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
 from ._forecast_fit import _mae_loss, cut_windows, fit_members
-from ._forecast_state import model_windows
+from ._forecast_state import check_fit_params, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
@@ -580,6 +580,7 @@ class GRUForecaster(TrainableGRU):
         return score(self, y, X_df)
 
     _saved_state = SAVED_STATE
+    _check_before_save = check_fit_params  # a file of the parameters it forecasts with
 
     def _check_restored(self) -> None:
         from ._forecast_checks import check_restored

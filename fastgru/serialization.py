@@ -127,6 +127,9 @@ def save(obj, path) -> None:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(obj)
+        # the parameters the model was fitted with (a forecaster's horizon):
+        # load reads them from the file
+        getattr(obj, "_check_before_save", lambda: None)()
         # what load requires, present: a fit that failed leaves no half state,
         # and save does not write one that load would refuse
         required = [f.attr for f in spec.fields if not f.optional]

@@ -1,6 +1,8 @@
 """What a user of GRUForecaster meets on small real-world panels: intervals
 from few held-out forecasts, covariate frames with dates in another dtype."""
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -48,6 +50,48 @@ def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
     for key in ("lo-95", "hi-95", "lo-50", "hi-50"):
         np.testing.assert_array_equal(again[key], fresh[key])
     assert not np.allclose(again["hi-50"] - again["lo-50"], first["hi-50"] - first["lo-50"])
+
+
+def test_intervals_follow_held_out_errors_changed_in_place():
+    t = np.arange(150)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(1).normal(0, 0.3, t.size)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(y)
+    first = model.predict(level=[50])
+    model.calibration_ *= 3  # every error three times as large: intervals 3x as wide
+    wider = model.predict(level=[50])
+    np.testing.assert_array_equal(wider["mean"], first["mean"])
+    for side in ("lo-50", "hi-50"):
+        np.testing.assert_allclose(wider[side] - wider["mean"],
+                                   3 * (first[side] - first["mean"]), rtol=1e-9)
+
+
+def test_the_quantiles_kept_do_not_grow_with_the_levels_asked(one_series_model):
+    m = one_series_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # levels beyond the held-out forecasts
+        for level in np.linspace(1, 99, 500):  # a server's callers may ask any
+            m.intervals([level])
+        lo, hi = m.intervals([50.0])
+    assert len(m._quantile_cache[1]) <= 16
+    # 6 errors per step: the 50% level's corrected rank ceil(7 * 0.75) = 6 of 6
+    # is their largest; its lower bound 1 - 6 / 6 = 0, their smallest
+    np.testing.assert_array_equal(hi[0], m.calibration_.max(axis=0))
+    np.testing.assert_array_equal(lo[0], m.calibration_.min(axis=0))
+
+
+@pytest.mark.parametrize("copied", [lambda m: m, copy.deepcopy,
+                                    lambda m: pickle.loads(pickle.dumps(m))])
+def test_changing_the_quantiles_returned_leaves_later_intervals_as_they_were(copied):
+    t = np.arange(150)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(4).normal(0, 0.3, t.size)
+    model = copied(GRUForecaster(horizon=6, season_length=12, **FAST).fit(y))
+    before = model.predict(level=[50])
+    lo, hi = model.intervals([50.0])
+    lo -= 100
+    hi += 100
+    after = model.predict(level=[50])
+    for key in ("lo-50", "hi-50"):
+        np.testing.assert_array_equal(after[key], before[key])
 
 
 def test_a_level_the_held_out_forecasts_calibrate_does_not_warn(one_series_model):
@@ -251,9 +295,10 @@ def test_a_panel_whose_longest_series_has_a_gap_names_it_in_the_warning():
     ("season_length", 1, 12),
     ("season_length", 12, 1),  # the layer's input size no longer matched
     ("horizon", 4, 2),  # the head's outputs no longer broadcast
+    ("season_length", 12, 12.0),  # equal, but no index: a TypingError in the kernels
 ])
-def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted, changed,
-                                                                   tmp_path):
+def test_parameters_set_after_fit_are_refused_by_predict_score_and_save(
+        name, fitted, changed, tmp_path):
     import fastgru
 
     pd = pytest.importorskip("pandas")
@@ -272,6 +317,10 @@ def test_parameters_set_after_fit_are_refused_by_predict_and_score(name, fitted,
             m.predict()
         with pytest.raises(ValueError, match=match):
             m.score(test)
+        # a file keeps the parameters: load would forecast with the changed one
+        with pytest.raises(ValueError, match=match):
+            fastgru.save(m, tmp_path / "changed.npz")
+        assert not (tmp_path / "changed.npz").exists()
         m.set_params(**{name: fitted})
         assert len(m.predict()) == 2 * 4
 
@@ -316,6 +365,23 @@ def test_past_covariates_dated_otherwise_than_y_are_refused():
         model.predict(y=y, X=X.iloc[::-1])
 
 
+def test_future_covariates_with_text_time_stamps_out_of_time_order_are_refused():
+    # ds '51'..'98' as text sort in time order; X_df's '99' and '100' do not:
+    # its rows were read as '100', '99', each step with the other's covariate
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=50)
+    df = pd.DataFrame({"unique_id": "a", "ds": [str(i) for i in range(51, 99)],
+                       "y": 3 * x[:48], "x": x[:48]})
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model = GRUForecaster(horizon=2, **FAST).fit(df)
+    future = pd.DataFrame({"unique_id": "a", "ds": ["99", "100"], "x": x[48:]})
+    with pytest.raises(ValueError, match="X_df's column 'ds' holds text, read in its order "
+                                         r"as text, .* \(series 'a': '100' sorts before '99'\)"):
+        model.predict(X_df=future)
+    as_numbers = model.predict(X_df=future.assign(ds=[99, 100]))
+    assert len(as_numbers) == 2
+
+
 @pytest.mark.parametrize("spell, what", [
     (lambda ds: (ds.index + 1).astype(str).to_numpy(), "numbers"),  # "10" before "9"
     (lambda ds: ds.dt.strftime("%m/%d/%Y"), "dates"),  # "01/.../2001" before "12/.../2000"
@@ -333,6 +399,9 @@ def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what
         model.fit(df)
     with pytest.raises(ValueError, match=f"not the order of the {what}"):
         model.cross_validation(df, n_windows=2)
+    # as categories (a parquet file's dictionary-encoded text), sorted as text too
+    with pytest.raises(ValueError, match=f"not the order of the {what} it spells"):
+        model.fit(df.astype({"ds": "category"}))
     # text in time order (ISO dates) is read as before
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))

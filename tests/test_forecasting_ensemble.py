@@ -432,3 +432,18 @@ def test_ctrl_c_while_a_refit_keeps_the_new_series_leaves_no_mixed_state(
     pd.testing.assert_frame_equal(model.predict(), before)  # the previous series and dates
     fastgru.save(model, tmp_path / "m.npz")
     pd.testing.assert_frame_equal(fastgru.load(tmp_path / "m.npz").predict(), before)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_refit_on_ids_the_model_cannot_keep_leaves_the_fit_as_it_was(warm_start):
+    """Series ids 1 and '1' are refused (the model keeps such ids as text):
+    data fit refuses leaves the estimator fitted as it was, with its epochs."""
+    model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=2, random_state=0,
+                          warm_start=warm_start).fit(_long(2, 40, "2020-01-01"))
+    before, epochs = model.predict(), list(model.loss_curve_)
+    bad = _long(2, 40, "2020-01-01")
+    bad["unique_id"] = [1 if i == "s0" else "1" for i in bad["unique_id"]]
+    with pytest.raises(ValueError, match="the same as text"):
+        model.fit(bad)
+    pd.testing.assert_frame_equal(model.predict(), before)
+    assert model.loss_curve_ == epochs and model.n_iter_ == len(epochs) > 0
