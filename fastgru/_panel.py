@@ -371,11 +371,13 @@ def _check_text_order(ids, stamps) -> None:
     import pandas as pd
 
     order = pd.DataFrame({ID: ids, TIME: stamps}).sort_values([ID, TIME], kind="stable")
+    # each distinct stamp is parsed once (a panel repeats its dates in every series)
+    codes, distinct = pd.factorize(order[TIME].to_numpy())
     for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the format pandas guesses for dates
-                values = np.asarray(parse(order[TIME].to_numpy()))
+                values = np.asarray(parse(distinct))[codes]
         except (TypeError, ValueError, OverflowError):
             continue
         keys = order[ID].to_numpy()
