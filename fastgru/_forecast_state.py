@@ -344,6 +344,10 @@ def conformal_quantiles(est, levels):
     the held-out errors ``est.calibration_``; computed once per calibration
     and levels (``predict`` asks for them at every call), returned as copies."""
     cal, key = est.calibration_, tuple(levels)
+    if cal is None:
+        raise ValueError("this model has no intervals: no held-out forecasts were measured "
+                         "(its series were too short to hold out a horizon while it "
+                         "trained, early_stopping=False, or its fit was interrupted)")
     cache = getattr(est, "_quantile_cache", None)
     # a new fit or load, or the errors changed in place: new quantiles
     if cache is None or not np.array_equal(cache[0], cal):

@@ -521,10 +521,6 @@ class GRUForecaster(TrainableGRU):
         if levels and steps > self.horizon:
             raise ValueError(f"intervals are calibrated up to horizon={self.horizon} steps; "
                              f"h={steps} is longer")
-        if levels and self.calibration_ is None:
-            raise ValueError("this model has no intervals: no held-out forecasts were measured "
-                             "(its series were too short to hold out a horizon while it "
-                             "trained, early_stopping=False, or its fit was interrupted)")
         check_memory(f"predict(h={steps})", 8 * 4 * steps * len(self.series_ids_)
                      * (1 + 2 * len(levels)))
         return forecast(self, steps, levels, X_df, y, X, static_df)

@@ -995,6 +995,10 @@ def test_cross_validation_with_levels_and_no_intervals_names_the_reason():
                           random_state=0)
     with pytest.raises(ValueError, match="no intervals"):
         plain.cross_validation(short, level=[80])
+    plain.fit(short)
+    for call in (lambda: plain.predict(level=[80]), lambda: plain.intervals([80])):
+        with pytest.raises(ValueError, match="this model has no intervals.*early_stopping"):
+            call()
 
 
 def test_a_pandas_series_out_of_time_order_is_refused():
