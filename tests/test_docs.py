@@ -45,6 +45,10 @@ def test_markdown_examples_run(path, tmp_path):
     ran = [line for line in proc.stdout.splitlines() if line.startswith("RAN ")]
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED ")]
     assert len(ran) + len(skipped) == len(python_blocks(path))
+    # pandas elides the middle columns of a frame wider than 80 characters and
+    # adds this footer: a reader would not see what the text says is printed
+    elided = re.findall(r"^\[\d+ rows x \d+ columns\]$", proc.stdout, flags=re.M)
+    assert not elided, f"an example prints an elided DataFrame: {elided}"
     if skipped:
         pytest.skip(f"ran {len(ran)} blocks; " + "; ".join(skipped))
 
