@@ -45,6 +45,10 @@ def test_markdown_examples_run(path, tmp_path):
     ran = [line for line in proc.stdout.splitlines() if line.startswith("RAN ")]
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED ")]
     assert len(ran) + len(skipped) == len(python_blocks(path))
+    # pandas elides the middle columns of a frame wider than 80 characters and
+    # adds this footer: a reader would not see what the text says is printed
+    elided = re.findall(r"^\[\d+ rows x \d+ columns\]$", proc.stdout, flags=re.M)
+    assert not elided, f"an example prints an elided DataFrame: {elided}"
     if skipped:
         pytest.skip(f"ran {len(ran)} blocks; " + "; ".join(skipped))
 
@@ -171,3 +175,70 @@ def test_no_class_over_400_lines():
                 if n > CLASS_LINES:
                     long[f"{path.relative_to(ROOT).as_posix()}::{node.name}"] = n
     assert not long, f"classes over {CLASS_LINES} lines (split them): {long}"
+
+
+# Optional packages an example may import, by the distribution that brings
+# them; xarray requires pandas, so the dask extra brings pandas too.
+_MODULES_OF = {"dask": {"dask", "distributed"}, "xarray": {"xarray", "pandas"}}
+
+
+def _extra_modules(name, extras):
+    """The importable top-level modules that `pip install ".[name]"` brings."""
+    modules = set()
+    for requirement in extras[name]:
+        dist = re.match(r"[\w.-]+", requirement).group(0)
+        if dist == "fastgru":
+            for nested in re.search(r"\[([\w,]+)\]", requirement).group(1).split(","):
+                modules |= _extra_modules(nested, extras)
+        else:
+            modules |= _MODULES_OF.get(dist, {dist})
+    return modules
+
+
+def _scopes():
+    """(name, text) per README section and per docs page: each names the extras of its examples."""
+    sections = README.read_text().split("\n## ")
+    yield from ((f"README.md ## {s.splitlines()[0]}", s) for s in sections[1:])
+    yield from ((page.name, page.read_text()) for page in DOCS[1:])
+
+
+def test_every_example_names_the_extra_that_brings_its_imports(tmp_path):
+    from markdown_examples import OPTIONAL, imported_modules
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    unnamed = {}
+    for scope, text in _scopes():
+        source = "\n".join(code for _, code in python_blocks(_write(tmp_path, text)))
+        needed = {m for m in imported_modules(source) if m in OPTIONAL} if source else set()
+        named = {e for group in re.findall(r'pip install -?e? ?"\.\[([\w,]+)\]"', text)
+                 for e in group.split(",")}
+        brought = set().union(*(_extra_modules(e, extras) for e in named & set(extras)))
+        if needed - brought:
+            unnamed[scope] = sorted(needed - brought)
+    assert not unnamed, f"examples import packages no extra named beside them brings: {unnamed}"
+
+
+def test_readme_says_how_to_run_the_notebooks_and_what_they_need():
+    from markdown_examples import OPTIONAL, imported_modules
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    more = README.read_text().split("\n## More", 1)[1]
+    assert "jupyter execute" in more and "jupyter lab" in more
+    named = {e for group in re.findall(r'pip install -?e? ?"\.\[([\w,]+)\]"', more)
+             for e in group.split(",")}
+    brought = set().union(*(_extra_modules(e, extras) for e in named & set(extras)))
+    for notebook in sorted((ROOT / "notebooks").glob("0[123]_*.ipynb")):  # 04 runs bench/
+        cells = json.loads(notebook.read_text())["cells"]
+        source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        needed = {m for m in imported_modules(source) if m in OPTIONAL}
+        assert needed <= brought, (notebook.name, sorted(needed - brought))
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "scope.md"
+    path.write_text(text)
+    return path
