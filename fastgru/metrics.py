@@ -413,15 +413,14 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if absent:  # grouping would drop their rows
             raise ValueError(f"{name} has missing values in {absent}")
     _one_row_per_date("train_df", train_df)  # each would count in the scale
-    stamps = pd.concat([train_df[["unique_id", "ds"]], forecasts_df[["unique_id", "ds"]]])
-    if pd.api.types.infer_dtype(stamps["ds"], skipna=False) == "string":
-        from ._panel import _check_text_order
+    from ._panel import check_text_order
 
-        stamps = stamps.drop_duplicates()
-        try:  # the scale and the cut before the forecasts follow the order of ds
-            _check_text_order(stamps["unique_id"], stamps["ds"])
-        except ValueError as exc:
-            raise ValueError(f"train_df's and forecasts_df's {exc}") from None
+    stamps = pd.concat([train_df[["unique_id", "ds"]],
+                        forecasts_df[["unique_id", "ds"]]]).drop_duplicates()
+    try:  # the scale and the cut before the forecasts follow the order of ds
+        check_text_order(stamps["unique_id"], stamps["ds"])
+    except ValueError as exc:
+        raise ValueError(f"train_df's and forecasts_df's {exc}") from None
     if test_df is None:
         _columns("forecasts_df", forecasts_df, ["y"])
         merged = forecasts_df

@@ -414,6 +414,14 @@ def test_evaluate_refuses_dates_as_text_out_of_time_order():
                                          "text, read in its order as text, which is not the "
                                          r"order of the numbers it spells \(series 'a'"):
         evaluate(cv.assign(**as_text), None, train.assign(ds=as_text["ds"]), 1)
+    # text categories in their (text) order, shared by both frames: the same
+    categories = sorted(str(v) for v in range(1, 17))
+    as_categories = {k: lambda f, k=k: pd.Categorical(f[k].astype(str), categories)
+                     for k in ("ds", "cutoff")}
+    with pytest.raises(ValueError, match="train_df's and forecasts_df's column 'ds' holds "
+                                         "text, read in its order as text"):
+        evaluate(cv.assign(**as_categories), None,
+                 train.assign(ds=as_categories["ds"]), 1)
     padded = {"ds": lambda f: f["ds"].map("{:02d}".format),  # in time order as text
               "cutoff": lambda f: f["cutoff"].map("{:02d}".format)}
     pd.testing.assert_frame_equal(evaluate(cv.assign(**padded), None,
