@@ -18,7 +18,9 @@ downloaded), it forecasts every series over the set's horizon with
 * fastgru's global forecaster, ``GRUForecaster(horizon=h, season_length=m)``
   with every other parameter default, fitted once on the long frame of all
   training series (skipped, with a note, on a fastgru without it);
-  ``fastgru.warmup(training=True)`` runs first, untimed,
+  ``fastgru.warmup(training=True)`` runs first, untimed;
+* the same global forecaster on one thread, ``n_jobs=1`` (``--one-thread``),
+  to compare with statsforecast on the same single core,
 
 and prints mean MASE (seasonal scale, as the Monash archive), sMAPE, the
 coverage of the 80% and 95% intervals, MSIS (95%) and the wall time of fit
@@ -31,6 +33,7 @@ Usage::
     python bench/forecasting.py --baselines-only            # statsforecast only
     python bench/forecasting.py --reuse-baselines           # + fastgru, baselines from JSON
     python bench/forecasting.py --sets tourism_quarterly --per-series --limit 100
+    python bench/forecasting.py --reuse-baselines --one-thread # + fastgru on one thread
     python bench/forecasting.py --table                     # the tables of the JSON
     python bench/forecasting.py --held-out                  # M3, kept aside (never tuned on)
 
@@ -93,7 +96,9 @@ LEVELS = [80, 95]
 BASELINES = ["SeasonalNaive", "AutoETS", "AutoTheta"]
 PER_SERIES = "fastgru per-series"
 GLOBAL = "fastgru global"
-METHODS = [*BASELINES, PER_SERIES, GLOBAL]
+#: the same forecaster on one thread (``n_jobs=1``), as statsforecast runs
+GLOBAL_ONE = "fastgru global, 1 thread"
+METHODS = [*BASELINES, PER_SERIES, GLOBAL, GLOBAL_ONE]
 DEFAULT_OUTPUT = ROOT / "bench" / "forecasting.json"
 
 
@@ -208,15 +213,15 @@ def global_forecaster():
     return GRUForecaster, None
 
 
-def _global(train_df, h, m):
+def _global(train_df, h, m, method=GLOBAL):
     cls, reason = global_forecaster()
     if cls is None:
         raise RuntimeError(reason)
-    model = cls(horizon=h, season_length=m)
+    model = cls(horizon=h, season_length=m, **({"n_jobs": 1} if method == GLOBAL_ONE else {}))
     model.fit(train_df)
     fc = model.predict(level=LEVELS)
     name = type(model).__name__
-    return fc.rename(columns=lambda c: str(c).replace(name, GLOBAL, 1)
+    return fc.rename(columns=lambda c: str(c).replace(name, method, 1)
                      if str(c).startswith(name) else c)
 
 
@@ -227,7 +232,7 @@ def run_method(method, train_df, test_df, h, m):
     elif method == PER_SERIES:
         run = lambda: _per_series(train_df, h, m)  # noqa: E731
     else:
-        run = lambda: _global(train_df, h, m)  # noqa: E731
+        run = lambda: _global(train_df, h, m, method)  # noqa: E731
     load = os.getloadavg()[0]  # a busy machine's times are longer: recorded with them
     start, cpu = time.perf_counter(), time.process_time()
     fc = run()
@@ -274,7 +279,8 @@ def metadata() -> dict:
 def run(sets, methods, limit=None, previous=None, log=print):
     """Every method on every set; ``previous`` (a results dict) supplies reused ones."""
     results = {"meta": metadata(), "limit": limit, "sets": {}}
-    if PER_SERIES in methods or (GLOBAL in methods and global_forecaster()[0] is not None):
+    if PER_SERIES in methods or ({GLOBAL, GLOBAL_ONE} & set(methods)
+                                 and global_forecaster()[0] is not None):
         import fastgru
 
         # the kernels load from the on-disk cache, or compile now: untimed, as statsforecast's
@@ -296,7 +302,7 @@ def run(sets, methods, limit=None, previous=None, log=print):
                 continue
             if method not in methods:
                 continue
-            if method == GLOBAL and global_forecaster()[0] is None:
+            if method in (GLOBAL, GLOBAL_ONE) and global_forecaster()[0] is None:
                 entry["methods"][method] = {"skipped": global_forecaster()[1]}
                 log(f"{name}: {GLOBAL} skipped: {global_forecaster()[1]}")
                 continue
@@ -371,6 +377,8 @@ def main(argv=None):
                         "results go to bench/forecasting_heldout.json")
     parser.add_argument("--per-series", action="store_true",
                         help="also fit fastgru's per-series forecaster (slow)")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="also fit fastgru's global forecaster on one thread (n_jobs=1)")
     parser.add_argument("--baselines-only", action="store_true",
                         help="statsforecast only (no fastgru)")
     parser.add_argument("--reuse-baselines", action="store_true",
@@ -406,6 +414,7 @@ def main(argv=None):
     if not args.baselines_only:
         methods += [PER_SERIES] if args.per_series else []
         methods.append(GLOBAL)
+        methods += [GLOBAL_ONE] if args.one_thread else []
     if args.reuse_baselines:
         if previous is None:
             parser.error(f"--reuse-baselines: {args.output} does not exist")

@@ -111,8 +111,11 @@ def test_reuse_baselines_needs_them(bench, tmp_path):
 class GRUForecaster:
     """A stand-in with the panel API: the last value, +-5% (80) and +-30% (95) of it."""
 
-    def __init__(self, horizon, season_length):
+    threads = []  # the n_jobs of each instance made
+
+    def __init__(self, horizon, season_length, n_jobs=None):
         self.horizon, self.season_length = horizon, season_length
+        self.threads.append(n_jobs)
 
     def fit(self, df):
         self.last_ = df.sort_values("ds").groupby("unique_id").tail(1)
@@ -147,6 +150,17 @@ def test_global_forecaster_columns_are_scored(bench, monkeypatch):
     assert r["coverage_95"] == pytest.approx(np.mean(expected["cov95"]))
     assert r["n_series"] == 10
     assert 0 < r["coverage_80"] < r["coverage_95"] < 1  # the slice tests both outcomes
+
+
+def test_the_one_thread_column_is_the_same_forecaster_on_one_thread(bench, monkeypatch):
+    monkeypatch.setattr(bench, "global_forecaster", lambda: (GRUForecaster, None))
+    monkeypatch.setattr(GRUForecaster, "threads", [])
+    train, test, h, m = bench.load_set("tourism_yearly", limit=10)
+    both = [bench.run_method(method, train, test, h, m)
+            for method in (bench.GLOBAL, bench.GLOBAL_ONE)]
+    assert GRUForecaster.threads == [None, 1]
+    for key in ("mase", "coverage_80", "coverage_95", "msis_95"):
+        assert both[1][key] == both[0][key]
 
 
 def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
