@@ -358,13 +358,19 @@ def check_keys(df) -> None:
 def check_text_order(ids, stamps) -> None:
     """Time stamps as text are read in their order as text: a ValueError
     when that is not the order of the numbers or dates they spell ("10"
-    before "9", "01/15/2001" before "12/01/2000"), naming a series."""
+    before "9", "01/15/2001" before "12/01/2000"), naming a series. A
+    categorical's rows sort in its categories' order: categories of dates
+    or numbers must be in increasing order (a ValueError otherwise)."""
     import pandas as pd
 
-    # a categorical's rows sort in its categories' order
     text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
     if pd.api.types.infer_dtype(text, skipna=False) == "string":
         _check_text_order(ids, stamps)
+    elif text is not stamps and not text.is_monotonic_increasing:
+        raise ValueError(f"column {TIME!r} is a categorical whose categories are not in "
+                         f"increasing order ({', '.join(map(str, text[:3]))}, ...): its rows "
+                         "would be read in the categories' order, not in time order; convert "
+                         f"it first, e.g. with .astype({str(text.dtype)!r})")
 
 
 def _check_text_order(ids, stamps) -> None:
