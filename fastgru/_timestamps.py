@@ -98,9 +98,7 @@ def continued_index(info, last, steps):
         try:
             rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
-            raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the last date "
-                             f"pandas holds ({pd.Timestamp.max}): forecast fewer steps, or "
-                             "give ds as pandas Periods or integers") from None
+            rng = _beyond_nanoseconds(last, steps, info)
         except Exception as exc:  # pytz's errors, which are no ValueError
             if info.get("tz") is None or type(exc).__name__ not in ("NonExistentTimeError",
                                                                 "AmbiguousTimeError"):
@@ -125,6 +123,25 @@ def continued_index(info, last, steps):
     if not -2**63 <= min(int(last), end) <= max(int(last), end) < 2**63:
         raise ValueError(f"{steps} steps of {step} after {last} pass the integers int64 holds")
     return pd.RangeIndex(int(last) + step, end + step, step, name=info["name"])
+
+
+def _beyond_nanoseconds(last, steps, info):
+    """The dates after ``last`` when they pass the range of nanoseconds
+    (1677-2262): in microseconds after dates already beyond it (of
+    datetime64[s] data), else a ValueError."""
+    import pandas as pd
+
+    if pd.Timestamp.min <= pd.Timestamp(last) <= pd.Timestamp.max:
+        raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the last date "
+                         f"pandas holds ({pd.Timestamp.max}): forecast fewer steps, or "
+                         "give ds as pandas Periods or integers")
+    try:
+        return pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"],
+                             unit="us")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime, or steps below a microsecond
+        raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the dates "
+                         "pandas holds: forecast fewer steps, or give ds as pandas Periods or "
+                         "integers") from None
 
 
 def _on_the_clock(last, steps, info):

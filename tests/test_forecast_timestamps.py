@@ -160,3 +160,10 @@ def test_a_file_whose_time_stamps_go_nowhere_or_backwards_is_refused(tmp_path, i
     np.savez(path, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
     with pytest.raises(ValueError, match=match):
         fastgru.load(path)
+
+
+def test_dates_beyond_nanoseconds_range_are_continued():
+    # datetime64[s] holds the year 2969, which nanoseconds (up to 2262) do not
+    days = pd.date_range("2969-05-01", periods=30, freq="D", unit="s")
+    fc = GRUForecaster(horizon=3, **FAST).fit(_frame(days.to_numpy())).predict()
+    assert fc["ds"].tolist() == list(pd.date_range("2969-05-31", periods=3, freq="D", unit="s"))
