@@ -336,7 +336,8 @@ def check_keys(df) -> None:
     if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
         if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
-            kinds = sorted({type(v).__name__ for v in df[TIME]})
+            kinds = sorted({type(v).__name__ + (f"[{v.freqstr}]" if isinstance(v, pd.Period)
+                                                else "") for v in df[TIME]})
             raise ValueError(f"column {TIME!r} mixes time stamps of the types {kinds[:4]}: "
                              "they do not sort in time order; make them one type "
                              "(e.g. pd.to_datetime)")

@@ -40,7 +40,8 @@ def index_info(index, warn=True, whose=""):
             return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
                   "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
-    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
+    elif pd.api.types.is_numeric_dtype(index) and not (
+            pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
         steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)
         if pd.api.types.is_integer_dtype(index):
             if steps[0] != 0 and (steps == steps[0]).all():

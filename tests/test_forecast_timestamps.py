@@ -167,3 +167,17 @@ def test_dates_beyond_nanoseconds_range_are_continued():
     days = pd.date_range("2969-05-01", periods=30, freq="D", unit="s")
     fc = GRUForecaster(horizon=3, **FAST).fit(_frame(days.to_numpy())).predict()
     assert fc["ds"].tolist() == list(pd.date_range("2969-05-31", periods=3, freq="D", unit="s"))
+
+
+def test_periods_of_two_frequencies_in_one_column_are_named():
+    months = _frame(list(pd.period_range("2020-01", periods=30, freq="M")))
+    quarters = _frame(list(pd.period_range("2020Q1", periods=30, freq="Q"))).assign(unique_id="b")
+    df = pd.concat([months, quarters], ignore_index=True).astype({"ds": object})
+    with pytest.raises(ValueError, match=r"types \['Period\[M\]', 'Period\[Q-DEC\]'\]"):
+        GRUForecaster(horizon=3, **FAST).fit(df)
+
+
+def test_complex_time_stamps_are_labels_numbered_by_position():
+    with pytest.warns(UserWarning, match="cannot continue the time stamps.*complex128"):
+        model = GRUForecaster(horizon=3, **FAST).fit(_frame(np.arange(30) + 1j))
+    assert model.predict()["ds"].tolist() == [30, 31, 32]
