@@ -460,7 +460,11 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     # ids of one kind keep it (int64 for integers), as in cross_validation's frame
     ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
     if stamps is not None:
-        ds = np.concatenate([np.asarray(s) for s in stamps])
+        parts = [np.asarray(s) for s in stamps]
+        # stamps of several dtypes (int64 and uint64, dates in ns and in us)
+        # would be cast to one that holds some of them wrongly: as objects
+        ds = np.concatenate(parts if len({p.dtype for p in parts}) == 1 else [
+            np.asarray(s.astype(object)) for s in stamps])  # Timestamps, not nanoseconds
     else:
         ds = np.tile(np.arange(steps), S)
     frame = {ID: ids, TIME: ds, names[0]: point.ravel()}

@@ -44,8 +44,12 @@ def index_info(index, warn=True, whose=""):
             pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
         steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)
         if pd.api.types.is_integer_dtype(index):
-            if steps[0] != 0 and (steps == steps[0]).all():
+            if int(np.max(index)) >= 2**63:  # uint64: forecasts are int64
+                reason = "its integers pass those int64 holds"
+            elif steps[0] != 0 and (steps == steps[0]).all():
                 return {"type": "integer", "step": int(steps[0]), "name": _name(index.name)}
+            else:
+                reason = "its values are not evenly spaced"
         elif np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
                 steps, steps[0], rtol=1e-9, atol=0.0):
             # the mean step: one difference of floats near 1990 is off in its
@@ -54,7 +58,8 @@ def index_info(index, warn=True, whose=""):
             step = (values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 1.0
             return {"type": "float", "step": float(step), "name": _name(index.name),
                     **decimals(values)}
-        reason = "its values are not evenly spaced"
+        else:
+            reason = "its values are not evenly spaced"
     else:
         reason = f"it is a {type(index).__name__} of {index.dtype} labels"
         if pd.api.types.infer_dtype(index) in ("date", "datetime", "string"):

@@ -35,6 +35,11 @@ def test_integer_stamps_beyond_float64_precision_are_continued():
     assert near.predict(h=2)["ds"].tolist() == [end - 1, end]
     with pytest.raises(ValueError, match="int64 holds"):
         near.predict()
+    # uint64 stamps beyond int64: forecasts would be int64, numbered by position
+    beyond = np.arange(2**63 + 1, 2**63 + 31, dtype=np.uint64)
+    with pytest.warns(UserWarning, match="its integers pass those int64 holds"):
+        model = GRUForecaster(horizon=3, **FAST).fit(_frame(beyond))
+    assert model.predict()["ds"].tolist() == [30, 31, 32]
 
 
 def test_a_series_with_a_gap_among_huge_integer_stamps_is_found():
@@ -181,3 +186,12 @@ def test_complex_time_stamps_are_labels_numbered_by_position():
     with pytest.warns(UserWarning, match="cannot continue the time stamps.*complex128"):
         model = GRUForecaster(horizon=3, **FAST).fit(_frame(np.arange(30) + 1j))
     assert model.predict()["ds"].tolist() == [30, 31, 32]
+
+
+def test_a_panel_of_dates_within_and_beyond_nanoseconds_range_keeps_each():
+    far = pd.date_range("2969-05-01", periods=30, freq="D", unit="s")
+    near = pd.date_range("2020-05-01", periods=30, freq="D", unit="s")
+    panel = pd.concat([_frame(far.to_numpy()), _frame(near.to_numpy()).assign(unique_id="b")])
+    fc = GRUForecaster(horizon=2, **FAST).fit(panel).predict()
+    assert [str(d) for d in fc["ds"]] == ["2969-05-31 00:00:00", "2969-06-01 00:00:00",
+                                          "2020-05-31 00:00:00", "2020-06-01 00:00:00"]
