@@ -157,6 +157,9 @@ def check_restored(est) -> None:
             if info["type"] == "datetime" and not after > pd.Timestamp(str(est.last_ds_[i])):
                 raise ValueError(f"_index_info's frequency {info['freq']!r} does not move "
                                  f"forwards from {est.last_ds_[i]}")
+            if info["type"] == "float" and after == float(est.last_ds_[i]):  # 1e-320
+                raise ValueError(f"_index_info's step {info['step']!r} is lost in "
+                                 f"{est.last_ds_[i]}: every forecast would have its date")
     maker = _maker_of(est)
     if est.gru_.input_size != maker.n_features:
         raise ValueError("the layer's input_size does not match the covariates")

@@ -147,6 +147,7 @@ def test_a_series_dated_on_a_time_the_zone_skips_is_numbered_by_position():
     ({"type": "float", "step": 0.0}, "nonzero float"),
     ({"type": "integer", "step": 1.5}, "nonzero integer"),
     ({"type": "float", "step": 10**400}, "not finite"),
+    ({"type": "float", "step": 1e-320}, "is lost in"),  # 14.5 + 1e-320 is 14.5
     ({"type": "float", "step": 0.5, "decimals": -3}, "decimals must be 0 to 12"),
 ])
 def test_a_file_whose_time_stamps_go_nowhere_or_backwards_is_refused(tmp_path, info, match):
