@@ -32,14 +32,16 @@ def index_info(index, warn=True, whose=""):
     if isinstance(index, pd.PeriodIndex):
         return {"type": "period", "freq": index.freqstr, "name": _name(index.name)}
     if isinstance(index, pd.DatetimeIndex):
-        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
+        freq = _frequency(index)
         if freq:
             info = {"type": "datetime", "freq": freq, "name": _name(index.name)}
             if index.tz is not None:  # continued in its zone, across daylight saving
                 info["tz"] = str(index.tz)
             return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
-                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
+                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)"
+                  if index.freq is None else f"its frequency {index.freq!r} is not one its "
+                  f"text ({index.freqstr!r}) gives back (holidays, or no text names it)")
     elif pd.api.types.is_numeric_dtype(index) and not (
             pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
         steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)
@@ -69,6 +71,20 @@ def index_info(index, warn=True, whose=""):
                       "forecast is indexed by position after the history.", UserWarning,
                       stacklevel=5)
     return {"type": "position", "name": _name(index.name)}
+
+
+def _frequency(index):
+    """A DatetimeIndex's frequency as text that gives it back ("C" does not
+    keep a CustomBusinessDay's holidays: the forecast would fall on them),
+    else the one pandas infers from its dates, or None."""
+    from pandas.tseries.frequencies import to_offset
+
+    if index.freq is not None:
+        try:
+            return index.freqstr if to_offset(index.freqstr) == index.freq else None
+        except ValueError:  # no text names it
+            return None
+    return index.inferred_freq if len(index) > 2 else None
 
 
 def _name(name):

@@ -196,3 +196,14 @@ def test_a_panel_of_dates_within_and_beyond_nanoseconds_range_keeps_each():
     fc = GRUForecaster(horizon=2, **FAST).fit(panel).predict()
     assert [str(d) for d in fc["ds"]] == ["2969-05-31 00:00:00", "2969-06-01 00:00:00",
                                           "2020-05-31 00:00:00", "2020-06-01 00:00:00"]
+
+
+def test_business_days_with_holidays_are_not_continued_onto_the_holidays():
+    holidays = ["2020-12-24", "2020-12-25"]
+    days = pd.bdate_range("2020-11-01", "2020-12-23", freq="C", holidays=holidays)
+    y = pd.Series(10 + np.sin(np.arange(len(days))), index=days)
+    assert y.index.freqstr == "C"  # the text of the frequency without its holidays
+    with pytest.warns(UserWarning, match=r"its frequency <CustomBusinessDay> is not one its "
+                                         r"text \('C'\) gives back \(holidays"):
+        model = GRUForecaster(horizon=3, **FAST).fit(y)
+    assert model.predict().index.tolist() == [len(days), len(days) + 1, len(days) + 2]
