@@ -127,6 +127,9 @@ def _check_order(label: str, index) -> None:
                          "would be read as one series; give many series as a long DataFrame "
                          f"(e.g. reset_index() into columns {ID!r}, {TIME!r} and {TARGET!r})")
     timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
+    if timelike and index.hasnans:  # sorting would not place them
+        raise ValueError(f"{label}'s index has missing dates (NaT): drop those rows or "
+                         "give them their dates")
     if timelike and not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
                          "descending or repeated dates): its values would be read out of "

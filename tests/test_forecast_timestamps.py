@@ -207,3 +207,13 @@ def test_business_days_with_holidays_are_not_continued_onto_the_holidays():
                                          r"text \('C'\) gives back \(holidays"):
         model = GRUForecaster(horizon=3, **FAST).fit(y)
     assert model.predict().index.tolist() == [len(days), len(days) + 1, len(days) + 2]
+
+
+def test_a_series_with_a_missing_date_is_told_so_not_to_sort_it():
+    dates = pd.date_range("2020-01-01", periods=30, freq="D").tolist()
+    dates[-1] = pd.NaT  # sort_index would put it first, and still not in time order
+    y = pd.Series(10 + np.sin(np.arange(30)), index=pd.DatetimeIndex(dates))
+    with pytest.raises(ValueError, match=r"y's index has missing dates \(NaT\)"):
+        GRUForecaster(horizon=3, **FAST).fit(y)
+    with pytest.raises(ValueError, match=r"series 'a''s index has missing dates"):
+        GRUForecaster(horizon=3, **FAST).fit({"a": y.set_axis(pd.PeriodIndex(dates, freq="D"))})
