@@ -236,6 +236,11 @@ def _check_aligned(X, index) -> None:
     own = getattr(X, "index", None) if hasattr(X, "iloc") else None
     if not (isinstance(index, dated) and isinstance(own, dated)) or own.equals(index):
         return
+    try:  # the same dates in another unit (a parquet file's) or zone are the same
+        if len(own) == len(index) and bool(np.all(own == index)):
+            return
+    except (TypeError, ValueError):  # dates with and without a zone, periods of dates
+        pass
     raise ValueError("X's dates are not y's (other dates, or another order): X is read by "
                      "position, step by step with y; align it first, e.g. X.reindex(y.index)")
 

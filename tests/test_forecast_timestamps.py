@@ -217,3 +217,15 @@ def test_a_series_with_a_missing_date_is_told_so_not_to_sort_it():
         GRUForecaster(horizon=3, **FAST).fit(y)
     with pytest.raises(ValueError, match=r"series 'a''s index has missing dates"):
         GRUForecaster(horizon=3, **FAST).fit({"a": y.set_axis(pd.PeriodIndex(dates, freq="D"))})
+
+
+@pytest.mark.parametrize("same", [lambda i: i.as_unit("s"), lambda i: i.tz_convert("UTC")])
+def test_past_covariates_on_y_s_dates_in_another_unit_or_zone_are_aligned(same):
+    days = pd.date_range("2020-01-01", periods=30, freq="D", tz="Europe/Berlin")
+    y = pd.Series(10 + np.sin(np.arange(30)), index=days)
+    X = pd.DataFrame({"x": np.cos(np.arange(30))}, index=same(days))
+    GRUForecaster(horizon=3, **FAST).fit(y, X)  # the same dates: read step by step
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(same(days)[::-1]))
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(days.tz_localize(None)))
