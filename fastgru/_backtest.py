@@ -6,6 +6,7 @@ import numpy as np
 
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
 from ._panel import ID, TARGET, TIME
+from ._timestamps import locate
 
 
 def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
@@ -163,13 +164,18 @@ def _dated_pairs(est, y, X_df):
         truth = _pandas_values(f"y of series {key!r}", g[TARGET])
         if dated:
             wanted, got = stamps[i], _as_stamps(pd.Index(g[TIME]), stamps[i])
-            at = wanted.get_indexer(got)
+            at = locate(wanted, got, info)
             if (at < 0).any():
                 raise ValueError(
                     f"y has rows for series {key!r} at {TIME}="
                     f"{[str(v) for v in g[TIME][at < 0][:3]]}, not among the {est.horizon} "
                     f"dates forecast after its training data ({wanted[0]} to {wanted[-1]})"
                     + _rows_held(got, wanted))
+            twice = pd.Index(at).duplicated()
+            if twice.any():  # two dates of one period would score its forecast twice
+                raise ValueError(f"y has more than one row for series {key!r} at the "
+                                 f"forecast's {TIME}={wanted[at[twice][0]]} (its dates "
+                                 f"{[str(v) for v in g[TIME][at == at[twice][0]][:4]]})")
             pairs.append((truth, point[i, at]))
         else:
             n = min(len(truth), est.horizon)

@@ -123,15 +123,25 @@ def check_restored(est) -> None:
         raise ValueError("calibration_ must be (n, horizon)")
     info = est._index_info
     if info is not None:
+        import pandas as pd
+
         if not isinstance(info, dict) or info.get("type") not in INDEX_TYPES:
             raise ValueError("_index_info is not a time stamp description")
         if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
             raise ValueError("_index_info lacks its frequency")
         if info.get("tz") is not None:
             _check_zone(info["tz"])
-        if info["type"] in ("integer", "float") and not isinstance(info.get("step"),
-                                                                   (int, float)):
-            raise ValueError("_index_info lacks its step")
+        step = info.get("step")
+        if info["type"] in ("integer", "float") and not (  # a step of 0 repeats the last date
+                isinstance(step, int if info["type"] == "integer" else (int, float))
+                and not isinstance(step, bool) and step != 0):
+            raise ValueError(f"_index_info lacks its step (a nonzero {info['type']}), got "
+                             f"{step!r:.40}")
+        places = info.get("decimals")
+        if places is not None and not (info["type"] == "float" and isinstance(places, int)
+                                       and not isinstance(places, bool) and 0 <= places <= 12):
+            raise ValueError(f"_index_info's decimals must be 0 to 12 (of float time stamps), "
+                             f"got {places!r:.40}")
         if np.shape(est.last_ds_) != (S,):
             raise ValueError("last_ds_ must hold one time stamp per series")
         # dates are kept as text, positions and integer steps as integers: a
@@ -142,7 +152,14 @@ def check_restored(est) -> None:
             raise ValueError(f"last_ds_ must hold {info['type']} time stamps, got dtype "
                              f"{np.asarray(est.last_ds_).dtype}")
         for i in range(S):  # each stamp must continue: a bad one fails here, not in predict
-            continued_index(info, est.last_ds_[i], 1)
+            after = continued_index(info, est.last_ds_[i], 1)[0]
+            # a frequency of "-1D" would date the forecasts backwards
+            if info["type"] == "datetime" and not after > pd.Timestamp(str(est.last_ds_[i])):
+                raise ValueError(f"_index_info's frequency {info['freq']!r} does not move "
+                                 f"forwards from {est.last_ds_[i]}")
+            if info["type"] == "float" and after == float(est.last_ds_[i]):  # 1e-320
+                raise ValueError(f"_index_info's step {info['step']!r} is lost in "
+                                 f"{est.last_ds_[i]}: every forecast would have its date")
     maker = _maker_of(est)
     if est.gru_.input_size != maker.n_features:
         raise ValueError("the layer's input_size does not match the covariates")

@@ -29,7 +29,7 @@ from ._panel import (
     series_scale,
     series_scales,
 )
-from ._timestamps import continued_index, panel_index_info
+from ._timestamps import continued_index, locate, panel_index_info
 from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
@@ -179,8 +179,9 @@ def _new_panel(est, y, X, static_df=None):
     return panel
 
 
-def _future_covariates(est, panel, X_df, stamps):
-    """Each series' future-known covariates for the ``horizon`` steps after it."""
+def _future_covariates(est, panel, X_df, stamps, info):
+    """Each series' future-known covariates for the ``horizon`` steps after
+    it (at ``stamps``, continued as ``info`` says)."""
     h = est.horizon
     if X_df is None:
         raise ValueError(f"the model was fitted with future-known covariates {est.futr_exog_}: "
@@ -222,12 +223,19 @@ def _future_covariates(est, panel, X_df, stamps):
                 got_cmp = got.to_period(wanted.freq) if hasattr(got, "to_period") else got
             else:
                 got_cmp = got
-            absent = [str(w) for w in wanted if w not in set(got_cmp)]
+            at = locate(wanted, got_cmp, info)
+            found = np.bincount(at[at >= 0], minlength=len(wanted))
+            absent = [str(w) for w in wanted[found == 0]]
             if absent:
                 raise ValueError(f"X_df lacks series {key!r} at {absent[:3]}"
                                  + (" ..." if len(absent) > 3 else "")
                                  + _rows_held(got_cmp, wanted))
-            g = g[np.isin(got_cmp, wanted)]
+            if (found > 1).any():  # two dates of one period: which to read is arbitrary
+                dates = got[np.isin(at, np.flatnonzero(found > 1))][:4]
+                raise ValueError(f"X_df has more than one row for series {key!r} at {TIME}="
+                                 f"{[str(w) for w in wanted[found > 1][:3]]} (its dates "
+                                 f"{[str(v) for v in dates]})")
+            g = g[at >= 0].iloc[np.argsort(at[at >= 0], kind="stable")]  # in wanted's order
         if len(g) < h or (want is None and len(g) > h):
             raise ValueError(f"X_df has {len(g)} rows for series {key!r}; the model needs "
                              f"its covariates for the next {h} steps" + (
@@ -290,7 +298,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
             wanted = None  # positions after the history are no dates of X_df: its first rows
         else:
             wanted = stamps if steps >= h else _stamps(info, last, panel.n_series, h)
-        futr_future = _future_covariates(est, panel, X_df, wanted)
+        futr_future = _future_covariates(est, panel, X_df, wanted, info)
     nets = [(window, SequenceNet(gru, head)) for window, (gru, head) in zip(
         model_windows(est), [(est.gru_, est.head_), *est.members_])]
     history = panel.values
@@ -452,7 +460,11 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     # ids of one kind keep it (int64 for integers), as in cross_validation's frame
     ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
     if stamps is not None:
-        ds = np.concatenate([np.asarray(s) for s in stamps])
+        parts = [np.asarray(s) for s in stamps]
+        # stamps of several dtypes (int64 and uint64, dates in ns and in us)
+        # would be cast to one that holds some of them wrongly: as objects
+        ds = np.concatenate(parts if len({p.dtype for p in parts}) == 1 else [
+            np.asarray(s.astype(object)) for s in stamps])  # Timestamps, not nanoseconds
     else:
         ds = np.tile(np.arange(steps), S)
     frame = {ID: ids, TIME: ds, names[0]: point.ravel()}

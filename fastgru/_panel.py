@@ -127,6 +127,9 @@ def _check_order(label: str, index) -> None:
                          "would be read as one series; give many series as a long DataFrame "
                          f"(e.g. reset_index() into columns {ID!r}, {TIME!r} and {TARGET!r})")
     timelike = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
+    if timelike and index.hasnans:  # sorting would not place them
+        raise ValueError(f"{label}'s index has missing dates (NaT): drop those rows or "
+                         "give them their dates")
     if timelike and not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError(f"{label}'s index is not in increasing time order (shuffled, "
                          "descending or repeated dates): its values would be read out of "
@@ -233,6 +236,11 @@ def _check_aligned(X, index) -> None:
     own = getattr(X, "index", None) if hasattr(X, "iloc") else None
     if not (isinstance(index, dated) and isinstance(own, dated)) or own.equals(index):
         return
+    try:  # the same dates in another unit (a parquet file's) or zone are the same
+        if len(own) == len(index) and bool(np.all(own == index)):
+            return
+    except (TypeError, ValueError):  # dates with and without a zone, periods of dates
+        pass
     raise ValueError("X's dates are not y's (other dates, or another order): X is read by "
                      "position, step by step with y; align it first, e.g. X.reindex(y.index)")
 
@@ -336,7 +344,8 @@ def check_keys(df) -> None:
     if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)
         if kind in ("mixed", "mixed-integer"):  # sorted by type first: not in time order
-            kinds = sorted({type(v).__name__ for v in df[TIME]})
+            kinds = sorted({type(v).__name__ + (f"[{v.freqstr}]" if isinstance(v, pd.Period)
+                                                else "") for v in df[TIME]})
             raise ValueError(f"column {TIME!r} mixes time stamps of the types {kinds[:4]}: "
                              "they do not sort in time order; make them one type "
                              "(e.g. pd.to_datetime)")
@@ -358,13 +367,19 @@ def check_keys(df) -> None:
 def check_text_order(ids, stamps) -> None:
     """Time stamps as text are read in their order as text: a ValueError
     when that is not the order of the numbers or dates they spell ("10"
-    before "9", "01/15/2001" before "12/01/2000"), naming a series."""
+    before "9", "01/15/2001" before "12/01/2000"), naming a series. A
+    categorical's rows sort in its categories' order: categories of dates
+    or numbers must be in increasing order (a ValueError otherwise)."""
     import pandas as pd
 
-    # a categorical's rows sort in its categories' order
     text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
     if pd.api.types.infer_dtype(text, skipna=False) == "string":
         _check_text_order(ids, stamps)
+    elif text is not stamps and not text.is_monotonic_increasing:
+        raise ValueError(f"column {TIME!r} is a categorical whose categories are not in "
+                         f"increasing order ({', '.join(map(str, text[:3]))}, ...): its rows "
+                         "would be read in the categories' order, not in time order; convert "
+                         f"it first, e.g. with .astype({str(text.dtype)!r})")
 
 
 def _check_text_order(ids, stamps) -> None:

@@ -30,25 +30,38 @@ def index_info(index, warn=True, whose=""):
     import pandas as pd
 
     if isinstance(index, pd.PeriodIndex):
-        return {"type": "period", "freq": index.freqstr, "name": index.name}
+        return {"type": "period", "freq": index.freqstr, "name": _name(index.name)}
     if isinstance(index, pd.DatetimeIndex):
-        freq = index.freqstr or (index.inferred_freq if len(index) > 2 else None)
+        freq = _frequency(index)
         if freq:
-            info = {"type": "datetime", "freq": freq, "name": index.name}
+            info = {"type": "datetime", "freq": freq, "name": _name(index.name)}
             if index.tz is not None:  # continued in its zone, across daylight saving
                 info["tz"] = str(index.tz)
             return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
-                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)")
-    elif pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index):
-        values = np.asarray(index, dtype=np.float64)
-        steps = np.diff(values) if len(values) > 1 else np.ones(1)
-        if np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
+                  "steps); give it one, e.g. y.asfreq('D') (gaps become NaN: fill them)"
+                  if index.freq is None else f"its frequency {index.freq!r} is not one its "
+                  f"text ({index.freqstr!r}) gives back (holidays, or no text names it)")
+    elif pd.api.types.is_numeric_dtype(index) and not (
+            pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
+        steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)
+        if pd.api.types.is_integer_dtype(index):
+            if int(np.max(index)) >= 2**63:  # uint64: forecasts are int64
+                reason = "its integers pass those int64 holds"
+            elif steps[0] != 0 and (steps == steps[0]).all():
+                return {"type": "integer", "step": int(steps[0]), "name": _name(index.name)}
+            else:
+                reason = "its values are not evenly spaced"
+        elif np.all(np.isfinite(steps)) and steps[0] != 0 and np.allclose(
                 steps, steps[0], rtol=1e-9, atol=0.0):
-            if pd.api.types.is_integer_dtype(index):
-                return {"type": "integer", "step": int(steps[0]), "name": index.name}
-            return {"type": "float", "step": float(steps[0]), "name": index.name}
-        reason = "its values are not evenly spaced"
+            # the mean step: one difference of floats near 1990 is off in its
+            # last digits, which grow with every step the forecast continues
+            values = np.asarray(index, dtype=np.float64)
+            step = (values[-1] - values[0]) / (len(values) - 1) if len(values) > 1 else 1.0
+            return {"type": "float", "step": float(step), "name": _name(index.name),
+                    **decimals(values)}
+        else:
+            reason = "its values are not evenly spaced"
     else:
         reason = f"it is a {type(index).__name__} of {index.dtype} labels"
         if pd.api.types.infer_dtype(index) in ("date", "datetime", "string"):
@@ -57,7 +70,29 @@ def index_info(index, warn=True, whose=""):
         warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. The "
                       "forecast is indexed by position after the history.", UserWarning,
                       stacklevel=5)
-    return {"type": "position", "name": index.name}
+    return {"type": "position", "name": _name(index.name)}
+
+
+def _frequency(index):
+    """A DatetimeIndex's frequency as text that gives it back ("C" does not
+    keep a CustomBusinessDay's holidays: the forecast would fall on them),
+    else the one pandas infers from its dates, or None."""
+    from pandas.tseries.frequencies import to_offset
+
+    if index.freq is not None:
+        try:
+            return index.freqstr if to_offset(index.freqstr) == index.freq else None
+        except ValueError:  # no text names it
+            return None
+    return index.inferred_freq if len(index) > 2 else None
+
+
+def _name(name):
+    """An index's name as a saved model keeps it (JSON): None, text or a
+    number; a NumPy number as the number, any other name as its text."""
+    if isinstance(name, np.generic):
+        name = name.item()
+    return name if name is None or isinstance(name, (str, int, float)) else str(name)
 
 
 def last_stamp(info, index):
@@ -85,22 +120,62 @@ def continued_index(info, last, steps):
         try:
             rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
-            raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the last date "
-                             f"pandas holds ({pd.Timestamp.max}): forecast fewer steps, or "
-                             "give ds as pandas Periods or integers") from None
+            rng = _beyond_nanoseconds(last, steps, info)
+        except Exception as exc:  # pytz's errors, which are no ValueError
+            if info.get("tz") is None or type(exc).__name__ not in ("NonExistentTimeError",
+                                                                "AmbiguousTimeError"):
+                raise
+            rng = _on_the_clock(last, steps, info)
         return rng[1:]
     if t == "float":
+        try:
+            step = float(info["step"])
+        except OverflowError:  # an integer beyond float64 (a tampered file's)
+            step = np.inf
         with np.errstate(over="ignore", invalid="ignore"):
-            stamps = float(last) + info["step"] * np.arange(1, steps + 1)
+            stamps = float(last) + step * np.arange(1, steps + 1)
         if not np.isfinite(stamps).all():
             raise ValueError(f"{steps} steps of {info['step']} after {last} are not finite "
                              "float64 time stamps")
+        if info.get("decimals") is not None:  # 2.8, as the caller writes it, not 2.8000000000000003
+            stamps = np.round(stamps, info["decimals"])
         return pd.Index(stamps, dtype=np.float64, name=info["name"])
     step = int(info.get("step", 1))
     end = int(last) + step * steps
     if not -2**63 <= min(int(last), end) <= max(int(last), end) < 2**63:
         raise ValueError(f"{steps} steps of {step} after {last} pass the integers int64 holds")
     return pd.RangeIndex(int(last) + step, end + step, step, name=info["name"])
+
+
+def _beyond_nanoseconds(last, steps, info):
+    """The dates after ``last`` when they pass the range of nanoseconds
+    (1677-2262): in microseconds after dates already beyond it (of
+    datetime64[s] data), else a ValueError."""
+    import pandas as pd
+
+    if pd.Timestamp.min <= pd.Timestamp(last) <= pd.Timestamp.max:
+        raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the last date "
+                         f"pandas holds ({pd.Timestamp.max}): forecast fewer steps, or "
+                         "give ds as pandas Periods or integers")
+    try:
+        return pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"],
+                             unit="us")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime, or steps below a microsecond
+        raise ValueError(f"{steps} steps of {info['freq']} after {last} pass the dates "
+                         "pandas holds: forecast fewer steps, or give ds as pandas Periods or "
+                         "integers") from None
+
+
+def _on_the_clock(last, steps, info):
+    """Dates of days and longer steps after ``last`` on the zone's clock,
+    where one falls on a time the zone skips (midnight when daylight saving
+    starts at midnight: the day's first time, 01:00) or repeats (its first)."""
+    import pandas as pd
+
+    wall = pd.date_range(last.tz_localize(None), periods=steps + 1, freq=info["freq"],
+                         name=info["name"])
+    return wall.tz_localize(info["tz"], nonexistent="shift_forward",
+                            ambiguous=np.ones(len(wall), dtype=bool))
 
 
 def panel_index_info(panel):
@@ -135,6 +210,8 @@ def off_step(info, times) -> list:
     """Positions of the series whose consecutive time stamps are not one
     step of ``info`` apart (a gap, or another frequency): continued with
     the panel's frequency, their forecasts' dates would be wrong."""
+    import pandas as pd
+
     multi = [i for i, t in enumerate(times) if len(t) > 1]
     if not multi:
         return []
@@ -150,11 +227,17 @@ def off_step(info, times) -> list:
     try:
         if info["type"] == "period":
             ok = np.asarray(prev + 1 == nxt)
-        elif info["type"] == "datetime":
+        elif info["type"] == "datetime" and prev.tz is None:
             ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
-            if prev.tz is not None:  # days and longer steps count on the clock
-                wall = prev.tz_localize(None).shift(1, freq=info["freq"])
-                ok |= np.asarray(wall == nxt.tz_localize(None))
+        elif info["type"] == "datetime":  # days and longer steps count on the clock
+            wall = prev.tz_localize(None).shift(1, freq=info["freq"])
+            ok = np.asarray(wall == nxt.tz_localize(None))
+            if isinstance(pd.tseries.frequencies.to_offset(info["freq"]), pd.offsets.Tick):
+                # hours count in elapsed time (months would be shifted on the
+                # clock, and fail on a time the zone skips)
+                ok |= np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+        elif info["type"] == "integer" and every.dtype.kind in "iu":
+            ok = differences(every)[not_first[1:]] == info["step"]
         else:
             step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
             ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
@@ -162,3 +245,40 @@ def off_step(info, times) -> list:
         return multi
     series = np.repeat(np.arange(len(sub)), n - 1)
     return sorted({multi[j] for j in series[~ok]})
+
+
+def differences(index) -> np.ndarray:
+    """Consecutive differences of a numeric index: exact for integers
+    (float64 rounds those beyond 2**53, near int64's limits by thousands)."""
+    values = np.asarray(index)
+    if values.dtype.kind not in "iu":
+        return np.diff(values.astype(np.float64))
+    if len(values) and (int(values.max()) >= 2**62 or int(values.min()) < -2**62):
+        values = values.astype(object)  # Python integers: no overflow
+    return np.diff(values.astype(np.int64) if values.dtype != object else values)
+
+
+def decimals(values) -> dict:
+    """``{"decimals": d}`` when every value is a number of at most ``d``
+    decimals (d <= 12: 0.1, 0.2, ...), to round their continuation to; else {}."""
+    for d in range(13):
+        if np.array_equal(np.round(values, d), values):
+            return {"decimals": d}
+    return {}
+
+
+def locate(wanted, got, info) -> np.ndarray:
+    """Where each stamp of ``got`` is among the forecast's stamps ``wanted``
+    (continued as ``info`` says; -1 where it is none of them). Floats match
+    within a millionth of a step: continued stamps and the caller's own
+    (1990 + 31 / 12) differ in their last digits."""
+    import pandas as pd
+
+    where = {w: i for i, w in enumerate(wanted)}  # by equality: text is no date
+    at = np.array([where.get(v, -1) for v in got], dtype=np.int64)
+    if not (info["type"] == "float" and (at < 0).any() and pd.api.types.is_numeric_dtype(got)):
+        return at
+    w, g = wanted.to_numpy(), np.asarray(got, dtype=np.float64)
+    gap = np.abs(g[:, None] - w[None, :])
+    near = np.argmin(gap, axis=1)
+    return np.where(gap[np.arange(len(g)), near] <= 1e-6 * abs(info["step"]), near, -1)

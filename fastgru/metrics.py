@@ -328,6 +328,28 @@ def _describe(frame, keys, n=3):
     return ", ".join(str(r) for r in rows)
 
 
+def _float_stamps(truth, forecasts):
+    """``truth``'s float ``ds``, each replaced by the forecast's of its series
+    that is within 1e-12 of it (relative): stamps summed step by step
+    (1990 + 31 / 12, and the forecaster's 1990 + 30 / 12 + 1 / 12) differ in
+    their last digits. Unchanged where they cannot be lined up."""
+    import pandas as pd
+
+    rows = truth[["unique_id", "ds"]].reset_index(drop=True)
+    known = forecasts[["unique_id", "ds"]].drop_duplicates().rename(columns={"ds": "_near"})
+    try:
+        near = pd.merge_asof(rows.reset_index().dropna().sort_values("ds"),
+                             known.dropna().sort_values("_near"), left_on="ds",
+                             right_on="_near", by="unique_id", direction="nearest")
+    except (TypeError, ValueError):  # ids of other types: the join says so
+        return truth["ds"].to_numpy()
+    a, b = near["ds"].to_numpy(), near["_near"].to_numpy()
+    close = np.abs(a - b) <= 1e-12 * np.maximum(np.abs(a), np.abs(b))
+    out = rows["ds"].to_numpy(copy=True)
+    out[near["index"].to_numpy()[close]] = b[close]
+    return out
+
+
 def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=None,
              per_series=False):
     """Mean MASE, sMAPE, interval coverage and MSIS of every model in a long frame.
@@ -433,6 +455,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
             # pyarrow's timestamps (a parquet file's) and numpy's: one kind
             truth = truth.assign(ds=pd.DatetimeIndex(truth["ds"]))
             forecasts_df = forecasts_df.assign(ds=pd.DatetimeIndex(forecasts_df["ds"]))
+        if kinds[0].kind == kinds[1].kind == "f":
+            truth = truth.assign(ds=_float_stamps(truth, forecasts_df))
         try:
             merged = forecasts_df.drop(columns=["y"], errors="ignore").merge(
                 truth, on=["unique_id", "ds"], how="outer", indicator=True)

@@ -427,3 +427,20 @@ def test_evaluate_refuses_dates_as_text_out_of_time_order():
     pd.testing.assert_frame_equal(evaluate(cv.assign(**padded), None,
                                            train.assign(ds=padded["ds"]), 1),
                                   evaluate(cv, None, train, 1))
+
+
+def test_evaluate_joins_float_time_stamps_that_differ_in_their_last_digits():
+    # the truth's stamps written as 1990 + k / 12, the forecast's summed step
+    # by step from the last one (1992.5833333333335 against 1992.5833333333333)
+    train = pd.DataFrame({"unique_id": "a", "ds": 1990 + np.arange(30) / 12,
+                          "y": np.arange(30.0)})
+    test = pd.DataFrame({"unique_id": "a", "ds": 1990 + np.arange(30, 33) / 12,
+                         "y": [30.0, 31.0, 32.0]})
+    summed = (1990 + 29 / 12) + np.arange(1, 4) * (1 / 12)
+    assert not np.array_equal(summed, test["ds"].to_numpy())
+    fc = pd.DataFrame({"unique_id": "a", "ds": summed, "m": [30.0, 31.0, 34.0]})
+    table = evaluate(fc, test, train, season_length=1)
+    assert table.loc["m", "mase"] == pytest.approx(2 / 3)  # errors 0, 0, 2; scale 1
+    # stamps half a step apart are other dates
+    with pytest.raises(ValueError, match="test_df has no true value for 3 forecast rows"):
+        evaluate(fc, test.assign(ds=test["ds"] + 1 / 24), train, season_length=1)

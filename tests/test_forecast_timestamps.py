@@ -1,0 +1,231 @@
+"""Time stamps a forecaster reads and continues: integers beyond float64's
+precision, floats summed step by step, categoricals, periods of several
+dates, index names a file must keep."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgru
+from fastgru import GRUForecaster
+from fastgru.metrics import evaluate
+
+FAST = dict(hidden_size=4, max_epochs=1, random_state=0)
+
+
+def _frame(ds, promo=None):
+    y = 10 + np.sin(np.arange(len(ds)))
+    frame = pd.DataFrame({"unique_id": "a", "ds": ds, "y": y})
+    return frame if promo is None else frame.assign(promo=promo)
+
+
+def test_integer_stamps_beyond_float64_precision_are_continued():
+    # 10**17 + k: float64 holds only every 16th integer there
+    start = 10**17
+    model = GRUForecaster(horizon=3, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not evenly spaced" warning
+        model.fit(_frame(start + np.arange(30)))
+    assert model.predict()["ds"].tolist() == [start + 30, start + 31, start + 32]
+    # near int64's limit they continue as far as int64 goes, then a clear error
+    end = 2**63 - 1
+    near = GRUForecaster(horizon=3, **FAST).fit(_frame(np.arange(end - 31, end - 1)))
+    assert near.predict(h=2)["ds"].tolist() == [end - 1, end]
+    with pytest.raises(ValueError, match="int64 holds"):
+        near.predict()
+    # uint64 stamps beyond int64: forecasts would be int64, numbered by position
+    beyond = np.arange(2**63 + 1, 2**63 + 31, dtype=np.uint64)
+    with pytest.warns(UserWarning, match="its integers pass those int64 holds"):
+        model = GRUForecaster(horizon=3, **FAST).fit(_frame(beyond))
+    assert model.predict()["ds"].tolist() == [30, 31, 32]
+
+
+def test_a_series_with_a_gap_among_huge_integer_stamps_is_found():
+    start = 2**62 + 7
+    regular = _frame(start + np.arange(30))
+    gap = _frame(np.concatenate([start + np.arange(10), start + 11 + np.arange(10)]))
+    panel = pd.concat([regular, gap.assign(unique_id="b")], ignore_index=True)
+    with pytest.warns(UserWarning, match=r"series \['b'\] do not follow the panel's frequency"):
+        model = GRUForecaster(horizon=3, **FAST).fit(panel)
+    assert model.predict()["ds"].tolist() == [30, 31, 32, 20, 21, 22]  # by position
+
+
+@pytest.mark.parametrize("spell", [lambda k: 1990 + k / 12, lambda k: 2000 + k * 0.1])
+def test_float_stamps_summed_step_by_step_match_the_forecast(spell):
+    # the caller's own stamps of the next steps, computed as the history's
+    k = np.arange(33)
+    rng = np.random.default_rng(0)
+    promo = rng.random(33)
+    df = _frame(spell(k), promo)
+    df["y"] += 5 * promo
+    train, test = df.iloc[:30], df.iloc[30:]
+    model = GRUForecaster(horizon=3, **FAST).fit(train)
+    fc = model.predict(X_df=test[["unique_id", "ds", "promo"]])
+    np.testing.assert_allclose(fc["ds"], test["ds"], rtol=0, atol=1e-9)
+    # each value is scored against the forecast of its own stamp
+    scale = np.mean(np.abs(np.diff(train["y"])))
+    expected = -np.mean(np.abs(test["y"].to_numpy() - fc["GRUForecaster"].to_numpy())) / scale
+    assert model.score(test, X_df=test[["unique_id", "ds", "promo"]]) == pytest.approx(expected)
+
+
+def test_float_stamps_of_few_decimals_continue_as_written():
+    ds = np.round(np.arange(30) * 0.1, 10)  # 0.0, 0.1, ..., 2.9
+    df = _frame(ds)
+    train, test = df.iloc[:27], df.iloc[27:]
+    fc = GRUForecaster(horizon=3, **FAST).fit(train).predict()
+    assert fc["ds"].tolist() == [2.7, 2.8, 2.9]
+    table = evaluate(fc, test, train, season_length=1)  # joined on ds exactly
+    assert table.loc["GRUForecaster", "n_series"] == 1
+
+
+def test_categorical_stamps_whose_categories_are_not_in_time_order_are_refused():
+    dates = pd.date_range("2020-01-01", periods=30, freq="D")
+    # the rows sort in the categories' order: here backwards in time
+    df = _frame(pd.Categorical(dates, categories=dates[::-1]))
+    with pytest.raises(ValueError, match="categorical whose categories are not in increasing"):
+        GRUForecaster(horizon=3, **FAST).fit(df)
+    ordered = _frame(pd.Categorical(dates))  # categories sorted: read as the dates
+    fc = GRUForecaster(horizon=3, **FAST).fit(ordered.assign(ds=ordered["ds"].astype(
+        "datetime64[ns]"))).predict()
+    assert fc["ds"].tolist() == list(pd.date_range("2020-01-31", periods=3, freq="D"))
+
+
+def test_two_dates_of_one_forecast_period_are_refused_in_x_df_and_score():
+    months = pd.period_range("2020-01", periods=33, freq="M")
+    promo = np.random.default_rng(1).random(33)
+    df = _frame(months, promo)
+    train, test = df.iloc[:30], df.iloc[30:]
+    model = GRUForecaster(horizon=3, **FAST).fit(train)
+    starts = test["ds"].dt.to_timestamp()
+    # each month's first day and its 15th: which of them to read is not said
+    twice = pd.DataFrame({"unique_id": "a", "ds": [*starts, *(starts + pd.Timedelta(days=14))],
+                          "promo": [*test["promo"], *([100.0] * 3)]})
+    with pytest.raises(ValueError, match=r"more than one row for series 'a' at ds=\['2022-07'"):
+        model.predict(X_df=twice)
+    truth = pd.DataFrame({"unique_id": "a", "ds": [*starts, starts.iloc[0] + pd.Timedelta(days=3)],
+                          "y": [*test["y"], 1000.0]})
+    with pytest.raises(ValueError, match="more than one row for series 'a' at the forecast's"):
+        model.score(truth, X_df=test[["unique_id", "ds", "promo"]])
+
+
+@pytest.mark.parametrize("name", [np.int64(3), pd.Timestamp("2020-01-01")])
+def test_an_index_name_that_is_no_json_is_saved_as_text_or_number(name, tmp_path):
+    y = pd.Series(10 + np.sin(np.arange(30)),
+                  index=pd.date_range("2020-01-01", periods=30, freq="D", name=name))
+    model = GRUForecaster(horizon=3, **FAST).fit(y)
+    path = tmp_path / "model.npz"
+    fastgru.save(model, path)
+    again = fastgru.load(path).predict()
+    assert again.index.equals(model.predict().index)
+    assert again.index[0] == pd.Timestamp("2020-01-31")
+
+
+def test_days_continued_past_a_midnight_the_zone_skips_start_at_its_first_time():
+    # Sao Paulo's clocks went from 00:00 to 01:00 on 2018-11-04
+    days = pd.date_range("2018-10-01", periods=34, freq="D", tz="America/Sao_Paulo")
+    model = GRUForecaster(horizon=3, **FAST).fit(pd.Series(10 + np.sin(np.arange(34)),
+                                                           index=days))
+    assert [str(d) for d in model.predict().index] == [
+        "2018-11-04 01:00:00-02:00", "2018-11-05 00:00:00-02:00", "2018-11-06 00:00:00-02:00"]
+
+
+def test_a_series_dated_on_a_time_the_zone_skips_is_numbered_by_position():
+    weeks = pd.date_range("2018-01-07", periods=40, freq="W-SUN", tz="America/Sao_Paulo")
+    crossing = pd.date_range("2018-09-02", periods=12, freq="W-SUN").tz_localize(
+        "America/Sao_Paulo", nonexistent="shift_forward")  # 2018-11-04 01:00
+    panel = pd.concat([_frame(weeks), _frame(crossing).assign(unique_id="b")],
+                      ignore_index=True)
+    with pytest.warns(UserWarning, match=r"series \['b'\] do not follow"):
+        model = GRUForecaster(horizon=3, **FAST).fit(panel)
+    assert model.predict()["ds"].tolist() == [40, 41, 42, 12, 13, 14]
+
+
+@pytest.mark.parametrize("info,match", [
+    ({"type": "datetime", "freq": "-1D"}, "does not move forwards"),
+    ({"type": "float", "step": 0.0}, "nonzero float"),
+    ({"type": "integer", "step": 1.5}, "nonzero integer"),
+    ({"type": "float", "step": 10**400}, "not finite"),
+    ({"type": "float", "step": 1e-320}, "is lost in"),  # 14.5 + 1e-320 is 14.5
+    ({"type": "float", "step": 0.5, "decimals": -3}, "decimals must be 0 to 12"),
+])
+def test_a_file_whose_time_stamps_go_nowhere_or_backwards_is_refused(tmp_path, info, match):
+    import json
+
+    y = pd.Series(10 + np.sin(np.arange(30)),
+                  index=pd.date_range("2020-01-01", periods=30, freq="D"))
+    if info["type"] != "datetime":
+        y.index = np.arange(30) * 0.5 if info["type"] == "float" else np.arange(30)
+    path = tmp_path / "f.npz"
+    fastgru.save(GRUForecaster(horizon=3, **FAST).fit(y), path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    meta["attributes"]["_index_info"].update(info)
+    np.savez(path, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    with pytest.raises(ValueError, match=match):
+        fastgru.load(path)
+
+
+def test_dates_beyond_nanoseconds_range_are_continued():
+    # datetime64[s] holds the year 2969, which nanoseconds (up to 2262) do not
+    days = pd.date_range("2969-05-01", periods=30, freq="D", unit="s")
+    fc = GRUForecaster(horizon=3, **FAST).fit(_frame(days.to_numpy())).predict()
+    assert fc["ds"].tolist() == list(pd.date_range("2969-05-31", periods=3, freq="D", unit="s"))
+
+
+def test_periods_of_two_frequencies_in_one_column_are_named():
+    months = _frame(list(pd.period_range("2020-01", periods=30, freq="M")))
+    quarters = _frame(list(pd.period_range("2020Q1", periods=30, freq="Q"))).assign(unique_id="b")
+    df = pd.concat([months, quarters], ignore_index=True).astype({"ds": object})
+    with pytest.raises(ValueError, match=r"types \['Period\[M\]', 'Period\[Q-DEC\]'\]"):
+        GRUForecaster(horizon=3, **FAST).fit(df)
+
+
+def test_complex_time_stamps_are_labels_numbered_by_position():
+    with pytest.warns(UserWarning, match="cannot continue the time stamps.*complex128"):
+        model = GRUForecaster(horizon=3, **FAST).fit(_frame(np.arange(30) + 1j))
+    assert model.predict()["ds"].tolist() == [30, 31, 32]
+
+
+def test_a_panel_of_dates_within_and_beyond_nanoseconds_range_keeps_each():
+    far = pd.date_range("2969-05-01", periods=30, freq="D", unit="s")
+    near = pd.date_range("2020-05-01", periods=30, freq="D", unit="s")
+    panel = pd.concat([_frame(far.to_numpy()), _frame(near.to_numpy()).assign(unique_id="b")])
+    fc = GRUForecaster(horizon=2, **FAST).fit(panel).predict()
+    assert [str(d) for d in fc["ds"]] == ["2969-05-31 00:00:00", "2969-06-01 00:00:00",
+                                          "2020-05-31 00:00:00", "2020-06-01 00:00:00"]
+
+
+def test_business_days_with_holidays_are_not_continued_onto_the_holidays():
+    holidays = ["2020-12-24", "2020-12-25"]
+    days = pd.bdate_range("2020-11-01", "2020-12-23", freq="C", holidays=holidays)
+    y = pd.Series(10 + np.sin(np.arange(len(days))), index=days)
+    assert y.index.freqstr == "C"  # the text of the frequency without its holidays
+    with pytest.warns(UserWarning, match=r"its frequency <CustomBusinessDay> is not one its "
+                                         r"text \('C'\) gives back \(holidays"):
+        model = GRUForecaster(horizon=3, **FAST).fit(y)
+    assert model.predict().index.tolist() == [len(days), len(days) + 1, len(days) + 2]
+
+
+def test_a_series_with_a_missing_date_is_told_so_not_to_sort_it():
+    dates = pd.date_range("2020-01-01", periods=30, freq="D").tolist()
+    dates[-1] = pd.NaT  # sort_index would put it first, and still not in time order
+    y = pd.Series(10 + np.sin(np.arange(30)), index=pd.DatetimeIndex(dates))
+    with pytest.raises(ValueError, match=r"y's index has missing dates \(NaT\)"):
+        GRUForecaster(horizon=3, **FAST).fit(y)
+    with pytest.raises(ValueError, match=r"series 'a''s index has missing dates"):
+        GRUForecaster(horizon=3, **FAST).fit({"a": y.set_axis(pd.PeriodIndex(dates, freq="D"))})
+
+
+@pytest.mark.parametrize("same", [lambda i: i.as_unit("s"), lambda i: i.tz_convert("UTC")])
+def test_past_covariates_on_y_s_dates_in_another_unit_or_zone_are_aligned(same):
+    days = pd.date_range("2020-01-01", periods=30, freq="D", tz="Europe/Berlin")
+    y = pd.Series(10 + np.sin(np.arange(30)), index=days)
+    X = pd.DataFrame({"x": np.cos(np.arange(30))}, index=same(days))
+    GRUForecaster(horizon=3, **FAST).fit(y, X)  # the same dates: read step by step
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(same(days)[::-1]))
+    with pytest.raises(ValueError, match="X's dates are not y's"):
+        GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(days.tz_localize(None)))
