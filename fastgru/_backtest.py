@@ -88,6 +88,8 @@ def score(est, y, X_df=None):
 
     steps = est.horizon
     if _is_long_frame(y):
+        if X_df is None and est.futr_exog_ and set(est.futr_exog_) <= set(map(str, y.columns)):
+            X_df = y  # a fold of the frame fit takes holds its covariates (GridSearchCV's)
         pairs, scales = _dated_pairs(est, y, X_df)
     else:
         if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order

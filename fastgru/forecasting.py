@@ -566,10 +566,10 @@ class GRUForecaster(TrainableGRU):
         """Minus the mean MASE of the forecast after the training data against ``y``.
 
         ``y`` holds the next ``horizon`` (or fewer) values of every series, as
-        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one (each
-        value scored against the forecast of its ``ds``), else in the form
-        ``fit`` took (a dict's series by key). Higher is better
-        (scikit-learn's convention).
+        a long DataFrame when fitted on one (``unique_id``, ``ds``, ``y``, each
+        value scored against the forecast of its ``ds``, and the future-known
+        covariates ``X_df`` defaults to), else in the form ``fit`` took (a
+        dict's series by key). Higher is better (scikit-learn's convention).
         """
         from ._backtest import score
 

@@ -406,3 +406,33 @@ def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
     np.testing.assert_array_equal(model.history_[0, -3:], [21.0, 22.0, 23.0])
+
+
+def test_score_reads_future_covariates_from_the_frame_it_scores():
+    """A test fold of the long frame fit takes carries the covariates of its
+    dates: score reads them from it, so GridSearchCV with TimeSeriesSplit
+    scores a model with calendar covariates instead of failing every fold."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    dates = pd.date_range("2000-01-01", periods=48, freq="QS")
+    rng = np.random.default_rng(0)
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": dates, "y": 10 + np.cumsum(
+        rng.normal(size=48)) + 2 * (dates.quarter == 1)}) for k in "abc"])
+    df["q1"] = (df.ds.dt.quarter == 1).astype(float)
+    df = df.sort_values(["ds", "unique_id"], ignore_index=True)
+    test = df.groupby("unique_id").tail(4)
+    train = df.drop(test.index)
+    model = GRUForecaster(horizon=4, season_length=4, **FAST).fit(train)
+    fc = model.predict(X_df=test[["unique_id", "ds", "q1"]]).merge(test, on=["unique_id", "ds"])
+    expected = []
+    for uid, g in fc.groupby("unique_id"):
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        scale = np.mean(np.abs(hist[4:] - hist[:-4]))
+        expected.append(np.mean(np.abs(g.y - g.GRUForecaster)) / scale)
+    assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+    search = GridSearchCV(GRUForecaster(horizon=4, season_length=4, **FAST),
+                          {"hidden_size": [4, 8]}, cv=TimeSeriesSplit(2, test_size=4 * 3),
+                          error_score="raise")
+    search.fit(train)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
