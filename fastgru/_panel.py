@@ -58,9 +58,10 @@ def _is_long_frame(y) -> bool:
         ID in y.columns or TIME in y.columns)
 
 
-def _series_values(label: str, values) -> np.ndarray:
+def _series_values(label: str, values, times=None) -> np.ndarray:
     """A 1-D float64 series without leading NaN; NaN inside or at the end, or
-    inf anywhere, is a ValueError naming the series."""
+    inf anywhere, is a ValueError naming the series and where its first such
+    NaN is (its time stamp from ``times``, else its position)."""
     arr = as_float_array(label, values, np.float64, ndim=1, allow_nan=True) if not (
         isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1
     ) else values
@@ -70,8 +71,12 @@ def _series_values(label: str, values) -> np.ndarray:
             raise ValueError(f"{label} holds inf")
         first = int(np.argmax(finite)) if finite.any() else len(arr)
         if not finite[first:].all():
-            raise ValueError(f"{label} has NaN after its first value (a gap or a missing "
-                             "end): fill or interpolate them first (leading NaN are dropped)")
+            gaps = first + np.flatnonzero(~finite[first:])
+            where = (f"{times[gaps[0]]}" if times is not None and len(times) == len(arr)
+                     else f"position {gaps[0]}")
+            raise ValueError(f"{label} has NaN after its first value ({len(gaps)}, the first "
+                             f"at {where}: a gap or a missing end): fill or interpolate them "
+                             "first (leading NaN are dropped)")
         arr = arr[first:]
     if len(arr) == 0:
         raise ValueError(f"{label} has no values")
@@ -162,7 +167,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             if index is not None:
                 _check_order(label, index)
             raw = _pandas_values(label, s) if index is not None else s
-            arr = _series_values(label, raw)
+            arr = _series_values(label, raw, index)
             ids.append(key)
             values.append(arr)
             times.append(None if index is None else index[len(index) - len(arr):])
@@ -207,7 +212,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
     ids, series, times, hists = [], [], [], []
     for j in range(values.shape[1]):
         label = "y" if values.shape[1] == 1 else f"column {(name[j] if name else j)!r} of y"
-        arr = _series_values(label, values[:, j])
+        arr = _series_values(label, values[:, j], index)
         ids.append(j if name is None or form == "series" else name[j])
         series.append(arr)
         start = values.shape[0] - len(arr)
@@ -274,7 +279,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     for key, group in () if read else groups:  # series by series: to say which one is wrong
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
-        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]))
+        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]), ds)
         start = len(group) - len(arr)
         ids.append(key)
         values.append(arr)

@@ -436,3 +436,23 @@ def test_score_reads_future_covariates_from_the_frame_it_scores():
                           error_score="raise")
     search.fit(train)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_nan_inside_a_series_is_located_by_its_date_or_position():
+    """Real data (statsmodels' weekly co2) has weeks missing as NaN: the error
+    says how many and where the first is, to find it among years of rows."""
+    pd = pytest.importorskip("pandas")
+    weeks = pd.date_range("1958-03-29", periods=30, freq="W-SAT")
+    y = pd.Series(np.linspace(316.0, 320.0, 30), index=weeks)
+    y.iloc[[0, 6, 7, 20]] = np.nan  # a leading NaN (dropped), then three
+    model = GRUForecaster(horizon=4, **FAST)
+    where = r"after its first value \(3, the first at 1958-05-10 00:00:00"
+    with pytest.raises(ValueError, match="y has NaN " + where):
+        model.fit(y)
+    with pytest.raises(ValueError, match="series 'co2' has NaN " + where):
+        model.fit(pd.DataFrame({"unique_id": "co2", "ds": weeks, "y": y.to_numpy()}))
+    with pytest.raises(ValueError, match="series 'co2' has NaN " + where):
+        model.fit({"co2": y})
+    with pytest.raises(ValueError, match=r"y has NaN after its first value \(3, the first at "
+                                         r"position 6"):
+        model.fit(y.to_numpy())
