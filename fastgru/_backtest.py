@@ -26,6 +26,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     levels = check_levels(level)
     check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
+    # leading NaN are no history (fit drops them): a series whose values all
+    # come after a cutoff has no forecast from it (one without any, fit's error)
+    valued = df[TARGET].notna().groupby(df[ID], sort=False, observed=True)
+    df = df[(valued.cummax() | ~valued.transform("any")).to_numpy()].reset_index(drop=True)
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
     size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)

@@ -456,3 +456,22 @@ def test_nan_inside_a_series_is_located_by_its_date_or_position():
     with pytest.raises(ValueError, match=r"y has NaN after its first value \(3, the first at "
                                          r"position 6"):
         model.fit(y.to_numpy())
+
+
+def test_a_backtest_counts_a_series_from_its_first_value_past_its_leading_nan():
+    """A ragged wide frame melted into a long one (a series starting late)
+    has leading NaN rows: at a cutoff before its first value the series has
+    no forecast, as when those rows are absent, instead of failing the backtest."""
+    pd = pytest.importorskip("pandas")
+    dates = pd.date_range("2000-01-01", periods=40, freq="QS")
+    rng = np.random.default_rng(1)
+    wide = pd.DataFrame({k: 10 + np.cumsum(rng.normal(size=40)) for k in "abc"}, index=dates)
+    wide.iloc[:26, 2] = np.nan  # "c" has its 14 last quarters only
+    long = wide.reset_index(names="ds").melt(id_vars="ds", var_name="unique_id",
+                                             value_name="y")
+    model = GRUForecaster(horizon=4, season_length=4, **FAST)
+    with_nan = model.cross_validation(long, n_windows=4, step_size=4)
+    without = model.cross_validation(long.dropna(), n_windows=4, step_size=4)
+    # c's first cutoff (16 quarters before its end) precedes its 14 values
+    assert with_nan.groupby("unique_id").size().to_dict() == {"a": 16, "b": 16, "c": 12}
+    pd.testing.assert_frame_equal(with_nan, without)
