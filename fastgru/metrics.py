@@ -328,6 +328,15 @@ def _describe(frame, keys, n=3):
     return ", ".join(str(r) for r in rows)
 
 
+def _from_first_value(ds, y):
+    """A series' history from its first value: leading NaN rows (a ragged
+    frame's, dropped by the forecaster too) are no history, and counted they
+    would change the scale's lag and make a short history's scale undefined."""
+    valued = ~np.isnan(y)
+    first = int(np.argmax(valued)) if valued.any() else 0
+    return ds[first:], y[first:]
+
+
 def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=None,
              per_series=False):
     """Mean MASE, sMAPE, interval coverage and MSIS of every model in a long frame.
@@ -346,7 +355,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         ``y`` from ``forecasts_df`` (as ``cross_validation`` returns it).
     train_df : DataFrame
         Columns ``unique_id``, ``ds``, ``y``: the history of every series,
-        for the MASE and MSIS scale. Without a cutoff it must end before the
+        for the MASE and MSIS scale (from each series' first value: leading
+        NaN rows are not counted). Without a cutoff it must end before the
         first forecast date of each series (a frame that includes the test
         period is refused); with one, only its rows up to each cutoff are used.
     season_length : int
@@ -473,7 +483,7 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
     merged = merged.sort_values([*keys, "ds"], kind="stable").reset_index(drop=True)
     by = keys if cv else "unique_id"
 
-    history = {uid: (g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
+    history = {uid: _from_first_value(g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
                for uid, g in train_df.sort_values(["unique_id", "ds"], kind="stable")
                .groupby("unique_id", sort=False, observed=True)}
     groups = merged.groupby(by, sort=True, observed=True)
