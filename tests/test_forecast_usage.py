@@ -475,3 +475,22 @@ def test_a_backtest_counts_a_series_from_its_first_value_past_its_leading_nan():
     # c's first cutoff (16 quarters before its end) precedes its 14 values
     assert with_nan.groupby("unique_id").size().to_dict() == {"a": 16, "b": 16, "c": 12}
     pd.testing.assert_frame_equal(with_nan, without)
+
+
+@pytest.mark.parametrize("ids", [[1.0, 2.0, 3.0], [1, "b", 3]])
+def test_future_covariates_of_series_with_ids_kept_as_text_are_found(ids):
+    """Ids other than int or str (floats, a mix of numbers and text) are kept
+    as text: X_df, holding the ids as given, is matched with them as text."""
+    pd = pytest.importorskip("pandas")
+    dates = pd.date_range("2000-01-01", periods=40, freq="QS")
+    rng = np.random.default_rng(0)
+    df = pd.concat([pd.DataFrame({"unique_id": [k] * 40, "ds": dates, "y": 10 + np.cumsum(
+        rng.normal(size=40)), "q1": (dates.quarter == 1).astype(float)}) for k in ids],
+        ignore_index=True)
+    future = df.groupby("unique_id").tail(4)
+    train = df.drop(future.index)
+    model = GRUForecaster(horizon=4, season_length=4, **FAST)
+    fc = model.fit(train).predict(X_df=future[["unique_id", "ds", "q1"]])
+    as_text = model.fit(train.astype({"unique_id": str})).predict(
+        X_df=future[["unique_id", "ds", "q1"]].astype({"unique_id": str}))
+    pd.testing.assert_frame_equal(fc, as_text)
