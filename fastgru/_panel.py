@@ -268,8 +268,9 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     futr_names = [c for c in extra if c not in hist_exog]
     for c in extra:  # numbers or booleans (complex numbers would lose their imaginary part)
         if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_complex_dtype(df[c]):
-            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
-                             "encode it first, e.g. pd.get_dummies")
+            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): every "
+                             f"column besides {ID!r}, {TIME!r} and {TARGET!r} is a covariate; "
+                             "encode it first (e.g. pd.get_dummies) or drop it")
     check_keys(df)
     _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
