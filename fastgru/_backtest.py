@@ -104,18 +104,23 @@ def score(est, y, X_df=None):
             if len(y) != est.n_series_:
                 raise ValueError(f"y holds {len(y)} series, the model forecasts "
                                  f"{est.n_series_}")
-            true = [np.empty(0)] * est.n_series_
+            true, dates = [np.empty(0)] * est.n_series_, [None] * est.n_series_
             for k, v in y.items():
                 true[index[str(k)]] = np.asarray(v, dtype=np.float64)
+                dates[index[str(k)]] = _index_of(v)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
+            dates = [_index_of(v) for v in y]
         else:
+            y = _columns_by_name(est, y)
             arr = np.asarray(y, dtype=np.float64)
             true = [arr] if arr.ndim == 1 else list(arr.T)
+            dates = [_index_of(y)] * len(true)
         if len(true) != est.n_series_:
             raise ValueError(f"y holds {len(true)} series, the model forecasts "
                              f"{est.n_series_}")
+        _check_dates(est, dates)
         steps = min(steps, max(len(v) for v in true))
         if steps < 1:
             raise ValueError("y holds no values to score the forecasts against")
@@ -134,6 +139,48 @@ def score(est, y, X_df=None):
     if not errors:
         raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))
+
+
+def _index_of(values):
+    """A pandas Series' or DataFrame's index, else None."""
+    return values.index if hasattr(values, "iloc") and hasattr(values, "index") else None
+
+
+def _columns_by_name(est, y):
+    """A wide frame's columns in the order of the series the model was fitted
+    on (by name, as the model keeps them): positions would pair them with
+    other series' forecasts."""
+    names = est._series_names
+    if est._output_kind != "frame" or not hasattr(y, "columns"):
+        return y
+    given = {str(c): c for c in y.columns}
+    if sorted(given) != sorted(names):
+        raise ValueError(f"y's columns {list(given)[:5]} are not the series the model "
+                         f"forecasts {names[:5]}")
+    return y[[given[name] for name in names]]
+
+
+def _check_dates(est, dates):
+    """Values indexed by dates are read by position, from the first date
+    forecast: their dates must be the first of the forecast's (a ValueError
+    naming both otherwise), when the model continues dates too."""
+    import pandas as pd
+
+    from ._timestamps import continued_index
+
+    info = est._index_info
+    if info is None or info["type"] not in ("period", "datetime"):
+        return
+    for i, got in enumerate(dates):
+        if not isinstance(got, (pd.DatetimeIndex, pd.PeriodIndex)) or not len(got):
+            continue
+        wanted = continued_index(info, est.last_ds_[i], est.horizon)
+        if len(got) > len(wanted) or not _as_stamps(got, wanted).equals(wanted[:len(got)]):
+            label = f"series {est.series_ids_[i].item()!r} of y" if est.n_series_ > 1 else "y"
+            raise ValueError(f"{label} is dated {got[0]} to {got[-1]}; its values are "
+                             "scored by position against "
+                             f"the {len(wanted)} dates forecast after the training data, "
+                             f"from {wanted[0]} to {wanted[-1]}: give the first of those")
 
 
 def _dated_pairs(est, y, X_df):

@@ -494,3 +494,34 @@ def test_future_covariates_of_series_with_ids_kept_as_text_are_found(ids):
     as_text = model.fit(train.astype({"unique_id": str})).predict(
         X_df=future[["unique_id", "ds", "q1"]].astype({"unique_id": str}))
     pd.testing.assert_frame_equal(fc, as_text)
+
+
+def test_score_of_a_dated_series_or_wide_frame_checks_dates_and_column_names():
+    """A pandas y is scored by position: values dated after the forecast's
+    dates (the following year, or more than the horizon) are refused rather
+    than scored against other steps, and a wide frame's columns are read by
+    name, not by position."""
+    pd = pytest.importorskip("pandas")
+    months = pd.period_range("2000-01", periods=72, freq="M")
+    t = np.arange(72)
+    s = pd.Series(100 + 10 * np.sin(2 * np.pi * t / 12) + t, index=months)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(s[:-12])
+    point = model.predict().to_numpy()
+    truth = s[-12:-6].to_numpy()
+    scale = np.mean(np.abs(s[:-12].to_numpy()[12:] - s[:-12].to_numpy()[:-12]))
+    assert model.score(s[-12:-6]) == pytest.approx(-np.mean(np.abs(truth - point)) / scale)
+    assert model.score(s[-12:-9]) == pytest.approx(
+        -np.mean(np.abs(truth[:3] - point[:3])) / scale)
+    assert model.score(s[-12:-6].to_timestamp()) == model.score(s[-12:-6])
+    for later in (s[-6:], s[-12:], s[-9:-6]):
+        with pytest.raises(ValueError, match=r"y is dated .* scored by position against the "
+                                             r"6 dates forecast .*from 2005-01 to 2005-06"):
+            model.score(later)
+    wide = pd.DataFrame({"a": s, "b": 3 * s[::-1].to_numpy()}, index=months)
+    two = GRUForecaster(horizon=6, season_length=12, **FAST).fit(wide[:-12])
+    test = wide[-12:-6]
+    assert two.score(test[["b", "a"]]) == two.score(test)
+    with pytest.raises(ValueError, match=r"series 'a' of y is dated 2005-07"):
+        two.score(wide[-6:])
+    with pytest.raises(ValueError, match=r"y's columns \['a', 'c'\] are not the series"):
+        two.score(test.rename(columns={"b": "c"}))
