@@ -92,9 +92,16 @@ def score(est, y, X_df=None):
 
     steps = est.horizon
     if _is_long_frame(y):
-        if X_df is None and est.futr_exog_ and set(est.futr_exog_) <= set(map(str, y.columns)):
-            X_df = y  # a fold of the frame fit takes holds its covariates (GridSearchCV's)
-        pairs, scales = _dated_pairs(est, y, X_df)
+        # a fold of the frame fit takes holds its covariates (GridSearchCV's)
+        own = (X_df is None and bool(est.futr_exog_)
+               and set(est.futr_exog_) <= set(map(str, y.columns)))
+        try:
+            pairs, scales = _dated_pairs(est, y, y if own else X_df)
+        except ValueError as exc:
+            if not (own and str(exc).startswith("X_df")):
+                raise
+            raise ValueError("the future-known covariates are read from y without X_df: y "
+                             f"needs every date of the horizon, or give X_df ({exc})") from None
     else:
         if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
             index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}

@@ -431,6 +431,9 @@ def test_score_reads_future_covariates_from_the_frame_it_scores():
         scale = np.mean(np.abs(hist[4:] - hist[:-4]))
         expected.append(np.mean(np.abs(g.y - g.GRUForecaster)) / scale)
     assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+    with pytest.raises(ValueError, match=r"covariates are read from y without X_df: y needs "
+                                         r"every date of the horizon.*X_df lacks series 'a'"):
+        model.score(test.groupby("unique_id").head(2))
     search = GridSearchCV(GRUForecaster(horizon=4, season_length=4, **FAST),
                           {"hidden_size": [4, 8]}, cv=TimeSeriesSplit(2, test_size=4 * 3),
                           error_score="raise")
