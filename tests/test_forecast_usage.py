@@ -528,3 +528,18 @@ def test_score_of_a_dated_series_or_wide_frame_checks_dates_and_column_names():
         two.score(wide[-6:])
     with pytest.raises(ValueError, match=r"y's columns \['a', 'c'\] are not the series"):
         two.score(test.rename(columns={"b": "c"}))
+
+
+def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
+    """Real data names its values otherwise (sales, Passengers): read as a
+    wide frame, its text and date columns made a TypeError about dtypes."""
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.DataFrame({"unique_id": "a", "ds": days, "sales": np.arange(30.0)})
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=r"y has the columns \['unique_id', 'ds'\] of a long "
+                                         r"DataFrame but no 'y' \(its other columns: "
+                                         r"\['sales'\]\).*df.rename\(columns=\{'sales': 'y'\}\)"):
+        model.fit(df)
+    with pytest.raises(ValueError, match=r"the column \['ds'\] .*df.set_index\('ds'\)"):
+        model.fit(df.drop(columns="unique_id"), static_df=df[["unique_id"]])
