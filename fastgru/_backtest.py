@@ -88,7 +88,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
 
 def score(est, y, X_df=None):
     """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
-    from ._panel import _is_long_frame
+    from ._panel import _is_long_frame, check_target_named
 
     steps = est.horizon
     if _is_long_frame(y):
@@ -103,6 +103,7 @@ def score(est, y, X_df=None):
             raise ValueError("the future-known covariates are read from y without X_df: y "
                              f"needs every date of the horizon, or give X_df ({exc})") from None
     else:
+        check_target_named(y)
         if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
             index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}
             unknown = [k for k in y if str(k) not in index]

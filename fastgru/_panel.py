@@ -138,6 +138,20 @@ def _check_order(label: str, index) -> None:
                          "order; sort it first, e.g. y.sort_index()")
 
 
+def check_target_named(y) -> None:
+    """A frame with a long frame's ``unique_id`` or ``ds`` column but no ``y``
+    (values named otherwise, "sales"): a ValueError saying to rename them,
+    rather than reading it as a wide frame whose key columns are series."""
+    keys = [c for c in (ID, TIME) if c in getattr(y, "columns", ())]
+    if keys:
+        others = [str(c) for c in y.columns if c not in keys]
+        raise ValueError(f"y has the column{'s' * (len(keys) > 1)} {keys} of a long DataFrame "
+                         f"but no {TARGET!r} (its other columns: {others[:5]}): name the "
+                         f"column of values {TARGET!r}, e.g. df.rename(columns="
+                         f"{{{(others or ['value'])[0]!r}: {TARGET!r}}}), or give a wide frame "
+                         f"its dates as the index, df.set_index({TIME!r})")
+
+
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
     if _is_long_frame(y):
@@ -145,14 +159,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             raise ValueError("X is for array input: with a long DataFrame, covariates are "
                              "its extra columns (and static_df)")
         return _read_long(y, static_df, hist_exog)
-    keys = [c for c in (ID, TIME) if c in getattr(y, "columns", ())]
-    if keys:  # read as a wide frame, its key columns would be series of text or dates
-        others = [str(c) for c in y.columns if c not in keys]
-        raise ValueError(f"y has the column{'s' * (len(keys) > 1)} {keys} of a long DataFrame "
-                         f"but no {TARGET!r} (its other columns: {others[:5]}): name the "
-                         f"column of values {TARGET!r}, e.g. df.rename(columns="
-                         f"{{{(others or ['value'])[0]!r}: {TARGET!r}}}), or give a wide frame "
-                         f"its dates as the index, df.set_index({TIME!r})")
+    check_target_named(y)
     if static_df is not None:
         raise ValueError("static_df needs a long DataFrame y with a unique_id column")
     if hist_exog is not None and (isinstance(hist_exog, str) or len(hist_exog)):

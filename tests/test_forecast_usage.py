@@ -543,3 +543,6 @@ def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
         model.fit(df)
     with pytest.raises(ValueError, match=r"the column \['ds'\] .*df.set_index\('ds'\)"):
         model.fit(df.drop(columns="unique_id"), static_df=df[["unique_id"]])
+    model.fit(df.rename(columns={"sales": "y"}).head(28))
+    with pytest.raises(ValueError, match=r"no 'y' \(its other columns: \['sales'\]\)"):
+        model.score(df.tail(2))
