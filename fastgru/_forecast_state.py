@@ -241,7 +241,9 @@ def _future_covariates(est, panel, X_df, stamps):
             raise ValueError(f"X_df's covariates for series {key!r} are not numbers "
                              f"({exc})") from None
         if not np.isfinite(cov).all():
-            raise ValueError(f"X_df has NaN or inf for series {key!r}")
+            row, col = np.argwhere(~np.isfinite(cov))[0]
+            raise ValueError(f"X_df has NaN or inf for series {key!r} (first "
+                             f"{est.futr_exog_[col]!r} at {TIME}={g[TIME].iloc[row]})")
         out.append(cov)
     return out
 

@@ -304,7 +304,9 @@ def _read_long(df, static_df, hist_exog) -> Panel:
             if names:
                 cov = group[names].to_numpy(dtype=np.float64)[start:]
                 if not np.isfinite(cov).all():
-                    raise ValueError(f"{label} has NaN or inf in its covariates {names}")
+                    row, col = np.argwhere(~np.isfinite(cov))[0]
+                    raise ValueError(f"{label} has NaN or inf in its covariates {names} (first "
+                                     f"{names[col]!r} at {ds[start + row]})")
                 out.append(cov)
     if not ids:
         raise ValueError("y holds no rows")

@@ -546,3 +546,19 @@ def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
     model.fit(df.rename(columns={"sales": "y"}).head(28))
     with pytest.raises(ValueError, match=r"no 'y' \(its other columns: \['sales'\]\)"):
         model.score(df.tail(2))
+
+
+def test_nan_in_covariates_is_located_by_column_and_date():
+    pd = pytest.importorskip("pandas")
+    months = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.DataFrame({"unique_id": "a", "ds": months, "y": np.arange(30.0),
+                       "promo": np.arange(30) % 2, "price": np.ones(30)})
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=r"series 'a' has NaN or inf in its covariates "
+                                         r"\['promo', 'price'\] \(first 'price' at 2020-04-01"):
+        model.fit(df.assign(price=df.price.where(df.ds != "2020-04-01")))
+    model.fit(df.head(28))
+    future = df.tail(2)[["unique_id", "ds", "promo", "price"]]
+    with pytest.raises(ValueError, match=r"X_df has NaN or inf for series 'a' \(first 'promo' "
+                                         r"at ds=2022-06-01"):
+        model.predict(X_df=future.assign(promo=[0.0, np.inf]))
