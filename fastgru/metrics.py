@@ -309,8 +309,11 @@ def _model_levels(forecasts, models, level):
             levels = sorted(_level(lv) for lv in np.atleast_1d(level).tolist())
             for lv in levels:
                 if len(bounds.get(lv, {})) != 2:
+                    with_it = [m for m in models if len(found.get(m, {}).get(lv, {})) == 2]
                     raise ValueError(f"forecasts_df has no columns '{model}-lo-{_label(lv)}' "
-                                     f"and '{model}-hi-{_label(lv)}' for level={_label(lv)}")
+                                     f"and '{model}-hi-{_label(lv)}' for level={_label(lv)}"
+                                     + (f": score the models with them, models={with_it}, or "
+                                        "each model's own levels, level=None" if with_it else ""))
         columns[model] = {lv: (bounds[lv]["lo"], bounds[lv]["hi"]) for lv in levels}
     return columns
 

@@ -315,7 +315,9 @@ def test_evaluate_agrees_with_utilsforecast_on_cross_validation_frames():
 
 def test_evaluate_level_selection():
     train, test, fc, _ = panel()
-    with pytest.raises(ValueError, match="'two-lo-80'"):
+    with pytest.raises(ValueError, match=r"'two-lo-80'.*: score the models with them, "
+                                         r"models=\['one'\], or each model's own levels, "
+                                         r"level=None"):
         evaluate(fc, test, train, 4, level=[80])
     result = evaluate(fc, test, train, 4, models=["one"], level=[80])
     assert list(result.columns) == ["mase", "smape", "coverage_80", "msis_80", "n_series",
