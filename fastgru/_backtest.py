@@ -27,6 +27,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     levels = check_levels(level)
     check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
+    # leading NaN are no history (fit drops them): a series whose values all
+    # come after a cutoff has no forecast from it (one without any, fit's error)
+    valued = df[TARGET].notna().groupby(df[ID], sort=False, observed=True)
+    df = df[(valued.cummax() | ~valued.transform("any")).to_numpy()].reset_index(drop=True)
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
     size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
@@ -85,12 +89,22 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
 
 def score(est, y, X_df=None):
     """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
-    from ._panel import _is_long_frame
+    from ._panel import _is_long_frame, check_target_named
 
     steps = est.horizon
     if _is_long_frame(y):
-        pairs, scales = _dated_pairs(est, y, X_df)
+        # a fold of the frame fit takes holds its covariates (GridSearchCV's)
+        own = (X_df is None and bool(est.futr_exog_)
+               and set(est.futr_exog_) <= set(map(str, y.columns)))
+        try:
+            pairs, scales = _dated_pairs(est, y, y if own else X_df)
+        except ValueError as exc:
+            if not (own and str(exc).startswith("X_df")):
+                raise
+            raise ValueError("the future-known covariates are read from y without X_df: y "
+                             f"needs every date of the horizon, or give X_df ({exc})") from None
     else:
+        check_target_named(y)
         if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
             index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}
             unknown = [k for k in y if str(k) not in index]
@@ -99,18 +113,23 @@ def score(est, y, X_df=None):
             if len(y) != est.n_series_:
                 raise ValueError(f"y holds {len(y)} series, the model forecasts "
                                  f"{est.n_series_}")
-            true = [np.empty(0)] * est.n_series_
+            true, dates = [np.empty(0)] * est.n_series_, [None] * est.n_series_
             for k, v in y.items():
                 true[index[str(k)]] = np.asarray(v, dtype=np.float64)
+                dates[index[str(k)]] = _index_of(v)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
+            dates = [_index_of(v) for v in y]
         else:
+            y = _columns_by_name(est, y)
             arr = np.asarray(y, dtype=np.float64)
             true = [arr] if arr.ndim == 1 else list(arr.T)
+            dates = [_index_of(y)] * len(true)
         if len(true) != est.n_series_:
             raise ValueError(f"y holds {len(true)} series, the model forecasts "
                              f"{est.n_series_}")
+        _check_dates(est, dates)
         steps = min(steps, max(len(v) for v in true))
         if steps < 1:
             raise ValueError("y holds no values to score the forecasts against")
@@ -129,6 +148,48 @@ def score(est, y, X_df=None):
     if not errors:
         raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))
+
+
+def _index_of(values):
+    """A pandas Series' or DataFrame's index, else None."""
+    return values.index if hasattr(values, "iloc") and hasattr(values, "index") else None
+
+
+def _columns_by_name(est, y):
+    """A wide frame's columns in the order of the series the model was fitted
+    on (by name, as the model keeps them): positions would pair them with
+    other series' forecasts."""
+    names = est._series_names
+    if est._output_kind != "frame" or not hasattr(y, "columns"):
+        return y
+    given = {str(c): c for c in y.columns}
+    if sorted(given) != sorted(names):
+        raise ValueError(f"y's columns {list(given)[:5]} are not the series the model "
+                         f"forecasts {names[:5]}")
+    return y[[given[name] for name in names]]
+
+
+def _check_dates(est, dates):
+    """Values indexed by dates are read by position, from the first date
+    forecast: their dates must be the first of the forecast's (a ValueError
+    naming both otherwise), when the model continues dates too."""
+    import pandas as pd
+
+    from ._timestamps import continued_index
+
+    info = est._index_info
+    if info is None or info["type"] not in ("period", "datetime"):
+        return
+    for i, got in enumerate(dates):
+        if not isinstance(got, (pd.DatetimeIndex, pd.PeriodIndex)) or not len(got):
+            continue
+        wanted = continued_index(info, est.last_ds_[i], est.horizon)
+        if len(got) > len(wanted) or not _as_stamps(got, wanted).equals(wanted[:len(got)]):
+            label = f"series {est.series_ids_[i].item()!r} of y" if est.n_series_ > 1 else "y"
+            raise ValueError(f"{label} is dated {got[0]} to {got[-1]}; its values are "
+                             "scored by position against "
+                             f"the {len(wanted)} dates forecast after the training data, "
+                             f"from {wanted[0]} to {wanted[-1]}: give the first of those")
 
 
 def _dated_pairs(est, y, X_df):

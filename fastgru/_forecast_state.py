@@ -202,10 +202,12 @@ def _future_covariates(est, panel, X_df, stamps, info):
     futr_columns = [columns[c] for c in est.futr_exog_]
     for c in futr_columns:  # dates or categories would be read as numbers, silently
         _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)
-    groups = {k: g for k, g in X_df.groupby(ID, sort=False, observed=True)}
+    # ids other than int or str are kept as text (series_id_array): matched as text
+    text = str if est.series_ids_.dtype.kind == "U" else (lambda k: k)
+    groups = {text(k): g for k, g in X_df.groupby(ID, sort=False, observed=True)}
     out = []
     for i, key in enumerate(panel.ids):
-        g = groups.get(key)
+        g = groups.get(text(key))
         want = stamps[i] if stamps is not None else None
         if g is None:
             raise ValueError(f"X_df has no rows for series {key!r}")
@@ -247,7 +249,9 @@ def _future_covariates(est, panel, X_df, stamps, info):
             raise ValueError(f"X_df's covariates for series {key!r} are not numbers "
                              f"({exc})") from None
         if not np.isfinite(cov).all():
-            raise ValueError(f"X_df has NaN or inf for series {key!r}")
+            row, col = np.argwhere(~np.isfinite(cov))[0]
+            raise ValueError(f"X_df has NaN or inf for series {key!r} (first "
+                             f"{est.futr_exog_[col]!r} at {TIME}={g[TIME].iloc[row]})")
         out.append(cov)
     return out
 

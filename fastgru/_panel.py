@@ -58,9 +58,10 @@ def _is_long_frame(y) -> bool:
         ID in y.columns or TIME in y.columns)
 
 
-def _series_values(label: str, values) -> np.ndarray:
+def _series_values(label: str, values, times=None) -> np.ndarray:
     """A 1-D float64 series without leading NaN; NaN inside or at the end, or
-    inf anywhere, is a ValueError naming the series."""
+    inf anywhere, is a ValueError naming the series and where its first such
+    NaN is (its time stamp from ``times``, else its position)."""
     arr = as_float_array(label, values, np.float64, ndim=1, allow_nan=True) if not (
         isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1
     ) else values
@@ -70,8 +71,12 @@ def _series_values(label: str, values) -> np.ndarray:
             raise ValueError(f"{label} holds inf")
         first = int(np.argmax(finite)) if finite.any() else len(arr)
         if not finite[first:].all():
-            raise ValueError(f"{label} has NaN after its first value (a gap or a missing "
-                             "end): fill or interpolate them first (leading NaN are dropped)")
+            gaps = first + np.flatnonzero(~finite[first:])
+            where = (f"{times[gaps[0]]}" if times is not None and len(times) == len(arr)
+                     else f"position {gaps[0]}")
+            raise ValueError(f"{label} has NaN after its first value ({len(gaps)}, the first "
+                             f"at {where}: a gap or a missing end): fill or interpolate them "
+                             "first (leading NaN are dropped)")
         arr = arr[first:]
     if len(arr) == 0:
         raise ValueError(f"{label} has no values")
@@ -136,6 +141,20 @@ def _check_order(label: str, index) -> None:
                          "order; sort it first, e.g. y.sort_index()")
 
 
+def check_target_named(y) -> None:
+    """A frame with a long frame's ``unique_id`` or ``ds`` column but no ``y``
+    (values named otherwise, "sales"): a ValueError saying to rename them,
+    rather than reading it as a wide frame whose key columns are series."""
+    keys = [c for c in (ID, TIME) if c in getattr(y, "columns", ())]
+    if keys:
+        others = [str(c) for c in y.columns if c not in keys]
+        raise ValueError(f"y has the column{'s' * (len(keys) > 1)} {keys} of a long DataFrame "
+                         f"but no {TARGET!r} (its other columns: {others[:5]}): name the "
+                         f"column of values {TARGET!r}, e.g. df.rename(columns="
+                         f"{{{(others or ['value'])[0]!r}: {TARGET!r}}}), or give a wide frame "
+                         f"its dates as the index, df.set_index({TIME!r})")
+
+
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
     if _is_long_frame(y):
@@ -143,6 +162,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             raise ValueError("X is for array input: with a long DataFrame, covariates are "
                              "its extra columns (and static_df)")
         return _read_long(y, static_df, hist_exog)
+    check_target_named(y)
     if static_df is not None:
         raise ValueError("static_df needs a long DataFrame y with a unique_id column")
     if hist_exog is not None and (isinstance(hist_exog, str) or len(hist_exog)):
@@ -165,7 +185,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             if index is not None:
                 _check_order(label, index)
             raw = _pandas_values(label, s) if index is not None else s
-            arr = _series_values(label, raw)
+            arr = _series_values(label, raw, index)
             ids.append(key)
             values.append(arr)
             times.append(None if index is None else index[len(index) - len(arr):])
@@ -210,7 +230,7 @@ def _read_wide(y, X, hist_exog) -> Panel:
     ids, series, times, hists = [], [], [], []
     for j in range(values.shape[1]):
         label = "y" if values.shape[1] == 1 else f"column {(name[j] if name else j)!r} of y"
-        arr = _series_values(label, values[:, j])
+        arr = _series_values(label, values[:, j], index)
         ids.append(j if name is None or form == "series" else name[j])
         series.append(arr)
         start = values.shape[0] - len(arr)
@@ -271,8 +291,9 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     futr_names = [c for c in extra if c not in hist_exog]
     for c in extra:  # numbers or booleans (complex numbers would lose their imaginary part)
         if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_complex_dtype(df[c]):
-            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): "
-                             "encode it first, e.g. pd.get_dummies")
+            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): every "
+                             f"column besides {ID!r}, {TIME!r} and {TARGET!r} is a covariate; "
+                             "encode it first (e.g. pd.get_dummies) or drop it")
     check_keys(df)
     _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
@@ -282,7 +303,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     for key, group in () if read else groups:  # series by series: to say which one is wrong
         label = f"series {key!r}"
         ds = pd.Index(group[TIME].to_numpy())
-        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]))
+        arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]), ds)
         start = len(group) - len(arr)
         ids.append(key)
         values.append(arr)
@@ -291,7 +312,9 @@ def _read_long(df, static_df, hist_exog) -> Panel:
             if names:
                 cov = group[names].to_numpy(dtype=np.float64)[start:]
                 if not np.isfinite(cov).all():
-                    raise ValueError(f"{label} has NaN or inf in its covariates {names}")
+                    row, col = np.argwhere(~np.isfinite(cov))[0]
+                    raise ValueError(f"{label} has NaN or inf in its covariates {names} (first "
+                                     f"{names[col]!r} at {ds[start + row]})")
                 out.append(cov)
     if not ids:
         raise ValueError("y holds no rows")

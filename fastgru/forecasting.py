@@ -565,11 +565,11 @@ class GRUForecaster(TrainableGRU):
     def score(self, y, X_df=None):
         """Minus the mean MASE of the forecast after the training data against ``y``.
 
-        ``y`` holds the next ``horizon`` (or fewer) values of every series, as
-        a long DataFrame (``unique_id``, ``ds``, ``y``) when fitted on one (each
-        value scored against the forecast of its ``ds``), else in the form
-        ``fit`` took (a dict's series by key). Higher is better
-        (scikit-learn's convention).
+        ``y``: the next ``horizon`` (or fewer) values of every series, as a
+        long DataFrame when fitted on one (``unique_id``, ``ds``, ``y``: each
+        value against the forecast of its ``ds``; its covariates are ``X_df``'s
+        default), else as ``fit`` took them (a dict's series by key, a wide frame's
+        by name, values indexed by dates from the first date forecast). Higher is better.
         """
         from ._backtest import score
 

@@ -309,8 +309,11 @@ def _model_levels(forecasts, models, level):
             levels = sorted(_level(lv) for lv in np.atleast_1d(level).tolist())
             for lv in levels:
                 if len(bounds.get(lv, {})) != 2:
+                    with_it = [m for m in models if len(found.get(m, {}).get(lv, {})) == 2]
                     raise ValueError(f"forecasts_df has no columns '{model}-lo-{_label(lv)}' "
-                                     f"and '{model}-hi-{_label(lv)}' for level={_label(lv)}")
+                                     f"and '{model}-hi-{_label(lv)}' for level={_label(lv)}"
+                                     + (f": score the models with them, models={with_it}, or "
+                                        "each model's own levels, level=None" if with_it else ""))
         columns[model] = {lv: (bounds[lv]["lo"], bounds[lv]["hi"]) for lv in levels}
     return columns
 
@@ -350,6 +353,15 @@ def _float_stamps(truth, forecasts):
     return out
 
 
+def _from_first_value(ds, y):
+    """A series' history from its first value: leading NaN rows (a ragged
+    frame's, dropped by the forecaster too) are no history, and counted they
+    would change the scale's lag and make a short history's scale undefined."""
+    valued = ~np.isnan(y)
+    first = int(np.argmax(valued)) if valued.any() else 0
+    return ds[first:], y[first:]
+
+
 def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=None,
              per_series=False):
     """Mean MASE, sMAPE, interval coverage and MSIS of every model in a long frame.
@@ -368,7 +380,8 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         ``y`` from ``forecasts_df`` (as ``cross_validation`` returns it).
     train_df : DataFrame
         Columns ``unique_id``, ``ds``, ``y``: the history of every series,
-        for the MASE and MSIS scale. Without a cutoff it must end before the
+        for the MASE and MSIS scale (from each series' first value: leading
+        NaN rows are not counted). Without a cutoff it must end before the
         first forecast date of each series (a frame that includes the test
         period is refused); with one, only its rows up to each cutoff are used.
     season_length : int
@@ -497,7 +510,7 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
     merged = merged.sort_values([*keys, "ds"], kind="stable").reset_index(drop=True)
     by = keys if cv else "unique_id"
 
-    history = {uid: (g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
+    history = {uid: _from_first_value(g["ds"].to_numpy(), g["y"].to_numpy(dtype=np.float64))
                for uid, g in train_df.sort_values(["unique_id", "ds"], kind="stable")
                .groupby("unique_id", sort=False, observed=True)}
     groups = merged.groupby(by, sort=True, observed=True)

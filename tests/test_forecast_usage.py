@@ -406,3 +406,159 @@ def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
     np.testing.assert_array_equal(model.history_[0, -3:], [21.0, 22.0, 23.0])
+
+
+def test_score_reads_future_covariates_from_the_frame_it_scores():
+    """A test fold of the long frame fit takes carries the covariates of its
+    dates: score reads them from it, so GridSearchCV with TimeSeriesSplit
+    scores a model with calendar covariates instead of failing every fold."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    dates = pd.date_range("2000-01-01", periods=48, freq="QS")
+    rng = np.random.default_rng(0)
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": dates, "y": 10 + np.cumsum(
+        rng.normal(size=48)) + 2 * (dates.quarter == 1)}) for k in "abc"])
+    df["q1"] = (df.ds.dt.quarter == 1).astype(float)
+    df = df.sort_values(["ds", "unique_id"], ignore_index=True)
+    test = df.groupby("unique_id").tail(4)
+    train = df.drop(test.index)
+    model = GRUForecaster(horizon=4, season_length=4, **FAST).fit(train)
+    fc = model.predict(X_df=test[["unique_id", "ds", "q1"]]).merge(test, on=["unique_id", "ds"])
+    expected = []
+    for uid, g in fc.groupby("unique_id"):
+        hist = train.loc[train.unique_id == uid, "y"].to_numpy()
+        scale = np.mean(np.abs(hist[4:] - hist[:-4]))
+        expected.append(np.mean(np.abs(g.y - g.GRUForecaster)) / scale)
+    assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+    with pytest.raises(ValueError, match=r"covariates are read from y without X_df: y needs "
+                                         r"every date of the horizon.*X_df lacks series 'a'"):
+        model.score(test.groupby("unique_id").head(2))
+    search = GridSearchCV(GRUForecaster(horizon=4, season_length=4, **FAST),
+                          {"hidden_size": [4, 8]}, cv=TimeSeriesSplit(2, test_size=4 * 3),
+                          error_score="raise")
+    search.fit(train)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_nan_inside_a_series_is_located_by_its_date_or_position():
+    """Real data (statsmodels' weekly co2) has weeks missing as NaN: the error
+    says how many and where the first is, to find it among years of rows."""
+    pd = pytest.importorskip("pandas")
+    weeks = pd.date_range("1958-03-29", periods=30, freq="W-SAT")
+    y = pd.Series(np.linspace(316.0, 320.0, 30), index=weeks)
+    y.iloc[[0, 6, 7, 20]] = np.nan  # a leading NaN (dropped), then three
+    model = GRUForecaster(horizon=4, **FAST)
+    where = r"after its first value \(3, the first at 1958-05-10 00:00:00"
+    with pytest.raises(ValueError, match="y has NaN " + where):
+        model.fit(y)
+    with pytest.raises(ValueError, match="series 'co2' has NaN " + where):
+        model.fit(pd.DataFrame({"unique_id": "co2", "ds": weeks, "y": y.to_numpy()}))
+    with pytest.raises(ValueError, match="series 'co2' has NaN " + where):
+        model.fit({"co2": y})
+    with pytest.raises(ValueError, match=r"y has NaN after its first value \(3, the first at "
+                                         r"position 6"):
+        model.fit(y.to_numpy())
+
+
+def test_a_backtest_counts_a_series_from_its_first_value_past_its_leading_nan():
+    """A ragged wide frame melted into a long one (a series starting late)
+    has leading NaN rows: at a cutoff before its first value the series has
+    no forecast, as when those rows are absent, instead of failing the backtest."""
+    pd = pytest.importorskip("pandas")
+    dates = pd.date_range("2000-01-01", periods=40, freq="QS")
+    rng = np.random.default_rng(1)
+    wide = pd.DataFrame({k: 10 + np.cumsum(rng.normal(size=40)) for k in "abc"}, index=dates)
+    wide.iloc[:26, 2] = np.nan  # "c" has its 14 last quarters only
+    long = wide.reset_index(names="ds").melt(id_vars="ds", var_name="unique_id",
+                                             value_name="y")
+    model = GRUForecaster(horizon=4, season_length=4, **FAST)
+    with_nan = model.cross_validation(long, n_windows=4, step_size=4)
+    without = model.cross_validation(long.dropna(), n_windows=4, step_size=4)
+    # c's first cutoff (16 quarters before its end) precedes its 14 values
+    assert with_nan.groupby("unique_id").size().to_dict() == {"a": 16, "b": 16, "c": 12}
+    pd.testing.assert_frame_equal(with_nan, without)
+
+
+@pytest.mark.parametrize("ids", [[1.0, 2.0, 3.0], [1, "b", 3]])
+def test_future_covariates_of_series_with_ids_kept_as_text_are_found(ids):
+    """Ids other than int or str (floats, a mix of numbers and text) are kept
+    as text: X_df, holding the ids as given, is matched with them as text."""
+    pd = pytest.importorskip("pandas")
+    dates = pd.date_range("2000-01-01", periods=40, freq="QS")
+    rng = np.random.default_rng(0)
+    df = pd.concat([pd.DataFrame({"unique_id": [k] * 40, "ds": dates, "y": 10 + np.cumsum(
+        rng.normal(size=40)), "q1": (dates.quarter == 1).astype(float)}) for k in ids],
+        ignore_index=True)
+    future = df.groupby("unique_id").tail(4)
+    train = df.drop(future.index)
+    model = GRUForecaster(horizon=4, season_length=4, **FAST)
+    fc = model.fit(train).predict(X_df=future[["unique_id", "ds", "q1"]])
+    as_text = model.fit(train.astype({"unique_id": str})).predict(
+        X_df=future[["unique_id", "ds", "q1"]].astype({"unique_id": str}))
+    pd.testing.assert_frame_equal(fc, as_text)
+
+
+def test_score_of_a_dated_series_or_wide_frame_checks_dates_and_column_names():
+    """A pandas y is scored by position: values dated after the forecast's
+    dates (the following year, or more than the horizon) are refused rather
+    than scored against other steps, and a wide frame's columns are read by
+    name, not by position."""
+    pd = pytest.importorskip("pandas")
+    months = pd.period_range("2000-01", periods=72, freq="M")
+    t = np.arange(72)
+    s = pd.Series(100 + 10 * np.sin(2 * np.pi * t / 12) + t, index=months)
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(s[:-12])
+    point = model.predict().to_numpy()
+    truth = s[-12:-6].to_numpy()
+    scale = np.mean(np.abs(s[:-12].to_numpy()[12:] - s[:-12].to_numpy()[:-12]))
+    assert model.score(s[-12:-6]) == pytest.approx(-np.mean(np.abs(truth - point)) / scale)
+    assert model.score(s[-12:-9]) == pytest.approx(
+        -np.mean(np.abs(truth[:3] - point[:3])) / scale)
+    assert model.score(s[-12:-6].to_timestamp()) == model.score(s[-12:-6])
+    for later in (s[-6:], s[-12:], s[-9:-6]):
+        with pytest.raises(ValueError, match=r"y is dated .* scored by position against the "
+                                             r"6 dates forecast .*from 2005-01 to 2005-06"):
+            model.score(later)
+    wide = pd.DataFrame({"a": s, "b": 3 * s[::-1].to_numpy()}, index=months)
+    two = GRUForecaster(horizon=6, season_length=12, **FAST).fit(wide[:-12])
+    test = wide[-12:-6]
+    assert two.score(test[["b", "a"]]) == two.score(test)
+    with pytest.raises(ValueError, match=r"series 'a' of y is dated 2005-07"):
+        two.score(wide[-6:])
+    with pytest.raises(ValueError, match=r"y's columns \['a', 'c'\] are not the series"):
+        two.score(test.rename(columns={"b": "c"}))
+
+
+def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
+    """Real data names its values otherwise (sales, Passengers): read as a
+    wide frame, its text and date columns made a TypeError about dtypes."""
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.DataFrame({"unique_id": "a", "ds": days, "sales": np.arange(30.0)})
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=r"y has the columns \['unique_id', 'ds'\] of a long "
+                                         r"DataFrame but no 'y' \(its other columns: "
+                                         r"\['sales'\]\).*df.rename\(columns=\{'sales': 'y'\}\)"):
+        model.fit(df)
+    with pytest.raises(ValueError, match=r"the column \['ds'\] .*df.set_index\('ds'\)"):
+        model.fit(df.drop(columns="unique_id"), static_df=df[["unique_id"]])
+    model.fit(df.rename(columns={"sales": "y"}).head(28))
+    with pytest.raises(ValueError, match=r"no 'y' \(its other columns: \['sales'\]\)"):
+        model.score(df.tail(2))
+
+
+def test_nan_in_covariates_is_located_by_column_and_date():
+    pd = pytest.importorskip("pandas")
+    months = pd.date_range("2020-01-01", periods=30, freq="MS")
+    df = pd.DataFrame({"unique_id": "a", "ds": months, "y": np.arange(30.0),
+                       "promo": np.arange(30) % 2, "price": np.ones(30)})
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match=r"series 'a' has NaN or inf in its covariates "
+                                         r"\['promo', 'price'\] \(first 'price' at 2020-04-01"):
+        model.fit(df.assign(price=df.price.where(df.ds != "2020-04-01")))
+    model.fit(df.head(28))
+    future = df.tail(2)[["unique_id", "ds", "promo", "price"]]
+    with pytest.raises(ValueError, match=r"X_df has NaN or inf for series 'a' \(first 'promo' "
+                                         r"at ds=2022-06-01"):
+        model.predict(X_df=future.assign(promo=[0.0, np.inf]))

@@ -649,7 +649,8 @@ def test_fit_on_too_short_series_names_what_the_window_needs(params, n, match):
     (lambda m: m.fit(np.arange(40.0)).to_onnx(), NotImplementedError, "gru_.to_onnx"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
                                                  "x": ["a"]})), ValueError,
-     "not numeric"),
+     r"column 'x' is not numeric \(object\): every column besides .* is a covariate; "
+     r"encode it first \(e.g. pd.get_dummies\) or drop it"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0], "x": [1j]})),
      ValueError, r"column 'x' is not numeric \(complex128\)"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0]}),

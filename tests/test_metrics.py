@@ -260,6 +260,23 @@ def test_evaluate_scores_cross_validation_forecasts_from_a_single_value():
         evaluate(cv.assign(cutoff=cv.cutoff.replace(5, 4)), None, train, 1)
 
 
+def test_evaluate_scales_a_series_from_its_first_value_past_leading_nan():
+    # a ragged wide frame melted into a long one: "b" starts at ds=4 after
+    # three NaN rows, which are no history (the forecaster drops them too)
+    ds = [*range(1, 7)] * 2
+    y = [1.0, 3.0, 2.0, 5.0, 4.0, 6.0, np.nan, np.nan, np.nan, 7.0, 9.0, 8.0]
+    train = pd.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 6, "ds": ds, "y": y})
+    test = pd.DataFrame({"unique_id": ["a", "b"], "ds": [7, 7], "y": [7.0, 10.0]})
+    fc = test.drop(columns="y").assign(m=[6.0, 9.0])
+    per = evaluate(fc, test, train, season_length=4, per_series=True).set_index("unique_id")
+    # by hand: b's 3 values are fewer than a season, lag 1: mean(|9-7|, |8-9|) = 1.5
+    assert per.loc["b", "mase"] == pytest.approx(1 / 1.5)
+    # a's 6 values: lag 4, mean(|4-1|, |6-3|) = 3
+    assert per.loc["a", "mase"] == pytest.approx(1 / 3)
+    pd.testing.assert_frame_equal(evaluate(fc, test, train.dropna(), 4, per_series=True),
+                                  evaluate(fc, test, train, 4, per_series=True))
+
+
 def test_evaluate_leaves_undefined_series_out_of_the_mase_mean():
     train, test, fc, history = panel()
     train.loc[train["unique_id"] == "b", "y"] = 5.0  # constant: zero scale
@@ -298,7 +315,9 @@ def test_evaluate_agrees_with_utilsforecast_on_cross_validation_frames():
 
 def test_evaluate_level_selection():
     train, test, fc, _ = panel()
-    with pytest.raises(ValueError, match="'two-lo-80'"):
+    with pytest.raises(ValueError, match=r"'two-lo-80'.*: score the models with them, "
+                                         r"models=\['one'\], or each model's own levels, "
+                                         r"level=None"):
         evaluate(fc, test, train, 4, level=[80])
     result = evaluate(fc, test, train, 4, models=["one"], level=[80])
     assert list(result.columns) == ["mase", "smape", "coverage_80", "msis_80", "n_series",
