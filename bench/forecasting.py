@@ -260,6 +260,17 @@ def _git(*args):
         return None
 
 
+def _cpu_name():
+    """The CPU Numba compiles for ("znver3", "sapphirerapids"): the same
+    kernels run about twice as fast with AVX-512 as with AVX2 alone."""
+    try:
+        import llvmlite.binding
+
+        return llvmlite.binding.get_host_cpu_name()
+    except Exception:  # pragma: no cover - llvmlite comes with Numba
+        return None
+
+
 def metadata() -> dict:
     import fastgru
 
@@ -272,6 +283,7 @@ def metadata() -> dict:
             versions[package] = None
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": _git("rev-parse", "--short", "HEAD"), "cores": os.cpu_count(),
+            "cpu": _cpu_name(),
             "fastgru_threads": fastgru.get_num_threads(), "load_average": os.getloadavg(),
             "versions": versions}
 
@@ -358,7 +370,9 @@ def write_tables(results: dict, path: Path) -> str:
     table = markdown(results)
     path.write_text(
         "# Forecasting benchmark\n\nWritten by `bench/forecasting.py` "
-        f"({results['meta']['date']}, {results['meta']['cores']} cores). Official "
+        f"({results['meta']['date']}, {results['meta']['cores']} cores"
+        + (f", CPU {results['meta']['cpu']}" if results["meta"].get("cpu") else "")
+        + "). Official "
         "train/test splits; mean over series of MASE (seasonal scale, lag 1 for series "
         "of m values or fewer) and sMAPE (0-200); coverage: fraction of the test values "
         "inside the 80% and 95% intervals; MSIS of the 95% interval; time: fit and "

@@ -219,3 +219,13 @@ def test_backtest_script_end_to_end(backtest, tmp_path):
         assert 0.3 < row["coverage_80"] <= row["coverage_95"] <= 1.0
         assert 0.5 < row["mase"] < 5  # seasonal naive scores 2.08 on this set
     assert "| m1_quarterly | fastgru (24 series) |" in out.with_suffix(".md").read_text()
+
+
+def test_the_tables_name_the_cpu_the_times_were_taken_on(bench, tmp_path):
+    meta = {"date": "2026-01-01 00:00 UTC", "cores": 2}
+    for cpu, header in ((None, "(2026-01-01 00:00 UTC, 2 cores)"),
+                        ("znver3", "(2026-01-01 00:00 UTC, 2 cores, CPU znver3)")):
+        page = tmp_path / "page.md"
+        bench.write_tables({"meta": {**meta, "cpu": cpu}, "sets": {}}, page)
+        assert header in page.read_text()
+    assert bench.metadata()["cpu"]  # what Numba compiles for, e.g. "znver3"
