@@ -89,8 +89,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
 
 def score(est, y, X_df=None):
     """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
+    from ._forecast_state import check_fit_params
     from ._panel import _is_long_frame, check_target_named
 
+    check_fit_params(est)  # before the horizon sets which dates y must have
     steps = est.horizon
     if _is_long_frame(y):
         # a fold of the frame fit takes holds its covariates (GridSearchCV's)

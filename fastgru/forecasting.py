@@ -504,7 +504,7 @@ class GRUForecaster(TrainableGRU):
         wide one; with ``level``, a dict of those by "mean", "lo-80", ...).
         """
         from ._forecast_checks import check_levels
-        from ._forecast_state import check_fit_params, forecast
+        from ._forecast_state import forecast
 
         check_is_fitted(self, "gru_")
         check_fit_params(self)

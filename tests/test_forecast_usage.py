@@ -325,6 +325,18 @@ def test_parameters_set_after_fit_are_refused_by_predict_score_and_save(
         assert len(m.predict()) == 2 * 4
 
 
+def test_score_of_a_dated_series_says_the_horizon_was_set_after_fit():
+    # a dated series is checked against the forecast's dates: with the
+    # horizon changed, that check blamed the dates, not the horizon
+    pd = pytest.importorskip("pandas")
+    s = pd.Series(10 + np.sin(np.arange(120)),
+                  index=pd.date_range("2000-01", periods=120, freq="MS"))
+    model = GRUForecaster(horizon=6, season_length=12, **FAST).fit(s[:-6])
+    model.set_params(horizon=3)
+    with pytest.raises(ValueError, match="horizon=3 was set after fit, which used horizon=6"):
+        model.score(s[-6:])
+
+
 def test_a_panel_in_the_index_is_refused_or_pointed_to_reset_index():
     # y indexed by (unique_id, ds), as df.set_index([...])["y"] gives, was
     # read as one series of every series' values laid end to end
