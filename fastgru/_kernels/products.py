@@ -150,7 +150,8 @@ def _rows_contiguous(arr):  # (a single column's stride is free: NumPy calls it 
 
 def _gemm(trans_a, accumulate, name, doc):
     """The kernel ``out (+)= A @ b`` in strips of STRIP_VECS SIMD vectors of
-    columns, then one of two, the last columns in masked strips of one.
+    columns, then (with strips of four) one of two, the last columns in
+    masked strips of one.
     ``A`` is ``a``, or ``a.T`` when ``trans_a``; ``accumulate`` adds to
     ``out``. Both are constants of the kernel (its closure), which the
     tiles take as literals: the loops are the kernel's own code, not a
@@ -169,7 +170,7 @@ def _gemm(trans_a, accumulate, name, doc):
             out_i = out[i0 : i0 + GEMM_BLOCK_ROWS]
             for j in range(0, wide, STRIP_VECS * lanes):
                 _fma_strip(a_i, b, out_i, j, STRIP_VECS, None, trans_a, accumulate)
-            for j in range(wide, full, 2 * lanes):  # at most one
+            for j in range(wide, full, 2 * lanes):  # at most one: STRIP_VECS is even
                 _fma_strip(a_i, b, out_i, j, 2, None, trans_a, accumulate)
             # the last 1 to 2*lanes - 1 columns: strips of one vector, masked (a
             # variant per kind of strip costs compile time, not speed)
@@ -189,7 +190,8 @@ gemm_nn = _gemm(False, False, "gemm_nn", """``out = a @ b`` for ``a`` (m, k), ``
     (:func:`_fma_tile`) run at 200-262 GFLOP/s per core on this project's
     shapes (AMD Zen 5, float32, hidden 32-512, 5-128 rows), where
     single-threaded OpenBLAS reaches 250 on a large product with its AVX-512
-    kernels and 130 with the AVX2 ones. The last columns that do not fill a
+    kernels and 130 with the AVX2 ones; built for AVX2 (AMD Zen 3), at
+    61-95, where OpenBLAS reaches 87. The last columns that do not fill a
     strip take narrower strips and masked loads and stores.
     """)
 

@@ -148,14 +148,19 @@ def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec, cols, trans_a, accumulate
     return sig, codegen
 
 
-# The tiles' shape: 6 rows by 4 SIMD vectors of columns, 24 accumulators of
-# the 32 vector registers AVX-512 has. Per step of k, 4 loads and 6
-# broadcasts feed 24 FMAs. On AMD Zen 5 (two 512-bit FMA pipes) one core ran
-# the project's products (float32, hidden 32-512) at 200-262 GFLOP/s in these
-# tiles and 110-225 in tiles of 4 x 2. Built for AVX2 (16 registers of 32
-# bytes), the same machine ran them at 120-134 GFLOP/s, 83-118 in 4 x 2.
+# The tiles' shape: TILE_ROWS rows by STRIP_VECS SIMD vectors of columns,
+# sized so that the accumulators, the loads of ``b`` and the broadcast fit
+# the vector registers. With AVX-512 (32 registers of 64 bytes): 6 x 4, 24
+# accumulators; per step of k, 4 loads and 6 broadcasts feed 24 FMAs. On AMD
+# Zen 5 (two 512-bit FMA pipes) one core ran the project's products
+# (float32, hidden 32-512) at 200-262 GFLOP/s in these tiles and 110-225 in
+# tiles of 4 x 2. With AVX2 (16 registers of 32 bytes): 6 x 2, 12
+# accumulators, 2 loads and a broadcast, 15 registers. There 6 x 4 spilled
+# accumulators to the stack at every step: on AMD Zen 3 one core ran the
+# products (float32, 6-128 rows, hidden 32-256) at 31-37 GFLOP/s in 6 x 4
+# and 61-95 in 6 x 2, where OpenBLAS's large product reaches 87.
 TILE_ROWS = 6
-STRIP_VECS = 4
+STRIP_VECS = 4 if _config.VECTOR_BYTES >= 64 else 2  # a multiple of 2 (see products._gemm)
 
 
 @intrinsic
