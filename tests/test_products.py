@@ -74,9 +74,10 @@ def test_matmul_every_routine_and_layout(m, accumulate):
 @pytest.mark.skipif(__import__("platform").machine() not in ("x86_64", "AMD64"),
                     reason="targets an x86-64 CPU by name")
 def test_gemm_nn_with_32_byte_vectors():
-    """The tiles as built for CPUs without AVX-512 (AVX2's 32-byte vectors),
-    in a fresh process that targets such a CPU (Haswell); a single row's
-    product (gemm_row) has the bits of its row in the tiles there too."""
+    """The tiles as built for CPUs without AVX-512 (AVX2's 32-byte vectors,
+    16 registers: strips of two vectors), in a fresh process that targets
+    such a CPU (Haswell); a single row's product (gemm_row) has the bits of
+    its row in the tiles there too."""
     import os
     import subprocess
     import sys
@@ -84,8 +85,8 @@ def test_gemm_nn_with_32_byte_vectors():
     code = (
         "import numpy as np\n"
         "from fastgru import _config\n"
-        "from fastgru._kernels import products\n"
-        "assert _config.VECTOR_BYTES == 32\n"
+        "from fastgru._kernels import products, tiles\n"
+        "assert _config.VECTOR_BYTES == 32 and tiles.STRIP_VECS == 2\n"
         "rng = np.random.default_rng(0)\n"
         "for dtype in (np.float32, np.float64):\n"
         "    for m in (1, 3, 4, 6, 7, 11):\n"
