@@ -158,7 +158,9 @@ def _fma_tile(typingctx, a, b, out, i, j, rows, n_vec, cols, trans_a, accumulate
 # accumulators, 2 loads and a broadcast, 15 registers. There 6 x 4 spilled
 # accumulators to the stack at every step: on AMD Zen 3 one core ran the
 # products (float32, 6-128 rows, hidden 32-256) at 31-37 GFLOP/s in 6 x 4
-# and 61-95 in 6 x 2, where OpenBLAS's large product reaches 87.
+# and 61-95 in 6 x 2, where OpenBLAS's large product reaches 87. (Zen 5 ran
+# 6 x 4 built for AVX2 at 120-134, 83-118 in 4 x 2; 6 x 2 was not measured
+# there.)
 TILE_ROWS = 6
 STRIP_VECS = 4 if _config.VECTOR_BYTES >= 64 else 2  # a multiple of 2 (see products._gemm)
 
