@@ -229,3 +229,51 @@ def test_the_tables_name_the_cpu_the_times_were_taken_on(bench, tmp_path):
         bench.write_tables({"meta": {**meta, "cpu": cpu}, "sets": {}}, page)
         assert header in page.read_text()
     assert bench.metadata()["cpu"]  # what Numba compiles for, e.g. "znver3"
+
+
+@pytest.fixture(scope="module")
+def combination():
+    pytest.importorskip("statsforecast")
+    return _load_script(SCRIPT.parent / "combination.py", "bench_combination")
+
+
+def test_combination_scores_the_mixes_end_to_end(combination, tmp_path):
+    out = tmp_path / "combination.json"
+    rows = combination.main(["--sets", "m1_quarterly", "--limit", str(N), "--seeds", "0",
+                             "--output", str(out)])
+    (row,) = rows
+    assert (row["set"], row["seed"]) == ("m1_quarterly", 0)
+    # the mean absolute error is convex in the forecast: a mix scores at most
+    # the same mix of its parts' scores, series by series and so on average
+    for mix, weight in combination.MIXES.items():
+        bound = weight * row["GRU"] + (1 - weight) * row["AutoTheta"]
+        assert row[mix] <= bound + 1e-3, (mix, row)
+    assert 1.0 < row["AutoTheta"] < 3.0  # 1.667 on the whole set, seasonal naive 2.08
+    assert json.loads(out.read_text())["means"]["m1_quarterly"]["GRU"] == row["GRU"]
+
+
+def test_combination_means_are_per_set_over_seeds(combination):
+    rows = [{"set": "a", "seed": 0, "AutoTheta": 2.0, "GRU": 1.0, "GRU+Theta": 1.4,
+             "2GRU+Theta": 1.2},
+            {"set": "a", "seed": 1, "AutoTheta": 2.0, "GRU": 3.0, "GRU+Theta": 2.0,
+             "2GRU+Theta": 2.4},
+            {"set": "b", "seed": 0, "AutoTheta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0,
+             "2GRU+Theta": 1.0}]
+    assert combination.means(rows) == {
+        "a": {"AutoTheta": 2.0, "GRU": 2.0, "GRU+Theta": 1.7, "2GRU+Theta": 1.8},
+        "b": {"AutoTheta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0, "2GRU+Theta": 1.0}}
+
+
+def test_combination_output_keeps_the_other_sets(combination, tmp_path, monkeypatch):
+    out = tmp_path / "combination.json"
+    fake = {"x": 1.0, "y": 2.0}
+    monkeypatch.setattr(combination, "run_set", lambda name, seeds, limit=None: [
+        {"set": name, "seed": s, **{m: fake[name] + s for m in combination.MODELS}}
+        for s in seeds])
+    combination.main(["--sets", "x", "--seeds", "0", "1", "--output", str(out)])
+    combination.main(["--sets", "y", "--seeds", "0", "--output", str(out)])
+    combination.main(["--sets", "x", "--seeds", "2", "--output", str(out)])  # x again: replaced
+    saved = json.loads(out.read_text())
+    assert sorted((r["set"], r["seed"]) for r in saved["runs"]) == [("x", 2), ("y", 0)]
+    assert saved["means"] == {"x": dict.fromkeys(combination.MODELS, 3.0),
+                              "y": dict.fromkeys(combination.MODELS, 2.0)}
