@@ -28,9 +28,11 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout: import this fastgru, not another
+    sys.path.insert(0, str(ROOT))
 
-from forecasting import _statsforecast, load_set  # noqa: E402
+from bench.forecasting import _statsforecast, load_set  # noqa: E402
 
 #: The mixes scored beside the two models: name -> weight of the GRU.
 MIXES = {"GRU+Theta": 1 / 2, "2GRU+Theta": 2 / 3}
