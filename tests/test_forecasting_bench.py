@@ -231,6 +231,13 @@ def test_the_tables_name_the_cpu_the_times_were_taken_on(bench, tmp_path):
     assert bench.metadata()["cpu"]  # what Numba compiles for, e.g. "znver3"
 
 
+def test_the_cpu_recorded_is_the_one_numba_is_told_to_compile_for(bench, monkeypatch):
+    import numba
+
+    monkeypatch.setattr(numba.config, "CPU_NAME", "haswell")
+    assert bench.metadata()["cpu"] == "haswell"
+
+
 @pytest.fixture(scope="module")
 def combination():
     pytest.importorskip("statsforecast")
