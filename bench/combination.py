@@ -1,16 +1,22 @@
-"""The global GRU averaged with statsforecast's AutoTheta: mean MASE per seed.
+"""The global GRU's networks averaged with the optimised Theta model: mean MASE per seed.
 
 For each set (the official splits of ``bench/forecasting.py``) and each
 seed, it fits ``GRUForecaster(horizon=h, season_length=m, random_state=seed)``
-on the long frame of all training series and AutoTheta (``n_jobs=1``) once,
-and scores on the test values, with the MASE of ``bench/forecasting.py``:
+on the long frame of all training series, and
+``fastgru.forecasting.optimized_theta`` once, and scores on the test
+values, with the MASE of ``bench/forecasting.py``:
 
-* ``AutoTheta`` and ``GRU`` alone;
+* ``Theta`` and ``GRU`` (the networks) alone;
 * ``GRU+Theta``, their mean, and ``2GRU+Theta``, two thirds GRU and one
-  third Theta (the mix docs/forecasting.md recommends).
+  third Theta (``theta_weight=1/3``);
+* ``default``: the forecaster's own forecast, which mixes in a third of
+  Theta when that lowers the error of the held-out end (``theta_weight_``,
+  recorded as ``weight``), else none.
 
-Point forecasts only: the GRU's intervals are calibrated on its own errors,
-not on a mix's. Usage::
+The networks' forecast is the default's with Theta's share taken out (the
+networks are the same whatever the weight).
+
+Point forecasts only. Usage::
 
     python bench/combination.py --sets tourism_yearly m1_yearly --seeds 0 1 2
     python bench/combination.py --sets m3_yearly --seeds 0 1   # a held-out set
@@ -32,31 +38,41 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout: import this fastgru, not another
     sys.path.insert(0, str(ROOT))
 
-from bench.forecasting import _statsforecast, load_set  # noqa: E402
+from bench.forecasting import load_set  # noqa: E402
 
 #: The mixes scored beside the two models: name -> weight of the GRU.
 MIXES = {"GRU+Theta": 1 / 2, "2GRU+Theta": 2 / 3}
-MODELS = ["AutoTheta", "GRU", *MIXES]
+MODELS = ["Theta", "GRU", *MIXES, "default"]
 
 
 def run_set(name, seeds, limit=None):
     """One result per seed: ``{"set", "seed", model: mean MASE, ...}``."""
+    import pandas as pd
+
     from fastgru import GRUForecaster
+    from fastgru.forecasting import optimized_theta
     from fastgru.metrics import evaluate
 
     train, test, h, m = load_set(name, limit=limit)
-    theta = _statsforecast("AutoTheta", train, h, m)[["unique_id", "ds", "AutoTheta"]]
+    groups = train.groupby("unique_id", sort=False)
+    fc = optimized_theta([g["y"].to_numpy() for _, g in groups], h, m)
+    theta = pd.DataFrame({  # the ds after each series' last
+        "unique_id": [uid for uid, _ in groups for _ in range(h)],
+        "ds": [int(g["ds"].iloc[-1]) + k for _, g in groups for k in range(1, h + 1)],
+        "Theta": fc.ravel()})
     results = []
     for seed in seeds:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gru = GRUForecaster(horizon=h, season_length=m, random_state=seed).fit(train)
-            fc = gru.predict().rename(columns={"GRUForecaster": "GRU"})
+            fc = gru.predict().rename(columns={"GRUForecaster": "default"})
         both = theta.merge(fc, on=["unique_id", "ds"])
+        w = gru.theta_weight_
+        both["GRU"] = (both["default"] - w * both["Theta"]) / (1 - w)
         for mix, weight in MIXES.items():
-            both[mix] = weight * both["GRU"] + (1 - weight) * both["AutoTheta"]
+            both[mix] = weight * both["GRU"] + (1 - weight) * both["Theta"]
         scores = evaluate(both, test, train, m, models=MODELS)["mase"]
-        results.append({"set": name, "seed": seed,
+        results.append({"set": name, "seed": seed, "weight": round(w, 4),
                         **{model: round(float(scores[model]), 4) for model in MODELS}})
     return results
 

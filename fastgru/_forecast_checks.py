@@ -10,9 +10,10 @@ import numbers
 
 import numpy as np
 
-from ._forecast_state import FORMS, _maker_of, model_windows
+from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
 from ._panel import ID, TARGET, TIME
 from ._state import TRAINING, Field, FittedState
+from ._theta import MIN_LENGTH
 from ._timestamps import INDEX_TYPES, continued_index
 from ._validation import check_int
 
@@ -25,18 +26,19 @@ SAVED_STATE = FittedState("GRUForecaster", (
     Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
     Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
+    Field("theta_weight_", "number", optional=True),
     Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
     Field("history_length_", "array"),
     *(Field(name, "array", optional=True) for name in (
         "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
         "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-        "static_scale_"))), network=True, members=True)
+        "static_scale_", *THETA_STATE))), network=True, members=True)
 
 
 #: The arrays of numbers among them (checked to be numbers by check_restored).
 NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
                  "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
-                 "static_mean_", "static_scale_")
+                 "static_mean_", "static_scale_", *THETA_STATE)
 
 
 def check_restored(est) -> None:
@@ -168,8 +170,42 @@ def check_restored(est) -> None:
             raise ValueError("the models' layers differ in their configuration")
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
+    _check_theta(est, S)
     est.n_features_in_ = maker.n_features
-    est._fit_params = {"horizon": est.horizon, "season_length": est.season_length}
+    est._fit_params = {"horizon": est.horizon, "season_length": est.season_length,
+                       "theta_weight": est.theta_weight}
+
+
+def _check_theta(est, S) -> None:
+    """The Theta model's share and fit: a share in [0, 1] (0 in a file from
+    before the mix) and, when above 0, a fit of every series within the
+    model's bounds (alpha in [0.1, 0.99], theta at least 1)."""
+    w = est.theta_weight_
+    if w is None:  # a file from before the mix forecasts with its networks only
+        w = est.theta_weight_ = 0.0
+    if isinstance(w, bool) or not 0 <= w <= 1:
+        raise ValueError(f"theta_weight_ must be a number in [0, 1], got {w!r:.40}")
+    arrays = [getattr(est, a) for a in THETA_STATE]
+    if not w:
+        if any(a is not None for a in arrays):
+            raise ValueError("a Theta fit is stored with theta_weight_ 0")
+        return
+    if any(a is None for a in arrays):
+        raise ValueError(f"theta_weight_ is {w} but the Theta fit is not stored")
+    state, factor, offset = arrays
+    m = est.season_length
+    if np.shape(state) != (S, 6) or np.shape(factor) != (S, m) or np.shape(offset) != (S, m):
+        raise ValueError(f"the Theta fit must hold {S} series: theta_state_ (n_series, 6), "
+                         "theta_factor_ and theta_offset_ (n_series, season_length)")
+    n, alpha, theta = state[:, 5], state[:, 3], state[:, 4]
+    fitted = n >= MIN_LENGTH
+    if not ((n == 0) | fitted & (n == np.floor(n))).all() or (state[~fitted] != 0).any():
+        raise ValueError(f"theta_state_'s series lengths must be whole numbers of at least "
+                         f"{MIN_LENGTH}, or 0 on a row of zeros (no fit)")
+    if not ((alpha[fitted] >= 0.1) & (alpha[fitted] <= 0.99) & (theta[fitted] >= 1)).all():
+        raise ValueError("theta_state_ holds alpha outside [0.1, 0.99] or theta below 1")
+    if not (factor > 0).all():
+        raise ValueError("theta_factor_ must hold positive seasonal factors")
 
 
 def _check_zone(tz) -> None:

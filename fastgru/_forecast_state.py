@@ -29,10 +29,14 @@ from ._panel import (
     series_scale,
     series_scales,
 )
+from ._theta import fit_theta, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
 from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
+
+#: The Theta model's fit to every series (``fastgru._theta.fit_theta``'s arrays).
+THETA_STATE = ("theta_state_", "theta_factor_", "theta_offset_")
 
 
 # ------------------------------------------------------------------ the state
@@ -56,9 +60,10 @@ def series_id_array(ids) -> np.ndarray:
     return arr
 
 
-def remember(est, panel: Panel, maker: WindowMaker) -> None:
-    """Set what ``predict`` needs of ``panel`` on ``est`` at once: an interrupt
-    or a MemoryError while it is gathered leaves ``est`` as it was."""
+def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
+    """Set what ``predict`` needs of ``panel`` (and of ``theta``, its Theta
+    fit: a ``ThetaMix``) on ``est`` at once: an interrupt or a MemoryError
+    while it is gathered leaves ``est`` as it was."""
     ids = series_id_array(panel.ids)
     L, S = maker.window, panel.n_series
     state = {"window_": L, "n_series_": S, "series_ids_": ids,
@@ -99,7 +104,11 @@ def remember(est, panel: Panel, maker: WindowMaker) -> None:
                                 else None if name is None else str(name)))
     state["_index_info"], state["last_ds_"] = panel_index_info(panel)
     state["n_features_in_"] = maker.n_features
-    state["_fit_params"] = {"horizon": maker.horizon, "season_length": maker.season_length}
+    state["theta_weight_"] = theta.weight
+    for name, value in zip(THETA_STATE, theta.arrays or (None,) * len(THETA_STATE)):
+        state[name] = value
+    state["_fit_params"] = {"horizon": maker.horizon, "season_length": maker.season_length,
+                            "theta_weight": est.theta_weight}
     vars(est).update(state)  # one step: no interrupt lands between two attributes
 
 
@@ -269,11 +278,16 @@ def _rows_held(got, wanted) -> str:
 
 
 def check_fit_params(est) -> None:
-    """``horizon`` and ``season_length`` must be those the model was fitted
-    with: the forecasts are made with them (a ValueError otherwise)."""
+    """``horizon``, ``season_length`` and ``theta_weight`` must be those the
+    model was fitted with: the forecasts (and intervals) are made with them
+    (a ValueError otherwise)."""
     for name, value in getattr(est, "_fit_params", {}).items():
         now = getattr(est, name)  # 12.0 equals 12, but indexes no array
-        if isinstance(now, bool) or not isinstance(now, numbers.Integral) or now != value:
+        if name == "theta_weight":
+            same = now is value or (now is not None and value is not None and now == value)
+        else:
+            same = not isinstance(now, bool) and isinstance(now, numbers.Integral) and now == value
+        if not same:
             raise ValueError(f"{name}={getattr(est, name)!r} was set after fit, which used "
                              f"{name}={value}: fit the model again" + (
                                  " (predict(h) forecasts h steps)" * (name == "horizon")))
@@ -327,6 +341,12 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
                 values = [np.concatenate([v, b])[-est.history_.shape[1]:]
                           for v, b in zip(values, block)]
     point = np.concatenate(blocks, axis=1)[:, :steps]
+    w = getattr(est, "theta_weight_", 0.0)  # 0 in files written before the Theta mix
+    if w:  # fitted again to a new history
+        arrays = ([getattr(est, a) for a in THETA_STATE] if y is None
+                  else fit_theta(history, est.season_length))
+        theta = theta_forecast(*arrays, steps)
+        point = np.where(np.isnan(theta), point, (1 - w) * point + w * theta)
     if not (maker.n_futr or maker.n_hist):  # nothing says a constant series will move
         _hold_constant(history, panel.scales, est.season_length, point)
     lo = hi = None
@@ -377,7 +397,8 @@ def conformal_quantiles(est, levels):
 
 def _quantiles(res, levels):
     """The quantiles of ``res`` ``(n, horizon)`` at each level, with the
-    finite-sample correction, and a warning's text or None. A level whose
+    finite-sample correction (the lower at most 0, the upper at least 0),
+    and a warning's text or None. A level whose
     corrected quantile lies beyond the ``n`` errors gets their extremes:
     ``n`` errors calibrate a two-sided level of at most ``(n - 1) / (n + 1)``."""
     n = res.shape[0]
@@ -390,6 +411,9 @@ def _quantiles(res, levels):
         up = min(1.0, rank / n)
         bounds.append(np.quantile(res, [max(0.0, 1 - up), up], axis=0))
     lo, hi = (np.array([b[side] for b in bounds]) for side in (0, 1))
+    # an interval holds its own forecast, also where every held-out error of
+    # a step lies on one side (a few series whose ends all moved one way)
+    lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
     message = None
     if short:
         asked = ", ".join(f"level={lev:g} needs {need}" for lev, need in short)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import _cache, _config, _engine, _optim, _runtime
-from ._kernels import panel, products
+from ._kernels import panel, products, theta
 from ._validation import check_bool, check_dtype
 from .layer import GRU
 
@@ -101,5 +101,6 @@ def _run_every_path(dtypes, training):
             # the per-step product of a single row beyond the tiles (larger
             # hidden sizes than this layer's: _engine.recurrent_nt_address)
             products.product_address(products.nt_product, dtype)
-    # the forecaster's windows (float64, whatever the layers' dtype)
+    # the forecaster's windows (float64, whatever the layers' dtype) and its Theta fit
     panel.running_abs_diffs(np.zeros(3), np.zeros(1, np.int64), np.full(1, 3), 1)
+    theta.fit_series(np.arange(4.0), np.zeros(1, np.int64), np.full(1, 4), np.empty((1, 6)))

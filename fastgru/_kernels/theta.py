@@ -1,0 +1,154 @@
+"""The optimised Theta model's fit: a Nelder-Mead search per series.
+
+The model (Fiorucci et al. 2016, "Models for optimising the theta method and
+their relationship to state space models", the OTM) forecasts a series
+``y_0 .. y_{n-1}`` from its level ``l``, smoothed with ``alpha``, and the
+intercept ``A`` and slope ``B`` of its least-squares line over ``t = 1 .. n``::
+
+    mu_0 = l_0 + (1 - 1/theta) (A + B)
+    mu_t = l_{t-1} + (1 - 1/theta) (A (1-alpha)^t + B (1 - (1-alpha)^(t+1)) / alpha)
+    l_t  = alpha y_t + (1 - alpha) l_{t-1}     (l_{-1} is the initial level l0)
+
+``fit_series`` chooses ``l0``, ``alpha`` in [0.1, 0.99] and ``theta >= 1``
+minimising the squared one-step errors ``y_t - mu_t`` after the first three;
+:mod:`fastgru._theta` deseasonalises the series before and forecasts after.
+Used by :mod:`fastgru._theta` only. Imports no other kernel module.
+"""
+
+import numpy as np
+
+from .._config import helper, kernel
+
+#: The parameters' bounds: initial level, alpha, theta.
+LOWER = (-1e10, 0.1, 1.0)
+UPPER = (1e10, 0.99, 1e10)
+
+#: Nelder-Mead's most iterations, and its stop: the simplex's values within
+#: this relative spread.
+MAX_ITER = 1000
+TOL = 1e-8
+
+
+@helper
+def _sse(y, A, B, level0, alpha, theta):
+    """The squared one-step errors after the first three, and the last level."""
+    c = 1.0 - 1.0 / theta
+    decay = 1.0 - alpha
+    total = 0.0  # the first three errors are the start's
+    level = alpha * y[0] + decay * level0
+    p = decay  # (1 - alpha)^t
+    for t in range(1, y.shape[0]):
+        mu = level + c * (A * p + B * (1.0 - p * decay) / alpha)
+        err = y[t] - mu
+        if t >= 3:
+            total += err * err
+        level = alpha * y[t] + decay * level
+        p *= decay
+    return total, level
+
+
+@helper
+def _clip(x):
+    for j in range(3):
+        x[j] = min(max(x[j], LOWER[j]), UPPER[j])
+
+
+@helper
+def _objective(y, A, B, x):
+    _clip(x)
+    value = _sse(y, A, B, x[0], x[1], x[2])[0]
+    return value if np.isfinite(value) else np.inf
+
+
+@kernel
+def fit_series(y, starts, lengths, out):
+    """Fit the model to each series ``y[starts[i]:starts[i] + lengths[i]]``
+    (at least 4 values, of a scale near 1) and set ``out[i]`` to its last
+    level, ``A``, ``B``, ``alpha``, ``theta`` and mean squared error."""
+    simplex = np.empty((4, 3))
+    values = np.empty(4)
+    for i in range(starts.shape[0]):
+        s = y[starts[i]:starts[i] + lengths[i]]
+        n = s.shape[0]
+        t_mean = (n + 1) / 2.0
+        mean = s.mean()
+        cov = 0.0
+        for t in range(n):
+            cov += (t + 1 - t_mean) * (s[t] - mean)
+        B = cov / (n * (n * n - 1) / 12.0)
+        A = mean - B * t_mean
+        start = (s[0] / 2.0, 0.5, 2.0)
+        for k in range(4):
+            for j in range(3):
+                simplex[k, j] = start[j]
+            if k:  # a step of 5% of each parameter (0.05 from a level of 0)
+                j = k - 1
+                simplex[k, j] += 0.05 * abs(start[j]) if start[j] != 0 else 0.05
+            values[k] = _objective(s, A, B, simplex[k])
+        _nelder_mead(s, A, B, simplex, values)
+        _sort(simplex, values)
+        sse, level = _sse(s, A, B, simplex[0, 0], simplex[0, 1], simplex[0, 2])
+        out[i, 0] = level
+        out[i, 1] = A
+        out[i, 2] = B
+        out[i, 3] = simplex[0, 1]
+        out[i, 4] = simplex[0, 2]
+        out[i, 5] = sse / max(n - 3, 1)
+
+
+@helper
+def _sort(simplex, values):
+    """Sort the simplex's 4 points by their values, in place (insertion)."""
+    for k in range(1, 4):
+        j = k
+        while j > 0 and values[j] < values[j - 1]:
+            values[j], values[j - 1] = values[j - 1], values[j]
+            for c in range(3):
+                simplex[j, c], simplex[j - 1, c] = simplex[j - 1, c], simplex[j, c]
+            j -= 1
+
+
+@helper
+def _nelder_mead(s, A, B, simplex, values):
+    """Nelder-Mead (reflection 1, expansion 2, contraction and shrink 1/2)
+    on ``simplex`` (4, 3) and its ``values``, in place; points are clipped
+    to the bounds."""
+    point = np.empty(3)
+    other = np.empty(3)
+    centre = np.empty(3)
+    for _ in range(MAX_ITER):
+        _sort(simplex, values)
+        if values[3] - values[0] <= TOL * abs(values[0]) + 1e-300:
+            break
+        for j in range(3):
+            centre[j] = (simplex[0, j] + simplex[1, j] + simplex[2, j]) / 3.0
+            point[j] = centre[j] + (centre[j] - simplex[3, j])
+        f_r = _objective(s, A, B, point)
+        if f_r < values[0]:
+            for j in range(3):
+                other[j] = centre[j] + 2.0 * (centre[j] - simplex[3, j])
+            f_e = _objective(s, A, B, other)
+            if f_e < f_r:
+                simplex[3] = other
+                values[3] = f_e
+            else:
+                simplex[3] = point
+                values[3] = f_r
+            continue
+        if f_r < values[2]:
+            simplex[3] = point
+            values[3] = f_r
+            continue
+        outside = f_r < values[3]
+        for j in range(3):  # contract towards the better of the worst and its reflection
+            far = point[j] if outside else simplex[3, j]
+            other[j] = centre[j] + 0.5 * (far - centre[j])
+        f_c = _objective(s, A, B, other)
+        if f_c < min(f_r, values[3]):
+            simplex[3] = other
+            values[3] = f_c
+            continue
+        for k in range(1, 4):  # shrink towards the best
+            for j in range(3):
+                simplex[k, j] = simplex[0, j] + 0.5 * (simplex[k, j] - simplex[0, j])
+            values[k] = _objective(s, A, B, simplex[k])

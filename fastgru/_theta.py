@@ -1,0 +1,171 @@
+"""The optimised Theta model, fitted to every series of a panel at once.
+
+:class:`fastgru.GRUForecaster` averages its networks' forecast with this
+model's (see its ``theta_weight``), and :func:`optimized_theta` gives it on
+its own. The model is the optimised theta model of Fiorucci et al. (2016),
+as statsforecast's ``OptimizedTheta`` and R's ``forecTheta::otm`` fit it:
+a series whose seasonality passes a 90% autocorrelation test (seasons of at
+least 4 steps, two seasons of data) is divided by its classical
+multiplicative seasonal component (or, when a value is not positive or a
+factor is below 0.01, the additive one is subtracted); the theta model
+(:mod:`fastgru._kernels.theta`) is fitted to what remains, and its forecast
+reseasonalised with the last season's component.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._kernels.theta import fit_series
+
+#: One-sided 95% normal quantile: the seasonality test's threshold.
+SEASON_Z = 1.6448536269514722
+
+#: Fewest values the model is fitted to: shorter series get no forecast (NaN).
+MIN_LENGTH = 4
+
+#: The columns of a fit's ``state``.
+STATE = ("level", "A", "B", "alpha", "theta", "n")
+
+
+def _seasonal(y, m):
+    """The classical seasonal component of ``y`` (multiplicative, or None
+    when additive is needed: a value not positive or a factor below 0.01),
+    then the additive one."""
+    n = len(y)
+    filt = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    half = len(filt) // 2
+    trend = np.full(n, np.nan)
+    trend[half:n - half] = np.convolve(y, filt, mode="valid")
+    for multiplicative in (True, False):
+        if multiplicative and y.min() <= 0:
+            continue
+        detrended = y / trend if multiplicative else y - trend
+        avg = np.array([np.nanmean(detrended[i::m]) for i in range(m)])
+        avg = avg / avg.mean() if multiplicative else avg - avg.mean()
+        seasonal = np.tile(avg, n // m + 1)[:n]
+        if multiplicative and seasonal.min() < 0.01:
+            continue
+        return seasonal, multiplicative
+    raise AssertionError("unreachable: the additive component is always returned")
+
+
+def _is_seasonal(y, m) -> bool:
+    """The autocorrelation test at lag ``m`` (with Bartlett's variance)."""
+    n = len(y)
+    if m < 4 or n < 2 * m:
+        return False
+    d = y - y.mean()
+    denom = d @ d
+    if denom == 0:
+        return False
+    r = np.array([d[:n - k] @ d[k:] for k in range(1, m + 1)]) / denom
+    stat = np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n)
+    return bool(abs(r[-1]) / stat > SEASON_Z)
+
+
+def _deseasonalise(values, m, state, factor, offset, parts, scales, rows):
+    """Each series' seasonal factors or offsets (and the length and fit of
+    a constant series) into the arrays of :func:`fit_theta`, and the rest,
+    deseasonalised in units of its mean absolute value, into ``parts``."""
+    for i, v in enumerate(values):
+        y = np.asarray(v, dtype=np.float64)
+        n = len(y)
+        if n < MIN_LENGTH:
+            continue
+        state[i, 5] = n
+        if y.min() == y.max():  # constant: theta 1 keeps it (no line to follow)
+            state[i, :5] = (y[0], y[0], 0.0, 0.5, 1.0)
+            continue
+        if _is_seasonal(y, m):
+            seasonal, multiplicative = _seasonal(y, m)
+            if multiplicative:
+                y = y / seasonal
+                factor[i] = seasonal[n - m:]
+            else:
+                y = y - seasonal
+                offset[i] = seasonal[n - m:]
+        scale = np.abs(y).mean()  # the search runs in units of the series' size
+        parts.append(y / scale)
+        scales.append(scale)
+        rows.append(i)
+
+
+def fit_theta(values, season_length: int):
+    """Fit the model to each 1-D series of ``values``.
+
+    Returns ``(state, factor, offset)``: ``state (S, 6)`` the columns of
+    :data:`STATE` after each series' last value (a row of zeros, ``n`` 0,
+    for a series shorter than :data:`MIN_LENGTH` or of values too large to
+    fit), and the seasonal factor and offset ``(S, m)`` of the ``m`` steps
+    after it (1 and 0 without seasonality).
+    """
+    m = season_length
+    S = len(values)
+    state = np.zeros((S, len(STATE)))
+    factor, offset = np.ones((S, m)), np.zeros((S, m))
+    parts, scales, rows = [], [], []
+    with np.errstate(all="ignore"):  # values near float64's limit: no fit (below)
+        _deseasonalise(values, m, state, factor, offset, parts, scales, rows)
+    if rows:
+        sizes = np.array([len(p) for p in parts], dtype=np.int64)
+        out = np.empty((len(rows), 6))  # and each fit's mean squared error
+        fit_series(np.concatenate(parts), np.cumsum(sizes) - sizes, sizes, out)
+        with np.errstate(all="ignore"):  # level, A and B in the series' units
+            state[rows, :5] = out[:, :5] * np.r_[scales][:, None] ** [1, 1, 1, 0, 0]
+    bad = ~(np.isfinite(state).all(axis=1) & np.isfinite(factor).all(axis=1)
+            & np.isfinite(offset).all(axis=1) & (factor > 0).all(axis=1))
+    state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: values too large for it
+    return state, factor, offset
+
+
+def theta_forecast(state, factor, offset, h: int):
+    """The forecast ``(S, h)`` of fitted series (NaN for those not fitted)."""
+    level, A, B, alpha, theta, n = (state[:, j].copy() for j in range(len(STATE)))
+    decay = 1.0 - alpha
+    m = factor.shape[1]
+    out = np.empty((state.shape[0], h))
+    with np.errstate(all="ignore"):  # rows not fitted (zeros) give NaN
+        c = 1.0 - 1.0 / theta
+        for k in range(h):
+            p = decay ** (n + k)
+            mu = level + c * (A * p + B * (1.0 - p * decay) / alpha)
+            level = alpha * mu + decay * level
+            out[:, k] = mu * factor[:, k % m] + offset[:, k % m]
+    out[n < MIN_LENGTH] = np.nan
+    return out
+
+
+def optimized_theta(values, h: int, season_length: int = 1):
+    """Forecasts ``(S, h)`` of the optimised Theta model for each 1-D series
+    of ``values`` (NaN for a series of fewer than 4 values).
+
+    The model :class:`fastgru.GRUForecaster` averages with its networks:
+    statsforecast's ``OptimizedTheta`` fitted again in NumPy and Numba,
+    for all the series in one call (on M1 and Tourism's 2,000 series, in
+    well under a second).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgru.forecasting import optimized_theta
+    >>> t = np.arange(48.0)
+    >>> fc = optimized_theta([10 + 0.5 * t, 20 + np.sin(2 * np.pi * t / 12)], h=3,
+    ...                      season_length=12)
+    >>> fc.shape, np.round(fc[0], 2).tolist()
+    ((2, 3), [34.0, 34.5, 35.0])
+    """
+    from ._validation import check_int
+
+    h = check_int("h", h)
+    m = check_int("season_length", season_length)
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = [values]
+    series = []
+    for i, v in enumerate(values):
+        y = np.asarray(v, dtype=np.float64)
+        if y.ndim != 1 or not np.isfinite(y).all():
+            raise ValueError(f"series {i} must be 1-D and finite, got shape {y.shape}"
+                             + (" with NaN or inf" if y.ndim == 1 else ""))
+        series.append(y)
+    return theta_forecast(*fit_theta(series, m), h)
