@@ -13,7 +13,7 @@ import numpy as np
 from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
 from ._panel import ID, TARGET, TIME
 from ._state import TRAINING, Field, FittedState
-from ._theta import MIN_LENGTH
+from ._theta import MIN_LENGTH, THETA_WEIGHT
 from ._timestamps import INDEX_TYPES, continued_index
 from ._validation import check_int
 
@@ -185,6 +185,9 @@ def _check_theta(est, S) -> None:
         w = est.theta_weight_ = 0.0
     if isinstance(w, bool) or not 0 <= w <= 1:
         raise ValueError(f"theta_weight_ must be a number in [0, 1], got {w!r:.40}")
+    asked = est.theta_weight  # what a fit with the saved parameters gives
+    if asked is None and w not in (0, THETA_WEIGHT) or asked is not None and w != asked:
+        raise ValueError(f"theta_weight_ {w} is not what theta_weight={asked!r} fits")
     arrays = [getattr(est, a) for a in THETA_STATE]
     if not w:
         if any(a is not None for a in arrays):
@@ -202,8 +205,10 @@ def _check_theta(est, S) -> None:
     if not ((n == 0) | fitted & (n == np.floor(n))).all() or (state[~fitted] != 0).any():
         raise ValueError(f"theta_state_'s series lengths must be whole numbers of at least "
                          f"{MIN_LENGTH}, or 0 on a row of zeros (no fit)")
-    if not ((alpha[fitted] >= 0.1) & (alpha[fitted] <= 0.99) & (theta[fitted] >= 1)).all():
-        raise ValueError("theta_state_ holds alpha outside [0.1, 0.99] or theta below 1")
+    if (n > 2**53).any() or not ((alpha[fitted] >= 0.1) & (alpha[fitted] <= 0.99)
+                                 & (theta[fitted] >= 1) & (theta[fitted] <= 1e10)).all():
+        raise ValueError("theta_state_ holds alpha outside [0.1, 0.99], theta outside "
+                         "[1, 1e10] or a series longer than 2**53")
     if not (factor > 0).all():
         raise ValueError("theta_factor_ must hold positive seasonal factors")
 

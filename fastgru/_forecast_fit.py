@@ -144,7 +144,8 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first, the
     a model keeps the models finished before it, and with ``warm_start``
     every other model as it was (the one in training with its last finite,
     or best, weights; the intervals of the previous fit unless every model
-    was measured anew). In the first model of a new fit, a model that
+    was measured anew, or none when those were of another share of Theta
+    than this fit's). In the first model of a new fit, a model that
     finished an epoch is kept likewise, and one that finished none leaves
     the estimator unfitted. Ctrl-C in the last epochs on everything keeps
     the model as it was before them (its best weights on the held-out end).
@@ -152,7 +153,8 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first, the
     est._random_state = check_random_state(est.random_state)
     total = History()  # the kept models' epochs (_initialize resets _history)
     dtype = np.dtype(est.dtype)
-    fallback = est.calibration_ if previous else None
+    # the previous intervals, for the mix of Theta they were calibrated on
+    fallback = (est.calibration_, est.theta_weight_) if previous else (None, None)
     # ids the model cannot keep (1 and '1') are data fit refuses: refused
     # before the guard, whose handler would drop or reset the previous fit
     series_id_array(panel.ids)
@@ -227,7 +229,9 @@ def _keep_members(est, kept, windows, errors, unit, previous, fallback, theta):
     est.members_ = nets[1:]
     est.member_windows_ = list(windows[:len(nets)])
     trim_history(est, max(est.member_windows_))  # the models kept need no more
-    est.calibration_ = fallback
+    est.calibration_, weight = fallback
+    if weight != theta.weight:  # intervals of another mix than this fit's: none
+        est.calibration_ = None
     if unit is not None and len(errors) == len(nets) and all(e is not None for e in errors):
         # the mean forecast's errors (mixed with Theta's) in units of the
         # first window's recent volatility (see WindowMaker)

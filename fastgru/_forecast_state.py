@@ -346,7 +346,9 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         arrays = ([getattr(est, a) for a in THETA_STATE] if y is None
                   else fit_theta(history, est.season_length))
         theta = theta_forecast(*arrays, steps)
-        point = np.where(np.isnan(theta), point, (1 - w) * point + w * theta)
+        with np.errstate(over="ignore", invalid="ignore"):  # values near float64's limit
+            mixed = (1 - w) * point + w * theta
+        point = np.where(np.isfinite(mixed), mixed, point)  # no fit, or overflow: networks
     if not (maker.n_futr or maker.n_hist):  # nothing says a constant series will move
         _hold_constant(history, panel.scales, est.season_length, point)
     lo = hi = None

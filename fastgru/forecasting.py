@@ -34,6 +34,7 @@ from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the 
 from ._forecast_fit import ThetaMix, _mae_loss, cut_windows, fit_members, split_origins
 from ._forecast_state import check_fit_params, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
+from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
@@ -87,17 +88,6 @@ HIDDEN_SIZE = 32
 
 #: Most models ``n_models`` may ask for.
 MAX_MODELS = 16
-
-#: ``theta_weight=None`` on series without past or future covariates: the
-#: optimised Theta model's share of the forecast (:func:`optimized_theta`),
-#: the networks' mean having the rest. Averaged with statsforecast's
-#: AutoTheta, two thirds of the network against one third of Theta lowered
-#: the mean MASE on five of the six sets of M1 and Tourism (over seeds 0-1,
-#: or 0-4 on the yearly sets: Tourism yearly 2.602 to 2.564, M1 monthly
-#: 1.041 to 1.017, Tourism quarterly 1.493 to 1.476; Tourism monthly even,
-#: 1.388 to 1.389); an equal mix was worse than that on M1 yearly and
-#: Tourism monthly.
-THETA_WEIGHT = 1 / 3
 
 
 def ensemble_size(n_windows: int, n_models=None) -> int:
@@ -474,6 +464,9 @@ class GRUForecaster(TrainableGRU):
         remember(self, panel, maker, theta)
 
     def _theta_weight(self, maker: WindowMaker) -> float:
+        if isinstance(self.theta_weight, bool):  # True is no share
+            raise ValueError(f"theta_weight must be a number in [0, 1] or None, got "
+                             f"{self.theta_weight}")
         if self.theta_weight is not None:
             return float(self.theta_weight)
         return 0.0 if maker.n_futr or maker.n_hist else THETA_WEIGHT

@@ -148,25 +148,63 @@ def test_the_weight_cannot_change_after_fit(fitted):
             model.predict()
     finally:
         model.set_params(theta_weight=1 / 3)
-    with pytest.raises(ValueError, match="theta_weight"):
-        GRUForecaster(theta_weight=1.5).fit(_panel(3))
+    for bad in (1.5, -0.1, True, "a"):  # True is no share of the forecast
+        with pytest.raises((ValueError, TypeError), match="theta_weight"):
+            GRUForecaster(theta_weight=bad).fit(_panel(3))
 
 
-def _rewrite(src, dst, attributes=None, arrays=None, drop=()):
-    """A copy of a saved model with attributes, arrays or entries changed."""
+def test_an_interrupted_warm_start_with_another_share_keeps_no_intervals(monkeypatch):
+    """Intervals calibrated on the networks alone are not kept for a mix:
+    a warm start to another share interrupted before its models were all
+    measured again has no intervals (and says why)."""
+    from fastgru import _forecast_fit
+
+    series = _panel()
+    model = GRUForecaster(theta_weight=0, n_models=2, **FAST).fit(series)
+    assert model.calibration_ is not None
+    calls = []
+    real = _forecast_fit.train
+
+    def train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the second model, after the first's last epochs
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_forecast_fit, "train", train)
+    model.set_params(warm_start=True, theta_weight=1.0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(series)
+    assert model.theta_weight_ == 1.0 and model.calibration_ is None
+    with pytest.raises(ValueError, match="interrupted"):
+        model.predict(level=[80])
+    monkeypatch.setattr(_forecast_fit, "train", real)
+    model.set_params(theta_weight=0)  # the same share: the intervals stay
+    before = model.fit(series).calibration_
+    calls.clear()
+    monkeypatch.setattr(_forecast_fit, "train", train)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(series)
+    np.testing.assert_array_equal(model.calibration_, before)
+
+
+def _rewrite(src, dst, attributes=None, arrays=None, drop=(), params=None):
+    """A copy of a saved model with attributes (or parameters), arrays or
+    entries changed (a None value removes the key)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.infolist():
             name = item.filename[:-4]
             if name in drop:
                 continue
             data = zin.read(item.filename)
-            if name == "__meta__" and attributes:
+            if name == "__meta__" and (attributes or params):
                 meta = json.loads(np.lib.format.read_array(io.BytesIO(data)).tobytes())
-                for key, value in attributes.items():
-                    if value is None:
-                        meta["attributes"].pop(key)
-                    else:
-                        meta["attributes"][key] = value
+                for part, changes in (("attributes", attributes), ("params", params)):
+                    for key, value in (changes or {}).items():
+                        if value is None:
+                            meta[part].pop(key)
+                        else:
+                            meta[part][key] = value
                 data = json.dumps(meta).encode()
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, np.frombuffer(data, dtype=np.uint8))
@@ -190,6 +228,7 @@ def test_save_and_load_keep_the_mix(fitted, tmp_path):
             np.testing.assert_array_equal(a[key][part], b[key][part])
     # a file written before the mix forecasts with its networks only
     _rewrite(tmp_path / "m.npz", tmp_path / "old.npz", attributes={"theta_weight_": None},
+             params={"theta_weight": None},
              drop=("attr/theta_state_", "attr/theta_factor_", "attr/theta_offset_"))
     old = fastgru.load(tmp_path / "old.npz")
     assert old.theta_weight_ == 0
@@ -206,6 +245,12 @@ def _bad_alpha(a):
     return a
 
 
+def _huge_theta(a):
+    a = a.copy()
+    a[0, 4] = 1e300
+    return a
+
+
 def _half_length(a):
     a = a.copy()
     a[0, 5] = 20.5
@@ -215,9 +260,11 @@ def _half_length(a):
 @pytest.mark.parametrize("change, match", [
     (dict(attributes={"theta_weight_": 2.0}), "theta_weight_ must be a number in"),
     (dict(attributes={"theta_weight_": True}), "theta_weight_"),
+    (dict(attributes={"theta_weight_": 0.5}), "not what theta_weight="),
     (dict(drop=("attr/theta_state_",)), "Theta fit is not stored"),
     (dict(arrays={"attr/theta_state_": _bad_alpha}), "alpha outside"),
     (dict(arrays={"attr/theta_state_": _half_length}), "whole numbers"),
+    (dict(arrays={"attr/theta_state_": _huge_theta}), "theta outside"),
     (dict(arrays={"attr/theta_state_": lambda a: a[:-1]}), "must hold 12 series"),
     (dict(arrays={"attr/theta_factor_": lambda a: -a}), "positive seasonal factors"),
     (dict(arrays={"attr/theta_offset_": lambda a: a[:, :2]}), "must hold 12 series"),

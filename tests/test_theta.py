@@ -13,32 +13,40 @@ from fastgru.datasets import load_airline_passengers, load_mauna_loa_co2, load_s
 from fastgru.forecasting import optimized_theta
 
 
+def _line(y):
+    """The intercept A and slope B of the least-squares line over t = 1 .. n."""
+    n = len(y)
+    B = np.polyfit(np.arange(1, n + 1), y, 1)[0]
+    return y.mean() - B * (n + 1) / 2, B
+
+
+def _errors(y, l0, alpha, theta):
+    """The model's one-step errors after the first three, and its last
+    level, by its equations."""
+    A, B = _line(y)
+    level, errors = l0, []
+    for i in range(len(y)):
+        trend = (A + B) if i == 0 else (
+            A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
+        errors.append(y[i] - (level + (1 - 1 / theta) * trend))
+        level = alpha * y[i] + (1 - alpha) * level
+    return np.array(errors[3:]), level
+
+
 def _plain_fit(y):
-    """The model fitted from its equations: errors y_t - mu_t after the
-    first three, minimised over (l0, alpha, theta) from several starts;
-    returns the last level, A, B, alpha and theta."""
+    """The model fitted from its equations: the squared errors minimised
+    over (l0, alpha, theta) by SciPy from several starts; returns the last
+    level, A, B, alpha and theta."""
     from scipy.optimize import minimize
 
-    n = len(y)
-    t = np.arange(1, n + 1)
-    B = np.polyfit(t, y, 1)[0]
-    A = y.mean() - B * (n + 1) / 2
-
-    def run(p):
-        l0, alpha, theta = p
-        level, errors = l0, []
-        for i in range(n):
-            trend = (A + B) if i == 0 else (
-                A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
-            errors.append(y[i] - (level + (1 - 1 / theta) * trend))
-            level = alpha * y[i] + (1 - alpha) * level
-        return np.sum(np.square(errors[3:])), level
+    def sse(p):
+        return np.sum(np.square(_errors(y, *p)[0]))
 
     bounds = [(-1e10, 1e10), (0.1, 0.99), (1.0, 1e4)]
-    best = min((minimize(lambda p: run(p)[0], x0, method="L-BFGS-B", bounds=bounds)
+    best = min((minimize(sse, x0, method="L-BFGS-B", bounds=bounds)
                 for x0 in ([y[0] / 2, 0.5, 2.0], [y[0], 0.2, 1.5], [y[0], 0.9, 3.0])),
                key=lambda r: r.fun)
-    return run(best.x)[0], (run(best.x)[1], A, B, best.x[1], best.x[2])
+    return (_errors(y, *best.x)[1], *_line(y), best.x[1], best.x[2])
 
 
 def _plain_forecast(level, A, B, alpha, theta, n, h):
@@ -59,7 +67,7 @@ def test_the_fit_and_forecast_follow_the_equations(seed):
     y = 50 + rng.normal(0, 1, n).cumsum() + 0.3 * np.arange(n) * (seed % 2)
     state, factor, offset = fit_theta([y], 1)
     assert (factor == 1).all() and (offset == 0).all() and state[0, 5] == n
-    sse, params = _plain_fit(y)
+    params = _plain_fit(y)
     ours = _plain_forecast(*state[0, :5], n, 8)
     # the forecast of our parameters, by the equations, is the one returned
     np.testing.assert_allclose(theta_forecast(state, factor, offset, 8)[0], ours, rtol=1e-10)
@@ -99,25 +107,10 @@ def _shipped_series():
     return out
 
 
-def _errors(y, l0, alpha, theta):
-    """The model's one-step errors after the first three, by its equations."""
-    n = len(y)
-    t = np.arange(1, n + 1)
-    B = np.polyfit(t, y, 1)[0]
-    A = y.mean() - B * (n + 1) / 2
-    level, errors = l0, []
-    for i in range(n):
-        trend = (A + B) if i == 0 else (
-            A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
-        errors.append(y[i] - (level + (1 - 1 / theta) * trend))
-        level = alpha * y[i] + (1 - alpha) * level
-    return np.array(errors[3:])
-
-
 def _best_sse(y, alpha, theta):
     """The least squared errors at ``alpha`` and ``theta`` over the initial
     level (the errors are affine in it)."""
-    e0, e1 = _errors(y, 0.0, alpha, theta), _errors(y, 1.0, alpha, theta)
+    e0, e1 = _errors(y, 0.0, alpha, theta)[0], _errors(y, 1.0, alpha, theta)[0]
     d = e1 - e0
     l0 = -(e0 @ d) / (d @ d)
     return np.sum(np.square(e0 + l0 * d))
@@ -154,7 +147,7 @@ def test_forecasts_match_statsforecasts_optimized_theta():
             seasonal, multiplicative = _seasonal(y, m)
             z = y / seasonal if multiplicative else y - seasonal
         mine = _best_sse(z, *state[0, 3:5])
-        assert mine <= np.sum(np.square(_errors(z, *par.values()))) * (1 + 1e-3), len(y)
+        assert mine <= np.sum(np.square(_errors(z, *par.values())[0])) * (1 + 1e-3), len(y)
     assert np.median(gaps) < 2e-3
 
 
@@ -179,12 +172,44 @@ def test_a_series_with_a_zero_gets_an_additive_season():
     np.testing.assert_allclose(fc[1] - fc[1].mean(), y[48:] - y[48:].mean(), atol=0.5)
 
 
+def test_a_series_of_over_two_million_values_keeps_its_slope():
+    # n^3 overflows int64 past 2,097,152 values: the line is fitted in floats
+    n = 2_097_153
+    y = 1.0 + np.arange(n, dtype=float) + 0.1 * np.sin(np.arange(n))
+    np.testing.assert_allclose(optimized_theta([y], 3)[0], n + np.arange(1, 4), rtol=1e-6)
+
+
+def test_a_series_that_is_all_season_is_forecast_as_its_season():
+    # nothing is left once the season is removed: a constant, not a failed fit
+    y = np.tile([-1.0, 0.0, 1.0, 0.0], 12)
+    np.testing.assert_allclose(optimized_theta([y], 8, season_length=4)[0],
+                               np.tile([-1.0, 0.0, 1.0, 0.0], 2), atol=1e-12)
+
+
+def test_the_forms_of_input_it_reads():
+    pd = pytest.importorskip("pandas")
+    y, z = np.arange(10.0), np.linspace(5, 1, 10)
+    want = optimized_theta([y, z], 3)
+    assert want.shape == (2, 3)
+    for values in ({"a": y, "b": z}, np.stack([y, z], axis=1),
+                   pd.DataFrame({"a": y, "b": z})):  # a series per column, as fit reads them
+        np.testing.assert_array_equal(optimized_theta(values, 3), want)
+    for one in (y, pd.Series(y), list(y), y.astype(int)):  # one series
+        np.testing.assert_array_equal(optimized_theta(one, 3), want[:1])
+
+
 @pytest.mark.parametrize("values, match", [
-    ([np.array([1.0, np.nan, 2.0, 3.0, 4.0])], "finite"),
+    ([np.array([1 + 1j] * 5)], "real numbers"),
+    ([np.array(["1", "2", "3", "4"])], "real numbers"),
+    ([np.ones(5, dtype=bool)], "real numbers"),
+    ([np.array([1.0, np.nan, 2.0, 3.0, 4.0])], "NaN or inf"),
     ([np.ones((3, 2))], "1-D"),
 ])
 def test_bad_input_is_refused(values, match):
     with pytest.raises(ValueError, match=match):
         optimized_theta(values, 2)
-    with pytest.raises(ValueError, match="h"):
-        optimized_theta([np.arange(5.0)], 0)
+    for h in (0, 100_001):
+        with pytest.raises(ValueError, match="h"):
+            optimized_theta([np.arange(5.0)], h)
+    with pytest.raises(ValueError, match="memory"):
+        optimized_theta([np.arange(5.0)] * 1000, 2, season_length=10**9)

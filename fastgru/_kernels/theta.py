@@ -70,12 +70,13 @@ def fit_series(y, starts, lengths, out):
     for i in range(starts.shape[0]):
         s = y[starts[i]:starts[i] + lengths[i]]
         n = s.shape[0]
-        t_mean = (n + 1) / 2.0
+        nf = float(n)  # n^3 overflows int64 beyond 2 million values
+        t_mean = (nf + 1.0) / 2.0
         mean = s.mean()
         cov = 0.0
         for t in range(n):
             cov += (t + 1 - t_mean) * (s[t] - mean)
-        B = cov / (n * (n * n - 1) / 12.0)
+        B = cov / (nf * (nf * nf - 1.0) / 12.0)
         A = mean - B * t_mean
         start = (s[0] / 2.0, 0.5, 2.0)
         for k in range(4):
