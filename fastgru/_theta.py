@@ -38,9 +38,9 @@ STATE = ("level", "A", "B", "alpha", "theta", "n")
 
 
 def _seasonal(y, m):
-    """The classical seasonal component of ``y`` (multiplicative, or None
-    when additive is needed: a value not positive or a factor below 0.01),
-    then the additive one."""
+    """The classical seasonal component of ``y`` and whether it is the
+    multiplicative one: that one unless a value is not positive or a factor
+    is below 0.01, else the additive one."""
     n = len(y)
     filt = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
     half = len(filt) // 2
