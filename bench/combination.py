@@ -10,8 +10,8 @@ values, with the MASE of ``bench/forecasting.py``:
 * ``GRU+Theta``, their mean, and ``2GRU+Theta``, two thirds GRU and one
   third Theta (``theta_weight=1/3``);
 * ``default``: the forecaster's own forecast, which mixes in a third of
-  Theta when that lowers the error of the held-out end (``theta_weight_``,
-  recorded as ``weight``), else none.
+  Theta unless that raises the error of the held-out end by more than 10%
+  (``theta_weight_``, recorded as ``weight``).
 
 The networks' forecast is the default's with Theta's share taken out (the
 networks are the same whatever the weight).

@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from . import _runtime
 from ._forecast_state import THETA_STATE, series_id_array, trim_history
 from ._network import SequenceNet
-from ._theta import fit_theta, theta_forecast
+from ._theta import fit_theta, mix, theta_forecast
 from ._training import History, train
 
 #: Epochs of training on all the data (held-out end included) after the
@@ -68,8 +68,8 @@ THETA_DROP_RATIO = 1.1
 class ThetaMix:
     """The optimised Theta model's share ``weight`` of the forecast, its fit
     to every series (``fit_theta``'s arrays) and its errors ``(n, horizon)``
-    on the held-out windows, in the series' units (NaN for a series too
-    short for it), or None."""
+    on the held-out windows, in the series' units (NaN where it has no
+    forecast), or None."""
 
     weight: float
     arrays: tuple | None = None
@@ -111,9 +111,7 @@ class ThetaMix:
         on the same held-out windows."""
         if not self.weight or self.held_out_errors is None:
             return errors
-        theta = self.held_out_errors
-        return np.where(np.isnan(theta), errors,
-                        (1 - self.weight) * errors + self.weight * theta)
+        return mix(errors, self.held_out_errors, self.weight)
 
 
 def cut_windows(panel, maker, window, train_o, val_o, dtype):

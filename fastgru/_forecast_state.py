@@ -29,7 +29,7 @@ from ._panel import (
     series_scale,
     series_scales,
 )
-from ._theta import fit_theta, theta_forecast
+from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
 from ._windows import WindowMaker
 
@@ -345,10 +345,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     if w:  # fitted again to a new history
         arrays = ([getattr(est, a) for a in THETA_STATE] if y is None
                   else fit_theta(history, est.season_length))
-        theta = theta_forecast(*arrays, steps)
-        with np.errstate(over="ignore", invalid="ignore"):  # values near float64's limit
-            mixed = (1 - w) * point + w * theta
-        point = np.where(np.isfinite(mixed), mixed, point)  # no fit, or overflow: networks
+        point = mix(point, theta_forecast(*arrays, steps), w)
     if not (maker.n_futr or maker.n_hist):  # nothing says a constant series will move
         _hold_constant(history, panel.scales, est.season_length, point)
     lo = hi = None

@@ -26,11 +26,11 @@ MIN_LENGTH = 4
 
 #: ``GRUForecaster(theta_weight=None)`` on series without past or future
 #: covariates: the optimised Theta model's share of the forecast
-#: (:func:`optimized_theta`), the networks' mean having the rest. Over seeds 0-1 a third of Theta
-#: lowered the mean MASE on five of the six sets of M1 and Tourism (Tourism
-#: yearly 2.603 to 2.562, M1 monthly 1.041 to 1.016, Tourism quarterly 1.493
-#: to 1.476) and left Tourism monthly level (1.388 to 1.390); an equal mix
-#: was worse than a third on five of them.
+#: (:func:`optimized_theta`), the networks' mean having the rest. Over
+#: seeds 0-1 a third of Theta lowered the mean MASE on five of the six sets
+#: of M1 and Tourism (Tourism yearly 2.603 to 2.562, M1 monthly 1.041 to
+#: 1.016, Tourism quarterly 1.493 to 1.476) and left Tourism monthly level
+#: (1.388 to 1.390); an equal mix was worse than a third on five of them.
 THETA_WEIGHT = 1 / 3
 
 #: The columns of a fit's ``state``.
@@ -118,14 +118,23 @@ def fit_theta(values, season_length: int):
         _deseasonalise(values, m, state, factor, offset, parts, scales, rows)
     if rows:
         sizes = np.array([len(p) for p in parts], dtype=np.int64)
-        out = np.empty((len(rows), 6))  # and each fit's mean squared error
+        out = np.empty((len(rows), 5))
         fit_series(np.concatenate(parts), np.cumsum(sizes) - sizes, sizes, out)
         with np.errstate(all="ignore"):  # level, A and B in the series' units
-            state[rows, :5] = out[:, :5] * np.r_[scales][:, None] ** [1, 1, 1, 0, 0]
+            state[rows, :5] = out * np.r_[scales][:, None] ** [1, 1, 1, 0, 0]
     bad = ~(np.isfinite(state).all(axis=1) & np.isfinite(factor).all(axis=1)
             & np.isfinite(offset).all(axis=1) & (factor > 0).all(axis=1))
     state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: values too large for it
     return state, factor, offset
+
+
+def mix(networks, theta, weight):
+    """``(1 - weight) * networks + weight * theta`` where that is finite, and
+    ``networks`` where it is not (a series Theta did not fit, NaN; values
+    near float64's limit): forecasts or their errors alike."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mixed = (1 - weight) * networks + weight * theta
+    return np.where(np.isfinite(mixed), mixed, networks)
 
 
 def theta_forecast(state, factor, offset, h: int):

@@ -63,8 +63,9 @@ def _objective(y, A, B, x):
 @kernel
 def fit_series(y, starts, lengths, out):
     """Fit the model to each series ``y[starts[i]:starts[i] + lengths[i]]``
-    (at least 4 values, of a scale near 1) and set ``out[i]`` to its last
-    level, ``A``, ``B``, ``alpha``, ``theta`` and mean squared error."""
+    (at least 4 values, of a scale near 1) and set ``out[i]`` (``out`` of
+    shape ``(n_series, 5)``) to its last level, ``A``, ``B``, ``alpha`` and
+    ``theta``."""
     simplex = np.empty((4, 3))
     values = np.empty(4)
     for i in range(starts.shape[0]):
@@ -88,13 +89,11 @@ def fit_series(y, starts, lengths, out):
             values[k] = _objective(s, A, B, simplex[k])
         _nelder_mead(s, A, B, simplex, values)
         _sort(simplex, values)
-        sse, level = _sse(s, A, B, simplex[0, 0], simplex[0, 1], simplex[0, 2])
-        out[i, 0] = level
+        out[i, 0] = _sse(s, A, B, simplex[0, 0], simplex[0, 1], simplex[0, 2])[1]
         out[i, 1] = A
         out[i, 2] = B
         out[i, 3] = simplex[0, 1]
         out[i, 4] = simplex[0, 2]
-        out[i, 5] = sse / max(n - 3, 1)
 
 
 @helper
