@@ -13,7 +13,7 @@ import numpy as np
 from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
 from ._panel import ID, TARGET, TIME
 from ._state import TRAINING, Field, FittedState
-from ._theta import MIN_LENGTH, THETA_WEIGHT
+from ._theta import MIN_LENGTH, share
 from ._timestamps import INDEX_TYPES, continued_index
 from ._validation import check_int
 
@@ -170,24 +170,27 @@ def check_restored(est) -> None:
             raise ValueError("the models' layers differ in their configuration")
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
-    _check_theta(est, S)
+    _check_theta(est, S, bool(maker.n_futr or maker.n_hist))
     est.n_features_in_ = maker.n_features
     est._fit_params = {"horizon": est.horizon, "season_length": est.season_length,
                        "theta_weight": est.theta_weight}
 
 
-def _check_theta(est, S) -> None:
-    """The Theta model's share and fit: a share in [0, 1] (0 in a file from
-    before the mix) and, when above 0, a fit of every series within the
-    model's bounds (alpha in [0.1, 0.99], theta at least 1)."""
+def _check_theta(est, S, covariates: bool) -> None:
+    """The Theta model's share and fit: the share ``theta_weight`` gives a
+    fit on series with (or without) ``covariates`` (0 in a file from before
+    the mix) and, when above 0, a fit of every series within the model's
+    bounds (alpha in [0.1, 0.99], theta at least 1)."""
     w = est.theta_weight_
     if w is None:  # a file from before the mix forecasts with its networks only
         w = est.theta_weight_ = 0.0
     if isinstance(w, bool) or not 0 <= w <= 1:
         raise ValueError(f"theta_weight_ must be a number in [0, 1], got {w!r:.40}")
     asked = est.theta_weight  # what a fit with the saved parameters gives
-    if asked is None and w not in (0, THETA_WEIGHT) or asked is not None and w != asked:
-        raise ValueError(f"theta_weight_ {w} is not what theta_weight={asked!r} fits")
+    # (theta_weight=None: the default share, or none where it was dropped)
+    if w not in (share(asked, covariates), 0.0 if asked is None else None):
+        raise ValueError(f"theta_weight_ {w} is not what theta_weight={asked!r} fits"
+                         + " on series with covariates" * covariates)
     arrays = [getattr(est, a) for a in THETA_STATE]
     if not w:
         if any(a is not None for a in arrays):

@@ -33,6 +33,19 @@ MIN_LENGTH = 4
 #: (1.388 to 1.390); an equal mix was worse than a third on five of them.
 THETA_WEIGHT = 1 / 3
 
+
+
+def share(asked, covariates: bool) -> float:
+    """The Theta model's share of a forecast that ``theta_weight=asked``
+    gives: ``asked`` itself, or with None :data:`THETA_WEIGHT` on series
+    without past or future covariates and 0 with them. A bool is refused."""
+    if isinstance(asked, bool):  # True is no share
+        raise ValueError(f"theta_weight must be a number in [0, 1] or None, got {asked}")
+    if asked is not None:
+        return float(asked)
+    return 0.0 if covariates else THETA_WEIGHT
+
+
 #: The columns of a fit's ``state``.
 STATE = ("level", "A", "B", "alpha", "theta", "n")
 
@@ -60,11 +73,15 @@ def _seasonal(y, m):
 
 
 def _is_seasonal(y, m) -> bool:
-    """The autocorrelation test at lag ``m`` (with Bartlett's variance)."""
+    """The autocorrelation test at lag ``m`` (with Bartlett's variance), in
+    units of the largest value: the same answer for values of any size."""
     n = len(y)
     if m < 4 or n < 2 * m:
         return False
-    d = y - y.mean()
+    top = np.abs(y).max()
+    if top == 0:
+        return False
+    d = y / top - (y / top).mean()
     denom = d @ d
     if denom == 0:
         return False
@@ -157,7 +174,7 @@ def theta_forecast(state, factor, offset, h: int):
 def optimized_theta(values, h: int, season_length: int = 1):
     """Forecasts ``(S, h)`` of the optimised Theta model for each series of
     ``values`` (NaN for a series of fewer than 4 values, or of values so
-    large that their sum overflows).
+    near float64's limit that their mean absolute value overflows).
 
     The model :class:`fastgru.GRUForecaster` averages with its networks:
     statsforecast's ``OptimizedTheta`` fitted again in NumPy and Numba,
@@ -201,9 +218,18 @@ MAX_STEPS = 100_000
 def _series_list(values) -> list:
     """The 1-D float arrays of the series ``values`` holds (see
     :func:`optimized_theta`), each checked to be finite real numbers."""
+    if isinstance(values, (set, frozenset, str, bytes, bytearray)):  # no order, or no numbers
+        raise ValueError(f"values must be series of numbers in order, got a "
+                         f"{type(values).__name__}")
+    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+        raise ValueError("values is a masked array with masked values: fill them first")
     if isinstance(values, dict):
         values = list(values.values())
     elif hasattr(values, "columns") and hasattr(values, "to_numpy"):  # a wide frame
+        if "unique_id" in values.columns:
+            raise ValueError("values is a long frame (unique_id, ds, y): pass a series per "
+                             "id, dict(tuple(df.sort_values('ds').groupby('unique_id')['y'])), "
+                             "or a wide frame with a column per series")
         values = [values[c].to_numpy() for c in values.columns]
     elif hasattr(values, "to_numpy") or isinstance(values, np.ndarray):
         arr = values.to_numpy() if hasattr(values, "to_numpy") else values

@@ -36,6 +36,7 @@ from ._forecast_state import check_fit_params, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
+from ._theta import share
 from ._validation import check_int, check_memory
 from ._windows import WindowMaker
 
@@ -464,12 +465,7 @@ class GRUForecaster(TrainableGRU):
         remember(self, panel, maker, theta)
 
     def _theta_weight(self, maker: WindowMaker) -> float:
-        if isinstance(self.theta_weight, bool):  # True is no share
-            raise ValueError(f"theta_weight must be a number in [0, 1] or None, got "
-                             f"{self.theta_weight}")
-        if self.theta_weight is not None:
-            return float(self.theta_weight)
-        return 0.0 if maker.n_futr or maker.n_hist else THETA_WEIGHT
+        return share(self.theta_weight, bool(maker.n_futr or maker.n_hist))
 
     # --------------------------------------------------------------- predict
     def predict(self, h=None, *, level=None, X_df=None, y=None, X=None, horizon=None,

@@ -123,7 +123,7 @@ def test_a_series_too_short_for_theta_is_forecast_by_the_networks():
     assert mixed.theta_state_[-1].tolist() == [0.0] * 6  # no fit
 
 
-def test_covariates_turn_the_default_mix_off():
+def test_covariates_turn_the_default_mix_off(tmp_path):
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(1)
     frames = []
@@ -138,6 +138,12 @@ def test_covariates_turn_the_default_mix_off():
     assert model.theta_weight_ == 0 and model.theta_state_ is None
     chosen = GRUForecaster(theta_weight=0.25, **FAST).fit(df)
     assert chosen.theta_weight_ == 0.25 and chosen.theta_state_.shape == (5, 6)
+    # a file claiming the default gave this share on series with covariates
+    fastgru.save(chosen, tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", params={"theta_weight": None})
+    with pytest.raises(ValueError, match="not what theta_weight=None fits on series with "
+                                         "covariates"):
+        fastgru.load(tmp_path / "bad.npz")
 
 
 def test_the_weight_cannot_change_after_fit(fitted):
@@ -148,6 +154,15 @@ def test_the_weight_cannot_change_after_fit(fitted):
             model.predict()
     finally:
         model.set_params(theta_weight=1 / 3)
+    for flag in (True, False):  # 1.0 and 0.0 as numbers, but no share of the forecast
+        fitted_as = 1.0 if flag else 0.0
+        model = fitted[1][fitted_as]
+        model.set_params(theta_weight=flag)
+        try:
+            with pytest.raises(ValueError, match=f"theta_weight={flag} was set after fit"):
+                model.predict()
+        finally:
+            model.set_params(theta_weight=fitted_as)
     for bad in (1.5, -0.1, True, "a"):  # True is no share of the forecast
         with pytest.raises((ValueError, TypeError), match="theta_weight"):
             GRUForecaster(theta_weight=bad).fit(_panel(3))
@@ -261,6 +276,7 @@ def _half_length(a):
     (dict(attributes={"theta_weight_": 2.0}), "theta_weight_ must be a number in"),
     (dict(attributes={"theta_weight_": True}), "theta_weight_"),
     (dict(attributes={"theta_weight_": 0.5}), "not what theta_weight="),
+    (dict(attributes={"theta_weight_": 1.0}, params={"theta_weight": True}), "theta_weight"),
     (dict(drop=("attr/theta_state_",)), "Theta fit is not stored"),
     (dict(arrays={"attr/theta_state_": _bad_alpha}), "alpha outside"),
     (dict(arrays={"attr/theta_state_": _half_length}), "whole numbers"),

@@ -161,6 +161,18 @@ def test_short_constant_and_huge_series():
     np.testing.assert_allclose(fc[3], [4.0, 5.0, 6.0], rtol=1e-3)
 
 
+def test_the_forecast_scales_with_the_series():
+    # the seasonality test reads values of any size alike (their squares
+    # overflow past 1e154 and vanish below 1e-162)
+    t = np.arange(48)
+    y = 100 + 0.5 * t + 20 * np.sin(2 * np.pi * t / 12)
+    want = optimized_theta([y], 6, season_length=12)[0]
+    assert np.ptp(want) > 20  # seasonal: the test found the season
+    for size in (1e-170, 1e-150, 1e153, 1e300):
+        np.testing.assert_allclose(optimized_theta([y * size], 6, season_length=12)[0] / size,
+                                   want, rtol=1e-9)
+
+
 def test_a_series_with_a_zero_gets_an_additive_season():
     t = np.arange(60)
     y = 10 + 5 * np.sin(2 * np.pi * t / 12)
@@ -186,6 +198,17 @@ def test_a_series_that_is_all_season_is_forecast_as_its_season():
                                np.tile([-1.0, 0.0, 1.0, 0.0], 2), atol=1e-12)
 
 
+def test_a_long_frame_is_refused_with_the_way_to_pass_it():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"unique_id": [1] * 6 + [2] * 6, "ds": list(range(6)) * 2,
+                       "y": np.arange(12.0)})
+    with pytest.raises(ValueError, match="long frame"):
+        optimized_theta(df, 2)  # not three series unique_id, ds and y
+    series = dict(tuple(df.sort_values("ds").groupby("unique_id")["y"]))  # the message's way
+    np.testing.assert_array_equal(optimized_theta(series, 2),
+                                  optimized_theta([np.arange(6.0), np.arange(6.0, 12.0)], 2))
+
+
 def test_the_forms_of_input_it_reads():
     pd = pytest.importorskip("pandas")
     y, z = np.arange(10.0), np.linspace(5, 1, 10)
@@ -204,6 +227,9 @@ def test_the_forms_of_input_it_reads():
     ([np.ones(5, dtype=bool)], "real numbers"),
     ([np.array([1.0, np.nan, 2.0, 3.0, 4.0])], "NaN or inf"),
     ([np.ones((3, 2))], "1-D"),
+    ({1.0, 2.0, 3.0, 4.0, 5.0}, "in order"),
+    (b"abcdef", "in order"),
+    (np.ma.masked_array(np.arange(6.0), mask=[1, 0, 0, 0, 0, 0]), "masked"),
 ])
 def test_bad_input_is_refused(values, match):
     with pytest.raises(ValueError, match=match):
