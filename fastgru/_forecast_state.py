@@ -22,8 +22,8 @@ from ._panel import (
     TIME,
     Panel,
     Standardizer,
-    _check_numbers,
     check_columns_unique,
+    check_covariate,
     check_text_order,
     read_panel,
     series_scale,
@@ -209,8 +209,8 @@ def _future_covariates(est, panel, X_df, stamps, info):
     except ValueError as exc:
         raise ValueError(f"X_df's {exc}") from None
     futr_columns = [columns[c] for c in est.futr_exog_]
-    for c in futr_columns:  # dates or categories would be read as numbers, silently
-        _check_numbers(f"X_df's column {c!r}", X_df[c].dtype)
+    for c in futr_columns:  # as fit read them
+        check_covariate(f"X_df's column {c!r}", X_df[c])
     # ids other than int or str are kept as text (series_id_array): matched as text
     text = str if est.series_ids_.dtype.kind == "U" else (lambda k: k)
     groups = {text(k): g for k, g in X_df.groupby(ID, sort=False, observed=True)}
@@ -219,7 +219,8 @@ def _future_covariates(est, panel, X_df, stamps, info):
         g = groups.get(text(key))
         want = stamps[i] if stamps is not None else None
         if g is None:
-            raise ValueError(f"X_df has no rows for series {key!r}")
+            raise ValueError(f"X_df has no rows for series {key!r}" + _id_type_hint(
+                key, groups))
         g = g.sort_values(TIME, kind="stable")
         repeated = g[TIME][g[TIME].duplicated()]
         if len(repeated):  # which of them the model would read is arbitrary
@@ -263,6 +264,16 @@ def _future_covariates(est, panel, X_df, stamps, info):
                              f"{est.futr_exog_[col]!r} at {TIME}={g[TIME].iloc[row]})")
         out.append(cov)
     return out
+
+
+def _id_type_hint(key, groups) -> str:
+    """Why X_df's ids ``groups`` may miss series ``key``: the same id of
+    another type (``'1'`` for ``1``), or nothing."""
+    other = next((k for k in groups if str(k) == str(key)), None)
+    if other is None:
+        return ""
+    return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
+            f"{type(key).__name__}: convert X_df's {ID!r} to the fitted ids' type)")
 
 
 def _rows_held(got, wanted) -> str:

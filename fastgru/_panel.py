@@ -96,6 +96,18 @@ def _check_numbers(label: str, dtype) -> None:
         raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
 
 
+def check_covariate(label: str, column, advice: str = "") -> None:
+    """A covariate column of numbers or booleans, else a ValueError naming
+    ``label``: text may be a category (to encode first), and a complex
+    number would lose its imaginary part."""
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_complex_dtype(column):
+        raise ValueError(f"{label} is not numeric ({column.dtype}): {advice}encode it first "
+                         "(e.g. pd.get_dummies), or convert text that spells numbers with "
+                         "pd.to_numeric")
+
+
 def check_columns_unique(label: str, frame) -> None:
     """Each column name of ``frame`` once, as text (as the model keeps the
     names): a ValueError naming the repeated ones, which ``frame[name]``
@@ -289,11 +301,9 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if unknown:
         raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
     futr_names = [c for c in extra if c not in hist_exog]
-    for c in extra:  # numbers or booleans (complex numbers would lose their imaginary part)
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_complex_dtype(df[c]):
-            raise ValueError(f"covariate column {c!r} is not numeric ({df[c].dtype}): every "
-                             f"column besides {ID!r}, {TIME!r} and {TARGET!r} is a covariate; "
-                             "encode it first (e.g. pd.get_dummies) or drop it")
+    for c in extra:
+        check_covariate(f"covariate column {c!r}", df[c], f"every column besides {ID!r}, "
+                        f"{TIME!r} and {TARGET!r} is a covariate; drop it, or ")
     check_keys(df)
     _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
     df = df.sort_values([ID, TIME], kind="stable")
@@ -431,7 +441,6 @@ def _check_text_order(ids, stamps) -> None:
 
 def read_static(static_df, ids):
     """``(static (n_series, n_static) float64, names)`` for the series ``ids``."""
-    import pandas as pd
 
     if not hasattr(static_df, "columns") or ID not in static_df.columns:
         raise ValueError(f"static_df must be a DataFrame with a {ID!r} column and one row "
@@ -439,10 +448,7 @@ def read_static(static_df, ids):
     check_columns_unique("static_df", static_df)
     names = [c for c in static_df.columns if c != ID]
     for c in names:
-        if not pd.api.types.is_numeric_dtype(static_df[c]) or pd.api.types.is_complex_dtype(
-                static_df[c]):
-            raise ValueError(f"static column {c!r} is not numeric ({static_df[c].dtype}): "
-                             "encode it first, e.g. pd.get_dummies")
+        check_covariate(f"static column {c!r}", static_df[c])
     static_df = static_df.drop_duplicates()  # a series' values repeated on each of its rows
     keys = static_df[ID].dropna()
     repeated = keys[keys.duplicated()]

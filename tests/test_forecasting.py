@@ -370,6 +370,10 @@ def test_future_covariates_are_used_and_required():
         with_x.predict()
     with pytest.raises(ValueError, match="series 3"):
         with_x.predict(X_df=test[test.unique_id != 3][["unique_id", "ds", "promo"]])
+    # the ids as text: the same ids of another type, said so
+    with pytest.raises(ValueError, match="no rows for series 0 \\(it has '0', a str where "
+                                         "the model's ids are int"):
+        with_x.predict(X_df=test[["unique_id", "ds", "promo"]].astype({"unique_id": str}))
     # past-only covariates need no future values
     past = GRUForecaster(horizon=4, hist_exog=["promo"], **FAST).fit(train)
     assert len(past.predict()) == 20 * 4
@@ -396,12 +400,15 @@ def test_fewer_steps_than_the_horizon_with_future_covariates():
     pd.testing.assert_frame_equal(two, expected)
     with pytest.raises(TypeError, match="X_df must be a DataFrame"):
         model.predict(X_df=X_df.to_numpy())
-    with pytest.raises(ValueError, match="X_df's covariates for series 'a'"):
-        model.predict(X_df=X_df.assign(f="x"))
+    # text, also text that spells numbers, as fit refuses it in a covariate column
+    for text in ("x", X_df.f.astype(str)):
+        with pytest.raises(ValueError, match=r"X_df's column 'f' is not numeric \(object\): "
+                                             r"encode it .* pd.to_numeric"):
+            model.predict(X_df=X_df.assign(f=text))
     # dates, durations and categories would be read as numbers
     for values in (pd.to_datetime(X_df.f), pd.to_timedelta(X_df.f, unit="D"),
                    X_df.f.astype("category")):
-        with pytest.raises(TypeError, match="X_df's column 'f' must hold numbers"):
+        with pytest.raises(ValueError, match="X_df's column 'f' is not numeric"):
             model.predict(X_df=X_df.assign(f=values))
 
 
@@ -650,7 +657,7 @@ def test_fit_on_too_short_series_names_what_the_window_needs(params, n, match):
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0],
                                                  "x": ["a"]})), ValueError,
      r"column 'x' is not numeric \(object\): every column besides .* is a covariate; "
-     r"encode it first \(e.g. pd.get_dummies\) or drop it"),
+     r"drop it, or encode it first \(e.g. pd.get_dummies\)"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0], "x": [1j]})),
      ValueError, r"column 'x' is not numeric \(complex128\)"),
     (lambda m: m.fit(pd.DataFrame({"unique_id": [1], "ds": [1], "y": [1.0]}),
