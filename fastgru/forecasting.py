@@ -31,7 +31,15 @@ from sklearn.utils.validation import check_is_fitted
 from ._fitting import TrainableGRU
 from ._forecast_checks import SAVED_STATE, check_alias
 from ._forecast_fit import FINAL_EPOCHS as FINAL_EPOCHS  # the epochs after the best
-from ._forecast_fit import ThetaMix, _mae_loss, cut_windows, fit_members, split_origins
+from ._forecast_fit import (
+    MAX_TRAINING_WINDOWS,
+    ThetaMix,
+    _mae_loss,
+    cut_windows,
+    fit_members,
+    sample_origins,
+    split_origins,
+)
 from ._forecast_state import check_fit_params, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
@@ -249,7 +257,9 @@ class GRUForecaster(TrainableGRU):
         inputs and are the layers the parameters describe (a seasonal model
         from a file written before the seasonal profile base starts anew).
         An epoch is at most 250 updates (with ``shuffle``, a random draw of
-        250 batches when the panel holds more). When the held-out error has
+        250 batches when the panel holds more), and a panel of more than
+        524,288 training windows trains on a random sample of that many (a
+        long series needs no more memory). When the held-out error has
         not improved for 3 epochs and 375 updates, training goes on from the
         best weights at half the learning rate.
 
@@ -423,6 +433,7 @@ class GRUForecaster(TrainableGRU):
                               "after a training window, for early stopping and intervals: "
                               "training on everything, without intervals", UserWarning,
                               stacklevel=2)
+        train_o = sample_origins(train_o, MAX_TRAINING_WINDOWS, self.random_state)
         k = ensemble_size(sum(len(o) for o in train_o), self.n_models)
         windows = member_windows(maker.window, k)
         previous = self._networks_to_continue(windows, maker.n_features)

@@ -1178,3 +1178,34 @@ def test_frames_with_a_column_name_twice_are_a_value_error_naming_it():
         with pytest.raises(ValueError, match=rf"X_df has more than one column named \['{name}'\]"):
             model.predict(X_df=X_df)
     assert len(model.predict(X_df=future)) == 8
+
+
+def test_a_long_panel_trains_on_a_random_sample_of_its_windows(monkeypatch):
+    """Past MAX_TRAINING_WINDOWS training origins a fit cuts a random sample
+    of them (its memory bounded however long the series); below it, every one."""
+    from fastgru import _forecast_fit, forecasting
+
+    origins = [np.arange(5, 400), np.arange(3, 50), np.arange(0)]
+    assert _forecast_fit.sample_origins(origins, 442, 0) is origins  # all of them: kept
+    picked = _forecast_fit.sample_origins(origins, 100, 0)
+    assert sum(len(o) for o in picked) == 100 and len(picked[2]) == 0
+    for got, every in zip(picked, origins):
+        assert np.isin(got, every).all() and (np.diff(got) > 0).all()  # in time order
+    assert len(picked[0]) > 3 * len(picked[1])  # uniform over all origins: by their count
+    again, other = (_forecast_fit.sample_origins(origins, 100, s) for s in (0, 1))
+    assert all(np.array_equal(a, b) for a, b in zip(again, picked))
+    assert not all(np.array_equal(a, b) for a, b in zip(other, picked))
+
+    cut = []
+    real = forecasting.cut_windows
+
+    def spy(panel, maker, window, train_o, val_o, dtype):
+        cut.append(sum(len(o) for o in train_o))
+        return real(panel, maker, window, train_o, val_o, dtype)
+
+    monkeypatch.setattr(forecasting, "cut_windows", spy)
+    monkeypatch.setattr(forecasting, "MAX_TRAINING_WINDOWS", 60)
+    y = np.sin(np.arange(300) / 4.0)
+    model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=2, random_state=0).fit(y)
+    fc = model.predict(level=[80])
+    assert cut == [60] and np.isfinite(fc["mean"]).all() and (fc["lo-80"] <= fc["hi-80"]).all()
