@@ -87,6 +87,12 @@ def sample_origins(origins, limit, random_state):
 THETA_DROP_RATIO = 1.1
 
 
+#: Values the held-out Theta fits read at once (each held-out origin's
+#: series before it): bounds their memory when a few long series are cut
+#: at many origins each.
+THETA_CHUNK = 1 << 22
+
+
 @dataclass
 class ThetaMix:
     """The optimised Theta model's share ``weight`` of the forecast, its fit
@@ -106,14 +112,19 @@ class ThetaMix:
         if not weight:
             return cls(0.0)
         errors = None
-        if val_o is not None:
-            before, after = [], []
-            for v, origins in zip(panel.values, val_o):
-                for o in origins:
-                    before.append(v[:o])
-                    after.append(v[o:o + h])
-            errors = np.array(after, dtype=np.float64).reshape(-1, h) - theta_forecast(
-                *fit_theta(before, m), h)
+        if val_o is not None:  # the series before each origin, THETA_CHUNK values at a time
+            cuts = [(v, o) for v, origins in zip(panel.values, val_o) for o in origins]
+            errors = np.empty((len(cuts), h))
+            start = 0
+            while start < len(cuts):
+                stop, size = start + 1, cuts[start][1]
+                while stop < len(cuts) and size + cuts[stop][1] <= THETA_CHUNK:
+                    size += cuts[stop][1]
+                    stop += 1
+                part = cuts[start:stop]
+                errors[start:stop] = np.array([v[o:o + h] for v, o in part]) - theta_forecast(
+                    *fit_theta([v[:o] for v, o in part], m), h)
+                start = stop
         return cls(float(weight), fit_theta(panel.values, m), errors, tried)
 
     def choose(self, est, errors, unit) -> ThetaMix:

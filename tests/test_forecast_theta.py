@@ -104,6 +104,23 @@ def test_the_intervals_are_calibrated_on_the_mixed_errors(fitted):
         assert (fc[key]["mean"] < fc[key]["hi-80"]).all()
 
 
+def test_held_out_theta_fits_in_chunks_are_the_same(fitted, monkeypatch):
+    """Long series are fitted from their held-out origins a few at a time:
+    the same fits as all at once (one series' fit reads no other's)."""
+    from fastgru import _forecast_fit
+    from fastgru._panel import read_panel
+
+    series = fitted[0]
+    panel = read_panel(series, None, None, None)
+    val_o = [np.arange(len(v) - 7, len(v) - 3) for v in panel.values]
+    whole = _forecast_fit.ThetaMix.fit(1 / 3, panel, val_o, 4, 4)
+    monkeypatch.setattr(_forecast_fit, "THETA_CHUNK", 100)  # two or three origins a chunk
+    parts = _forecast_fit.ThetaMix.fit(1 / 3, panel, val_o, 4, 4)
+    assert whole.held_out_errors.shape == (4 * len(series), 4)
+    np.testing.assert_array_equal(parts.held_out_errors, whole.held_out_errors)
+    assert np.isfinite(whole.held_out_errors).all()
+
+
 def test_a_new_history_gets_its_own_theta_fit(fitted):
     series, models = fitted
     rng = np.random.default_rng(9)
