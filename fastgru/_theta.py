@@ -14,7 +14,10 @@ reseasonalised with the last season's component.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ._kernels.theta import fit_series
 
@@ -50,12 +53,20 @@ def share(asked, covariates: bool) -> float:
 STATE = ("level", "A", "B", "alpha", "theta", "n")
 
 
+@functools.lru_cache(maxsize=8)
+def _trend_filter(m):
+    """The centred moving average over a season (2 x m for an even ``m``)."""
+    filt = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    filt.flags.writeable = False
+    return filt
+
+
 def _seasonal(y, m):
     """The classical seasonal component of ``y`` and whether it is the
     multiplicative one: that one unless a value is not positive or a factor
     is below 0.01, else the additive one."""
     n = len(y)
-    filt = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    filt = _trend_filter(m)
     half = len(filt) // 2
     trend = np.full(n, np.nan)
     trend[half:n - half] = np.convolve(y, filt, mode="valid")
@@ -63,13 +74,23 @@ def _seasonal(y, m):
         if multiplicative and y.min() <= 0:
             continue
         detrended = y / trend if multiplicative else y - trend
-        avg = np.array([np.nanmean(detrended[i::m]) for i in range(m)])
+        avg = _season_means(detrended, m)
         avg = avg / avg.mean() if multiplicative else avg - avg.mean()
-        seasonal = np.tile(avg, n // m + 1)[:n]
+        seasonal = np.resize(avg, n)  # avg repeated
         if multiplicative and seasonal.min() < 0.01:
             continue
         return seasonal, multiplicative
     raise AssertionError("unreachable: the additive component is always returned")
+
+
+def _season_means(x, m):
+    """``[nanmean(x[i::m]) for i in range(m)]`` in two calls rather than
+    ``m`` (the same values: each row summed in the same order)."""
+    k, r = divmod(len(x), m)
+    step = x.strides[0]
+    longer = as_strided(x, shape=(r, k + 1), strides=(step, m * step), writeable=False)
+    shorter = as_strided(x[r:], shape=(m - r, k), strides=(step, m * step), writeable=False)
+    return np.concatenate([np.nanmean(longer, axis=1), np.nanmean(shorter, axis=1)])
 
 
 def _is_seasonal(y, m) -> bool:
