@@ -296,7 +296,7 @@ def check_fit_params(est) -> None:
         now = getattr(est, name)  # 12.0 equals 12, but indexes no array
         if name == "theta_weight":
             same = now is value or (now is not None and value is not None
-                                    and not isinstance(now, bool) and now == value)
+                                    and not isinstance(now, (bool, np.bool_)) and now == value)
         else:
             same = not isinstance(now, bool) and isinstance(now, numbers.Integral) and now == value
         if not same:

@@ -42,7 +42,7 @@ def share(asked, covariates: bool) -> float:
     """The Theta model's share of a forecast that ``theta_weight=asked``
     gives: ``asked`` itself, or with None :data:`THETA_WEIGHT` on series
     without past or future covariates and 0 with them. A bool is refused."""
-    if isinstance(asked, bool):  # True is no share
+    if isinstance(asked, (bool, np.bool_)):  # True is no share
         raise ValueError(f"theta_weight must be a number in [0, 1] or None, got {asked}")
     if asked is not None:
         return float(asked)
@@ -85,7 +85,7 @@ def _seasonal(y, m):
 
 def _season_means(x, m):
     """``[nanmean(x[i::m]) for i in range(m)]`` in two calls rather than
-    ``m`` (the same values: each row summed in the same order)."""
+    ``m`` (the same up to the rounding of the sums, whose order differs)."""
     k, r = divmod(len(x), m)
     step = x.strides[0]
     longer = as_strided(x, shape=(r, k + 1), strides=(step, m * step), writeable=False)
@@ -242,12 +242,10 @@ def _series_list(values) -> list:
     if isinstance(values, (set, frozenset, str, bytes, bytearray)):  # no order, or no numbers
         raise ValueError(f"values must be series of numbers in order, got a "
                          f"{type(values).__name__}")
-    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
-        raise ValueError("values is a masked array with masked values: fill them first")
     if isinstance(values, dict):
         values = list(values.values())
     elif hasattr(values, "columns") and hasattr(values, "to_numpy"):  # a wide frame
-        if "unique_id" in values.columns:
+        if {"unique_id", "y"} <= set(values.columns) or "unique_id" in values.index.names:
             raise ValueError("values is a long frame (unique_id, ds, y): pass a series per "
                              "id, dict(tuple(df.sort_values('ds').groupby('unique_id')['y'])), "
                              "or a wide frame with a column per series")
@@ -264,6 +262,8 @@ def _series_list(values) -> list:
             values = [values]
     out = []
     for i, v in enumerate(values):
+        if np.ma.isMaskedArray(v) and np.ma.getmaskarray(v).any():
+            raise ValueError(f"series {i} is a masked array with masked values: fill them first")
         y = np.asarray(v)
         if y.ndim != 1:
             raise ValueError(f"series {i} must be 1-D, got shape {y.shape}")

@@ -171,12 +171,12 @@ def test_the_weight_cannot_change_after_fit(fitted):
             model.predict()
     finally:
         model.set_params(theta_weight=1 / 3)
-    for flag in (True, False):  # 1.0 and 0.0 as numbers, but no share of the forecast
+    for flag in (True, False, np.True_):  # 1.0 and 0.0 as numbers, but no share
         fitted_as = 1.0 if flag else 0.0
         model = fitted[1][fitted_as]
         model.set_params(theta_weight=flag)
         try:
-            with pytest.raises(ValueError, match=f"theta_weight={flag} was set after fit"):
+            with pytest.raises(ValueError, match=f"theta_weight={flag!r} was set after fit"):
                 model.predict()
         finally:
             model.set_params(theta_weight=fitted_as)

@@ -204,6 +204,8 @@ def test_a_long_frame_is_refused_with_the_way_to_pass_it():
                        "y": np.arange(12.0)})
     with pytest.raises(ValueError, match="long frame"):
         optimized_theta(df, 2)  # not three series unique_id, ds and y
+    with pytest.raises(ValueError, match="long frame"):
+        optimized_theta(df.set_index("unique_id"), 2)  # nor two, ds and y
     series = dict(tuple(df.sort_values("ds").groupby("unique_id")["y"]))  # the message's way
     np.testing.assert_array_equal(optimized_theta(series, 2),
                                   optimized_theta([np.arange(6.0), np.arange(6.0, 12.0)], 2))
@@ -230,6 +232,8 @@ def test_the_forms_of_input_it_reads():
     ({1.0, 2.0, 3.0, 4.0, 5.0}, "in order"),
     (b"abcdef", "in order"),
     (np.ma.masked_array(np.arange(6.0), mask=[1, 0, 0, 0, 0, 0]), "masked"),
+    ([np.ma.masked_array(np.arange(6.0), mask=[0, 0, 1, 0, 0, 0])], "series 0 is a masked"),
+    ({"a": np.arange(5.0), "b": np.ma.masked_invalid([1.0, np.nan, 2, 3, 4])}, "series 1"),
 ])
 def test_bad_input_is_refused(values, match):
     with pytest.raises(ValueError, match=match):
