@@ -441,7 +441,6 @@ def _check_text_order(ids, stamps) -> None:
 
 def read_static(static_df, ids):
     """``(static (n_series, n_static) float64, names)`` for the series ``ids``."""
-
     if not hasattr(static_df, "columns") or ID not in static_df.columns:
         raise ValueError(f"static_df must be a DataFrame with a {ID!r} column and one row "
                          "per series")

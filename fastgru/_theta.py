@@ -37,7 +37,6 @@ MIN_LENGTH = 4
 THETA_WEIGHT = 1 / 3
 
 
-
 def share(asked, covariates: bool) -> float:
     """The Theta model's share of a forecast that ``theta_weight=asked``
     gives: ``asked`` itself, or with None :data:`THETA_WEIGHT` on series
