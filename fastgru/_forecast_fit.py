@@ -59,8 +59,8 @@ def split_origins(panel, maker, every, early_stopping, calibration_windows):
 #: reads at most 250 batches (32,000 windows of the default batch of 128),
 #: so the sample is 16 such epochs of distinct windows, and a fit's windows
 #: take about a gigabyte at most however long its series: one series of 2
-#: million steps (horizon and season 24, one epoch) took 6.1 GB and 50 s to
-#: fit with every window cut, 1.9 GB and 24 s with the sample.
+#: million steps (``bench/long_series.py``) took 6.1 GB and 64 s to fit
+#: with every window cut, 1.9 GB and 30 s with the sample.
 MAX_TRAINING_WINDOWS = 1 << 19
 
 
