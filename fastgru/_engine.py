@@ -110,9 +110,15 @@ def _partner(key):
 
 
 class Workspace(dict):
-    """A thread's reusable buffers (a dict) that counts the bytes it holds."""
+    """A thread's reusable buffers (a dict) that counts the bytes it holds.
+
+    ``keep``, when set, replaces :data:`WORKSPACE_KEEP_BYTES` for this
+    workspace: an owner that calls a layer again and again with the same
+    large inputs keeps their buffers rather than allocating (and zeroing)
+    them anew at every call."""
 
     nbytes = 0
+    keep: int | None = None
 
     def put(self, key, arr: np.ndarray) -> np.ndarray:
         old = self.get(key)
@@ -123,9 +129,10 @@ class Workspace(dict):
         return arr
 
     def trim(self, keep: int | None = None) -> None:
-        """Free the largest buffers until at most ``keep`` bytes
-        (:data:`WORKSPACE_KEEP_BYTES`) are held."""
-        keep = WORKSPACE_KEEP_BYTES if keep is None else keep
+        """Free the largest buffers until at most ``keep`` bytes (the
+        workspace's ``keep``, else :data:`WORKSPACE_KEEP_BYTES`) are held."""
+        if keep is None:
+            keep = WORKSPACE_KEEP_BYTES if self.keep is None else self.keep
         if self.nbytes <= keep:
             return
         for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):

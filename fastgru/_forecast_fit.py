@@ -9,6 +9,7 @@ windows themselves are cut by :mod:`fastgru._windows`.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -283,11 +284,21 @@ def _train(est, data, held_out, history):
             out = net.forward(held_out.x, held_out.lengths)
             loss = _mae_loss(out, held_out.targets)[0]
             return loss, -loss
-    train(net, est._loss, est._optimizer, data.x, data.lengths, data.targets,
-          est._train_options(est.max_epochs), est._rng, history, check)
-    if held_out is None or history.interrupted:
-        return None
-    out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
+    # the held-out windows' buffers are kept from one check to the next: a
+    # large panel's are beyond what a layer keeps between calls, and made
+    # and zeroed anew at every check they took a third of the fit (20,000
+    # synthetic monthly series, 183 epochs: 266 s, against 164 s kept)
+    workspace = est.gru_._workspace()
+    workspace.keep = sys.maxsize
+    try:
+        train(net, est._loss, est._optimizer, data.x, data.lengths, data.targets,
+              est._train_options(est.max_epochs), est._rng, history, check)
+        if held_out is None or history.interrupted:
+            return None
+        out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
+    finally:
+        workspace.keep = None
+        workspace.trim()
     return (held_out.targets.astype(np.float64) - out) * held_out.q[:, None]
 
 

@@ -1209,3 +1209,34 @@ def test_a_long_panel_trains_on_a_random_sample_of_its_windows(monkeypatch):
     model = GRUForecaster(horizon=3, hidden_size=4, max_epochs=2, random_state=0).fit(y)
     fc = model.predict(level=[80])
     assert cut == [60] and np.isfinite(fc["mean"]).all() and (fc["lo-80"] <= fc["hi-80"]).all()
+
+
+def test_the_held_out_checks_reuse_their_buffers(monkeypatch):
+    """A panel whose held-out windows need more buffers than a layer keeps
+    between calls (none here) allocates them at the first check of an epoch
+    and reuses them at the next ones; the layer keeps none after the fit."""
+    from fastgru import _engine
+    from fastgru._network import SequenceNet
+
+    monkeypatch.setattr(_engine, "WORKSPACE_KEEP_BYTES", 0)
+    inference, puts = set(), []
+    forward, put = SequenceNet.forward, _engine.Workspace.put
+
+    def spy_forward(self, x, lengths, training=False):
+        if not training:
+            inference.add(id(self.gru._workspace()))
+        return forward(self, x, lengths, training)
+
+    def spy_put(self, key, arr):
+        puts.append((id(self), str(key)))
+        return put(self, key, arr)
+
+    monkeypatch.setattr(SequenceNet, "forward", spy_forward)
+    monkeypatch.setattr(_engine.Workspace, "put", spy_put)
+    y = np.sin(np.arange(120) / 3.0)
+    model = GRUForecaster(horizon=4, hidden_size=4, max_epochs=6, early_stopping=True,
+                          random_state=0).fit(y)
+    checks = len(model.loss_curve_)
+    held = [key for ws, key in puts if ws in inference]
+    assert checks >= 3 and len(held) == len(set(held)) > 0  # each buffer made once
+    assert model.gru_._workspace().nbytes == 0  # and freed after the fit
