@@ -110,15 +110,11 @@ def _partner(key):
 
 
 class Workspace(dict):
-    """A thread's reusable buffers (a dict) that counts the bytes it holds.
-
-    ``keep``, when set, replaces :data:`WORKSPACE_KEEP_BYTES` for this
-    workspace: an owner that calls a layer again and again with the same
-    large inputs keeps their buffers rather than allocating (and zeroing)
-    them anew at every call."""
+    """A thread's reusable buffers (a dict) that counts the bytes it holds;
+    ``keep``, when set, replaces :data:`WORKSPACE_KEEP_BYTES` for it."""
 
     nbytes = 0
-    keep: int | None = None
+    keep: int | None = None  # for an owner calling again with the same large inputs
 
     def put(self, key, arr: np.ndarray) -> np.ndarray:
         old = self.get(key)
@@ -131,8 +127,7 @@ class Workspace(dict):
     def trim(self, keep: int | None = None) -> None:
         """Free the largest buffers until at most ``keep`` bytes (the
         workspace's ``keep``, else :data:`WORKSPACE_KEEP_BYTES`) are held."""
-        if keep is None:
-            keep = WORKSPACE_KEEP_BYTES if self.keep is None else self.keep
+        keep = (WORKSPACE_KEEP_BYTES if self.keep is None else self.keep) if keep is None else keep
         if self.nbytes <= keep:
             return
         for key in sorted(self, key=lambda k: self[k].nbytes, reverse=True):
