@@ -170,7 +170,7 @@ def check_restored(est) -> None:
             raise ValueError("the models' layers differ in their configuration")
         if head["weight"].shape[0] != est.horizon:
             raise ValueError("a head does not output horizon steps")
-    _check_theta(est, S, bool(maker.n_futr or maker.n_hist))
+    _check_theta(est, S, maker.time_varying)
     est.n_features_in_ = maker.n_features
     est._fit_params = {"horizon": est.horizon, "season_length": est.season_length,
                        "theta_weight": est.theta_weight}

@@ -317,7 +317,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         warnings.warn("X_df is ignored: the model was fitted without future-known covariates "
                       "(they are the extra columns of the long frame given to fit)",
                       UserWarning, stacklevel=4)
-    if steps > h and (maker.n_futr or maker.n_hist):
+    if steps > h and maker.time_varying:
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
     info, last = (est._index_info, est.last_ds_) if y is None else panel_index_info(panel)
@@ -358,7 +358,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         arrays = ([getattr(est, a) for a in THETA_STATE] if y is None
                   else fit_theta(history, est.season_length))
         point = mix(point, theta_forecast(*arrays, steps), w)
-    if not (maker.n_futr or maker.n_hist):  # nothing says a constant series will move
+    if not maker.time_varying:  # nothing says a constant series will move
         _hold_constant(history, panel.scales, est.season_length, point)
     lo = hi = None
     if levels:

@@ -101,7 +101,8 @@ def _is_seasonal(y, m) -> bool:
     top = np.abs(y).max()
     if top == 0:
         return False
-    d = y / top - (y / top).mean()
+    z = y / top
+    d = z - z.mean()
     denom = d @ d
     if denom == 0:
         return False

@@ -91,6 +91,12 @@ class WindowMaker:
         return self.n_futr > 0
 
     @property
+    def time_varying(self) -> bool:
+        """Whether the windows carry past or future covariates (static ones
+        aside): what the Theta mix's default and a forecast fed back read."""
+        return bool(self.n_futr or self.n_hist)
+
+    @property
     def n_features(self) -> int:
         return (1 + int(self.seasonal) + int(self.decoder) + self.n_futr + self.n_hist
                 + self.n_static)

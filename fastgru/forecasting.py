@@ -476,7 +476,7 @@ class GRUForecaster(TrainableGRU):
         remember(self, panel, maker, theta)
 
     def _theta_weight(self, maker: WindowMaker) -> float:
-        return share(self.theta_weight, bool(maker.n_futr or maker.n_hist))
+        return share(self.theta_weight, maker.time_varying)
 
     # --------------------------------------------------------------- predict
     def predict(self, h=None, *, level=None, X_df=None, y=None, X=None, horizon=None,
