@@ -268,12 +268,22 @@ def _future_covariates(est, panel, X_df, stamps, info):
 
 def _id_type_hint(key, groups) -> str:
     """Why X_df's ids ``groups`` may miss series ``key``: the same id of
-    another type (``'1'`` for ``1``), or nothing."""
-    other = next((k for k in groups if str(k) == str(key)), None)
+    another type (``'1'`` or ``1.0`` for ``1``), or nothing."""
+    other = next((k for k in groups if _same_id(k, key)), None)
     if other is None:
         return ""
     return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
             f"{type(key).__name__}: convert X_df's {ID!r} to the fitted ids' type)")
+
+
+def _same_id(a, b) -> bool:
+    """Whether ids ``a`` and ``b`` spell or count the same: ``'1'``, ``1`` and ``1.0``."""
+    if str(a) == str(b):
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _rows_held(got, wanted) -> str:

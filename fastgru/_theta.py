@@ -14,18 +14,12 @@ reseasonalised with the last season's component.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from ._kernels.theta import fit_series
-
-#: One-sided 95% normal quantile: the seasonality test's threshold.
-SEASON_Z = 1.6448536269514722
+from ._kernels import theta as kernels
 
 #: Fewest values the model is fitted to: shorter series get no forecast (NaN).
-MIN_LENGTH = 4
+MIN_LENGTH = kernels.MIN_LENGTH
 
 #: ``GRUForecaster(theta_weight=None)`` on series without past or future
 #: covariates: the optimised Theta model's share of the forecast
@@ -52,90 +46,30 @@ def share(asked, covariates: bool) -> float:
 STATE = ("level", "A", "B", "alpha", "theta", "n")
 
 
-@functools.lru_cache(maxsize=8)
-def _trend_filter(m):
-    """The centred moving average over a season (2 x m for an even ``m``)."""
-    filt = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
-    filt.flags.writeable = False
-    return filt
+def deseasonalise(values, season_length: int):
+    """Each 1-D series of ``values`` laid end to end, deseasonalised and in
+    units of its size, for the fit (:func:`fastgru._kernels.theta.deseasonalise`).
 
-
-def _seasonal(y, m):
-    """The classical seasonal component of ``y`` and whether it is the
-    multiplicative one: that one unless a value is not positive or a factor
-    is below 0.01, else the additive one."""
-    n = len(y)
-    filt = _trend_filter(m)
-    half = len(filt) // 2
-    trend = np.full(n, np.nan)
-    trend[half:n - half] = np.convolve(y, filt, mode="valid")
-    for multiplicative in (True, False):
-        if multiplicative and y.min() <= 0:
-            continue
-        detrended = y / trend if multiplicative else y - trend
-        avg = _season_means(detrended, m)
-        avg = avg / avg.mean() if multiplicative else avg - avg.mean()
-        seasonal = np.resize(avg, n)  # avg repeated
-        if multiplicative and seasonal.min() < 0.01:
-            continue
-        return seasonal, multiplicative
-    raise AssertionError("unreachable: the additive component is always returned")
-
-
-def _season_means(x, m):
-    """``[nanmean(x[i::m]) for i in range(m)]`` in two calls rather than
-    ``m`` (the same up to the rounding of the sums, whose order differs)."""
-    k, r = divmod(len(x), m)
-    step = x.strides[0]
-    longer = as_strided(x, shape=(r, k + 1), strides=(step, m * step), writeable=False)
-    shorter = as_strided(x[r:], shape=(m - r, k), strides=(step, m * step), writeable=False)
-    return np.concatenate([np.nanmean(longer, axis=1), np.nanmean(shorter, axis=1)])
-
-
-def _is_seasonal(y, m) -> bool:
-    """The autocorrelation test at lag ``m`` (with Bartlett's variance), in
-    units of the largest value: the same answer for values of any size."""
-    n = len(y)
-    if m < 4 or n < 2 * m:
-        return False
-    top = np.abs(y).max()
-    if top == 0:
-        return False
-    z = y / top
-    d = z - z.mean()
-    denom = d @ d
-    if denom == 0:
-        return False
-    r = np.array([d[:n - k] @ d[k:] for k in range(1, m + 1)]) / denom
-    stat = np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n)
-    return bool(abs(r[-1]) / stat > SEASON_Z)
-
-
-def _deseasonalise(values, m, state, factor, offset, parts, scales, rows):
-    """Each series' seasonal factors or offsets (and the length and fit of
-    a constant series) into the arrays of :func:`fit_theta`, and the rest,
-    deseasonalised in units of its mean absolute value, into ``parts``."""
-    for i, v in enumerate(values):
-        y = np.asarray(v, dtype=np.float64)
-        n = len(y)
-        if n < MIN_LENGTH:
-            continue
-        state[i, 5] = n
-        if _is_seasonal(y, m):
-            seasonal, multiplicative = _seasonal(y, m)
-            if multiplicative:
-                y = y / seasonal
-                factor[i] = seasonal[n - m:]
-            else:
-                y = y - seasonal
-                offset[i] = seasonal[n - m:]
-        if y.min() == y.max():  # constant (once deseasonalised): theta 1 keeps it
-            state[i, :5] = (y[0], y[0], 0.0, 0.5, 1.0)
-            continue
-        scale = np.abs(y).mean()  # the search runs in units of the series' size
-        parts.append(y / scale)
-        scales.append(scale)
-        rows.append(i)
+    Returns ``(out, starts, lengths, factor, offset, kind, scale)``:
+    ``out[starts[i]:starts[i] + lengths[i]]`` is series ``i`` without its
+    seasonal component, divided by ``scale[i]``; ``factor`` and ``offset``
+    ``(S, m)`` are the component over the ``m`` steps after its end (1 and 0
+    without seasonality) and ``kind[i]`` says whether the series is fitted.
+    """
+    m = season_length
+    S = len(values)
+    lengths = np.fromiter((len(v) for v in values), np.int64, S)
+    starts = np.cumsum(lengths) - lengths
+    y = np.concatenate(values, dtype=np.float64) if S else np.empty(0)
+    out = np.empty_like(y)
+    season = np.empty((S, m))
+    season_kind = np.empty(S, np.int8)
+    kind = np.empty(S, np.int8)
+    scale = np.ones(S)
+    kernels.deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale)
+    factor = np.where((season_kind == kernels.MULTIPLICATIVE)[:, None], season, 1.0)
+    offset = np.where((season_kind == kernels.ADDITIVE)[:, None], season, 0.0)
+    return out, starts, lengths, factor, offset, kind, scale
 
 
 def fit_theta(values, season_length: int):
@@ -147,19 +81,18 @@ def fit_theta(values, season_length: int):
     fit), and the seasonal factor and offset ``(S, m)`` of the ``m`` steps
     after it (1 and 0 without seasonality).
     """
-    m = season_length
-    S = len(values)
-    state = np.zeros((S, len(STATE)))
-    factor, offset = np.ones((S, m)), np.zeros((S, m))
-    parts, scales, rows = [], [], []
-    with np.errstate(all="ignore"):  # values near float64's limit: no fit (below)
-        _deseasonalise(values, m, state, factor, offset, parts, scales, rows)
-    if rows:
-        sizes = np.array([len(p) for p in parts], dtype=np.int64)
-        out = np.empty((len(rows), 5))
-        fit_series(np.concatenate(parts), np.cumsum(sizes) - sizes, sizes, out)
+    out, starts, lengths, factor, offset, kind, scale = deseasonalise(values, season_length)
+    state = np.zeros((len(values), len(STATE)))
+    state[:, 5] = np.where(kind == kernels.SHORT, 0, lengths)
+    constant = kind == kernels.CONSTANT  # once deseasonalised: theta 1 keeps it
+    state[constant, 0] = state[constant, 1] = out[starts[constant]]
+    state[constant, 3:5] = 0.5, 1.0
+    rows = np.flatnonzero(kind == kernels.FIT)
+    if len(rows):
+        fitted = np.empty((len(rows), 5))
+        kernels.fit_series(out, starts[rows], lengths[rows], fitted)
         with np.errstate(all="ignore"):  # level, A and B in the series' units
-            state[rows, :5] = out * np.r_[scales][:, None] ** [1, 1, 1, 0, 0]
+            state[rows, :5] = fitted * scale[rows][:, None] ** [1, 1, 1, 0, 0]
     bad = ~(np.isfinite(state).all(axis=1) & np.isfinite(factor).all(axis=1)
             & np.isfinite(offset).all(axis=1) & (factor > 0).all(axis=1))
     state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: values too large for it

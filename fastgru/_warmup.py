@@ -104,3 +104,5 @@ def _run_every_path(dtypes, training):
     # the forecaster's windows (float64, whatever the layers' dtype) and its Theta fit
     panel.running_abs_diffs(np.zeros(3), np.zeros(1, np.int64), np.full(1, 3), 1)
     theta.fit_series(np.arange(4.0), np.zeros(1, np.int64), np.full(1, 4), np.empty((1, 5)))
+    theta.deseasonalise(np.arange(4.0), np.zeros(1, np.int64), np.full(1, 4), 1, np.empty(4),
+                        np.empty((1, 1)), np.empty(1, np.int8), np.empty(1, np.int8), np.ones(1))

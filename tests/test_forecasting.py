@@ -374,6 +374,9 @@ def test_future_covariates_are_used_and_required():
     with pytest.raises(ValueError, match="no rows for series 0 \\(it has '0', a str where "
                                          "the model's ids are int"):
         with_x.predict(X_df=test[["unique_id", "ds", "promo"]].astype({"unique_id": str}))
+    with pytest.raises(ValueError, match="no rows for series 0 \\(it has '0.0', a str where "):
+        with_x.predict(X_df=test[["unique_id", "ds", "promo"]].astype(
+            {"unique_id": float}).astype({"unique_id": str}))  # ids that went through floats
     # past-only covariates need no future values
     past = GRUForecaster(horizon=4, hist_exog=["promo"], **FAST).fit(train)
     assert len(past.predict()) == 20 * 4

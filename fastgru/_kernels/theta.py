@@ -1,4 +1,5 @@
-"""The optimised Theta model's fit: a Nelder-Mead search per series.
+"""The optimised Theta model's fit: each series deseasonalised, then a
+Nelder-Mead search of its parameters.
 
 The model (Fiorucci et al. 2016, "Models for optimising the theta method and
 their relationship to state space models", the OTM) forecasts a series
@@ -10,9 +11,11 @@ intercept ``A`` and slope ``B`` of its least-squares line over ``t = 1 .. n``::
     l_t  = alpha y_t + (1 - alpha) l_{t-1}     (l_{-1} is the initial level l0)
 
 ``fit_series`` chooses ``l0``, ``alpha`` in [0.1, 0.99] and ``theta >= 1``
-minimising the squared one-step errors ``y_t - mu_t`` after the first three;
-:mod:`fastgru._theta` deseasonalises the series before and forecasts after.
-Used by :mod:`fastgru._theta` only. Imports no other kernel module.
+minimising the squared one-step errors ``y_t - mu_t`` after the first three,
+on the series that ``deseasonalise`` left (its classical seasonal component
+removed when its autocorrelation shows one); :mod:`fastgru._theta`
+forecasts from the fit. Used by :mod:`fastgru._theta` only. Imports no
+other kernel module.
 """
 
 import numpy as np
@@ -152,3 +155,160 @@ def _nelder_mead(s, A, B, simplex, values):
             for j in range(3):
                 simplex[k, j] = simplex[0, j] + 0.5 * (simplex[k, j] - simplex[0, j])
             values[k] = _objective(s, A, B, simplex[k])
+
+
+#: Fewest values the model is fitted to.
+MIN_LENGTH = 4
+
+#: :func:`deseasonalise`'s ``kind`` of each series: too short for the model
+#: (fewer than :data:`MIN_LENGTH` values), constant once deseasonalised, or
+#: to be fitted.
+SHORT, CONSTANT, FIT = 0, 1, 2
+
+#: :func:`deseasonalise`'s ``season_kind``: no season removed, a
+#: multiplicative or an additive one.
+NO_SEASON, MULTIPLICATIVE, ADDITIVE = 0, 1, 2
+
+#: One-sided 95% normal quantile: the seasonality test's threshold.
+SEASON_Z = 1.6448536269514722
+
+
+@kernel
+def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
+    """Prepare each series ``y[starts[i]:starts[i] + lengths[i]]`` for
+    :func:`fit_series`: ``out`` (laid out as ``y``) is the series without its
+    classical seasonal component (when :func:`_is_seasonal`), in units of its
+    mean absolute value ``scale[i]`` (1 for a constant series);
+    ``season[i]`` is the component over the ``m`` steps after its end (of
+    the kind ``season_kind[i]``, 1 or 0 when none), ``kind[i]`` what the
+    model does with the series.
+
+    The component is multiplicative unless a value is not positive or a
+    factor is below 0.01, then additive: the detrended values' means per
+    step of the season (the trend the centred moving average over a season,
+    2 x m for an even ``m``), normalised to a mean of 1 or 0."""
+    longest = 0
+    for i in range(lengths.shape[0]):
+        longest = max(longest, lengths[i])
+    work = np.empty(longest)
+    means = np.empty(m)
+    counts = np.empty(m)
+    for i in range(starts.shape[0]):
+        s = y[starts[i]:starts[i] + lengths[i]]
+        o = out[starts[i]:starts[i] + lengths[i]]
+        n = s.shape[0]
+        o[:] = s
+        season_kind[i] = NO_SEASON
+        for k in range(m):
+            season[i, k] = 1.0
+        if n < MIN_LENGTH:
+            kind[i] = SHORT
+            continue
+        if _is_seasonal(s, m, work):
+            _trend(s, m, work)
+            season_kind[i] = ADDITIVE
+            positive = True
+            for t in range(n):
+                positive = positive and s[t] > 0
+            if positive:  # multiplicative, unless a factor is below 0.01
+                _season_means(s, work, m, True, means, counts)
+                low = means[0]
+                for k in range(m):
+                    low = min(low, means[k])
+                if low >= 0.01:
+                    season_kind[i] = MULTIPLICATIVE
+            if season_kind[i] == ADDITIVE:
+                _season_means(s, work, m, False, means, counts)
+            for t in range(n):
+                if season_kind[i] == MULTIPLICATIVE:
+                    o[t] = s[t] / means[t % m]
+                else:
+                    o[t] = s[t] - means[t % m]
+            for k in range(m):
+                season[i, k] = means[(n - m + k) % m]
+        constant = True
+        total = 0.0
+        for t in range(n):
+            constant = constant and o[t] == o[0]
+            total += abs(o[t])
+        kind[i] = CONSTANT if constant else FIT
+        scale[i] = 1.0 if constant else total / n
+        for t in range(n):
+            o[t] = o[t] / scale[i]
+
+
+@helper
+def _is_seasonal(s, m, d):
+    """The autocorrelation test at lag ``m`` (with Bartlett's variance) of
+    ``s`` (at least two seasons of at least 4 steps), in units of its
+    largest value: the same answer for values of any size. ``d`` is
+    scratch of ``s``'s length at least."""
+    n = s.shape[0]
+    if m < 4 or n < 2 * m:
+        return False
+    top = 0.0
+    for t in range(n):
+        top = max(top, abs(s[t]))
+    if top == 0.0:
+        return False
+    mean = 0.0
+    for t in range(n):
+        d[t] = s[t] / top
+        mean += d[t]
+    mean /= n
+    denom = 0.0
+    for t in range(n):
+        d[t] -= mean
+        denom += d[t] * d[t]
+    if denom == 0.0:
+        return False
+    squares = 0.0  # of the autocorrelations at lags 1 .. m - 1
+    r = 0.0
+    for k in range(1, m + 1):
+        r = 0.0
+        for t in range(n - k):
+            r += d[t] * d[t + k]
+        r /= denom
+        if k < m:
+            squares += r * r
+    return abs(r) / np.sqrt((1.0 + 2.0 * squares) / n) > SEASON_Z
+
+
+@helper
+def _trend(s, m, trend):
+    """The centred moving average over a season (2 x m for an even ``m``)
+    into ``trend[half:n - half]``."""
+    n = s.shape[0]
+    half = m // 2
+    for t in range(half, n - half):
+        total = 0.0
+        if m % 2 == 0:
+            total = 0.5 * (s[t - half] + s[t + half])
+            for j in range(t - half + 1, t + half):
+                total += s[j]
+        else:
+            for j in range(t - half, t + half + 1):
+                total += s[j]
+        trend[t] = total / m
+
+
+@helper
+def _season_means(s, trend, m, multiplicative, means, counts):
+    """The detrended values' mean at each step of the season (NaN left out),
+    normalised to a mean of 1 (``multiplicative``) or 0, into ``means``."""
+    half = m // 2
+    for k in range(m):
+        means[k] = 0.0
+        counts[k] = 0.0
+    for t in range(half, s.shape[0] - half):
+        v = s[t] / trend[t] if multiplicative else s[t] - trend[t]
+        if not np.isnan(v):
+            means[t % m] += v
+            counts[t % m] += 1.0
+    level = 0.0
+    for k in range(m):
+        means[k] /= counts[k]
+        level += means[k]
+    level /= m
+    for k in range(m):
+        means[k] = means[k] / level if multiplicative else means[k] - level
