@@ -80,7 +80,8 @@ def base_forecast(history, season_length, horizon):
 
 
 def load_script(path, name):
-    """A script of bench/ as a module named ``name`` (bench/ is not a package)."""
+    """The script at ``path`` (of bench/ or tests/data/, not packages) as a
+    module named ``name``."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -1,20 +1,17 @@
 """bench/report.py: the ratio table from a pytest-benchmark JSON."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from _helpers import load_script
 
 REPORT = Path(__file__).resolve().parents[1] / "bench" / "report.py"
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("bench_report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPORT, "bench_report")
 
 
 def _bench(group, impl, median, fastest, bench_pass=None):

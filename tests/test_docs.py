@@ -21,6 +21,7 @@ README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 sys.path.insert(0, str(RUNNER.parent))
+from _helpers import load_script  # noqa: E402
 from markdown_examples import python_blocks  # noqa: E402
 
 WITH_EXAMPLES = [path for path in DOCS if python_blocks(path)]
@@ -112,12 +113,7 @@ def test_readme_demo_result_is_a_current_run():
 
 
 def _bench_report():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "report.py", "bench_report")
 
 
 @pytest.mark.parametrize("results", ["results.json", "results_avx2.json"])

@@ -1,11 +1,10 @@
 """bench/realdata.py: the real-data benchmark's harness, on aeon's bundled data."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "realdata.py"
 
@@ -13,11 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "realdata.py"
 @pytest.fixture(scope="module")
 def realdata():
     pytest.importorskip("aeon")
-    spec = importlib.util.spec_from_file_location("bench_realdata", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "bench_realdata")  # in sys.modules, for its dataclass
 
 
 def test_datasets_are_read_time_major(realdata):
@@ -71,10 +66,7 @@ def test_docs_page_shows_the_tables_of_realdata_json():
     """docs/realdata.md quotes the run in bench/realdata.json, tables and commit."""
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_realdata_tables", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)  # needs numpy only: aeon and torch load lazily
+    module = load_script(SCRIPT, "bench_realdata_tables")  # numpy only: aeon, torch lazily
     root = SCRIPT.parents[1]
     results = json.loads((root / "bench" / "realdata.json").read_text())
     page = (root / "docs" / "realdata.md").read_text()

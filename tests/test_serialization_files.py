@@ -1,13 +1,13 @@
 """fastgru.save's files: mode, symlinks, temporaries; files saved in format 1
 load and predict as they did when saved."""
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 import fastgru
 
@@ -123,11 +123,7 @@ SAVED = os.path.join(os.path.dirname(__file__), "data", "saved")
 
 
 def _saved_inputs():
-    spec = importlib.util.spec_from_file_location("make_files",
-                                                  os.path.join(SAVED, "make_files.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join(SAVED, "make_files.py"), "make_files")
 
 
 @pytest.fixture(scope="module")
