@@ -281,7 +281,7 @@ def _train(est, data, held_out, history):
     check = None
     if held_out is not None:
         def check():
-            out = net.forward(held_out.x, held_out.lengths)
+            out = net.forward_blocks(held_out.x, held_out.lengths)
             loss = _mae_loss(out, held_out.targets)[0]
             return loss, -loss
     # the held-out windows' buffers are kept from one check to the next: a
@@ -295,7 +295,7 @@ def _train(est, data, held_out, history):
               est._train_options(est.max_epochs), est._rng, history, check)
         if held_out is None or history.interrupted:
             return None
-        out = net.forward(held_out.x, held_out.lengths).astype(np.float64)
+        out = net.forward_blocks(held_out.x, held_out.lengths).astype(np.float64)
     finally:
         workspace.keep = None
         workspace.trim()

@@ -352,7 +352,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
             for window, net in nets:  # the mean forecast of the models
                 maker.window = window
                 win = maker.cut(panel, origins, est.gru_.dtype, futr_future, with_targets=False)
-                forecasts.append(win.forecasts(net.forward(win.x, win.lengths)
+                forecasts.append(win.forecasts(net.forward_blocks(win.x, win.lengths)
                                                .astype(np.float64)))
                 if not blocks and len(forecasts) == 1:
                     first_local = win.local  # the intervals' unit (the first model's)

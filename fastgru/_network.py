@@ -14,6 +14,10 @@ from . import _kernel_args, _passes
 from ._engine import Workspace
 from .layer import GRU
 
+#: Most rows :meth:`SequenceNet.forward_blocks` runs at once: at hidden
+#: size 32 and 36 steps, about 150 MB of buffers in float32.
+BLOCK_ROWS = 8192
+
 
 def init_head(n_inputs: int, n_outputs: int, dtype, rng: np.random.Generator) -> dict:
     """A linear head initialised as ``torch.nn.Linear``: U(-1/sqrt(n_inputs), ...)."""
@@ -90,6 +94,29 @@ class SequenceNet:
         features = self._final_features(h_n)
         self._features = features if training else None
         return features @ self.head["weight"].T + self.head["bias"]
+
+    def forward_blocks(self, x: np.ndarray, lengths: np.ndarray,
+                       rows: int | None = None) -> np.ndarray:
+        """:meth:`forward` (inference) over the rows of ``x`` in blocks of at
+        most ``rows`` (default :data:`BLOCK_ROWS`), all of one size: the
+        last block overlaps the one before it, so that one set of the
+        layer's buffers serves every block. Up to ``rows`` rows, the same
+        as :meth:`forward`; past it, the buffers are those of a block, not
+        of every row (float32 outputs then differ from one call's in the
+        last bits, as the kernels sum in another order for another batch)."""
+        rows = BLOCK_ROWS if rows is None else rows
+        n = x.shape[0]
+        if n <= rows:
+            return self.forward(x, lengths)
+        size = -(-n // -(-n // rows))  # ceil(n / the number of blocks)
+        out = None
+        for start in range(0, n, size):
+            start = min(start, n - size)
+            part = self.forward(x[start:start + size], lengths[start:start + size])
+            if out is None:
+                out = np.empty((n, part.shape[1]), part.dtype)
+            out[start:start + size] = part
+        return out
 
     def backward(self, d_out: np.ndarray) -> None:
         """Fill :attr:`grads` from the gradient of the outputs of a training forward."""

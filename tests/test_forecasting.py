@@ -1214,20 +1214,25 @@ def test_a_long_panel_trains_on_a_random_sample_of_its_windows(monkeypatch):
     assert cut == [60] and np.isfinite(fc["mean"]).all() and (fc["lo-80"] <= fc["hi-80"]).all()
 
 
-def test_the_held_out_checks_reuse_their_buffers(monkeypatch):
+@pytest.mark.parametrize("block_rows", [None, 3])
+def test_the_held_out_checks_reuse_their_buffers(monkeypatch, block_rows):
     """A panel whose held-out windows need more buffers than a layer keeps
     between calls (none here) allocates them at the first check of an epoch
-    and reuses them at the next ones; the layer keeps none after the fit."""
-    from fastgru import _engine
+    and reuses them at the next ones, also when they run in blocks (3 rows
+    at most: two blocks of 2); the layer keeps none after the fit."""
+    from fastgru import _engine, _network
     from fastgru._network import SequenceNet
 
     monkeypatch.setattr(_engine, "WORKSPACE_KEEP_BYTES", 0)
-    inference, puts = set(), []
+    if block_rows is not None:
+        monkeypatch.setattr(_network, "BLOCK_ROWS", block_rows)
+    inference, puts, rows = set(), [], set()
     forward, put = SequenceNet.forward, _engine.Workspace.put
 
     def spy_forward(self, x, lengths, training=False):
         if not training:
             inference.add(id(self.gru._workspace()))
+            rows.add(len(x))
         return forward(self, x, lengths, training)
 
     def spy_put(self, key, arr):
@@ -1242,4 +1247,29 @@ def test_the_held_out_checks_reuse_their_buffers(monkeypatch):
     checks = len(model.loss_curve_)
     held = [key for ws, key in puts if ws in inference]
     assert checks >= 3 and len(held) == len(set(held)) > 0  # each buffer made once
+    assert rows == ({4} if block_rows is None else {2})  # 4 held-out windows
     assert model.gru_._workspace().nbytes == 0  # and freed after the fit
+
+
+def test_a_forward_in_blocks_is_the_forward_of_every_row():
+    """SequenceNet.forward_blocks: up to its rows, one forward (bitwise); past
+    them, blocks of one size (the last overlapping the one before) whose
+    rows are each row's forward."""
+    from fastgru import GRU
+    from fastgru._network import SequenceNet, init_head
+
+    rng = np.random.default_rng(0)
+    gru = GRU(2, 8, dtype="float64", random_state=0)
+    net = SequenceNet(gru, init_head(8, 3, np.float64, rng))
+    x = rng.normal(size=(1001, 7, 2))
+    lengths = rng.integers(1, 8, 1001)
+    every = np.concatenate([net.forward(x[i:i + 1], lengths[i:i + 1]) for i in range(1001)])
+    assert np.array_equal(net.forward_blocks(x, lengths, rows=1001), net.forward(x, lengths))
+    sizes = []
+    forward = net.forward
+    net.forward = lambda x, lengths: sizes.append(len(x)) or forward(x, lengths)
+    for rows, want in ((1000, [501, 501]), (300, [251] * 4), (1, [1] * 1001)):
+        sizes.clear()
+        got = net.forward_blocks(x, lengths, rows=rows)
+        assert sizes == want
+        np.testing.assert_allclose(got, every, rtol=1e-12, atol=1e-12)
