@@ -83,17 +83,23 @@ def _series_values(label: str, values, times=None) -> np.ndarray:
     return arr
 
 
-def _check_numbers(label: str, dtype) -> None:
-    """A pandas dtype of numbers (bool, nullable integers and floats), or
-    of objects and text, read as numbers next; a TypeError naming ``label``
-    for dates, durations, categories and complex numbers, which ``to_numpy``
-    would turn into numbers silently (nanoseconds, codes, the real part)."""
+def _check_numbers(label: str, values) -> None:
+    """A pandas Series of numbers (bool, nullable integers and floats, or
+    objects that are numbers), read as numbers next; a TypeError naming
+    ``label`` for text (which arrays of values refuse too: convert it with
+    ``pd.to_numeric``), and for dates, durations, categories and complex
+    numbers, which ``to_numpy`` would turn into numbers silently
+    (nanoseconds, codes, the real part)."""
     import pandas as pd
 
-    api = pd.api.types
+    api, dtype = pd.api.types, values.dtype
     if api.is_complex_dtype(dtype) or not (api.is_numeric_dtype(dtype) or api.is_object_dtype(
             dtype) or api.is_string_dtype(dtype)):
         raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
+    if not api.is_numeric_dtype(dtype) and api.infer_dtype(values, skipna=True) in (
+            "string", "bytes", "mixed", "mixed-integer"):
+        raise TypeError(f"{label} holds text ({dtype}): convert it first, e.g. with "
+                        "pd.to_numeric")
 
 
 def check_covariate(label: str, column, advice: str = "") -> None:
@@ -124,7 +130,7 @@ def check_columns_unique(label: str, frame) -> None:
 
 def _pandas_values(label: str, values) -> np.ndarray:
     """A pandas Series' values as float64 (missing values NaN), with errors naming ``label``."""
-    _check_numbers(label, values.dtype)
+    _check_numbers(label, values)
     try:
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
@@ -305,7 +311,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
         check_covariate(f"covariate column {c!r}", df[c], f"every column besides {ID!r}, "
                         f"{TIME!r} and {TARGET!r} is a covariate; drop it, or ")
     check_keys(df)
-    _check_numbers(f"column {TARGET!r}", df[TARGET].dtype)
+    _check_numbers(f"column {TARGET!r}", df[TARGET])
     df = df.sort_values([ID, TIME], kind="stable")
     groups = df.groupby(ID, sort=False, observed=True)
     read = _read_sorted(df, groups, futr_names, hist_exog)
@@ -394,20 +400,23 @@ def check_keys(df) -> None:
         key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
-    check_text_order(df[ID], df[TIME])
+    check_text_order(df[ID], df[TIME], given_order=True)
 
 
-def check_text_order(ids, stamps) -> None:
+def check_text_order(ids, stamps, given_order: bool = False) -> None:
     """Time stamps as text are read in their order as text: a ValueError
     when that is not the order of the numbers or dates they spell ("10"
-    before "9", "01/15/2001" before "12/01/2000"), naming a series. A
-    categorical's rows sort in its categories' order: categories of dates
-    or numbers must be in increasing order (a ValueError otherwise)."""
+    before "9", "01/15/2001" before "12/01/2000"), naming a series; with
+    ``given_order``, text that spells neither (``"week 10"``, ``"Q1 1959"``)
+    must also be in that order in the rows of each series, the only
+    other order it can mean. A categorical's rows sort in its categories'
+    order: categories of dates or numbers must be in increasing order (a
+    ValueError otherwise)."""
     import pandas as pd
 
     text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
     if pd.api.types.infer_dtype(text, skipna=False) == "string":
-        _check_text_order(ids, stamps)
+        _check_text_order(ids, stamps, given_order and text is stamps)
     elif text is not stamps and not text.is_monotonic_increasing:
         raise ValueError(f"column {TIME!r} is a categorical whose categories are not in "
                          f"increasing order ({', '.join(map(str, text[:3]))}, ...): its rows "
@@ -415,10 +424,11 @@ def check_text_order(ids, stamps) -> None:
                          f"it first, e.g. with .astype({str(text.dtype)!r})")
 
 
-def _check_text_order(ids, stamps) -> None:
+def _check_text_order(ids, stamps, given_order: bool) -> None:
     import pandas as pd
 
-    order = pd.DataFrame({ID: ids, TIME: stamps}).sort_values([ID, TIME], kind="stable")
+    order = pd.DataFrame({ID: ids.to_numpy(), TIME: stamps.to_numpy()}).sort_values(
+        [ID, TIME], kind="stable")  # on a RangeIndex: the rows' given positions
     # each distinct stamp is parsed once (a panel repeats its dates in every series)
     codes, distinct = pd.factorize(order[TIME].to_numpy())
     for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):
@@ -437,6 +447,16 @@ def _check_text_order(ids, stamps) -> None:
                              f"{order[TIME].iloc[j]!r} sorts before {order[TIME].iloc[j + 1]!r})"
                              f": convert it first, e.g. with pd.to_datetime or pd.to_numeric")
         return
+    keys, rows = order[ID].to_numpy(), order.index.to_numpy()
+    back = (rows[1:] < rows[:-1]) & (keys[1:] == keys[:-1])
+    if given_order and back.any():  # sorting would reorder the history
+        j = int(np.argmax(back))
+        raise ValueError(f"column {TIME!r} holds text that spells neither numbers nor dates, "
+                         f"and its order as text is not the order of the rows (series "
+                         f"{keys[j]!r}: {order[TIME].iloc[j]!r} sorts before "
+                         f"{order[TIME].iloc[j + 1]!r}): the order of time is unknown; "
+                         f"convert it to numbers or dates first (e.g. the step's number, "
+                         f"df.groupby('unique_id').cumcount())")
 
 
 def read_static(static_df, ids):

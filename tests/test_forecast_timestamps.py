@@ -229,3 +229,15 @@ def test_past_covariates_on_y_s_dates_in_another_unit_or_zone_are_aligned(same):
         GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(same(days)[::-1]))
     with pytest.raises(ValueError, match="X's dates are not y's"):
         GRUForecaster(horizon=3, **FAST).fit(y, X.set_axis(days.tz_localize(None)))
+
+
+def test_monthly_dates_mid_month_are_told_to_become_periods():
+    # no frequency pandas infers: the warning's advice, periods, continues them
+    ds = pd.date_range("2000-01-01", periods=36, freq="MS") + pd.Timedelta(days=14)
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.sin(np.arange(36.0))})
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.warns(UserWarning, match=r"periods, y.to_period\('M'\) \(in a long frame "
+                                         r"df.ds.dt.to_period\('M'\)\)"):
+        assert model.fit(df).predict().ds.tolist() == [36, 37]
+    fc = model.fit(df.assign(ds=df.ds.dt.to_period("M"))).predict()
+    assert fc.ds.tolist() == [pd.Period("2003-01", "M"), pd.Period("2003-02", "M")]

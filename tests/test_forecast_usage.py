@@ -394,6 +394,35 @@ def test_future_covariates_with_text_time_stamps_out_of_time_order_are_refused()
     assert len(as_numbers) == 2
 
 
+def test_text_time_stamps_of_neither_numbers_nor_dates_must_be_in_row_order():
+    # "week 10" sorts before "week 2": sorted as text, the history was
+    # scrambled (the last values read were weeks 6-9), with only a warning
+    # that the stamps are labels
+    pd = pytest.importorskip("pandas")
+    weeks = [f"week {i + 1}" for i in range(24)]
+    df = pd.DataFrame({"unique_id": "a", "ds": weeks, "y": np.arange(24.0)})
+    df = pd.concat([df.assign(unique_id="b"), df])
+    model = GRUForecaster(horizon=2, **FAST)
+    with pytest.raises(ValueError, match="neither numbers nor dates, and its order as text is "
+                                         "not the order of the rows \\(series 'a': 'week 19' "
+                                         "sorts before 'week 2'\\)"):
+        model.fit(df)
+    quarters = df.assign(ds=[f"Q{i % 4 + 1} {1959 + i // 4}" for i in range(24)] * 2)
+    with pytest.raises(ValueError, match="'Q1 1964' sorts before 'Q2 1959'"):
+        model.fit(quarters)
+    # text in the rows' order is read in it; as categories, in theirs
+    padded = df.assign(ds=[f"week {i + 1:02d}" for i in range(24)] * 2)
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model.fit(padded)
+    np.testing.assert_array_equal(model.history_[:, -3:], [[21.0, 22.0, 23.0]] * 2)
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model.fit(df.astype({"ds": pd.CategoricalDtype(weeks, ordered=True)}))
+    np.testing.assert_array_equal(model.history_[:, -3:], [[21.0, 22.0, 23.0]] * 2)
+    # rows out of order: which order is time's is unknown
+    with pytest.raises(ValueError, match="'week 01' sorts before 'week 02'"):
+        model.fit(padded.iloc[::-1])
+
+
 @pytest.mark.parametrize("spell, what", [
     (lambda ds: (ds.index + 1).astype(str).to_numpy(), "numbers"),  # "10" before "9"
     (lambda ds: ds.dt.strftime("%m/%d/%Y"), "dates"),  # "01/.../2001" before "12/.../2000"

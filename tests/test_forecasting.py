@@ -868,7 +868,9 @@ def test_integer_series_ids_stay_integers_in_the_forecast(tmp_path):
     (pd.to_timedelta(np.arange(34), unit="D"), TypeError, "timedelta64"),
     (np.arange(34) + 1j, TypeError, "complex"),
     (pd.Categorical(np.arange(34.0) % 5), TypeError, "category"),
-    (np.append(np.arange(33.0).astype(object), "1,5"), ValueError, "'a''s 'y' holds values that"),
+    (np.append(np.arange(33.0).astype(object), "1,5"), TypeError, r"holds text \(object\)"),
+    (np.arange(34.0).astype(str), TypeError, r"holds text \(object\): convert it first"),
+    (pd.array(np.arange(34.0).astype(str), dtype="string"), TypeError, r"holds text \(string"),
 ])
 def test_values_that_are_not_numbers_are_refused(values, error, match):
     """to_numpy would read dates as nanoseconds, categories as their values
