@@ -427,8 +427,8 @@ def check_text_order(ids, stamps, given_order: bool = False) -> None:
 def _check_text_order(ids, stamps, given_order: bool) -> None:
     import pandas as pd
 
-    order = pd.DataFrame({ID: ids.to_numpy(), TIME: stamps.to_numpy()}).sort_values(
-        [ID, TIME], kind="stable")  # on a RangeIndex: the rows' given positions
+    order = pd.DataFrame({ID: ids.reset_index(drop=True), TIME: stamps.reset_index(
+        drop=True)}).sort_values([ID, TIME], kind="stable")  # the index: the rows' positions
     # each distinct stamp is parsed once (a panel repeats its dates in every series)
     codes, distinct = pd.factorize(order[TIME].to_numpy())
     for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):

@@ -421,6 +421,11 @@ def test_text_time_stamps_of_neither_numbers_nor_dates_must_be_in_row_order():
     # rows out of order: which order is time's is unknown
     with pytest.raises(ValueError, match="'week 01' sorts before 'week 02'"):
         model.fit(padded.iloc[::-1])
+    # categories of numbers in their order are read in it, whatever it is as text
+    steps = [str(i + 1) for i in range(24)]
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model.fit(df.assign(ds=pd.Categorical(steps * 2, categories=steps)).iloc[::-1])
+    np.testing.assert_array_equal(model.history_[:, -3:], [[21.0, 22.0, 23.0]] * 2)
 
 
 @pytest.mark.parametrize("spell, what", [
