@@ -77,15 +77,15 @@ def fit_theta(values, season_length: int):
 
     Returns ``(state, factor, offset)``: ``state (S, 6)`` the columns of
     :data:`STATE` after each series' last value (a row of zeros, ``n`` 0,
-    for a series shorter than :data:`MIN_LENGTH` or of values too large to
-    fit), and the seasonal factor and offset ``(S, m)`` of the ``m`` steps
+    for a series shorter than :data:`MIN_LENGTH` or whose fit is beyond
+    float64's range), and the seasonal factor and offset ``(S, m)`` of the ``m`` steps
     after it (1 and 0 without seasonality).
     """
     out, starts, lengths, factor, offset, kind, scale = deseasonalise(values, season_length)
     state = np.zeros((len(values), len(STATE)))
     state[:, 5] = np.where(kind == kernels.SHORT, 0, lengths)
     constant = kind == kernels.CONSTANT  # once deseasonalised: theta 1 keeps it
-    state[constant, 0] = state[constant, 1] = out[starts[constant]]
+    state[constant, 0] = state[constant, 1] = out[starts[constant]] * scale[constant]
     state[constant, 3:5] = 0.5, 1.0
     rows = np.flatnonzero(kind == kernels.FIT)
     if len(rows):
@@ -95,7 +95,7 @@ def fit_theta(values, season_length: int):
             state[rows, :5] = fitted * scale[rows][:, None] ** [1, 1, 1, 0, 0]
     bad = ~(np.isfinite(state).all(axis=1) & np.isfinite(factor).all(axis=1)
             & np.isfinite(offset).all(axis=1) & (factor > 0).all(axis=1))
-    state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: values too large for it
+    state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: beyond float64's range
     return state, factor, offset
 
 
@@ -127,8 +127,8 @@ def theta_forecast(state, factor, offset, h: int):
 
 def optimized_theta(values, h: int, season_length: int = 1):
     """Forecasts ``(S, h)`` of the optimised Theta model for each series of
-    ``values`` (NaN for a series of fewer than 4 values, or of values so
-    near float64's limit that their mean absolute value overflows).
+    ``values`` (NaN for a series of fewer than 4 values, or so near
+    float64's limit that its fitted line is beyond it).
 
     The model :class:`fastgru.GRUForecaster` averages with its networks:
     statsforecast's ``OptimizedTheta`` fitted again in NumPy and Numba,

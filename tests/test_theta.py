@@ -172,13 +172,21 @@ def test_forecasts_match_statsforecasts_optimized_theta():
 
 
 def test_short_constant_and_huge_series():
+    alternating = np.array([1.0, -1.0] * 10)
+    steep = np.linspace(-1, 1, 20) * 1.7e308  # its line's intercept is beyond float64
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing leaks
-        fc = optimized_theta([np.arange(3.0), np.full(9, 4.5), np.array([1e308, -1e308] * 10),
-                              np.arange(4.0)], h=3)
-    assert np.isnan(fc[0]).all() and np.isnan(fc[2]).all()  # too short; too large to fit
+        fc = optimized_theta([np.arange(3.0), np.full(9, 4.5), alternating * 1e308,
+                              np.arange(4.0), steep, alternating], h=3)
+        constants = optimized_theta([np.full(299, 9.5e307), np.full(24, -1.7e308),
+                                     np.full(30, 7.3e-310)], h=2, season_length=5)
+    assert np.isnan(fc[0]).all() and np.isnan(fc[4]).all()  # too short; too large to fit
     np.testing.assert_array_equal(fc[1], 4.5)
+    np.testing.assert_allclose(fc[2], 1e308 * fc[5], rtol=1e-9)  # as large as float64 holds
     np.testing.assert_allclose(fc[3], [4.0, 5.0, 6.0], rtol=1e-3)
+    # (the last below float64's normal numbers, whose sums round to fewer digits)
+    np.testing.assert_allclose(constants, [[9.5e307] * 2, [-1.7e308] * 2, [7.3e-310] * 2],
+                               rtol=1e-13, atol=0)
 
 
 def test_the_forecast_scales_with_the_series():
@@ -188,7 +196,7 @@ def test_the_forecast_scales_with_the_series():
     y = 100 + 0.5 * t + 20 * np.sin(2 * np.pi * t / 12)
     want = optimized_theta([y], 6, season_length=12)[0]
     assert np.ptp(want) > 20  # seasonal: the test found the season
-    for size in (1e-170, 1e-150, 1e153, 1e300):
+    for size in (1e-311, 1e-170, 1e-150, 1e153, 1e300):  # 1e-311: below float64's normal numbers
         np.testing.assert_allclose(optimized_theta([y * size], 6, season_length=12)[0] / size,
                                    want, rtol=1e-9)
 

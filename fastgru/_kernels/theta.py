@@ -18,6 +18,8 @@ forecasts from the fit. Used by :mod:`fastgru._theta` only. Imports no
 other kernel module.
 """
 
+import math
+
 import numpy as np
 
 from .._config import helper, kernel
@@ -177,16 +179,19 @@ SEASON_Z = 1.6448536269514722
 def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
     """Prepare each series ``y[starts[i]:starts[i] + lengths[i]]`` for
     :func:`fit_series`: ``out`` (laid out as ``y``) is the series without its
-    classical seasonal component (when :func:`_is_seasonal`), in units of its
-    mean absolute value ``scale[i]`` (1 for a constant series);
-    ``season[i]`` is the component over the ``m`` steps after its end (of
-    the kind ``season_kind[i]``, 1 or 0 when none), ``kind[i]`` what the
-    model does with the series.
+    classical seasonal component (when :func:`_is_seasonal`), in units of
+    ``scale[i]``, its mean absolute value (1 for a series of zeros);
+    ``season[i]`` is the component over the ``m`` steps after its
+    end (of the kind ``season_kind[i]``, 1 or 0 when none), ``kind[i]``
+    what the model does with the series.
 
     The component is multiplicative unless a value is not positive or a
     factor is below 0.01, then additive: the detrended values' means per
     step of the season (the trend the centred moving average over a season,
-    2 x m for an even ``m``), normalised to a mean of 1 or 0."""
+    2 x m for an even ``m``), normalised to a mean of 1 or 0. Each series is
+    first divided by the power of 2 just above its largest absolute value
+    (exactly): values of any size are read alike, without overflow or
+    reciprocals beyond float64's range."""
     longest = 0
     for i in range(lengths.shape[0]):
         longest = max(longest, lengths[i])
@@ -197,68 +202,74 @@ def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
         s = y[starts[i]:starts[i] + lengths[i]]
         o = out[starts[i]:starts[i] + lengths[i]]
         n = s.shape[0]
-        o[:] = s
         season_kind[i] = NO_SEASON
         for k in range(m):
             season[i, k] = 1.0
+        top = 0.0
+        for t in range(n):
+            top = max(top, abs(s[t]))
+        power = math.frexp(top)[1] if np.isfinite(top) else 0
+        for t in range(n):
+            o[t] = math.ldexp(s[t], -power)
         if n < MIN_LENGTH:
             kind[i] = SHORT
+            scale[i] = 1.0
             continue
-        if _is_seasonal(s, m, work):
-            _trend(s, m, work)
+        if _is_seasonal(o, m, work):
+            _trend(o, m, work)
             season_kind[i] = ADDITIVE
             positive = True
             for t in range(n):
-                positive = positive and s[t] > 0
+                positive = positive and o[t] > 0
             if positive:  # multiplicative, unless a factor is below 0.01
-                _season_means(s, work, m, True, means, counts)
+                _season_means(o, work, m, True, means, counts)
                 low = means[0]
                 for k in range(m):
                     low = min(low, means[k])
                 if low >= 0.01:
                     season_kind[i] = MULTIPLICATIVE
             if season_kind[i] == ADDITIVE:
-                _season_means(s, work, m, False, means, counts)
+                _season_means(o, work, m, False, means, counts)
             for t in range(n):
                 if season_kind[i] == MULTIPLICATIVE:
-                    o[t] = s[t] / means[t % m]
+                    o[t] = o[t] / means[t % m]
                 else:
-                    o[t] = s[t] - means[t % m]
+                    o[t] = o[t] - means[t % m]
             for k in range(m):
-                season[i, k] = means[(n - m + k) % m]
+                f = means[(n - m + k) % m]
+                season[i, k] = f if season_kind[i] == MULTIPLICATIVE else math.ldexp(f, power)
         constant = True
         total = 0.0
         for t in range(n):
             constant = constant and o[t] == o[0]
             total += abs(o[t])
         kind[i] = CONSTANT if constant else FIT
-        scale[i] = 1.0 if constant else total / n
+        unit = total / n if not constant else abs(o[0]) if o[0] != 0 else 1.0
         for t in range(n):
-            o[t] = o[t] / scale[i]
+            o[t] = o[t] / unit
+        scale[i] = math.ldexp(unit, power)
 
 
 @helper
 def _is_seasonal(s, m, d):
     """The autocorrelation test at lag ``m`` (with Bartlett's variance) of
-    ``s`` (at least two seasons of at least 4 steps), in units of its
-    largest value: the same answer for values of any size. ``d`` is
-    scratch of ``s``'s length at least."""
+    ``s`` (at least two seasons of at least 4 steps; not constant, whose
+    autocorrelations are not defined). ``d`` is scratch of ``s``'s length
+    at least."""
     n = s.shape[0]
     if m < 4 or n < 2 * m:
         return False
-    top = 0.0
-    for t in range(n):
-        top = max(top, abs(s[t]))
-    if top == 0.0:
-        return False
     mean = 0.0
+    varied = False
     for t in range(n):
-        d[t] = s[t] / top
-        mean += d[t]
+        mean += s[t]
+        varied = varied or s[t] != s[0]
+    if not varied:
+        return False
     mean /= n
     denom = 0.0
     for t in range(n):
-        d[t] -= mean
+        d[t] = s[t] - mean
         denom += d[t] * d[t]
     if denom == 0.0:
         return False
