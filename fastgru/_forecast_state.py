@@ -277,7 +277,10 @@ def _id_type_hint(key, groups) -> str:
 
 
 def _same_id(a, b) -> bool:
-    """Whether ids ``a`` and ``b`` spell or count the same: ``'1'``, ``1`` and ``1.0``."""
+    """Whether ids ``a`` and ``b`` of different types spell or count the
+    same: ``'1'``, ``1`` and ``1.0``."""
+    if type(a) is type(b):
+        return False
     if str(a) == str(b):
         return True
     try:

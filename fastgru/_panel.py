@@ -96,8 +96,9 @@ def _check_numbers(label: str, values) -> None:
     if api.is_complex_dtype(dtype) or not (api.is_numeric_dtype(dtype) or api.is_object_dtype(
             dtype) or api.is_string_dtype(dtype)):
         raise TypeError(f"{label} must hold numbers, got dtype {dtype}")
-    if not api.is_numeric_dtype(dtype) and api.infer_dtype(values, skipna=True) in (
-            "string", "bytes", "mixed", "mixed-integer"):
+    kind = None if api.is_numeric_dtype(dtype) else api.infer_dtype(values, skipna=True)
+    if kind in ("string", "bytes") or kind in ("mixed", "mixed-integer") and any(
+            isinstance(v, (str, bytes)) for v in values):  # not True with 1.5, or Decimals
         raise TypeError(f"{label} holds text ({dtype}): convert it first, e.g. with "
                         "pd.to_numeric")
 
@@ -409,14 +410,17 @@ def check_text_order(ids, stamps, given_order: bool = False) -> None:
     before "9", "01/15/2001" before "12/01/2000"), naming a series; with
     ``given_order``, text that spells neither (``"week 10"``, ``"Q1 1959"``)
     must also be in that order in the rows of each series, the only
-    other order it can mean. A categorical's rows sort in its categories'
+    other order it can mean (so must a categorical's whose categories are
+    in their order as text). A categorical's rows sort in its categories'
     order: categories of dates or numbers must be in increasing order (a
     ValueError otherwise)."""
     import pandas as pd
 
     text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
     if pd.api.types.infer_dtype(text, skipna=False) == "string":
-        _check_text_order(ids, stamps, given_order and text is stamps)
+        # categories in their order as text (pandas' default) say no more of time than it
+        _check_text_order(ids, stamps, given_order and (
+            text is stamps or text.is_monotonic_increasing))
     elif text is not stamps and not text.is_monotonic_increasing:
         raise ValueError(f"column {TIME!r} is a categorical whose categories are not in "
                          f"increasing order ({', '.join(map(str, text[:3]))}, ...): its rows "
@@ -455,8 +459,8 @@ def _check_text_order(ids, stamps, given_order: bool) -> None:
                          f"and its order as text is not the order of the rows (series "
                          f"{keys[j]!r}: {order[TIME].iloc[j]!r} sorts before "
                          f"{order[TIME].iloc[j + 1]!r}): the order of time is unknown; "
-                         f"convert it to numbers or dates first (e.g. the step's number, "
-                         f"df.groupby('unique_id').cumcount())")
+                         f"convert it to numbers or dates first (e.g. with the rows in time "
+                         f"order, the step's number df.groupby('unique_id').cumcount())")
 
 
 def read_static(static_df, ids):

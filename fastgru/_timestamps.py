@@ -43,8 +43,7 @@ def index_info(index, warn=True, whose=""):
                   "NaN: fill them), or make dates a month, quarter or year apart periods, "
                   "y.to_period('M') (in a long frame df.ds.dt.to_period('M'))"
                   if index.freq is None else f"its frequency {index.freq!r} is not one its "
-                  f"text ({index.freqstr!r}) gives back (holidays, or no text names it; "
-                  "periods such as y.to_period('M') continue)")
+                  f"text ({index.freqstr!r}) gives back (holidays, or no text names it)")
     elif pd.api.types.is_numeric_dtype(index) and not (
             pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
         steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)

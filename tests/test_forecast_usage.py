@@ -418,6 +418,9 @@ def test_text_time_stamps_of_neither_numbers_nor_dates_must_be_in_row_order():
     with pytest.warns(UserWarning, match="cannot continue the time stamps"):
         model.fit(df.astype({"ds": pd.CategoricalDtype(weeks, ordered=True)}))
     np.testing.assert_array_equal(model.history_[:, -3:], [[21.0, 22.0, 23.0]] * 2)
+    # categories in their order as text (pandas' default) tell no more than the text
+    with pytest.raises(ValueError, match="'week 19' sorts before 'week 2'"):
+        model.fit(df.astype({"ds": "category"}))
     # rows out of order: which order is time's is unknown
     with pytest.raises(ValueError, match="'week 01' sorts before 'week 02'"):
         model.fit(padded.iloc[::-1])

@@ -1,5 +1,7 @@
 """GRUForecaster: a global model over panels, intervals, backtests, covariates, input forms."""
 
+import decimal
+import fractions
 import warnings
 
 import numpy as np
@@ -884,6 +886,8 @@ def test_values_that_are_not_numbers_are_refused(values, error, match):
         model.fit({"a": pd.Series(values)})
     ok = model.fit(long.assign(y=np.sin(t).astype(object)))  # numbers as objects are numbers
     assert np.isfinite(ok.predict().GRUForecaster).all()
+    mixed = np.array([True, decimal.Decimal(1), fractions.Fraction(1, 2)] + [1.5] * 31, object)
+    assert np.isfinite(model.fit(long.assign(y=mixed)).predict().GRUForecaster).all()  # mixed
     nullable = long.assign(y=pd.array(np.r_[np.arange(33), 1], dtype="Int64"))
     assert len(model.fit(nullable).predict()) == 4
 
