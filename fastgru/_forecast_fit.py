@@ -123,8 +123,9 @@ class ThetaMix:
                     size += cuts[stop][1]
                     stop += 1
                 part = cuts[start:stop]
-                errors[start:stop] = np.array([v[o:o + h] for v, o in part]) - theta_forecast(
-                    *fit_theta([v[:o] for v, o in part], m), h)
+                with np.errstate(over="ignore", invalid="ignore"):  # inf: mix() drops it
+                    errors[start:stop] = np.array([v[o:o + h] for v, o in part]) - (
+                        theta_forecast(*fit_theta([v[:o] for v, o in part], m), h))
                 start = stop
         return cls(float(weight), fit_theta(panel.values, m), errors, tried)
 
