@@ -62,13 +62,10 @@ def deseasonalise(values, season_length: int):
     starts = np.cumsum(lengths) - lengths
     y = np.concatenate(values, dtype=np.float64) if S else np.empty(0)
     out = np.empty_like(y)
-    season = np.empty((S, m))
-    season_kind = np.empty(S, np.int8)
+    factor, offset = np.ones((S, m)), np.zeros((S, m))
     kind = np.empty(S, np.int8)
     scale = np.ones(S)
-    kernels.deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale)
-    factor = np.where((season_kind == kernels.MULTIPLICATIVE)[:, None], season, 1.0)
-    offset = np.where((season_kind == kernels.ADDITIVE)[:, None], season, 0.0)
+    kernels.deseasonalise(y, starts, lengths, m, out, factor, offset, kind, scale)
     return out, starts, lengths, factor, offset, kind, scale
 
 

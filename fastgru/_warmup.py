@@ -105,4 +105,4 @@ def _run_every_path(dtypes, training):
     panel.running_abs_diffs(np.zeros(3), np.zeros(1, np.int64), np.full(1, 3), 1)
     theta.fit_series(np.arange(4.0), np.zeros(1, np.int64), np.full(1, 4), np.empty((1, 5)))
     theta.deseasonalise(np.arange(4.0), np.zeros(1, np.int64), np.full(1, 4), 1, np.empty(4),
-                        np.empty((1, 1)), np.empty(1, np.int8), np.empty(1, np.int8), np.ones(1))
+                        np.ones((1, 1)), np.zeros((1, 1)), np.empty(1, np.int8), np.ones(1))

@@ -167,23 +167,19 @@ MIN_LENGTH = 4
 #: to be fitted.
 SHORT, CONSTANT, FIT = 0, 1, 2
 
-#: :func:`deseasonalise`'s ``season_kind``: no season removed, a
-#: multiplicative or an additive one.
-NO_SEASON, MULTIPLICATIVE, ADDITIVE = 0, 1, 2
-
 #: One-sided 95% normal quantile: the seasonality test's threshold.
 SEASON_Z = 1.6448536269514722
 
 
 @kernel
-def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
+def deseasonalise(y, starts, lengths, m, out, factor, offset, kind, scale):
     """Prepare each series ``y[starts[i]:starts[i] + lengths[i]]`` for
     :func:`fit_series`: ``out`` (laid out as ``y``) is the series without its
     classical seasonal component (when :func:`_is_seasonal`), in units of
     ``scale[i]``, its mean absolute value (1 for a series of zeros);
-    ``season[i]`` is the component over the ``m`` steps after its
-    end (of the kind ``season_kind[i]``, 1 or 0 when none), ``kind[i]``
-    what the model does with the series.
+    ``factor[i]`` or ``offset[i]`` (given as 1 and 0) is the component over
+    the ``m`` steps after its end, ``kind[i]`` what the model does with the
+    series.
 
     The component is multiplicative unless a value is not positive or a
     factor is below 0.01, then additive: the detrended values' means per
@@ -202,9 +198,6 @@ def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
         s = y[starts[i]:starts[i] + lengths[i]]
         o = out[starts[i]:starts[i] + lengths[i]]
         n = s.shape[0]
-        season_kind[i] = NO_SEASON
-        for k in range(m):
-            season[i, k] = 1.0
         top = 0.0
         for t in range(n):
             top = max(top, abs(s[t]))
@@ -217,27 +210,29 @@ def deseasonalise(y, starts, lengths, m, out, season, season_kind, kind, scale):
             continue
         if _is_seasonal(o, m, work):
             _trend(o, m, work)
-            season_kind[i] = ADDITIVE
             positive = True
             for t in range(n):
                 positive = positive and o[t] > 0
+            multiplicative = False
             if positive:  # multiplicative, unless a factor is below 0.01
                 _season_means(o, work, m, True, means, counts)
                 low = means[0]
                 for k in range(m):
                     low = min(low, means[k])
-                if low >= 0.01:
-                    season_kind[i] = MULTIPLICATIVE
-            if season_kind[i] == ADDITIVE:
+                multiplicative = low >= 0.01
+            if not multiplicative:
                 _season_means(o, work, m, False, means, counts)
             for t in range(n):
-                if season_kind[i] == MULTIPLICATIVE:
+                if multiplicative:
                     o[t] = o[t] / means[t % m]
                 else:
                     o[t] = o[t] - means[t % m]
             for k in range(m):
                 f = means[(n - m + k) % m]
-                season[i, k] = f if season_kind[i] == MULTIPLICATIVE else math.ldexp(f, power)
+                if multiplicative:
+                    factor[i, k] = f
+                else:
+                    offset[i, k] = math.ldexp(f, power)
         constant = True
         total = 0.0
         for t in range(n):
