@@ -451,9 +451,11 @@ def _check_text_order(ids, stamps, given_order: bool) -> None:
                              f"{order[TIME].iloc[j]!r} sorts before {order[TIME].iloc[j + 1]!r})"
                              f": convert it first, e.g. with pd.to_datetime or pd.to_numeric")
         return
+    if not given_order:
+        return
     keys, rows = order[ID].to_numpy(), order.index.to_numpy()
     back = (rows[1:] < rows[:-1]) & (keys[1:] == keys[:-1])
-    if given_order and back.any():  # sorting would reorder the history
+    if back.any():  # sorting would reorder the history
         j = int(np.argmax(back))
         raise ValueError(f"column {TIME!r} holds text that spells neither numbers nor dates, "
                          f"and its order as text is not the order of the rows (series "
