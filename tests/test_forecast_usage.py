@@ -395,9 +395,9 @@ def test_future_covariates_with_text_time_stamps_out_of_time_order_are_refused()
 
 
 def test_text_time_stamps_of_neither_numbers_nor_dates_must_be_in_row_order():
-    # "week 10" sorts before "week 2": sorted as text, the history was
-    # scrambled (the last values read were weeks 6-9), with only a warning
-    # that the stamps are labels
+    # "week 10" sorts before "week 2": sorted as text, the history would be
+    # scrambled (the last values read would be weeks 6-9) with only a
+    # warning that the stamps are labels
     pd = pytest.importorskip("pandas")
     weeks = [f"week {i + 1}" for i in range(24)]
     df = pd.DataFrame({"unique_id": "a", "ds": weeks, "y": np.arange(24.0)})
