@@ -30,15 +30,15 @@ SAVED_STATE = FittedState("GRUForecaster", (
     Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
     Field("history_length_", "array"),
     *(Field(name, "array", optional=True) for name in (
-        "calibration_", "last_ds_", "futr_history_", "futr_mean_", "futr_scale_",
-        "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
+        "calibration_", "interval_scale_", "last_ds_", "futr_history_", "futr_mean_",
+        "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
         "static_scale_", *THETA_STATE))), network=True, members=True)
 
 
 #: The arrays of numbers among them (checked to be numbers by check_restored).
-NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "futr_history_", "futr_mean_",
-                 "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_",
-                 "static_mean_", "static_scale_", *THETA_STATE)
+NUMERIC_STATE = ("series_scale_", "history_", "calibration_", "interval_scale_",
+                 "futr_history_", "futr_mean_", "futr_scale_", "hist_history_", "hist_mean_",
+                 "hist_scale_", "static_", "static_mean_", "static_scale_", *THETA_STATE)
 
 
 def check_restored(est) -> None:
@@ -123,6 +123,15 @@ def check_restored(est) -> None:
     if cal is not None and (np.ndim(cal) != 2 or cal.shape[1] != est.horizon or
                             cal.shape[0] < 1):
         raise ValueError("calibration_ must be (n, horizon)")
+    if cal is None:
+        est.interval_scale_ = None
+    elif est.interval_scale_ is None:  # a file written before the series' scales
+        est.interval_scale_ = np.ones(S)
+    elif np.shape(est.interval_scale_) != (S,) or not (
+            np.isfinite(est.interval_scale_) & (est.interval_scale_ >= 1)).all():
+        raise ValueError("interval_scale_ must hold one finite scale of at least 1 per series")
+    else:
+        est.interval_scale_ = np.asarray(est.interval_scale_, dtype=np.float64)
     info = est._index_info
     if info is not None:
         import pandas as pd

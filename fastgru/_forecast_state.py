@@ -177,15 +177,34 @@ def _new_panel(est, y, X, static_df=None):
         raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
                          f"was fitted with {est.static_names_}")
     if est.static_ is not None and static_df is None:
-        # ids other than int or str are kept as text (series_id_array)
-        key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
-        known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
-        absent = [i for i in panel.ids if key(i) not in known]
+        at = stored_positions(est, panel.ids)
+        absent = [i for i, k in zip(panel.ids, at) if k is None]
         if absent:
             raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
                              "was fitted with static_df and knows only its series")
-        panel.static = est.static_[[known[key(i)] for i in panel.ids]]
+        panel.static = est.static_[at]
     return panel
+
+
+def stored_positions(est, ids) -> list:
+    """The position of each of ``ids`` among the fitted series, or None for
+    a series the model does not know (ids other than int or str are kept as
+    text, ``series_id_array``: matched as text)."""
+    key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
+    known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
+    return [known.get(key(i)) for i in ids]
+
+
+def _interval_scales(est, panel, stored) -> np.ndarray:
+    """The interval scale of each series of ``panel`` (``interval_scale_``,
+    matched by id for a new history; 1 for a series the model does not
+    know, and in files written before these scales)."""
+    scales = getattr(est, "interval_scale_", None)
+    if scales is None:
+        return np.ones(panel.n_series)
+    if stored:
+        return np.asarray(scales, dtype=np.float64)
+    return np.array([1.0 if k is None else scales[k] for k in stored_positions(est, panel.ids)])
 
 
 def _future_covariates(est, panel, X_df, stamps, info):
@@ -376,7 +395,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
-        scale = first_local[None, :, None]
+        scale = (first_local * _interval_scales(est, panel, y is None))[None, :, None]
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
     return panel, point, lo, hi, stamps

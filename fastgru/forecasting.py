@@ -281,7 +281,10 @@ class GRUForecaster(TrainableGRU):
         Each series' scale (mean absolute seasonal difference).
     calibration_ : ndarray (n, horizon) or None
         The mean forecast's held-out errors in units of each window's recent
-        volatility: the intervals' quantiles.
+        volatility and its series' ``interval_scale_``: the intervals' quantiles.
+    interval_scale_ : ndarray (n_series,) or None
+        Each series' interval scale: 1, or more for a series whose held-out
+        errors were far above the panel's typical series'. None without intervals.
     theta_weight_ : float
         The Theta model's share of the forecasts (``theta_weight`` resolved).
     validation_scores_ : list or None

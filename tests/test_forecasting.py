@@ -959,6 +959,9 @@ def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
     ("attr/history_", lambda a: a[:2], "history_ must hold the longest window's steps"),
     ("attr/history_length_", lambda a: a * 0, "history_length_ must hold 1 to"),
     ("attr/series_scale_", lambda a: -a, "series_scale_ must hold one positive scale"),
+    ("attr/interval_scale_", lambda a: a * 0.5, "interval_scale_ must hold one finite scale"),
+    ("attr/interval_scale_", lambda a: a * np.nan, "interval_scale_. contains NaN or inf"),
+    ("attr/interval_scale_", lambda a: a[:2], "interval_scale_ must hold one finite scale"),
 ])
 def test_load_refuses_tampered_forecaster_arrays(tmp_path, name, value, match):
     """Arrays of other shapes than the series and horizon, and integers

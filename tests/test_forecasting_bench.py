@@ -295,3 +295,13 @@ def test_small_panels_end_to_end(small_panels):
     assert 0 <= row["theta_kept"] <= 2
     assert all(0 <= n <= 2 for n in row["worse_than_naive"].values())
     assert 0.5 < row["mase"]["seasonal naive"] < 5  # 2.078 on the whole set
+    assert set(row["intervals"]) == {"default"}
+
+
+def test_small_panels_scores_pooled_intervals_from_the_same_networks(small_panels):
+    (row,) = small_panels.main(["--sets", "m1_quarterly", "--draws", "2", "--size", "4",
+                                "--pooled-intervals"])
+    cov = {kind: (v["coverage_80"], v["coverage_95"]) for kind, v in row["intervals"].items()}
+    assert set(cov) == {"default", "pooled"}
+    assert all(0 <= c80 <= c95 <= 1 for c80, c95 in cov.values())
+    assert all(v["msis_95"] > 0 for v in row["intervals"].values())

@@ -174,6 +174,8 @@ def test_saved_scaler_loads_and_transforms(saved):
 def test_saved_forecaster_loads_and_forecasts(saved):
     module, _, expected = saved
     fc = fastgru.load(os.path.join(SAVED, "forecaster.npz"))
+    # a file written before the series' interval scales: every series at 1
+    np.testing.assert_array_equal(fc.interval_scale_, np.ones(fc.n_series_))
     frame = fc.predict(level=[80], X_df=module.future())
     assert list(frame["unique_id"]) == ["a"] * 3 + ["b"] * 3
     assert str(frame["ds"].iloc[0])[:10] == "2023-05-01"
