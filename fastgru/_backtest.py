@@ -68,7 +68,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
                              f"{back} steps before each series' end"
                              + ("; its X_df is y's rows after them" if futr else "")
                              + f"): {exc}") from exc
-        # by text: a fitted model keeps ids other than int or str as text
+        # by text: a fitted model keeps some ids as text (a mix of kinds)
         order = {str(k): i for i, k in enumerate(panel.ids)}
         last = history.groupby(ID, sort=False, observed=True)[TIME].last()
         rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
@@ -217,7 +217,7 @@ def _dated_pairs(est, y, X_df):
     panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
     info = est._index_info
     dated = info is not None and info["type"] != "position"
-    # by text, as the model keeps ids other than int or str
+    # by text, as the model keeps some ids as text (a mix of kinds)
     index = {str(k): i for i, k in enumerate(panel.ids)}
     pairs, scales = [], []
     for key, g in df.groupby(ID, sort=False, observed=True):

@@ -73,8 +73,9 @@ def check_restored(est) -> None:
     if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
         raise ValueError("_series_names must be a name (str) or null")
     ids = np.asarray(est.series_ids_)
-    if ids.shape != (S,) or ids.dtype.kind not in "iuU":
-        raise ValueError("series_ids_ must hold one id (int or str) per series")
+    if ids.shape != (S,) or ids.dtype.kind not in "iufU" or (
+            ids.dtype.kind == "f" and not np.isfinite(ids).all()):
+        raise ValueError("series_ids_ must hold one id (int, finite float or str) per series")
     if len(set(ids.tolist())) != S:
         raise ValueError("series_ids_ has duplicates")
     # the numbers predict computes with: integers or floats (a file may hold

@@ -41,13 +41,16 @@ THETA_STATE = ("theta_state_", "theta_factor_", "theta_offset_")
 
 # ------------------------------------------------------------------ the state
 def series_id_array(ids) -> np.ndarray:
-    """The series' ids as a file keeps them: integers, or else text (``str``
-    of each id); a ValueError when two ids are the same as text (``1`` and
-    ``"1"``), which would merge their forecasts."""
-    kinds = {str if isinstance(i, (str, np.str_)) else int
+    """The series' ids as a file keeps them: integers, finite float64 or
+    text, each kind on its own, or else text (``str`` of each id); a
+    ValueError when two ids are the same as text (``1`` and ``"1"``), which
+    would merge their forecasts."""
+    kinds = {str if isinstance(i, (str, np.str_)) else float
+             if isinstance(i, float) else int
              if isinstance(i, (int, np.integer)) else object for i in ids}
-    arr = np.asarray(ids) if kinds in ({str}, {int}) else None
-    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuU":
+    arr = np.asarray(ids) if kinds in ({str}, {int}, {float}) else None
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iufU" or (
+            arr.dtype.kind == "f" and not np.isfinite(arr).all()):
         arr = np.array([str(i) for i in ids])
     if len(set(arr.tolist())) != len(ids):
         seen = {}
@@ -55,7 +58,7 @@ def series_id_array(ids) -> np.ndarray:
             j = seen.setdefault(str(i), k)
             if j != k:
                 raise ValueError(f"the series ids {ids[j]!r} and {i!r} are the same as text, "
-                                 "as the model keeps ids other than integers or strings: "
+                                 "as the model keeps ids of several kinds as text: "
                                  "give the series distinct ids")
     return arr
 
@@ -188,8 +191,8 @@ def _new_panel(est, y, X, static_df=None):
 
 def stored_positions(est, ids) -> list:
     """The position of each of ``ids`` among the fitted series, or None for
-    a series the model does not know (ids other than int or str are kept as
-    text, ``series_id_array``: matched as text)."""
+    a series the model does not know (ids the model keeps as text,
+    ``series_id_array``, are matched as text)."""
     key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
     known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
     return [known.get(key(i)) for i in ids]
@@ -230,7 +233,7 @@ def _future_covariates(est, panel, X_df, stamps, info):
     futr_columns = [columns[c] for c in est.futr_exog_]
     for c in futr_columns:  # as fit read them
         check_covariate(f"X_df's column {c!r}", X_df[c])
-    # ids other than int or str are kept as text (series_id_array): matched as text
+    # ids the model keeps as text (series_id_array) are matched as text
     text = str if est.series_ids_.dtype.kind == "U" else (lambda k: k)
     groups = {text(k): g for k, g in X_df.groupby(ID, sort=False, observed=True)}
     out = []

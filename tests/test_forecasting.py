@@ -432,9 +432,9 @@ def test_a_covariate_column_named_by_a_number():
     assert len(cv) == 2 * 2 * 2
 
 
-def test_float_series_ids_in_backtests_scores_and_static_covariates():
-    """Ids other than int or str (here floats, as a CSV column with a gap reads)
-    are kept as text: backtests, scores and static covariates still find them."""
+def test_float_series_ids_in_backtests_scores_and_static_covariates(tmp_path):
+    """Float ids (as a CSV column with a gap reads) come back as floats, through
+    a save and load too; backtests, scores and static covariates find them."""
     t = np.arange(30)
     df = pd.DataFrame({"unique_id": np.repeat([1.5, 2.5], 30), "ds": np.tile(t, 2),
                        "y": np.r_[np.sin(t), np.cos(t)]})
@@ -448,14 +448,30 @@ def test_float_series_ids_in_backtests_scores_and_static_covariates():
     fc = model.predict()
     again = model.predict(y=train)  # static covariates looked up by the new ids
     np.testing.assert_array_equal(again.GRUForecaster, fc.GRUForecaster)
-    assert list(fc.unique_id) == ["1.5", "1.5", "2.5", "2.5"]
+    assert fc.unique_id.dtype == np.float64 and list(fc.unique_id) == [1.5, 1.5, 2.5, 2.5]
+    # the forecast merges with the user's frames on their ids
+    assert len(fc.merge(test, on=["unique_id", "ds"])) == 4
     expected = []
     for uid in (1.5, 2.5):
         history = train.loc[train.unique_id == uid, "y"].to_numpy()
         truth = test.loc[test.unique_id == uid, "y"].to_numpy()
-        point = fc.loc[fc.unique_id == str(uid), "GRUForecaster"].to_numpy()
+        point = fc.loc[fc.unique_id == uid, "GRUForecaster"].to_numpy()
         expected.append(mase(truth, point, history, 1))
     assert model.score(test) == pytest.approx(-np.mean(expected), rel=1e-9)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    pd.testing.assert_frame_equal(fastgru.load(path).predict(), fc)
+
+
+@pytest.mark.parametrize("ids, kept", [
+    ([np.inf, 2.5], ["inf", "2.5"]),          # not finite: as text
+    ([np.float32(1.5), 2.5], ["1.5", "2.5"]),  # another float type among them: as text
+    ([1, 2.5], ["1", "2.5"]),                  # a mix of kinds: as text
+])
+def test_ids_the_model_keeps_as_text(ids, kept):
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0)
+    model.fit(dict(zip(ids, [np.sin(np.arange(30.0)), np.cos(np.arange(30.0))])))
+    assert model.series_ids_.tolist() == kept
 
 
 def test_rows_without_a_series_id_are_refused():
@@ -959,6 +975,8 @@ def test_integer_stamps_with_a_gap_in_a_shorter_series_are_positions():
     ("attr/history_", lambda a: a[:2], "history_ must hold the longest window's steps"),
     ("attr/history_length_", lambda a: a * 0, "history_length_ must hold 1 to"),
     ("attr/series_scale_", lambda a: -a, "series_scale_ must hold one positive scale"),
+    ("attr/series_ids_", lambda a: np.arange(3) > 0, "series_ids_ must hold one id"),
+    ("attr/series_ids_", lambda a: np.array([1.5, 1.5, 2.0]), "series_ids_ has duplicates"),
     ("attr/interval_scale_", lambda a: a * 0.5, "interval_scale_ must hold one finite scale"),
     ("attr/interval_scale_", lambda a: a * np.nan, "interval_scale_. contains NaN or inf"),
     ("attr/interval_scale_", lambda a: a[:2], "interval_scale_ must hold one finite scale"),
