@@ -12,8 +12,9 @@ per set, the mean MASE over the draws, how many draws each forecaster
 scores worse than seasonal naive, in how many the default kept the Theta
 mix, and the mean coverage of the default's 80% and 95% intervals and its
 MSIS at 95%. With ``--pooled-intervals`` it fits the default a second time
-(the same networks) with every series' interval scale at 1, the panel's
-held-out errors as one pool, and scores those intervals too. Usage::
+with every series' interval scale at 1, the panel's held-out errors as one
+pool, scores those intervals too, and counts the draws whose two fits
+forecast the same (the same networks: all of them). Usage::
 
     python bench/small_panels.py --sets m1_yearly tourism_yearly m1_quarterly
 """
@@ -66,7 +67,7 @@ def run_set(name, draws, size, pooled=False):
     scores = {model: [] for model in MODELS}
     kinds = ("default", "pooled") if pooled else ("default",)
     intervals = {kind: [] for kind in kinds}
-    kept = 0
+    kept = same = 0
     for d in range(draws):
         pick = np.random.default_rng(d).choice(ids, min(size, len(ids)), replace=False)
         tr, te = train[train["unique_id"].isin(pick)], test[test["unique_id"].isin(pick)]
@@ -78,6 +79,8 @@ def run_set(name, draws, size, pooled=False):
                 "GRUForecaster"]).loc["GRUForecaster", "mase"]))
         for kind in kinds:
             fc = fitted[kind] if kind == "default" else _fit(tr, h, m, d, None, pooled=True)
+            same += kind == "pooled" and np.array_equal(  # the same networks' forecasts
+                fc.predict().GRUForecaster, fitted["default"].predict().GRUForecaster)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 row = evaluate(fc.predict(level=LEVELS), te, tr, m).loc["GRUForecaster"]
@@ -92,7 +95,8 @@ def run_set(name, draws, size, pooled=False):
                                  for k in ("default", "networks")},
             "theta_kept": int(kept),
             "intervals": {kind: dict(zip(INTERVAL_COLUMNS, np.round(np.mean(v, axis=0), 3)
-                                         .tolist())) for kind, v in intervals.items()}}
+                                         .tolist())) for kind, v in intervals.items()},
+            **({"pooled_same_forecasts": int(same)} if pooled else {})}
 
 
 def main(argv=None):

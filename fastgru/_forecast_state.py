@@ -191,21 +191,23 @@ def _new_panel(est, y, X, static_df=None):
 
 def stored_positions(est, ids) -> list:
     """The position of each of ``ids`` among the fitted series, or None for
-    a series the model does not know (ids the model keeps as text,
-    ``series_id_array``, are matched as text)."""
-    key = str if est.series_ids_.dtype.kind == "U" else (lambda i: i)
-    known = {k: i for i, k in enumerate(est.series_ids_.tolist())}
-    return [known.get(key(i)) for i in ids]
+    a series the model does not know: matched as given, or else as text
+    (the model keeps ids of several kinds as text, and no two of its ids
+    are the same as text: ``series_id_array``)."""
+    stored = est.series_ids_.tolist()
+    known = {k: i for i, k in enumerate(stored)}
+    text = {str(k): i for i, k in enumerate(stored)}
+    return [known.get(i, text.get(str(i))) for i in ids]
 
 
-def _interval_scales(est, panel, stored) -> np.ndarray:
-    """The interval scale of each series of ``panel`` (``interval_scale_``,
-    matched by id for a new history; 1 for a series the model does not
-    know, and in files written before these scales)."""
+def _interval_scales(est, panel, new_history) -> np.ndarray:
+    """The interval scale of each series of ``panel``: ``interval_scale_``,
+    matched by id for a ``new_history`` (1 for a series the model does not
+    know, and for a model unpickled from a version without the scales)."""
     scales = getattr(est, "interval_scale_", None)
     if scales is None:
         return np.ones(panel.n_series)
-    if stored:
+    if not new_history:
         return np.asarray(scales, dtype=np.float64)
     return np.array([1.0 if k is None else scales[k] for k in stored_positions(est, panel.ids)])
 
@@ -398,7 +400,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
-        scale = (first_local * _interval_scales(est, panel, y is None))[None, :, None]
+        scale = (first_local * _interval_scales(est, panel, y is not None))[None, :, None]
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
     return panel, point, lo, hi, stamps

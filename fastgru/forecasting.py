@@ -541,9 +541,9 @@ class GRUForecaster(TrainableGRU):
         return forecast(self, steps, levels, X_df, y, X, static_df)
 
     def intervals(self, levels):
-        """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out
-        errors, in units of each window's recent volatility as
-        ``calibration_`` (split conformal)."""
+        """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out errors
+        as ``calibration_`` (split conformal): a series' bounds are its forecast
+        plus these times its window's recent volatility and its ``interval_scale_``."""
         from ._forecast_state import conformal_quantiles
 
         return conformal_quantiles(self, levels)

@@ -18,17 +18,17 @@ CALM = [f"calm{i}" for i in range(8)]
 
 def _reference_scales(errors, rows, n_series):
     """The rule written out series by series: the series' mean absolute
-    error over the median of the series' means, shrunk towards 1 with the
-    weight of SCALE_PRIOR_ROWS forecasts, over SCALE_RATIO, at least 1."""
+    error over the median of the other series' means, shrunk towards 1 with
+    the weight of SCALE_PRIOR_ROWS forecasts, over SCALE_RATIO, at least 1."""
     means = {i: np.abs(errors[rows == i]).mean() for i in range(n_series) if (rows == i).any()}
-    typical = np.median(list(means.values()))
     out = []
     for i in range(n_series):
         n = int((rows == i).sum())
         if not n:
             out.append(1.0)
             continue
-        shrunk = (n * means[i] / typical + SCALE_PRIOR_ROWS) / (n + SCALE_PRIOR_ROWS)
+        others = np.median([m for j, m in means.items() if j != i])
+        shrunk = (n * means[i] / others + SCALE_PRIOR_ROWS) / (n + SCALE_PRIOR_ROWS)
         out.append(max(1.0, shrunk / SCALE_RATIO))
     return np.array(out)
 
@@ -44,6 +44,14 @@ def test_interval_scales_follow_the_rule_series_by_series(seed):
     got = interval_scales(errors, rows, n_series)
     np.testing.assert_allclose(got, _reference_scales(errors, rows, n_series), rtol=1e-12)
     assert (got >= 1).all()
+
+
+def test_two_series_one_far_off_the_other():
+    rows = np.repeat(np.arange(2), 6)
+    errors = np.ones((12, 3))
+    errors[rows == 1] = 10.0
+    # (6 * 10 + 8) / (6 + 8) / 2: the other series is the typical one
+    np.testing.assert_allclose(interval_scales(errors, rows, 2), [1.0, 68 / 28])
 
 
 def test_interval_scales_without_a_typical_error_are_one():
@@ -144,3 +152,13 @@ def test_an_interrupted_continued_fit_keeps_each_series_scale_by_id(shocked, mon
     assert model.series_ids_.tolist() == list(reordered)
     assert dict(zip(model.series_ids_.tolist(), model.interval_scale_)) == before
     np.testing.assert_array_equal(model.calibration_, calibration)
+
+
+def test_ids_given_as_text_find_the_scales_of_integer_ids():
+    series = dict(enumerate(_panel().values()))  # the shock is series 8
+    model = GRUForecaster(horizon=H, season_length=12, hidden_size=8, max_epochs=5,
+                          random_state=0).fit(series)
+    assert model.interval_scale_[8] > 1
+    as_text = _widths(model.predict(y={str(k): v for k, v in series.items()}, level=[80]), 80)
+    np.testing.assert_allclose(as_text["8"], _widths(model.predict(level=[80]), 80)[8],
+                               rtol=1e-9)

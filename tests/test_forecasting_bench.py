@@ -305,3 +305,4 @@ def test_small_panels_scores_pooled_intervals_from_the_same_networks(small_panel
     assert set(cov) == {"default", "pooled"}
     assert all(0 <= c80 <= c95 <= 1 for c80, c95 in cov.values())
     assert all(v["msis_95"] > 0 for v in row["intervals"].values())
+    assert row["pooled_same_forecasts"] == 2
