@@ -11,10 +11,12 @@ the seasonal naive baseline of ``bench/forecasting.py`` (statsforecast's
 per set, the mean MASE over the draws, how many draws each forecaster
 scores worse than seasonal naive, in how many the default kept the Theta
 mix, and the mean coverage of the default's 80% and 95% intervals and its
-MSIS at 95%. With ``--pooled-intervals`` it fits the default a second time
-with every series' interval scale at 1, the panel's held-out errors as one
-pool, scores those intervals too, and counts the draws whose two fits
-forecast the same (the same networks: all of them). Usage::
+MSIS at 95% (over the draws whose series are long enough to hold out a
+horizon: those without intervals are counted). With ``--pooled-intervals``
+it fits the default a second time with every series' interval scale at 1,
+the panel's held-out errors as one pool, scores those intervals too, and
+counts the draws whose two fits forecast the same (the same networks: all
+of them). Usage::
 
     python bench/small_panels.py --sets m1_yearly tourism_yearly m1_quarterly
 """
@@ -67,7 +69,7 @@ def run_set(name, draws, size, pooled=False):
     scores = {model: [] for model in MODELS}
     kinds = ("default", "pooled") if pooled else ("default",)
     intervals = {kind: [] for kind in kinds}
-    kept = same = 0
+    kept = same = no_intervals = 0
     for d in range(draws):
         pick = np.random.default_rng(d).choice(ids, min(size, len(ids)), replace=False)
         tr, te = train[train["unique_id"].isin(pick)], test[test["unique_id"].isin(pick)]
@@ -77,7 +79,8 @@ def run_set(name, draws, size, pooled=False):
             kept += weight is None and fc.theta_weight_ > 0
             scores[model].append(float(evaluate(fc.predict(), te, tr, m, models=[
                 "GRUForecaster"]).loc["GRUForecaster", "mase"]))
-        for kind in kinds:
+        no_intervals += fitted["default"].calibration_ is None  # too short to hold out
+        for kind in kinds if fitted["default"].calibration_ is not None else ():
             fc = fitted[kind] if kind == "default" else _fit(tr, h, m, d, None, pooled=True)
             same += kind == "pooled" and np.array_equal(  # the same networks' forecasts
                 fc.predict().GRUForecaster, fitted["default"].predict().GRUForecaster)
@@ -95,7 +98,8 @@ def run_set(name, draws, size, pooled=False):
                                  for k in ("default", "networks")},
             "theta_kept": int(kept),
             "intervals": {kind: dict(zip(INTERVAL_COLUMNS, np.round(np.mean(v, axis=0), 3)
-                                         .tolist())) for kind, v in intervals.items()},
+                                         .tolist())) for kind, v in intervals.items() if v},
+            "draws_without_intervals": no_intervals,
             **({"pooled_same_forecasts": int(same)} if pooled else {})}
 
 

@@ -18,17 +18,17 @@ CALM = [f"calm{i}" for i in range(8)]
 
 def _reference_scales(errors, rows, n_series):
     """The rule written out series by series: the series' mean absolute
-    error over the median of the other series' means, shrunk towards 1 with
-    the weight of SCALE_PRIOR_ROWS forecasts, over SCALE_RATIO, at least 1."""
+    error over the median of the series' means, shrunk towards 1 with the
+    weight of SCALE_PRIOR_ROWS forecasts, over SCALE_RATIO, at least 1."""
     means = {i: np.abs(errors[rows == i]).mean() for i in range(n_series) if (rows == i).any()}
+    typical = np.median(list(means.values()))
     out = []
     for i in range(n_series):
         n = int((rows == i).sum())
         if not n:
             out.append(1.0)
             continue
-        others = np.median([m for j, m in means.items() if j != i])
-        shrunk = (n * means[i] / others + SCALE_PRIOR_ROWS) / (n + SCALE_PRIOR_ROWS)
+        shrunk = (n * means[i] / typical + SCALE_PRIOR_ROWS) / (n + SCALE_PRIOR_ROWS)
         out.append(max(1.0, shrunk / SCALE_RATIO))
     return np.array(out)
 
@@ -46,12 +46,17 @@ def test_interval_scales_follow_the_rule_series_by_series(seed):
     assert (got >= 1).all()
 
 
-def test_two_series_one_far_off_the_other():
+def test_of_two_series_neither_is_the_typical_one():
+    """The median of two is their mean: no series is twice it, whatever
+    their errors (the far-off one cannot be told from the typical one)."""
     rows = np.repeat(np.arange(2), 6)
     errors = np.ones((12, 3))
-    errors[rows == 1] = 10.0
-    # (6 * 10 + 8) / (6 + 8) / 2: the other series is the typical one
-    np.testing.assert_allclose(interval_scales(errors, rows, 2), [1.0, 68 / 28])
+    errors[rows == 1] = 1e6
+    assert interval_scales(errors, rows, 2).tolist() == [1.0, 1.0]
+    errors = np.ones((18, 3))
+    errors[12:] = 10.0  # a third series: the first two are typical
+    np.testing.assert_allclose(interval_scales(errors, np.repeat(np.arange(3), 6), 3),
+                               [1.0, 1.0, (6 * 10 + 8) / (6 + 8) / 2])
 
 
 def test_interval_scales_without_a_typical_error_are_one():
