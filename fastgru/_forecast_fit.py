@@ -321,9 +321,11 @@ def _keep_members(est, kept, windows, errors, unit, rows, previous, fallback, th
     est.calibration_, weight, scales = fallback
     if weight != theta.weight:  # intervals of another mix than this fit's: none
         est.calibration_ = None
-    # the previous intervals' scales of the series they knew
+    # the previous intervals' scales of the series they knew, by id as
+    # given or as text (as predict finds them)
+    as_text = {str(k): v for k, v in scales.items()}
     est.interval_scale_ = None if est.calibration_ is None else np.array(
-        [scales.get(i, 1.0) for i in est.series_ids_.tolist()])
+        [scales.get(i, as_text.get(str(i), 1.0)) for i in est.series_ids_.tolist()])
     if unit is not None and len(errors) == len(nets) and all(e is not None for e in errors):
         # the mean forecast's errors (mixed with Theta's) in units of the
         # first window's recent volatility (see WindowMaker), and of each

@@ -159,11 +159,24 @@ def test_an_interrupted_continued_fit_keeps_each_series_scale_by_id(shocked, mon
     np.testing.assert_array_equal(model.calibration_, calibration)
 
 
-def test_ids_given_as_text_find_the_scales_of_integer_ids():
+def test_ids_given_as_text_find_the_scales_of_integer_ids(monkeypatch):
     series = dict(enumerate(_panel().values()))  # the shock is series 8
     model = GRUForecaster(horizon=H, season_length=12, hidden_size=8, max_epochs=5,
                           random_state=0).fit(series)
-    assert model.interval_scale_[8] > 1
-    as_text = _widths(model.predict(y={str(k): v for k, v in series.items()}, level=[80]), 80)
-    np.testing.assert_allclose(as_text["8"], _widths(model.predict(level=[80]), 80)[8],
+    scales = model.interval_scale_.copy()
+    assert scales[8] > 1
+    as_text = {str(k): v for k, v in series.items()}
+    widths = _widths(model.predict(y=as_text, level=[80]), 80)
+    np.testing.assert_allclose(widths["8"], _widths(model.predict(level=[80]), 80)[8],
                                rtol=1e-9)
+    # a continued fit on the ids as text, interrupted: the previous scales stay
+    from fastgru import _forecast_fit
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_forecast_fit, "_train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(warm_start=True).fit(as_text)
+    assert model.series_ids_.tolist() == list(as_text)
+    np.testing.assert_array_equal(model.interval_scale_, scales)
