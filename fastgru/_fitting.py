@@ -121,6 +121,8 @@ class TrainableGRU(BaseEstimator):
         state = super().__getstate__()
         if state.get("_optimizer") is not None:
             state = dict(state, _optimizer=None)
+        if any(name in state for name in self._CACHES):  # rebuilt on use
+            state = {k: v for k, v in state.items() if k not in self._CACHES}
         return state
 
     def _make_optimizer(self):
@@ -185,6 +187,8 @@ class TrainableGRU(BaseEstimator):
 
     #: fitted state kept in private attributes (the public ones end with "_")
     _PRIVATE_STATE = ("_history", "_optimizer", "_rng", "_random_state")
+    #: Private state derived from the fitted state on use: left out of pickles.
+    _CACHES: tuple = ()
 
     def _forget_fit(self) -> None:
         """Drop every fitted attribute: the estimator is not fitted."""

@@ -16,7 +16,14 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _runtime
-from ._forecast_state import THETA_STATE, series_id_array, trim_history
+from ._forecast_state import (
+    THETA_STATE,
+    id_index,
+    positions,
+    scales_at,
+    series_id_array,
+    trim_history,
+)
 from ._network import SequenceNet
 from ._theta import fit_theta, mix, theta_forecast
 from ._training import History, train
@@ -235,12 +242,11 @@ def fit_members(est, panel, maker, windows, train_o, val_o, previous, first, the
     total = History()  # the kept models' epochs (_initialize resets _history)
     dtype = np.dtype(est.dtype)
     # the previous intervals, for the mix of Theta they were calibrated on,
-    # and their series' scales by id
-    fallback = (None, None, {})
+    # and the scales of the series they knew
+    fallback = (None, None, None)
     if previous:
-        scales = getattr(est, "interval_scale_", None)  # None unpickled from an older fastgru
-        fallback = (est.calibration_, est.theta_weight_, {} if scales is None else dict(
-            zip(est.series_ids_.tolist(), scales.tolist())))
+        fallback = (est.calibration_, est.theta_weight_,
+                    (id_index(est), getattr(est, "interval_scale_", None)))
     # the series of each held-out window (they are cut series by series)
     rows = None if val_o is None else np.repeat(np.arange(len(val_o)), [len(o) for o in val_o])
     # ids the model cannot keep (1 and '1') are data fit refuses: refused
@@ -321,11 +327,10 @@ def _keep_members(est, kept, windows, errors, unit, rows, previous, fallback, th
     est.calibration_, weight, scales = fallback
     if weight != theta.weight:  # intervals of another mix than this fit's: none
         est.calibration_ = None
-    # the previous intervals' scales of the series they knew, by id as
-    # given or as text (as predict finds them)
-    as_text = {str(k): v for k, v in scales.items()}
-    est.interval_scale_ = None if est.calibration_ is None else np.array(
-        [scales.get(i, as_text.get(str(i), 1.0)) for i in est.series_ids_.tolist()])
+    # the previous intervals' scales of the series they knew (``scales``:
+    # their ids' index and scales), by id as predict finds them
+    est.interval_scale_ = None if est.calibration_ is None else scales_at(
+        scales[1], positions(scales[0], est.series_ids_.tolist()))
     if unit is not None and len(errors) == len(nets) and all(e is not None for e in errors):
         # the mean forecast's errors (mixed with Theta's) in units of the
         # first window's recent volatility (see WindowMaker), and of each

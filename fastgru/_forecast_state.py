@@ -180,7 +180,7 @@ def _new_panel(est, y, X, static_df=None):
         raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
                          f"was fitted with {est.static_names_}")
     if est.static_ is not None and static_df is None:
-        at = stored_positions(est, panel.ids)
+        at = positions(id_index(est), panel.ids)
         absent = [i for i, k in zip(panel.ids, at) if k is None]
         if absent:
             raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
@@ -189,27 +189,35 @@ def _new_panel(est, y, X, static_df=None):
     return panel
 
 
-def stored_positions(est, ids) -> list:
-    """The position of each of ``ids`` among the fitted series, or None for
-    a series the model does not know: matched as given, or else as text
-    (the model keeps ids of several kinds as text, and no two of its ids
-    are the same as text: ``series_id_array``)."""
-    stored = est.series_ids_.tolist()
-    known = {k: i for i, k in enumerate(stored)}
-    text = {str(k): i for i, k in enumerate(stored)}
+def id_index(est) -> tuple:
+    """The fitted series' positions by id, as given and as text (the model
+    keeps ids of several kinds as text, and no two of its ids are the same
+    as text: ``series_id_array``). Built once for a set of ids:
+    ``predict(y=...)`` on a server looks a few series up among many, at
+    every call."""
+    cache = getattr(est, "_id_cache", None)
+    if cache is None or not np.array_equal(cache[0], est.series_ids_):  # a new fit or load
+        stored = est.series_ids_.tolist()
+        cache = est._id_cache = (np.array(est.series_ids_, copy=True),
+                                 ({k: i for i, k in enumerate(stored)},
+                                  {str(k): i for i, k in enumerate(stored)}))
+    return cache[1]
+
+
+def positions(index, ids) -> list:
+    """The position of each of ``ids`` in an :func:`id_index`, or None for
+    an id it does not hold: matched as given, or else as text."""
+    known, text = index
     return [known.get(i, text.get(str(i))) for i in ids]
 
 
-def _interval_scales(est, panel, new_history) -> np.ndarray:
-    """The interval scale of each series of ``panel``: ``interval_scale_``,
-    matched by id for a ``new_history`` (1 for a series the model does not
-    know, and for a model unpickled from a version without the scales)."""
-    scales = getattr(est, "interval_scale_", None)
+def scales_at(scales, at) -> np.ndarray:
+    """The interval scales ``scales`` at the positions ``at``: 1 where a
+    position is None, and everywhere without scales (a model unpickled from
+    a version without them)."""
     if scales is None:
-        return np.ones(panel.n_series)
-    if not new_history:
-        return np.asarray(scales, dtype=np.float64)
-    return np.array([1.0 if k is None else scales[k] for k in stored_positions(est, panel.ids)])
+        return np.ones(len(at))
+    return np.array([1.0 if k is None else scales[k] for k in at])
 
 
 def _future_covariates(est, panel, X_df, stamps, info):
@@ -400,7 +408,9 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
-        scale = (first_local * _interval_scales(est, panel, y is not None))[None, :, None]
+        scales = scales_at(getattr(est, "interval_scale_", None),
+                           positions(id_index(est), panel.ids))
+        scale = (first_local * scales)[None, :, None]
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
     return panel, point, lo, hi, stamps

@@ -40,7 +40,7 @@ from ._forecast_fit import (
     sample_origins,
     split_origins,
 )
-from ._forecast_state import check_fit_params, model_windows
+from ._forecast_state import check_fit_params, conformal_quantiles, model_windows
 from ._panel import Panel, Standardizer, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
@@ -320,7 +320,8 @@ class GRUForecaster(TrainableGRU):
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
                       "_index_info", "_recent_unit", "_profile_base", "_fit_params",
-                      "_quantile_cache")
+                      "_quantile_cache", "_id_cache")
+    _CACHES = ("_id_cache",)
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,
                  num_layers=1, variant="torch", dropout=0.0, max_epochs=100, batch_size=128,
@@ -544,8 +545,6 @@ class GRUForecaster(TrainableGRU):
         """Lower and upper quantiles ``(n_levels, horizon)`` of the held-out errors
         as ``calibration_`` (split conformal): a series' bounds are its forecast
         plus these times its window's recent volatility and its ``interval_scale_``."""
-        from ._forecast_state import conformal_quantiles
-
         return conformal_quantiles(self, levels)
 
     # ------------------------------------------------------------ backtesting

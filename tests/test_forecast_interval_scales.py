@@ -4,12 +4,13 @@ series gets intervals of its own, wider scale, and no longer widens the
 other series' intervals."""
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
 
 import fastgru
-from fastgru import GRUForecaster
+from fastgru import GRUForecaster, _forecast_fit
 from fastgru._forecast_fit import SCALE_PRIOR_ROWS, SCALE_RATIO, interval_scales
 
 H = 6
@@ -87,6 +88,10 @@ def shocked():
                          random_state=0).fit(_panel())
 
 
+def _interrupted(*args):
+    raise KeyboardInterrupt
+
+
 def _widths(fc, level):
     return {k: np.asarray(v[f"hi-{level}"]) - np.asarray(v[f"lo-{level}"]) for k, v in fc.items()}
 
@@ -141,15 +146,10 @@ def test_save_and_load_keep_the_scales(shocked, tmp_path):
 def test_an_interrupted_continued_fit_keeps_each_series_scale_by_id(shocked, monkeypatch):
     """Ctrl-C in a continued fit keeps the previous intervals: each series
     keeps its scale, matched by id when the series come in another order."""
-    from fastgru import _forecast_fit
-
-    def interrupted(*args):
-        raise KeyboardInterrupt
-
     model = copy.deepcopy(shocked)
     before = dict(zip(model.series_ids_.tolist(), model.interval_scale_))
     calibration = model.calibration_.copy()
-    monkeypatch.setattr(_forecast_fit, "_train", interrupted)
+    monkeypatch.setattr(_forecast_fit, "_train", _interrupted)
     model.set_params(warm_start=True)
     reordered = dict(reversed(list(_panel().items())))
     with pytest.raises(KeyboardInterrupt):
@@ -170,13 +170,21 @@ def test_ids_given_as_text_find_the_scales_of_integer_ids(monkeypatch):
     np.testing.assert_allclose(widths["8"], _widths(model.predict(level=[80]), 80)[8],
                                rtol=1e-9)
     # a continued fit on the ids as text, interrupted: the previous scales stay
-    from fastgru import _forecast_fit
-
-    def interrupted(*args):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(_forecast_fit, "_train", interrupted)
+    monkeypatch.setattr(_forecast_fit, "_train", _interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.set_params(warm_start=True).fit(as_text)
     assert model.series_ids_.tolist() == list(as_text)
     np.testing.assert_array_equal(model.interval_scale_, scales)
+
+
+def test_the_index_of_ids_follows_them_and_stays_out_of_pickles(shocked):
+    """predict(y=...) looks series up in an index of the fitted ids built
+    once: rebuilt when the ids change (here in place), never pickled."""
+    model = copy.deepcopy(shocked)
+    shock = _panel()["shock"]
+    model.predict(y={"shock": shock}, level=[80])
+    assert "_id_cache" in vars(model)
+    assert "_id_cache" not in vars(pickle.loads(pickle.dumps(model)))
+    model.series_ids_[8] = "jump"
+    np.testing.assert_allclose(_widths(model.predict(y={"jump": shock}, level=[80]), 80)["jump"],
+                               _widths(model.predict(level=[80]), 80)["jump"], rtol=1e-9)
