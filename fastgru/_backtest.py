@@ -7,6 +7,7 @@ import numpy as np
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
 from ._panel import ID, TARGET, TIME
 from ._timestamps import locate
+from ._warnings import once_each
 
 
 def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
@@ -37,53 +38,54 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
     frames = []
-    for w in range(n_windows):
-        back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
-        cutoff = size - back
-        history = df[(pos < cutoff) & (cutoff >= 1)]
-        test = df[(pos >= cutoff) & (pos < cutoff + h) & (cutoff >= 1)]
-        if history.empty:
-            raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
-                             f"and step_size={step_size} leave nothing to train on")
-        X_df = test[[ID, TIME, *futr]] if futr else None
-        if est.verbose:
-            print(f"cross_validation: window {w + 1} of {n_windows}, cutoffs {back} steps "
-                  f"before each series' end: "
-                  + (f"fitting on {len(history):,} rows" if refit or w == 0
-                     else f"forecasting from {len(history):,} rows"), flush=True)
-        try:
-            if refit or w == 0:
-                model.fit(history, static_df=static_df)
-                if levels and model.calibration_ is None:
-                    raise ValueError("no intervals: the series are too short to hold out a "
-                                     "horizon after a training window, or early_stopping is "
-                                     "False; call it without level")
-                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
-            else:
-                # series absent at the first cutoff take their static covariates too
-                panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history,
-                                                          static_df=static_df)
-        except ValueError as exc:
-            raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
-                             f"{back} steps before each series' end"
-                             + ("; its X_df is y's rows after them" if futr else "")
-                             + f"): {exc}") from exc
-        # by text: a fitted model keeps some ids as text (a mix of kinds)
-        order = {str(k): i for i, k in enumerate(panel.ids)}
-        last = history.groupby(ID, sort=False, observed=True)[TIME].last()
-        rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
-                           _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
-        rows = rows[rows["_s"].notna()]
-        s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
-        names = _column_names(model.alias, levels)
-        out = {ID: rows[ID].to_numpy(), TIME: rows[TIME].to_numpy(),
-               "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
-               names[0]: point[s, k]}
-        n = 0 if lo is None else lo.shape[0]
-        for j in range(n):
-            out[names[1 + (n - 1 - j)]] = lo[j, s, k]
-            out[names[1 + n + j]] = hi[j, s, k]
-        frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
+    with once_each():  # a warning that holds for every window: once
+        for w in range(n_windows):
+            back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
+            cutoff = size - back
+            history = df[(pos < cutoff) & (cutoff >= 1)]
+            test = df[(pos >= cutoff) & (pos < cutoff + h) & (cutoff >= 1)]
+            if history.empty:
+                raise ValueError(f"no series is longer than {back} steps: n_windows={n_windows} "
+                                 f"and step_size={step_size} leave nothing to train on")
+            X_df = test[[ID, TIME, *futr]] if futr else None
+            if est.verbose:
+                print(f"cross_validation: window {w + 1} of {n_windows}, cutoffs {back} steps "
+                      f"before each series' end: "
+                      + (f"fitting on {len(history):,} rows" if refit or w == 0
+                         else f"forecasting from {len(history):,} rows"), flush=True)
+            try:
+                if refit or w == 0:
+                    model.fit(history, static_df=static_df)
+                    if levels and model.calibration_ is None:
+                        raise ValueError("no intervals: the series are too short to hold out a "
+                                         "horizon after a training window, or early_stopping is "
+                                         "False; call it without level")
+                    panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df)
+                else:
+                    # series absent at the first cutoff take their static covariates too
+                    panel, point, lo, hi, _ = forecast_arrays(model, h, levels, X_df, y=history,
+                                                              static_df=static_df)
+            except ValueError as exc:
+                raise ValueError(f"cross_validation's window {w + 1} of {n_windows} (cutoffs "
+                                 f"{back} steps before each series' end"
+                                 + ("; its X_df is y's rows after them" if futr else "")
+                                 + f"): {exc}") from exc
+            # by text: a fitted model keeps some ids as text (a mix of kinds)
+            order = {str(k): i for i, k in enumerate(panel.ids)}
+            last = history.groupby(ID, sort=False, observed=True)[TIME].last()
+            rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
+                               _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
+            rows = rows[rows["_s"].notna()]
+            s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
+            names = _column_names(model.alias, levels)
+            out = {ID: rows[ID].to_numpy(), TIME: rows[TIME].to_numpy(),
+                   "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
+                   names[0]: point[s, k]}
+            n = 0 if lo is None else lo.shape[0]
+            for j in range(n):
+                out[names[1 + (n - 1 - j)]] = lo[j, s, k]
+                out[names[1 + n + j]] = hi[j, s, k]
+            frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -11,7 +11,6 @@ What ``fastgru.save`` writes of it, and the checks after ``load``, are in
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from ._panel import (
 )
 from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
+from ._warnings import warn
 from ._windows import WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
@@ -359,13 +359,13 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     maker = _maker_of(est)
     h = est.horizon
     if X_df is not None and not maker.n_futr:
-        warnings.warn("X_df is ignored: the model was fitted without future-known covariates "
-                      "(they are the extra columns of the long frame given to fit)",
-                      UserWarning, stacklevel=4)
+        warn("X_df is ignored: the model was fitted without future-known covariates (they "
+             "are the extra columns of the long frame given to fit)", stacklevel=4)
     if steps > h and maker.time_varying:
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
-    info, last = (est._index_info, est.last_ds_) if y is None else panel_index_info(panel)
+    info, last = ((est._index_info, est.last_ds_) if y is None
+                  else panel_index_info(panel, known=est._index_info))
     stamps = _stamps(info, last, panel.n_series, steps)
     futr_future = None
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h
@@ -449,7 +449,7 @@ def conformal_quantiles(est, levels):
         found = cache[1][key] = _quantiles(cal, levels)
     lo, hi, message = found
     if message:
-        warnings.warn(message, UserWarning, stacklevel=6)  # at predict's caller
+        warn(message, stacklevel=6)  # at predict's caller
     return lo.copy(), hi.copy()  # the caller's to change: the cache's stay as computed
 
 

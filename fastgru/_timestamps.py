@@ -8,9 +8,9 @@ it) and each series' last stamp.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from . import _warnings
 
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
 
@@ -69,9 +69,8 @@ def index_info(index, warn=True, whose=""):
         if pd.api.types.infer_dtype(index) in ("date", "datetime", "string"):
             reason += " (dates as objects or text: convert them with pd.to_datetime)"
     if warn:
-        warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. The "
-                      "forecast is indexed by position after the history.", UserWarning,
-                      stacklevel=5)
+        _warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. "
+                       "The forecast is indexed by position after the history.", stacklevel=5)
     return {"type": "position", "name": _name(index.name)}
 
 
@@ -128,7 +127,10 @@ def continued_index(info, last, steps):
                                                                 "AmbiguousTimeError"):
                 raise
             rng = _on_the_clock(last, steps, info)
-        return rng[1:]
+        # a stamp off the frequency's grid (a series of one value dated the 15th in a
+        # panel of month starts) is followed by the grid's next date, which pandas
+        # starts the range at
+        return rng[1:] if rng[0] <= pd.Timestamp(last) else rng[:steps]
     if t == "float":
         try:
             step = float(info["step"])
@@ -180,9 +182,11 @@ def _on_the_clock(last, steps, info):
                             ambiguous=np.ones(len(wall), dtype=bool))
 
 
-def panel_index_info(panel):
+def panel_index_info(panel, known=None):
     """One description for the panel (from its longest series) and each
-    series' last stamp; None for arrays without time stamps."""
+    series' last stamp; None for arrays without time stamps. Series too
+    short to tell their frequency or step (one value, or two dates) take
+    ``known``'s, the description of the series a model was fitted to."""
     if all(t is None for t in panel.times):
         return None, None
     import pandas as pd
@@ -193,19 +197,44 @@ def panel_index_info(panel):
     longest = int(np.argmax([len(t) for t in times]))
     whose = (f" of series {panel.ids[longest]!r}, the longest, whose frequency the panel "
              "takes" if panel.n_series > 1 else "")
-    info = index_info(times[longest], whose=whose)
+    info = _too_short_to_tell(times[longest], known) or index_info(times[longest], whose=whose)
     if info["type"] != "position":
         off = off_step(info, times)
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
-            warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
-                          f"{[panel.ids[i] for i in off[:3]]}{' ...' if len(off) > 3 else ''} "
-                          f"do not follow the panel's frequency ({what}) throughout (a gap, or "
-                          "another frequency). The forecast is indexed by position after the "
-                          "history.", UserWarning, stacklevel=4)
+            _warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
+                           f"{[panel.ids[i] for i in off[:3]]}"
+                           f"{' ...' if len(off) > 3 else ''} do not follow the panel's "
+                           f"frequency ({what}) throughout (a gap, or another frequency). The "
+                           "forecast is indexed by position after the history.", stacklevel=4)
             info = {"type": "position", "name": info["name"]}
     lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)
+
+
+def _too_short_to_tell(index, known):
+    """``known``'s frequency or step for ``index`` (named and in the zone as
+    it is) when ``index`` is too short to tell its own and is of the same
+    kind, else None."""
+    import pandas as pd
+
+    if known is None or len(index) > 2:
+        return None
+    if known["type"] == "datetime" and isinstance(index, pd.DatetimeIndex) and (
+            index.freq is None and (index.tz is None) == (known.get("tz") is None)):
+        info = {**known, "name": _name(index.name)}
+        if index.tz is not None:
+            info["tz"] = str(index.tz)
+        return info
+    if known["type"] in ("integer", "float") and len(index) == 1 and (
+            pd.api.types.is_integer_dtype(index) if known["type"] == "integer"
+            else pd.api.types.is_float_dtype(index)):
+        info = {k: v for k, v in known.items() if k != "decimals"}
+        own = decimals(np.asarray(index, dtype=np.float64)).get("decimals")
+        if known["type"] == "float" and own is not None and known.get("decimals") is not None:
+            info["decimals"] = max(own, known["decimals"])  # the value's and the step's
+        return {**info, "name": _name(index.name)}
+    return None
 
 
 def off_step(info, times) -> list:
@@ -276,6 +305,10 @@ def locate(wanted, got, info) -> np.ndarray:
     (1990 + 31 / 12) differ in their last digits."""
     import pandas as pd
 
+    if all(isinstance(i, pd.DatetimeIndex) and i.tz is not None for i in (wanted, got)):
+        # instants of two zones match in UTC: hashes of a zone's repeated hour (when
+        # daylight saving ends) take its first offset, and miss the other zone's
+        wanted, got = wanted.tz_convert("UTC"), got.tz_convert("UTC")
     where = {w: i for i, w in enumerate(wanted)}  # by equality: text is no date
     at = np.array([where.get(v, -1) for v in got], dtype=np.int64)
     if not (info["type"] == "float" and (at < 0).any() and pd.api.types.is_numeric_dtype(got)):

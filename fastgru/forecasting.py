@@ -20,7 +20,6 @@ How windows are cut is in :mod:`fastgru._windows`.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -46,6 +45,7 @@ from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._theta import share
 from ._validation import check_int, check_memory
+from ._warnings import warn
 from ._windows import WindowMaker
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
@@ -433,10 +433,9 @@ class GRUForecaster(TrainableGRU):
         if not all(any(len(o) for o in origins) for origins in (train_o, val_o)):
             train_o, val_o = every, None
             if self.early_stopping:
-                warnings.warn(f"the series are too short to hold out their last {h} steps "
-                              "after a training window, for early stopping and intervals: "
-                              "training on everything, without intervals", UserWarning,
-                              stacklevel=2)
+                warn(f"the series are too short to hold out their last {h} steps after a "
+                     "training window, for early stopping and intervals: training on "
+                     "everything, without intervals", stacklevel=2)
         train_o = sample_origins(train_o, MAX_TRAINING_WINDOWS, self.random_state)
         k = ensemble_size(sum(len(o) for o in train_o), self.n_models)
         windows = member_windows(maker.window, k)
@@ -557,7 +556,8 @@ class GRUForecaster(TrainableGRU):
         (default) a model is trained at every cutoff on the data before it;
         otherwise once, at the first cutoff, and then forecasts from later
         cutoffs with the history up to each. A series with no value before
-        a cutoff has no forecast from it (fewer than ``n_windows``).
+        a cutoff has no forecast from it (fewer than ``n_windows``). A
+        warning given in several windows is given once.
 
         Parameters
         ----------

@@ -241,3 +241,70 @@ def test_monthly_dates_mid_month_are_told_to_become_periods():
         assert model.fit(df).predict().ds.tolist() == [36, 37]
     fc = model.fit(df.assign(ds=df.ds.dt.to_period("M"))).predict()
     assert fc.ds.tolist() == [pd.Period("2003-01", "M"), pd.Period("2003-02", "M")]
+
+
+def _months(n, start="2000-01-01"):
+    ds = pd.date_range(start, periods=n, freq="MS")
+    return pd.DataFrame({"unique_id": "a", "ds": ds, "y": 10 + np.sin(np.arange(n))})
+
+
+@pytest.mark.parametrize("day", ["2010-06-15", "2010-06-30"])
+def test_a_one_value_series_off_the_panel_s_grid_continues_at_the_next_grid_date(day):
+    # pandas starts a range of month starts at the first one after a mid-month date:
+    # that date is the forecast's first, not skipped
+    one = pd.DataFrame({"unique_id": "b", "ds": [pd.Timestamp(day)], "y": [10.0]})
+    model = GRUForecaster(horizon=3, **FAST).fit(pd.concat([_months(60), one]))
+    got = model.predict().groupby("unique_id").ds.apply(list)
+    assert got["b"] == list(pd.to_datetime(["2010-07-01", "2010-08-01", "2010-09-01"]))
+    assert got["a"] == list(pd.to_datetime(["2005-01-01", "2005-02-01", "2005-03-01"]))
+    # on the grid, as before: the date after it
+    got = model.predict(y=one.assign(ds=pd.Timestamp("2010-06-01"))).ds.tolist()
+    assert got == list(pd.to_datetime(["2010-07-01", "2010-08-01", "2010-09-01"]))
+
+
+def test_weeks_of_a_one_value_series_dated_midweek_keep_the_panel_s_weekday():
+    weeks = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2000-01-02", periods=80,
+                                                                 freq="W-SUN"),
+                          "y": 10 + np.sin(np.arange(80))})
+    wed = pd.DataFrame({"unique_id": "b", "ds": [pd.Timestamp("2003-06-04")], "y": [10.0]})
+    fc = GRUForecaster(horizon=3, **FAST).fit(pd.concat([weeks, wed])).predict()
+    assert fc[fc.unique_id == "b"].ds.tolist() == list(pd.to_datetime(
+        ["2003-06-08", "2003-06-15", "2003-06-22"]))
+
+
+def test_new_series_too_short_to_tell_their_frequency_take_the_model_s():
+    model = GRUForecaster(horizon=2, **FAST).fit(_months(60))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "cannot continue" warning
+        for ds in (["2010-06-01"], ["2010-05-01", "2010-06-01"]):
+            y = pd.DataFrame({"unique_id": "n", "ds": pd.to_datetime(ds), "y": 1.0})
+            assert model.predict(y=y).ds.tolist() == list(pd.to_datetime(
+                ["2010-07-01", "2010-08-01"]))
+    # two dates that are not a step of it apart are still told so
+    y = pd.DataFrame({"unique_id": "n", "ds": pd.to_datetime(["2010-05-01", "2010-07-01"]),
+                      "y": 1.0})
+    with pytest.warns(UserWarning, match=r"do not follow the panel's frequency \(MS\)"):
+        assert model.predict(y=y).ds.tolist() == [2, 3]
+    # integer and float steps of the model
+    ints = GRUForecaster(horizon=2, **FAST).fit(_months(60).assign(ds=np.arange(0, 300, 5)))
+    one = pd.DataFrame({"unique_id": ["n"], "ds": [1000], "y": [1.0]})
+    assert ints.predict(y=one).ds.tolist() == [1005, 1010]
+    quarters = _months(60).assign(ds=1990 + np.arange(60) / 4)
+    floats = GRUForecaster(horizon=2, **FAST).fit(quarters)
+    assert floats.predict(y=one.assign(ds=2001.25)).ds.tolist() == [2001.5, 2001.75]
+    assert floats.predict(y=one.assign(ds=2001.125)).ds.tolist() == [2001.375, 2001.625]
+
+
+@pytest.mark.parametrize("end", ["2023-10-20 00:00", "2023-10-29 00:00"])
+def test_x_df_in_another_zone_is_found_across_the_repeated_hour(end):
+    # the second forecast runs through Berlin's repeated hour 02:00-03:00 of 2023-10-29
+    ds = pd.date_range(end=end, periods=200, freq="h", tz="Europe/Berlin")
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": 10 + np.sin(np.arange(200) / 4),
+                       "hour": ds.hour.astype(float)})
+    model = GRUForecaster(horizon=6, **FAST).fit(df)
+    future = pd.date_range(ds[-1], periods=7, freq="h")[1:]
+    X_df = pd.DataFrame({"unique_id": "a", "ds": future, "hour": future.hour.astype(float)})
+    in_berlin = model.predict(X_df=X_df)
+    in_utc = model.predict(X_df=X_df.assign(ds=future.tz_convert("UTC")))
+    pd.testing.assert_frame_equal(in_berlin, in_utc)
+    assert in_berlin.ds.tolist() == list(future)

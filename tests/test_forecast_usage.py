@@ -29,6 +29,32 @@ def test_a_level_beyond_the_held_out_forecasts_warns(one_series_model):
         m.predict(level=[95])
 
 
+@pytest.mark.parametrize("refit", [False, True])
+def test_a_backtest_gives_a_warning_that_holds_for_every_window_once(refit):
+    import pandas as pd
+
+    t = np.arange(150)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.2, t.size)
+    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2000-01", periods=150,
+                                                             freq="MS"), "y": y})
+    model = GRUForecaster(horizon=6, season_length=12, **FAST)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cv = model.cross_validation(df, n_windows=3, level=[95], refit=refit)
+        model.fit(df).predict(level=[95])
+        model.predict(level=[95])  # a call of its own: said again
+    assert cv.cutoff.nunique() == 3
+    said = [str(w.message) for w in caught if "held-out forecasts per step" in str(w.message)]
+    assert len(said) == 3 and said[0] == said[1] == said[2]
+    # the record of what was said ends with the backtest, also when it fails
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="nothing to train on"):
+            model.cross_validation(df, n_windows=200, level=[95], refit=refit)
+        model.predict(level=[95])
+    assert sum("held-out forecasts per step" in str(w.message) for w in caught) == 1
+
+
 def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
     t = np.arange(150)
     rng = np.random.default_rng(2)

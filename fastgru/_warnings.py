@@ -1,0 +1,47 @@
+"""The forecaster's warnings, each given once within :func:`once_each`.
+
+A backtest fits and forecasts once per window: without it a warning that
+holds for every window (dates that cannot be continued, levels beyond what
+the held-out forecasts calibrate) would repeat once per window. The record
+of what was said is a context variable, so backtests in several threads keep
+their own, and Python's warning filters are left as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+
+_SAID = contextvars.ContextVar("fastgru_warnings_said", default=None)
+
+
+def warn(message: str, stacklevel: int = 1) -> None:
+    """``warnings.warn(message, UserWarning)``, at the frame ``stacklevel``
+    above the caller, unless the same message was given already within the
+    innermost :func:`once_each`."""
+    said = _SAID.get()
+    if said is not None:
+        if message in said:
+            return
+        said.add(message)
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def once_each():
+    """Within it, :func:`warn` gives each message once.
+
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with once_each():
+    ...         for _ in range(3):
+    ...             warn("said once")
+    >>> [str(w.message) for w in caught]
+    ['said once']
+    """
+    token = _SAID.set(set())
+    try:
+        yield
+    finally:
+        _SAID.reset(token)
