@@ -252,7 +252,7 @@ def _dated_pairs(est, y, X_df):
 def _as_stamps(got, wanted):
     """A test frame's ``ds`` in the kind of the forecast's dates ``wanted``:
     periods of timestamps, timestamps of periods or of pyarrow's
-    timestamps, numbers of text."""
+    timestamps, dates in the forecast's time zone, numbers of text."""
     import pandas as pd
 
     if got.dtype.kind == "M" and not isinstance(got, pd.DatetimeIndex):
@@ -261,6 +261,9 @@ def _as_stamps(got, wanted):
         return got.to_period(wanted.freq)
     if isinstance(wanted, pd.DatetimeIndex) and isinstance(got, pd.PeriodIndex):
         return got.to_timestamp()
+    if isinstance(wanted, pd.DatetimeIndex) and wanted.tz is not None and isinstance(
+            got, pd.DatetimeIndex) and got.tz is not None:
+        return got.tz_convert(wanted.tz)  # the same instants, in another zone
     if pd.api.types.is_numeric_dtype(wanted) and not pd.api.types.is_numeric_dtype(got):
         try:
             return pd.Index(pd.to_numeric(got))

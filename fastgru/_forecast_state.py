@@ -261,7 +261,8 @@ def _future_covariates(est, panel, X_df, stamps, info):
         if want is not None:
             import pandas as pd
 
-            got = pd.Index(g[TIME])
+            # dates as objects (of one zone: as dates; of mixed offsets: as they are)
+            got = pd.Index(g[TIME].infer_objects() if g[TIME].dtype == object else g[TIME])
             wanted = want[:h]
             if isinstance(wanted, pd.PeriodIndex):
                 got_cmp = got.to_period(wanted.freq) if hasattr(got, "to_period") else got
@@ -360,7 +361,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     h = est.horizon
     if X_df is not None and not maker.n_futr:
         warn("X_df is ignored: the model was fitted without future-known covariates (they "
-             "are the extra columns of the long frame given to fit)", stacklevel=4)
+             "are the extra columns of the long frame given to fit)")
     if steps > h and maker.time_varying:
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
@@ -449,7 +450,7 @@ def conformal_quantiles(est, levels):
         found = cache[1][key] = _quantiles(cal, levels)
     lo, hi, message = found
     if message:
-        warn(message, stacklevel=6)  # at predict's caller
+        warn(message)
     return lo.copy(), hi.copy()  # the caller's to change: the cache's stay as computed
 
 

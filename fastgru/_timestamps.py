@@ -36,7 +36,7 @@ def index_info(index, warn=True, whose=""):
         if freq:
             info = {"type": "datetime", "freq": freq, "name": _name(index.name)}
             if index.tz is not None:  # continued in its zone, across daylight saving
-                info["tz"] = str(index.tz)
+                info["tz"] = zone_text(index.tz)
             return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
                   "steps); give it one, e.g. y.asfreq('D') for daily data (gaps become "
@@ -70,8 +70,26 @@ def index_info(index, warn=True, whose=""):
             reason += " (dates as objects or text: convert them with pd.to_datetime)"
     if warn:
         _warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. "
-                       "The forecast is indexed by position after the history.", stacklevel=5)
+                       "The forecast is indexed by position after the history.")
     return {"type": "position", "name": _name(index.name)}
+
+
+def zone_text(tz) -> str:
+    """A time zone as text pandas reads back: its name ("Europe/Berlin"), or
+    a fixed offset as "UTC+01:00" (pytz's fixed offsets name themselves in
+    text pandas cannot read)."""
+    import pandas as pd
+
+    text = str(tz)
+    try:
+        pd.Timestamp(0, tz=text)
+        return text
+    except Exception:  # pytz, zoneinfo and dateutil each raise their own
+        offset = tz.utcoffset(None)
+    if offset is None:  # a zone of several offsets without a readable name
+        return text
+    minutes = int(offset.total_seconds()) // 60
+    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _frequency(index):
@@ -116,10 +134,18 @@ def continued_index(info, last, steps):
         start = pd.Period(last, freq=info["freq"]) + 1
         return pd.period_range(start, periods=steps, freq=info["freq"], name=info["name"])
     if t == "datetime":
+        from pandas.tseries.frequencies import to_offset
+
         if info.get("tz") is not None:
             last = pd.Timestamp(last).tz_convert(info["tz"])
         try:
             rng = pd.date_range(last, periods=steps + 1, freq=info["freq"], name=info["name"])
+            if rng[0] > pd.Timestamp(last):
+                # a stamp off the frequency's grid (one value dated the 15th in a panel
+                # of month starts): pandas starts the range at the next single unit's
+                # date; last + freq is the frequency's own next one (two months on)
+                rng = pd.date_range(pd.Timestamp(last) + to_offset(info["freq"]),
+                                    periods=steps, freq=info["freq"], name=info["name"])
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
             rng = _beyond_nanoseconds(last, steps, info)
         except Exception as exc:  # pytz's errors, which are no ValueError
@@ -127,10 +153,7 @@ def continued_index(info, last, steps):
                                                                 "AmbiguousTimeError"):
                 raise
             rng = _on_the_clock(last, steps, info)
-        # a stamp off the frequency's grid (a series of one value dated the 15th in a
-        # panel of month starts) is followed by the grid's next date, which pandas
-        # starts the range at
-        return rng[1:] if rng[0] <= pd.Timestamp(last) else rng[:steps]
+        return rng[1:] if rng[0] <= pd.Timestamp(last) else rng[:steps]  # off the grid
     if t == "float":
         try:
             step = float(info["step"])
@@ -206,7 +229,7 @@ def panel_index_info(panel, known=None):
                            f"{[panel.ids[i] for i in off[:3]]}"
                            f"{' ...' if len(off) > 3 else ''} do not follow the panel's "
                            f"frequency ({what}) throughout (a gap, or another frequency). The "
-                           "forecast is indexed by position after the history.", stacklevel=4)
+                           "forecast is indexed by position after the history.")
             info = {"type": "position", "name": info["name"]}
     lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)
@@ -220,20 +243,25 @@ def _too_short_to_tell(index, known):
 
     if known is None or len(index) > 2:
         return None
+    # (the frequency pandas gives one date, "D" from pd.date_range(..., periods=1), is none)
     if known["type"] == "datetime" and isinstance(index, pd.DatetimeIndex) and (
-            index.freq is None and (index.tz is None) == (known.get("tz") is None)):
+            (index.tz is None) == (known.get("tz") is None)):
         info = {**known, "name": _name(index.name)}
         if index.tz is not None:
-            info["tz"] = str(index.tz)
+            info["tz"] = zone_text(index.tz)
         return info
-    if known["type"] in ("integer", "float") and len(index) == 1 and (
-            pd.api.types.is_integer_dtype(index) if known["type"] == "integer"
-            else pd.api.types.is_float_dtype(index)):
-        info = {k: v for k, v in known.items() if k != "decimals"}
+    number = (pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index)
+              and not pd.api.types.is_complex_dtype(index))
+    if known["type"] in ("integer", "float") and len(index) == 1 and number:
+        if known["type"] == "integer" and float(index[0]).is_integer():
+            return {**known, "name": _name(index.name)}
+        # the value's decimals and the step's: 1000.5 + 5 k, 2001 + 0.25 k
+        info = {"type": "float", "step": float(known["step"]), "name": _name(index.name)}
         own = decimals(np.asarray(index, dtype=np.float64)).get("decimals")
-        if known["type"] == "float" and own is not None and known.get("decimals") is not None:
-            info["decimals"] = max(own, known["decimals"])  # the value's and the step's
-        return {**info, "name": _name(index.name)}
+        step = (0 if known["type"] == "integer" else known.get("decimals"))
+        if own is not None and step is not None:
+            info["decimals"] = max(own, step)
+        return info
     return None
 
 
@@ -289,6 +317,18 @@ def differences(index) -> np.ndarray:
     return np.diff(values.astype(np.int64) if values.dtype != object else values)
 
 
+def _in_utc(value):
+    """A date with a time zone in UTC; anything else as it is (a date without
+    one is no instant: it matches none)."""
+    import datetime
+
+    import pandas as pd
+
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return pd.Timestamp(value).tz_convert("UTC")
+    return value
+
+
 def decimals(values) -> dict:
     """``{"decimals": d}`` when every value is a number of at most ``d``
     decimals (d <= 12: 0.1, 0.2, ...), to round their continuation to; else {}."""
@@ -305,10 +345,13 @@ def locate(wanted, got, info) -> np.ndarray:
     (1990 + 31 / 12) differ in their last digits."""
     import pandas as pd
 
-    if all(isinstance(i, pd.DatetimeIndex) and i.tz is not None for i in (wanted, got)):
+    if isinstance(wanted, pd.DatetimeIndex) and wanted.tz is not None:
         # instants of two zones match in UTC: hashes of a zone's repeated hour (when
-        # daylight saving ends) take its first offset, and miss the other zone's
-        wanted, got = wanted.tz_convert("UTC"), got.tz_convert("UTC")
+        # daylight saving ends) take its first offset, and miss the other zone's.
+        # got may be dates of mixed offsets as objects (read_csv's) or pyarrow's
+        wanted = wanted.tz_convert("UTC")
+        got = (got.tz_convert("UTC") if isinstance(got, pd.DatetimeIndex) and got.tz
+               is not None else [_in_utc(v) for v in got])
     where = {w: i for i, w in enumerate(wanted)}  # by equality: text is no date
     at = np.array([where.get(v, -1) for v in got], dtype=np.int64)
     if not (info["type"] == "float" and (at < 0).any() and pd.api.types.is_numeric_dtype(got)):

@@ -11,21 +11,33 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 import warnings
 
 _SAID = contextvars.ContextVar("fastgru_warnings_said", default=None)
 
 
-def warn(message: str, stacklevel: int = 1) -> None:
-    """``warnings.warn(message, UserWarning)``, at the frame ``stacklevel``
-    above the caller, unless the same message was given already within the
-    innermost :func:`once_each`."""
+def warn(message: str) -> None:
+    """``warnings.warn(message, UserWarning)`` at the user's line (the first
+    frame outside fastgru and scikit-learn's ``fit`` wrapper), unless the
+    same message was given already within the innermost :func:`once_each`."""
     said = _SAID.get()
     if said is not None:
         if message in said:
             return
         said.add(message)
-    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+    warnings.warn(message, UserWarning, stacklevel=_user_level())
+
+
+def _user_level() -> int:
+    """The ``stacklevel`` of :func:`warn`'s call of ``warnings.warn`` that
+    names the first frame outside fastgru and ``sklearn.base``."""
+    frame, level = sys._getframe(2), 2  # warn's caller
+    while frame.f_back is not None and (
+            str(frame.f_globals.get("__name__")).partition(".")[0] == "fastgru"
+            or frame.f_globals.get("__name__") == "sklearn.base"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @contextlib.contextmanager

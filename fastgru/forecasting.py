@@ -435,7 +435,7 @@ class GRUForecaster(TrainableGRU):
             if self.early_stopping:
                 warn(f"the series are too short to hold out their last {h} steps after a "
                      "training window, for early stopping and intervals: training on "
-                     "everything, without intervals", stacklevel=2)
+                     "everything, without intervals")
         train_o = sample_origins(train_o, MAX_TRAINING_WINDOWS, self.random_state)
         k = ensemble_size(sum(len(o) for o in train_o), self.n_models)
         windows = member_windows(maker.window, k)

@@ -308,3 +308,82 @@ def test_x_df_in_another_zone_is_found_across_the_repeated_hour(end):
     in_utc = model.predict(X_df=X_df.assign(ds=future.tz_convert("UTC")))
     pd.testing.assert_frame_equal(in_berlin, in_utc)
     assert in_berlin.ds.tolist() == list(future)
+
+
+@pytest.mark.parametrize("freq, panel_start, day, expected", [
+    # a multiple of a unit keeps the frequency's own steps: last + k * freq
+    ("2MS", "2000-02-01", "2010-06-15", ["2010-08-01", "2010-10-01", "2010-12-01"]),
+    ("B", "2000-01-03", "2010-06-12", ["2010-06-14", "2010-06-15", "2010-06-16"]),  # a Saturday
+    ("bh", "2000-01-03 09:00", "2010-06-12 10:00",  # Saturday 10:00: Monday from 10:00
+     ["2010-06-14 10:00", "2010-06-14 11:00", "2010-06-14 12:00"]),
+])
+def test_a_one_value_series_off_the_grid_continues_as_last_plus_steps_of_the_frequency(
+        freq, panel_start, day, expected):
+    from pandas.tseries.frequencies import to_offset
+
+    panel = pd.DataFrame({"unique_id": "a", "ds": pd.date_range(panel_start, periods=60,
+                                                                 freq=freq),
+                          "y": 10 + np.sin(np.arange(60))})
+    one = pd.DataFrame({"unique_id": "b", "ds": [pd.Timestamp(day)], "y": [10.0]})
+    fc = GRUForecaster(horizon=3, **FAST).fit(pd.concat([panel, one])).predict()
+    got = fc[fc.unique_id == "b"].ds.tolist()
+    assert got == list(pd.to_datetime(expected))
+    step = to_offset(freq)  # the convention of utilsforecast and others
+    assert got == [pd.Timestamp(day) + k * step for k in range(1, 4)]
+
+
+def test_new_series_of_a_number_of_the_other_kind_or_a_one_day_range_take_the_model_s_step():
+    one = pd.DataFrame({"unique_id": ["n"], "ds": [2001], "y": [1.0]})
+    floats = GRUForecaster(horizon=2, **FAST).fit(_months(60).assign(
+        ds=1990 + np.arange(60) / 4))
+    assert floats.predict(y=one).ds.tolist() == [2001.25, 2001.5]
+    ints = GRUForecaster(horizon=2, **FAST).fit(_months(60).assign(ds=np.arange(0, 300, 5)))
+    assert ints.predict(y=one.assign(ds=1000.0)).ds.tolist() == [1005, 1010]
+    assert ints.predict(y=one.assign(ds=1000.5)).ds.tolist() == [1005.5, 1010.5]
+    # pd.date_range(..., periods=1) carries the frequency "D": one date tells none
+    monthly = GRUForecaster(horizon=2, **FAST).fit(_months(60))
+    day = pd.Series([1.0], index=pd.date_range("2010-06-01", periods=1))
+    assert monthly.predict(y=day).index.tolist() == list(pd.to_datetime(
+        ["2010-07-01", "2010-08-01"]))
+
+
+def test_x_df_dates_of_mixed_offsets_as_objects_or_pyarrow_match_the_repeated_hour():
+    ds = pd.date_range(end="2023-10-29 00:00", periods=200, freq="h", tz="Europe/Berlin")
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": 10 + np.sin(np.arange(200) / 4),
+                       "hour": ds.hour.astype(float)})
+    model = GRUForecaster(horizon=6, **FAST).fit(df)
+    future = pd.date_range(ds[-1], periods=7, freq="h")[1:]
+    X_df = pd.DataFrame({"unique_id": "a", "ds": future, "hour": future.hour.astype(float)})
+    expected = model.predict(X_df=X_df)
+    # read_csv of ISO text whose offset changes (+02:00, then +01:00) gives objects
+    objects = X_df.assign(ds=pd.Series(list(future), dtype=object))
+    assert objects.ds.dtype == object
+    pd.testing.assert_frame_equal(model.predict(X_df=objects), expected)
+    pytest.importorskip("pyarrow")
+    arrow = X_df.assign(ds=pd.Series(future.tz_convert("UTC")).astype(
+        "timestamp[ns, tz=UTC][pyarrow]"))
+    pd.testing.assert_frame_equal(model.predict(X_df=arrow), expected)
+    # a date without a zone is no instant: it matches none
+    with pytest.raises(ValueError, match="X_df lacks series 'a'"):
+        model.predict(X_df=X_df.assign(ds=future.tz_convert("UTC").tz_localize(None)))
+
+
+def test_a_fixed_offset_zone_is_saved_as_text_pandas_reads(tmp_path):
+    pytz = pytest.importorskip("pytz")
+    days = pd.date_range("2020-01-01", periods=40, freq="D", tz=pytz.FixedOffset(60))
+    model = GRUForecaster(horizon=2, **FAST).fit(pd.Series(np.sin(np.arange(40.0)),
+                                                           index=days))
+    assert model._index_info["tz"] == "UTC+01:00"
+    expected = [pd.Timestamp("2020-02-10 00:00+01:00"), pd.Timestamp("2020-02-11 00:00+01:00")]
+    assert model.predict().index.tolist() == expected
+    fastgru.save(model, tmp_path / "m.npz")
+    assert fastgru.load(tmp_path / "m.npz").predict().index.tolist() == expected
+
+
+def test_score_reads_dates_in_another_zone():
+    days = pd.date_range("2020-01-01", periods=40, freq="h", tz="Europe/Berlin")
+    y = pd.Series(10 + np.sin(np.arange(40.0)), index=days)
+    model = GRUForecaster(horizon=3, **FAST).fit(y[:37])
+    assert model.score(y[37:]) == model.score(y[37:].tz_convert("UTC"))
+    with pytest.raises(ValueError, match="scored by position"):
+        model.score(y[37:].tz_localize(None))

@@ -29,6 +29,30 @@ def test_a_level_beyond_the_held_out_forecasts_warns(one_series_model):
         m.predict(level=[95])
 
 
+def test_warnings_point_at_the_user_s_line():
+    import pandas as pd
+
+    gappy = pd.Series(np.sin(np.arange(40.0)), index=pd.date_range("2000-01-01", periods=41,
+                                                                    freq="D").delete(20))
+    df = pd.DataFrame({"unique_id": "a", "ds": gappy.index, "y": gappy.to_numpy()})
+    calls = {
+        "fit, dates": lambda: GRUForecaster(horizon=2, **FAST).fit(gappy),
+        "fit, too short": lambda: GRUForecaster(horizon=2, **FAST).fit(np.arange(4.0)),
+        "predict, level": lambda: GRUForecaster(horizon=6, **FAST).fit(
+            np.sin(np.arange(60.0))).predict(level=[95]),
+        "predict(y=...), dates": lambda: GRUForecaster(horizon=2, **FAST).fit(
+            np.sin(np.arange(60.0))).predict(y=gappy),
+        "cross_validation": lambda: GRUForecaster(horizon=2, **FAST).cross_validation(df),
+    }
+    for what, call in calls.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        ours = [w for w in caught if issubclass(w.category, UserWarning)]
+        assert ours, what
+        assert {w.filename for w in ours} == {__file__}, (what, [w.filename for w in ours])
+
+
 @pytest.mark.parametrize("refit", [False, True])
 def test_a_backtest_gives_a_warning_that_holds_for_every_window_once(refit):
     import pandas as pd
