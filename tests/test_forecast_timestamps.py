@@ -295,15 +295,21 @@ def test_new_series_too_short_to_tell_their_frequency_take_the_model_s():
     assert floats.predict(y=one.assign(ds=2001.125)).ds.tolist() == [2001.375, 2001.625]
 
 
-@pytest.mark.parametrize("end", ["2023-10-20 00:00", "2023-10-29 00:00"])
-def test_x_df_in_another_zone_is_found_across_the_repeated_hour(end):
-    # the second forecast runs through Berlin's repeated hour 02:00-03:00 of 2023-10-29
+def _berlin_hours_with_an_hour_covariate(end):
+    """A model of Berlin hours up to ``end`` reading the hour of the day, the
+    six hours after it and their X_df."""
     ds = pd.date_range(end=end, periods=200, freq="h", tz="Europe/Berlin")
     df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": 10 + np.sin(np.arange(200) / 4),
                        "hour": ds.hour.astype(float)})
-    model = GRUForecaster(horizon=6, **FAST).fit(df)
     future = pd.date_range(ds[-1], periods=7, freq="h")[1:]
     X_df = pd.DataFrame({"unique_id": "a", "ds": future, "hour": future.hour.astype(float)})
+    return GRUForecaster(horizon=6, **FAST).fit(df), future, X_df
+
+
+@pytest.mark.parametrize("end", ["2023-10-20 00:00", "2023-10-29 00:00"])
+def test_x_df_in_another_zone_is_found_across_the_repeated_hour(end):
+    # the second forecast runs through Berlin's repeated hour 02:00-03:00 of 2023-10-29
+    model, future, X_df = _berlin_hours_with_an_hour_covariate(end)
     in_berlin = model.predict(X_df=X_df)
     in_utc = model.predict(X_df=X_df.assign(ds=future.tz_convert("UTC")))
     pd.testing.assert_frame_equal(in_berlin, in_utc)
@@ -348,12 +354,7 @@ def test_new_series_of_a_number_of_the_other_kind_or_a_one_day_range_take_the_mo
 
 
 def test_x_df_dates_of_mixed_offsets_as_objects_or_pyarrow_match_the_repeated_hour():
-    ds = pd.date_range(end="2023-10-29 00:00", periods=200, freq="h", tz="Europe/Berlin")
-    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": 10 + np.sin(np.arange(200) / 4),
-                       "hour": ds.hour.astype(float)})
-    model = GRUForecaster(horizon=6, **FAST).fit(df)
-    future = pd.date_range(ds[-1], periods=7, freq="h")[1:]
-    X_df = pd.DataFrame({"unique_id": "a", "ds": future, "hour": future.hour.astype(float)})
+    model, future, X_df = _berlin_hours_with_an_hour_covariate("2023-10-29 00:00")
     expected = model.predict(X_df=X_df)
     # read_csv of ISO text whose offset changes (+02:00, then +01:00) gives objects
     objects = X_df.assign(ds=pd.Series(list(future), dtype=object))
