@@ -77,7 +77,10 @@ class FastgruModel:
             self.layer, self.estimator = model.gru_, model
         else:
             raise SystemExit(f"{path}: a {type(model).__name__}; this server serves "
-                             "GRUClassifier, GRURegressor and GRU")
+                             "GRUClassifier, GRURegressor and GRU" + (
+                                 " (docs/serving.md, 'Serving a forecaster', sketches a "
+                                 "server of forecasts)" if type(model).__name__ ==
+                                 "GRUForecaster" else ""))
         if self.layer.bidirectional:
             raise SystemExit(f"{path}: a bidirectional model cannot stream (step)")
         self.kind = type(model).__name__

@@ -414,7 +414,23 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         scale = (first_local * scales)[None, :, None]
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
+    _check_finite(panel, point, lo, hi)
     return panel, point, lo, hi, stamps
+
+
+def _check_finite(panel, point, lo, hi):
+    """A forecast or bound beyond float64 (a series near its largest values,
+    or a damaged file's scales) is an error naming the series, not an inf
+    that JSON and the caller's arithmetic cannot take."""
+    bad = ~np.isfinite(point).all(axis=1)
+    for bounds in (lo, hi):
+        if bounds is not None:
+            bad |= ~np.isfinite(bounds).all(axis=(0, 2))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"the forecast of series {panel.ids[i]!r} or its intervals pass the "
+                         "largest float64 values: rescale the series (divide it by a power "
+                         "of 10), or check the model file's scales and held-out errors")
 
 
 def _hold_constant(values, scales, season_length, point):
@@ -484,10 +500,15 @@ def _quantiles(res, levels):
 
 
 def _stamps(info, last, n_series, steps):
-    """Each series' future time stamps (a pandas Index), or None."""
+    """Each series' future time stamps (a pandas Index), or None; continued
+    once per last stamp (the series of a panel mostly end on one date)."""
     if info is None:
         return None
-    return [continued_index(info, last[i], steps) for i in range(n_series)]
+    made = {}
+    for i in range(n_series):
+        if last[i] not in made:
+            made[last[i]] = continued_index(info, last[i], steps)
+    return [made[last[i]] for i in range(n_series)]
 
 
 def forecast(est, steps, levels, X_df, y, X, static_df=None):

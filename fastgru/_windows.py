@@ -174,6 +174,14 @@ class WindowMaker:
                     np.stack(futr_future)),
                 "hist": np.concatenate(panel.hist) if self.n_hist else None,
                 "static": self.static_scaler(panel.static) if self.n_static else None}
+        if laid["future"] is not None:  # X_df's, in the training data's units
+            with np.errstate(over="ignore", invalid="ignore"):
+                read = np.isfinite(laid["future"].astype(dtype)).all(axis=(1, 2))
+            if not read.all():
+                raise ValueError(f"X_df's covariates of series {panel.ids[int(np.argmin(read))]!r}"
+                                 f" pass the largest {np.dtype(dtype).name} values the model reads"
+                                 " once in the training data's units: check them, or rescale "
+                                 "them as the training data")
         series = np.repeat(np.arange(len(origins)), n_rows)  # each window's
         t = np.concatenate(origins).astype(np.int64, copy=False)
         step = max(1, CUT_STEPS // T)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -546,7 +547,10 @@ def load(path):
             archive_bytes = path.seek(0, os.SEEK_END) - position
             path.seek(position)
         else:
-            archive_bytes = os.path.getsize(path)
+            status = os.stat(path)
+            if not stat.S_ISREG(status.st_mode):  # a device's size (/dev/zero's 0) bounds nothing
+                raise _Invalid("it is not a regular file")
+            archive_bytes = status.st_size
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, EOFError) as exc:

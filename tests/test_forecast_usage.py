@@ -664,3 +664,34 @@ def test_nan_in_covariates_is_located_by_column_and_date():
     with pytest.raises(ValueError, match=r"X_df has NaN or inf for series 'a' \(first 'promo' "
                                          r"at ds=2022-06-01"):
         model.predict(X_df=future.assign(promo=[0.0, np.inf]))
+
+
+def test_bounds_beyond_float64_are_an_error_naming_the_series_not_inf():
+    t = np.arange(60.0)
+    panel = {"a": 100 * np.sin(t) + 5, "b": 100 * np.cos(t) + 5, "c": 10 * t}
+    model = GRUForecaster(horizon=3, **FAST).fit(panel)
+    assert all(np.isfinite(v).all() for f in model.predict(level=[80]).values()
+               for v in f.values())
+    model.calibration_ = np.full_like(model.calibration_, 1e308)  # a damaged file's
+    with pytest.raises(ValueError, match="series 'a' or its intervals pass the largest"):
+        model.predict(level=[80])
+    assert set(model.predict()) == {"a", "b", "c"}  # the points are still finite
+    # values near the largest float64 still forecast, within it
+    huge = GRUForecaster(horizon=3, **FAST).fit(np.sin(t) * 1e307 + 1.5e308)
+    assert all(np.isfinite(v).all() for v in huge.predict(level=[80]).values())
+
+
+def test_x_df_covariates_beyond_what_the_model_reads_are_named_as_x_df_s():
+    import pandas as pd
+
+    ds = pd.date_range("2000-01", periods=60, freq="MS")
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.sin(np.arange(60.0)),
+                       "promo": np.arange(60.0) % 2})
+    model = GRUForecaster(horizon=3, **FAST).fit(df)
+    future = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2005-01", periods=3,
+                                                                 freq="MS"),
+                           "promo": [1e40, 0.0, 1.0]})  # beyond float32 once scaled
+    with pytest.raises(ValueError, match="X_df's covariates of series 'a' pass the largest "
+                                         "float32"):
+        model.predict(X_df=future)
+    assert model.predict(X_df=future.assign(promo=[5.0, 0.0, 1.0])).shape == (3, 3)

@@ -308,3 +308,28 @@ def test_every_damaged_byte_of_the_zip_records_is_a_value_error(tmp_path, kind):
     assert not bad, dict(list(bad.items())[:20])
     refused = sum(v == "ValueError" for v in outcomes.values())
     assert refused > len(outcomes) // 2, (refused, len(outcomes))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_or_a_folder_is_refused_before_it_is_read(tmp_path):
+    import threading
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastgru.load(tmp_path)
+    # a pipe (or a device such as /dev/zero) has no size to bound what is read
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+
+    def writer():  # gives a reader that opened the pipe an empty stream, not a wait
+        with open(fifo, "wb"):
+            pass
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastgru.load(fifo)
+    if thread.is_alive():  # load did not open it: let the writer's open return
+        with open(fifo, "rb"):
+            pass
+    thread.join(5)
+    assert not thread.is_alive()
