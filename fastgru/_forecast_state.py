@@ -409,9 +409,12 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
-        scales = scales_at(getattr(est, "interval_scale_", None),
-                           positions(id_index(est), panel.ids))
-        scale = (first_local * scales)[None, :, None]
+        scales = getattr(est, "interval_scale_", None)
+        if y is not None:  # a new history's series: found by id
+            scales = scales_at(scales, positions(id_index(est), panel.ids))
+        elif scales is None:  # a model unpickled from a version without them
+            scales = np.ones(panel.n_series)
+        scale = (first_local * scales)[None, :, None]  # the fitted series', in order
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
     _check_finite(panel, point, lo, hi)
