@@ -13,6 +13,8 @@ import numpy as np
 from . import _warnings
 
 INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
+# what the warnings of stamps that cannot be continued say of the forecast
+BY_POSITION = "The forecast is indexed by position after the history."
 
 
 def index_info(index, warn=True, whose=""):
@@ -70,7 +72,7 @@ def index_info(index, warn=True, whose=""):
             reason += " (dates as objects or text: convert them with pd.to_datetime)"
     if warn:
         _warnings.warn(f"GRUForecaster cannot continue the time stamps{whose}: {reason}. "
-                       "The forecast is indexed by position after the history.")
+                       + BY_POSITION)
     return {"type": "position", "name": _name(index.name)}
 
 
@@ -228,8 +230,8 @@ def panel_index_info(panel, known=None):
             _warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
                            f"{[panel.ids[i] for i in off[:3]]}"
                            f"{' ...' if len(off) > 3 else ''} do not follow the panel's "
-                           f"frequency ({what}) throughout (a gap, or another frequency). The "
-                           "forecast is indexed by position after the history.")
+                           f"frequency ({what}) throughout (a gap, or another frequency). "
+                           + BY_POSITION)
             info = {"type": "position", "name": info["name"]}
     lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)

@@ -79,6 +79,31 @@ def test_a_backtest_gives_a_warning_that_holds_for_every_window_once(refit):
     assert sum("held-out forecasts per step" in str(w.message) for w in caught) == 1
 
 
+def test_a_backtest_of_dates_with_a_gap_says_how_it_dates_its_forecasts():
+    import pandas as pd
+
+    t = np.arange(59)
+    y = 10 + np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.2, t.size)
+    months = pd.date_range("2010-01", periods=60, freq="MS")
+    df = pd.concat([pd.DataFrame({"unique_id": "gap", "ds": months.delete(30), "y": y}),
+                    pd.DataFrame({"unique_id": "even", "ds": months[:59], "y": y})])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cv = GRUForecaster(horizon=3, season_length=12, **FAST).cross_validation(df,
+                                                                                n_windows=2)
+        GRUForecaster(horizon=3, season_length=12, **FAST).fit(df)
+    said = [str(w.message) for w in caught if "cannot continue the time stamps" in
+            str(w.message)]
+    assert len(said) == 2
+    # the backtest's forecasts are the rows after each cutoff, not positions
+    assert "cross_validation pairs each series' forecasts with its rows after the cutoff" \
+        in said[0] and "indexed by position" not in said[0]
+    assert said[1].endswith("The forecast is indexed by position after the history.")
+    gap = cv[cv.unique_id == "gap"]
+    expected = df[df.unique_id == "gap"].ds.iloc[-6:].to_numpy()
+    np.testing.assert_array_equal(gap.ds.to_numpy(), expected)
+    np.testing.assert_allclose(gap.y.to_numpy(), y[-6:])
+
 def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
     t = np.arange(150)
     rng = np.random.default_rng(2)
