@@ -11,10 +11,10 @@ import numbers
 import numpy as np
 
 from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
-from ._panel import ID, TARGET, TIME
+from ._panel import ID, TARGET, TIME, past_names
 from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
-from ._timestamps import INDEX_TYPES, continued_index
+from ._timestamps import INDEX_KEYS, continued_index
 from ._validation import check_int
 
 #: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
@@ -111,6 +111,9 @@ def check_restored(est) -> None:
         for a in ("mean_", "scale_"):
             if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
                 raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
+    if est.hist_exog_ != [str(c) for c in past_names(est.hist_exog)]:
+        raise ValueError(f"hist_exog_ {est.hist_exog_!r:.80} is not what hist_exog="
+                         f"{est.hist_exog!r:.80} reads")
     names = est.static_names_
     if not isinstance(names, list) or any(not isinstance(c, str) for c in names) or (
             names and est.static_ is None):
@@ -137,8 +140,16 @@ def check_restored(est) -> None:
     if info is not None:
         import pandas as pd
 
-        if not isinstance(info, dict) or info.get("type") not in INDEX_TYPES:
+        if not isinstance(info, dict) or info.get("type") not in INDEX_KEYS:
             raise ValueError("_index_info is not a time stamp description")
+        unknown = sorted(set(info) - INDEX_KEYS[info["type"]])
+        if unknown:  # a position's "step" would be read as an integer's
+            raise ValueError(f"_index_info of {info['type']} time stamps has unknown keys "
+                             f"{unknown!r:.80}")
+        if "name" not in info or not (info["name"] is None
+                                      or isinstance(info["name"], (str, int, float))):
+            raise ValueError(f"_index_info's name must be text, a number or null, got "
+                             f"{info.get('name', 'none')!r:.40}")
         if info["type"] in ("period", "datetime") and not isinstance(info.get("freq"), str):
             raise ValueError("_index_info lacks its frequency")
         if info.get("tz") is not None:

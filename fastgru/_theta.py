@@ -55,17 +55,27 @@ def deseasonalise(values, season_length: int):
     seasonal component, divided by ``scale[i]``; ``factor`` and ``offset``
     ``(S, m)`` are the component over the ``m`` steps after its end (1 and 0
     without seasonality) and ``kind[i]`` says whether the series is fitted.
+    When no series can hold a season (two of at least 4 steps), ``factor``
+    and ``offset`` are ``(S, 1)``, the component of every step: a season
+    longer than every series costs no ``(S, m)`` arrays.
     """
+    from ._validation import check_memory
+
     m = season_length
     S = len(values)
     lengths = np.fromiter((len(v) for v in values), np.int64, S)
     starts = np.cumsum(lengths) - lengths
     y = np.concatenate(values, dtype=np.float64) if S else np.empty(0)
     out = np.empty_like(y)
-    factor, offset = np.ones((S, m)), np.zeros((S, m))
+    # (the kernel's test: m of 4 or more, and two seasons of values)
+    seasonal = m >= 4 and S > 0 and int(lengths.max()) >= 2 * m
+    if seasonal:
+        check_memory(f"the seasonal factors of {S} series of season_length={m}", 16 * S * m)
+    width = m if seasonal else 1  # without a season every step's factor is 1 and offset 0
+    factor, offset = np.ones((S, width)), np.zeros((S, width))
     kind = np.empty(S, np.int8)
     scale = np.ones(S)
-    kernels.deseasonalise(y, starts, lengths, m, out, factor, offset, kind, scale)
+    kernels.deseasonalise(y, starts, lengths, width, out, factor, offset, kind, scale)
     return out, starts, lengths, factor, offset, kind, scale
 
 
@@ -76,7 +86,8 @@ def fit_theta(values, season_length: int):
     :data:`STATE` after each series' last value (a row of zeros, ``n`` 0,
     for a series shorter than :data:`MIN_LENGTH` or whose fit is beyond
     float64's range), and the seasonal factor and offset ``(S, m)`` of the ``m`` steps
-    after it (1 and 0 without seasonality).
+    after it (1 and 0 without seasonality; read-only views of one column when
+    no series holds two seasons).
     """
     out, starts, lengths, factor, offset, kind, scale = deseasonalise(values, season_length)
     state = np.zeros((len(values), len(STATE)))
@@ -93,6 +104,9 @@ def fit_theta(values, season_length: int):
     bad = ~(np.isfinite(state).all(axis=1) & np.isfinite(factor).all(axis=1)
             & np.isfinite(offset).all(axis=1) & (factor > 0).all(axis=1))
     state[bad], factor[bad], offset[bad] = 0, 1, 0  # no fit: beyond float64's range
+    if factor.shape[1] != season_length:  # one column for every step: read-only views
+        factor = np.broadcast_to(factor, (len(values), season_length))
+        offset = np.broadcast_to(offset, (len(values), season_length))
     return state, factor, offset
 
 
@@ -157,8 +171,9 @@ def optimized_theta(values, h: int, season_length: int = 1):
     h = check_int("h", h, maximum=MAX_STEPS)
     m = check_int("season_length", season_length)
     series = _series_list(values)
+    # (the seasonal factors check their own, where a series holds two seasons)
     check_memory(f"optimized_theta(h={h}, season_length={m})",
-                 8 * len(series) * (h + 2 * m + len(STATE)))
+                 8 * len(series) * (h + len(STATE)))
     return theta_forecast(*fit_theta(series, m), h)
 
 

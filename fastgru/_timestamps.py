@@ -12,7 +12,10 @@ import numpy as np
 
 from . import _warnings
 
-INDEX_TYPES = ("period", "datetime", "integer", "float", "position")
+#: Each kind of description :func:`index_info` gives, and the keys it has.
+INDEX_KEYS = {"period": {"freq"}, "datetime": {"freq", "tz"}, "integer": {"step"},
+              "float": {"step", "decimals"}, "position": set()}
+INDEX_KEYS = {kind: {"type", "name", *keys} for kind, keys in INDEX_KEYS.items()}
 # what the warnings of stamps that cannot be continued say of the forecast
 BY_POSITION = "The forecast is indexed by position after the history."
 

@@ -261,6 +261,8 @@ class _Archive:
             offset = f.tell()
         if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
             raise _Invalid(f"array {key!r} has unsupported dtype {dtype}")
+        if dtype.itemsize == 0:  # no bytes would bound its shape (NumPy makes U0 U1)
+            raise _Invalid(f"array {key!r} has dtype {dtype} of no bytes")
         n_bytes = math.prod(shape) * dtype.itemsize
         if offset + n_bytes != info.file_size:
             raise _Invalid(f"array {key!r} says shape {shape} ({n_bytes} bytes) but holds "

@@ -729,6 +729,8 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"]["_index_info"].update(type="weekday"),
     lambda m: m["attributes"]["_index_info"].update(tz="Mars/Olympus"),
     lambda m: m["attributes"]["_index_info"].update(tz=5),
+    lambda m: m["attributes"]["_index_info"].update(name={"a": 1}),
+    lambda m: m["attributes"]["_index_info"].pop("name"),
     lambda m: m["attributes"].update(_index_info=[1, 2]),
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
@@ -746,6 +748,22 @@ def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
     _rewrite_meta(path, change)
     with pytest.raises(ValueError, match="f.npz"):
         fastgru.load(path)
+
+
+@pytest.mark.parametrize("hist_exog", [["ghost"], "ghost", ["p", "q"], None])
+def test_load_refuses_past_covariates_the_model_was_not_fitted_with(tmp_path, hist_exog):
+    # fitted with one past covariate, "p": predict(y=...) would ask for others
+    df = seasonal_panel(n_series=3, length=40)
+    df["p"] = np.sin(np.arange(len(df)))
+    model = GRUForecaster(horizon=2, season_length=12, hist_exog="p", **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    _rewrite_meta(path, lambda m: m["params"].update(hist_exog=hist_exog))
+    with pytest.raises(ValueError, match=r"f.npz.*hist_exog_ \['p'\] is not what hist_exog="):
+        fastgru.load(path)
+    for same in ("p", ["p"]):
+        _rewrite_meta(path, lambda m, same=same: m["params"].update(hist_exog=same))
+        pd.testing.assert_frame_equal(fastgru.load(path).predict(), model.predict())
 
 
 def _promo_panel(gap=False):
@@ -1148,8 +1166,10 @@ def test_an_alias_never_overwrites_a_column_of_the_frames(alias):
     ({"type": "float", "step": 1e308}, 0.0, False),  # one step is finite, three are not
     ({"type": "integer", "step": 2**62}, 0, False),  # three steps pass int64
     ({"type": "integer", "step": 10**30}, 0, True),
+    # positions have no step (fit writes none): one would be read as an integer's
     ({"type": "position", "step": 10**30}, 0, True),
-    ({"type": "position"}, 2**63 - 3, False),  # its step, 2: one step fits, three do not
+    ({"type": "position", "step": -7}, 0, True),
+    ({"type": "position", "step": None}, 2**63 - 3, False),  # one step fits, three do not
 ])
 def test_time_stamps_a_file_cannot_continue_are_a_value_error(tmp_path, info, last, at_load):
     """Stamps of a tampered file that leave int64 or float64 are refused by
@@ -1164,9 +1184,16 @@ def test_time_stamps_a_file_cannot_continue_are_a_value_error(tmp_path, info, la
         arrays = {k: f[k] for k in f.files}
     arrays["attr/last_ds_"] = np.array([last])
     np.savez(path, **arrays)
-    _rewrite_meta(path, lambda m: m["attributes"]["_index_info"].update(info))
+    def rewrite(meta):  # (a key given None is dropped)
+        given = meta["attributes"]["_index_info"]
+        given.update(info)
+        for key in [k for k, v in info.items() if v is None]:
+            del given[key]
+
+    _rewrite_meta(path, rewrite)
     if at_load:
-        with pytest.raises(ValueError, match="f.npz.*(not finite|int64 holds)"):
+        with pytest.raises(ValueError, match="f.npz.*(not finite|int64 holds|position time "
+                                             r"stamps has unknown keys \['step'\])"):
             fastgru.load(path)
         return
     loaded = fastgru.load(path)

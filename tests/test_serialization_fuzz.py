@@ -207,6 +207,21 @@ def test_load_of_hostile_files(tmp_path):
     assert not growth, growth
 
 
+def test_an_array_of_a_dtype_of_no_bytes_is_refused_before_it_is_allocated(tmp_path):
+    # its shape is bounded by no size: 10**12 elements of U0 (which NumPy makes U1) took 4 TB
+    path = tmp_path / "model.npz"
+    fastgru.save(fastgru.GRUForecaster(horizon=2, hidden_size=4, max_epochs=1,
+                                       random_state=0).fit(np.sin(np.arange(30.0))), path)
+    members = _members(path.read_bytes())
+    attrs = [n for n in members if n.startswith("attr/")]
+    assert attrs
+    for name in attrs:
+        path.write_bytes(_zip([(n, _npy_header_only((10**12,), "<U0") if n == name else d)
+                               for n, d in members.items()]))
+        with pytest.raises(ValueError, match="not a valid fastgru file.*of no bytes"):
+            fastgru.load(path)
+
+
 # ------------------------------------------------------- exhaustive damage
 def _zip_structures(data: bytes) -> list:
     """Offsets of every byte of the zip's own records (local headers, central

@@ -189,6 +189,31 @@ def test_short_constant_and_huge_series():
                                rtol=1e-13, atol=0)
 
 
+def test_a_season_longer_than_every_series_costs_no_factor_per_step():
+    values = [np.arange(30.0) * (i + 1) + np.sin(np.arange(30.0)) for i in range(300)]
+    m = 10**9  # (S, m) factors would take 2.4 TB
+    state, factor, offset = fit_theta(values, m)
+    assert factor.shape == offset.shape == (300, m)
+    assert (factor[:, [0, m - 1]] == 1).all() and (offset[:, [0, m - 1]] == 0).all()
+    plain = fit_theta(values, 1)  # no season: the same fit
+    np.testing.assert_array_equal(state, plain[0])
+    np.testing.assert_array_equal(theta_forecast(state, factor, offset, 5),
+                                  theta_forecast(*plain, 5))
+    np.testing.assert_array_equal(optimized_theta(values, h=5, season_length=m),
+                                  optimized_theta(values, h=5))
+
+
+def test_seasonal_factors_beyond_the_machine_s_memory_are_refused(monkeypatch):
+    from fastgru import _validation
+
+    t = np.arange(48.0)
+    monkeypatch.setattr(_validation, "_PHYSICAL_MEMORY", 500)
+    with pytest.raises(ValueError, match="seasonal factors of 3 series of season_length=12 "
+                                         "would need"):
+        fit_theta([10 + np.sin(2 * np.pi * t / 12)] * 3, 12)
+    fit_theta([t] * 3, 30)  # too short for a season of 30: nothing per step
+
+
 def test_the_forecast_scales_with_the_series():
     # the seasonality test reads values of any size alike (their squares
     # overflow past 1e154 and vanish below 1e-162)
@@ -263,11 +288,15 @@ def test_the_forms_of_input_it_reads():
     ([np.ma.masked_array(np.arange(6.0), mask=[0, 0, 1, 0, 0, 0])], "series 0 is a masked"),
     ({"a": np.arange(5.0), "b": np.ma.masked_invalid([1.0, np.nan, 2, 3, 4])}, "series 1"),
 ])
-def test_bad_input_is_refused(values, match):
+def test_bad_input_is_refused(values, match, monkeypatch):
+    from fastgru import _validation
+
     with pytest.raises(ValueError, match=match):
         optimized_theta(values, 2)
     for h in (0, 100_001):
         with pytest.raises(ValueError, match="h"):
             optimized_theta([np.arange(5.0)], h)
-    with pytest.raises(ValueError, match="memory"):
-        optimized_theta([np.arange(5.0)] * 1000, 2, season_length=10**9)
+    monkeypatch.setattr(_validation, "_PHYSICAL_MEMORY", 10_000)  # forecasts of 64,000 bytes
+    with pytest.raises(ValueError, match=r"optimized_theta\(h=2, season_length=1\) would "
+                                         "need .* more than this machine has"):
+        optimized_theta([np.arange(5.0)] * 1000, 2)
