@@ -7,7 +7,7 @@ import numpy as np
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
 from ._panel import ID, TARGET, TIME
 from ._timestamps import BY_POSITION, locate
-from ._warnings import once_each
+from ._warnings import once_each, warn
 
 
 def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
@@ -15,9 +15,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     from sklearn.base import clone
 
     from ._forecast_checks import check_levels
-    from ._panel import _is_long_frame, check_keys, past_names
+    from ._panel import _is_long_frame, check_keys, from_polars, past_names
     from ._validation import check_bool, check_int
 
+    y, static_df = from_polars(y=y, static_df=static_df)
     if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
         raise ValueError(f"cross_validation takes a long DataFrame with columns {ID!r}, "
                          f"{TIME!r} and {TARGET!r}")
@@ -34,6 +35,12 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     df = df[(valued.cummax() | ~valued.transform("any")).to_numpy()].reset_index(drop=True)
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
     size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
+    lengths = df.groupby(ID, sort=False, observed=True).size()
+    never = lengths.index[(lengths <= h).to_numpy()].tolist()
+    if never:  # no value before the last cutoff: left out of every window
+        warn(f"cross_validation: the series {never[:5]}{' ...' if len(never) > 5 else ''} "
+             f"({len(never)} of {len(lengths)}) have {h} values or fewer: no cutoff leaves a "
+             f"value before it and h={h} after it, so they have no forecast in any window")
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
     past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
@@ -88,14 +95,18 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
                 out[names[1 + (n - 1 - j)]] = lo[j, s, k]
                 out[names[1 + n + j]] = hi[j, s, k]
             frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
-    return pd.concat(frames, ignore_index=True)
+    # statsforecast's order: by series (as sorted), then cutoff and date
+    cv = pd.concat(frames, ignore_index=True)
+    series = pd.Index(df[ID].unique()).get_indexer(cv[ID])
+    return cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
 
 
 def score(est, y, X_df=None):
     """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
     from ._forecast_state import check_fit_params
-    from ._panel import _is_long_frame, check_target_named
+    from ._panel import _is_long_frame, check_target_named, from_polars
 
+    y, X_df = from_polars(y=y, X_df=X_df)
     check_fit_params(est)  # before the horizon sets which dates y must have
     steps = est.horizon
     if _is_long_frame(y):
@@ -204,7 +215,7 @@ def _dated_pairs(est, y, X_df):
     (in date order when the model's time stamps are positions)."""
     import pandas as pd
 
-    from ._panel import _pandas_values
+    from ._panel import _pandas_values, plain
 
     missing = [c for c in (ID, TIME, TARGET) if c not in y.columns]
     if missing:
@@ -214,9 +225,9 @@ def _dated_pairs(est, y, X_df):
         raise ValueError("y holds no values to score the forecasts against")
     repeated = y[y.duplicated([ID, TIME])]
     if len(repeated):
-        first = repeated.iloc[0]
-        raise ValueError(f"y has more than one row for series {first[ID]!r} at {TIME}="
-                         f"{first[TIME]!r}")
+        # each column's own value (a row of numbers would be floats)
+        key, stamp = plain(repeated[ID].iloc[0]), plain(repeated[TIME].iloc[0])
+        raise ValueError(f"y has more than one row for series {key!r} at {TIME}={stamp!s}")
     df = y.sort_values([ID, TIME], kind="stable")
     panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
     info = est._index_info
@@ -228,6 +239,7 @@ def _dated_pairs(est, y, X_df):
         i = index.get(str(key))
         if i is None:
             continue
+        key = plain(key)  # named in messages: 1, not np.int64(1)
         truth = _pandas_values(f"y of series {key!r}", g[TARGET])
         if dated:
             wanted, got = stamps[i], _as_stamps(pd.Index(g[TIME]), stamps[i])

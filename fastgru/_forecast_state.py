@@ -20,10 +20,11 @@ from ._panel import (
     ID,
     TIME,
     Panel,
-    Standardizer,
     check_columns_unique,
     check_covariate,
     check_text_order,
+    from_polars,
+    plain,
     read_panel,
     series_scale,
     series_scales,
@@ -31,7 +32,7 @@ from ._panel import (
 from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
 from ._warnings import warn
-from ._windows import WindowMaker
+from ._windows import Standardizer, WindowMaker
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 
@@ -249,6 +250,7 @@ def _future_covariates(est, panel, X_df, stamps, info):
     out = []
     for i, key in enumerate(panel.ids):
         g = groups.get(text(key))
+        key = plain(key)  # named in messages: 1, not np.int64(1)
         want = stamps[i] if stamps is not None else None
         if g is None:
             raise ValueError(f"X_df has no rows for series {key!r}" + _id_type_hint(
@@ -515,6 +517,7 @@ def _stamps(info, last, n_series, steps):
 
 
 def forecast(est, steps, levels, X_df, y, X, static_df=None):
+    X_df, = from_polars(X_df=X_df)
     panel, point, lo, hi, stamps = forecast_arrays(est, steps, levels, X_df, y, X, static_df)
     form = panel.form
     names = _column_names(est.alias, levels)

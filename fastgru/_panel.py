@@ -53,6 +53,30 @@ class Panel:
         return len(self.values)
 
 
+def from_polars(**frames) -> list:
+    """Each of ``frames`` (by argument name) as pandas when it is a polars
+    DataFrame (what statsforecast also reads), else as it is: fastgru reads
+    and returns pandas."""
+    out = []
+    for name, frame in frames.items():
+        if type(frame).__module__.partition(".")[0] == "polars" and hasattr(frame,
+                                                                            "to_pandas"):
+            try:
+                frame = frame.to_pandas()
+            except Exception as exc:  # polars needs pyarrow to convert: say how
+                raise ValueError(f"{name} is a polars {type(frame).__name__} that could not "
+                                 f"be converted to pandas ({type(exc).__name__}: {exc}); "
+                                 f"convert it first, {name}.to_pandas()") from None
+        out.append(frame)
+    return out
+
+
+def plain(key):
+    """A NumPy scalar as the Python number it holds (for messages: 0, not
+    np.int64(0)); anything else as it is."""
+    return key.item() if isinstance(key, np.generic) else key
+
+
 def _is_long_frame(y) -> bool:
     return hasattr(y, "columns") and TARGET in getattr(y, "columns", ()) and (
         ID in y.columns or TIME in y.columns)
@@ -176,6 +200,7 @@ def check_target_named(y) -> None:
 
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
+    y, X, static_df = from_polars(y=y, X=X, static_df=static_df)
     if _is_long_frame(y):
         if X is not None:
             raise ValueError("X is for array input: with a long DataFrame, covariates are "
@@ -197,7 +222,7 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
             raise ValueError("y holds no series")
         ids, values, times = [], [], []
         for key, s in items:
-            label = f"series {key!r}"
+            label = f"series {plain(key)!r}"
             if getattr(s, "ndim", 1) != 1 and np.ndim(s) != 1:
                 raise ValueError(f"{label} must be 1-D, got shape {np.shape(s)}")
             index = s.index if hasattr(s, "index") and hasattr(s, "iloc") else None
@@ -212,22 +237,44 @@ def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     return _read_wide(y, X, hist_exog)
 
 
+def _check_wide_numbers(frame) -> None:
+    """A wide frame's columns are series: a column of dates or text means a
+    long frame whose columns are named otherwise (or dates not in the index),
+    a TypeError that says how to pass either."""
+    import pandas as pd
+
+    odd = [str(c) for c, t in zip(frame.columns, frame.dtypes)
+           if not pd.api.types.is_numeric_dtype(t)]
+    if odd:
+        raise TypeError(f"y is read as a wide DataFrame, a series per column, but its columns "
+                        f"{odd[:3]} are not numbers. A long DataFrame needs the columns "
+                        f"{ID!r}, {TIME!r} and {TARGET!r}: rename yours, e.g. df.rename("
+                        f"columns={{{odd[0]!r}: {TIME!r}, ...}}); a wide one has its dates as "
+                        f"the index, df.set_index({odd[0]!r})")
+
+
 def _read_wide(y, X, hist_exog) -> Panel:
     """One series (1-D), or equal-length series as the columns of a 2-D array
     or wide DataFrame, with past-observed covariates ``X`` aligned in time."""
-    index, name, form = None, None, "array1d"
+    index, name, form, frame = None, None, "array1d", None
     if hasattr(y, "iloc") and hasattr(y, "index"):
         index = y.index
         if getattr(y, "ndim", 1) == 1:
             form, name = "series", y.name
         else:
             form, name = "frame", list(y.columns)
+            frame = y
         _check_order("y", index)
         y = y.to_numpy()
     if y is None or isinstance(y, (str, bytes)) or np.ndim(y) == 0:
         raise TypeError(f"y must be a series, a list or dict of series or a long DataFrame, "
                         f"got {type(y).__name__}")
-    values = as_float_array("y", y, np.float64, ndim=(1, 2), allow_nan=True)
+    try:
+        values = as_float_array("y", y, np.float64, ndim=(1, 2), allow_nan=True)
+    except TypeError:
+        if frame is not None:  # which columns, and how to pass a long frame
+            _check_wide_numbers(frame)
+        raise
     if values.ndim == 2 and form == "array1d":
         form = "array2d"
     values = values.reshape(values.shape[0], -1)
@@ -318,7 +365,7 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     read = _read_sorted(df, groups, futr_names, hist_exog)
     ids, values, times, futr, hist = read or ([], [], [], [], [])
     for key, group in () if read else groups:  # series by series: to say which one is wrong
-        label = f"series {key!r}"
+        label = f"series {plain(key)!r}"  # 1, not np.int64(1)
         ds = pd.Index(group[TIME].to_numpy())
         arr = _series_values(label, _pandas_values(f"{label}'s {TARGET!r}", group[TARGET]), ds)
         start = len(group) - len(arr)
@@ -398,7 +445,7 @@ def check_keys(df) -> None:
     repeated = df[df.duplicated([ID, TIME])]
     if len(repeated):  # each column's own value (a row of numbers would be floats)
         key, stamp = repeated[ID].iloc[0], repeated[TIME].iloc[0]
-        key = key.item() if isinstance(key, np.generic) else key  # 0, not np.int64(0)
+        key = plain(key)  # 0, not np.int64(0)
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
     check_text_order(df[ID], df[TIME], given_order=True)
@@ -529,31 +576,3 @@ def series_scales(values: list, season_length: int) -> np.ndarray:
         out[rows] = series_scale(np.stack([values[i] for i in rows]), season_length)
     return out
 
-
-@dataclass
-class Standardizer:
-    """Per-column mean and scale of covariates, fitted on the training panel."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, blocks):
-        data = np.concatenate(blocks) if isinstance(blocks, list) else blocks
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = data.mean(axis=0)
-            scale = data.std(axis=0)
-            if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
-                # values near 1e300: their squares overflow (an infinite scale
-                # would read the column as 0); in units of its largest magnitude
-                peak = np.abs(data).max(axis=0)
-                peak = np.where(peak > 0, peak, 1.0)
-                unit = data / peak
-                mean, scale = unit.mean(axis=0) * peak, unit.std(axis=0) * peak
-        if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
-            raise ValueError("covariates near float64's limit cannot be standardised: "
-                             "rescale them")
-        return cls(mean, np.where(scale > 0, scale, 1.0))
-
-    def __call__(self, a):
-        return (a - self.mean) / self.scale

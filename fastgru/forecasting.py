@@ -40,13 +40,13 @@ from ._forecast_fit import (
     split_origins,
 )
 from ._forecast_state import check_fit_params, conformal_quantiles, model_windows
-from ._panel import Panel, Standardizer, read_panel, series_scales
+from ._panel import Panel, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._theta import share
 from ._validation import check_int, check_memory
 from ._warnings import warn
-from ._windows import WindowMaker
+from ._windows import Standardizer, WindowMaker
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
            "optimized_theta", "sliding_windows"]
@@ -388,11 +388,12 @@ class GRUForecaster(TrainableGRU):
         Parameters
         ----------
         y : long DataFrame, list or dict of series, or one series
-            A DataFrame with columns ``unique_id``, ``ds`` (dates or integers),
-            ``y`` and covariate columns; a list or dict of 1-D arrays or pandas
-            Series of any lengths; a 1-D array or Series; or a 2-D array or
-            wide DataFrame whose columns are series of equal length. Leading
-            NaN are dropped; NaN after a series' first value is an error.
+            A DataFrame (pandas; polars as its ``to_pandas()``) with columns
+            ``unique_id``, ``ds`` (dates or integers), ``y`` and covariates; a
+            list or dict of 1-D arrays or pandas Series of any lengths; a 1-D
+            array or Series; or a 2-D array or wide DataFrame whose columns
+            are series of equal length. Leading NaN are dropped; NaN after a
+            series' first value is an error.
         X : array (n_timesteps, n_features) or DataFrame, optional
             Past-observed covariates aligned with a single series or a 2-D
             ``y`` (shared by its columns).

@@ -433,7 +433,11 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         import pandas as pd
     except ImportError as error:  # pragma: no cover - pandas is optional
         raise ImportError("evaluate needs pandas (pip install pandas)") from error
+    from ._panel import from_polars
+
     m = _season_length(season_length)
+    forecasts_df, test_df, train_df = from_polars(forecasts_df=forecasts_df, test_df=test_df,
+                                                  train_df=train_df)
     for name, frame in (("forecasts_df", forecasts_df), ("test_df", test_df),
                         ("train_df", train_df)):
         if frame is not None and not isinstance(frame, pd.DataFrame):

@@ -720,3 +720,88 @@ def test_x_df_covariates_beyond_what_the_model_reads_are_named_as_x_df_s():
                                          "float32"):
         model.predict(X_df=future)
     assert model.predict(X_df=future.assign(promo=[5.0, 0.0, 1.0])).shape == (3, 3)
+
+
+def test_polars_frames_are_read_as_their_pandas_conversion():
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    from fastgru.metrics import evaluate
+
+    t = np.arange(40)
+    df = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 40),
+                       "ds": np.tile(pd.date_range("2015-01", periods=40, freq="MS"), 2),
+                       "y": np.r_[10 + np.sin(t), 20 + np.cos(t)],
+                       "promo": np.tile(t % 3 == 0, 2).astype(float)})
+    train, future = df[df.ds < "2018-01"], df[df.ds >= "2018-01"]
+    static = pd.DataFrame({"unique_id": ["a", "b"], "size": [1.0, 2.0]})
+    model = GRUForecaster(horizon=4, season_length=12, **FAST)
+    as_pandas = model.fit(train, static_df=static).predict(
+        level=[80], X_df=future.drop(columns="y"))
+    as_polars = model.fit(pl.from_pandas(train), static_df=pl.from_pandas(static)).predict(
+        level=[80], X_df=pl.from_pandas(future.drop(columns="y")))
+    pd.testing.assert_frame_equal(as_polars, as_pandas)  # pandas out
+    assert model.score(pl.from_pandas(future)) == model.score(future)
+    new = train[train.unique_id == "a"]
+    pd.testing.assert_frame_equal(
+        model.predict(y=pl.from_pandas(new), X_df=pl.from_pandas(future.drop(columns="y"))),
+        model.predict(y=new, X_df=future.drop(columns="y")))
+    cv = model.cross_validation(pl.from_pandas(df), n_windows=2, static_df=static)
+    pd.testing.assert_frame_equal(cv, model.cross_validation(df, n_windows=2,
+                                                             static_df=static))
+    pd.testing.assert_frame_equal(
+        evaluate(pl.from_pandas(cv), None, pl.from_pandas(df), season_length=12),
+        evaluate(cv, None, df, season_length=12))
+
+
+def _two_panels_and_a_short_one():
+    import pandas as pd
+
+    t = np.arange(40)
+    long = pd.DataFrame({"unique_id": np.repeat([2, 1], 40), "ds": np.tile(1950 + t, 2),
+                         "y": np.r_[10 + np.sin(t), 20 + np.cos(t)]})
+    late = long[long.unique_id == 1].assign(unique_id=3, ds=lambda d: d.ds + 5)
+    short = pd.DataFrame({"unique_id": 4, "ds": [1990, 1991, 1992], "y": [1.0, 2.0, 3.0]})
+    return pd.concat([long, late, short], ignore_index=True)
+
+
+def test_a_backtest_is_ordered_as_statsforecast_s_and_names_series_without_a_window():
+    df = _two_panels_and_a_short_one()
+    with pytest.warns(UserWarning, match=r"the series \[4\] \(1 of 4\) have 4 values or fewer"
+                                         r".*no forecast in any window"):
+        cv = GRUForecaster(horizon=4, **FAST).cross_validation(df, n_windows=3, step_size=2)
+    keys = cv[["unique_id", "cutoff", "ds"]]
+    assert keys.equals(keys.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True))
+    assert set(cv.unique_id) == {1, 2, 3} and len(cv) == 3 * 3 * 4
+    statsforecast = pytest.importorskip("statsforecast")
+    from statsforecast.models import Naive
+
+    sf = statsforecast.StatsForecast(models=[Naive()], freq=1).cross_validation(
+        df=df[df.unique_id != 4], h=4, n_windows=3, step_size=2)
+    sf = sf.reset_index() if "unique_id" not in sf.columns else sf
+    np.testing.assert_array_equal(cv[["unique_id", "ds", "cutoff", "y"]].to_numpy(),
+                                  sf[["unique_id", "ds", "cutoff", "y"]].to_numpy())
+
+
+def test_a_long_frame_under_other_column_names_is_pointed_to_rename_them():
+    import pandas as pd
+
+    df = _two_panels_and_a_short_one()
+    other = df.rename(columns={"unique_id": "series", "ds": "time", "y": "value"})
+    other["time"] = pd.to_datetime(other["time"].astype(str))
+    with pytest.raises(TypeError, match=r"wide DataFrame, a series per column, but its "
+                                        r"columns \['time'\] are not numbers.*'unique_id', "
+                                        r"'ds' and 'y': rename yours"):
+        GRUForecaster(horizon=4, **FAST).fit(other)
+
+
+def test_series_ids_of_nullable_integers_are_named_as_numbers():
+    import pandas as pd
+
+    df = _two_panels_and_a_short_one()
+    df["unique_id"] = df["unique_id"].astype("Int64")
+    df.loc[5, "y"] = np.nan
+    with pytest.raises(ValueError, match=r"^series 2 has NaN after its first value"):
+        GRUForecaster(horizon=4, **FAST).fit(df)
+    model = GRUForecaster(horizon=4, **FAST).fit(df.dropna())
+    with pytest.raises(ValueError, match=r"^y has more than one row for series 2 at ds=1950$"):
+        model.score(pd.concat([df.iloc[:1]] * 2))

@@ -149,7 +149,8 @@ def test_a_panel_is_cut_as_each_series_alone(monkeypatch, block):
     future, past and static covariates) is the one cut from its series
     alone, bit for bit: read end to end, in one go or in blocks of rows."""
     from fastgru import _windows
-    from fastgru._panel import Panel, Standardizer, read_panel, series_scales
+    from fastgru._panel import Panel, read_panel, series_scales
+    from fastgru._windows import Standardizer
 
     if block:
         monkeypatch.setattr(_windows, "CUT_STEPS", block)
@@ -1081,7 +1082,7 @@ def test_a_pandas_series_out_of_time_order_is_refused():
 
 def test_covariates_near_1e300_are_standardised_not_zeroed():
     """Their squares overflow: an infinite scale would read every value as 0."""
-    from fastgru._panel import Standardizer
+    from fastgru._windows import Standardizer
 
     t = np.arange(60)
     huge = np.where(t % 2, 1e300, -1e300)[:, None]
