@@ -19,6 +19,7 @@ from . import _runtime
 from ._forecast_state import (
     THETA_STATE,
     id_index,
+    model_windows,
     positions,
     scales_at,
     series_id_array,
@@ -402,3 +403,22 @@ def _joined(*sets):
             np.concatenate([w.targets for w in sets]))
 
 
+def networks_to_continue(est, windows, n_features):
+    """With ``warm_start``: ``est``'s fitted models to go on training, when
+    they are as many as ``windows``, read those windows, are the layers
+    the parameters describe, take inputs of ``n_features`` and correct
+    the base forecast this fit trains them on (else None: new models).
+    Seasonal models from files written before the profile base correct
+    the seasonal naive forecast: continued under the profile, a model
+    left untrained by an interrupted fit would forecast with weights
+    made for the other base."""
+    if not (est.warm_start and hasattr(est, "gru_")):
+        return None
+    if est.season_length > 1 and not getattr(est, "_profile_base", None):
+        return None
+    nets = [(est.gru_, est.head_), *getattr(est, "members_", [])]
+    if (model_windows(est) != windows or any(
+            not est._layer_fits(n_features, g) or hd["weight"].shape[0] != est.horizon
+            for g, hd in nets)):
+        return None
+    return nets

@@ -106,7 +106,7 @@ def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
                  _profile_base=maker.profile_base,
                  _series_names=([str(c) for c in name] if isinstance(name, list)
                                 else None if name is None else str(name)))
-    state["_index_info"], state["last_ds_"] = panel_index_info(panel)
+    state["_index_info"], state["last_ds_"] = panel_index_info(panel, freq=est.freq)
     state["n_features_in_"] = maker.n_features
     state["theta_weight_"] = theta.weight
     for name, value in zip(THETA_STATE, theta.arrays or (None,) * len(THETA_STATE)):
@@ -368,7 +368,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         raise ValueError(f"h={steps} exceeds the fitted horizon={h}; with covariates the "
                          "forecast cannot be fed back")
     info, last = ((est._index_info, est.last_ds_) if y is None
-                  else panel_index_info(panel, known=est._index_info))
+                  else panel_index_info(panel, known=est._index_info, freq=est.freq))
     stamps = _stamps(info, last, panel.n_series, steps)
     futr_future = None
     if maker.n_futr:  # the model reads them over its whole horizon, also when steps < h

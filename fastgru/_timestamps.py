@@ -210,11 +210,14 @@ def _on_the_clock(last, steps, info):
                             ambiguous=np.ones(len(wall), dtype=bool))
 
 
-def panel_index_info(panel, known=None):
+def panel_index_info(panel, known=None, freq=None):
     """One description for the panel (from its longest series) and each
     series' last stamp; None for arrays without time stamps. Series too
     short to tell their frequency or step (one value, or two dates) take
-    ``known``'s, the description of the series a model was fitted to."""
+    ``known``'s, the description of the series a model was fitted to.
+    ``freq`` (the forecaster's) gives the frequency of dates or the step of
+    integers instead: every series is then dated by it after its last stamp,
+    also one with a gap (a warning names it), as statsforecast does."""
     if all(t is None for t in panel.times):
         return None, None
     import pandas as pd
@@ -223,6 +226,16 @@ def panel_index_info(panel, known=None):
     times = [pd.RangeIndex(len(v)) if t is None else t for t, v in zip(panel.times,
                                                                           panel.values)]
     longest = int(np.argmax([len(t) for t in times]))
+    if freq is not None and not isinstance(times[longest], pd.PeriodIndex):  # periods: theirs
+        info = _given_frequency(freq, times, longest)
+        off = off_step(info, times)
+        if off:
+            _warnings.warn(f"GRUForecaster: the series {[panel.ids[i] for i in off[:3]]}"
+                           f"{' ...' if len(off) > 3 else ''} do not follow freq={freq!r} "
+                           "throughout (a gap, or another frequency): the model reads their "
+                           "rows as consecutive steps, and dates their forecasts by freq after "
+                           "their last time stamp")
+        return info, np.asarray([last_stamp(info, t) for t in times])
     whose = (f" of series {panel.ids[longest]!r}, the longest, whose frequency the panel "
              "takes" if panel.n_series > 1 else "")
     info = _too_short_to_tell(times[longest], known) or index_info(times[longest], whose=whose)
@@ -238,6 +251,40 @@ def panel_index_info(panel, known=None):
             info = {"type": "position", "name": info["name"]}
     lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)
+
+
+def _given_frequency(freq, times, longest):
+    """The description of ``times`` that ``freq`` gives: a frequency of
+    dates (text) or the step of integers (int); a ValueError when the time
+    stamps are of another kind or it does not move forwards."""
+    import pandas as pd
+    from pandas.tseries.frequencies import to_offset
+
+    index = times[longest]
+    if isinstance(freq, str):
+        other = next((t for t in times if not isinstance(t, pd.DatetimeIndex)), None)
+        if other is not None:
+            raise ValueError(f"freq={freq!r} is a frequency of dates, but the time stamps are "
+                             f"{other.dtype} (give integer time stamps their step, freq=1)")
+        try:
+            offset = to_offset(freq)
+            moves = index[-1] + offset > index[-1]
+        except (ValueError, TypeError):
+            raise ValueError(f"freq={freq!r} is not a frequency pandas knows (e.g. 'D', "
+                             "'W-SUN', 'MS', 'QS', 'YS', 'h')") from None
+        if not moves:
+            raise ValueError(f"freq={freq!r} does not move forwards")
+        info = {"type": "datetime", "freq": offset.freqstr, "name": _name(index.name)}
+        if index.tz is not None:
+            info["tz"] = zone_text(index.tz)
+        return info
+    other = next((t for t in times if not pd.api.types.is_integer_dtype(t)), None)
+    if other is not None:
+        raise ValueError(f"freq={freq!r} is the step of integer time stamps, but the time "
+                         f"stamps are {other.dtype}" + (" (give dates a frequency, e.g. "
+                                                        "freq='D')" if other.dtype.kind == "M"
+                                                        else ""))
+    return {"type": "integer", "step": int(freq), "name": _name(index.name)}
 
 
 def _too_short_to_tell(index, known):

@@ -43,10 +43,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._kernels.panel import running_abs_diffs
 from ._panel import Panel
-from ._validation import check_memory
+from ._validation import check_int, check_memory
 
 #: Window steps (windows times time steps) :meth:`WindowMaker.cut` reads at
 #: once: a large panel's temporary arrays (some 40 bytes a step) stay within
@@ -319,3 +320,41 @@ class WindowMaker:
             out[use] = np.where(mean > 0, mean, q[use])
         return out
 
+
+def sliding_windows(values, window: int, horizon: int = 0):
+    """Every window of ``window`` steps of ``values`` and the ``horizon`` steps after it.
+
+    Parameters
+    ----------
+    values : array (n_timesteps,) or (n_timesteps, n_series)
+    window, horizon : int
+        Steps of input, and of targets after each window (0: inputs only).
+
+    Returns
+    -------
+    inputs : ndarray (n_windows, window, n_series)
+    targets : ndarray (n_windows, horizon, n_series)
+        Read-only views into ``values`` (no copies), with
+        ``n_windows = n_timesteps - window - horizon + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgru.forecasting import sliding_windows
+    >>> x, y = sliding_windows(np.arange(6.0), window=3, horizon=2)
+    >>> x[:, :, 0].tolist(), y[:, :, 0].tolist()
+    ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [[3.0, 4.0], [4.0, 5.0]])
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"values must be 1-D or 2-D, got shape {arr.shape}")
+    window = check_int("window", window)
+    horizon = check_int("horizon", horizon, minimum=0)
+    n_windows = arr.shape[0] - window - horizon + 1
+    if n_windows < 1:
+        raise ValueError(f"a series of {arr.shape[0]} steps is too short for window={window} "
+                         f"and horizon={horizon}: it needs at least {window + horizon}")
+    views = sliding_window_view(arr, window + horizon, axis=0).transpose(0, 2, 1)
+    return views[:n_windows, :window], views[:n_windows, window:]

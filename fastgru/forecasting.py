@@ -22,7 +22,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -36,10 +35,11 @@ from ._forecast_fit import (
     _mae_loss,
     cut_windows,
     fit_members,
+    networks_to_continue,
     sample_origins,
     split_origins,
 )
-from ._forecast_state import check_fit_params, conformal_quantiles, model_windows
+from ._forecast_state import check_fit_params, conformal_quantiles
 from ._panel import Panel, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
@@ -47,6 +47,7 @@ from ._theta import share
 from ._validation import check_int, check_memory
 from ._warnings import warn
 from ._windows import Standardizer, WindowMaker
+from ._windows import sliding_windows as sliding_windows  # public here
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",
            "optimized_theta", "sliding_windows"]
@@ -162,45 +163,6 @@ def default_window(horizon: int, season_length: int) -> int:
     return max(min(3 * horizon, 20), 2 * horizon, 3 * season_length, 8)
 
 
-def sliding_windows(values, window: int, horizon: int = 0):
-    """Every window of ``window`` steps of ``values`` and the ``horizon`` steps after it.
-
-    Parameters
-    ----------
-    values : array (n_timesteps,) or (n_timesteps, n_series)
-    window, horizon : int
-        Steps of input, and of targets after each window (0: inputs only).
-
-    Returns
-    -------
-    inputs : ndarray (n_windows, window, n_series)
-    targets : ndarray (n_windows, horizon, n_series)
-        Read-only views into ``values`` (no copies), with
-        ``n_windows = n_timesteps - window - horizon + 1``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgru.forecasting import sliding_windows
-    >>> x, y = sliding_windows(np.arange(6.0), window=3, horizon=2)
-    >>> x[:, :, 0].tolist(), y[:, :, 0].tolist()
-    ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [[3.0, 4.0], [4.0, 5.0]])
-    """
-    arr = np.asarray(values)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"values must be 1-D or 2-D, got shape {arr.shape}")
-    window = check_int("window", window)
-    horizon = check_int("horizon", horizon, minimum=0)
-    n_windows = arr.shape[0] - window - horizon + 1
-    if n_windows < 1:
-        raise ValueError(f"a series of {arr.shape[0]} steps is too short for window={window} "
-                         f"and horizon={horizon}: it needs at least {window + horizon}")
-    views = sliding_window_view(arr, window + horizon, axis=0).transpose(0, 2, 1)
-    return views[:n_windows, :window], views[:n_windows, window:]
-
-
 class GRUForecaster(TrainableGRU):
     """One GRU forecasting many series ``horizon`` steps ahead, with intervals.
 
@@ -243,6 +205,14 @@ class GRUForecaster(TrainableGRU):
         error more than 10% above the networks' alone (then 0); 0 with past
         or future covariates (which Theta cannot follow). 0 forecasts with
         the networks only.
+    freq : str or int, optional
+        The time stamps' frequency (statsforecast's ``freq``): a pandas
+        alias for dates ("D", "W-SUN", "MS", "h") or the step of integer
+        time stamps. Every series' forecast is then dated by it after its
+        last stamp, also a series with a gap (read as consecutive rows, a
+        warning names it). Default (None): inferred from the longest series,
+        and forecasts numbered by position when a series does not follow it.
+        Periods keep their own.
     hidden_size : int, optional
         Each model's hidden size (default 32).
     learning_rate : float, default 3e-3
@@ -314,6 +284,7 @@ class GRUForecaster(TrainableGRU):
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "n_models": [Interval(numbers.Integral, 1, MAX_MODELS, closed="both"), None],
         "theta_weight": [Interval(numbers.Real, 0, 1, closed="both"), None],
+        "freq": [str, Interval(numbers.Integral, 1, None, closed="left"), None],
     }
     for _name in ("bidirectional", "validation_fraction"):
         _parameter_constraints.pop(_name)
@@ -328,7 +299,8 @@ class GRUForecaster(TrainableGRU):
                  learning_rate=3e-3, optimizer="adam", weight_decay=0.0, clip_grad_norm=1.0,
                  early_stopping=True, n_iter_no_change=5, tol=1e-4, shuffle=True,
                  random_state=None, verbose=0, warm_start=False, dtype="float32", n_jobs=None,
-                 hist_exog=None, alias="GRUForecaster", n_models=None, theta_weight=None):
+                 hist_exog=None, alias="GRUForecaster", n_models=None, theta_weight=None,
+                 freq=None):
         super().__init__(
             hidden_size, num_layers, variant=variant, dropout=dropout, max_epochs=max_epochs,
             batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
@@ -343,6 +315,7 @@ class GRUForecaster(TrainableGRU):
         self.alias = alias
         self.n_models = n_models
         self.theta_weight = theta_weight
+        self.freq = freq
 
     @property
     def bidirectional(self):
@@ -440,7 +413,7 @@ class GRUForecaster(TrainableGRU):
         train_o = sample_origins(train_o, MAX_TRAINING_WINDOWS, self.random_state)
         k = ensemble_size(sum(len(o) for o in train_o), self.n_models)
         windows = member_windows(maker.window, k)
-        previous = self._networks_to_continue(windows, maker.n_features)
+        previous = networks_to_continue(self, windows, maker.n_features)
         theta = ThetaMix.fit(self._theta_weight(maker), panel, val_o, h, m,
                              tried=self.theta_weight is None)
         first = [cut_windows(panel, maker, windows[0], train_o, val_o, np.dtype(self.dtype))]
@@ -451,26 +424,6 @@ class GRUForecaster(TrainableGRU):
         if self.hidden_size is not None:
             return self.hidden_size
         return HIDDEN_SIZE
-
-    def _networks_to_continue(self, windows, n_features):
-        """With ``warm_start``: the fitted models to go on training, when
-        they are as many as ``windows``, read those windows, are the layers
-        the parameters describe, take inputs of ``n_features`` and correct
-        the base forecast this fit trains them on (else None: new models).
-        Seasonal models from files written before the profile base correct
-        the seasonal naive forecast: continued under the profile, a model
-        left untrained by an interrupted fit would forecast with weights
-        made for the other base."""
-        if not (self.warm_start and hasattr(self, "gru_")):
-            return None
-        if self.season_length > 1 and not getattr(self, "_profile_base", None):
-            return None
-        nets = [(self.gru_, self.head_), *getattr(self, "members_", [])]
-        if (model_windows(self) != windows or any(
-                not self._layer_fits(n_features, g) or hd["weight"].shape[0] != self.horizon
-                for g, hd in nets)):
-            return None
-        return nets
 
     def _remember(self, panel: Panel, maker: WindowMaker, theta: ThetaMix):
         """Keep what ``predict`` needs: each series' last ``window`` steps and

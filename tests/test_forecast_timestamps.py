@@ -388,3 +388,66 @@ def test_score_reads_dates_in_another_zone():
     assert model.score(y[37:]) == model.score(y[37:].tz_convert("UTC"))
     with pytest.raises(ValueError, match="scored by position"):
         model.score(y[37:].tz_localize(None))
+
+
+def _daily_with_a_gap():
+    t = np.arange(60)
+    ds = pd.date_range("2020-01-01", periods=60, freq="D")
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": ds, "y": np.sin(t / 7 * 6.28) + i})
+                    for i, k in enumerate("abc")], ignore_index=True)
+    return df.drop(index=df[df.unique_id == "c"].index[10])  # 2020-01-11 of series c
+
+
+def test_freq_dates_every_series_also_one_with_a_gap():
+    df = _daily_with_a_gap()
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        inferred = GRUForecaster(horizon=3, **FAST).fit(df).predict()
+    assert inferred.ds.dtype.kind == "i"  # numbered by position
+    model = GRUForecaster(horizon=3, freq="D", **FAST)
+    with pytest.warns(UserWarning, match=r"the series \['c'\] do not follow freq='D' "
+                                         "throughout.*dates their forecasts by freq after"):
+        model.fit(df)
+    fc = model.predict()
+    want = pd.date_range("2020-03-01", periods=3, freq="D")
+    for key in "abc":  # each series' last date plus one, two, three days
+        np.testing.assert_array_equal(fc[fc.unique_id == key].ds.to_numpy(), want.to_numpy())
+    pd.testing.assert_series_equal(fc[model.alias], inferred[model.alias])  # the same model
+    # a new history with a gap, and one of a single value, take it too
+    new = pd.DataFrame({"unique_id": ["n", "n", "n", "one"],
+                        "ds": pd.to_datetime(["2021-05-01", "2021-05-02", "2021-05-09",
+                                              "2021-06-30"]), "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.warns(UserWarning, match=r"the series \['n'\] do not follow freq='D'"):
+        again = model.predict(y=new)
+    assert again.ds.tolist() == list(pd.date_range("2021-05-10", periods=3)) + list(
+        pd.date_range("2021-07-01", periods=3))
+
+
+def test_freq_is_the_step_of_integer_stamps_and_kept_in_a_file(tmp_path):
+    df = _daily_with_a_gap()
+    df["ds"] = (df.ds - pd.Timestamp("2020-01-01")).dt.days * 5  # steps of 5, a gap in c
+    model = GRUForecaster(horizon=3, freq=5, **FAST)
+    with pytest.warns(UserWarning, match=r"the series \['c'\] do not follow freq=5"):
+        fc = model.fit(df).predict()
+    assert fc[fc.unique_id == "c"].ds.tolist() == [300, 305, 310]
+    fastgru.save(model, tmp_path / "f.npz")
+    loaded = fastgru.load(tmp_path / "f.npz")
+    assert loaded.freq == 5
+    pd.testing.assert_frame_equal(loaded.predict(), fc)
+
+
+@pytest.mark.parametrize("freq, ds, match", [
+    ("zz", None, "freq='zz' is not a frequency pandas knows"),
+    ("-1D", None, "freq='-1D' does not move forwards"),
+    (1, None, r"freq=1 is the step of integer time stamps, but the time stamps are "
+              r"datetime64\[ns\] \(give dates a frequency, e.g. freq='D'\)"),
+    ("D", np.arange(60.0), r"freq='D' is a frequency of dates, but the time stamps are "
+                           r"float64 \(give integer time stamps their step, freq=1\)"),
+])
+def test_a_freq_that_does_not_fit_the_time_stamps_is_refused(freq, ds, match):
+    df = _daily_with_a_gap()
+    if ds is not None:
+        df["ds"] = np.tile(ds, 3)[:len(df)]
+    with pytest.raises(ValueError, match=match):
+        GRUForecaster(horizon=3, freq=freq, **FAST).fit(df)
+    with pytest.raises(ValueError, match="'freq' parameter of GRUForecaster must be"):
+        GRUForecaster(horizon=3, freq=0, **FAST).fit(df)

@@ -417,7 +417,7 @@ def test_ctrl_c_while_a_refit_keeps_the_new_series_leaves_no_mixed_state(
                           warm_start=warm_start).fit(_long(6, 60, "2020-01-01"))
     before = model.predict()
 
-    def interrupted(panel):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_forecast_state, "panel_index_info", interrupted)
