@@ -25,7 +25,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     h = est.horizon if h is None else check_int("h", h)
     n_windows = check_int("n_windows", n_windows)
     step_size = h if step_size is None else check_int("step_size", step_size)
-    refit = check_bool("refit", refit)
+    # statsforecast's refit: True every window, False once, n every n windows
+    every = (int(check_bool("refit", refit)) if isinstance(refit, (bool, np.bool_))
+             else check_int("refit", refit, minimum=0))
     levels = check_levels(level)
     check_keys(y)  # a row without a series or date, or two of one date, would be misplaced
     df = y.sort_values([ID, TIME], kind="stable").reset_index(drop=True)
@@ -45,6 +47,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
     frames = []
+
+    def fits(w):  # whether window w trains a model
+        return w == 0 or (every and w % every == 0)
+
     # a warning that holds for every window: once; forecasts dated by the test rows
     with once_each({BY_POSITION: "cross_validation pairs each series' forecasts with its "
                     "rows after the cutoff, in their order, whatever their dates."}):
@@ -60,10 +66,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             if est.verbose:
                 print(f"cross_validation: window {w + 1} of {n_windows}, cutoffs {back} steps "
                       f"before each series' end: "
-                      + (f"fitting on {len(history):,} rows" if refit or w == 0
+                      + (f"fitting on {len(history):,} rows" if fits(w)
                          else f"forecasting from {len(history):,} rows"), flush=True)
             try:
-                if refit or w == 0:
+                if fits(w):
                     model.fit(history, static_df=static_df)
                     if levels and model.calibration_ is None:
                         raise ValueError("no intervals: the series are too short to hold out a "

@@ -508,8 +508,9 @@ class GRUForecaster(TrainableGRU):
         The last cutoff of each series leaves ``h`` steps after it; earlier
         ones are ``step_size`` (default ``h``) steps apart. With ``refit``
         (default) a model is trained at every cutoff on the data before it;
-        otherwise once, at the first cutoff, and then forecasts from later
-        cutoffs with the history up to each. A series with no value before
+        with ``refit=n`` at every ``n``-th (statsforecast's); otherwise once,
+        at the first cutoff. Other cutoffs are forecast by the last model
+        with the history up to each. A series with no value before
         a cutoff has no forecast from it (fewer than ``n_windows``). A
         warning given in several windows is given once.
 
@@ -517,7 +518,7 @@ class GRUForecaster(TrainableGRU):
         ----------
         y : long DataFrame (``unique_id``, ``ds``, ``y``, covariates)
         h, n_windows, step_size : int
-        refit : bool
+        refit : bool or int
         level : list of numbers, optional
         static_df : DataFrame, optional
 

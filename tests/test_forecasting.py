@@ -322,6 +322,27 @@ def test_refit_false_forecasts_later_cutoffs_with_one_model():
     assert cv.groupby("unique_id").cutoff.nunique().eq(3).all() and len(cv) == 4 * 3 * 4
 
 
+def test_refit_n_trains_at_every_nth_cutoff_as_in_statsforecast():
+    df = seasonal_panel(n_series=4, length=60)
+    model = GRUForecaster(horizon=4, season_length=12, **FAST)
+    runs = {refit: model.cross_validation(df, n_windows=4, refit=refit)
+            for refit in (True, False, 2, 0, 1)}
+    by = {refit: dict(tuple(cv.groupby("cutoff"))) for refit, cv in runs.items()}
+    cutoffs = sorted(by[2])  # (the panel's series end together)
+    assert len(cutoffs) == 4
+    for refit, windows in ((False, [0, 1]), (True, [2])):  # trained at cutoffs 0 and 2
+        for w in windows:
+            pd.testing.assert_frame_equal(by[2][cutoffs[w]], by[refit][cutoffs[w]])
+    forecast = model.alias
+    assert not np.allclose(by[2][cutoffs[3]][forecast], by[True][cutoffs[3]][forecast])
+    assert not np.allclose(by[2][cutoffs[3]][forecast], by[False][cutoffs[3]][forecast])
+    pd.testing.assert_frame_equal(runs[0], runs[False])
+    pd.testing.assert_frame_equal(runs[1], runs[True])
+    for bad, error in ((-1, ValueError), (2.5, TypeError), ("yes", TypeError)):
+        with pytest.raises(error, match="refit"):
+            model.cross_validation(df, n_windows=2, refit=bad)
+
+
 def test_cross_validation_says_which_window_it_is_on(capsys):
     df = seasonal_panel(n_series=4, length=60)
     model = GRUForecaster(horizon=4, season_length=12, **{**FAST, "verbose": 1})
