@@ -339,14 +339,14 @@ def off_step(info, times) -> list:
         if info["type"] == "period":
             ok = np.asarray(prev + 1 == nxt)
         elif info["type"] == "datetime" and prev.tz is None:
-            ok = np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+            ok = np.asarray(_shifted(prev, info["freq"]) == nxt)
         elif info["type"] == "datetime":  # days and longer steps count on the clock
-            wall = prev.tz_localize(None).shift(1, freq=info["freq"])
+            wall = _shifted(prev.tz_localize(None), info["freq"])
             ok = np.asarray(wall == nxt.tz_localize(None))
             if isinstance(pd.tseries.frequencies.to_offset(info["freq"]), pd.offsets.Tick):
                 # hours count in elapsed time (months would be shifted on the
                 # clock, and fail on a time the zone skips)
-                ok |= np.asarray(prev.shift(1, freq=info["freq"]) == nxt)
+                ok |= np.asarray(_shifted(prev, info["freq"]) == nxt)
         elif info["type"] == "integer" and every.dtype.kind in "iu":
             ok = differences(every)[not_first[1:]] == info["step"]
         else:
@@ -356,6 +356,19 @@ def off_step(info, times) -> list:
         return multi
     series = np.repeat(np.arange(len(sub)), n - 1)
     return sorted({multi[j] for j in series[~ok]})
+
+
+def _shifted(index, freq):
+    """Each date of a DatetimeIndex one step of ``freq`` on. Offsets pandas
+    adds date by date (business hours, weeks of a month) are added so here,
+    without pandas' PerformanceWarning pointing into fastgru."""
+    import pandas as pd
+
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour,
+                           pd.offsets.WeekOfMonth, pd.offsets.LastWeekOfMonth)):
+        return pd.DatetimeIndex([t + offset for t in index], tz=index.tz)
+    return index.shift(1, freq=offset)
 
 
 def differences(index) -> np.ndarray:

@@ -451,3 +451,17 @@ def test_a_freq_that_does_not_fit_the_time_stamps_is_refused(freq, ds, match):
         GRUForecaster(horizon=3, freq=freq, **FAST).fit(df)
     with pytest.raises(ValueError, match="'freq' parameter of GRUForecaster must be"):
         GRUForecaster(horizon=3, freq=0, **FAST).fit(df)
+
+
+@pytest.mark.parametrize("freq", ["bh", "WOM-1MON"])
+def test_offsets_pandas_adds_date_by_date_are_checked_without_its_warning(freq):
+    ds = pd.date_range("2024-01-05 15:00", periods=30, freq=freq)
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": ds, "y": np.sin(np.arange(30.0)) + i})
+                    for i, k in enumerate("ab")], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' PerformanceWarning among them
+        fc = GRUForecaster(horizon=2, **FAST).fit(df).predict()
+    after = pd.date_range(ds[-1], periods=3, freq=freq)[1:]
+    np.testing.assert_array_equal(fc[fc.unique_id == "b"].ds.to_numpy(), after.to_numpy())
+    with pytest.warns(UserWarning, match=r"the series \['a'\] do not follow"):
+        GRUForecaster(horizon=2, **FAST).fit(df.drop(index=10))
