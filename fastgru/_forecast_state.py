@@ -406,8 +406,8 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         arrays = ([getattr(est, a) for a in THETA_STATE] if y is None
                   else fit_theta(history, est.season_length))
         point = mix(point, theta_forecast(*arrays, steps), w)
-    if not maker.time_varying:  # nothing says a constant series will move
-        _hold_constant(history, panel.scales, est.season_length, point)
+    held = (_hold_constant(history, panel.scales, est.season_length, point)
+            if not maker.time_varying else [])  # nothing says a constant series will move
     lo = hi = None
     if levels:
         qlo, qhi = est.intervals(levels)
@@ -419,6 +419,7 @@ def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=Non
         scale = (first_local * scales)[None, :, None]  # the fitted series', in order
         lo = point[None] + scale * qlo[:, None, :steps]
         hi = point[None] + scale * qhi[:, None, :steps]
+        lo[:, held], hi[:, held] = point[held], point[held]  # nor how far: statsforecast's too
     _check_finite(panel, point, lo, hi)
     return panel, point, lo, hi, stamps
 
@@ -438,13 +439,16 @@ def _check_finite(panel, point, lo, hi):
                          "of 10), or check the model file's scales and held-out errors")
 
 
-def _hold_constant(values, scales, season_length, point):
-    """Forecast a constant series as its value: a series is constant when
-    its (stored) history is and its scale is a constant series' (the stored
-    history is the end of the series, the scale its whole)."""
-    for i, v in enumerate(values):
-        if len(v) and v.min() == v.max() and scales[i] == series_scale(v, season_length):
-            point[i] = v[-1]
+def _hold_constant(values, scales, season_length, point) -> list:
+    """Forecast a constant series as its value, and return their positions: a
+    series is constant when its (stored) history is and its scale is a
+    constant series' (the stored history is the end of the series, the scale
+    its whole)."""
+    held = [i for i, v in enumerate(values) if len(v) and v.min() == v.max()
+            and scales[i] == series_scale(v, season_length)]
+    for i in held:
+        point[i] = values[i][-1]
+    return held
 
 
 #: the sets of interval levels whose quantiles a fitted forecaster keeps

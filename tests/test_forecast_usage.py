@@ -250,12 +250,15 @@ def test_a_constant_series_is_forecast_as_its_value(season_length):
     series["flat"] = np.full(60, 7.0)
     series["flat_end"] = np.r_[rng.normal(7.0, 1.0, 60), np.full(40, 7.0)]
     m = GRUForecaster(horizon=6, season_length=season_length, **FAST).fit(series)
-    fc = m.predict(level=[80])
-    np.testing.assert_array_equal(fc["flat"]["mean"], np.full(6, 7.0))
-    assert np.all(fc["flat"]["lo-80"] <= 7.0) and np.all(fc["flat"]["hi-80"] >= 7.0)
+    fc = m.predict(level=[80, 95])
+    # and its intervals as the value too, as statsforecast's models give them
+    for column in ("mean", "lo-80", "hi-80", "lo-95", "hi-95"):
+        np.testing.assert_array_equal(fc["flat"][column], np.full(6, 7.0))
+    assert np.all(fc["s0"]["hi-80"] - fc["s0"]["lo-80"] > 0)
     np.testing.assert_array_equal(m.predict(12)["flat"], np.full(12, 7.0))
-    np.testing.assert_array_equal(m.predict(y={"flat": np.full(30, -2.5)})["flat"],
-                                  np.full(6, -2.5))
+    again = m.predict(y={"flat": np.full(30, -2.5)}, level=[80])["flat"]
+    for column in ("mean", "lo-80", "hi-80"):
+        np.testing.assert_array_equal(again[column], np.full(6, -2.5))
     # a series flat only at its end moved before: the model forecasts it
     assert not np.all(fc["flat_end"]["mean"] == 7.0)
 
