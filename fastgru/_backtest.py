@@ -6,7 +6,7 @@ import numpy as np
 
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
 from ._panel import ID, TARGET, TIME
-from ._timestamps import BY_POSITION, locate
+from ._timestamps import BY_FREQ, BY_POSITION, locate
 from ._warnings import once_each, warn
 
 
@@ -53,7 +53,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
 
     # a warning that holds for every window: once; forecasts dated by the test rows
     with once_each({BY_POSITION: "cross_validation pairs each series' forecasts with its "
-                    "rows after the cutoff, in their order, whatever their dates."}):
+                    "rows after the cutoff, in their order, whatever their dates.",
+                    BY_FREQ: "and cross_validation pairs their forecasts with their rows "
+                    "after the cutoff"}):
         for w in range(n_windows):
             back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
             cutoff = size - back

@@ -111,7 +111,9 @@ def check_restored(est) -> None:
         for a in ("mean_", "scale_"):
             if np.shape(getattr(est, f"{kind}_{a}")) != (k,):
                 raise ValueError(f"{kind}_{a} does not match {kind}_exog_")
-    if est.hist_exog_ != [str(c) for c in past_names(est.hist_exog)]:
+    # (a file keeps hist_exog None where its names were neither text nor integers)
+    if est.hist_exog is not None and est.hist_exog_ != [str(c) for c in
+                                                        past_names(est.hist_exog)]:
         raise ValueError(f"hist_exog_ {est.hist_exog_!r:.80} is not what hist_exog="
                          f"{est.hist_exog!r:.80} reads")
     names = est.static_names_

@@ -59,14 +59,15 @@ def from_polars(**frames) -> list:
     and returns pandas."""
     out = []
     for name, frame in frames.items():
-        if type(frame).__module__.partition(".")[0] == "polars" and hasattr(frame,
-                                                                            "to_pandas"):
+        if type(frame).__module__.partition(".")[0] == "polars":
+            if type(frame).__name__ == "LazyFrame" and hasattr(frame, "collect"):
+                frame = frame.collect()  # its rows, as statsforecast reads them
             try:
-                frame = frame.to_pandas()
-            except Exception as exc:  # polars needs pyarrow to convert: say how
+                frame = frame.to_pandas() if hasattr(frame, "to_pandas") else frame
+            except Exception as exc:  # polars converts with pyarrow: say so
                 raise ValueError(f"{name} is a polars {type(frame).__name__} that could not "
                                  f"be converted to pandas ({type(exc).__name__}: {exc}); "
-                                 f"convert it first, {name}.to_pandas()") from None
+                                 "polars converts with pyarrow (pip install pyarrow)") from None
         out.append(frame)
     return out
 
@@ -243,14 +244,19 @@ def _check_wide_numbers(frame) -> None:
     a TypeError that says how to pass either."""
     import pandas as pd
 
-    odd = [str(c) for c, t in zip(frame.columns, frame.dtypes)
+    odd = [c for c, t in zip(frame.columns, frame.dtypes)
            if not pd.api.types.is_numeric_dtype(t)]
     if odd:
+        dates = [c for c in odd if pd.api.types.is_datetime64_any_dtype(frame[c])
+                 or isinstance(frame[c].dtype, pd.PeriodDtype)]
+        keys = {**{c: ID for c in [c for c in odd if c not in dates][:1]},
+                **{c: TIME for c in dates[:1]}} or {odd[0]: TIME}
         raise TypeError(f"y is read as a wide DataFrame, a series per column, but its columns "
-                        f"{odd[:3]} are not numbers. A long DataFrame needs the columns "
-                        f"{ID!r}, {TIME!r} and {TARGET!r}: rename yours, e.g. df.rename("
-                        f"columns={{{odd[0]!r}: {TIME!r}, ...}}); a wide one has its dates as "
-                        f"the index, df.set_index({odd[0]!r})")
+                        f"{[str(c) for c in odd[:3]]} are not numbers. A long DataFrame needs "
+                        f"the columns {ID!r}, {TIME!r} and {TARGET!r}: rename yours, e.g. "
+                        f"df.rename(columns={keys!r}) and the values' column {TARGET!r}"
+                        + (f"; a wide one has its dates as the index, df.set_index("
+                           f"{dates[0]!r})" if dates else ""))
 
 
 def _read_wide(y, X, hist_exog) -> Panel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _warnings
+from ._panel import plain
 
 #: Each kind of description :func:`index_info` gives, and the keys it has.
 INDEX_KEYS = {"period": {"freq"}, "datetime": {"freq", "tz"}, "integer": {"step"},
@@ -18,6 +19,7 @@ INDEX_KEYS = {"period": {"freq"}, "datetime": {"freq", "tz"}, "integer": {"step"
 INDEX_KEYS = {kind: {"type", "name", *keys} for kind, keys in INDEX_KEYS.items()}
 # what the warnings of stamps that cannot be continued say of the forecast
 BY_POSITION = "The forecast is indexed by position after the history."
+BY_FREQ = "and dates their forecasts by freq after their last time stamp"
 
 
 def index_info(index, warn=True, whose=""):
@@ -220,23 +222,17 @@ def panel_index_info(panel, known=None, freq=None):
     also one with a gap (a warning names it), as statsforecast does."""
     if all(t is None for t in panel.times):
         return None, None
-    import pandas as pd
-
-    # a series without time stamps (an array among pandas series) counts by position
-    times = [pd.RangeIndex(len(v)) if t is None else t for t, v in zip(panel.times,
-                                                                          panel.values)]
-    longest = int(np.argmax([len(t) for t in times]))
-    if freq is not None and not isinstance(times[longest], pd.PeriodIndex):  # periods: theirs
+    times, longest = _stamps(panel)
+    if freq is not None:
         info = _given_frequency(freq, times, longest)
         off = off_step(info, times)
         if off:
-            _warnings.warn(f"GRUForecaster: the series {[panel.ids[i] for i in off[:3]]}"
+            _warnings.warn(f"GRUForecaster: the series {[plain(panel.ids[i]) for i in off[:3]]}"
                            f"{' ...' if len(off) > 3 else ''} do not follow freq={freq!r} "
                            "throughout (a gap, or another frequency): the model reads their "
-                           "rows as consecutive steps, and dates their forecasts by freq after "
-                           "their last time stamp")
+                           "rows as consecutive steps, " + BY_FREQ)
         return info, np.asarray([last_stamp(info, t) for t in times])
-    whose = (f" of series {panel.ids[longest]!r}, the longest, whose frequency the panel "
+    whose = (f" of series {plain(panel.ids[longest])!r}, the longest, whose frequency the panel "
              "takes" if panel.n_series > 1 else "")
     info = _too_short_to_tell(times[longest], known) or index_info(times[longest], whose=whose)
     if info["type"] != "position":
@@ -244,7 +240,7 @@ def panel_index_info(panel, known=None, freq=None):
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
             _warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
-                           f"{[panel.ids[i] for i in off[:3]]}"
+                           f"{[plain(panel.ids[i]) for i in off[:3]]}"
                            f"{' ...' if len(off) > 3 else ''} do not follow the panel's "
                            f"frequency ({what}) throughout (a gap, or another frequency). "
                            + BY_POSITION)
@@ -253,29 +249,59 @@ def panel_index_info(panel, known=None, freq=None):
     return info, np.asarray(lasts)
 
 
+def _stamps(panel):
+    """Each series' time stamps (positions for one without), and which series
+    is the longest."""
+    import pandas as pd
+
+    # a series without time stamps (an array among pandas series) counts by position
+    times = [pd.RangeIndex(len(v)) if t is None else t for t, v in zip(panel.times,
+                                                                          panel.values)]
+    return times, int(np.argmax([len(t) for t in times]))
+
+
+def check_frequency(panel, freq) -> None:
+    """The ValueError :func:`panel_index_info` would raise for ``freq``, said
+    before a fit trains (its warnings are given when the fit ends)."""
+    if freq is not None and not all(t is None for t in panel.times):
+        _given_frequency(freq, *_stamps(panel))
+
+
 def _given_frequency(freq, times, longest):
     """The description of ``times`` that ``freq`` gives: a frequency of
-    dates (text) or the step of integers (int); a ValueError when the time
-    stamps are of another kind or it does not move forwards."""
+    dates or periods (text; periods must be of it) or the step of integers
+    (int); a ValueError when the time stamps are of another kind or it does
+    not move forwards."""
     import pandas as pd
     from pandas.tseries.frequencies import to_offset
 
     index = times[longest]
+    if isinstance(freq, (bool, np.bool_)):
+        raise ValueError(f"freq must be a frequency (text) or an integer step, got {freq!r}")
     if isinstance(freq, str):
-        other = next((t for t in times if not isinstance(t, pd.DatetimeIndex)), None)
+        kind = pd.PeriodIndex if isinstance(index, pd.PeriodIndex) else pd.DatetimeIndex
+        other = next((t for t in times if not isinstance(t, kind)), None)
         if other is not None:
             raise ValueError(f"freq={freq!r} is a frequency of dates, but the time stamps are "
                              f"{other.dtype} (give integer time stamps their step, freq=1)")
         try:
-            offset = to_offset(freq)
-            moves = index[-1] + offset > index[-1]
+            if kind is pd.PeriodIndex:  # periods carry their frequency: it must be freq's
+                same = pd.Period(index[-1], freq=freq).freqstr == index.freqstr
+                info = {"type": "period", "freq": index.freqstr, "name": _name(index.name)}
+            else:  # on the wall clock: a step across a daylight saving change exists
+                offset = to_offset(freq)
+                wall = index[-1].tz_localize(None)
+                same = wall + offset > wall
+                info = {"type": "datetime", "freq": offset.freqstr, "name": _name(index.name)}
         except (ValueError, TypeError):
-            raise ValueError(f"freq={freq!r} is not a frequency pandas knows (e.g. 'D', "
-                             "'W-SUN', 'MS', 'QS', 'YS', 'h')") from None
-        if not moves:
-            raise ValueError(f"freq={freq!r} does not move forwards")
-        info = {"type": "datetime", "freq": offset.freqstr, "name": _name(index.name)}
-        if index.tz is not None:
+            raise ValueError(f"freq={freq!r} is not a frequency pandas knows for " + (
+                f"periods (theirs in ds: {index.freqstr!r})" if kind is pd.PeriodIndex else
+                "dates (e.g. 'D', 'W-SUN', 'MS', 'QS', 'YS', 'h')")) from None
+        if not same:
+            raise ValueError(f"freq={freq!r} " + ("is not the frequency of the periods in ds "
+                                                  f"({index.freqstr!r})" if kind is
+                                                  pd.PeriodIndex else "does not move forwards"))
+        if kind is pd.DatetimeIndex and index.tz is not None:
             info["tz"] = zone_text(index.tz)
         return info
     other = next((t for t in times if not pd.api.types.is_integer_dtype(t)), None)

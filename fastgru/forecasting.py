@@ -44,6 +44,7 @@ from ._panel import Panel, read_panel, series_scales
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._theta import share
+from ._timestamps import check_frequency
 from ._validation import check_int, check_memory
 from ._warnings import warn
 from ._windows import Standardizer, WindowMaker
@@ -212,7 +213,7 @@ class GRUForecaster(TrainableGRU):
         last stamp, also a series with a gap (read as consecutive rows, a
         warning names it). Default (None): inferred from the longest series,
         and forecasts numbered by position when a series does not follow it.
-        Periods keep their own.
+        Periods must be of it.
     hidden_size : int, optional
         Each model's hidden size (default 32).
     learning_rate : float, default 3e-3
@@ -384,6 +385,7 @@ class GRUForecaster(TrainableGRU):
         m = check_int("season_length", self.season_length)
         check_alias(self.alias)
         panel = read_panel(y, X, static_df, self.hist_exog)
+        check_frequency(panel, self.freq)  # before the training it would waste
         panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
         if panel.futr is not None:

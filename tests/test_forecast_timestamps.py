@@ -465,3 +465,45 @@ def test_offsets_pandas_adds_date_by_date_are_checked_without_its_warning(freq):
     np.testing.assert_array_equal(fc[fc.unique_id == "b"].ds.to_numpy(), after.to_numpy())
     with pytest.warns(UserWarning, match=r"the series \['a'\] do not follow"):
         GRUForecaster(horizon=2, **FAST).fit(df.drop(index=10))
+
+
+def test_freq_across_daylight_saving_and_on_periods():
+    # month ends at 02:30 in Berlin: the next one, 2024-03-31 02:30, does not exist
+    ds = pd.date_range("2022-01-31 02:30", "2024-02-29 02:30", freq="ME", tz="Europe/Berlin")
+    fc = GRUForecaster(horizon=3, freq="ME", **FAST).fit(
+        pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.arange(len(ds), dtype=float)}))
+    assert fc.predict().ds.tolist() == [pd.Timestamp("2024-03-31 03:00", tz="Europe/Berlin"),
+                                        pd.Timestamp("2024-04-30 02:30", tz="Europe/Berlin"),
+                                        pd.Timestamp("2024-05-31 02:30", tz="Europe/Berlin")]
+    months = pd.period_range("2020-01", periods=30, freq="M")
+    df = pd.concat([pd.DataFrame({"unique_id": np.int64(k), "ds": months.delete(range(5 * k)),
+                                  "y": np.arange(30.0 - 5 * k)}) for k in (0, 1)],
+                   ignore_index=True)
+    df = df.drop(index=10)  # a gap in series 0 (series 1 starts later)
+    with pytest.warns(UserWarning, match=r"the series \[0\] do not follow freq='M'"):
+        fc = GRUForecaster(horizon=3, freq="M", **FAST).fit(df).predict()
+    assert fc.ds.tolist() == list(pd.period_range("2022-07", periods=3, freq="M")) * 2
+    for freq, match in (("D", r"freq='D' is not the frequency of the periods in ds \('M'\)"),
+                        ("ME", r"freq='ME' is not a frequency pandas knows for periods "
+                               r"\(theirs in ds: 'M'\)"),
+                        (True, "freq must be a frequency .* or an integer step, got True")):
+        with pytest.raises(ValueError, match=match):
+            GRUForecaster(horizon=3, freq=freq, **FAST).fit(df)
+
+
+def test_a_freq_that_does_not_fit_is_refused_before_training(capsys):
+    df = _daily_with_a_gap()
+    with pytest.raises(ValueError, match="freq=1 is the step of integer time stamps"):
+        GRUForecaster(horizon=3, freq=1, **{**FAST, "verbose": 1}).fit(df)
+    assert "epoch" not in capsys.readouterr().out
+
+
+def test_a_backtest_with_freq_says_how_it_dates_series_with_a_gap():
+    df = _daily_with_a_gap()
+    with pytest.warns(UserWarning) as caught:
+        cv = GRUForecaster(horizon=3, freq="D", **FAST).cross_validation(df, n_windows=2)
+    said = [str(w.message) for w in caught if "do not follow freq" in str(w.message)]
+    assert len(said) == 1 and said[0].endswith(
+        "the model reads their rows as consecutive steps, and cross_validation pairs their "
+        "forecasts with their rows after the cutoff")
+    assert cv.ds.dtype.kind == "M"

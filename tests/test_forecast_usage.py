@@ -808,3 +808,31 @@ def test_series_ids_of_nullable_integers_are_named_as_numbers():
     model = GRUForecaster(horizon=4, **FAST).fit(df.dropna())
     with pytest.raises(ValueError, match=r"^y has more than one row for series 2 at ds=1950$"):
         model.score(pd.concat([df.iloc[:1]] * 2))
+
+
+def test_a_polars_lazy_frame_is_collected_and_a_failed_conversion_says_why(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    df = _two_panels_and_a_short_one()
+    df = df[df.unique_id != 4]
+    model = GRUForecaster(horizon=4, **FAST)
+    pd.testing.assert_frame_equal(model.fit(pl.from_pandas(df).lazy()).predict(),
+                                  model.fit(df).predict())
+
+    def no_pyarrow(self, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pyarrow'")
+
+    monkeypatch.setattr(pl.DataFrame, "to_pandas", no_pyarrow)
+    with pytest.raises(ValueError, match=r"y is a polars DataFrame that could not be converted"
+                                         r" to pandas .*pyarrow.*pip install pyarrow"):
+        model.fit(pl.from_pandas(df))
+
+
+def test_a_long_frame_s_id_and_date_columns_are_named_in_the_rename_it_suggests():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": np.repeat(["a", "b"], 20),
+                       "date": pd.date_range("2000-01-01", periods=40), "value": np.ones(40)})
+    with pytest.raises(TypeError, match=r"df.rename\(columns=\{'id': 'unique_id', 'date': "
+                                        r"'ds'\}\) and the values' column 'y'; a wide one "
+                                        r"has its dates as the index, df.set_index\('date'\)"):
+        GRUForecaster(horizon=4, **FAST).fit(df)

@@ -772,7 +772,7 @@ def test_load_refuses_tampered_forecaster_metadata(tmp_path, change):
         fastgru.load(path)
 
 
-@pytest.mark.parametrize("hist_exog", [["ghost"], "ghost", ["p", "q"], None])
+@pytest.mark.parametrize("hist_exog", [["ghost"], "ghost", ["p", "q"]])
 def test_load_refuses_past_covariates_the_model_was_not_fitted_with(tmp_path, hist_exog):
     # fitted with one past covariate, "p": predict(y=...) would ask for others
     df = seasonal_panel(n_series=3, length=40)
@@ -786,6 +786,17 @@ def test_load_refuses_past_covariates_the_model_was_not_fitted_with(tmp_path, hi
     for same in ("p", ["p"]):
         _rewrite_meta(path, lambda m, same=same: m["params"].update(hist_exog=same))
         pd.testing.assert_frame_equal(fastgru.load(path).predict(), model.predict())
+
+
+def test_past_covariates_named_by_a_float_save_and_load(tmp_path):
+    # the file keeps hist_exog None (its names are neither text nor integers)
+    df = seasonal_panel(n_series=3, length=40)
+    df[1.5] = np.sin(np.arange(len(df)))
+    model = GRUForecaster(horizon=2, season_length=12, hist_exog=[1.5], **FAST).fit(df)
+    fastgru.save(model, tmp_path / "f.npz")
+    loaded = fastgru.load(tmp_path / "f.npz")
+    assert loaded.hist_exog is None and loaded.hist_exog_ == ["1.5"]
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())
 
 
 def _promo_panel(gap=False):
