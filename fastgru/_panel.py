@@ -244,13 +244,14 @@ def _check_wide_numbers(frame) -> None:
     a TypeError that says how to pass either."""
     import pandas as pd
 
-    odd = [c for c, t in zip(frame.columns, frame.dtypes)
-           if not pd.api.types.is_numeric_dtype(t)]
-    if odd:
-        dates = [c for c in odd if pd.api.types.is_datetime64_any_dtype(frame[c])
-                 or isinstance(frame[c].dtype, pd.PeriodDtype)]
+    kinds = [(c, t) for c, t in zip(frame.columns, frame.dtypes)
+             if not pd.api.types.is_numeric_dtype(t)]
+    if kinds:
+        odd = [c for c, _ in kinds]
+        dates = [c for c, t in kinds if pd.api.types.is_datetime64_any_dtype(t)
+                 or isinstance(t, pd.PeriodDtype)]
         keys = {**{c: ID for c in [c for c in odd if c not in dates][:1]},
-                **{c: TIME for c in dates[:1]}} or {odd[0]: TIME}
+                **{c: TIME for c in dates[:1]}}
         raise TypeError(f"y is read as a wide DataFrame, a series per column, but its columns "
                         f"{[str(c) for c in odd[:3]]} are not numbers. A long DataFrame needs "
                         f"the columns {ID!r}, {TIME!r} and {TARGET!r}: rename yours, e.g. "

@@ -836,3 +836,9 @@ def test_a_long_frame_s_id_and_date_columns_are_named_in_the_rename_it_suggests(
                                         r"'ds'\}\) and the values' column 'y'; a wide one "
                                         r"has its dates as the index, df.set_index\('date'\)"):
         GRUForecaster(horizon=4, **FAST).fit(df)
+    # columns of one name (three "a", dates among them) are named alike
+    twice = pd.DataFrame({"x": np.ones(40), "y2": np.ones(40),
+                          "when": pd.date_range("2000-01-01", periods=40)})
+    twice.columns = ["a", "a", "a"]
+    with pytest.raises(TypeError, match=r"its columns \['a'\] are not numbers"):
+        GRUForecaster(horizon=4, **FAST).fit(twice)
