@@ -176,9 +176,10 @@ def _named_series(series):
         if "unique_id" in series.columns and "y" in series.columns:
             # read as columns, its ids, dates and values would each be a series
             raise TypeError("series is a long DataFrame (unique_id, y): fit_forecasters "
-                            "takes one series per column; pass "
-                            "dict(tuple(df.groupby('unique_id')['y'])) (each series in "
-                            "date order), or fit one GRUForecaster on the long frame")
+                            "takes one series per column; pass {k: g.set_index('ds')['y'] "
+                            "for k, g in df.sort_values('ds').groupby('unique_id')} (each "
+                            "series dated by its ds), or fit one GRUForecaster on the long "
+                            "frame")
         items = [(name, col) for name, col in series.items()]
         if series.columns.has_duplicates:  # their results would share one key
             raise ValueError(f"series has columns of the same name "

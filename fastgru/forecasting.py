@@ -388,6 +388,10 @@ class GRUForecaster(TrainableGRU):
         check_frequency(panel, self.freq)  # before the training it would waste
         panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)
+        if maker.window < m:  # (a window given: the default reads three seasons)
+            warn(f"window={maker.window} is shorter than a season (season_length={m}): the "
+                 "model reads no full season and corrects the last value; the default "
+                 f"window, {default_window(h, m)}, reads at least three")
         if panel.futr is not None:
             maker.n_futr, maker.futr_scaler = len(panel.futr_names), Standardizer.fit(panel.futr)
         if panel.hist is not None:
@@ -520,6 +524,7 @@ class GRUForecaster(TrainableGRU):
         ----------
         y : long DataFrame (``unique_id``, ``ds``, ``y``, covariates)
         h, n_windows, step_size : int
+            (``h`` other than ``horizon`` backtests models of ``horizon=h``.)
         refit : bool or int
         level : list of numbers, optional
         static_df : DataFrame, optional

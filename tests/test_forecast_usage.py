@@ -842,3 +842,16 @@ def test_a_long_frame_s_id_and_date_columns_are_named_in_the_rename_it_suggests(
     twice.columns = ["a", "a", "a"]
     with pytest.raises(TypeError, match=r"its columns \['a'\] are not numbers"):
         GRUForecaster(horizon=4, **FAST).fit(twice)
+
+
+def test_a_window_shorter_than_a_season_is_said():
+    t = np.arange(80)
+    y = 10 + np.sin(2 * np.pi * t / 12)
+    with pytest.warns(UserWarning, match=r"window=6 is shorter than a season \(season_length="
+                                         r"12\): the model reads no full season and corrects "
+                                         r"the last value; the default window, 36, reads"):
+        GRUForecaster(6, horizon=3, season_length=12, **FAST).fit(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GRUForecaster(12, horizon=3, season_length=12, **FAST).fit(y)
+        GRUForecaster(2, horizon=3, **FAST).fit(y)

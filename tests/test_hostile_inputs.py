@@ -238,8 +238,17 @@ def test_fit_forecasters_refuses_a_long_frame_and_checks_steps_before_fitting():
     t = np.arange(40)
     long = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 40), "ds": np.tile(t, 2),
                          "y": np.r_[np.sin(t), np.cos(t)]})
-    with pytest.raises(TypeError, match="long DataFrame"):
+    with pytest.raises(TypeError, match="long DataFrame") as refused:
         fastgru_dask.fit_forecasters(long, window=8, scheduler="sync")
+    # what the message says to pass keeps each series' dates
+    df = long.assign(ds=np.tile(pd.date_range("2000-01-01", periods=40, freq="MS"), 2))
+    said = "{k: g.set_index('ds')['y'] for k, g in df.sort_values('ds').groupby('unique_id')}"
+    assert said in str(refused.value)
+    res = fastgru_dask.fit_forecasters(eval(said, {"df": df}), forecast_steps=2, window=8,
+                                       horizon=2, hidden_size=4, max_epochs=1, random_state=0,
+                                       scheduler="sync")
+    assert list(res.forecasts["b"].index) == list(pd.date_range("2003-05-01", periods=2,
+                                                                freq="MS"))
     twice = pd.DataFrame(np.c_[np.sin(t), np.cos(t)], columns=["a", "a"])
     with pytest.raises(ValueError, match=r"columns of the same name \['a'\]"):
         fastgru_dask.fit_forecasters(twice, window=8, scheduler="sync")  # one result kept
