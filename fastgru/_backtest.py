@@ -15,7 +15,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     from sklearn.base import clone
 
     from ._forecast_checks import check_levels
-    from ._panel import _is_long_frame, check_keys, from_polars, past_names
+    from ._panel import _is_long_frame, check_keys, from_polars, past_names, plain
     from ._validation import check_bool, check_int
 
     y, static_df = from_polars(y=y, static_df=static_df)
@@ -37,12 +37,12 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     df = df[(valued.cummax() | ~valued.transform("any")).to_numpy()].reset_index(drop=True)
     pos = df.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
     size = df.groupby(ID, sort=False, observed=True)[TIME].transform("size").to_numpy()
-    lengths = df.groupby(ID, sort=False, observed=True).size()
-    never = lengths.index[(lengths <= h).to_numpy()].tolist()
+    first = pos == 0  # a row per series
+    never = [plain(k) for k in df[ID].to_numpy()[first & (size <= h)]]
     if never:  # no value before the last cutoff: left out of every window
         warn(f"cross_validation: the series {never[:5]}{' ...' if len(never) > 5 else ''} "
-             f"({len(never)} of {len(lengths)}) have {h} values or fewer: no cutoff leaves a "
-             f"value before it and h={h} after it, so they have no forecast in any window")
+             f"({len(never)} of {int(first.sum())}) have {h} values or fewer: no cutoff leaves "
+             f"a value before it and h={h} after it, so they have no forecast in any window")
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
     past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]

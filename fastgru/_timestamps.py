@@ -14,9 +14,9 @@ from . import _warnings
 from ._panel import plain
 
 #: Each kind of description :func:`index_info` gives, and the keys it has.
-INDEX_KEYS = {"period": {"freq"}, "datetime": {"freq", "tz"}, "integer": {"step"},
-              "float": {"step", "decimals"}, "position": set()}
-INDEX_KEYS = {kind: {"type", "name", *keys} for kind, keys in INDEX_KEYS.items()}
+INDEX_KEYS = {kind: {"type", "name", *own} for kind, own in (
+    ("period", ("freq",)), ("datetime", ("freq", "tz")), ("integer", ("step",)),
+    ("float", ("step", "decimals")), ("position", ()))}
 # what the warnings of stamps that cannot be continued say of the forecast
 BY_POSITION = "The forecast is indexed by position after the history."
 BY_FREQ = "and dates their forecasts by freq after their last time stamp"
@@ -116,8 +116,7 @@ def _frequency(index):
 def _name(name):
     """An index's name as a saved model keeps it (JSON): None, text or a
     number; a NumPy number as the number, any other name as its text."""
-    if isinstance(name, np.generic):
-        name = name.item()
+    name = plain(name)
     return name if name is None or isinstance(name, (str, int, float)) else str(name)
 
 
@@ -222,7 +221,7 @@ def panel_index_info(panel, known=None, freq=None):
     also one with a gap (a warning names it), as statsforecast does."""
     if all(t is None for t in panel.times):
         return None, None
-    times, longest = _stamps(panel)
+    times, longest = _series_stamps(panel)
     if freq is not None:
         info = _given_frequency(freq, times, longest)
         off = off_step(info, times)
@@ -249,7 +248,7 @@ def panel_index_info(panel, known=None, freq=None):
     return info, np.asarray(lasts)
 
 
-def _stamps(panel):
+def _series_stamps(panel):
     """Each series' time stamps (positions for one without), and which series
     is the longest."""
     import pandas as pd
@@ -264,7 +263,7 @@ def check_frequency(panel, freq) -> None:
     """The ValueError :func:`panel_index_info` would raise for ``freq``, said
     before a fit trains (its warnings are given when the fit ends)."""
     if freq is not None and not all(t is None for t in panel.times):
-        _given_frequency(freq, *_stamps(panel))
+        _given_frequency(freq, *_series_stamps(panel))
 
 
 def _given_frequency(freq, times, longest):

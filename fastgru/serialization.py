@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _params
 from ._atomic_write import write_atomically
+from ._panel import plain
 
 FORMAT = "fastgru"
 FORMAT_VERSION = 1
@@ -75,7 +76,7 @@ def _names(value):
         value = value.tolist()  # an array's or Index's items as Python values
     if not isinstance(value, (list, tuple)):
         return None
-    names = [e.item() if isinstance(e, np.generic) else e for e in value]
+    names = [plain(e) for e in value]
     ok = all(isinstance(e, str) or (isinstance(e, int) and not isinstance(e, bool))
              for e in names)
     return names if ok else None
