@@ -185,6 +185,7 @@ def check_restored(est) -> None:
             if info["type"] == "float" and after == float(est.last_ds_[i]):  # 1e-320
                 raise ValueError(f"_index_info's step {info['step']!r} is lost in "
                                  f"{est.last_ds_[i]}: every forecast would have its date")
+        _check_freq(est.freq, info, est.last_ds_)
     maker = _maker_of(est)
     if est.gru_.input_size != maker.n_features:
         raise ValueError("the layer's input_size does not match the covariates")
@@ -237,6 +238,32 @@ def _check_theta(est, S, covariates: bool) -> None:
                          "[1, 1e10] or a series longer than 2**53")
     if not (factor > 0).all():
         raise ValueError("theta_factor_ must hold positive seasonal factors")
+
+
+def _check_freq(freq, info, last) -> None:
+    """A saved ``freq`` must give the stored time stamps' description, as a
+    fit with it does: else ``predict()`` and ``predict(y=...)`` would date
+    their forecasts by different steps."""
+    if freq is None or info["type"] == "position":
+        return
+    import pandas as pd
+
+    try:
+        if isinstance(freq, str) and info["type"] == "period":
+            same = pd.Period(str(last[0]), freq=freq).freqstr == info["freq"]
+        elif isinstance(freq, str) and info["type"] == "datetime":
+            from pandas.tseries.frequencies import to_offset
+
+            same = to_offset(freq).freqstr == info["freq"]
+        else:
+            same = (info["type"] == "integer" and not isinstance(freq, (str, bool, np.bool_))
+                    and int(freq) == freq == info["step"])
+    except (ValueError, TypeError, OverflowError):
+        same = False
+    if not same:
+        what = info.get("freq") or f"steps of {info['step']!r}"
+        raise ValueError(f"freq={freq!r:.40} does not match the stored time stamps "
+                         f"({info['type']}, {what}): a fit with freq stores its own")
 
 
 def _check_zone(tz) -> None:

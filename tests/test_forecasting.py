@@ -788,6 +788,31 @@ def test_load_refuses_past_covariates_the_model_was_not_fitted_with(tmp_path, hi
         pd.testing.assert_frame_equal(fastgru.load(path).predict(), model.predict())
 
 
+@pytest.mark.parametrize("ds, fitted, other, same", [
+    (pd.date_range("2020-01-06", periods=40, freq="D"), "D", "W-MON", "1D"),
+    (pd.period_range("2020-01", periods=40, freq="M"), None, "Q", "M"),
+    (np.arange(40) * 5, None, 1, 5),
+])
+def test_load_refuses_a_freq_that_contradicts_the_stored_time_stamps(tmp_path, ds, fitted,
+                                                                    other, same):
+    """predict() dates forecasts by the stored stamps, predict(y=...) by
+    freq: a file whose freq gives other steps would date the two apart."""
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": ds, "y": np.sin(np.arange(40.0)) + i})
+                    for i, k in enumerate("ab")], ignore_index=True)
+    model = GRUForecaster(horizon=2, freq=fitted, **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+    _rewrite_meta(path, lambda m: m["params"].update(freq=other))
+    with pytest.raises(ValueError, match=f"f.npz.*freq={other!r} does not match the stored "
+                                         "time stamps"):
+        fastgru.load(path)
+    _rewrite_meta(path, lambda m: m["params"].update(freq=same))  # the same steps, spelt apart
+    loaded = fastgru.load(path)
+    history = df[df.unique_id == "b"]
+    pd.testing.assert_frame_equal(loaded.predict(y=history), model.predict(y=history))
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+
+
 def test_past_covariates_named_by_a_float_save_and_load(tmp_path):
     # the file keeps hist_exog None (its names are neither text nor integers)
     df = seasonal_panel(n_series=3, length=40)
