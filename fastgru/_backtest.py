@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
-from ._panel import ID, TARGET, TIME
-from ._timestamps import BY_FREQ, BY_POSITION, locate
+from ._panel import ID, TARGET, TIME, plain
+from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step
 from ._warnings import once_each, warn
 
 
@@ -15,10 +15,10 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     from sklearn.base import clone
 
     from ._forecast_checks import check_levels
-    from ._panel import _is_long_frame, check_keys, from_polars, past_names, plain
+    from ._panel import _is_long_frame, check_keys, pandas_frames, past_names
     from ._validation import check_bool, check_int
 
-    y, static_df = from_polars(y=y, static_df=static_df)
+    y, static_df = pandas_frames(y=y, static_df=static_df)
     if not _is_long_frame(y) or ID not in y.columns or TIME not in y.columns:
         raise ValueError(f"cross_validation takes a long DataFrame with columns {ID!r}, "
                          f"{TIME!r} and {TARGET!r}")
@@ -54,8 +54,8 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     # a warning that holds for every window: once; forecasts dated by the test rows
     with once_each({BY_POSITION: "cross_validation pairs each series' forecasts with its "
                     "rows after the cutoff, in their order, whatever their dates.",
-                    BY_FREQ: "and cross_validation pairs their forecasts with their rows "
-                    "after the cutoff"}):
+                    **dict.fromkeys((BY_FREQ, BY_PANEL_FREQ), "and cross_validation pairs "
+                                    "their forecasts with their rows after the cutoff")}):
         for w in range(n_windows):
             back = h + (n_windows - 1 - w) * step_size  # steps after the cutoff
             cutoff = size - back
@@ -90,6 +90,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             # by text: a fitted model keeps some ids as text (a mix of kinds)
             order = {str(k): i for i, k in enumerate(panel.ids)}
             last = history.groupby(ID, sort=False, observed=True)[TIME].last()
+            _warn_gaps_after(model._index_info, last, test)
             rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
                                _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
             rows = rows[rows["_s"].notna()]
@@ -109,12 +110,31 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     return cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
 
 
+def _warn_gaps_after(info, last, test) -> None:
+    """Warn of the series whose rows after the cutoff (``test``) do not
+    follow the model's frequency from their ``last`` date before it: a gap
+    there pairs a forecast with a later date's value."""
+    import pandas as pd
+
+    if info is None or info["type"] == "position" or test.empty:
+        return
+    keys, times = [], []
+    for key, g in test.groupby(ID, sort=False, observed=True):
+        keys.append(key)
+        times.append(pd.Index([last[key]]).append(pd.Index(g[TIME])))
+    off = off_step(info, times)
+    if off:
+        warn(f"cross_validation: the series {[plain(keys[i]) for i in off[:3]]}"
+             f"{' ...' if len(off) > 3 else ''} have a gap after a cutoff (or another "
+             "frequency): each forecast step is paired with their next row, whatever its date")
+
+
 def score(est, y, X_df=None):
     """Minus the mean MASE (scale: each series' in-sample seasonal MAE)."""
     from ._forecast_state import check_fit_params
-    from ._panel import _is_long_frame, check_target_named, from_polars
+    from ._panel import _is_long_frame, check_target_named, pandas_frames
 
-    y, X_df = from_polars(y=y, X_df=X_df)
+    y, X_df = pandas_frames(y=y, X_df=X_df)
     check_fit_params(est)  # before the horizon sets which dates y must have
     steps = est.horizon
     if _is_long_frame(y):
@@ -223,7 +243,7 @@ def _dated_pairs(est, y, X_df):
     (in date order when the model's time stamps are positions)."""
     import pandas as pd
 
-    from ._panel import _pandas_values, plain
+    from ._panel import _pandas_values
 
     missing = [c for c in (ID, TIME, TARGET) if c not in y.columns]
     if missing:

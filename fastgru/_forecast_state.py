@@ -22,17 +22,16 @@ from ._panel import (
     Panel,
     check_columns_unique,
     check_covariate,
-    check_text_order,
-    from_polars,
+    id_type_hint,
+    pandas_frames,
     plain,
     read_panel,
-    series_scale,
-    series_scales,
 )
+from ._text_stamps import check_text_order
 from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
 from ._warnings import warn
-from ._windows import Standardizer, WindowMaker
+from ._windows import Standardizer, WindowMaker, series_scale, series_scales
 
 FORMS = ("long", "list", "dict", "array1d", "array2d", "series", "frame")
 
@@ -253,7 +252,7 @@ def _future_covariates(est, panel, X_df, stamps, info):
         key = plain(key)  # named in messages: 1, not np.int64(1)
         want = stamps[i] if stamps is not None else None
         if g is None:
-            raise ValueError(f"X_df has no rows for series {key!r}" + _id_type_hint(
+            raise ValueError(f"X_df has no rows for series {key!r}" + id_type_hint(
                 key, groups))
         g = g.sort_values(TIME, kind="stable")
         repeated = g[TIME][g[TIME].duplicated()]
@@ -299,29 +298,6 @@ def _future_covariates(est, panel, X_df, stamps, info):
                              f"{est.futr_exog_[col]!r} at {TIME}={g[TIME].iloc[row]})")
         out.append(cov)
     return out
-
-
-def _id_type_hint(key, groups) -> str:
-    """Why X_df's ids ``groups`` may miss series ``key``: the same id of
-    another type (``'1'`` or ``1.0`` for ``1``), or nothing."""
-    other = next((k for k in groups if _same_id(k, key)), None)
-    if other is None:
-        return ""
-    return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
-            f"{type(key).__name__}: convert X_df's {ID!r} to the fitted ids' type)")
-
-
-def _same_id(a, b) -> bool:
-    """Whether ids ``a`` and ``b`` of different types spell or count the
-    same: ``'1'``, ``1`` and ``1.0``."""
-    if type(a) is type(b):
-        return False
-    if str(a) == str(b):
-        return True
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def _rows_held(got, wanted) -> str:
@@ -521,7 +497,7 @@ def _stamps(info, last, n_series, steps):
 
 
 def forecast(est, steps, levels, X_df, y, X, static_df=None):
-    X_df, = from_polars(X_df=X_df)
+    X_df, = pandas_frames(X_df=X_df)
     panel, point, lo, hi, stamps = forecast_arrays(est, steps, levels, X_df, y, X, static_df)
     form = panel.form
     names = _column_names(est.alias, levels)

@@ -15,14 +15,13 @@ Plain NumPy and pandas: nothing here knows of layers or training.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._columns import ID, TARGET, TIME, plain
+from ._text_stamps import check_text_order, dates_read
 from ._validation import as_float_array
-
-ID, TIME, TARGET = "unique_id", "ds", "y"
 
 
 @dataclass
@@ -46,17 +45,19 @@ class Panel:
     hist_names: list = field(default_factory=list)
     static_names: list = field(default_factory=list)
     name: object = None  # a pandas Series' name, a wide frame's columns
-    scales: np.ndarray | None = None  # each series' scale (see series_scale)
+    scales: np.ndarray | None = None  # each series' scale (see _windows.series_scale)
 
     @property
     def n_series(self) -> int:
         return len(self.values)
 
 
-def from_polars(**frames) -> list:
+def pandas_frames(**frames) -> list:
     """Each of ``frames`` (by argument name) as pandas when it is a polars
     DataFrame (what statsforecast also reads), else as it is: fastgru reads
-    and returns pandas."""
+    and returns pandas. A ``ds`` column of ISO dates as text (``read_csv``'s
+    ``"2024-01-31"``) or of date objects is read as dates, as statsforecast
+    reads it (the frame is copied, not changed)."""
     out = []
     for name, frame in frames.items():
         if type(frame).__module__.partition(".")[0] == "polars":
@@ -68,14 +69,8 @@ def from_polars(**frames) -> list:
                 raise ValueError(f"{name} is a polars {type(frame).__name__} that could not "
                                  f"be converted to pandas ({type(exc).__name__}: {exc}); "
                                  "polars converts with pyarrow (pip install pyarrow)") from None
-        out.append(frame)
+        out.append(dates_read(frame))
     return out
-
-
-def plain(key):
-    """A NumPy scalar as the Python number it holds (for messages: 0, not
-    np.int64(0)); anything else as it is."""
-    return key.item() if isinstance(key, np.generic) else key
 
 
 def _is_long_frame(y) -> bool:
@@ -201,7 +196,7 @@ def check_target_named(y) -> None:
 
 def read_panel(y, X=None, static_df=None, hist_exog=None) -> Panel:
     """Read what ``GRUForecaster.fit`` accepts into a :class:`Panel` (see module doc)."""
-    y, X, static_df = from_polars(y=y, X=X, static_df=static_df)
+    y, X, static_df = pandas_frames(y=y, X=X, static_df=static_df)
     if _is_long_frame(y):
         if X is not None:
             raise ValueError("X is for array input: with a long DataFrame, covariates are "
@@ -458,65 +453,27 @@ def check_keys(df) -> None:
     check_text_order(df[ID], df[TIME], given_order=True)
 
 
-def check_text_order(ids, stamps, given_order: bool = False) -> None:
-    """Time stamps as text are read in their order as text: a ValueError
-    when that is not the order of the numbers or dates they spell ("10"
-    before "9", "01/15/2001" before "12/01/2000"), naming a series; with
-    ``given_order``, text that spells neither (``"week 10"``, ``"Q1 1959"``)
-    must also be in that order in the rows of each series, the only
-    other order it can mean (so must a categorical's whose categories are
-    in their order as text). A categorical's rows sort in its categories'
-    order: categories of dates or numbers must be in increasing order (a
-    ValueError otherwise)."""
-    import pandas as pd
-
-    text = stamps.cat.categories if isinstance(stamps.dtype, pd.CategoricalDtype) else stamps
-    if pd.api.types.infer_dtype(text, skipna=False) == "string":
-        # categories in their order as text (pandas' default) say no more of time than it
-        _check_text_order(ids, stamps, given_order and (
-            text is stamps or text.is_monotonic_increasing))
-    elif text is not stamps and not text.is_monotonic_increasing:
-        raise ValueError(f"column {TIME!r} is a categorical whose categories are not in "
-                         f"increasing order ({', '.join(map(str, text[:3]))}, ...): its rows "
-                         "would be read in the categories' order, not in time order; convert "
-                         f"it first, e.g. with .astype({str(text.dtype)!r})")
+def id_type_hint(key, groups, frame="X_df") -> str:
+    """Why the ids ``groups`` of ``frame`` may miss series ``key``: the same
+    id of another type (``'1'`` or ``1.0`` for ``1``), or nothing."""
+    other = next((k for k in groups if same_id(k, key)), None)
+    if other is None:
+        return ""
+    return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
+            f"{type(key).__name__}: convert {frame}'s {ID!r} to their type)")
 
 
-def _check_text_order(ids, stamps, given_order: bool) -> None:
-    import pandas as pd
-
-    order = pd.DataFrame({ID: ids.reset_index(drop=True), TIME: stamps.reset_index(
-        drop=True)}).sort_values([ID, TIME], kind="stable")  # the index: the rows' positions
-    # each distinct stamp is parsed once (a panel repeats its dates in every series)
-    codes, distinct = pd.factorize(order[TIME].to_numpy())
-    for what, parse in (("numbers", pd.to_numeric), ("dates", pd.to_datetime)):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the format pandas guesses for dates
-                values = np.asarray(parse(distinct))[codes]
-        except (TypeError, ValueError, OverflowError):
-            continue
-        keys = order[ID].to_numpy()
-        back = (values[1:] <= values[:-1]) & (keys[1:] == keys[:-1])
-        if back.any():
-            j = int(np.argmax(back))
-            raise ValueError(f"column {TIME!r} holds text, read in its order as text, which is "
-                             f"not the order of the {what} it spells (series {keys[j]!r}: "
-                             f"{order[TIME].iloc[j]!r} sorts before {order[TIME].iloc[j + 1]!r})"
-                             f": convert it first, e.g. with pd.to_datetime or pd.to_numeric")
-        return
-    if not given_order:
-        return
-    keys, rows = order[ID].to_numpy(), order.index.to_numpy()
-    back = (rows[1:] < rows[:-1]) & (keys[1:] == keys[:-1])
-    if back.any():  # sorting would reorder the history
-        j = int(np.argmax(back))
-        raise ValueError(f"column {TIME!r} holds text that spells neither numbers nor dates, "
-                         f"and its order as text is not the order of the rows (series "
-                         f"{keys[j]!r}: {order[TIME].iloc[j]!r} sorts before "
-                         f"{order[TIME].iloc[j + 1]!r}): the order of time is unknown; "
-                         f"convert it to numbers or dates first (e.g. with the rows in time "
-                         f"order, the step's number df.groupby('unique_id').cumcount())")
+def same_id(a, b) -> bool:
+    """Whether ids ``a`` and ``b`` of different types spell or count the
+    same: ``'1'``, ``1`` and ``1.0``."""
+    if type(a) is type(b):
+        return False
+    if str(a) == str(b):
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def read_static(static_df, ids):
@@ -539,47 +496,11 @@ def read_static(static_df, ids):
     absent = [i for i in ids if i not in table.index]
     if absent:
         raise ValueError(f"static_df has no row for the series {absent[:5]}"
-                         + (f" and {len(absent) - 5} more" if len(absent) > 5 else ""))
+                         + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+                         + id_type_hint(absent[0], table.index, "static_df"))
     static = table.loc[list(ids), names].to_numpy(dtype=np.float64)
     if not np.isfinite(static).all():
         row, col = np.argwhere(~np.isfinite(static))[0]
         raise ValueError(f"static_df holds NaN or inf (series {ids[row]!r}, column "
                          f"{names[col]!r})")
     return static, names
-
-
-def series_scale(values: np.ndarray, season_length: int):
-    """MASE's denominator: the mean absolute seasonal difference of a series
-    (``values`` 1-D: a float), or of each row of a 2-D block of series of
-    one length (an array).
-
-    Lag 1 when the series has no full season to difference; when that is 0
-    too (a constant series), the mean absolute value, and 1 for a series of
-    zeros. Computed on the series divided by its largest magnitude, so that
-    values near 1e300 give a finite scale.
-    """
-    block = np.reshape(values, (-1, np.shape(values)[-1]))
-    peak = np.max(np.abs(block), axis=1)
-    if not np.isfinite(peak).all():
-        raise ValueError("a series holds values too large to scale")
-    unit = block / np.where(peak > 0, peak, 1.0)[:, None]
-    out, found = np.ones(len(block)), peak == 0
-    for lag in (season_length, 1):
-        if block.shape[1] > lag:
-            q = np.mean(np.abs(unit[:, lag:] - unit[:, :-lag]), axis=1)
-            now = ~found & (q > 0)
-            with np.errstate(over="ignore"):  # inf: steps beyond float64, refused by the cut
-                out[now], found = q[now] * peak[now], found | now
-    out[~found] = np.mean(np.abs(unit[~found]), axis=1) * peak[~found]
-    return float(out[0]) if np.ndim(values) == 1 else out
-
-
-def series_scales(values: list, season_length: int) -> np.ndarray:
-    """:func:`series_scale` of each series of ``values``, those of one length at once."""
-    sizes = np.array([len(v) for v in values])
-    out = np.empty(len(values))
-    for n in np.unique(sizes):
-        rows = np.flatnonzero(sizes == n)
-        out[rows] = series_scale(np.stack([values[i] for i in rows]), season_length)
-    return out
-

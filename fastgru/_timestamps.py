@@ -20,6 +20,7 @@ INDEX_KEYS = {kind: {"type", "name", *own} for kind, own in (
 # what the warnings of stamps that cannot be continued say of the forecast
 BY_POSITION = "The forecast is indexed by position after the history."
 BY_FREQ = "and dates their forecasts by freq after their last time stamp"
+BY_PANEL_FREQ = "and dates their forecasts by it after their last time stamp"
 
 
 def index_info(index, warn=True, whose=""):
@@ -233,17 +234,21 @@ def panel_index_info(panel, known=None, freq=None):
         return info, np.asarray([last_stamp(info, t) for t in times])
     whose = (f" of series {plain(panel.ids[longest])!r}, the longest, whose frequency the panel "
              "takes" if panel.n_series > 1 else "")
-    info = _too_short_to_tell(times[longest], known) or index_info(times[longest], whose=whose)
+    index = times[longest]
+    info, whose_freq = _too_short_to_tell(index, known), "the model's"
+    if info is None:
+        info, whose_freq = index_info(index, warn=False), "the panel's"
+    if info["type"] == "position":  # a gap in the longest: the model's frequency, else none
+        info, whose_freq = _of_model(index, known), "the model's"
+        info = info or index_info(index, whose=whose)
     if info["type"] != "position":
         off = off_step(info, times)
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
-            _warnings.warn(f"GRUForecaster cannot continue the time stamps: the series "
-                           f"{[plain(panel.ids[i]) for i in off[:3]]}"
-                           f"{' ...' if len(off) > 3 else ''} do not follow the panel's "
-                           f"frequency ({what}) throughout (a gap, or another frequency). "
-                           + BY_POSITION)
-            info = {"type": "position", "name": info["name"]}
+            _warnings.warn(f"GRUForecaster: the series {[plain(panel.ids[i]) for i in off[:3]]}"
+                           f"{' ...' if len(off) > 3 else ''} do not follow {whose_freq} "
+                           f"frequency ({what}) throughout (a gap, or another frequency): the "
+                           "model reads their rows as consecutive steps, " + BY_PANEL_FREQ)
     lasts = [last_stamp(info, t) for t in times]
     return info, np.asarray(lasts)
 
@@ -321,12 +326,8 @@ def _too_short_to_tell(index, known):
     if known is None or len(index) > 2:
         return None
     # (the frequency pandas gives one date, "D" from pd.date_range(..., periods=1), is none)
-    if known["type"] == "datetime" and isinstance(index, pd.DatetimeIndex) and (
-            (index.tz is None) == (known.get("tz") is None)):
-        info = {**known, "name": _name(index.name)}
-        if index.tz is not None:
-            info["tz"] = zone_text(index.tz)
-        return info
+    if known["type"] == "datetime":
+        return _of_model(index, known)
     number = (pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index)
               and not pd.api.types.is_complex_dtype(index))
     if known["type"] in ("integer", "float") and len(index) == 1 and number:
@@ -339,6 +340,26 @@ def _too_short_to_tell(index, known):
         if own is not None and step is not None:
             info["decimals"] = max(own, step)
         return info
+    return None
+
+
+def _of_model(index, known):
+    """``known``'s frequency or step (the fitted model's), named as ``index``,
+    for dates or integers of the same kind whose own frequency cannot be
+    told (a gap), else None."""
+    import pandas as pd
+
+    if known is None:
+        return None
+    if known["type"] == "datetime" and isinstance(index, pd.DatetimeIndex) and (
+            (index.tz is None) == (known.get("tz") is None)):
+        info = {**known, "name": _name(index.name)}
+        if index.tz is not None:
+            info["tz"] = zone_text(index.tz)
+        return info
+    if known["type"] == "integer" and pd.api.types.is_integer_dtype(index) and len(index) and (
+            int(np.max(index)) < 2**63):
+        return {**known, "name": _name(index.name)}
     return None
 
 

@@ -55,6 +55,42 @@ from ._validation import check_int, check_memory
 CUT_STEPS = 1 << 18
 
 
+def series_scale(values: np.ndarray, season_length: int):
+    """MASE's denominator: the mean absolute seasonal difference of a series
+    (``values`` 1-D: a float), or of each row of a 2-D block of series of
+    one length (an array).
+
+    Lag 1 when the series has no full season to difference; when that is 0
+    too (a constant series), the mean absolute value, and 1 for a series of
+    zeros. Computed on the series divided by its largest magnitude, so that
+    values near 1e300 give a finite scale.
+    """
+    block = np.reshape(values, (-1, np.shape(values)[-1]))
+    peak = np.max(np.abs(block), axis=1)
+    if not np.isfinite(peak).all():
+        raise ValueError("a series holds values too large to scale")
+    unit = block / np.where(peak > 0, peak, 1.0)[:, None]
+    out, found = np.ones(len(block)), peak == 0
+    for lag in (season_length, 1):
+        if block.shape[1] > lag:
+            q = np.mean(np.abs(unit[:, lag:] - unit[:, :-lag]), axis=1)
+            now = ~found & (q > 0)
+            with np.errstate(over="ignore"):  # inf: steps beyond float64, refused by the cut
+                out[now], found = q[now] * peak[now], found | now
+    out[~found] = np.mean(np.abs(unit[~found]), axis=1) * peak[~found]
+    return float(out[0]) if np.ndim(values) == 1 else out
+
+
+def series_scales(values: list, season_length: int) -> np.ndarray:
+    """:func:`series_scale` of each series of ``values``, those of one length at once."""
+    sizes = np.array([len(v) for v in values])
+    out = np.empty(len(values))
+    for n in np.unique(sizes):
+        rows = np.flatnonzero(sizes == n)
+        out[rows] = series_scale(np.stack([values[i] for i in rows]), season_length)
+    return out
+
+
 @dataclass
 class Windows:
     """Model inputs ``x (n, T, F)`` with ``lengths``, the base forecast

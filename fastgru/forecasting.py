@@ -40,14 +40,14 @@ from ._forecast_fit import (
     split_origins,
 )
 from ._forecast_state import check_fit_params, conformal_quantiles
-from ._panel import Panel, read_panel, series_scales
+from ._panel import Panel, read_panel
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._theta import share
 from ._timestamps import check_frequency
 from ._validation import check_int, check_memory
 from ._warnings import warn
-from ._windows import Standardizer, WindowMaker
+from ._windows import Standardizer, WindowMaker, series_scales
 from ._windows import sliding_windows as sliding_windows  # public here
 
 __all__ = ["GRUForecaster", "default_window", "ensemble_size", "member_windows",

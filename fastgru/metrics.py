@@ -414,7 +414,9 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         series and date.
     TypeError
         Series ids or time stamps of types that cannot be matched or compared
-        across the frames (text against dates, positions against dates).
+        across the frames (text against dates, positions against dates); a
+        frame that is not a DataFrame, or None for ``forecasts_df`` or
+        ``train_df``.
 
     Examples
     --------
@@ -433,13 +435,17 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         import pandas as pd
     except ImportError as error:  # pragma: no cover - pandas is optional
         raise ImportError("evaluate needs pandas (pip install pandas)") from error
-    from ._panel import from_polars
+    from ._panel import pandas_frames
 
     m = _season_length(season_length)
-    forecasts_df, test_df, train_df = from_polars(forecasts_df=forecasts_df, test_df=test_df,
+    forecasts_df, test_df, train_df = pandas_frames(forecasts_df=forecasts_df, test_df=test_df,
                                                   train_df=train_df)
     for name, frame in (("forecasts_df", forecasts_df), ("test_df", test_df),
                         ("train_df", train_df)):
+        if frame is None and name != "test_df":
+            raise TypeError(f"{name} is required" + (
+                ": the training series scale the MASE and MSIS (the frame fit was given; "
+                "for a backtest, the frame it was run on)" if name == "train_df" else ""))
         if frame is not None and not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
     _columns("forecasts_df", forecasts_df, ["unique_id", "ds"])
@@ -452,7 +458,7 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if absent:  # grouping would drop their rows
             raise ValueError(f"{name} has missing values in {absent}")
     _one_row_per_date("train_df", train_df)  # each would count in the scale
-    from ._panel import check_text_order
+    from ._text_stamps import check_text_order
 
     stamps = pd.concat([train_df[["unique_id", "ds"]],
                         forecasts_df[["unique_id", "ds"]]]).drop_duplicates()

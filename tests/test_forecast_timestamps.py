@@ -49,7 +49,8 @@ def test_a_series_with_a_gap_among_huge_integer_stamps_is_found():
     panel = pd.concat([regular, gap.assign(unique_id="b")], ignore_index=True)
     with pytest.warns(UserWarning, match=r"series \['b'\] do not follow the panel's frequency"):
         model = GRUForecaster(horizon=3, **FAST).fit(panel)
-    assert model.predict()["ds"].tolist() == [30, 31, 32, 20, 21, 22]  # by position
+    # each series dated by the panel's step after its own last stamp
+    assert model.predict()["ds"].tolist() == [start + k for k in (30, 31, 32, 21, 22, 23)]
 
 
 @pytest.mark.parametrize("spell", [lambda k: 1990 + k / 12, lambda k: 2000 + k * 0.1])
@@ -131,15 +132,18 @@ def test_days_continued_past_a_midnight_the_zone_skips_start_at_its_first_time()
         "2018-11-04 01:00:00-02:00", "2018-11-05 00:00:00-02:00", "2018-11-06 00:00:00-02:00"]
 
 
-def test_a_series_dated_on_a_time_the_zone_skips_is_numbered_by_position():
+def test_a_series_dated_on_a_time_the_zone_skips_is_named_and_dated_by_the_panel_s_weeks():
     weeks = pd.date_range("2018-01-07", periods=40, freq="W-SUN", tz="America/Sao_Paulo")
     crossing = pd.date_range("2018-09-02", periods=12, freq="W-SUN").tz_localize(
         "America/Sao_Paulo", nonexistent="shift_forward")  # 2018-11-04 01:00
     panel = pd.concat([_frame(weeks), _frame(crossing).assign(unique_id="b")],
                       ignore_index=True)
-    with pytest.warns(UserWarning, match=r"series \['b'\] do not follow"):
+    with pytest.warns(UserWarning, match=r"series \['b'\] do not follow the panel's frequency "
+                                         r"\(W-SUN\).*dates their forecasts by it after"):
         model = GRUForecaster(horizon=3, **FAST).fit(panel)
-    assert model.predict()["ds"].tolist() == [40, 41, 42, 12, 13, 14]
+    after = [pd.date_range(end.tz_localize(None), periods=4, freq="W-SUN")[1:].tz_localize(
+        "America/Sao_Paulo") for end in (weeks[-1], crossing[-1])]
+    assert model.predict()["ds"].tolist() == [*after[0], *after[1]]
 
 
 @pytest.mark.parametrize("info,match", [
@@ -283,8 +287,9 @@ def test_new_series_too_short_to_tell_their_frequency_take_the_model_s():
     # two dates that are not a step of it apart are still told so
     y = pd.DataFrame({"unique_id": "n", "ds": pd.to_datetime(["2010-05-01", "2010-07-01"]),
                       "y": 1.0})
-    with pytest.warns(UserWarning, match=r"do not follow the panel's frequency \(MS\)"):
-        assert model.predict(y=y).ds.tolist() == [2, 3]
+    with pytest.warns(UserWarning, match=r"do not follow the model's frequency \(MS\)"):
+        assert model.predict(y=y).ds.tolist() == list(pd.to_datetime(["2010-08-01",
+                                                                      "2010-09-01"]))
     # integer and float steps of the model
     ints = GRUForecaster(horizon=2, **FAST).fit(_months(60).assign(ds=np.arange(0, 300, 5)))
     one = pd.DataFrame({"unique_id": ["n"], "ds": [1000], "y": [1.0]})
@@ -400,9 +405,9 @@ def _daily_with_a_gap():
 
 def test_freq_dates_every_series_also_one_with_a_gap():
     df = _daily_with_a_gap()
-    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+    with pytest.warns(UserWarning, match=r"the series \['c'\] do not follow the panel's "
+                                         r"frequency \(D\).*by it after their last"):
         inferred = GRUForecaster(horizon=3, **FAST).fit(df).predict()
-    assert inferred.ds.dtype.kind == "i"  # numbered by position
     model = GRUForecaster(horizon=3, freq="D", **FAST)
     with pytest.warns(UserWarning, match=r"the series \['c'\] do not follow freq='D' "
                                          "throughout.*dates their forecasts by freq after"):
@@ -411,7 +416,7 @@ def test_freq_dates_every_series_also_one_with_a_gap():
     want = pd.date_range("2020-03-01", periods=3, freq="D")
     for key in "abc":  # each series' last date plus one, two, three days
         np.testing.assert_array_equal(fc[fc.unique_id == key].ds.to_numpy(), want.to_numpy())
-    pd.testing.assert_series_equal(fc[model.alias], inferred[model.alias])  # the same model
+    pd.testing.assert_frame_equal(fc, inferred)  # the same model, dated alike
     # a new history with a gap, and one of a single value, take it too
     new = pd.DataFrame({"unique_id": ["n", "n", "n", "one"],
                         "ds": pd.to_datetime(["2021-05-01", "2021-05-02", "2021-05-09",
@@ -420,6 +425,29 @@ def test_freq_dates_every_series_also_one_with_a_gap():
         again = model.predict(y=new)
     assert again.ds.tolist() == list(pd.date_range("2021-05-10", periods=3)) + list(
         pd.date_range("2021-07-01", periods=3))
+
+
+def test_a_gap_in_one_series_keeps_every_series_dated_and_x_df_checked_by_date():
+    """Without freq, a store closed one day is dated by the panel's days like
+    the others, so X_df's dates are checked (they were read by position);
+    a new history with a gap takes the model's days."""
+    df = _daily_with_a_gap()
+    df["promo"] = np.arange(len(df)) % 7 == 0
+    df["promo"] = df["promo"].astype(float)
+    with pytest.warns(UserWarning, match=r"the series \['c'\] do not follow the panel's"):
+        model = GRUForecaster(horizon=3, **FAST).fit(df)
+    days = pd.date_range("2020-03-01", periods=3, freq="D")
+    future = pd.DataFrame({"unique_id": np.repeat(list("abc"), 3), "ds": np.tile(days, 3),
+                           "promo": 0.0})
+    fc = model.predict(X_df=future)
+    assert fc.ds.tolist() == list(days) * 3
+    with pytest.raises(ValueError, match=r"X_df lacks series 'a' at \['2020-03-01"):
+        model.predict(X_df=future.assign(ds=future.ds + pd.Timedelta(days=30)))
+    new = df[df.unique_id == "c"].assign(unique_id="n")  # its gap, and no longer history
+    with pytest.warns(UserWarning, match=r"the series \['n'\] do not follow the model's "
+                                         r"frequency \(D\)"):
+        again = model.predict(y=new, X_df=future.replace({"unique_id": {"a": "n"}}))
+    assert again.ds.tolist() == list(days)
 
 
 def test_freq_is_the_step_of_integer_stamps_and_kept_in_a_file(tmp_path):

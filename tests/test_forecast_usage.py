@@ -92,17 +92,40 @@ def test_a_backtest_of_dates_with_a_gap_says_how_it_dates_its_forecasts():
         cv = GRUForecaster(horizon=3, season_length=12, **FAST).cross_validation(df,
                                                                                 n_windows=2)
         GRUForecaster(horizon=3, season_length=12, **FAST).fit(df)
-    said = [str(w.message) for w in caught if "cannot continue the time stamps" in
-            str(w.message)]
+    said = [str(w.message) for w in caught if "do not follow" in str(w.message)]
     assert len(said) == 2
-    # the backtest's forecasts are the rows after each cutoff, not positions
-    assert "cross_validation pairs each series' forecasts with its rows after the cutoff" \
-        in said[0] and "indexed by position" not in said[0]
-    assert said[1].endswith("The forecast is indexed by position after the history.")
+    # the backtest's forecasts are the rows after each cutoff
+    assert said[0].endswith("the model reads their rows as consecutive steps, and "
+                            "cross_validation pairs their forecasts with their rows after the "
+                            "cutoff")
+    assert said[1].endswith("and dates their forecasts by it after their last time stamp")
     gap = cv[cv.unique_id == "gap"]
     expected = df[df.unique_id == "gap"].ds.iloc[-6:].to_numpy()
     np.testing.assert_array_equal(gap.ds.to_numpy(), expected)
     np.testing.assert_allclose(gap.y.to_numpy(), y[-6:])
+
+def test_a_gap_after_the_last_cutoff_is_said_once():
+    """A gap among the rows a backtest scores (none in what it trains on):
+    each step is paired with the next row, and a warning names the series."""
+    import pandas as pd
+
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": days, "y": np.sin(np.arange(60.0)) + i})
+                    for i, k in enumerate("abc")], ignore_index=True)
+    model = GRUForecaster(horizon=3, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.cross_validation(df, n_windows=2)
+    df = df.drop(index=df.index[-2])  # 2020-02-28 of series c
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cv = model.cross_validation(df, n_windows=2)
+    assert [str(w.message) for w in caught] == [
+        "cross_validation: the series ['c'] have a gap after a cutoff (or another frequency): "
+        "each forecast step is paired with their next row, whatever its date"]
+    last = cv[cv.unique_id == "c"].tail(3)
+    assert last.ds.astype(str).tolist() == ["2020-02-26", "2020-02-27", "2020-02-29"]
+
 
 def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
     t = np.arange(150)
@@ -189,12 +212,16 @@ def _monthly_panel_with_holiday():
 
 
 def test_x_df_with_dates_as_text_names_its_dtype():
+    pd = pytest.importorskip("pandas")
     train, future = _monthly_panel_with_holiday()
     m = GRUForecaster(horizon=4, **FAST).fit(train)
-    text = future.assign(ds=future["ds"].dt.strftime("%Y-%m-%d"))
-    with pytest.raises(ValueError, match=r"X_df lacks series 'a'.*runs from 2014-09-01 to "
-                                         r"2014-12-01, of dtype object.*pd.to_datetime"):
+    text = future.assign(ds=future["ds"].dt.strftime("%m/%d/%Y"))
+    with pytest.raises(ValueError, match=r"X_df lacks series 'a'.*runs from 09/01/2014 to "
+                                         r"12/01/2014, of dtype object.*pd.to_datetime"):
         m.predict(X_df=text)
+    # ISO dates as text (as read_csv gives them) are read as dates
+    iso = future.assign(ds=future["ds"].dt.strftime("%Y-%m-%d"))
+    pd.testing.assert_frame_equal(m.predict(X_df=iso), m.predict(X_df=future))
 
 
 def test_x_df_with_other_dates_says_which_it_holds():
@@ -284,13 +311,24 @@ def test_score_reads_test_dates_of_another_kind():
         m.score(test.assign(ds=test["ds"].dt.tz_localize("UTC")))
 
 
-def test_dates_as_objects_warn_to_convert_them():
+def test_dates_as_objects_or_iso_text_are_read_as_dates_and_other_text_warns():
     pd = pytest.importorskip("pandas")
     days = pd.date_range("2020-01-01", periods=40, freq="D")
-    df = pd.DataFrame({"unique_id": "a", "ds": days.date, "y": np.sin(np.arange(40)) + 5})
-    with pytest.warns(UserWarning, match=r"cannot continue the time stamps.*convert them "
-                                         r"with pd.to_datetime"):
-        GRUForecaster(horizon=3, **FAST).fit(df)
+    df = pd.DataFrame({"unique_id": "a", "ds": days, "y": np.sin(np.arange(40)) + 5})
+    dated = GRUForecaster(horizon=3, **FAST).fit(df).predict()
+    assert dated.ds.tolist() == list(pd.date_range("2020-02-10", periods=3))
+    for ds in (days.date, days.strftime("%Y-%m-%d"), days.strftime("%Y-%m-%dT%H:%M:%S"),
+               pd.array(days.strftime("%Y-%m-%d"), dtype="string")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=ds)).predict()
+        pd.testing.assert_frame_equal(got, dated)
+    assert df.ds.dtype.kind == "M"  # the caller's frame is not changed
+    # other spellings of dates: labels, which a warning says to convert
+    for ds in (days.strftime("%Y/%m/%d"), days.strftime("%Y-%m-%d %p")):
+        with pytest.warns(UserWarning, match=r"cannot continue the time stamps.*convert them "
+                                             r"with pd.to_datetime"):
+            GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=ds))
 
 
 def test_a_dict_of_arrays_and_pandas_series_is_numbered_by_position():
@@ -529,9 +567,10 @@ def test_text_time_stamps_that_do_not_sort_in_time_order_are_refused(spell, what
     # as categories (a parquet file's dictionary-encoded text), sorted as text too
     with pytest.raises(ValueError, match=f"not the order of the {what} it spells"):
         model.fit(df.astype({"ds": "category"}))
-    # text in time order (ISO dates) is read as before
-    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
-        model.fit(df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2)))
+    # ISO dates as text are read as dates
+    iso = df.assign(ds=np.tile(days.dt.strftime("%Y-%m-%d"), 2))
+    assert model.fit(iso).predict().ds.tolist() == list(pd.date_range("2002-01-01", periods=2,
+                                                                      freq="MS")) * 2
     np.testing.assert_array_equal(model.history_[0, -3:], [21.0, 22.0, 23.0])
 
 

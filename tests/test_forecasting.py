@@ -149,8 +149,8 @@ def test_a_panel_is_cut_as_each_series_alone(monkeypatch, block):
     future, past and static covariates) is the one cut from its series
     alone, bit for bit: read end to end, in one go or in blocks of rows."""
     from fastgru import _windows
-    from fastgru._panel import Panel, read_panel, series_scales
-    from fastgru._windows import Standardizer
+    from fastgru._panel import Panel, read_panel
+    from fastgru._windows import Standardizer, series_scales
 
     if block:
         monkeypatch.setattr(_windows, "CUT_STEPS", block)
@@ -210,7 +210,7 @@ def test_series_scales_of_a_panel():
     """Each series' mean absolute seasonal difference (lag 1 below a full
     season; a constant series' mean absolute value, 1 for zeros), those of
     one length computed together as each alone."""
-    from fastgru._panel import series_scale, series_scales
+    from fastgru._windows import series_scale, series_scales
 
     rng = np.random.default_rng(4)
     values = [rng.normal(size=30) * 1e6, rng.normal(size=30), np.full(30, -2.0), np.zeros(30),
@@ -513,6 +513,13 @@ def test_static_covariates():
     assert model.gru_.input_size == 3 and len(model.predict()) == 18
     with pytest.raises(ValueError, match="no row for the series"):
         GRUForecaster(horizon=3, **FAST).fit(df, static_df=static.iloc[:3])
+    # integer ids in the frame, text in static_df: the same ids of another type, said so
+    numbered = df.assign(unique_id=df.unique_id.str[1:].astype(int))
+    with pytest.raises(ValueError, match=r"no row for the series \[0, 1, 2, 3, 4\] and 1 more "
+                                         r"\(it has '0', a str where the model's ids are int: "
+                                         r"convert static_df's 'unique_id' to their type\)"):
+        GRUForecaster(horizon=3, **FAST).fit(
+            numbered, static_df=static.assign(unique_id=static.unique_id.str[1:]))
 
 
 def test_single_series_forms_agree_and_continue_the_index():
@@ -988,9 +995,10 @@ def test_values_that_are_not_numbers_are_refused(values, error, match):
     pd.date_range("2000-01-01", periods=10, freq="MS"),  # monthly in a daily panel
     pd.date_range("2000-01-01", periods=30, freq="D").delete(20),  # a gap
 ])
-def test_a_series_off_the_panels_frequency_is_not_given_its_dates(other):
-    """The dates are continued with the frequency of the longest series: a
-    series of another frequency, or with a gap, would get wrong dates."""
+def test_a_series_off_the_panels_frequency_is_named_and_dated_by_it(other):
+    """The dates are continued with the frequency of the longest series,
+    also those of a series of another frequency, or with a gap (as
+    statsforecast's freq): a warning names it."""
     daily = pd.date_range("2000-01-01", periods=40, freq="D")
     df = pd.DataFrame({"unique_id": ["a"] * 40 + ["b"] * len(other),
                        "ds": daily.append(other), "y": np.sin(np.arange(40 + len(other)))})
@@ -998,7 +1006,8 @@ def test_a_series_off_the_panels_frequency_is_not_given_its_dates(other):
     with pytest.warns(UserWarning, match=r"the series \['b'\] do not follow .*\(D\)"):
         model.fit(df)
     fc = model.predict()
-    assert fc.ds.tolist() == [40, 41, len(other), len(other) + 1]  # positions
+    assert fc.ds.tolist() == [daily[-1] + pd.Timedelta(days=k) for k in (1, 2)] + [
+        other[-1] + pd.Timedelta(days=k) for k in (1, 2)]
     regular = df[df.unique_id == "a"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -347,6 +347,10 @@ def test_evaluate_errors_say_what_is_wrong():
         evaluate(swapped, test, train, 4)
     with pytest.raises(TypeError, match="forecasts_df must be a pandas DataFrame"):
         evaluate(fc.to_numpy(), test, train, 4)
+    with pytest.raises(TypeError, match="train_df is required: the training series scale"):
+        evaluate(fc, test, None, 4)
+    with pytest.raises(TypeError, match="forecasts_df is required$"):
+        evaluate(None, test, train, 4)
     with pytest.raises(ValueError, match="test_df has more than one row"):
         evaluate(fc, pd.concat([test, test]), train, 4)
     with pytest.raises(ValueError, match="forecasts_df has more than one row"):
