@@ -16,6 +16,7 @@ from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
 from ._timestamps import INDEX_KEYS, continued_index
 from ._validation import check_int
+from ._warnings import warn
 
 #: What fastgru.save writes of a fitted forecaster (fastgru._state), checked
 #: after loading by check_restored below.
@@ -298,4 +299,7 @@ def check_levels(level) -> list:
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 100:
             raise ValueError(f"level must hold numbers between 0 and 100 (percent), got {v!r}")
         out.append(float(v))
+    if max(out, default=1.0) < 1:  # fractions, as darts and quantiles take them
+        warn(f"level={level!r} asks for intervals of {', '.join(f'{v:g}%' for v in out)}: "
+             "levels are percentages (level=[80, 95] for 80% and 95% intervals)")
     return sorted(set(out))

@@ -96,7 +96,8 @@ def _series_values(label: str, values, times=None) -> np.ndarray:
                      else f"position {gaps[0]}")
             raise ValueError(f"{label} has NaN after its first value ({len(gaps)}, the first "
                              f"at {where}: a gap or a missing end): fill or interpolate them "
-                             "first (leading NaN are dropped)")
+                             "first (leading NaN are dropped; series that end on different "
+                             "dates go in a long frame or a dict of series)")
         arr = arr[first:]
     if len(arr) == 0:
         raise ValueError(f"{label} has no values")
@@ -379,8 +380,11 @@ def _read_long(df, static_df, hist_exog) -> Panel:
                 cov = group[names].to_numpy(dtype=np.float64)[start:]
                 if not np.isfinite(cov).all():
                     row, col = np.argwhere(~np.isfinite(cov))[0]
-                    raise ValueError(f"{label} has NaN or inf in its covariates {names} (first "
-                                     f"{names[col]!r} at {ds[start + row]})")
+                    raise ValueError(
+                        f"{label} has NaN or inf in its covariates {names} (first "
+                        f"{names[col]!r} at {ds[start + row]}): fill them, e.g. "
+                        f"df[cols] = df.groupby({ID!r})[cols].ffill().fillna(0), or drop those "
+                        f"rows (a lagged feature's first rows: df.dropna(subset=cols))")
                 out.append(cov)
     if not ids:
         raise ValueError("y holds no rows")

@@ -406,13 +406,16 @@ def off_step(info, times) -> list:
 
 def _shifted(index, freq):
     """Each date of a DatetimeIndex one step of ``freq`` on. Offsets pandas
-    adds date by date (business hours, weeks of a month) are added so here,
-    without pandas' PerformanceWarning pointing into fastgru."""
+    adds date by date (business hours, custom business days and months,
+    weeks of a month) are added so here, without pandas' PerformanceWarning
+    pointing into fastgru."""
     import pandas as pd
 
     offset = pd.tseries.frequencies.to_offset(freq)
     if isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour,
-                           pd.offsets.WeekOfMonth, pd.offsets.LastWeekOfMonth)):
+                           pd.offsets.CustomBusinessDay, pd.offsets.CustomBusinessMonthBegin,
+                           pd.offsets.CustomBusinessMonthEnd, pd.offsets.WeekOfMonth,
+                           pd.offsets.LastWeekOfMonth)):
         return pd.DatetimeIndex([t + offset for t in index], tz=index.tz)
     return index.shift(1, freq=offset)
 

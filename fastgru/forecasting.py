@@ -454,7 +454,8 @@ class GRUForecaster(TrainableGRU):
             Prediction intervals' coverage in percent (e.g. ``[80, 95]``),
             calibrated on held-out forecasts; up to ``horizon`` steps. A
             level needs ``2 / (1 - level / 100) - 1`` held-out forecasts per
-            step (39 for 95%): with fewer it warns.
+            step (39 for 95%): with fewer it warns. Levels all below 1
+            (``[0.8, 0.95]``, fractions) warn that they are percentages.
         X_df : DataFrame, optional
             ``unique_id``, ``ds`` and the future-known covariates for the
             ``horizon`` steps after each series (required when fitted with

@@ -481,7 +481,7 @@ def test_a_freq_that_does_not_fit_the_time_stamps_is_refused(freq, ds, match):
         GRUForecaster(horizon=3, freq=0, **FAST).fit(df)
 
 
-@pytest.mark.parametrize("freq", ["bh", "WOM-1MON"])
+@pytest.mark.parametrize("freq", ["bh", "WOM-1MON", "C", "CBMS"])
 def test_offsets_pandas_adds_date_by_date_are_checked_without_its_warning(freq):
     ds = pd.date_range("2024-01-05 15:00", periods=30, freq=freq)
     df = pd.concat([pd.DataFrame({"unique_id": k, "ds": ds, "y": np.sin(np.arange(30.0)) + i})

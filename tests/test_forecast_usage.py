@@ -724,7 +724,10 @@ def test_nan_in_covariates_is_located_by_column_and_date():
                        "promo": np.arange(30) % 2, "price": np.ones(30)})
     model = GRUForecaster(horizon=2, **FAST)
     with pytest.raises(ValueError, match=r"series 'a' has NaN or inf in its covariates "
-                                         r"\['promo', 'price'\] \(first 'price' at 2020-04-01"):
+                                         r"\['promo', 'price'\] \(first 'price' at 2020-04-01"
+                                         r".*\): fill them, e.g. df\[cols\] = df.groupby\("
+                                         r"'unique_id'\)\[cols\].ffill\(\).fillna\(0\), or "
+                                         r"drop those rows"):
         model.fit(df.assign(price=df.price.where(df.ds != "2020-04-01")))
     model.fit(df.head(28))
     future = df.tail(2)[["unique_id", "ds", "promo", "price"]]

@@ -695,6 +695,17 @@ def test_fit_on_too_short_series_names_what_the_window_needs(params, n, match):
         model.fit({"a": np.arange(float(n)), "b": np.arange(float(n - 1))})
 
 
+def test_levels_given_as_fractions_warn_that_they_are_percentages():
+    model = GRUForecaster(horizon=2, **FAST).fit(seasonal_panel(n_series=3, length=40))
+    with pytest.warns(UserWarning, match=r"level=\[0.8, 0.95\] asks for intervals of 0.8%, "
+                                         r"0.95%: levels are percentages \(level=\[80, 95\]"):
+        fc = model.predict(level=[0.8, 0.95])
+    assert "GRUForecaster-lo-0.8" in fc.columns  # as asked (statsforecast's too)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(level=[0.5, 50])  # a narrow level beside a usual one: as meant
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda m: m.fit(np.arange(3.0)), ValueError, "needs at least"),
     (lambda m: m.fit(np.r_[np.arange(40.0), np.nan]), ValueError, "NaN"),
