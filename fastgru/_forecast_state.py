@@ -331,6 +331,13 @@ def check_fit_params(est) -> None:
 
 def forecast_arrays(est, steps, levels, X_df=None, y=None, X=None, static_df=None):
     """``(panel, point (S, steps), lo, hi (n_levels, S, steps), stamps)``."""
+    # a forecast or bound that leaves float64 is an error naming its series
+    # (_check_finite), not NumPy's RuntimeWarning before it
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _forecast_arrays(est, steps, levels, X_df, y, X, static_df)
+
+
+def _forecast_arrays(est, steps, levels, X_df, y, X, static_df):
     check_fit_params(est)
     if y is None and X is not None:
         raise ValueError("X given without y: pass the history y it belongs to")

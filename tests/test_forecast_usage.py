@@ -736,6 +736,7 @@ def test_nan_in_covariates_is_located_by_column_and_date():
         model.predict(X_df=future.assign(promo=[0.0, np.inf]))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the error, not NumPy's warning first
 def test_bounds_beyond_float64_are_an_error_naming_the_series_not_inf():
     t = np.arange(60.0)
     panel = {"a": 100 * np.sin(t) + 5, "b": 100 * np.cos(t) + 5, "c": 10 * t}
@@ -749,6 +750,10 @@ def test_bounds_beyond_float64_are_an_error_naming_the_series_not_inf():
     # values near the largest float64 still forecast, within it
     huge = GRUForecaster(horizon=3, **FAST).fit(np.sin(t) * 1e307 + 1.5e308)
     assert all(np.isfinite(v).all() for v in huge.predict(level=[80]).values())
+    # a new history held at the largest value forecasts it
+    top = np.finfo(np.float64).max
+    held = model.predict(y={"r": np.full(50, top)})
+    np.testing.assert_array_equal(held["r"], [top] * 3)
 
 
 def test_x_df_covariates_beyond_what_the_model_reads_are_named_as_x_df_s():
