@@ -41,9 +41,12 @@ of ``W_ih``) and :func:`fastgru._kernels.cell.cell_forward` for every step,
 one row at a time.
 
 It is compiled on first use per dtype and target (``float32``, ``float64``;
-serial and ``target="parallel"``), and cached on disk like every kernel.
-:func:`gru_layer` takes the parallel one when there are at least
-:data:`PARALLEL_MIN_SEQUENCES` sequences and more than one thread.
+serial and ``target="parallel"``), and cached on disk like every kernel;
+Numba does not cache the threaded wrapper of the parallel one, which each
+new process builds on its first parallel call (about 1.5 s of CPU on our
+2-core machine, against 0.4 s to load the serial one): a long-lived worker
+pays it once. :func:`gru_layer` takes the parallel one when there are at
+least :data:`PARALLEL_MIN_SEQUENCES` sequences and more than one thread.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ def raw_gufunc(dtype: str = "float32", parallel: bool = False):
     It does not check its inputs beyond what it needs not to crash (a wrong
     shape gives NaN): call :func:`gru_layer`, which checks them first, unless
     you validated them yourself. Compiled on first call (or loaded from the
-    on-disk cache).
+    on-disk cache; the parallel target's threaded wrapper is built in each
+    process, about 1.5 s of CPU).
 
     Parameters
     ----------
