@@ -488,6 +488,7 @@ def print_table(best, threads):
 
 
 def main(argv=None):
+    global HIDDEN, STEPS  # --size: the model's and requests' shape for the whole run
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--step-requests", type=int, default=15000,
@@ -508,9 +509,14 @@ def main(argv=None):
                              "(default: fastgru's choice; both: on, and fastgru's "
                              "batch-1 rows once more with it off)")
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("HIDDEN", "STEPS"),
+                        default=[HIDDEN, STEPS],
+                        help=f"the classifier's hidden size and the sequences' steps "
+                             f"(default {HIDDEN} {STEPS})")
     parser.add_argument("--memory", action="store_true",
                         help="also measure a worker's memory (Linux)")
     args = parser.parse_args(argv)
+    HIDDEN, STEPS = args.size
 
     import numba
     import onnxruntime
@@ -546,7 +552,8 @@ def main(argv=None):
           f"{batching}), "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}")
-    print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "
+    print(f"hidden size {HIDDEN}, {STEPS} steps x {FEATURES} features; "
+          f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); "
           f"best of {args.repeats} alternating repeats, {args.requests} requests each "
           f"({args.step_requests} steps for streaming)")
     if best:
