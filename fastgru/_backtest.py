@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._columns import ID, TARGET, TIME, plain
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
-from ._panel import ID, TARGET, TIME, plain
 from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step
 from ._warnings import once_each, warn
 
@@ -96,7 +96,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             rows = rows[rows["_s"].notna()]
             s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
             names = _column_names(model.alias, levels)
-            out = {ID: rows[ID].to_numpy(), TIME: rows[TIME].to_numpy(),
+            out = {ID: rows[ID].array, TIME: rows[TIME].to_numpy(),  # categories kept
                    "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
                    names[0]: point[s, k]}
             n = 0 if lo is None else lo.shape[0]

@@ -10,8 +10,10 @@ import numbers
 
 import numpy as np
 
+from ._columns import ID, TARGET, TIME
 from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
-from ._panel import ID, TARGET, TIME, past_names
+from ._panel import past_names
+from ._series_ids import keepable
 from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
 from ._timestamps import INDEX_KEYS, continued_index
@@ -25,7 +27,8 @@ SAVED_STATE = FittedState("GRUForecaster", (
     Field("member_windows_", "numbers", optional=True),
     Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
     Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
-    Field("_index_info", "json", optional=True), Field("futr_exog_", "json"),
+    Field("_index_info", "json", optional=True), Field("_id_categories", "json", optional=True),
+    Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
     Field("theta_weight_", "number", optional=True),
     Field("series_ids_", "array"), Field("series_scale_", "array"), Field("history_", "array"),
@@ -187,6 +190,8 @@ def check_restored(est) -> None:
                 raise ValueError(f"_index_info's step {info['step']!r} is lost in "
                                  f"{est.last_ds_[i]}: every forecast would have its date")
         _check_freq(est.freq, info, est.last_ds_)
+    est._id_categories = getattr(est, "_id_categories", None)  # files from before them
+    _check_categories(est._id_categories, est.series_ids_)
     maker = _maker_of(est)
     if est.gru_.input_size != maker.n_features:
         raise ValueError("the layer's input_size does not match the covariates")
@@ -198,7 +203,7 @@ def check_restored(est) -> None:
     _check_theta(est, S, maker.time_varying)
     est.n_features_in_ = maker.n_features
     est._fit_params = {"horizon": est.horizon, "season_length": est.season_length,
-                       "theta_weight": est.theta_weight}
+                       "theta_weight": est.theta_weight, "freq": est.freq}
 
 
 def _check_theta(est, S, covariates: bool) -> None:
@@ -248,14 +253,14 @@ def _check_freq(freq, info, last) -> None:
     if freq is None or info["type"] == "position":
         return
     import pandas as pd
+    from pandas.tseries.frequencies import to_offset
 
-    try:
+    try:  # as offsets, not as text: pandas respells some ("H" is "h" since pandas 2.2)
         if isinstance(freq, str) and info["type"] == "period":
-            same = pd.Period(str(last[0]), freq=freq).freqstr == info["freq"]
+            period = pd.Period(str(last[0]), freq=info["freq"])
+            same = pd.Period(period, freq=freq).freq == period.freq
         elif isinstance(freq, str) and info["type"] == "datetime":
-            from pandas.tseries.frequencies import to_offset
-
-            same = to_offset(freq).freqstr == info["freq"]
+            same = to_offset(freq) == to_offset(info["freq"])
         else:
             same = (info["type"] == "integer" and not isinstance(freq, (str, bool, np.bool_))
                     and int(freq) == freq == info["step"])
@@ -265,6 +270,22 @@ def _check_freq(freq, info, last) -> None:
         what = info.get("freq") or f"steps of {info['step']!r}"
         raise ValueError(f"freq={freq!r:.40} does not match the stored time stamps "
                          f"({info['type']}, {what}): a fit with freq stores its own")
+
+
+def _check_categories(saved, ids) -> None:
+    """Saved categories of ``unique_id``: a list of distinct text or finite
+    numbers holding every series id, and whether they are ordered (what
+    ``categories_json`` writes), or None."""
+    if saved is None:
+        return
+    if not (isinstance(saved, dict) and set(saved) == {"categories", "ordered"}
+            and isinstance(saved["ordered"], bool) and isinstance(saved["categories"], list)):
+        raise ValueError("_id_categories must hold the categories and whether they are ordered")
+    found = saved["categories"]
+    if not keepable(found) or len(set(found)) != len(found) or not (
+            set(np.asarray(ids).tolist()) <= set(found)):
+        raise ValueError("_id_categories must be distinct text or finite numbers holding "
+                         "every series id")
 
 
 def _check_zone(tz) -> None:

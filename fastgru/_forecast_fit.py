@@ -16,16 +16,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import _runtime
-from ._forecast_state import (
-    THETA_STATE,
-    id_index,
-    model_windows,
-    positions,
-    scales_at,
-    series_id_array,
-    trim_history,
-)
+from ._forecast_state import THETA_STATE, model_windows, scales_at, trim_history
 from ._network import SequenceNet
+from ._series_ids import id_index, positions, series_id_array
 from ._theta import fit_theta, mix, theta_forecast
 from ._training import History, train
 

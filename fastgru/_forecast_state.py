@@ -15,18 +15,16 @@ import numbers
 import numpy as np
 
 from . import _runtime
+from ._columns import ID, TIME, plain
 from ._network import SequenceNet
 from ._panel import (
-    ID,
-    TIME,
     Panel,
     check_columns_unique,
     check_covariate,
-    id_type_hint,
     pandas_frames,
-    plain,
     read_panel,
 )
+from ._series_ids import categories_json, id_index, id_type_hint, positions, series_id_array
 from ._text_stamps import check_text_order
 from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
@@ -40,29 +38,6 @@ THETA_STATE = ("theta_state_", "theta_factor_", "theta_offset_")
 
 
 # ------------------------------------------------------------------ the state
-def series_id_array(ids) -> np.ndarray:
-    """The series' ids as a file keeps them: integers, finite float64 or
-    text, each kind on its own, or else text (``str`` of each id); a
-    ValueError when two ids are the same as text (``1`` and ``"1"``), which
-    would merge their forecasts."""
-    kinds = {str if isinstance(i, (str, np.str_)) else float
-             if isinstance(i, float) else int
-             if isinstance(i, (int, np.integer)) else object for i in ids}
-    arr = np.asarray(ids) if kinds in ({str}, {int}, {float}) else None
-    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iufU" or (
-            arr.dtype.kind == "f" and not np.isfinite(arr).all()):
-        arr = np.array([str(i) for i in ids])
-    if len(set(arr.tolist())) != len(ids):
-        seen = {}
-        for k, i in enumerate(ids):
-            j = seen.setdefault(str(i), k)
-            if j != k:
-                raise ValueError(f"the series ids {ids[j]!r} and {i!r} are the same as text, "
-                                 "as the model keeps ids of several kinds as text: "
-                                 "give the series distinct ids")
-    return arr
-
-
 def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
     """Set what ``predict`` needs of ``panel`` (and of ``theta``, its Theta
     fit: a ``ThetaMix``) on ``est`` at once: an interrupt or a MemoryError
@@ -106,12 +81,13 @@ def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
                  _series_names=([str(c) for c in name] if isinstance(name, list)
                                 else None if name is None else str(name)))
     state["_index_info"], state["last_ds_"] = panel_index_info(panel, freq=est.freq)
+    state["_id_categories"] = categories_json(panel.id_dtype, ids)
     state["n_features_in_"] = maker.n_features
     state["theta_weight_"] = theta.weight
     for name, value in zip(THETA_STATE, theta.arrays or (None,) * len(THETA_STATE)):
         state[name] = value
     state["_fit_params"] = {"horizon": maker.horizon, "season_length": maker.season_length,
-                            "theta_weight": est.theta_weight}
+                            "theta_weight": est.theta_weight, "freq": est.freq}
     vars(est).update(state)  # one step: no interrupt lands between two attributes
 
 
@@ -155,6 +131,11 @@ def _stored_panel(est) -> Panel:
     panel = Panel(est.series_ids_.tolist(), values, [None] * S, est._output_kind,
                   name=est._series_names)
     panel.scales = est.series_scale_
+    categories = getattr(est, "_id_categories", None)  # None in files from before them
+    if categories is not None:
+        import pandas as pd
+
+        panel.id_dtype = pd.CategoricalDtype(categories["categories"], categories["ordered"])
     if est.futr_history_ is not None:
         panel.futr = [est.futr_history_[i, cut[i]] for i in range(S)]
     if est.hist_history_ is not None:
@@ -187,28 +168,6 @@ def _new_panel(est, y, X, static_df=None):
                              "was fitted with static_df and knows only its series")
         panel.static = est.static_[at]
     return panel
-
-
-def id_index(est) -> tuple:
-    """The fitted series' positions by id, as given and as text (the model
-    keeps ids of several kinds as text, and no two of its ids are the same
-    as text: ``series_id_array``). Built once for a set of ids:
-    ``predict(y=...)`` on a server looks a few series up among many, at
-    every call."""
-    cache = getattr(est, "_id_cache", None)
-    if cache is None or not np.array_equal(cache[0], est.series_ids_):  # a new fit or load
-        stored = est.series_ids_.tolist()
-        cache = est._id_cache = (np.array(est.series_ids_, copy=True),
-                                 ({k: i for i, k in enumerate(stored)},
-                                  {str(k): i for i, k in enumerate(stored)}))
-    return cache[1]
-
-
-def positions(index, ids) -> list:
-    """The position of each of ``ids`` in an :func:`id_index`, or None for
-    an id it does not hold: matched as given, or else as text."""
-    known, text = index
-    return [known.get(i, text.get(str(i))) for i in ids]
 
 
 def scales_at(scales, at) -> np.ndarray:
@@ -313,19 +272,21 @@ def _rows_held(got, wanted) -> str:
 
 
 def check_fit_params(est) -> None:
-    """``horizon``, ``season_length`` and ``theta_weight`` must be those the
-    model was fitted with: the forecasts (and intervals) are made with them
-    (a ValueError otherwise)."""
+    """``horizon``, ``season_length``, ``theta_weight`` and ``freq`` must be
+    those the model was fitted with: the forecasts (and intervals, and
+    their dates) are made with them (a ValueError otherwise)."""
     for name, value in getattr(est, "_fit_params", {}).items():
         now = getattr(est, name)  # 12.0 equals 12, but indexes no array
         if name == "theta_weight":
             same = now is value or (now is not None and value is not None
                                     and not isinstance(now, (bool, np.bool_)) and now == value)
+        elif name == "freq":  # the stored time stamps' (predict(y=...) would date by another)
+            same = type(now) is type(value) and now == value
         else:
             same = not isinstance(now, bool) and isinstance(now, numbers.Integral) and now == value
         if not same:
             raise ValueError(f"{name}={getattr(est, name)!r} was set after fit, which used "
-                             f"{name}={value}: fit the model again" + (
+                             f"{name}={value!r}: fit the model again" + (
                                  " (predict(h) forecasts h steps)" * (name == "horizon")))
 
 
@@ -558,8 +519,11 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     import pandas as pd
 
     S, steps = point.shape
-    # ids of one kind keep it (int64 for integers), as in cross_validation's frame
+    # ids of one kind keep it (int64 for integers), as in cross_validation's
+    # frame; categorical ids their categories, as statsforecast keeps them
     ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
+    if panel.id_dtype is not None:
+        ids = pd.Categorical(ids, dtype=panel.id_dtype)
     if stamps is not None:
         parts = [np.asarray(s) for s in stamps]
         # stamps of several dtypes (int64 and uint64, dates in ns and in us)

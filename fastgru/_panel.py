@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._columns import ID, TARGET, TIME, plain
+from ._series_ids import id_type_hint
 from ._text_stamps import check_text_order, dates_read
 from ._validation import as_float_array
 
@@ -46,6 +47,7 @@ class Panel:
     static_names: list = field(default_factory=list)
     name: object = None  # a pandas Series' name, a wide frame's columns
     scales: np.ndarray | None = None  # each series' scale (see _windows.series_scale)
+    id_dtype: object = None  # a long frame's categorical unique_id dtype, kept in the output
 
     @property
     def n_series(self) -> int:
@@ -390,6 +392,8 @@ def _read_long(df, static_df, hist_exog) -> Panel:
         raise ValueError("y holds no rows")
     panel = Panel(ids, values, times, "long", futr=futr or None, hist=hist or None,
                   futr_names=futr_names, hist_names=hist_exog)
+    if isinstance(df[ID].dtype, pd.CategoricalDtype):
+        panel.id_dtype = df[ID].dtype
     if static_df is not None:
         panel.static, panel.static_names = read_static(static_df, ids)
     return panel
@@ -455,29 +459,6 @@ def check_keys(df) -> None:
         raise ValueError(f"series {key!r} has duplicate time stamps in {TIME!r} "
                          f"({stamp!s} more than once)")
     check_text_order(df[ID], df[TIME], given_order=True)
-
-
-def id_type_hint(key, groups, frame="X_df") -> str:
-    """Why the ids ``groups`` of ``frame`` may miss series ``key``: the same
-    id of another type (``'1'`` or ``1.0`` for ``1``), or nothing."""
-    other = next((k for k in groups if same_id(k, key)), None)
-    if other is None:
-        return ""
-    return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
-            f"{type(key).__name__}: convert {frame}'s {ID!r} to their type)")
-
-
-def same_id(a, b) -> bool:
-    """Whether ids ``a`` and ``b`` of different types spell or count the
-    same: ``'1'``, ``1`` and ``1.0``."""
-    if type(a) is type(b):
-        return False
-    if str(a) == str(b):
-        return True
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def read_static(static_df, ids):

@@ -13,14 +13,17 @@ import numpy as np
 
 from ._columns import ID, TIME
 
-#: text that starts as an ISO date: 2024-01-31, 2024-01-31 10:00, 2024-01-31T10:00:00+01:00
-_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+#: ISO dates as text: 2024-01-31, 2024-01-31 10:00, 2024-01-31T10:00:00.5, in UTC with a Z.
+#: (Not with a UTC offset, +01:00: one offset is a fixed zone, whose days
+#: continue at the wrong hour after a daylight saving change; convert those
+#: with pd.to_datetime(..., utc=True).tz_convert(zone).)
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?Z?"
 
 
 def dates_read(frame):
-    """``frame`` with its ``ds`` as dates when they are ISO dates as text or
-    date or datetime objects (of one UTC offset), each parsed once; else
-    ``frame`` itself."""
+    """``frame`` with its ``ds`` as dates when they are ISO dates as text
+    (:data:`_ISO_DATE`), dates or datetimes without a zone as objects, each
+    parsed once; else ``frame`` itself."""
     if not hasattr(frame, "columns"):  # arrays and lists: pandas may not be installed
         return frame
     import pandas as pd
@@ -29,14 +32,19 @@ def dates_read(frame):
             frame[TIME], pd.Series):  # (two columns of the name: refused by the readers)
         return frame
     ds = frame[TIME]
-    if not (ds.dtype == object or isinstance(ds.dtype, pd.StringDtype)) or ds.empty:
+    if isinstance(ds.dtype, pd.CategoricalDtype) or ds.empty or not (
+            ds.dtype == object or pd.api.types.is_string_dtype(ds.dtype)):  # arrow's text too
         return frame
-    codes, distinct = pd.factorize(ds.to_numpy())
+    codes, distinct = pd.factorize(ds.to_numpy(dtype=object))
     if (codes < 0).any():  # missing stamps: refused by the readers, named there
         return frame
     kind = pd.api.types.infer_dtype(distinct, skipna=False)
-    if kind not in ("date", "datetime") and not (kind == "string" and pd.Series(
-            distinct, dtype=object).str.fullmatch(_ISO_DATE).all()):
+    if kind == "datetime":  # objects without a zone (offsets: see _ISO_DATE)
+        readable = all(getattr(d, "tzinfo", None) is None for d in distinct)
+    else:
+        readable = kind == "date" or kind == "string" and bool(
+            pd.Series(distinct, dtype=object).str.fullmatch(_ISO_DATE).all())
+    if not readable:
         return frame
     try:
         with warnings.catch_warnings():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _warnings
-from ._panel import plain
+from ._columns import plain
 
 #: Each kind of description :func:`index_info` gives, and the keys it has.
 INDEX_KEYS = {kind: {"type", "name", *own} for kind, own in (
@@ -241,7 +241,13 @@ def panel_index_info(panel, known=None, freq=None):
     if info["type"] == "position":  # a gap in the longest: the model's frequency, else none
         info, whose_freq = _of_model(index, known), "the model's"
         info = info or index_info(index, whose=whose)
-    if info["type"] != "position":
+    other = next((i for i, t in enumerate(times) if not _of_kind(info, t)), None)
+    if other is not None:  # dates beside positions, say: no one frequency dates them all
+        _warnings.warn(f"GRUForecaster cannot continue the time stamps: those of series "
+                       f"{plain(panel.ids[other])!r} are {times[other].dtype}, those of series "
+                       f"{plain(panel.ids[longest])!r} {times[longest].dtype}. " + BY_POSITION)
+        info = {"type": "position", "name": info["name"]}
+    elif info["type"] != "position":
         off = off_step(info, times)
         if off:
             what = info.get("freq") or f"steps of {info['step']}"
@@ -341,6 +347,25 @@ def _too_short_to_tell(index, known):
             info["decimals"] = max(own, step)
         return info
     return None
+
+
+def _of_kind(info, index) -> bool:
+    """Whether ``index`` holds time stamps of the kind ``info`` describes
+    (dates, periods, integers, also as whole floats, or numbers; positions
+    take any)."""
+    import pandas as pd
+
+    kind = info["type"]
+    if kind == "position":
+        return True
+    if kind in ("datetime", "period"):
+        return isinstance(index, pd.DatetimeIndex if kind == "datetime" else pd.PeriodIndex)
+    number = (pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index)
+              and not pd.api.types.is_complex_dtype(index))
+    if not number or kind == "float" or pd.api.types.is_integer_dtype(index):
+        return number
+    values = np.asarray(index, dtype=np.float64)
+    return bool(np.isfinite(values).all() and (values == np.floor(values)).all())
 
 
 def _of_model(index, known):

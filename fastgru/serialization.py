@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _params
 from ._atomic_write import write_atomically
-from ._panel import plain
+from ._columns import plain
 
 FORMAT = "fastgru"
 FORMAT_VERSION = 1

@@ -104,6 +104,38 @@ def test_a_backtest_of_dates_with_a_gap_says_how_it_dates_its_forecasts():
     np.testing.assert_array_equal(gap.ds.to_numpy(), expected)
     np.testing.assert_allclose(gap.y.to_numpy(), y[-6:])
 
+def test_categorical_ids_keep_their_categories_as_statsforecast_keeps_them(tmp_path):
+    import pickle
+
+    import pandas as pd
+
+    import fastgru
+    from fastgru.metrics import evaluate
+
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    df = pd.concat([pd.DataFrame({"unique_id": k, "ds": days, "y": np.sin(np.arange(40.0)) + i})
+                    for i, k in enumerate("bac")], ignore_index=True)
+    kind = pd.CategoricalDtype(["c", "b", "a", "unused"])
+    df["unique_id"] = df["unique_id"].astype(kind)
+    model = GRUForecaster(horizon=2, **FAST).fit(df)
+    fc = model.predict()
+    assert fc.unique_id.dtype == kind  # the unused category too
+    assert fc.unique_id.tolist() == ["c", "c", "b", "b", "a", "a"]  # in the categories' order
+    fastgru.save(model, tmp_path / "f.npz")
+    pd.testing.assert_frame_equal(fastgru.load(tmp_path / "f.npz").predict(), fc)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(model)).predict(), fc)
+    cv = model.cross_validation(df, n_windows=2)
+    assert cv.unique_id.dtype == kind
+    assert evaluate(cv, None, df, 1).loc["GRUForecaster", "n_series"] == 6
+    one = df[df.unique_id == "a"]
+    assert model.predict(y=one).unique_id.dtype == kind
+    assert model.predict(y=one.astype({"unique_id": str})).unique_id.dtype == object
+    # categories of two kinds (the model keeps such ids as text): plain ids
+    mixed = df.assign(unique_id=df.unique_id.cat.rename_categories(["c", 2, "a", "unused"]))
+    assert GRUForecaster(horizon=2, **FAST).fit(mixed).predict().unique_id.tolist() == [
+        "c", "c", "2", "2", "a", "a"]
+
+
 def test_a_gap_after_the_last_cutoff_is_said_once():
     """A gap among the rows a backtest scores (none in what it trains on):
     each step is paired with the next row, and a warning names the series."""
@@ -317,15 +349,20 @@ def test_dates_as_objects_or_iso_text_are_read_as_dates_and_other_text_warns():
     df = pd.DataFrame({"unique_id": "a", "ds": days, "y": np.sin(np.arange(40)) + 5})
     dated = GRUForecaster(horizon=3, **FAST).fit(df).predict()
     assert dated.ds.tolist() == list(pd.date_range("2020-02-10", periods=3))
+    pa = pytest.importorskip("pyarrow")  # read_csv(dtype_backend="pyarrow")'s text
     for ds in (days.date, days.strftime("%Y-%m-%d"), days.strftime("%Y-%m-%dT%H:%M:%S"),
-               pd.array(days.strftime("%Y-%m-%d"), dtype="string")):
+               pd.array(days.strftime("%Y-%m-%d"), dtype="string"),
+               pd.array(days.strftime("%Y-%m-%d"), dtype=pd.ArrowDtype(pa.string()))):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             got = GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=ds)).predict()
         pd.testing.assert_frame_equal(got, dated)
     assert df.ds.dtype.kind == "M"  # the caller's frame is not changed
-    # other spellings of dates: labels, which a warning says to convert
-    for ds in (days.strftime("%Y/%m/%d"), days.strftime("%Y-%m-%d %p")):
+    # other spellings of dates, and UTC offsets (one is a fixed zone, whose
+    # days would continue at the wrong hour after a daylight saving change):
+    # labels, which a warning says to convert
+    for ds in (days.strftime("%Y/%m/%d"), days.strftime("%Y-%m-%d %p"),
+               days.strftime("%Y-%m-%dT00:00:00+02:00")):
         with pytest.warns(UserWarning, match=r"cannot continue the time stamps.*convert them "
                                              r"with pd.to_datetime"):
             GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=ds))
@@ -338,6 +375,13 @@ def test_a_dict_of_arrays_and_pandas_series_is_numbered_by_position():
                                               "b": pd.Series(np.cos(t) + 5)})
     fc = m.predict()
     assert sorted(fc) == ["a", "b"] and all(len(v) == 3 for v in fc.values())
+    # a dated series beside an array: no one frequency dates both
+    dated = pd.Series(np.sin(t) + 5, index=pd.date_range("2024-01-01", periods=40))
+    with pytest.warns(UserWarning, match=r"those of series 'b' are int64, those of series 'a' "
+                                         r"datetime64\[ns\]\. The forecast is indexed by "
+                                         "position"):
+        m.fit({"a": dated, "b": np.cos(t[:30]) + 5})
+    assert m._index_info["type"] == "position" and len(m.predict()["b"]) == 3
 
 
 def test_dates_with_the_offsets_of_a_daylight_saving_zone_are_read_in_time_order():

@@ -771,6 +771,10 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"]["_index_info"].update(tz=5),
     lambda m: m["attributes"]["_index_info"].update(name={"a": 1}),
     lambda m: m["attributes"]["_index_info"].pop("name"),
+    lambda m: m["attributes"].update(_id_categories={"categories": ["x"], "ordered": False}),
+    lambda m: m["attributes"].update(_id_categories={"categories": ["s0", "s1", "s2", "s0"],
+                                                     "ordered": False}),
+    lambda m: m["attributes"].update(_id_categories=["s0"]),
     lambda m: m["attributes"].update(_index_info=[1, 2]),
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
@@ -829,6 +833,29 @@ def test_load_refuses_a_freq_that_contradicts_the_stored_time_stamps(tmp_path, d
     history = df[df.unique_id == "b"]
     pd.testing.assert_frame_equal(loaded.predict(y=history), model.predict(y=history))
     pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+
+
+def test_a_freq_spelt_as_an_older_pandas_wrote_it_loads(tmp_path):
+    """pandas 2.2 respelt hours "H" as "h": a file written before, with
+    freq="H" and hours stored as "H", loads and forecasts as one written now;
+    a freq set after fit is refused before it is saved."""
+    hours = pd.date_range("2024-01-01", periods=60, freq="h")
+    df = pd.DataFrame({"unique_id": "a", "ds": hours, "y": np.sin(np.arange(60.0))})
+    model = GRUForecaster(horizon=2, freq="h", **FAST).fit(df)
+    path = tmp_path / "f.npz"
+    fastgru.save(model, path)
+
+    def older(meta):
+        meta["params"]["freq"] = "H"
+        meta["attributes"]["_index_info"]["freq"] = "H"
+
+    _rewrite_meta(path, older)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas' own, of "H"
+        loaded = fastgru.load(path)
+        pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+    with pytest.raises(ValueError, match="freq='D' was set after fit, which used freq='h'"):
+        fastgru.save(model.set_params(freq="D"), tmp_path / "g.npz")
 
 
 def test_past_covariates_named_by_a_float_save_and_load(tmp_path):

@@ -1,0 +1,97 @@
+"""Series ids: how a fitted forecaster keeps them (:func:`series_id_array`,
+:func:`categories_json`), finds them again (:func:`id_index`,
+:func:`positions`) and says why a frame's ids miss them
+(:func:`id_type_hint`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._columns import ID, plain
+
+
+def series_id_array(ids) -> np.ndarray:
+    """The series' ids as a file keeps them: integers, finite float64 or
+    text, each kind on its own, or else text (``str`` of each id); a
+    ValueError when two ids are the same as text (``1`` and ``"1"``), which
+    would merge their forecasts."""
+    kinds = {str if isinstance(i, (str, np.str_)) else float
+             if isinstance(i, float) else int
+             if isinstance(i, (int, np.integer)) else object for i in ids}
+    arr = np.asarray(ids) if kinds in ({str}, {int}, {float}) else None
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iufU" or (
+            arr.dtype.kind == "f" and not np.isfinite(arr).all()):
+        arr = np.array([str(i) for i in ids])
+    if len(set(arr.tolist())) != len(ids):
+        seen = {}
+        for k, i in enumerate(ids):
+            j = seen.setdefault(str(i), k)
+            if j != k:
+                raise ValueError(f"the series ids {ids[j]!r} and {i!r} are the same as text, "
+                                 "as the model keeps ids of several kinds as text: "
+                                 "give the series distinct ids")
+    return arr
+
+
+def categories_json(dtype, ids) -> dict | None:
+    """A categorical ``unique_id``'s dtype as a file keeps it (its categories,
+    text or numbers, and whether they are ordered), or None: ids of no
+    category, categories of other kinds, or ids the model keeps otherwise
+    than as categories (a mix of kinds, kept as text)."""
+    if dtype is None:
+        return None
+    categories = [plain(c) for c in dtype.categories]
+    if not keepable(categories) or not set(ids.tolist()) <= set(categories):
+        return None
+    return {"categories": categories, "ordered": bool(dtype.ordered)}
+
+
+def keepable(categories) -> bool:
+    """Whether a file keeps these categories (JSON): text or finite numbers."""
+    return all(isinstance(c, str) or isinstance(c, (int, float)) and not isinstance(c, bool)
+               and np.isfinite(c) for c in categories)
+
+
+def id_index(est) -> tuple:
+    """The fitted series' positions by id, as given and as text (the model
+    keeps ids of several kinds as text, and no two of its ids are the same
+    as text: ``series_id_array``). Built once for a set of ids:
+    ``predict(y=...)`` on a server looks a few series up among many, at
+    every call."""
+    cache = getattr(est, "_id_cache", None)
+    if cache is None or not np.array_equal(cache[0], est.series_ids_):  # a new fit or load
+        stored = est.series_ids_.tolist()
+        cache = est._id_cache = (np.array(est.series_ids_, copy=True),
+                                 ({k: i for i, k in enumerate(stored)},
+                                  {str(k): i for i, k in enumerate(stored)}))
+    return cache[1]
+
+
+def positions(index, ids) -> list:
+    """The position of each of ``ids`` in an :func:`id_index`, or None for
+    an id it does not hold: matched as given, or else as text."""
+    known, text = index
+    return [known.get(i, text.get(str(i))) for i in ids]
+
+
+def id_type_hint(key, groups, frame="X_df") -> str:
+    """Why the ids ``groups`` of ``frame`` may miss series ``key``: the same
+    id of another type (``'1'`` or ``1.0`` for ``1``), or nothing."""
+    other = next((k for k in groups if same_id(k, key)), None)
+    if other is None:
+        return ""
+    return (f" (it has {other!r}, a {type(other).__name__} where the model's ids are "
+            f"{type(key).__name__}: convert {frame}'s {ID!r} to their type)")
+
+
+def same_id(a, b) -> bool:
+    """Whether ids ``a`` and ``b`` of different types spell or count the
+    same: ``'1'``, ``1`` and ``1.0``."""
+    if type(a) is type(b):
+        return False
+    if str(a) == str(b):
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError, OverflowError):
+        return False
