@@ -256,6 +256,10 @@ def panel_index_info(panel, known=None, freq=None):
                            f"frequency ({what}) throughout (a gap, or another frequency): the "
                            "model reads their rows as consecutive steps, " + BY_PANEL_FREQ)
     lasts = [last_stamp(info, t) for t in times]
+    if "decimals" in info:  # the longest series' decimals: others may have more (0.5 beside 1)
+        places = decimals(np.asarray(lasts, dtype=np.float64)).get("decimals")
+        info = ({k: v for k, v in info.items() if k != "decimals"} if places is None
+                else {**info, "decimals": max(info["decimals"], places)})
     return info, np.asarray(lasts)
 
 

@@ -71,6 +71,14 @@ def test_float_stamps_summed_step_by_step_match_the_forecast(spell):
     assert model.score(test, X_df=test[["unique_id", "ds", "promo"]]) == pytest.approx(expected)
 
 
+def test_float_stamps_of_more_decimals_than_the_longest_series_keep_them():
+    # series b is a step of 1.0 apart too, half a step off series a's grid
+    df = pd.concat([_frame(np.arange(40.0)), _frame(np.arange(20.0) + 0.5).assign(
+        unique_id="b")], ignore_index=True)
+    fc = GRUForecaster(horizon=3, **FAST).fit(df).predict()
+    assert fc.ds.tolist() == [40.0, 41.0, 42.0, 20.5, 21.5, 22.5]  # not 20, 22, 22
+
+
 def test_float_stamps_of_few_decimals_continue_as_written():
     ds = np.round(np.arange(30) * 0.1, 10)  # 0.0, 0.1, ..., 2.9
     df = _frame(ds)
