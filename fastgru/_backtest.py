@@ -6,7 +6,7 @@ import numpy as np
 
 from ._columns import ID, TARGET, TIME, plain
 from ._forecast_state import _column_names, _rows_held, forecast_arrays
-from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step
+from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step_joined
 from ._warnings import once_each, warn
 
 
@@ -118,11 +118,17 @@ def _warn_gaps_after(info, last, test) -> None:
 
     if info is None or info["type"] == "position" or test.empty:
         return
-    keys, times = [], []
-    for key, g in test.groupby(ID, sort=False, observed=True):
-        keys.append(key)
-        times.append(pd.Index([last[key]]).append(pd.Index(g[TIME])))
-    off = off_step(info, times)
+    # each series' last stamp before the cutoff, then its rows after it: joined
+    rows = test[[ID, TIME]].assign(_k=test.groupby(ID, sort=False, observed=True).cumcount()
+                                   .to_numpy() + 1)
+    keys = rows[ID].drop_duplicates()
+    before = pd.DataFrame({ID: keys.array, TIME: last.loc[keys].array, "_k": 0})
+    joined = pd.concat([before, rows], ignore_index=True)
+    joined = joined.assign(_s=pd.Index(keys).get_indexer(joined[ID])).sort_values(
+        ["_s", "_k"], kind="stable")
+    n = joined.groupby("_s", sort=True).size().to_numpy()
+    off = off_step_joined(info, pd.Index(joined[TIME]), n)
+    keys = keys.tolist()
     if off:
         warn(f"cross_validation: the series {[plain(keys[i]) for i in off[:3]]}"
              f"{' ...' if len(off) > 3 else ''} have a gap after a cutoff (or another "

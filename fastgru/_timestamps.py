@@ -396,15 +396,20 @@ def off_step(info, times) -> list:
     """Positions of the series whose consecutive time stamps are not one
     step of ``info`` apart (a gap, or another frequency): continued with
     the panel's frequency, their forecasts' dates would be wrong."""
-    import pandas as pd
-
     multi = [i for i, t in enumerate(times) if len(t) > 1]
     if not multi:
         return []
     sub = [times[i] for i in multi]
-    n = np.array([len(t) for t in sub])
-    ends = np.cumsum(n)
     every = sub[0].append(sub[1:]) if len(sub) > 1 else sub[0]
+    return [multi[j] for j in off_step_joined(info, every, np.array([len(t) for t in sub]))]
+
+
+def off_step_joined(info, every, n) -> list:
+    """:func:`off_step` of series joined end to end: ``every`` holds the
+    stamps of series of ``n`` stamps each (at least 2), one after another."""
+    import pandas as pd
+
+    ends = np.cumsum(n)
     not_first = np.ones(len(every), dtype=bool)
     not_first[ends - n] = False
     not_last = np.ones(len(every), dtype=bool)
@@ -428,9 +433,9 @@ def off_step(info, times) -> list:
             step = np.asarray(nxt, dtype=np.float64) - np.asarray(prev, dtype=np.float64)
             ok = np.isclose(step, info["step"], rtol=1e-9, atol=0.0)
     except (TypeError, ValueError, AttributeError):  # stamps of other kinds
-        return multi
-    series = np.repeat(np.arange(len(sub)), n - 1)
-    return sorted({multi[j] for j in series[~ok]})
+        return list(range(len(n)))
+    series = np.repeat(np.arange(len(n)), n - 1)
+    return sorted(set(series[~ok].tolist()))
 
 
 def _shifted(index, freq):
