@@ -239,8 +239,7 @@ def panel_index_info(panel, known=None, freq=None):
     if info is None:
         info, whose_freq = index_info(index, warn=False), "the panel's"
     if info["type"] == "position":  # a gap in the longest: the model's frequency, else none
-        info, whose_freq = _of_model(index, known), "the model's"
-        info = info or index_info(index, whose=whose)
+        info, whose_freq = _of_model(index, known) or index_info(index, whose=whose), "the model's"
     other = next((i for i, t in enumerate(times) if not _of_kind(info, t)), None)
     if other is not None:  # dates beside positions, say: no one frequency dates them all
         _warnings.warn(f"GRUForecaster cannot continue the time stamps: those of series "

@@ -439,7 +439,7 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
 
     m = _season_length(season_length)
     forecasts_df, test_df, train_df = pandas_frames(forecasts_df=forecasts_df, test_df=test_df,
-                                                  train_df=train_df)
+                                                    train_df=train_df)
     for name, frame in (("forecasts_df", forecasts_df), ("test_df", test_df),
                         ("train_df", train_df)):
         if frame is None and name != "test_df":
