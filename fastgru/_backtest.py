@@ -96,7 +96,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             rows = rows[rows["_s"].notna()]
             s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
             names = _column_names(model.alias, levels)
-            out = {ID: rows[ID].array, TIME: rows[TIME].to_numpy(),  # categories kept
+            ids = rows[ID]  # categories kept; other ids as predict gives them
+            out = {ID: ids.array if isinstance(ids.dtype, pd.CategoricalDtype) else
+                   ids.to_numpy(), TIME: rows[TIME].to_numpy(),
                    "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
                    names[0]: point[s, k]}
             n = 0 if lo is None else lo.shape[0]
@@ -122,7 +124,8 @@ def _warn_gaps_after(info, last, test) -> None:
     rows = test[[ID, TIME]].assign(_k=test.groupby(ID, sort=False, observed=True).cumcount()
                                    .to_numpy() + 1)
     keys = rows[ID].drop_duplicates()
-    before = pd.DataFrame({ID: keys.array, TIME: last.loc[keys].array, "_k": 0})
+    # (by label: reindex, as .loc reads boolean ids as a mask)
+    before = pd.DataFrame({ID: keys.array, TIME: last.reindex(pd.Index(keys)).array, "_k": 0})
     joined = pd.concat([before, rows], ignore_index=True)
     joined = joined.assign(_s=pd.Index(keys).get_indexer(joined[ID])).sort_values(
         ["_s", "_k"], kind="stable")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._columns import ID, plain
@@ -47,9 +49,11 @@ def categories_json(dtype, ids) -> dict | None:
 
 
 def keepable(categories) -> bool:
-    """Whether a file keeps these categories (JSON): text or finite numbers."""
-    return all(isinstance(c, str) or isinstance(c, (int, float)) and not isinstance(c, bool)
-               and np.isfinite(c) for c in categories)
+    """Whether a file keeps these categories (JSON): text, integers that
+    NumPy holds, or finite floats."""
+    return all(isinstance(c, str) or isinstance(c, int) and not isinstance(c, bool)
+               and -2**63 <= c < 2**64 or isinstance(c, float) and math.isfinite(c)
+               for c in categories)
 
 
 def id_index(est) -> tuple:

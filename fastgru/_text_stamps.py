@@ -13,11 +13,13 @@ import numpy as np
 
 from ._columns import ID, TIME
 
-#: ISO dates as text: 2024-01-31, 2024-01-31 10:00, 2024-01-31T10:00:00.5, in UTC with a Z.
-#: (Not with a UTC offset, +01:00: one offset is a fixed zone, whose days
-#: continue at the wrong hour after a daylight saving change; convert those
-#: with pd.to_datetime(..., utc=True).tz_convert(zone).)
-_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?Z?"
+#: ISO dates as text: 2024-01-31, 2024-01-31 10:00, 2024-01-31T10:00:00.5, in
+#: UTC with a Z or +00:00 (as to_csv writes UTC dates). Not with another UTC
+#: offset, +01:00: one offset is a fixed zone, whose days continue at the
+#: wrong hour after a daylight saving change; convert those with
+#: pd.to_datetime(..., utc=True).tz_convert(zone).
+_ISO_DATE = (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+             r"(?:Z|[+-]00:?00)?)?")
 
 
 def dates_read(frame):

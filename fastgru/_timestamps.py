@@ -257,8 +257,8 @@ def panel_index_info(panel, known=None, freq=None):
     lasts = [last_stamp(info, t) for t in times]
     if "decimals" in info:  # the longest series' decimals: others may have more (0.5 beside 1)
         places = decimals(np.asarray(lasts, dtype=np.float64)).get("decimals")
-        info = ({k: v for k, v in info.items() if k != "decimals"} if places is None
-                else {**info, "decimals": max(info["decimals"], places)})
+        if places is not None:  # (none: a sum's float error in a last stamp, 3.0000000000000013)
+            info = {**info, "decimals": max(info["decimals"], places)}
     return info, np.asarray(lasts)
 
 

@@ -77,6 +77,11 @@ def test_float_stamps_of_more_decimals_than_the_longest_series_keep_them():
         unique_id="b")], ignore_index=True)
     fc = GRUForecaster(horizon=3, **FAST).fit(df).predict()
     assert fc.ds.tolist() == [40.0, 41.0, 42.0, 20.5, 21.5, 22.5]  # not 20, 22, 22
+    # a last stamp summed step by step (3.0000000000000013) keeps the rounding
+    tenths = pd.concat([_frame(np.round(np.arange(40) * 0.1, 1)), _frame(np.cumsum(
+        np.full(30, 0.1))).assign(unique_id="b")], ignore_index=True)
+    fc = GRUForecaster(horizon=3, **FAST).fit(tenths).predict()
+    assert fc.ds.tolist()[3:] == [3.1, 3.2, 3.3]
 
 
 def test_float_stamps_of_few_decimals_continue_as_written():

@@ -130,10 +130,18 @@ def test_categorical_ids_keep_their_categories_as_statsforecast_keeps_them(tmp_p
     one = df[df.unique_id == "a"]
     assert model.predict(y=one).unique_id.dtype == kind
     assert model.predict(y=one.astype({"unique_id": str})).unique_id.dtype == object
-    # categories of two kinds (the model keeps such ids as text): plain ids
+    # categories of two kinds (the model keeps such ids as text), or beyond
+    # what NumPy's integers hold: plain ids
     mixed = df.assign(unique_id=df.unique_id.cat.rename_categories(["c", 2, "a", "unused"]))
     assert GRUForecaster(horizon=2, **FAST).fit(mixed).predict().unique_id.tolist() == [
         "c", "c", "2", "2", "a", "a"]
+    huge = df.assign(unique_id=df.unique_id.cat.rename_categories([3, 2, 1, 2**70]))
+    assert GRUForecaster(horizon=2, **FAST).fit(huge).predict().unique_id.dtype == np.int64
+    # other ids: cross_validation gives them as predict does
+    text = df.astype({"unique_id": "string"})
+    model.fit(text)
+    assert model.cross_validation(text, n_windows=1).unique_id.dtype == \
+        model.predict().unique_id.dtype == object
 
 
 def test_a_gap_after_the_last_cutoff_is_said_once():
@@ -157,6 +165,9 @@ def test_a_gap_after_the_last_cutoff_is_said_once():
         "each forecast step is paired with their next row, whatever its date"]
     last = cv[cv.unique_id == "c"].tail(3)
     assert last.ds.astype(str).tolist() == ["2020-02-26", "2020-02-27", "2020-02-29"]
+    # boolean ids are labels, not a mask
+    two = df[df.unique_id != "c"].assign(unique_id=lambda d: d.unique_id == "a")
+    assert len(model.cross_validation(two, n_windows=2)) == 12
 
 
 def test_interval_quantiles_follow_each_fit_and_warn_at_every_call():
@@ -350,6 +361,10 @@ def test_dates_as_objects_or_iso_text_are_read_as_dates_and_other_text_warns():
     dated = GRUForecaster(horizon=3, **FAST).fit(df).predict()
     assert dated.ds.tolist() == list(pd.date_range("2020-02-10", periods=3))
     pa = pytest.importorskip("pyarrow")  # read_csv(dtype_backend="pyarrow")'s text
+    utc = GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=days.tz_localize("UTC"))).predict()
+    for ds in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S+00:00"):  # UTC, as to_csv writes it
+        got = GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=days.strftime(ds))).predict()
+        pd.testing.assert_frame_equal(got, utc)
     for ds in (days.date, days.strftime("%Y-%m-%d"), days.strftime("%Y-%m-%dT%H:%M:%S"),
                pd.array(days.strftime("%Y-%m-%d"), dtype="string"),
                pd.array(days.strftime("%Y-%m-%d"), dtype=pd.ArrowDtype(pa.string()))):
