@@ -90,9 +90,9 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             # by text: a fitted model keeps some ids as text (a mix of kinds)
             order = {str(k): i for i, k in enumerate(panel.ids)}
             last = history.groupby(ID, sort=False, observed=True)[TIME].last()
-            _warn_gaps_after(model._index_info, last, test)
-            rows = test.assign(_s=[order.get(str(k)) for k in test[ID]],
-                               _k=test.groupby(ID, sort=False, observed=True).cumcount().to_numpy())
+            step = test.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
+            _warn_gaps_after(model._index_info, last, test, step)
+            rows = test.assign(_s=[order.get(str(k)) for k in test[ID]], _k=step)
             rows = rows[rows["_s"].notna()]
             s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
             names = _column_names(model.alias, levels)
@@ -112,17 +112,17 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
     return cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
 
 
-def _warn_gaps_after(info, last, test) -> None:
-    """Warn of the series whose rows after the cutoff (``test``) do not
-    follow the model's frequency from their ``last`` date before it: a gap
-    there pairs a forecast with a later date's value."""
+def _warn_gaps_after(info, last, test, step) -> None:
+    """Warn of the series whose rows after the cutoff (``test``, the
+    ``step``-th after it each) do not follow the model's frequency from
+    their ``last`` date before it: a gap there pairs a forecast with a later
+    date's value."""
     import pandas as pd
 
     if info is None or info["type"] == "position" or test.empty:
         return
     # each series' last stamp before the cutoff, then its rows after it: joined
-    rows = test[[ID, TIME]].assign(_k=test.groupby(ID, sort=False, observed=True).cumcount()
-                                   .to_numpy() + 1)
+    rows = test[[ID, TIME]].assign(_k=step + 1)
     keys = rows[ID].drop_duplicates()
     # (by label: reindex, as .loc reads boolean ids as a mask)
     before = pd.DataFrame({ID: keys.array, TIME: last.reindex(pd.Index(keys)).array, "_k": 0})

@@ -52,8 +52,7 @@ def index_info(index, warn=True, whose=""):
                   "y.to_period('M') (in a long frame df.ds.dt.to_period('M'))"
                   if index.freq is None else f"its frequency {index.freq!r} is not one its "
                   f"text ({index.freqstr!r}) gives back (holidays, or no text names it)")
-    elif pd.api.types.is_numeric_dtype(index) and not (
-            pd.api.types.is_bool_dtype(index) or pd.api.types.is_complex_dtype(index)):
+    elif _numbers(index):
         steps = differences(index) if len(index) > 1 else np.ones(1, dtype=np.int64)
         if pd.api.types.is_integer_dtype(index):
             if int(np.max(index)) >= 2**63:  # uint64: forecasts are int64
@@ -330,16 +329,13 @@ def _too_short_to_tell(index, known):
     """``known``'s frequency or step for ``index`` (named and in the zone as
     it is) when ``index`` is too short to tell its own and is of the same
     kind, else None."""
-    import pandas as pd
 
     if known is None or len(index) > 2:
         return None
     # (the frequency pandas gives one date, "D" from pd.date_range(..., periods=1), is none)
     if known["type"] == "datetime":
         return _of_model(index, known)
-    number = (pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index)
-              and not pd.api.types.is_complex_dtype(index))
-    if known["type"] in ("integer", "float") and len(index) == 1 and number:
+    if known["type"] in ("integer", "float") and len(index) == 1 and _numbers(index):
         if known["type"] == "integer" and float(index[0]).is_integer():
             return {**known, "name": _name(index.name)}
         # the value's decimals and the step's: 1000.5 + 5 k, 2001 + 0.25 k
@@ -363,12 +359,20 @@ def _of_kind(info, index) -> bool:
         return True
     if kind in ("datetime", "period"):
         return isinstance(index, pd.DatetimeIndex if kind == "datetime" else pd.PeriodIndex)
-    number = (pd.api.types.is_numeric_dtype(index) and not pd.api.types.is_bool_dtype(index)
-              and not pd.api.types.is_complex_dtype(index))
+    number = _numbers(index)
     if not number or kind == "float" or pd.api.types.is_integer_dtype(index):
         return number
     values = np.asarray(index, dtype=np.float64)
     return bool(np.isfinite(values).all() and (values == np.floor(values)).all())
+
+
+def _numbers(index) -> bool:
+    """Whether ``index`` holds real numbers (not booleans or complex ones)."""
+    import pandas as pd
+
+    api = pd.api.types
+    return api.is_numeric_dtype(index) and not (api.is_bool_dtype(index)
+                                                or api.is_complex_dtype(index))
 
 
 def _of_model(index, known):

@@ -211,9 +211,10 @@ class GRUForecaster(TrainableGRU):
         alias for dates ("D", "W-SUN", "MS", "h") or the step of integer
         time stamps. Every series' forecast is then dated by it after its
         last stamp, also a series with a gap (read as consecutive rows, a
-        warning names it). Default (None): inferred from the longest series,
-        and forecasts numbered by position when a series does not follow it.
-        Periods must be of it.
+        warning names it). Default (None): inferred from the longest series
+        and used likewise (a warning names a series that does not follow
+        it); forecasts are numbered by position when the longest series has
+        a gap. Periods must be of it.
     hidden_size : int, optional
         Each model's hidden size (default 32).
     learning_rate : float, default 3e-3
