@@ -13,7 +13,6 @@ import numpy as np
 from ._columns import ID, TARGET, TIME
 from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
 from ._panel import past_names
-from ._series_ids import keepable
 from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
 from ._timestamps import INDEX_KEYS, continued_index
@@ -27,7 +26,7 @@ SAVED_STATE = FittedState("GRUForecaster", (
     Field("member_windows_", "numbers", optional=True),
     Field("_output_kind", "json"), Field("_series_names", "json", optional=True),
     Field("_recent_unit", "json", optional=True), Field("_profile_base", "json", optional=True),
-    Field("_index_info", "json", optional=True), Field("_id_categories", "json", optional=True),
+    Field("_index_info", "json", optional=True), Field("_id_ordered", "json", optional=True),
     Field("futr_exog_", "json"),
     Field("hist_exog_", "json"), Field("static_names_", "json"),
     Field("theta_weight_", "number", optional=True),
@@ -36,7 +35,7 @@ SAVED_STATE = FittedState("GRUForecaster", (
     *(Field(name, "array", optional=True) for name in (
         "calibration_", "interval_scale_", "last_ds_", "futr_history_", "futr_mean_",
         "futr_scale_", "hist_history_", "hist_mean_", "hist_scale_", "static_", "static_mean_",
-        "static_scale_", *THETA_STATE))), network=True, members=True)
+        "static_scale_", "_id_categories", *THETA_STATE))), network=True, members=True)
 
 
 #: The arrays of numbers among them (checked to be numbers by check_restored).
@@ -190,8 +189,9 @@ def check_restored(est) -> None:
                 raise ValueError(f"_index_info's step {info['step']!r} is lost in "
                                  f"{est.last_ds_[i]}: every forecast would have its date")
         _check_freq(est.freq, info, est.last_ds_)
-    est._id_categories = getattr(est, "_id_categories", None)  # files from before them
-    _check_categories(est._id_categories, est.series_ids_)
+    for name in ("_id_categories", "_id_ordered"):  # files from before them: plain ids
+        setattr(est, name, getattr(est, name, None))
+    _check_categories(est._id_categories, est._id_ordered, est.series_ids_)
     maker = _maker_of(est)
     if est.gru_.input_size != maker.n_features:
         raise ValueError("the layer's input_size does not match the covariates")
@@ -272,19 +272,20 @@ def _check_freq(freq, info, last) -> None:
                          f"({info['type']}, {what}): a fit with freq stores its own")
 
 
-def _check_categories(saved, ids) -> None:
-    """Saved categories of ``unique_id``: a list of distinct text or finite
-    numbers holding every series id, and whether they are ordered (what
-    ``categories_json`` writes), or None."""
-    if saved is None:
+def _check_categories(categories, ordered, ids) -> None:
+    """Saved categories of ``unique_id`` (what ``kept_categories`` writes):
+    none, and no order; or distinct integers, floats or text holding every
+    series id, and whether they are ordered."""
+    if categories is None:
+        if ordered is not None:
+            raise ValueError("_id_ordered is given without _id_categories")
         return
-    if not (isinstance(saved, dict) and set(saved) == {"categories", "ordered"}
-            and isinstance(saved["ordered"], bool) and isinstance(saved["categories"], list)):
-        raise ValueError("_id_categories must hold the categories and whether they are ordered")
-    found = saved["categories"]
-    if not keepable(found) or len(set(found)) != len(found) or not (
-            set(np.asarray(ids).tolist()) <= set(found)):
-        raise ValueError("_id_categories must be distinct text or finite numbers holding "
+    if not isinstance(ordered, bool):
+        raise ValueError(f"_id_ordered must be true or false, got {ordered!r:.40}")
+    found = categories.tolist()
+    if categories.ndim != 1 or categories.dtype.kind not in "iufU" or len(set(found)) != len(
+            found) or not set(np.asarray(ids).tolist()) <= set(found):
+        raise ValueError("_id_categories must be distinct integers, floats or text holding "
                          "every series id")
 
 

@@ -24,7 +24,7 @@ from ._panel import (
     pandas_frames,
     read_panel,
 )
-from ._series_ids import categories_json, id_index, id_type_hint, positions, series_id_array
+from ._series_ids import id_index, id_type_hint, kept_categories, positions, series_id_array
 from ._text_stamps import check_text_order
 from ._theta import fit_theta, mix, theta_forecast
 from ._timestamps import continued_index, locate, panel_index_info
@@ -81,7 +81,7 @@ def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
                  _series_names=([str(c) for c in name] if isinstance(name, list)
                                 else None if name is None else str(name)))
     state["_index_info"], state["last_ds_"] = panel_index_info(panel, freq=est.freq)
-    state["_id_categories"] = categories_json(panel.id_dtype, ids)
+    state["_id_categories"], state["_id_ordered"] = kept_categories(panel.id_dtype, ids)
     state["n_features_in_"] = maker.n_features
     state["theta_weight_"] = theta.weight
     for name, value in zip(THETA_STATE, theta.arrays or (None,) * len(THETA_STATE)):
@@ -135,7 +135,8 @@ def _stored_panel(est) -> Panel:
     if categories is not None:
         import pandas as pd
 
-        panel.id_dtype = pd.CategoricalDtype(categories["categories"], categories["ordered"])
+        ordered = bool(getattr(est, "_id_ordered", False))
+        panel.id_dtype = pd.CategoricalDtype(categories.tolist(), ordered)
     if est.futr_history_ is not None:
         panel.futr = [est.futr_history_[i, cut[i]] for i in range(S)]
     if est.hist_history_ is not None:

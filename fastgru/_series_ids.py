@@ -1,5 +1,5 @@
 """Series ids: how a fitted forecaster keeps them (:func:`series_id_array`,
-:func:`categories_json`), finds them again (:func:`id_index`,
+:func:`kept_categories`), finds them again (:func:`id_index`,
 :func:`positions`) and says why a frame's ids miss them
 (:func:`id_type_hint`)."""
 
@@ -35,25 +35,24 @@ def series_id_array(ids) -> np.ndarray:
     return arr
 
 
-def categories_json(dtype, ids) -> dict | None:
-    """A categorical ``unique_id``'s dtype as a file keeps it (its categories,
-    text or numbers, and whether they are ordered), or None: ids of no
-    category, categories of other kinds, or ids the model keeps otherwise
+def kept_categories(dtype, ids) -> tuple:
+    """A categorical ``unique_id``'s dtype as a file keeps it: its categories
+    as an array (an array, not JSON: a panel may have many series) and
+    whether they are ordered; ``(None, None)`` for ids of no category,
+    categories of other or mixed kinds, or ids the model keeps otherwise
     than as categories (a mix of kinds, kept as text)."""
     if dtype is None:
-        return None
+        return None, None
     categories = [plain(c) for c in dtype.categories]
-    if not keepable(categories) or not set(ids.tolist()) <= set(categories):
-        return None
-    return {"categories": categories, "ordered": bool(dtype.ordered)}
-
-
-def keepable(categories) -> bool:
-    """Whether a file keeps these categories (JSON): text, integers that
-    NumPy holds, or finite floats."""
-    return all(isinstance(c, str) or isinstance(c, int) and not isinstance(c, bool)
-               and -2**63 <= c < 2**64 or isinstance(c, float) and math.isfinite(c)
-               for c in categories)
+    kinds = {str if isinstance(c, str) else float if isinstance(c, float) else int
+             if isinstance(c, int) and not isinstance(c, bool) else object for c in categories}
+    if len(kinds) != 1 or object in kinds or not set(ids.tolist()) <= set(categories):
+        return None, None
+    if kinds == {int} and not all(-2**63 <= c < 2**63 for c in categories):
+        return None, None  # beyond int64: the array would hold objects
+    if kinds == {float} and not all(math.isfinite(c) for c in categories):
+        return None, None
+    return np.asarray(categories), bool(dtype.ordered)
 
 
 def id_index(est) -> tuple:

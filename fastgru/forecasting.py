@@ -293,7 +293,7 @@ class GRUForecaster(TrainableGRU):
     _loss = staticmethod(_mae_loss)
     _PRIVATE_STATE = (*TrainableGRU._PRIVATE_STATE, "_output_kind", "_series_names",
                       "_index_info", "_recent_unit", "_profile_base", "_fit_params",
-                      "_quantile_cache", "_id_cache")
+                      "_id_categories", "_id_ordered", "_quantile_cache", "_id_cache")
     _CACHES = ("_id_cache",)
 
     def __init__(self, window=None, horizon=1, *, season_length=1, hidden_size=None,

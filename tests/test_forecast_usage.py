@@ -124,6 +124,20 @@ def test_categorical_ids_keep_their_categories_as_statsforecast_keeps_them(tmp_p
     fastgru.save(model, tmp_path / "f.npz")
     pd.testing.assert_frame_equal(fastgru.load(tmp_path / "f.npz").predict(), fc)
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(model)).predict(), fc)
+    # categories that do not hold every series, repeat one, or are not
+    # numbers or text: a file load refuses
+    with np.load(tmp_path / "f.npz", allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    for bad in (np.array(["c", "b"]), np.array(["c", "b", "a", "a"]),
+                np.array([True, False, True])):
+        np.savez(tmp_path / "g.npz", **{**arrays, "attr/_id_categories": bad})
+        with pytest.raises(ValueError, match="g.npz.*_id_categories must be distinct"):
+            fastgru.load(tmp_path / "g.npz")
+    # many categories (a store chain's ids) are an array, not the file's metadata
+    many = pd.CategoricalDtype(["c", "b", "a", *(f"store {i:06d}" for i in range(100_000))])
+    big = GRUForecaster(horizon=2, **FAST).fit(df.astype({"unique_id": many}))
+    fastgru.save(big, tmp_path / "big.npz")
+    assert fastgru.load(tmp_path / "big.npz").predict().unique_id.dtype == many
     cv = model.cross_validation(df, n_windows=2)
     assert cv.unique_id.dtype == kind
     assert evaluate(cv, None, df, 1).loc["GRUForecaster", "n_series"] == 6

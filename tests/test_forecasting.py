@@ -771,10 +771,7 @@ def _rewrite_meta(path, change):
     lambda m: m["attributes"]["_index_info"].update(tz=5),
     lambda m: m["attributes"]["_index_info"].update(name={"a": 1}),
     lambda m: m["attributes"]["_index_info"].pop("name"),
-    lambda m: m["attributes"].update(_id_categories={"categories": ["x"], "ordered": False}),
-    lambda m: m["attributes"].update(_id_categories={"categories": ["s0", "s1", "s2", "s0"],
-                                                     "ordered": False}),
-    lambda m: m["attributes"].update(_id_categories=["s0"]),
+    lambda m: m["attributes"].update(_id_ordered=True),  # an order of no categories
     lambda m: m["attributes"].update(_index_info=[1, 2]),
     lambda m: m["attributes"].update(_output_kind="tensor"),
     lambda m: m["attributes"].update(window_=0),
