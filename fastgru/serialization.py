@@ -163,6 +163,11 @@ def save(obj, path) -> None:
         raise TypeError(f"fastgru.save takes a fastgru.GRU or a fitted fastgru estimator, "
                         f"got {type(obj).__name__}")
     encoded = json.dumps(meta, allow_nan=True).encode("utf-8")
+    if len(encoded) > _MAX_META_BYTES:  # load would refuse the file
+        raise ValueError(f"cannot save this {type(obj).__name__}: its metadata takes "
+                         f"{len(encoded):,} bytes, more than the {_MAX_META_BYTES:,} a file may "
+                         "hold (it keeps a wide frame's column names: give that many series "
+                         "as a long frame or a dict instead)")
     write_atomically(path, {"__meta__": np.frombuffer(encoded, dtype=np.uint8), **arrays})
 
 

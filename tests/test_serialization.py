@@ -123,6 +123,25 @@ def test_tampered_files_get_clear_errors(tmp_path, tamper):
         fastgru.load(bad)
 
 
+def test_save_refuses_metadata_that_load_would_refuse(tmp_path, monkeypatch):
+    """A wide frame of many columns keeps their names in the metadata: past
+    load's bound, save says so instead of writing a file load refuses."""
+    pd = pytest.importorskip("pandas")
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 40)),
+                        columns=[f"sensor {i:04d}" for i in range(40)])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(wide)
+    fastgru.save(model, tmp_path / "f.npz")
+    with np.load(tmp_path / "f.npz") as f:
+        size = len(f["__meta__"])
+    monkeypatch.setattr(fastgru.serialization, "_MAX_META_BYTES", size - 1)
+    with pytest.raises(ValueError, match=f"metadata takes {size:,} bytes, more than the "
+                                         f"{size - 1:,} a file may hold.*long frame or a dict"):
+        fastgru.save(model, tmp_path / "g.npz")
+    assert not (tmp_path / "g.npz").exists()
+    with pytest.raises(ValueError, match="f.npz.*metadata has"):  # as load would
+        fastgru.load(tmp_path / "f.npz")
+
+
 def test_pickled_array_inside_is_never_loaded(tmp_path):
     """An archive entry holding a pickled object array is refused, not unpickled."""
     path = tmp_path / "evil.npz"
