@@ -17,9 +17,7 @@ def series_id_array(ids) -> np.ndarray:
     text, each kind on its own, or else text (``str`` of each id); a
     ValueError when two ids are the same as text (``1`` and ``"1"``), which
     would merge their forecasts."""
-    kinds = {str if isinstance(i, (str, np.str_)) else float
-             if isinstance(i, float) else int
-             if isinstance(i, (int, np.integer)) else object for i in ids}
+    kinds = {_kind(i) for i in ids}
     arr = np.asarray(ids) if kinds in ({str}, {int}, {float}) else None
     if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iufU" or (
             arr.dtype.kind == "f" and not np.isfinite(arr).all()):
@@ -35,6 +33,16 @@ def series_id_array(ids) -> np.ndarray:
     return arr
 
 
+def _kind(value) -> type:
+    """``str``, ``float`` or ``int`` (NumPy's too, not booleans), else ``object``."""
+    if isinstance(value, (str, np.str_)):
+        return str
+    if isinstance(value, float):
+        return float
+    return int if isinstance(value, (int, np.integer)) and not isinstance(
+        value, (bool, np.bool_)) else object
+
+
 def kept_categories(dtype, ids) -> tuple:
     """A categorical ``unique_id``'s dtype as a file keeps it: its categories
     as an array (an array, not JSON: a panel may have many series) and
@@ -44,8 +52,7 @@ def kept_categories(dtype, ids) -> tuple:
     if dtype is None:
         return None, None
     categories = [plain(c) for c in dtype.categories]
-    kinds = {str if isinstance(c, str) else float if isinstance(c, float) else int
-             if isinstance(c, int) and not isinstance(c, bool) else object for c in categories}
+    kinds = {_kind(c) for c in categories}
     if len(kinds) != 1 or object in kinds or not set(ids.tolist()) <= set(categories):
         return None, None
     if kinds == {int} and not all(-2**63 <= c < 2**63 for c in categories):
