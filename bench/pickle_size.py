@@ -26,8 +26,10 @@ for hidden in (64, 128):
     partial = len(pickle.dumps(streamed.partial_fit(X, y, classes=[0, 1])))
     clf.predict(X[:3])
     after_predict = len(pickle.dumps(clf))
-    path = os.path.join(tempfile.mkdtemp(), "model.fastgru")
-    fastgru.save(clf, path)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.fastgru")
+        fastgru.save(clf, path)
+        saved = os.path.getsize(path)
     print(f"hidden {hidden}: pickle after fit {fitted / 1e6:.3f} MB, after partial_fit "
           f"{partial / 1e6:.3f} MB, after fit + predict {after_predict / 1e6:.3f} MB; "
-          f"fastgru.save's file {os.path.getsize(path) / 1e6:.3f} MB")
+          f"fastgru.save's file {saved / 1e6:.3f} MB")

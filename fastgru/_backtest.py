@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._columns import ID, TARGET, TIME, plain
-from ._forecast_state import _column_names, _rows_held, forecast_arrays
+from ._forecast_state import _column_names, _rows_held, forecast_arrays, series_names
 from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step_joined
 from ._warnings import once_each, warn
 
@@ -184,7 +184,13 @@ def score(est, y, X_df=None):
             raise ValueError(f"y holds {len(true)} series, the model forecasts "
                              f"{est.n_series_}")
         _check_dates(est, dates)
-        steps = min(steps, max(len(v) for v in true))
+        longest = max(len(v) for v in true)
+        if longest > est.horizon:  # (values with time stamps: _check_dates says which)
+            raise ValueError(f"y holds {longest} values of a series; they are scored by "
+                             f"position against the {est.horizon} steps (horizon) forecast "
+                             "after the training data: give at most that many (with "
+                             f"TimeSeriesSplit, test_size={est.horizon})")
+        steps = min(steps, longest)
         if steps < 1:
             raise ValueError("y holds no values to score the forecasts against")
         panel, point, *_ = forecast_arrays(est, steps, [], X_df)
@@ -213,9 +219,9 @@ def _columns_by_name(est, y):
     """A wide frame's columns in the order of the series the model was fitted
     on (by name, as the model keeps them): positions would pair them with
     other series' forecasts."""
-    names = est._series_names
     if est._output_kind != "frame" or not hasattr(y, "columns"):
         return y
+    names = series_names(est)
     given = {str(c): c for c in y.columns}
     if sorted(given) != sorted(names):
         raise ValueError(f"y's columns {list(given)[:5]} are not the series the model "
@@ -223,27 +229,60 @@ def _columns_by_name(est, y):
     return y[[given[name] for name in names]]
 
 
+#: Why ``score`` cannot read a model whose forecasts are numbered by position.
+BY_POSITION_SCORE = (
+    "this model numbers its forecasts by position after each series' history (fit warned "
+    "why: a gap in the longest series, or time stamps of different kinds), so score cannot "
+    "tell which of y's {what} are the steps it forecasts. Fit on consecutive dates "
+    "(time-ordered folds: TimeSeriesSplit, cross_validation), or give GRUForecaster(freq=...)")
+
+
 def _check_dates(est, dates):
-    """Values indexed by dates are read by position, from the first date
-    forecast: their dates must be the first of the forecast's (a ValueError
-    naming both otherwise), when the model continues dates too."""
+    """Values indexed by time stamps are read by position, from the first
+    step forecast: their stamps must be the first of the forecast's (a
+    ValueError naming both otherwise), when the model continues time stamps
+    too (dates, or numbers); a model that numbers its forecasts by position
+    cannot tell, and refuses them."""
     import pandas as pd
 
     from ._timestamps import continued_index
 
     info = est._index_info
-    if info is None or info["type"] not in ("period", "datetime"):
+    if info is None:
         return
     for i, got in enumerate(dates):
-        if not isinstance(got, (pd.DatetimeIndex, pd.PeriodIndex)) or not len(got):
+        if got is None or not len(got):
+            continue
+        if info["type"] == "position":
+            raise ValueError(BY_POSITION_SCORE.format(what="index values"))
+        dated = info["type"] in ("period", "datetime")
+        if dated:
+            if not isinstance(got, (pd.DatetimeIndex, pd.PeriodIndex)):
+                continue
+        elif not pd.api.types.is_numeric_dtype(got) or pd.api.types.is_bool_dtype(got):
             continue
         wanted = continued_index(info, est.last_ds_[i], est.horizon)
-        if len(got) > len(wanted) or not _as_stamps(got, wanted).equals(wanted[:len(got)]):
+        if len(got) > len(wanted) or not _same_stamps(_as_stamps(got, wanted),
+                                                      wanted[:len(got)]):
             label = f"series {est.series_ids_[i].item()!r} of y" if est.n_series_ > 1 else "y"
-            raise ValueError(f"{label} is dated {got[0]} to {got[-1]}; its values are "
-                             "scored by position against "
-                             f"the {len(wanted)} dates forecast after the training data, "
-                             f"from {wanted[0]} to {wanted[-1]}: give the first of those")
+            raise ValueError(f"{label} is {'dated' if dated else 'indexed'} {got[0]} to "
+                             f"{got[-1]}; its values are scored by position against the "
+                             f"{len(wanted)} {'dates' if dated else 'steps'} forecast after "
+                             f"the training data, from {wanted[0]} to {wanted[-1]}: give the "
+                             "first of those (or values without an index, read as those)")
+
+
+def _same_stamps(got, wanted) -> bool:
+    """Whether the time stamps ``got`` are ``wanted`` (numbers to within a
+    millionth of a step, as a float index computes them)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(wanted) and pd.api.types.is_numeric_dtype(got):
+        step = abs(float(wanted[1] - wanted[0])) if len(wanted) > 1 else 1.0
+        return bool(np.allclose(np.asarray(got, dtype=np.float64),
+                                np.asarray(wanted, dtype=np.float64), rtol=0,
+                                atol=1e-6 * step))
+    return got.equals(wanted)
 
 
 def _dated_pairs(est, y, X_df):
@@ -268,7 +307,9 @@ def _dated_pairs(est, y, X_df):
     df = y.sort_values([ID, TIME], kind="stable")
     panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
     info = est._index_info
-    dated = info is not None and info["type"] != "position"
+    if info is not None and info["type"] == "position":
+        raise ValueError(BY_POSITION_SCORE.format(what=f"{TIME} values"))
+    dated = info is not None
     # by text, as the model keeps some ids as text (a mix of kinds)
     index = {str(k): i for i, k in enumerate(panel.ids)}
     pairs, scales = [], []

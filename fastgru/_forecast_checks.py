@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ._columns import ID, TARGET, TIME
-from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows
+from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows, series_names
 from ._panel import past_names
 from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
@@ -69,18 +69,21 @@ def check_restored(est) -> None:
         raise ValueError(f"unknown input form {est._output_kind!r}")
     if est._output_kind in ("array1d", "series") and S != 1:
         raise ValueError(f"a model of one series ({est._output_kind}) holds {S}")
-    names = est._series_names  # a wide frame's columns, a pandas Series' name
-    if est._output_kind == "frame" and not (
-            isinstance(names, list) and len(names) == S and all(isinstance(c, str) for c in names)):
-        raise ValueError("_series_names must hold the name of every series of a wide frame")
-    if est._output_kind != "frame" and not (names is None or isinstance(names, str)):
-        raise ValueError("_series_names must be a name (str) or null")
     ids = np.asarray(est.series_ids_)
     if ids.shape != (S,) or ids.dtype.kind not in "iufU" or (
             ids.dtype.kind == "f" and not np.isfinite(ids).all()):
         raise ValueError("series_ids_ must hold one id (int, finite float or str) per series")
     if len(set(ids.tolist())) != S:
         raise ValueError("series_ids_ has duplicates")
+    names = est._series_names  # a pandas Series' name
+    if est._output_kind == "frame" and isinstance(names, list):
+        # a file may also list a wide frame's columns: they must be its
+        # series' ids (which hold them), and are kept there only
+        if names != series_names(est):
+            raise ValueError("_series_names must be the wide frame's columns, its series' ids")
+        est._series_names = names = None
+    if not (names is None or isinstance(names, str)):
+        raise ValueError("_series_names must be a name (str) or null")
     # the numbers predict computes with: integers or floats (a file may hold
     # text or booleans in their place), and positive scales
     for name in NUMERIC_STATE:

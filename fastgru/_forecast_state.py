@@ -78,8 +78,8 @@ def remember(est, panel: Panel, maker: WindowMaker, theta) -> None:
     name = panel.name
     state.update(_output_kind=panel.form, _recent_unit=maker.recent_unit,
                  _profile_base=maker.profile_base,
-                 _series_names=([str(c) for c in name] if isinstance(name, list)
-                                else None if name is None else str(name)))
+                 # a wide frame's columns are its series' ids (series_names)
+                 _series_names=None if name is None or isinstance(name, list) else str(name))
     state["_index_info"], state["last_ds_"] = panel_index_info(panel, freq=est.freq)
     state["_id_categories"], state["_id_ordered"] = kept_categories(panel.id_dtype, ids)
     state["n_features_in_"] = maker.n_features
@@ -123,13 +123,22 @@ def _maker_of(est) -> WindowMaker:
     return maker
 
 
+def series_names(est):
+    """The name of a fitted pandas Series (or None), or a wide frame's
+    columns as text: its series' ids, which hold them (as text where the
+    model keeps ids as text), so that a file keeps them once, as an array."""
+    if est._output_kind == "frame":
+        return [str(i) for i in est.series_ids_.tolist()]
+    return est._series_names
+
+
 def _stored_panel(est) -> Panel:
     S = est.n_series_
     L = est.history_.shape[1]  # the longest window of the models
     cut = [slice(L - int(n), L) for n in est.history_length_]
     values = [est.history_[i, cut[i]] for i in range(S)]
     panel = Panel(est.series_ids_.tolist(), values, [None] * S, est._output_kind,
-                  name=est._series_names)
+                  name=series_names(est))
     panel.scales = est.series_scale_
     categories = getattr(est, "_id_categories", None)  # None in files from before them
     if categories is not None:

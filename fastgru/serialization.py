@@ -166,8 +166,8 @@ def save(obj, path) -> None:
     if len(encoded) > _MAX_META_BYTES:  # load would refuse the file
         raise ValueError(f"cannot save this {type(obj).__name__}: its metadata takes "
                          f"{len(encoded):,} bytes, more than the {_MAX_META_BYTES:,} a file may "
-                         "hold (it keeps a wide frame's column names: give that many series "
-                         "as a long frame or a dict instead)")
+                         "hold (it keeps the parameters and the covariates' names: give fewer "
+                         "or shorter covariate names)")
     write_atomically(path, {"__meta__": np.frombuffer(encoded, dtype=np.uint8), **arrays})
 
 

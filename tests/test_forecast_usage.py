@@ -772,6 +772,63 @@ def test_score_of_a_dated_series_or_wide_frame_checks_dates_and_column_names():
         two.score(test.rename(columns={"b": "c"}))
 
 
+def test_score_checks_numbered_time_stamps_and_the_horizon():
+    """Years or other numbers as the index are time stamps as dates are: a
+    fold of later years, or of more values than the horizon, is refused
+    rather than scored against the first steps forecast (TimeSeriesSplit's
+    folds with a gap, or longer than the horizon); values without an index
+    are read as the steps forecast, at most ``horizon`` of them."""
+    pd = pytest.importorskip("pandas")
+    t = np.arange(120)
+    s = pd.Series(10 + np.sin(t / 3) + 0.05 * t, index=1871 + t)
+    model = GRUForecaster(horizon=4, **FAST).fit(s.iloc[:100])
+    point = model.predict().to_numpy()
+    scale = np.mean(np.abs(np.diff(s.iloc[:100].to_numpy())))
+    truth = s.iloc[100:104].to_numpy()
+    expected = -np.mean(np.abs(truth - point)) / scale
+    assert model.score(s.iloc[100:104]) == pytest.approx(expected)
+    assert model.score(truth) == pytest.approx(expected)
+    assert model.score(s.iloc[100:102]) == pytest.approx(
+        -np.mean(np.abs(truth[:2] - point[:2])) / scale)
+    for later, found in ((s.iloc[110:114], "1981 to 1984"), (s.iloc[100:110], "1971 to 1980"),
+                         (pd.Series(truth), "0 to 3")):
+        with pytest.raises(ValueError, match=f"y is indexed {found}; its values are scored by "
+                                             "position against the 4 steps forecast after "
+                                             "the training data, from 1971 to 1974"):
+            model.score(later)
+    with pytest.raises(ValueError, match="y holds 10 values of a series; .* test_size=4"):
+        model.score(s.iloc[100:110].to_numpy())
+    halves = pd.Series(s.to_numpy(), index=0.5 * t)  # a float index, steps of 0.5
+    model = GRUForecaster(horizon=4, **FAST).fit(halves.iloc[:100])
+    assert model.score(halves.iloc[100:104]) == pytest.approx(
+        -np.mean(np.abs(truth - model.predict().to_numpy())) / scale)
+    with pytest.raises(ValueError, match="indexed 50.5 to 52.0"):
+        model.score(halves.iloc[101:105])
+
+
+def test_score_refuses_time_stamps_of_a_model_that_numbers_its_forecasts():
+    """A fold cut from the middle (KFold) leaves a gap in the training data:
+    the model then numbers its forecasts by position and cannot tell which
+    dates of y it forecasts, so score says so instead of pairing rows with
+    the steps after the history."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2000-01", periods=60,
+                                                            freq="MS"),
+                       "y": 10 + np.sin(np.arange(60.))})
+    test = df.iloc[20:25]
+    with pytest.warns(UserWarning, match="numbered by position|by position"):
+        model = GRUForecaster(horizon=5, **FAST).fit(df.drop(test.index))
+    with pytest.raises(ValueError, match="numbers its forecasts by position .* which of "
+                                         "y's ds values"):
+        model.score(test)
+    series = df.set_index("ds")["y"].drop(test.ds)
+    with pytest.warns(UserWarning):
+        model = GRUForecaster(horizon=5, **FAST).fit(series)
+    with pytest.raises(ValueError, match="which of y's index values"):
+        model.score(df.set_index("ds")["y"].iloc[20:25])
+    assert np.isfinite(model.score(test.y.to_numpy()))  # no time stamps: the next steps
+
+
 def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
     """Real data names its values otherwise (sales, Passengers): read as a
     wide frame, its text and date columns made a TypeError about dtypes."""

@@ -123,19 +123,60 @@ def test_tampered_files_get_clear_errors(tmp_path, tamper):
         fastgru.load(bad)
 
 
-def test_save_refuses_metadata_that_load_would_refuse(tmp_path, monkeypatch):
-    """A wide frame of many columns keeps their names in the metadata: past
-    load's bound, save says so instead of writing a file load refuses."""
+def _meta_bytes(path):
+    with np.load(path) as f:
+        return f["__meta__"].tobytes()
+
+
+def test_wide_frames_columns_are_kept_once_as_an_array(tmp_path):
+    """A wide frame's columns are its series' ids: the metadata does not list
+    them (100,000 names of 17 characters once passed load's 1 MiB), and a
+    loaded model forecasts under the same column names."""
     pd = pytest.importorskip("pandas")
-    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 40)),
-                        columns=[f"sensor {i:04d}" for i in range(40)])
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 400)),
+                        columns=[f"sensor {i:09d}" for i in range(400)])
     model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(wide)
     fastgru.save(model, tmp_path / "f.npz")
-    with np.load(tmp_path / "f.npz") as f:
-        size = len(f["__meta__"])
+    meta = _meta_bytes(tmp_path / "f.npz")
+    assert b"sensor" not in meta and len(meta) < 8000
+    loaded = fastgru.load(tmp_path / "f.npz")
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+    assert list(loaded.predict().columns) == list(wide.columns)
+    # matched by name, in the order given
+    pd.testing.assert_frame_equal(loaded.predict(y=wide.iloc[:, ::-1])[wide.columns],
+                                  model.predict(y=wide))
+
+
+def test_wide_frames_columns_listed_in_the_file_must_be_its_ids(tmp_path):
+    """A file may list a wide frame's columns in its metadata too: they load
+    when they are the series' ids, and are refused otherwise."""
+    pd = pytest.importorskip("pandas")
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)), columns=[7, "b", 2.5])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(wide)
+    fastgru.save(model, tmp_path / "f.npz")
+    for names, ok in ((["7", "b", "2.5"], True), (["7", "b", "2"], False)):
+        _rewrite(tmp_path / "f.npz", tmp_path / "g.npz",
+                 lambda m, names=names: m["attributes"].update(_series_names=names), None)
+        if ok:
+            pd.testing.assert_frame_equal(fastgru.load(tmp_path / "g.npz").predict(),
+                                          model.predict())
+        else:
+            with pytest.raises(ValueError, match="_series_names must be the wide frame's"):
+                fastgru.load(tmp_path / "g.npz")
+
+
+def test_save_refuses_metadata_that_load_would_refuse(tmp_path, monkeypatch):
+    """Past load's bound (lowered here), save says so instead of writing a
+    file load refuses."""
+    pd = pytest.importorskip("pandas")
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 4)),
+                        columns=[f"sensor {i:04d}" for i in range(4)])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(wide)
+    fastgru.save(model, tmp_path / "f.npz")
+    size = len(_meta_bytes(tmp_path / "f.npz"))
     monkeypatch.setattr(fastgru.serialization, "_MAX_META_BYTES", size - 1)
     with pytest.raises(ValueError, match=f"metadata takes {size:,} bytes, more than the "
-                                         f"{size - 1:,} a file may hold.*long frame or a dict"):
+                                         f"{size - 1:,} a file may hold.*covariate names"):
         fastgru.save(model, tmp_path / "g.npz")
     assert not (tmp_path / "g.npz").exists()
     with pytest.raises(ValueError, match="f.npz.*metadata has"):  # as load would
