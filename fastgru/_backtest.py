@@ -6,6 +6,7 @@ import numpy as np
 
 from ._columns import ID, TARGET, TIME, plain
 from ._forecast_state import _column_names, _rows_held, forecast_arrays, series_names
+from ._series_ids import series_id_array
 from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step_joined
 from ._warnings import once_each, warn
 
@@ -43,6 +44,8 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
         warn(f"cross_validation: the series {never[:5]}{' ...' if len(never) > 5 else ''} "
              f"({len(never)} of {int(first.sum())}) have {h} values or fewer: no cutoff leaves "
              f"a value before it and h={h} after it, so they have no forecast in any window")
+    if static_df is None and getattr(est, "static_", None) is not None:
+        static_df = _fitted_static(est, df[ID].unique())
     model = clone(est).set_params(horizon=h) if h != est.horizon else clone(est)
     past = past_names(est.hist_exog)
     futr = [c for c in df.columns if c not in (ID, TIME, TARGET, *past)]
@@ -96,7 +99,7 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             rows = rows[rows["_s"].notna()]
             s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
             names = _column_names(model.alias, levels)
-            ids = rows[ID]  # categories kept; other ids as predict gives them
+            ids = rows[ID]  # categories kept; other ids as predict gives them (below)
             out = {ID: ids.array if isinstance(ids.dtype, pd.CategoricalDtype) else
                    ids.to_numpy(), TIME: rows[TIME].to_numpy(),
                    "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
@@ -108,8 +111,13 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
     # statsforecast's order: by series (as sorted), then cutoff and date
     cv = pd.concat(frames, ignore_index=True)
-    series = pd.Index(df[ID].unique()).get_indexer(cv[ID])
-    return cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
+    keys = pd.Index(df[ID].unique())
+    series = keys.get_indexer(cv[ID])
+    cv = cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
+    if not isinstance(cv[ID].dtype, pd.CategoricalDtype):  # as predict gives them
+        kept = pd.Series(series_id_array([plain(k) for k in keys]).tolist(), dtype=object)
+        cv[ID] = kept.infer_objects().to_numpy()[keys.get_indexer(cv[ID])]
+    return cv
 
 
 def _warn_gaps_after(info, last, test, step) -> None:
@@ -208,6 +216,25 @@ def score(est, y, X_df=None):
     if not errors:
         raise ValueError("y holds no values to score the forecasts against")
     return -float(np.mean(errors))
+
+
+def _fitted_static(est, ids):
+    """The static covariates ``est`` was fitted with, as a ``static_df`` for
+    the series ``ids`` (matched as ``predict(y=...)`` matches them): a
+    backtest of a fitted model trains on them too."""
+    import pandas as pd
+
+    from ._series_ids import id_index, positions
+
+    ids = [plain(i) for i in ids]
+    at = positions(id_index(est), ids)
+    absent = [i for i, a in zip(ids, at) if a is None]
+    if absent:
+        raise ValueError(f"no static covariates for the series {absent[:5]}: the model was "
+                         "fitted with static_df and knows only its series; give static_df")
+    static = pd.DataFrame(est.static_[at], columns=est.static_names_)
+    static.insert(0, ID, ids)
+    return static
 
 
 def _index_of(values):

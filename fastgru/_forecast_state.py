@@ -529,11 +529,16 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     import pandas as pd
 
     S, steps = point.shape
-    # ids of one kind keep it (int64 for integers), as in cross_validation's
-    # frame; categorical ids their categories, as statsforecast keeps them
-    ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
+    # categorical ids keep their categories, as statsforecast keeps them;
+    # others come back as the model keeps them (series_id_array: ids of one
+    # kind keep it, int64 for integers; a mix of kinds as text), whichever
+    # call made the frame: predict's, after a new history, or a backtest's
     if panel.id_dtype is not None:
-        ids = pd.Categorical(ids, dtype=panel.id_dtype)
+        ids = pd.Categorical(pd.Series(list(panel.ids), dtype=object).repeat(steps),
+                             dtype=panel.id_dtype)
+    else:
+        ids = pd.Series(series_id_array(panel.ids).tolist(),
+                        dtype=object).infer_objects().repeat(steps).to_numpy()
     if stamps is not None:
         parts = [np.asarray(s) for s in stamps]
         # stamps of several dtypes (int64 and uint64, dates in ns and in us)

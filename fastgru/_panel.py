@@ -15,6 +15,7 @@ Plain NumPy and pandas: nothing here knows of layers or training.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ from ._columns import ID, TARGET, TIME, plain
 from ._series_ids import id_type_hint
 from ._text_stamps import check_text_order, dates_read
 from ._validation import as_float_array
+from ._warnings import warn
 
 
 @dataclass
@@ -343,6 +345,14 @@ def past_names(hist_exog) -> list:
     return [hist_exog] if isinstance(hist_exog, str) else list(hist_exog)
 
 
+def _saved_index(name) -> bool:
+    """Whether a column's name is one pandas gives a row index written out
+    with the rows: ``'Unnamed: 0'`` (``read_csv``), ``'index'`` or
+    ``'level_0'`` (``reset_index``)."""
+    return isinstance(name, str) and (
+        name in ("index", "level_0") or re.fullmatch(r"Unnamed: \d+", name) is not None)
+
+
 def _read_long(df, static_df, hist_exog) -> Panel:
     import pandas as pd
 
@@ -360,6 +370,12 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if unknown:
         raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
     futr_names = [c for c in extra if c not in hist_exog]
+    saved = [c for c in futr_names if _saved_index(c)]
+    if saved:
+        warn(f"GRUForecaster reads the column {saved[0]!r} as a future-known covariate: it "
+             "looks like a saved row index (pd.read_csv names an unnamed first column so, "
+             "reset_index() names one 'index'). Drop it, e.g. df.drop(columns="
+             f"{saved!r}), or read the file with index_col=0")
     for c in extra:
         check_covariate(f"covariate column {c!r}", df[c], f"every column besides {ID!r}, "
                         f"{TIME!r} and {TARGET!r} is a covariate; drop it, or ")
@@ -437,6 +453,11 @@ def check_keys(df) -> None:
     if df[ID].isna().any():  # groupby would drop their rows
         raise ValueError(f"column {ID!r} has missing series ids")
     import pandas as pd
+
+    if df[TIME].dtype.kind == "f" and np.isinf(df[TIME].to_numpy()).any():  # sorted last
+        key = plain(df[ID][np.isinf(df[TIME].to_numpy())].iloc[0])
+        raise ValueError(f"column {TIME!r} has infinite time stamps (series {key!r}): they "
+                         "would be sorted after every other; give those rows their time")
 
     if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)

@@ -47,9 +47,11 @@ def index_info(index, warn=True, whose=""):
                 info["tz"] = zone_text(index.tz)
             return info
         reason = ("its dates have no frequency pandas can infer (a gap, or uneven "
-                  "steps); give it one, e.g. y.asfreq('D') for daily data (gaps become "
-                  "NaN: fill them), or make dates a month, quarter or year apart periods, "
-                  "y.to_period('M') (in a long frame df.ds.dt.to_period('M'))"
+                  "steps); give the model one, GRUForecaster(freq='B') for business days "
+                  "with holidays, say (rows are then read as consecutive steps), or the "
+                  "data, e.g. y.asfreq('D') for daily data (gaps become NaN: fill them), or "
+                  "make dates a month, quarter or year apart periods, y.to_period('M') (in a "
+                  "long frame df.ds.dt.to_period('M'))"
                   if index.freq is None else f"its frequency {index.freq!r} is not one its "
                   f"text ({index.freqstr!r}) gives back (holidays, or no text names it)")
     elif _numbers(index):

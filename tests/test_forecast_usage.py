@@ -1032,3 +1032,68 @@ def test_a_window_shorter_than_a_season_is_said():
         warnings.simplefilter("error")
         GRUForecaster(12, horizon=3, season_length=12, **FAST).fit(y)
         GRUForecaster(2, horizon=3, **FAST).fit(y)
+
+
+def test_infinite_time_stamps_are_refused_as_missing_ones_are():
+    """An infinite float ``ds`` sorted after every other row: the model
+    forecast from that row's value, and a backtest scored it as the truth."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"unique_id": "a", "ds": np.arange(48.0),
+                       "y": 10 + np.sin(np.arange(48) * 2 * np.pi / 12)})
+    df.loc[3, "ds"] = np.inf
+    model = GRUForecaster(horizon=3, **FAST)
+    for call in (model.fit, lambda d: model.cross_validation(d, n_windows=1)):
+        with pytest.raises(ValueError, match="column 'ds' has infinite time stamps "
+                                             r"\(series 'a'\)"):
+            call(df)
+
+
+def test_a_saved_row_index_read_as_a_covariate_is_warned_of():
+    """``pd.read_csv`` of a frame written with its index adds 'Unnamed: 0',
+    which is otherwise a future-known covariate in silence (and turns the
+    Theta mix off)."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2020-01-01", periods=48,
+                                                             freq="MS"),
+                       "y": 10 + np.sin(np.arange(48))})
+    for column in ("Unnamed: 0", "index"):
+        with pytest.warns(UserWarning, match=f"reads the column '{column}' as a future-known "
+                                             "covariate: it looks like a saved row index"):
+            GRUForecaster(horizon=6, **FAST).fit(df.assign(**{column: np.arange(48)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GRUForecaster(horizon=6, **FAST).fit(df.assign(price=np.arange(48.0)))
+
+
+def test_a_backtest_of_a_fitted_model_reuses_its_static_covariates():
+    pd = pytest.importorskip("pandas")
+    t = np.arange(48)
+    shop = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 48), "ds": np.tile(t, 2),
+                         "y": np.r_[10 + np.sin(t), 20 + np.cos(t)]})
+    static = pd.DataFrame({"unique_id": ["b", "a"], "big": [1.0, 0.0]})
+    model = GRUForecaster(horizon=6, **FAST).fit(shop, static_df=static)
+    given = model.cross_validation(shop, n_windows=2, static_df=static)
+    pd.testing.assert_frame_equal(model.cross_validation(shop, n_windows=2), given)
+    with pytest.raises(ValueError, match=r"no static covariates for the series \['c'\].*give "
+                                         "static_df"):
+        model.cross_validation(pd.concat([shop, shop[:48].assign(unique_id="c")]),
+                               n_windows=1)
+
+
+@pytest.mark.parametrize("ids, kept", [
+    ([1, "x"], ["1", "x"]), ([True, False], ["True", "False"]), ([1.5, np.inf], ["1.5", "inf"]),
+    (np.array([3, 4], dtype=np.uint8), [3, 4]), (["a", "b"], ["a", "b"])])
+def test_ids_come_back_alike_from_predict_a_new_history_and_a_backtest(ids, kept):
+    """Each frame's ids are the model's (a mix of kinds, booleans and
+    infinite floats as text; integers as int64), so that the frames of
+    predict, predict(y=...) and cross_validation merge with each other."""
+    pd = pytest.importorskip("pandas")
+    t = np.arange(40)
+    df = pd.DataFrame({"unique_id": np.repeat(np.asarray(ids, dtype=object), 40),
+                       "ds": np.tile(t, 2), "y": np.tile(5 + np.sin(t), 2)})
+    if isinstance(ids, np.ndarray):
+        df["unique_id"] = np.repeat(ids, 40)
+    model = GRUForecaster(horizon=4, **FAST).fit(df)
+    for frame in (model.predict(), model.predict(y=df), model.cross_validation(df, n_windows=1)):
+        assert sorted(frame.unique_id.unique().tolist(), key=str) == sorted(kept, key=str)
+        assert frame.unique_id.dtype == (np.int64 if isinstance(kept[0], int) else object)
