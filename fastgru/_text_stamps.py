@@ -21,11 +21,17 @@ from ._columns import ID, TIME
 _ISO_DATE = (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
              r"(?:Z|[+-]00:?00)?)?")
 
+#: Months and quarters as text, as to_csv writes monthly and quarterly
+#: periods (2024-01, 2024Q1): read as the first day of each, with the
+#: pattern that parses them.
+_PERIODS = ((r"\d{4}-\d{2}", "%Y-%m"), (r"\d{4}Q[1-4]", "Q"))
+
 
 def dates_read(frame):
     """``frame`` with its ``ds`` as dates when they are ISO dates as text
-    (:data:`_ISO_DATE`), dates or datetimes without a zone as objects, each
-    parsed once; else ``frame`` itself."""
+    (:data:`_ISO_DATE`), months or quarters as text (:data:`_PERIODS`), dates
+    or datetimes without a zone as objects, each parsed once; else ``frame``
+    itself."""
     if not hasattr(frame, "columns"):  # arrays and lists: pandas may not be installed
         return frame
     import pandas as pd
@@ -41,17 +47,25 @@ def dates_read(frame):
     if (codes < 0).any():  # missing stamps: refused by the readers, named there
         return frame
     kind = pd.api.types.infer_dtype(distinct, skipna=False)
+    pattern = "ISO8601"
     if kind == "datetime":  # objects without a zone (offsets: see _ISO_DATE)
         readable = all(getattr(d, "tzinfo", None) is None for d in distinct)
+    elif kind == "string":
+        text = pd.Series(distinct, dtype=object).str
+        pattern = next((p for regex, p in ((_ISO_DATE, pattern), *_PERIODS)
+                        if text.fullmatch(regex).all()), None)
+        readable = pattern is not None
     else:
-        readable = kind == "date" or kind == "string" and bool(
-            pd.Series(distinct, dtype=object).str.fullmatch(_ISO_DATE).all())
+        readable = kind == "date"
     if not readable:
         return frame
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dates = pd.DatetimeIndex(pd.to_datetime(distinct, format="ISO8601"))
+            if pattern == "Q":
+                dates = pd.PeriodIndex(distinct, freq="Q").to_timestamp()
+            else:
+                dates = pd.DatetimeIndex(pd.to_datetime(distinct, format=pattern))
     except (TypeError, ValueError, OverflowError):  # several UTC offsets, a 2024-02-30
         return frame
     return frame.assign(**{TIME: dates.take(codes)})

@@ -397,6 +397,26 @@ def test_dates_as_objects_or_iso_text_are_read_as_dates_and_other_text_warns():
             GRUForecaster(horizon=3, **FAST).fit(df.assign(ds=ds))
 
 
+def test_months_and_quarters_as_text_are_read_as_their_first_days():
+    """to_csv writes monthly and quarterly periods as 2020-01 and 2020Q1: read
+    back, they are the months' and quarters' first days, in every frame."""
+    pd = pytest.importorskip("pandas")
+    y = 10 + np.sin(np.arange(48))
+    for freq, starts in (("M", "MS"), ("Q", "QS")):
+        periods = pd.period_range("2000-01", periods=48, freq=freq)
+        df = pd.DataFrame({"unique_id": "a", "ds": periods.to_timestamp(), "y": y})
+        dated = GRUForecaster(horizon=2, **FAST).fit(df[:-2])
+        text = df.assign(ds=periods.astype(str))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = GRUForecaster(horizon=2, **FAST).fit(text[:-2])
+        forecast = model.predict()
+        pd.testing.assert_frame_equal(forecast, dated.predict())
+        assert forecast.ds.tolist() == list(pd.date_range(df.ds.iloc[-2], periods=2,
+                                                          freq=starts))
+        assert model.score(text[-2:]) == dated.score(df[-2:])
+
+
 def test_a_dict_of_arrays_and_pandas_series_is_numbered_by_position():
     pd = pytest.importorskip("pandas")
     t = np.arange(40)
