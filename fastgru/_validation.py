@@ -253,12 +253,18 @@ def sequence_form(X) -> str:
     """How the estimators read ``X``: "ragged", "3d" or "2d".
 
     A list or tuple is "ragged" unless it is rectangular (then it is read as
-    the array it makes, as scikit-learn reads nested lists); anything else
+    the array it makes, as scikit-learn reads nested lists), and always when
+    its items are 1-D arrays or pandas series: sequences, of any lengths
+    (equal ones too, so that a model fitted on them takes other lengths,
+    as after sequences of different lengths); anything else
     that is not 3-D is "2d" and left to scikit-learn's ``validate_data`` to
     check, but an array of another known number of dimensions (1-D, 4-D) is
     refused here: scikit-learn's message would ask for 2-D input only.
     """
     if isinstance(X, (list, tuple)):
+        if X and all(isinstance(s, np.ndarray) and s.ndim == 1 or hasattr(s, "iloc")
+                     and getattr(s, "ndim", 0) == 1 for s in X):
+            return "ragged"
         try:
             ndim = np.asarray(X).ndim
         except (ValueError, TypeError):  # inhomogeneous: sequences of different lengths

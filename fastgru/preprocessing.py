@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._state import Field, FittedState
 from ._validation import (
@@ -29,7 +34,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     Input is a 3-D array ``(n_samples, n_timesteps, n_features)``, a list of
     ``(n_timesteps_i, n_features)`` (or 1-D) arrays of different lengths, or a
     2-D array/DataFrame ``(n_samples, n_timesteps)`` of univariate sequences
-    (one feature: all its values share one mean and scale). Output has the
+    (one feature: all its values share one mean and scale; after 3-D or
+    ragged input of one feature, of any number of steps). Output has the
     input's form; float32 stays float32, anything else becomes float64. A 1-D
     object array or pandas Series of arrays is read as a list.
 
@@ -101,13 +107,22 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                 warn_channels_first("SequenceScaler", x.shape)
             return "3d", x
         check_step_features("SequenceScaler", form, 1, n_features)
-        x = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if reset or self._fitted_form() == "2d":
+            x = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        else:  # fitted on univariate 3-D or ragged input: any number of time steps
+            x = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         return "2d", x
+
+    def _fitted_form(self) -> str:
+        """The form of the input ``fit`` read: "2d", "3d" or "ragged" (a
+        model file without it: "2d", as 2-D input was then read)."""
+        return getattr(self, "_input_form", None) or "2d"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Compute each feature's mean and standard deviation over samples and time."""
         kind, data = self._values(X, reset=True)
+        self._input_form = kind
         if kind != "2d" and hasattr(self, "feature_names_in_"):
             del self.feature_names_in_  # a DataFrame's names from an earlier fit
         if kind == "ragged":
@@ -133,10 +148,21 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
     _saved_state = FittedState("SequenceScaler", (
         Field("n_features_in_", "int"), Field("n_samples_seen_", "int"),
-        Field("_step_features", "int"), Field("mean_", "array"), Field("scale_", "array")))
+        Field("_step_features", "int"), Field("mean_", "array"), Field("scale_", "array"),
+        Field("_input_form", "json", optional=True),
+        Field("_sklearn_output_config", "json", optional=True)))
 
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: the statistics must fit together."""
+        if self._input_form not in (None, "2d", "3d", "ragged"):
+            raise ValueError(f"unknown input form {self._input_form!r:.40}")
+        config = self._sklearn_output_config  # set_output's choice
+        if config is None:
+            del self._sklearn_output_config
+        elif not (isinstance(config, dict) and set(config) <= {"transform"} and config.get(
+                "transform") in ("default", "pandas", "polars")):
+            raise ValueError("_sklearn_output_config must be set_output's {'transform': "
+                             "'default', 'pandas' or 'polars'}")
         shape = (self._step_features,)
         if self.mean_.dtype.kind not in "iuf" or self.scale_.dtype.kind not in "iuf":
             raise ValueError("mean_ and scale_ must hold numbers")
@@ -173,7 +199,11 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         dense = _get_output_config("transform", self)["dense"]
         if dense == "default" or not (isinstance(out, np.ndarray) and out.ndim == 2):
             return out
-        columns = list(self.get_feature_names_out())
+        if self._fitted_form() == "2d":
+            columns = list(self.get_feature_names_out())
+        else:  # univariate sequences of any length, after 3-D or ragged input
+            columns = ([str(c) for c in X.columns] if hasattr(X, "columns")
+                       else [f"t{i}" for i in range(out.shape[1])])
         if dense == "polars":
             import polars as pl
 

@@ -166,6 +166,58 @@ def test_sequence_scaler_feature_names_out():
         SequenceScaler().get_feature_names_out()
 
 
+def test_a_list_of_equal_length_arrays_is_sequences_not_a_table():
+    """Sequences in a list (or a pandas Series of series) are ragged data
+    whatever their lengths: a model fitted on equal lengths forecasts other
+    lengths, as one fitted on different lengths does; a list of lists of
+    numbers stays a 2-D table, as scikit-learn reads it."""
+    seqs = [np.arange(5.0) + i for i in range(20)]
+    y = np.arange(20.0)
+    model = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(seqs, y)
+    padded = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(
+        np.array(seqs)[:, :, None], y)
+    np.testing.assert_allclose(model.predict([np.arange(3.0)]),
+                               padded.predict(np.arange(3.0)[None, :, None]), rtol=1e-6)
+    nested = pd.Series([pd.Series(s) for s in seqs])
+    np.testing.assert_allclose(
+        GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(nested, y).predict(
+            [np.arange(3.0)]), model.predict([np.arange(3.0)]), rtol=1e-6)
+    scaled = SequenceScaler().fit_transform(seqs)
+    assert isinstance(scaled, list) and len(scaled) == 20 and scaled[0].shape == (5,)
+    table = GRURegressor(hidden_size=4, max_epochs=2, random_state=0).fit(
+        [list(s) for s in seqs], y)
+    with pytest.raises(ValueError, match="X has 3 features, but GRURegressor is expecting 5"):
+        table.predict([[0.0, 1.0, 2.0]])
+
+
+def test_a_scaler_fitted_on_univariate_3d_input_takes_2d_sequences_of_any_length(tmp_path):
+    """As the estimators do: 2-D input after 3-D input of one feature (a
+    Pipeline's scaler before a regressor) is univariate sequences, of any
+    number of steps; after 2-D input, its columns must be the fitted ones."""
+    import fastgru
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(3.0, 2.0, size=(20, 6, 1))
+    scaler = SequenceScaler().fit(X)
+    np.testing.assert_array_equal(scaler.transform(X[:2, :, 0]), scaler.transform(X[:2])[:, :, 0])
+    np.testing.assert_array_equal(scaler.transform(X[:2, :4, 0]),
+                                  scaler.transform(X[:2, :4])[:, :, 0])
+    out = scaler.set_output(transform="pandas").transform(
+        pd.DataFrame(X[:2, :4, 0], columns=list("abcd")))
+    assert list(out.columns) == list("abcd")
+    fastgru.save(scaler, tmp_path / "s.npz")
+    loaded = fastgru.load(tmp_path / "s.npz")
+    assert isinstance(loaded.transform(X[:2, :4, 0]), pd.DataFrame)  # set_output kept
+    two_d = SequenceScaler().fit(X[:, :, 0])
+    with pytest.raises(ValueError, match="X has 4 features, but SequenceScaler is expecting 6"):
+        two_d.transform(X[:2, :4, 0])
+    fastgru.save(two_d, tmp_path / "s.npz")
+    loaded = fastgru.load(tmp_path / "s.npz")
+    assert isinstance(loaded.transform(X[:2, :, 0]), np.ndarray)
+    with pytest.raises(ValueError, match="X has 4 features"):
+        loaded.transform(X[:2, :4, 0])
+
+
 def test_a_wide_frame_s_intervals_keep_its_columns_and_continued_index():
     # without levels the forecast is a frame of the columns, its dates
     # continued; with them each of "mean", "lo-80", "hi-80" is such a frame
