@@ -239,19 +239,6 @@ def _keep_best(best, key, res):
 
 
 # ------------------------------------------------------- admission variants
-class _NoQueue:
-    """Admits every call at once (the operating system shares the cores)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def run(self, key, item, run_one, run_many, limit):
-        return run_one(item)
-
-
 def _switches():
     """This thread's context switches so far (Linux), or 0."""
     import resource
@@ -278,7 +265,7 @@ def measure_admission(args, clf, layer, X):
               _slots.inference_slot()),
              ("fair queue, 1 slot", _slots.FairSlots(1)),
              ("fair queue, 3 slots", _slots.FairSlots(3)),
-             ("no queue", _NoQueue())]
+             ("no queue", _slots.Unqueued(_slots.inference_slot().n))]
     inputs = [np.ascontiguousarray(X[i:i + 1]) for i in range(32)]
     calls = [("predict_proba", clf.predict_proba),
              ("GRU.forward", lambda x: layer.forward(x)[1])]
@@ -549,7 +536,8 @@ def main(argv=None):
         args.batching, args.batching)
     print(f"fastgru {fastgru.__version__}, numba {numba.__version__} "
           f"({layer_name}, {numba.config.NUMBA_NUM_THREADS} threads, batching "
-          f"{batching}), "
+          f"{batching}, admission "
+          f"{'fair queue' if fastgru._slots.fair_admission else 'unqueued'}), "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}")
     print(f"hidden size {HIDDEN}, {STEPS} steps x {FEATURES} features; "

@@ -250,10 +250,36 @@ batching = env_flag("FASTGRU_BATCH_CALLS", numba.config.NUMBA_NUM_THREADS == 1)
 BATCH_MAX_ROWS = 16
 BATCH_MAX_ELEMENTS = 1 << 16
 
-_SLOTS = FairSlots(numba.config.NUMBA_NUM_THREADS)
+
+class Unqueued:
+    """Admits every call at once, and batches none: the operating system
+    shares the cores between the threads in kernels (``FASTGRU_FAIR_ADMISSION=0``).
+    No thread sleeps for a slot, so a call costs the CPU it costs alone, at
+    the price of the tail latency that time slices give (see the module)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, key, item, run_one, run_many, limit):
+        return run_one(item)
 
 
-def inference_slot() -> FairSlots:
+#: Whether inference calls queue for a slot (``FASTGRU_FAIR_ADMISSION``,
+#: default on: :class:`FairSlots`), or are all admitted at once
+#: (:class:`Unqueued`).
+fair_admission = env_flag("FASTGRU_FAIR_ADMISSION", True)
+_SLOTS = (FairSlots if fair_admission else Unqueued)(numba.config.NUMBA_NUM_THREADS)
+
+
+def inference_slot() -> FairSlots | Unqueued:
     """The context manager admitting one inference call (see the module)."""
     return _SLOTS
 
@@ -261,7 +287,7 @@ def inference_slot() -> FairSlots:
 def _reset_after_fork() -> None:
     # the slots other threads held at the fork are never given back in the child
     global _SLOTS
-    _SLOTS = FairSlots(_SLOTS.n)
+    _SLOTS = type(_SLOTS)(_SLOTS.n)
     _callers.clear()  # the other threads' marks: they do not exist here
 
 

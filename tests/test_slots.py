@@ -107,3 +107,48 @@ def test_forward_from_many_threads_equals_serial_and_frees_every_slot():
     assert not bad
     slots = fastgru._slots.inference_slot()
     assert (slots._free, len(slots._waiters)) == (slots.n, 0)
+
+
+def test_unqueued_admission_is_chosen_by_the_environment_and_kept_after_a_fork():
+    """FASTGRU_FAIR_ADMISSION=0 admits every call at once (no thread sleeps
+    for a slot): the same results from 8 threads, and a forked child keeps
+    the choice."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import os, threading, numpy as np, fastgru
+from fastgru import _slots
+assert type(_slots.inference_slot()).__name__ == {kind!r}, _slots.inference_slot()
+layer = fastgru.GRU(3, 8, random_state=0)
+clf_x = [np.random.default_rng(k).normal(size=(b, 6, 3)).astype(np.float32)
+         for k, b in enumerate((1, 1, 5, 16))]
+refs = [layer.forward(x)[1] for x in clf_x]
+bad = []
+def work():
+    for _ in range(20):
+        for x, ref in zip(clf_x, refs):
+            if not np.array_equal(layer.forward(x)[1], ref):
+                bad.append(x.shape)
+threads = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not bad, bad
+pid = os.fork()
+if pid == 0:
+    ok = type(_slots.inference_slot()).__name__ == {kind!r}
+    ok = ok and np.array_equal(layer.forward(clf_x[2])[1], refs[2])
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0
+print("ok")
+"""
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork")
+    for value, kind in (("0", "Unqueued"), ("1", "FairSlots")):
+        # (workqueue: TBB's fork message is not what this checks)
+        env = {**os.environ, "FASTGRU_FAIR_ADMISSION": value,
+               "NUMBA_THREADING_LAYER": "workqueue"}
+        out = subprocess.run([sys.executable, "-c", script.format(kind=kind)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
