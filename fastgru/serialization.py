@@ -29,6 +29,7 @@ import json
 import math
 import os
 import stat
+import warnings
 import zipfile
 
 import numpy as np
@@ -66,6 +67,11 @@ def _json_safe_params(params: dict) -> dict:
         else:  # column names (GRUForecaster's hist_exog), or None: e.g. a
             # RandomState instance, not reproducible from a file
             out[k] = _names(v)
+            if out[k] is None:
+                warnings.warn(f"fastgru.save writes {k}=None for the {type(v).__name__} "
+                              "it was given (a file holds numbers and text; an integer is "
+                              f"kept): set {k} again after load where a refit needs it",
+                              UserWarning, stacklevel=3)
     return out
 
 

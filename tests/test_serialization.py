@@ -3,6 +3,7 @@
 import io
 import json
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -322,3 +323,18 @@ def test_a_continued_fit_of_a_loaded_model_is_reproducible(tmp_path, kind):
     fastgru.save(model, tmp_path / "m.npz")
     first, second = (again(fastgru.load(tmp_path / "m.npz")) for _ in range(2))
     np.testing.assert_array_equal(first, second)
+
+
+def test_save_warns_that_a_random_state_instance_is_written_as_none(tmp_path):
+    X, y = np.random.default_rng(0).normal(size=(20, 5, 1)), np.arange(20.0)
+    model = GRURegressor(hidden_size=4, max_epochs=1,
+                         random_state=np.random.RandomState(0)).fit(X, y)
+    with pytest.warns(UserWarning, match="writes random_state=None for the RandomState it "
+                                         "was given"):
+        fastgru.save(model, tmp_path / "r.npz")
+    assert fastgru.load(tmp_path / "r.npz").random_state is None
+    model.set_params(random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastgru.save(model, tmp_path / "r.npz")
+    assert fastgru.load(tmp_path / "r.npz").random_state == 3
