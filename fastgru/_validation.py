@@ -215,8 +215,14 @@ def object_sequences(X):
 
     A 1-D object array, or a pandas Series of object dtype, whose items are
     arrays (or lists) becomes a list of them, which the estimators read as
-    ragged sequences; anything else is returned unchanged.
+    ragged sequences; so does sktime's nested DataFrame (cells holding each
+    feature's series), a ``(steps, features)`` array per row; anything else
+    is returned unchanged.
     """
+    if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 and len(X.columns) and len(X) and all(
+            dtype.kind == "O" for dtype in X.dtypes) and all(
+            _is_sequence(cell) for cell in X.iloc[0]):
+        return _nested_rows(X)
     if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1 and X.dtype == object:
         X = X.to_numpy()
     if (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and X.size
@@ -224,6 +230,27 @@ def object_sequences(X):
                     for item in X)):
         return [np.asarray(item) for item in X]
     return X
+
+
+def _is_sequence(cell) -> bool:
+    """A nested frame's cell: a pandas Series or a 1-D array."""
+    return hasattr(cell, "iloc") and getattr(cell, "ndim", 0) == 1 or (
+        isinstance(cell, np.ndarray) and cell.ndim == 1)
+
+
+def _nested_rows(frame) -> list:
+    """sktime's nested DataFrame (a row per sample, a column per feature, each
+    cell the feature's values over time) as a list of ``(steps, features)``
+    arrays; a ValueError naming the row whose cells are not all sequences of
+    one length."""
+    rows = []
+    for label, row in zip(frame.index, frame.itertuples(index=False, name=None)):
+        if not all(_is_sequence(cell) for cell in row) or len({len(c) for c in row}) != 1:
+            raise ValueError(f"X is a nested DataFrame (each cell a sequence): its row "
+                             f"{label!r} must hold one sequence per column, all of one length "
+                             "(a feature's values at the same time steps)")
+        rows.append(np.column_stack([np.asarray(cell) for cell in row]))
+    return rows
 
 
 #: A 3-D array with at most this many steps and at least CHANNELS_FIRST_RATIO

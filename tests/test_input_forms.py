@@ -190,6 +190,30 @@ def test_a_list_of_equal_length_arrays_is_sequences_not_a_table():
         table.predict([[0.0, 1.0, 2.0]])
 
 
+def test_a_nested_dataframe_is_a_sequence_per_row():
+    """sktime's nested layout: a row per sample, a column per feature, each
+    cell a pandas Series over time. Read as the 3-D array it holds (ragged
+    when rows differ in length); a row of cells of different lengths is
+    refused by name rather than with NumPy's "setting an array element"."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 7, 2))
+    y = np.arange(20) % 2
+    nested = pd.DataFrame({f"dim_{c}": [pd.Series(X[i, :, c]) for i in range(20)]
+                           for c in range(2)})
+    kw = dict(hidden_size=4, max_epochs=2, random_state=0)
+    np.testing.assert_allclose(GRUClassifier(**kw).fit(nested, y).predict_proba(nested),
+                               GRUClassifier(**kw).fit(X, y).predict_proba(X), atol=1e-6)
+    ragged = nested.copy()
+    ragged.iat[0, 0], ragged.iat[0, 1] = pd.Series(X[0, :4, 0]), pd.Series(X[0, :4, 1])
+    assert GRURegressor(**kw).fit(ragged, y.astype(float)).predict(ragged).shape == (20,)
+    np.testing.assert_allclose(SequenceScaler().fit_transform(nested),
+                               SequenceScaler().fit_transform(X))
+    ragged.iat[3, 1] = pd.Series(np.ones(5))
+    with pytest.raises(ValueError, match="X is a nested DataFrame .* its row 3 must hold one "
+                                         "sequence per column, all of one length"):
+        GRUClassifier(**kw).fit(ragged, y)
+
+
 def test_a_scaler_fitted_on_univariate_3d_input_takes_2d_sequences_of_any_length(tmp_path):
     """As the estimators do: 2-D input after 3-D input of one feature (a
     Pipeline's scaler before a regressor) is univariate sequences, of any
