@@ -5,9 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from ._columns import ID, TARGET, TIME, plain
-from ._forecast_state import _column_names, _rows_held, forecast_arrays, series_names
-from ._series_ids import series_id_array
-from ._timestamps import BY_FREQ, BY_PANEL_FREQ, BY_POSITION, locate, off_step_joined
+from ._forecast_state import (
+    _column_names,
+    _rows_held,
+    fitted_static,
+    forecast_arrays,
+    series_names,
+)
+from ._series_ids import id_positions, positions
+from ._timestamps import (
+    BY_FREQ,
+    BY_PANEL_FREQ,
+    BY_POSITION,
+    continued_index,
+    locate,
+    off_step_joined,
+)
 from ._warnings import once_each, warn
 
 
@@ -90,16 +103,16 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
                                  f"{back} steps before each series' end"
                                  + ("; its X_df is y's rows after them" if futr else "")
                                  + f"): {exc}") from exc
-            # by text: a fitted model keeps some ids as text (a mix of kinds)
-            order = {str(k): i for i, k in enumerate(panel.ids)}
+            # as given, else as text: a fitted model keeps some ids as text (a mix of kinds)
+            order = id_positions(panel.ids)
             last = history.groupby(ID, sort=False, observed=True)[TIME].last()
             step = test.groupby(ID, sort=False, observed=True).cumcount().to_numpy()
             _warn_gaps_after(model._index_info, last, test, step)
-            rows = test.assign(_s=[order.get(str(k)) for k in test[ID]], _k=step)
+            rows = test.assign(_s=positions(order, [plain(k) for k in test[ID]]), _k=step)
             rows = rows[rows["_s"].notna()]
             s, k = rows["_s"].to_numpy(dtype=np.int64), rows["_k"].to_numpy()
             names = _column_names(model.alias, levels)
-            ids = rows[ID]  # categories kept; other ids as predict gives them (below)
+            ids = rows[ID]  # as the caller's frame gives them (categories kept)
             out = {ID: ids.array if isinstance(ids.dtype, pd.CategoricalDtype) else
                    ids.to_numpy(), TIME: rows[TIME].to_numpy(),
                    "cutoff": rows[ID].map(last).to_numpy(), TARGET: rows[TARGET].to_numpy(),
@@ -111,13 +124,8 @@ def cross_validation(est, y, h, n_windows, step_size, refit, level, static_df):
             frames.append(pd.DataFrame(out, columns=[ID, TIME, "cutoff", TARGET, *names]))
     # statsforecast's order: by series (as sorted), then cutoff and date
     cv = pd.concat(frames, ignore_index=True)
-    keys = pd.Index(df[ID].unique())
-    series = keys.get_indexer(cv[ID])
-    cv = cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
-    if not isinstance(cv[ID].dtype, pd.CategoricalDtype):  # as predict gives them
-        kept = pd.Series(series_id_array([plain(k) for k in keys]).tolist(), dtype=object)
-        cv[ID] = kept.infer_objects().to_numpy()[keys.get_indexer(cv[ID])]
-    return cv
+    series = pd.Index(df[ID].unique()).get_indexer(cv[ID])
+    return cv.take(np.argsort(series, kind="stable")).reset_index(drop=True)
 
 
 def _warn_gaps_after(info, last, test, step) -> None:
@@ -193,11 +201,7 @@ def score(est, y, X_df=None):
                              f"{est.n_series_}")
         _check_dates(est, dates)
         longest = max(len(v) for v in true)
-        if longest > est.horizon:  # (values with time stamps: _check_dates says which)
-            raise ValueError(f"y holds {longest} values of a series; they are scored by "
-                             f"position against the {est.horizon} steps (horizon) forecast "
-                             "after the training data: give at most that many (with "
-                             f"TimeSeriesSplit, test_size={est.horizon})")
+        _check_count(longest, est.horizon, "y holds")  # (with stamps: _check_dates says which)
         steps = min(steps, longest)
         if steps < 1:
             raise ValueError("y holds no values to score the forecasts against")
@@ -218,21 +222,22 @@ def score(est, y, X_df=None):
     return -float(np.mean(errors))
 
 
+def _check_count(n, horizon, label) -> None:
+    """Values scored by position: at most the ``horizon`` steps forecast."""
+    if n > horizon:
+        raise ValueError(f"{label} {n} values of a series; they are scored by position "
+                         f"against the {horizon} steps (horizon) forecast after the training "
+                         f"data: give at most that many (with TimeSeriesSplit, "
+                         f"test_size={horizon})")
+
+
 def _fitted_static(est, ids):
     """The static covariates ``est`` was fitted with, as a ``static_df`` for
-    the series ``ids`` (matched as ``predict(y=...)`` matches them): a
-    backtest of a fitted model trains on them too."""
+    the series ``ids``: a backtest of a fitted model trains on them too."""
     import pandas as pd
 
-    from ._series_ids import id_index, positions
-
     ids = [plain(i) for i in ids]
-    at = positions(id_index(est), ids)
-    absent = [i for i, a in zip(ids, at) if a is None]
-    if absent:
-        raise ValueError(f"no static covariates for the series {absent[:5]}: the model was "
-                         "fitted with static_df and knows only its series; give static_df")
-    static = pd.DataFrame(est.static_[at], columns=est.static_names_)
+    static = pd.DataFrame(fitted_static(est, ids), columns=est.static_names_)
     static.insert(0, ID, ids)
     return static
 
@@ -248,7 +253,7 @@ def _columns_by_name(est, y):
     other series' forecasts."""
     if est._output_kind != "frame" or not hasattr(y, "columns"):
         return y
-    names = series_names(est)
+    names = [str(c) for c in series_names(est)]
     given = {str(c): c for c in y.columns}
     if sorted(given) != sorted(names):
         raise ValueError(f"y's columns {list(given)[:5]} are not the series the model "
@@ -256,41 +261,39 @@ def _columns_by_name(est, y):
     return y[[given[name] for name in names]]
 
 
-#: Why ``score`` cannot read a model whose forecasts are numbered by position.
+#: What ``score`` warns of a model whose forecasts are numbered by position.
 BY_POSITION_SCORE = (
     "this model numbers its forecasts by position after each series' history (fit warned "
-    "why: a gap in the longest series, or time stamps of different kinds), so score cannot "
-    "tell which of y's {what} are the steps it forecasts. Fit on consecutive dates "
-    "(time-ordered folds: TimeSeriesSplit, cross_validation), or give GRUForecaster(freq=...)")
+    "why: its time stamps could not be continued), so score cannot check y's {what}: each "
+    "series' values, in time order, are scored against the steps right after its history. "
+    "A fold that does not follow the training data directly (KFold's) is scored wrongly")
 
 
 def _check_dates(est, dates):
     """Values indexed by time stamps are read by position, from the first
     step forecast: their stamps must be the first of the forecast's (a
-    ValueError naming both otherwise), when the model continues time stamps
-    too (dates, or numbers); a model that numbers its forecasts by position
-    cannot tell, and refuses them."""
-    import pandas as pd
-
-    from ._timestamps import continued_index
-
+    ValueError naming both otherwise; with ``freq`` given, rows are steps,
+    so only the first must be), when the model continues time stamps
+    (dates, or numbers); a model that numbers its forecasts by position
+    cannot tell, and warns."""
     info = est._index_info
-    if info is None:
+    if info is None or not any(d is not None and len(d) for d in dates):
         return
+    if info["type"] == "position":
+        warn(BY_POSITION_SCORE.format(what="index"))
+        return
+    made = {}  # the forecast's stamps, once per last stamp (series mostly share it)
     for i, got in enumerate(dates):
         if got is None or not len(got):
             continue
-        if info["type"] == "position":
-            raise ValueError(BY_POSITION_SCORE.format(what="index values"))
-        dated = info["type"] in ("period", "datetime")
-        if dated:
-            if not isinstance(got, (pd.DatetimeIndex, pd.PeriodIndex)):
-                continue
-        elif not pd.api.types.is_numeric_dtype(got) or pd.api.types.is_bool_dtype(got):
-            continue
-        wanted = continued_index(info, est.last_ds_[i], est.horizon)
-        if len(got) > len(wanted) or not _same_stamps(_as_stamps(got, wanted),
-                                                      wanted[:len(got)]):
+        last = est.last_ds_[i].item()
+        if last not in made:
+            made[last] = continued_index(info, last, est.horizon)
+        wanted = made[last]
+        at = locate(wanted, _as_stamps(got, wanted), info)
+        ok = at if est.freq is None else at[:1]  # with freq: rows are steps
+        if len(got) > len(wanted) or not np.array_equal(ok, np.arange(len(ok))):
+            dated = info["type"] in ("period", "datetime")
             label = f"series {est.series_ids_[i].item()!r} of y" if est.n_series_ > 1 else "y"
             raise ValueError(f"{label} is {'dated' if dated else 'indexed'} {got[0]} to "
                              f"{got[-1]}; its values are scored by position against the "
@@ -299,23 +302,12 @@ def _check_dates(est, dates):
                              "first of those (or values without an index, read as those)")
 
 
-def _same_stamps(got, wanted) -> bool:
-    """Whether the time stamps ``got`` are ``wanted`` (numbers to within a
-    millionth of a step, as a float index computes them)."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(wanted) and pd.api.types.is_numeric_dtype(got):
-        step = abs(float(wanted[1] - wanted[0])) if len(wanted) > 1 else 1.0
-        return bool(np.allclose(np.asarray(got, dtype=np.float64),
-                                np.asarray(wanted, dtype=np.float64), rtol=0,
-                                atol=1e-6 * step))
-    return got.equals(wanted)
-
-
 def _dated_pairs(est, y, X_df):
     """``([(truth, forecast)], [scale])`` of the series of a long ``y`` the
-    model forecasts, each true value paired with the forecast of its date
-    (in date order when the model's time stamps are positions)."""
+    model forecasts, each true value paired with the forecast of its date;
+    by position, in date order, when the model has no time stamps to
+    continue (fitted on arrays, or numbering its forecasts: with a
+    warning), at most ``horizon`` values a series (a ValueError beyond)."""
     import pandas as pd
 
     from ._panel import _pandas_values
@@ -334,14 +326,14 @@ def _dated_pairs(est, y, X_df):
     df = y.sort_values([ID, TIME], kind="stable")
     panel, point, _, _, stamps = forecast_arrays(est, est.horizon, [], X_df)
     info = est._index_info
-    if info is not None and info["type"] == "position":
-        raise ValueError(BY_POSITION_SCORE.format(what=f"{TIME} values"))
-    dated = info is not None
-    # by text, as the model keeps some ids as text (a mix of kinds)
-    index = {str(k): i for i, k in enumerate(panel.ids)}
+    dated = info is not None and info["type"] != "position"
+    if not dated and info is not None:
+        warn(BY_POSITION_SCORE.format(what=f"{TIME}"))
+    # as given, else as text: the model keeps some ids as text (a mix of kinds)
+    index = id_positions(panel.ids)
     pairs, scales = [], []
     for key, g in df.groupby(ID, sort=False, observed=True):
-        i = index.get(str(key))
+        i = positions(index, [plain(key)])[0]
         if i is None:
             continue
         key = plain(key)  # named in messages: 1, not np.int64(1)
@@ -362,8 +354,8 @@ def _dated_pairs(est, y, X_df):
                                  f"{[str(v) for v in g[TIME][at == at[twice][0]][:4]]})")
             pairs.append((truth, point[i, at]))
         else:
-            n = min(len(truth), est.horizon)
-            pairs.append((truth[:n], point[i, :n]))
+            _check_count(len(truth), est.horizon, f"series {key!r} of y has")
+            pairs.append((truth, point[i, :len(truth)]))
         scales.append(panel.scales[i])
     return pairs, scales
 

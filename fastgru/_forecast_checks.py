@@ -76,10 +76,10 @@ def check_restored(est) -> None:
     if len(set(ids.tolist())) != S:
         raise ValueError("series_ids_ has duplicates")
     names = est._series_names  # a pandas Series' name
-    if est._output_kind == "frame" and isinstance(names, list):
+    if est._output_kind == "frame" and names is not None:
         # a file may also list a wide frame's columns: they must be its
-        # series' ids (which hold them), and are kept there only
-        if names != series_names(est):
+        # series' ids as text (the ids hold them), and are kept there only
+        if names != [str(c) for c in series_names(est)]:
             raise ValueError("_series_names must be the wide frame's columns, its series' ids")
         est._series_names = names = None
     if not (names is None or isinstance(names, str)):

@@ -125,10 +125,11 @@ def _maker_of(est) -> WindowMaker:
 
 def series_names(est):
     """The name of a fitted pandas Series (or None), or a wide frame's
-    columns as text: its series' ids, which hold them (as text where the
-    model keeps ids as text), so that a file keeps them once, as an array."""
+    columns: its series' ids, which hold them as the model keeps ids
+    (integers, floats or text; other names as text), so that a file keeps
+    them once, as an array."""
     if est._output_kind == "frame":
-        return [str(i) for i in est.series_ids_.tolist()]
+        return est.series_ids_.tolist()
     return est._series_names
 
 
@@ -171,13 +172,20 @@ def _new_panel(est, y, X, static_df=None):
         raise ValueError(f"static_df's columns {panel.static_names} are not those the model "
                          f"was fitted with {est.static_names_}")
     if est.static_ is not None and static_df is None:
-        at = positions(id_index(est), panel.ids)
-        absent = [i for i, k in zip(panel.ids, at) if k is None]
-        if absent:
-            raise ValueError(f"no static covariates for the series {absent[:5]}: the model "
-                             "was fitted with static_df and knows only its series")
-        panel.static = est.static_[at]
+        panel.static = fitted_static(est, panel.ids)
     return panel
+
+
+def fitted_static(est, ids) -> np.ndarray:
+    """The static covariates ``est`` was fitted with, of the series ``ids``
+    (matched by id as given, else as text); a ValueError naming the series
+    it has none for."""
+    at = positions(id_index(est), ids)
+    absent = [i for i, k in zip(ids, at) if k is None]
+    if absent:
+        raise ValueError(f"no static covariates for the series {absent[:5]}: the model was "
+                         "fitted with static_df and knows only its series; give static_df")
+    return est.static_[at]
 
 
 def scales_at(scales, at) -> np.ndarray:
@@ -529,16 +537,11 @@ def _long_frame(panel, point, lo, hi, stamps, names):
     import pandas as pd
 
     S, steps = point.shape
-    # categorical ids keep their categories, as statsforecast keeps them;
-    # others come back as the model keeps them (series_id_array: ids of one
-    # kind keep it, int64 for integers; a mix of kinds as text), whichever
-    # call made the frame: predict's, after a new history, or a backtest's
+    # ids of one kind keep it (int64 for integers), as in cross_validation's
+    # frame; categorical ids their categories, as statsforecast keeps them
+    ids = pd.Series(list(panel.ids), dtype=object).infer_objects().repeat(steps).to_numpy()
     if panel.id_dtype is not None:
-        ids = pd.Categorical(pd.Series(list(panel.ids), dtype=object).repeat(steps),
-                             dtype=panel.id_dtype)
-    else:
-        ids = pd.Series(series_id_array(panel.ids).tolist(),
-                        dtype=object).infer_objects().repeat(steps).to_numpy()
+        ids = pd.Categorical(ids, dtype=panel.id_dtype)
     if stamps is not None:
         parts = [np.asarray(s) for s in stamps]
         # stamps of several dtypes (int64 and uint64, dates in ns and in us)

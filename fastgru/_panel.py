@@ -345,6 +345,19 @@ def past_names(hist_exog) -> list:
     return [hist_exog] if isinstance(hist_exog, str) else list(hist_exog)
 
 
+def warn_saved_index(panel) -> None:
+    """Warn (``fit``'s) of a covariate whose name pandas gives a row index
+    written out with the rows (:func:`_saved_index`): read as any other."""
+    for kind, names, frame in (("future-known", panel.futr_names, "y"),
+                               ("static", panel.static_names, "static_df")):
+        saved = [c for c in names if _saved_index(c)]
+        if saved:
+            warn(f"GRUForecaster reads the column {saved[0]!r} of {frame} as a {kind} "
+                 "covariate: it looks like a saved row index (pd.read_csv names an unnamed "
+                 "first column so, reset_index() names one 'index'). Drop it, e.g. "
+                 f"{frame}.drop(columns={saved!r}), or read the file with index_col=0")
+
+
 def _saved_index(name) -> bool:
     """Whether a column's name is one pandas gives a row index written out
     with the rows: ``'Unnamed: 0'`` (``read_csv``), ``'index'`` or
@@ -370,12 +383,6 @@ def _read_long(df, static_df, hist_exog) -> Panel:
     if unknown:
         raise ValueError(f"hist_exog names columns that y does not have: {unknown}")
     futr_names = [c for c in extra if c not in hist_exog]
-    saved = [c for c in futr_names if _saved_index(c)]
-    if saved:
-        warn(f"GRUForecaster reads the column {saved[0]!r} as a future-known covariate: it "
-             "looks like a saved row index (pd.read_csv names an unnamed first column so, "
-             "reset_index() names one 'index'). Drop it, e.g. df.drop(columns="
-             f"{saved!r}), or read the file with index_col=0")
     for c in extra:
         check_covariate(f"covariate column {c!r}", df[c], f"every column besides {ID!r}, "
                         f"{TIME!r} and {TARGET!r} is a covariate; drop it, or ")
@@ -457,7 +464,8 @@ def check_keys(df) -> None:
     if df[TIME].dtype.kind == "f" and np.isinf(df[TIME].to_numpy()).any():  # sorted last
         key = plain(df[ID][np.isinf(df[TIME].to_numpy())].iloc[0])
         raise ValueError(f"column {TIME!r} has infinite time stamps (series {key!r}): they "
-                         "would be sorted after every other; give those rows their time")
+                         "would be sorted before or after every other; give those rows their "
+                         "time")
 
     if df[TIME].dtype == object:
         kind = pd.api.types.infer_dtype(df[TIME], skipna=False)

@@ -1,6 +1,6 @@
 """Series ids: how a fitted forecaster keeps them (:func:`series_id_array`,
 :func:`kept_categories`), finds them again (:func:`id_index`,
-:func:`positions`) and says why a frame's ids miss them
+:func:`id_positions`, :func:`positions`) and says why a frame's ids miss them
 (:func:`id_type_hint`)."""
 
 from __future__ import annotations
@@ -70,11 +70,15 @@ def id_index(est) -> tuple:
     every call."""
     cache = getattr(est, "_id_cache", None)
     if cache is None or not np.array_equal(cache[0], est.series_ids_):  # a new fit or load
-        stored = est.series_ids_.tolist()
         cache = est._id_cache = (np.array(est.series_ids_, copy=True),
-                                 ({k: i for i, k in enumerate(stored)},
-                                  {str(k): i for i, k in enumerate(stored)}))
+                                 id_positions(est.series_ids_.tolist()))
     return cache[1]
+
+
+def id_positions(ids) -> tuple:
+    """The position of each of ``ids`` by id as given and as text, for
+    :func:`positions`."""
+    return {k: i for i, k in enumerate(ids)}, {str(k): i for i, k in enumerate(ids)}
 
 
 def positions(index, ids) -> list:

@@ -36,6 +36,11 @@ With two slots, measured, it lowers the CPU time per request too, but while
 one slot runs a batch the other serves new calls without queueing, and the
 99th percentile of latency grows from about 1 to 5 ms: off by default there.
 
+Without the queue (``FASTGRU_FAIR_ADMISSION=0``, :class:`Unqueued`) every
+call runs at once and none sleeps for a slot: on an idle machine 8 threads
+then serve more requests per second than queued, with a tail 2-5 times
+longer (measured in docs/serving.md); batching needs the queue.
+
 Interrupts: a KeyboardInterrupt while waiting, or right after a slot was
 taken or handed over, gives the slot on; it cannot leave one taken. An
 interrupted batch leaves the outcomes it did not store missing: those calls
@@ -241,10 +246,15 @@ def other_callers() -> bool:
     return len(_callers) > 1
 
 
+#: Whether inference calls queue for a slot (``FASTGRU_FAIR_ADMISSION``,
+#: default on: :class:`FairSlots`), or are all admitted at once
+#: (:class:`Unqueued`).
+fair_admission = env_flag("FASTGRU_FAIR_ADMISSION", True)
 #: Whether a call queued for a slot runs the single-sequence forwards queued
 #: behind it as one batch (``FASTGRU_BATCH_CALLS``; by default on with one
-#: slot, ``NUMBA_NUM_THREADS=1``): see the module.
-batching = env_flag("FASTGRU_BATCH_CALLS", numba.config.NUMBA_NUM_THREADS == 1)
+#: slot, ``NUMBA_NUM_THREADS=1``; never without the queue): see the module.
+batching = fair_admission and env_flag("FASTGRU_BATCH_CALLS",
+                                       numba.config.NUMBA_NUM_THREADS == 1)
 #: At most this many sequences in one batch, each of at most
 #: BATCH_MAX_ELEMENTS steps x hidden units (batching is for small requests).
 BATCH_MAX_ROWS = 16
@@ -252,10 +262,10 @@ BATCH_MAX_ELEMENTS = 1 << 16
 
 
 class Unqueued:
-    """Admits every call at once, and batches none: the operating system
-    shares the cores between the threads in kernels (``FASTGRU_FAIR_ADMISSION=0``).
+    """Admits every call at once, and batches none (``FASTGRU_FAIR_ADMISSION=0``):
+    the operating system shares the cores between the threads in kernels.
     No thread sleeps for a slot, so a call costs the CPU it costs alone, at
-    the price of the tail latency that time slices give (see the module)."""
+    the price of the tail latency of time slices (see the module)."""
 
     __slots__ = ("n",)
 
@@ -272,10 +282,6 @@ class Unqueued:
         return run_one(item)
 
 
-#: Whether inference calls queue for a slot (``FASTGRU_FAIR_ADMISSION``,
-#: default on: :class:`FairSlots`), or are all admitted at once
-#: (:class:`Unqueued`).
-fair_admission = env_flag("FASTGRU_FAIR_ADMISSION", True)
 _SLOTS = (FairSlots if fair_admission else Unqueued)(numba.config.NUMBA_NUM_THREADS)
 
 

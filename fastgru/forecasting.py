@@ -40,7 +40,7 @@ from ._forecast_fit import (
     split_origins,
 )
 from ._forecast_state import check_fit_params, conformal_quantiles
-from ._panel import Panel, read_panel
+from ._panel import Panel, read_panel, warn_saved_index
 from ._theta import THETA_WEIGHT as THETA_WEIGHT  # theta_weight=None's share
 from ._theta import optimized_theta as optimized_theta
 from ._theta import share
@@ -389,6 +389,7 @@ class GRUForecaster(TrainableGRU):
         m = check_int("season_length", self.season_length)
         check_alias(self.alias)
         panel = read_panel(y, X, static_df, self.hist_exog)
+        warn_saved_index(panel)
         check_frequency(panel, self.freq)  # before the training it would waste
         panel.scales = series_scales(panel.values, m)
         maker = WindowMaker(self._window(), h, m, seasonal=m > 1)

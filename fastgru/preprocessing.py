@@ -150,12 +150,16 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         Field("n_features_in_", "int"), Field("n_samples_seen_", "int"),
         Field("_step_features", "int"), Field("mean_", "array"), Field("scale_", "array"),
         Field("_input_form", "json", optional=True),
-        Field("_sklearn_output_config", "json", optional=True)))
+        Field("output_config", "json", optional=True, attr="_sklearn_output_config")))
 
     def _check_restored(self) -> None:
         """After :func:`fastgru.load`: the statistics must fit together."""
         if self._input_form not in (None, "2d", "3d", "ragged"):
             raise ValueError(f"unknown input form {self._input_form!r:.40}")
+        if self._input_form in ("3d", "ragged") and self.n_features_in_ != self._step_features:
+            raise ValueError("n_features_in_ must be the features per step of 3-D input")
+        if self._input_form == "2d" and self._step_features != 1:
+            raise ValueError("2-D input has one feature per step")
         config = self._sklearn_output_config  # set_output's choice
         if config is None:
             del self._sklearn_output_config
@@ -203,7 +207,7 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             columns = list(self.get_feature_names_out())
         else:  # univariate sequences of any length, after 3-D or ragged input
             columns = ([str(c) for c in X.columns] if hasattr(X, "columns")
-                       else [f"t{i}" for i in range(out.shape[1])])
+                       else [f"x{i}" for i in range(out.shape[1])])
         if dense == "polars":
             import polars as pl
 

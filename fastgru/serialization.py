@@ -39,7 +39,7 @@ from ._atomic_write import write_atomically
 from ._columns import plain
 
 FORMAT = "fastgru"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 

@@ -78,6 +78,9 @@ def test_layers_whose_products_run_in_blas_are_not_batched(monkeypatch):
     ({"NUMBA_NUM_THREADS": "2"}, "False"),
     ({"NUMBA_NUM_THREADS": "1", "FASTGRU_BATCH_CALLS": "off"}, "False"),
     ({"NUMBA_NUM_THREADS": "2", "FASTGRU_BATCH_CALLS": "1"}, "True"),
+    # batching runs the calls queued for a slot: none without the queue
+    ({"NUMBA_NUM_THREADS": "1", "FASTGRU_BATCH_CALLS": "1", "FASTGRU_FAIR_ADMISSION": "0"},
+     "False"),
 ])
 def test_batching_is_on_by_default_with_one_slot(env, expected):
     import subprocess

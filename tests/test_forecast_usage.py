@@ -826,27 +826,59 @@ def test_score_checks_numbered_time_stamps_and_the_horizon():
         model.score(halves.iloc[101:105])
 
 
-def test_score_refuses_time_stamps_of_a_model_that_numbers_its_forecasts():
-    """A fold cut from the middle (KFold) leaves a gap in the training data:
-    the model then numbers its forecasts by position and cannot tell which
-    dates of y it forecasts, so score says so instead of pairing rows with
-    the steps after the history."""
+def test_score_reads_time_stamps_of_any_unit_and_refuses_those_of_another_kind():
     pd = pytest.importorskip("pandas")
-    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2000-01", periods=60,
-                                                            freq="MS"),
-                       "y": 10 + np.sin(np.arange(60.))})
-    test = df.iloc[20:25]
-    with pytest.warns(UserWarning, match="numbered by position|by position"):
-        model = GRUForecaster(horizon=5, **FAST).fit(df.drop(test.index))
-    with pytest.raises(ValueError, match="numbers its forecasts by position .* which of "
-                                         "y's ds values"):
-        model.score(test)
-    series = df.set_index("ds")["y"].drop(test.ds)
-    with pytest.warns(UserWarning):
-        model = GRUForecaster(horizon=5, **FAST).fit(series)
-    with pytest.raises(ValueError, match="which of y's index values"):
-        model.score(df.set_index("ds")["y"].iloc[20:25])
-    assert np.isfinite(model.score(test.y.to_numpy()))  # no time stamps: the next steps
+    v = 10 + np.sin(np.arange(40) / 3)
+    # dates in microseconds (parquet's, pandas 3's default) are the same dates
+    days = pd.Series(v, index=pd.date_range("2000-01-01", periods=40).as_unit("us"))
+    model = GRUForecaster(horizon=3, **FAST).fit(days.iloc[:37])
+    assert model.score(days.iloc[37:]) == model.score(days.iloc[37:].to_numpy())
+    # with freq, rows are steps: a fold may span a gap after its first step
+    gappy = pd.Series(v, index=np.delete(np.arange(41), 38))
+    model = GRUForecaster(horizon=3, freq=1, **FAST).fit(gappy.iloc[:37])
+    assert model.score(gappy.iloc[37:]) == model.score(gappy.iloc[37:].to_numpy())
+    # stamps of another kind, or integers past float64's precision, cannot be
+    # the steps forecast
+    numbered = GRUForecaster(horizon=3, **FAST).fit(pd.Series(v[:30], index=np.arange(30)))
+    with pytest.raises(ValueError, match="y is indexed 2000-01-01 00:00:00 to"):
+        numbered.score(pd.Series(v[30:33], index=pd.date_range("2000", periods=3)))
+    assert numbered.score(pd.Series(v[30:33], index=pd.Index([30, 31, 32], dtype=object))) \
+        == numbered.score(v[30:33])
+    big = pd.Series(v, index=10**17 + np.arange(40))
+    model = GRUForecaster(horizon=3, **FAST).fit(big.iloc[:30])
+    with pytest.raises(ValueError, match="y is indexed 100000000000000036 to"):
+        model.score(big.iloc[36:39])
+    arrays = GRUForecaster(horizon=3, **FAST).fit(v[:30])  # no time stamps: at most horizon
+    with pytest.raises(ValueError, match="series 0 of y has 5 values of a series"):
+        arrays.score(pd.DataFrame({"unique_id": 0, "ds": np.arange(5), "y": v[30:35]}))
+
+
+def test_score_warns_that_a_model_numbering_its_forecasts_cannot_check_the_fold():
+    """A model whose time stamps could not be continued (a business day
+    series with a holiday, labels) numbers its forecasts by position: score
+    reads each series' values as the steps after its history, as
+    TimeSeriesSplit's folds are, and warns that it cannot check them (a
+    fold cut from the middle, KFold's, is scored wrongly)."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.model_selection import TimeSeriesSplit, cross_val_score
+
+    y = pd.Series(10 + np.sin(np.arange(40) / 3),
+                  index=pd.bdate_range("2024-01-01", periods=41).delete(10))
+    with pytest.warns(UserWarning, match="cannot continue the time stamps"):
+        model = GRUForecaster(horizon=3, **FAST).fit(y.iloc[:37])
+    truth = y.iloc[37:].to_numpy()
+    scale = np.mean(np.abs(np.diff(y.iloc[:37].to_numpy())))
+    with pytest.warns(UserWarning, match="numbers its forecasts by position .* cannot check "
+                                         "y's index"):
+        got = model.score(y.iloc[37:])
+    assert got == pytest.approx(-np.mean(np.abs(truth - model.predict().to_numpy())) / scale)
+    labels = pd.DataFrame({"unique_id": "a", "ds": [f"week {i:02d}" for i in range(40)],
+                           "y": y.to_numpy()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_val_score(GRUForecaster(horizon=3, **FAST), labels, error_score="raise",
+                                 cv=TimeSeriesSplit(n_splits=2, test_size=3))
+    assert np.isfinite(scores).all()
 
 
 def test_a_long_frame_whose_values_are_not_named_y_is_pointed_to_rename_them():
@@ -1077,12 +1109,22 @@ def test_a_saved_row_index_read_as_a_covariate_is_warned_of():
                                                              freq="MS"),
                        "y": 10 + np.sin(np.arange(48))})
     for column in ("Unnamed: 0", "index"):
-        with pytest.warns(UserWarning, match=f"reads the column '{column}' as a future-known "
-                                             "covariate: it looks like a saved row index"):
-            GRUForecaster(horizon=6, **FAST).fit(df.assign(**{column: np.arange(48)}))
-    with warnings.catch_warnings():
+        with pytest.warns(UserWarning, match=f"reads the column '{column}' of y as a "
+                                             "future-known covariate: it looks like a saved "
+                                             "row index"):
+            model = GRUForecaster(horizon=6, **FAST).fit(df.assign(**{column: np.arange(48)}))
+    future = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=6,
+                                                                 freq="MS"),
+                           "index": np.arange(48, 54)})
+    with warnings.catch_warnings():  # fit's warning, not every forecast's
         warnings.simplefilter("error")
+        model.predict(X_df=future)
+        model.predict(y=df.assign(index=np.arange(48)), X_df=future)
         GRUForecaster(horizon=6, **FAST).fit(df.assign(price=np.arange(48.0)))
+    static = pd.DataFrame({"unique_id": ["a"], "Unnamed: 0": [0]})
+    with pytest.warns(UserWarning, match="reads the column 'Unnamed: 0' of static_df as a "
+                                         "static covariate"):
+        GRUForecaster(horizon=6, **FAST).fit(df, static_df=static)
 
 
 def test_a_backtest_of_a_fitted_model_reuses_its_static_covariates():
@@ -1100,20 +1142,25 @@ def test_a_backtest_of_a_fitted_model_reuses_its_static_covariates():
                                n_windows=1)
 
 
-@pytest.mark.parametrize("ids, kept", [
-    ([1, "x"], ["1", "x"]), ([True, False], ["True", "False"]), ([1.5, np.inf], ["1.5", "inf"]),
-    (np.array([3, 4], dtype=np.uint8), [3, 4]), (["a", "b"], ["a", "b"])])
-def test_ids_come_back_alike_from_predict_a_new_history_and_a_backtest(ids, kept):
-    """Each frame's ids are the model's (a mix of kinds, booleans and
-    infinite floats as text; integers as int64), so that the frames of
-    predict, predict(y=...) and cross_validation merge with each other."""
+@pytest.mark.parametrize("ids", [[1, "x"], [True, False], [1.5, np.inf], [1, 2.5]])
+def test_ids_of_several_kinds_are_matched_as_given_or_as_text(ids):
+    """The model keeps ids of several kinds (or booleans, infinite floats)
+    as text: predict() gives them so, predict(y=...) and cross_validation
+    give the caller's own, and evaluate matches either with the caller's
+    frames; a backtest loses no series (1 and 2.5 once lost 1, as '1' is
+    not '1.0')."""
     pd = pytest.importorskip("pandas")
+    from fastgru.metrics import evaluate
+
     t = np.arange(40)
     df = pd.DataFrame({"unique_id": np.repeat(np.asarray(ids, dtype=object), 40),
-                       "ds": np.tile(t, 2), "y": np.tile(5 + np.sin(t), 2)})
-    if isinstance(ids, np.ndarray):
-        df["unique_id"] = np.repeat(ids, 40)
-    model = GRUForecaster(horizon=4, **FAST).fit(df)
-    for frame in (model.predict(), model.predict(y=df), model.cross_validation(df, n_windows=1)):
-        assert sorted(frame.unique_id.unique().tolist(), key=str) == sorted(kept, key=str)
-        assert frame.unique_id.dtype == (np.int64 if isinstance(kept[0], int) else object)
+                       "ds": np.tile(t, 2), "y": np.r_[5 + np.sin(t), 5 + np.cos(t)]})
+    train, test = df[df.ds < 36], df[df.ds >= 36]
+    model = GRUForecaster(horizon=4, **FAST).fit(train)
+    for forecast in (model.predict(), model.predict(y=train)):
+        assert len(forecast) == 8
+        assert evaluate(forecast, test, train, season_length=1).loc[
+            "GRUForecaster", "n_series"] == 2
+    cv = model.cross_validation(df, n_windows=2)
+    assert len(cv) == 16 and set(cv.unique_id) == set(df.unique_id)
+    assert evaluate(cv, None, df, season_length=1).loc["GRUForecaster", "n_series"] == 4

@@ -166,6 +166,15 @@ def test_wide_frames_columns_listed_in_the_file_must_be_its_ids(tmp_path):
                 fastgru.load(tmp_path / "g.npz")
 
 
+def test_wide_frames_of_number_columns_forecast_under_those_numbers(tmp_path):
+    pd = pytest.importorskip("pandas")
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 2)), columns=[3, 7])
+    model = GRUForecaster(horizon=2, hidden_size=4, max_epochs=1, random_state=0).fit(wide)
+    fastgru.save(model, tmp_path / "f.npz")
+    for m in (model, fastgru.load(tmp_path / "f.npz")):
+        assert list(m.predict().columns) == [3, 7] == list(m.predict(y=wide).columns)
+
+
 def test_save_refuses_metadata_that_load_would_refuse(tmp_path, monkeypatch):
     """Past load's bound (lowered here), save says so instead of writing a
     file load refuses."""
@@ -252,6 +261,14 @@ STATE_TAMPERS = {
     "one array as two": ("wide forecaster", _attributes(_output_kind="array1d"), "holds 2"),
     "a frame's names short": ("wide forecaster", _attributes(_series_names=["a"]),
                               "_series_names"),
+    "a frame named as a series": ("wide forecaster", _attributes(_series_names="a"),
+                                  "_series_names"),
+    "scaler of 3-D input, features apart": ("scaler", _attributes(_input_form="3d",
+                                                                  n_features_in_=7),
+                                            "n_features_in_ must be the features per step"),
+    "scaler of an unknown form": ("scaler", _attributes(_input_form="4d"), "unknown input"),
+    "scaler output config": ("scaler", _attributes(output_config={"transform": "xarray"}),
+                             "set_output"),
     "season beyond int64": ("forecaster", _params(season_length=2**63), "season_length"),
     "scaler mean as text": ("scaler", _array("mean_", np.array(["a", "b", "c"])),
                             "must hold numbers"),
