@@ -1,6 +1,6 @@
 """Series ids: how a fitted forecaster keeps them (:func:`series_id_array`,
 :func:`kept_categories`), finds them again (:func:`id_index`,
-:func:`id_positions`, :func:`positions`) and says why a frame's ids miss them
+:func:`id_positions`, :func:`positions`, :func:`ids_as_known`) and says why a frame's ids miss them
 (:func:`id_type_hint`)."""
 
 from __future__ import annotations
@@ -109,3 +109,25 @@ def same_id(a, b) -> bool:
         return float(a) == float(b)
     except (TypeError, ValueError, OverflowError):
         return False
+
+
+def ids_as_known(ids, known):
+    """The pandas Series ``ids`` with each id that ``known`` (a frame's ids)
+    lacks as given but holds as text replaced by ``known``'s: a forecaster
+    keeps ids of several kinds as text, so its ``'1'`` is the caller's
+    ``1``; ``ids`` itself when none is replaced."""
+    import pandas as pd
+
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return ids
+    known = pd.unique(known.to_numpy(dtype=object))
+    missing = ~ids.isin(known)
+    if not missing.any():
+        return ids
+    by_text = {}
+    for k in known:
+        by_text.setdefault(str(k), k)
+    found = ids[missing].map(lambda k: by_text.get(str(k), k))
+    if found.equals(ids[missing]):  # none found as text: the caller's merge says so
+        return ids
+    return ids.astype(object).where(~missing, found)

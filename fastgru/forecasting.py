@@ -224,9 +224,8 @@ class GRUForecaster(TrainableGRU):
         ``early_stopping`` (default True) stops on the held-out end of the
         series after ``n_iter_no_change`` (default 5) epochs and at least
         100 updates without improvement, within ``max_epochs``, then trains
-        3 epochs more on everything, the held-out end included
-        (``n_iter_`` counts those, and the epochs of every model of an
-        ensemble, so it may pass ``max_epochs``); without it the model
+        3 epochs on everything (``n_iter_`` counts those, and every model's
+        epochs: it may pass ``max_epochs``); without it the model
         trains ``max_epochs`` on everything. With ``warm_start`` a refit goes on
         training the fitted models when they read the same windows and
         inputs and are the layers the parameters describe (a seasonal model

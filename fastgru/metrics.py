@@ -362,29 +362,6 @@ def _from_first_value(ds, y):
     return ds[first:], y[first:]
 
 
-def _ids_of(forecasts_df, known):
-    """``forecasts_df`` with each series id that ``known`` (train_df's ids)
-    lacks as given but holds as text replaced by ``known``'s: a forecaster
-    keeps ids of several kinds as text, so ``predict()``'s ``'1'`` is the
-    caller's ``1``."""
-    import pandas as pd
-
-    ids = forecasts_df["unique_id"]
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        return forecasts_df
-    known = pd.unique(known.to_numpy(dtype=object))
-    missing = ~ids.isin(known)
-    if not missing.any():
-        return forecasts_df
-    by_text = {}
-    for k in known:
-        by_text.setdefault(str(k), k)
-    found = ids[missing].map(lambda k: by_text.get(str(k), k))
-    if found.equals(ids[missing]):  # none found as text: the merge says what is wrong
-        return forecasts_df
-    return forecasts_df.assign(unique_id=ids.astype(object).where(~missing, found))
-
-
 def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=None,
              per_series=False):
     """Mean MASE, sMAPE, interval coverage and MSIS of every model in a long frame.
@@ -481,8 +458,12 @@ def evaluate(forecasts_df, test_df, train_df, season_length, models=None, level=
         if absent:  # grouping would drop their rows
             raise ValueError(f"{name} has missing values in {absent}")
     _one_row_per_date("train_df", train_df)  # each would count in the scale
-    forecasts_df = _ids_of(forecasts_df, train_df["unique_id"])
+    from ._series_ids import ids_as_known
     from ._text_stamps import check_text_order
+
+    # a forecaster's ids kept as text ('1') are the caller's (1)
+    forecasts_df = forecasts_df.assign(unique_id=ids_as_known(forecasts_df["unique_id"],
+                                                              train_df["unique_id"]))
 
     stamps = pd.concat([train_df[["unique_id", "ds"]],
                         forecasts_df[["unique_id", "ds"]]]).drop_duplicates()

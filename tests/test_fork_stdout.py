@@ -41,16 +41,22 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_tbb_fork_message_stays_off_stdout_and_nothing_else_is_lost():
+def _run_under_tbb(script):
+    """``script`` in a fresh process on Numba's TBB layer with 2 threads: its
+    completed process (skips the test where TBB is not available)."""
     env = {**os.environ, "NUMBA_THREADING_LAYER": "tbb", "NUMBA_NUM_THREADS": "2",
            "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          timeout=600, cwd=ROOT)
     if out.returncode != 0 and b"No threading layer could be loaded" in out.stderr:
         pytest.skip("Numba's tbb threading layer is not available")
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.decode().splitlines()
+    return out
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_tbb_fork_message_stays_off_stdout_and_nothing_else_is_lost():
+    lines = _run_under_tbb(SCRIPT).stdout.decode().splitlines()
     assert lines[-1] == "layer tbb", lines[-5:]
     assert not [line for line in lines if "Unable to join" in line]
     assert lines.count("tick") == 3000
@@ -90,12 +96,6 @@ def test_a_fork_right_after_joining_threads_that_ran_kernels_keeps_tbb():
     threads (its message printed, its workers left running) in about 1 run
     in 10. fastgru waits for them to exit (up to 0.1 s), so the children keep
     parallel kernels and nothing is printed."""
-    env = {**os.environ, "NUMBA_THREADING_LAYER": "tbb", "NUMBA_NUM_THREADS": "2",
-           "PYTHONPATH": ROOT}
-    out = subprocess.run([sys.executable, "-c", JOINED], env=env, capture_output=True,
-                         timeout=600, cwd=ROOT)
-    if out.returncode != 0 and b"No threading layer could be loaded" in out.stderr:
-        pytest.skip("Numba's tbb threading layer is not available")
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = _run_under_tbb(JOINED)
     assert out.stdout.decode().splitlines() == ["layer tbb"]
     assert b"forked while another thread" not in out.stderr
