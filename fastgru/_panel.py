@@ -461,8 +461,11 @@ def check_keys(df) -> None:
         raise ValueError(f"column {ID!r} has missing series ids")
     import pandas as pd
 
-    if df[TIME].dtype.kind == "f" and np.isinf(df[TIME].to_numpy()).any():  # sorted last
-        key = plain(df[ID][np.isinf(df[TIME].to_numpy())].iloc[0])
+    ds = df[TIME]
+    if ds.dtype == object and pd.api.types.infer_dtype(ds) in ("floating", "mixed-integer-float"):
+        ds = pd.to_numeric(ds, errors="coerce")  # numbers as objects sort as numbers
+    if ds.dtype.kind == "f" and np.isinf(ds.to_numpy()).any():  # sorted first or last
+        key = plain(df[ID][np.isinf(ds.to_numpy())].iloc[0])
         raise ValueError(f"column {TIME!r} has infinite time stamps (series {key!r}): they "
                          "would be sorted before or after every other; give those rows their "
                          "time")

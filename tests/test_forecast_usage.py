@@ -1095,9 +1095,10 @@ def test_infinite_time_stamps_are_refused_as_missing_ones_are():
     df.loc[3, "ds"] = np.inf
     model = GRUForecaster(horizon=3, **FAST)
     for call in (model.fit, lambda d: model.cross_validation(d, n_windows=1)):
-        with pytest.raises(ValueError, match="column 'ds' has infinite time stamps "
-                                             r"\(series 'a'\)"):
-            call(df)
+        for frame in (df, df.assign(ds=df.ds.astype(object)), df.assign(ds=-df.ds)):
+            with pytest.raises(ValueError, match="column 'ds' has infinite time stamps "
+                                                 r"\(series 'a'\)"):
+                call(frame)
 
 
 def test_a_saved_row_index_read_as_a_covariate_is_warned_of():
