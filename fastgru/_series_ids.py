@@ -1,7 +1,7 @@
 """Series ids: how a fitted forecaster keeps them (:func:`series_id_array`,
 :func:`kept_categories`), finds them again (:func:`id_index`,
-:func:`id_positions`, :func:`positions`, :func:`ids_as_known`) and says why a frame's ids miss them
-(:func:`id_type_hint`)."""
+:func:`id_positions`, :func:`positions`, :func:`ids_as_known`) and says
+why a frame's ids miss them (:func:`id_type_hint`)."""
 
 from __future__ import annotations
 

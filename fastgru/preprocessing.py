@@ -114,8 +114,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         return "2d", x
 
     def _fitted_form(self) -> str:
-        """The form of the input ``fit`` read: "2d", "3d" or "ragged" (a
-        model file without it: "2d", as 2-D input was then read)."""
+        """The form of the input ``fit`` read: "2d", "3d" or "ragged" ("2d"
+        for a file that does not record it: the strict reading of 2-D input)."""
         return getattr(self, "_input_form", None) or "2d"
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -165,7 +165,7 @@ class SequenceScaler(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             del self._sklearn_output_config
         elif not (isinstance(config, dict) and set(config) <= {"transform"} and config.get(
                 "transform") in ("default", "pandas", "polars")):
-            raise ValueError("_sklearn_output_config must be set_output's {'transform': "
+            raise ValueError("output_config must be set_output's {'transform': "
                              "'default', 'pandas' or 'polars'}")
         shape = (self._step_features,)
         if self.mean_.dtype.kind not in "iuf" or self.scale_.dtype.kind not in "iuf":
