@@ -1148,8 +1148,8 @@ def test_ids_of_several_kinds_are_matched_as_given_or_as_text(ids):
     """The model keeps ids of several kinds (or booleans, infinite floats)
     as text: predict() gives them so, predict(y=...) and cross_validation
     give the caller's own, and evaluate matches either with the caller's
-    frames; a backtest loses no series (1 and 2.5 once lost 1, as '1' is
-    not '1.0')."""
+    frames; a backtest loses no series (ids 1 and 2.5: the model keeps
+    1.0, whose text is not '1')."""
     pd = pytest.importorskip("pandas")
     from fastgru.metrics import evaluate
 

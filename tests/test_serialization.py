@@ -131,7 +131,7 @@ def _meta_bytes(path):
 
 def test_wide_frames_columns_are_kept_once_as_an_array(tmp_path):
     """A wide frame's columns are its series' ids: the metadata does not list
-    them (100,000 names of 17 characters once passed load's 1 MiB), and a
+    them (100,000 names of 17 characters would pass load's 1 MiB), and a
     loaded model forecasts under the same column names."""
     pd = pytest.importorskip("pandas")
     wide = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 400)),
