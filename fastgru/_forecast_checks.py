@@ -15,7 +15,7 @@ from ._forecast_state import FORMS, THETA_STATE, _maker_of, model_windows, serie
 from ._panel import past_names
 from ._state import TRAINING, Field, FittedState
 from ._theta import MIN_LENGTH, share
-from ._timestamps import INDEX_KEYS, continued_index
+from ._timestamps import INDEX_KEYS, continued_index, offset_of
 from ._validation import check_int
 from ._warnings import warn
 
@@ -263,7 +263,7 @@ def _check_freq(freq, info, last) -> None:
             period = pd.Period(str(last[0]), freq=info["freq"])
             same = pd.Period(period, freq=freq).freq == period.freq
         elif isinstance(freq, str) and info["type"] == "datetime":
-            same = to_offset(freq) == to_offset(info["freq"])
+            same = offset_of(freq) == to_offset(info["freq"])
         else:
             same = (info["type"] == "integer" and not isinstance(freq, (str, bool, np.bool_))
                     and int(freq) == freq == info["step"])

@@ -8,6 +8,8 @@ it) and each series' last stamp.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _warnings
@@ -281,13 +283,22 @@ def check_frequency(panel, freq) -> None:
         _given_frequency(freq, *_series_stamps(panel))
 
 
+@functools.lru_cache(maxsize=64)
+def offset_of(freq: str):
+    """pandas' offset of the frequency ``freq`` (text), read once per
+    process: pandas warns of a deprecated alias ("M", "H", statsforecast's
+    spellings) at each reading, and ``fit`` reads ``freq`` more than once."""
+    from pandas.tseries.frequencies import to_offset
+
+    return to_offset(freq)
+
+
 def _given_frequency(freq, times, longest):
     """The description of ``times`` that ``freq`` gives: a frequency of
     dates or periods (text; periods must be of it) or the step of integers
     (int); a ValueError when the time stamps are of another kind or it does
     not move forwards."""
     import pandas as pd
-    from pandas.tseries.frequencies import to_offset
 
     index = times[longest]
     if isinstance(freq, (bool, np.bool_)):
@@ -303,7 +314,7 @@ def _given_frequency(freq, times, longest):
                 same = pd.Period(index[-1], freq=freq).freqstr == index.freqstr
                 info = {"type": "period", "freq": index.freqstr, "name": _name(index.name)}
             else:  # on the wall clock: a step across a daylight saving change exists
-                offset = to_offset(freq)
+                offset = offset_of(freq)
                 wall = index[-1].tz_localize(None)
                 same = wall + offset > wall
                 info = {"type": "datetime", "freq": offset.freqstr, "name": _name(index.name)}
