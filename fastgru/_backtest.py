@@ -12,7 +12,8 @@ from ._forecast_state import (
     forecast_arrays,
     series_names,
 )
-from ._series_ids import id_positions, positions
+from ._series_ids import id_index, id_positions, positions
+from ._text_stamps import dates_read
 from ._timestamps import (
     BY_FREQ,
     BY_PANEL_FREQ,
@@ -175,18 +176,18 @@ def score(est, y, X_df=None):
                              f"needs every date of the horizon, or give X_df ({exc})") from None
     else:
         check_target_named(y)
-        if isinstance(y, dict):  # by key (as text, as the model keeps ids), in any order
-            index = {str(k): i for i, k in enumerate(est.series_ids_.tolist())}
-            unknown = [k for k in y if str(k) not in index]
+        if isinstance(y, dict):  # by key (as given, else as text, as the model keeps ids)
+            at = positions(id_index(est), [plain(k) for k in y])
+            unknown = [k for k, i in zip(y, at) if i is None]
             if unknown:
                 raise ValueError(f"y holds series the model does not forecast: {unknown[:5]}")
             if len(y) != est.n_series_:
                 raise ValueError(f"y holds {len(y)} series, the model forecasts "
                                  f"{est.n_series_}")
             true, dates = [np.empty(0)] * est.n_series_, [None] * est.n_series_
-            for k, v in y.items():
-                true[index[str(k)]] = np.asarray(v, dtype=np.float64)
-                dates[index[str(k)]] = _index_of(v)
+            for i, v in zip(at, y.values()):
+                true[i] = np.asarray(v, dtype=np.float64)
+                dates[i] = _index_of(v)
         elif isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1 and (
                 est.n_series_ > 1 or est._output_kind == "list"):  # a list of series
             true = [np.asarray(v, dtype=np.float64) for v in y]
@@ -201,7 +202,7 @@ def score(est, y, X_df=None):
                              f"{est.n_series_}")
         _check_dates(est, dates)
         longest = max(len(v) for v in true)
-        _check_count(longest, est.horizon, "y holds")  # (with stamps: _check_dates says which)
+        _check_count(longest, est.horizon, "y holds", " of a series")  # (with stamps: _check_dates)
         steps = min(steps, longest)
         if steps < 1:
             raise ValueError("y holds no values to score the forecasts against")
@@ -222,10 +223,10 @@ def score(est, y, X_df=None):
     return -float(np.mean(errors))
 
 
-def _check_count(n, horizon, label) -> None:
+def _check_count(n, horizon, label, of) -> None:
     """Values scored by position: at most the ``horizon`` steps forecast."""
     if n > horizon:
-        raise ValueError(f"{label} {n} values of a series; they are scored by position "
+        raise ValueError(f"{label} {n} values{of}; they are scored by position "
                          f"against the {horizon} steps (horizon) forecast after the training "
                          f"data: give at most that many (with TimeSeriesSplit, "
                          f"test_size={horizon})")
@@ -254,17 +255,17 @@ def _columns_by_name(est, y):
     if est._output_kind != "frame" or not hasattr(y, "columns"):
         return y
     names = [str(c) for c in series_names(est)]
-    given = {str(c): c for c in y.columns}
+    given = {str(c): j for j, c in enumerate(y.columns)}
     if sorted(given) != sorted(names):
         raise ValueError(f"y's columns {list(given)[:5]} are not the series the model "
                          f"forecasts {names[:5]}")
-    return y[[given[name] for name in names]]
+    return y.iloc[:, [given[name] for name in names]]  # (boolean names would be a mask)
 
 
 #: What ``score`` warns of a model whose forecasts are numbered by position.
 BY_POSITION_SCORE = (
-    "this model numbers its forecasts by position after each series' history (fit warned "
-    "why: its time stamps could not be continued), so score cannot check y's {what}: each "
+    "this model numbers its forecasts by position after each series' history (the time "
+    "stamps it was fitted on could not be continued), so score cannot check y's {what}: each "
     "series' values, in time order, are scored against the steps right after its history. "
     "A fold that does not follow the training data directly (KFold's) is scored wrongly")
 
@@ -272,8 +273,7 @@ BY_POSITION_SCORE = (
 def _check_dates(est, dates):
     """Values indexed by time stamps are read by position, from the first
     step forecast: their stamps must be the first of the forecast's (a
-    ValueError naming both otherwise; with ``freq`` given, rows are steps,
-    so only the first must be), when the model continues time stamps
+    ValueError naming both otherwise), when the model continues time stamps
     (dates, or numbers); a model that numbers its forecasts by position
     cannot tell, and warns."""
     info = est._index_info
@@ -291,8 +291,7 @@ def _check_dates(est, dates):
             made[last] = continued_index(info, last, est.horizon)
         wanted = made[last]
         at = locate(wanted, _as_stamps(got, wanted), info)
-        ok = at if est.freq is None else at[:1]  # with freq: rows are steps
-        if len(got) > len(wanted) or not np.array_equal(ok, np.arange(len(ok))):
+        if len(got) > len(wanted) or not np.array_equal(at, np.arange(len(at))):
             dated = info["type"] in ("period", "datetime")
             label = f"series {est.series_ids_[i].item()!r} of y" if est.n_series_ > 1 else "y"
             raise ValueError(f"{label} is {'dated' if dated else 'indexed'} {got[0]} to "
@@ -328,7 +327,7 @@ def _dated_pairs(est, y, X_df):
     info = est._index_info
     dated = info is not None and info["type"] != "position"
     if not dated and info is not None:
-        warn(BY_POSITION_SCORE.format(what=f"{TIME}"))
+        warn(BY_POSITION_SCORE.format(what=TIME))
     # as given, else as text: the model keeps some ids as text (a mix of kinds)
     index = id_positions(panel.ids)
     pairs, scales = [], []
@@ -354,7 +353,7 @@ def _dated_pairs(est, y, X_df):
                                  f"{[str(v) for v in g[TIME][at == at[twice][0]][:4]]})")
             pairs.append((truth, point[i, at]))
         else:
-            _check_count(len(truth), est.horizon, f"series {key!r} of y has")
+            _check_count(len(truth), est.horizon, f"series {key!r} of y has", "")
             pairs.append((truth, point[i, :len(truth)]))
         scales.append(panel.scales[i])
     return pairs, scales
@@ -375,9 +374,14 @@ def _as_stamps(got, wanted):
     if isinstance(wanted, pd.DatetimeIndex) and wanted.tz is not None and isinstance(
             got, pd.DatetimeIndex) and got.tz is not None:
         return got.tz_convert(wanted.tz)  # the same instants, in another zone
-    if pd.api.types.is_numeric_dtype(wanted) and not pd.api.types.is_numeric_dtype(got):
+    text = got.dtype == object or pd.api.types.is_string_dtype(got.dtype)
+    if pd.api.types.is_numeric_dtype(wanted) and text:
         try:
             return pd.Index(pd.to_numeric(got))
         except (TypeError, ValueError):
             return got
+    if isinstance(wanted, (pd.DatetimeIndex, pd.PeriodIndex)) and text:
+        read = dates_read(pd.DataFrame({TIME: got}))[TIME]  # ISO text, date objects
+        if read.dtype.kind == "M":
+            return _as_stamps(pd.Index(read), wanted)
     return got

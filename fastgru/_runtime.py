@@ -156,10 +156,10 @@ def begin_launch() -> None:
     """
     global _first_launcher
     ident = threading.get_ident()
-    if ident not in _launchers:
-        _launchers[ident] = threading.get_native_id()
-        if _first_launcher is None:
-            _first_launcher = ident
+    # the thread's own: a Python ident is reused by later threads at once
+    _launchers[ident] = threading.get_native_id()
+    if _first_launcher is None:
+        _first_launcher = ident
     numba.set_num_threads(get_num_threads())
 
 
@@ -380,15 +380,14 @@ def _still_exiting(native_ids) -> list:
     still attached to them (its message printed, its workers left running)
     in 2 of 20 runs, none 0.2 s later."""
     deadline = time.monotonic() + EXIT_WAIT_SECONDS
-    while native_ids:
+    while True:
         try:
             native_ids = [n for n in native_ids if os.path.exists(f"/proc/self/task/{n}")]
         except (OSError, ValueError):
             return []
-        if time.monotonic() > deadline:
-            break
+        if not native_ids or time.monotonic() > deadline:
+            return native_ids
         time.sleep(0.001)
-    return native_ids
 
 
 def _hold_over_fork() -> None:

@@ -20,7 +20,8 @@ def series_id_array(ids) -> np.ndarray:
     kinds = {_kind(i) for i in ids}
     arr = np.asarray(ids) if kinds in ({str}, {int}, {float}) else None
     if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iufU" or (
-            arr.dtype.kind == "f" and not np.isfinite(arr).all()):
+            arr.dtype.kind == "f" and not np.isfinite(arr).all()) or (
+            kinds == {int} and arr.dtype.kind == "f"):  # integers past int64 beside others
         arr = np.array([str(i) for i in ids])
     if len(set(arr.tolist())) != len(ids):
         seen = {}
@@ -120,14 +121,14 @@ def ids_as_known(ids, known):
 
     if isinstance(ids.dtype, pd.CategoricalDtype):
         return ids
-    known = pd.unique(known.to_numpy(dtype=object))
     missing = ~ids.isin(known)
     if not missing.any():
         return ids
+    known = pd.unique(known.to_numpy(dtype=object))
     by_text = {}
     for k in known:
         by_text.setdefault(str(k), k)
     found = ids[missing].map(lambda k: by_text.get(str(k), k))
     if found.equals(ids[missing]):  # none found as text: the caller's merge says so
         return ids
-    return ids.astype(object).where(~missing, found)
+    return ids.astype(object).where(~missing, found).infer_objects()  # dates as dates

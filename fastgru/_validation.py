@@ -220,8 +220,8 @@ def object_sequences(X):
     is returned unchanged.
     """
     if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 and len(X.columns) and len(X) and all(
-            dtype.kind == "O" for dtype in X.dtypes) and all(
-            _is_sequence(cell) for cell in X.iloc[0]):
+            dtype.kind == "O" for dtype in X.dtypes) and any(
+            _is_sequence(cell) for cell in X.iloc[:5].to_numpy().ravel()):
         return _nested_rows(X)
     if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1 and X.dtype == object:
         X = X.to_numpy()
@@ -233,9 +233,10 @@ def object_sequences(X):
 
 
 def _is_sequence(cell) -> bool:
-    """A nested frame's cell: a pandas Series or a 1-D array."""
+    """A nested frame's cell: a pandas Series, a 1-D array, or a list or
+    tuple (of numbers, checked where they are read)."""
     return hasattr(cell, "iloc") and getattr(cell, "ndim", 0) == 1 or (
-        isinstance(cell, np.ndarray) and cell.ndim == 1)
+        isinstance(cell, np.ndarray) and cell.ndim == 1) or isinstance(cell, (list, tuple))
 
 
 def _nested_rows(frame) -> list:

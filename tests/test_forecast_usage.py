@@ -833,10 +833,13 @@ def test_score_reads_time_stamps_of_any_unit_and_refuses_those_of_another_kind()
     days = pd.Series(v, index=pd.date_range("2000-01-01", periods=40).as_unit("us"))
     model = GRUForecaster(horizon=3, **FAST).fit(days.iloc[:37])
     assert model.score(days.iloc[37:]) == model.score(days.iloc[37:].to_numpy())
-    # with freq, rows are steps: a fold may span a gap after its first step
+    # with freq too, each value must be at its step: a fold of later dates
+    # (or across a gap) is refused rather than scored against the first steps
     gappy = pd.Series(v, index=np.delete(np.arange(41), 38))
     model = GRUForecaster(horizon=3, freq=1, **FAST).fit(gappy.iloc[:37])
-    assert model.score(gappy.iloc[37:]) == model.score(gappy.iloc[37:].to_numpy())
+    with pytest.raises(ValueError, match="y is indexed 37 to 40"):
+        model.score(gappy.iloc[37:])
+    assert model.score(gappy.iloc[37:].to_numpy()) < 0  # read as the next steps
     # stamps of another kind, or integers past float64's precision, cannot be
     # the steps forecast
     numbered = GRUForecaster(horizon=3, **FAST).fit(pd.Series(v[:30], index=np.arange(30)))
@@ -851,6 +854,26 @@ def test_score_reads_time_stamps_of_any_unit_and_refuses_those_of_another_kind()
     arrays = GRUForecaster(horizon=3, **FAST).fit(v[:30])  # no time stamps: at most horizon
     with pytest.raises(ValueError, match="series 0 of y has 5 values of a series"):
         arrays.score(pd.DataFrame({"unique_id": 0, "ds": np.arange(5), "y": v[30:35]}))
+
+
+def test_score_of_boolean_columns_text_dates_and_huge_integer_ids():
+    pd = pytest.importorskip("pandas")
+    v = 10 + np.sin(np.arange(24) / 3)
+    days = pd.date_range("2020-01-01", periods=24)
+    wide = pd.DataFrame({True: v, False: v[::-1]}, index=days)  # names, not a row mask
+    model = GRUForecaster(horizon=3, **FAST).fit(wide.iloc[:18])
+    assert model.score(wide.iloc[18:21]) == model.score(wide.iloc[18:21, ::-1])
+    one = GRUForecaster(horizon=3, **FAST).fit(pd.Series(v[:18], index=days[:18]))
+    for index in ([str(d.date()) for d in days[18:21]], list(days[18:21].date)):
+        assert one.score(pd.Series(v[18:21], index=index)) == one.score(v[18:21])
+    with pytest.raises(ValueError, match="y is dated 2020-01-20 to"):
+        one.score(pd.Series(v[18:21], index=[str(d.date()) for d in days[19:22]]))
+    # integers past int64 beside small ones are text ids, not floats that merge
+    ids = np.repeat(np.array([2**63 + 1, 2**63 + 2, 1], dtype=object), 20)
+    df = pd.DataFrame({"unique_id": pd.Series(ids, dtype=object),
+                       "ds": np.tile(np.arange(20), 3), "y": np.arange(60.0)})
+    kept = GRUForecaster(horizon=3, **FAST).fit(df).series_ids_
+    assert sorted(kept.tolist()) == ["1", str(2**63 + 1), str(2**63 + 2)]
 
 
 def test_score_warns_that_a_model_numbering_its_forecasts_cannot_check_the_fold():
@@ -1143,7 +1166,8 @@ def test_a_backtest_of_a_fitted_model_reuses_its_static_covariates():
                                n_windows=1)
 
 
-@pytest.mark.parametrize("ids", [[1, "x"], [True, False], [1.5, np.inf], [1, 2.5]])
+@pytest.mark.parametrize("ids", [[1, "x"], [True, False], [1.5, np.inf], [1, 2.5],
+                                 list(np.array(["2020-01-01", "2020-01-02"], "M8[ns]"))])
 def test_ids_of_several_kinds_are_matched_as_given_or_as_text(ids):
     """The model keeps ids of several kinds (or booleans, infinite floats)
     as text: predict() gives them so, predict(y=...) and cross_validation
@@ -1158,7 +1182,7 @@ def test_ids_of_several_kinds_are_matched_as_given_or_as_text(ids):
                        "ds": np.tile(t, 2), "y": np.r_[5 + np.sin(t), 5 + np.cos(t)]})
     train, test = df[df.ds < 36], df[df.ds >= 36]
     model = GRUForecaster(horizon=4, **FAST).fit(train)
-    for forecast in (model.predict(), model.predict(y=train)):
+    for forecast in (model.predict(), model.predict(y=train)):  # (dates: datetime64 again)
         assert len(forecast) == 8
         assert evaluate(forecast, test, train, season_length=1).loc[
             "GRUForecaster", "n_series"] == 2

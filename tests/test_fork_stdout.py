@@ -75,10 +75,15 @@ JOINED = textwrap.dedent("""
         for _ in range(20):
             layer.forward(x)
 
-    for _ in range(15):
+    for k in range(15):
         threads = [threading.Thread(target=serve) for _ in range(4)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
+        if k % 2:  # one after the other: each takes the ident the one before it had
+            for t in threads:
+                t.start()
+                t.join()
+        else:
+            [t.start() for t in threads]
+            [t.join() for t in threads]
         pid = os.fork()  # at once: the threads may still be exiting
         if pid == 0:
             ok = not _runtime._serial_after_fork and np.array_equal(layer.forward(x)[1], want)

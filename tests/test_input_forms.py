@@ -212,6 +212,13 @@ def test_a_nested_dataframe_is_a_sequence_per_row():
     with pytest.raises(ValueError, match="X is a nested DataFrame .* its row 3 must hold one "
                                          "sequence per column, all of one length"):
         GRUClassifier(**kw).fit(ragged, y)
+    missing = nested.copy()
+    missing.iat[0, 0] = np.nan  # a cell of the first row, too
+    with pytest.raises(ValueError, match="its row 0 must hold one sequence per column"):
+        SequenceScaler().fit(missing)
+    lists = nested.map(list)  # cells as lists
+    np.testing.assert_allclose(SequenceScaler().fit_transform(lists),
+                               SequenceScaler().fit_transform(X))
 
 
 def test_a_scaler_fitted_on_univariate_3d_input_takes_2d_sequences_of_any_length(tmp_path):
