@@ -852,7 +852,7 @@ def test_score_reads_time_stamps_of_any_unit_and_refuses_those_of_another_kind()
     with pytest.raises(ValueError, match="y is indexed 100000000000000036 to"):
         model.score(big.iloc[36:39])
     arrays = GRUForecaster(horizon=3, **FAST).fit(v[:30])  # no time stamps: at most horizon
-    with pytest.raises(ValueError, match="series 0 of y has 5 values of a series"):
+    with pytest.raises(ValueError, match="series 0 of y has 5 values; they are scored by position"):
         arrays.score(pd.DataFrame({"unique_id": 0, "ds": np.arange(5), "y": v[30:35]}))
 
 
