@@ -8,6 +8,7 @@ from ._columns import ID, TARGET, TIME, plain
 from ._forecast_state import (
     _column_names,
     _rows_held,
+    _stamps,
     fitted_static,
     forecast_arrays,
     series_names,
@@ -18,7 +19,6 @@ from ._timestamps import (
     BY_FREQ,
     BY_PANEL_FREQ,
     BY_POSITION,
-    continued_index,
     locate,
     off_step_joined,
 )
@@ -282,14 +282,11 @@ def _check_dates(est, dates):
     if info["type"] == "position":
         warn(BY_POSITION_SCORE.format(what="index"))
         return
-    made = {}  # the forecast's stamps, once per last stamp (series mostly share it)
+    forecast = _stamps(info, est.last_ds_, est.n_series_, est.horizon)
     for i, got in enumerate(dates):
         if got is None or not len(got):
             continue
-        last = est.last_ds_[i].item()
-        if last not in made:
-            made[last] = continued_index(info, last, est.horizon)
-        wanted = made[last]
+        wanted = forecast[i]
         at = locate(wanted, _as_stamps(got, wanted), info)
         if len(got) > len(wanted) or not np.array_equal(at, np.arange(len(at))):
             dated = info["type"] in ("period", "datetime")

@@ -232,11 +232,16 @@ def object_sequences(X):
     return X
 
 
+def _is_1d_array(value) -> bool:
+    """A 1-D NumPy array or pandas Series: one univariate sequence."""
+    return (isinstance(value, np.ndarray) or hasattr(value, "iloc")) and getattr(
+        value, "ndim", 0) == 1
+
+
 def _is_sequence(cell) -> bool:
-    """A nested frame's cell: a pandas Series, a 1-D array, or a list or
+    """A nested frame's cell: a 1-D array or pandas Series, or a list or
     tuple (of numbers, checked where they are read)."""
-    return hasattr(cell, "iloc") and getattr(cell, "ndim", 0) == 1 or (
-        isinstance(cell, np.ndarray) and cell.ndim == 1) or isinstance(cell, (list, tuple))
+    return _is_1d_array(cell) or isinstance(cell, (list, tuple))
 
 
 def _nested_rows(frame) -> list:
@@ -290,8 +295,7 @@ def sequence_form(X) -> str:
     refused here: scikit-learn's message would ask for 2-D input only.
     """
     if isinstance(X, (list, tuple)):
-        if X and all(isinstance(s, np.ndarray) and s.ndim == 1 or hasattr(s, "iloc")
-                     and getattr(s, "ndim", 0) == 1 for s in X):
+        if X and all(_is_1d_array(s) for s in X):
             return "ragged"
         try:
             ndim = np.asarray(X).ndim
